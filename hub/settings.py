@@ -1,0 +1,68 @@
+"""Runtime configuration, read once from ``HUB_*`` environment variables.
+
+Every process (API, worker, CLI) builds one :class:`Settings` in its composition root and
+passes it down; nothing reads the environment anywhere else, so tests can run several
+configurations side by side in one interpreter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_state_dir() -> Path:
+    """Where local state lives (broker jars and data, the SQLite store) unless configured."""
+    return Path.home() / ".cache" / "think-family-hub"
+
+
+class Settings(BaseSettings):
+    """The hub's settings. Defaults are the embedded ones ``make run`` uses."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="An existing Kafka cluster; when unset the hub starts its own local broker.",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent-compatible schema registry; when set, events use the Confluent "
+        "wire format, otherwise Avro single-object encoding.",
+    )
+    state_dir: Path = Field(default_factory=default_state_dir)
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset.",
+    )
+    case_events_topic: str = "hub.case-events.v1"
+    quarantine_topic: str = "hub.quarantine.v1"
+    dead_letter_topic: str = "hub.dead-letter.v1"
+    topic_partitions: int = 3
+    topic_replication_factor: int = 1
+    worker_group: str = "hub-projections"
+    default_organisation_code: str = Field(
+        default="UNKNOWN",
+        description="ODS code recorded as the source of FHIR writes that do not name one.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    publish_timeout_seconds: float = 15.0
+
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to a SQLite file under ``state_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
+
+    def bootstrap_servers(self) -> str:
+        """The Kafka cluster to use; fails clearly when none is known yet."""
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError(
+                "No Kafka cluster configured: set KAFKA_BOOTSTRAP_SERVERS, or start the local "
+                "broker with `hub kafka start` (which prints the value to export)."
+            )
+        return self.kafka_bootstrap_servers
