@@ -1,0 +1,223 @@
+"""The HTTP API: health, FHIR ingest, and a practitioner's open alerts.
+
+Built by :func:`create_api` from settings (the composition root passes real adapters; tests may
+pass their own instances of the same classes). FHIR ingest answers 201 only after Kafka
+confirmed the write; refused input is quarantined before the refusal is sent, and if even that
+cannot be stored the sender gets a 503 and keeps the message to resend.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from hub import __version__
+from hub.connectors.fhir_appointment import MappingError, appointment_to_event, parse_appointment
+from hub.events import utc_now
+from hub.kafka_admin import cluster_health
+from hub.projections.store import AlertView, MissedAppointmentStore, make_engine
+from hub.publisher import KafkaPublisher, PublishError
+from hub.quarantine import quarantine_record
+from hub.settings import Settings
+from hub.sink import CaseEventSink
+
+log = logging.getLogger(__name__)
+FHIR_JSON = "application/fhir+json"
+
+
+class PersonOut(BaseModel):
+    nhs_number: str | None
+    given_name: str | None
+    family_name: str | None
+    birth_date: date | None
+
+
+class AppointmentOut(BaseModel):
+    appointment_id: str
+    start: datetime
+    end: datetime | None
+    service_type: str | None
+    description: str | None
+    location: str | None
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    status: str
+    person: PersonOut
+    appointment: AppointmentOut
+    missed_at: datetime
+    raised_at: datetime
+    source_system: str
+    organisation_code: str
+    recipients: list[str]
+
+
+class AlertsOut(BaseModel):
+    practitioner_id: str
+    alerts: list[AlertOut]
+
+
+def _alert_out(view: AlertView) -> AlertOut:
+    alert, person, appointment = view.alert, view.person, view.alert.appointment
+    return AlertOut(
+        alert_id=str(alert.alert_id),
+        status=alert.status,
+        person=PersonOut(
+            nhs_number=person.nhs_number,
+            given_name=person.given_name,
+            family_name=person.family_name,
+            birth_date=person.birth_date,
+        ),
+        appointment=AppointmentOut(
+            appointment_id=appointment.appointment_id,
+            start=appointment.start,
+            end=appointment.end,
+            service_type=appointment.service_type,
+            description=appointment.description,
+            location=appointment.location,
+        ),
+        missed_at=alert.missed_at,
+        raised_at=alert.raised_at,
+        source_system=alert.source_system,
+        organisation_code=alert.organisation_code,
+        recipients=sorted(alert.recipients),
+    )
+
+
+def operation_outcome(status: int, issues: list[tuple[str, str]], *, code: str) -> JSONResponse:
+    """A FHIR OperationOutcome naming each problem by location."""
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": code, "diagnostics": message, "expression": [location]}
+            for location, message in issues
+        ],
+    }
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def create_api(
+    settings: Settings,
+    *,
+    sink: CaseEventSink | None = None,
+    store: MissedAppointmentStore | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        publisher = None
+        if sink is None:
+            publisher = KafkaPublisher(
+                settings.bootstrap_servers(),
+                client_id="hub-api",
+                timeout_s=settings.publish_timeout_seconds,
+            )
+        app.state.sink = sink or CaseEventSink(publisher, settings)  # type: ignore[arg-type]
+        if store is None:
+            own_store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
+            own_store.create_schema()
+            app.state.store = own_store
+        else:
+            app.state.store = store
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                publisher.close()
+
+    app = FastAPI(
+        title="Think Family Hub",
+        version=__version__,
+        description="Multi-agency case-event hub: FHIR ingest, alerts and health.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
+    def health() -> JSONResponse:
+        result = cluster_health(settings)
+        body: dict[str, Any] = {
+            "status": "ok" if result.healthy else "unavailable",
+            "kafka_reachable": result.kafka_reachable,
+            "worker_consuming": result.worker_consuming,
+            **result.detail,
+        }
+        return JSONResponse(body, status_code=200 if result.healthy else 503)
+
+    @app.post(
+        "/fhir/Appointment",
+        status_code=201,
+        summary="Ingest a FHIR R4 Appointment (create or update)",
+        response_description="The resource, accepted once Kafka confirmed the write",
+        openapi_extra={
+            "requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "required": True}
+        },
+    )
+    async def post_appointment(
+        request: Request,
+        x_source_organisation: Annotated[
+            str | None,
+            Header(description="ODS code of the sending organisation (defaults to the hub's)"),
+        ] = None,
+    ) -> Response:
+        raw = await request.body()
+        the_sink: CaseEventSink = request.app.state.sink
+        organisation = x_source_organisation or settings.default_organisation_code
+        try:
+            event = appointment_to_event(
+                parse_appointment(raw), organisation_code=organisation, recorded_at=utc_now()
+            )
+        except MappingError as error:
+            record = quarantine_record(
+                raw,
+                channel="fhir-rest",
+                reason=f"FHIR Appointment refused: {error}",
+                errors=error.issues,
+                source_system=f"fhir-r4:{organisation}",
+                content_type=request.headers.get("content-type"),
+            )
+            try:
+                await the_sink.quarantine(record)
+            except PublishError as publish_error:
+                return _unavailable(publish_error)
+            status, code = (400, "structure") if error.parse_error else (422, "invalid")
+            return operation_outcome(status, error.issues, code=code)
+        try:
+            delivery = await the_sink.publish(event)
+        except PublishError as publish_error:
+            return _unavailable(publish_error)
+        log.info("accepted %s as %s at %s", event.source_record_id, event.event_id, delivery)
+        return Response(
+            content=raw,
+            status_code=201,
+            media_type=FHIR_JSON,
+            headers={
+                "Location": f"/fhir/Appointment/{event.source_record_id}",
+                "X-Hub-Event-Id": str(event.event_id),
+            },
+        )
+
+    @app.get(
+        "/practitioners/{practitioner_id}/alerts",
+        response_model=AlertsOut,
+        summary="Open missed-appointment alerts addressed to a practitioner",
+    )
+    def practitioner_alerts(practitioner_id: str, request: Request) -> AlertsOut:
+        the_store: MissedAppointmentStore = request.app.state.store
+        views = the_store.open_alerts_for(practitioner_id)
+        return AlertsOut(practitioner_id=practitioner_id, alerts=[_alert_out(v) for v in views])
+
+    return app
+
+
+def _unavailable(error: PublishError) -> JSONResponse:
+    log.error("could not write to Kafka: %s", error)
+    return operation_outcome(
+        503, [("Appointment", f"not stored, send again later: {error}")], code="transient"
+    )

@@ -1,0 +1,82 @@
+"""The shell around the projection fold: decode, dead-letter, apply with retries.
+
+Kept apart from Faust so the same loop body runs under any runtime (ADR 0005): the Faust agent
+in ``hub/worker.py`` only feeds it ``(topic, partition, offset, bytes)``.
+
+Failure policy, so that no event is lost:
+
+* bytes that do not decode, or an event the fold rejects, go to the dead-letter topic with the
+  reason (awaited: durably written) before the position moves past them;
+* a store that is down is retried with backoff for as long as it takes, holding the partition
+  rather than skipping events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import OperationalError
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
+
+from hub.avro_codec import DecodeError, ModelCodec
+from hub.events import CaseEvent
+from hub.projections.store import MissedAppointmentStore
+from hub.quarantine import quarantine_record
+from hub.sink import CaseEventSink
+
+log = logging.getLogger(__name__)
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        store: MissedAppointmentStore,
+        codec: ModelCodec[CaseEvent],
+        sink: CaseEventSink,
+        dead_letter_topic: str,
+    ) -> None:
+        self._store = store
+        self._codec = codec
+        self._sink = sink
+        self._dead_letter_topic = dead_letter_topic
+
+    async def handle(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        try:
+            event: CaseEvent | None = self._codec.decode(value)
+        except DecodeError as error:
+            await self._dead_letter(topic, partition, offset, value, str(error))
+            event = None
+        try:
+            await self._apply(topic, partition, offset, event)
+        except ValueError as error:  # the fold refused the event: a poison event
+            await self._dead_letter(topic, partition, offset, value, f"projection failed: {error}")
+            await self._apply(topic, partition, offset, None)
+
+    async def _apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> None:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(OperationalError),
+            wait=wait_exponential_jitter(initial=0.2, max=10),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await asyncio.to_thread(self._store.apply, topic, partition, offset, event)
+
+    async def _dead_letter(
+        self, topic: str, partition: int, offset: int, value: bytes, reason: str
+    ) -> None:
+        log.error("dead-lettering %s[%d]@%d: %s", topic, partition, offset, reason)
+        record = quarantine_record(
+            value,
+            channel="case-event-stream",
+            reason=f"{topic}[{partition}]@{offset}: {reason}",
+            errors=[(f"{topic}[{partition}]@{offset}", reason)],
+        )
+        await self._sink.quarantine(record, topic=self._dead_letter_topic)

@@ -1,0 +1,74 @@
+"""The Faust worker: the runtime shell that feeds case-events to the projection runner.
+
+Faust gives consumer-group membership, partition assignment and offset commits; everything the
+hub decides happens in :class:`hub.projections.runner.ProjectionRunner`. Processing is
+at-least-once (Faust's default ``processing_guarantee``), made effectively-once by the store's
+log positions and deterministic ids (ADR 0004), not by Faust's ``exactly_once``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+
+from hub.avro_codec import case_event_codec
+from hub.projections.runner import ProjectionRunner
+from hub.projections.store import MissedAppointmentStore, make_engine
+from hub.publisher import KafkaPublisher
+from hub.settings import Settings
+from hub.sink import CaseEventSink
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
+
+
+def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
+    """Build the Faust app; nothing connects until the worker starts it."""
+    servers = settings.bootstrap_servers()
+    app = faust.App(
+        settings.worker_group,
+        broker=broker_urls(servers),
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+    )
+    store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
+    store.create_schema()
+    publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-dead-letters")
+    runner = ProjectionRunner(
+        store,
+        case_event_codec(settings.case_events_topic, settings.schema_registry_url),
+        CaseEventSink(publisher, settings),
+        settings.dead_letter_topic,
+    )
+    topic = app.topic(
+        settings.case_events_topic, key_serializer="raw", value_serializer="raw", internal=False
+    )
+
+    async def missed_appointments(stream: Any) -> AsyncIterator[None]:
+        async for event in stream.events():
+            message = event.message
+            await runner.handle(message.topic, message.partition, message.offset, event.value)
+            yield None
+
+    app.agent(topic, name="missed_appointments")(missed_appointments)
+    return app, publisher
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
+    """Run until SIGINT/SIGTERM (blocking)."""
+    from faust.worker import Worker
+
+    app, publisher = create_app(settings)
+    logging.getLogger("hub").setLevel(loglevel.upper())
+    try:
+        Worker(app, loglevel=loglevel).execute_from_commandline()
+    finally:
+        publisher.close()

@@ -1,0 +1,100 @@
+"""Small builders for case-events in tests: one line per fact, defaults for the rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hub.events import (
+    NHS_NUMBER_SYSTEM,
+    Appointment,
+    AppointmentAttended,
+    AppointmentMissed,
+    AssignmentScope,
+    CaseEvent,
+    DataCategory,
+    EventType,
+    Payload,
+    PersonIdentifier,
+    PersonRegistered,
+    PractitionerAssigned,
+    PractitionerRole,
+    Sensitivity,
+    Source,
+    deterministic_event_id,
+)
+
+NHS_NUMBER = "9434765919"
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+TRUST = Source(system="test-pas", organisation_code="R0A")
+
+
+def event(
+    event_type: EventType,
+    payload: Payload,
+    *,
+    record_id: str = "rec-1",
+    nhs_number: str = NHS_NUMBER,
+    at: datetime = T0,
+    source: Source = TRUST,
+) -> CaseEvent:
+    return CaseEvent(
+        event_id=deterministic_event_id("test", source.system, event_type, record_id),
+        event_type=event_type,
+        occurred_at=at,
+        recorded_at=at + timedelta(minutes=1),
+        source=source,
+        source_record_id=record_id,
+        subject=(PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=nhs_number),),
+        data_category=DataCategory.APPOINTMENTS,
+        sensitivity=Sensitivity.ROUTINE,
+        payload=payload,
+    )
+
+
+def appointment(appointment_id: str = "APT-1", start: datetime = T0) -> Appointment:
+    return Appointment(appointment_id=appointment_id, start=start, service_type="antenatal")
+
+
+def missed(appointment_id: str = "APT-1", **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.APPOINTMENT_MISSED,
+        AppointmentMissed(appointment=appointment(appointment_id)),
+        record_id=appointment_id,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def attended(appointment_id: str = "APT-1") -> CaseEvent:
+    return event(
+        EventType.APPOINTMENT_ATTENDED,
+        AppointmentAttended(appointment=appointment(appointment_id)),
+        record_id=appointment_id,
+    )
+
+
+def assigned(
+    practitioner_id: str = "mw-1",
+    role: PractitionerRole = PractitionerRole.COMMUNITY_MIDWIFE,
+    **kwargs: object,
+) -> CaseEvent:
+    return event(
+        EventType.PRACTITIONER_ASSIGNED,
+        PractitionerAssigned(
+            practitioner_id=practitioner_id,
+            name=f"Practitioner {practitioner_id}",
+            role=role,
+            organisation_code="R0A",
+            scope=AssignmentScope.PERSON,
+        ),
+        record_id=f"assign-{practitioner_id}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def registered(given: str = "Amy", family: str = "Example", **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.PERSON_REGISTERED,
+        PersonRegistered(given_name=given, family_name=family),
+        record_id="pat-1",
+        **kwargs,  # type: ignore[arg-type]
+    )

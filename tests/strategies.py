@@ -1,0 +1,113 @@
+"""Hypothesis strategies for the case-event contract (shared by unit and property tests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from hypothesis import strategies as st
+
+from hub.events import (
+    PAYLOAD_TYPES,
+    Appointment,
+    AppointmentAttended,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentMissed,
+    AssignmentScope,
+    CaseEvent,
+    DataCategory,
+    EventType,
+    PersonIdentifier,
+    PersonRegistered,
+    PractitionerAssigned,
+    PractitionerRole,
+    Sensitivity,
+    Source,
+)
+from hub.quarantine import QuarantineError, QuarantineRecord
+
+text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+non_empty = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
+offsets = st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))])
+moments = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=offsets
+)
+days = st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 1, 1))
+
+appointments = st.builds(
+    Appointment,
+    appointment_id=non_empty,
+    start=moments,
+    end=st.none() | moments,
+    service_type=st.none() | text,
+    description=st.none() | text,
+    location=st.none() | text,
+    practitioner_ids=st.lists(non_empty, max_size=3).map(tuple),
+)
+
+payloads: dict[EventType, st.SearchStrategy[object]] = {
+    EventType.PERSON_REGISTERED: st.builds(
+        PersonRegistered,
+        given_name=st.none() | text,
+        family_name=st.none() | text,
+        birth_date=st.none() | days,
+        postcode=st.none() | text,
+    ),
+    EventType.APPOINTMENT_BOOKED: st.builds(AppointmentBooked, appointment=appointments),
+    EventType.APPOINTMENT_CANCELLED: st.builds(
+        AppointmentCancelled, appointment=appointments, reason=st.none() | text
+    ),
+    EventType.APPOINTMENT_ATTENDED: st.builds(AppointmentAttended, appointment=appointments),
+    EventType.APPOINTMENT_MISSED: st.builds(AppointmentMissed, appointment=appointments),
+    EventType.PRACTITIONER_ASSIGNED: st.builds(
+        PractitionerAssigned,
+        practitioner_id=non_empty,
+        name=text,
+        role=st.sampled_from(PractitionerRole),
+        organisation_code=text,
+        contact=st.none() | text,
+        scope=st.sampled_from(AssignmentScope),
+    ),
+}
+assert set(payloads) == set(PAYLOAD_TYPES)
+
+
+@st.composite
+def case_events(draw: st.DrawFn, event_type: EventType | None = None) -> CaseEvent:
+    kind = event_type or draw(st.sampled_from(EventType))
+    return CaseEvent(
+        event_id=draw(st.uuids()),
+        event_type=kind,
+        occurred_at=draw(moments),
+        recorded_at=draw(moments),
+        source=draw(st.builds(Source, system=non_empty, organisation_code=non_empty)),
+        source_record_id=draw(non_empty),
+        subject=tuple(
+            draw(
+                st.lists(
+                    st.builds(PersonIdentifier, system=non_empty, value=non_empty),
+                    min_size=1,
+                    max_size=3,
+                )
+            )
+        ),
+        family_key=draw(st.none() | non_empty),
+        data_category=draw(st.sampled_from(DataCategory)),
+        sensitivity=draw(st.sampled_from(Sensitivity)),
+        payload=draw(payloads[kind]),
+    )
+
+
+quarantine_records = st.builds(
+    QuarantineRecord,
+    quarantine_id=st.uuids(),
+    received_at=moments,
+    channel=non_empty,
+    source_system=st.none() | text,
+    content_type=st.none() | text,
+    raw=st.binary(max_size=200),
+    reason=text,
+    errors=st.lists(
+        st.builds(QuarantineError, location=text, message=text), max_size=3
+    ).map(tuple),
+)

@@ -1,0 +1,61 @@
+"""Golden files: FHIR Appointment in, case-event (or the refusal) out.
+
+Inputs are in ``tests/golden/fhir_appointment/*.input.json`` (public samples and our own; see
+``tests/data/SOURCES.md``); the expected output sits beside each as ``*.expected.json``.
+Regenerate after a deliberate mapping change with ``HUB_UPDATE_GOLDEN=1 pytest tests/unit``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.connectors.fhir_appointment import MappingError, appointment_to_event, parse_appointment
+from hub.events import EventType
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
+RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+CASES = sorted(GOLDEN.glob("*.input.json"))
+
+
+def translate(raw: bytes) -> dict[str, Any]:
+    try:
+        event = appointment_to_event(
+            parse_appointment(raw), organisation_code="R0A", recorded_at=RECORDED_AT
+        )
+    except MappingError as error:
+        return {"refused": {"parse_error": error.parse_error, "issues": error.issues}}
+    return {"event": event.model_dump(mode="json")}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.json"))
+def test_golden(case: Path) -> None:
+    expected_path = case.with_name(case.name.replace(".input.json", ".expected.json"))
+    actual = json.loads(json.dumps(translate(case.read_bytes())))
+    if os.environ.get("HUB_UPDATE_GOLDEN") == "1":
+        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
+    assert expected_path.exists(), f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
+    assert actual == json.loads(expected_path.read_text())
+
+
+def test_there_are_cases_for_every_appointment_event_type() -> None:
+    produced = {
+        translate(case.read_bytes()).get("event", {}).get("event_type") for case in CASES
+    }
+    appointment_types = {t.value for t in EventType if t.value.startswith("APPOINTMENT_")}
+    assert appointment_types <= produced
+
+
+def test_a_resent_appointment_gets_the_same_event_id() -> None:
+    raw = (GOLDEN / "uk-core-noshow.input.json").read_bytes()
+    first = appointment_to_event(parse_appointment(raw), organisation_code="R0A",
+                                 recorded_at=RECORDED_AT)
+    later = appointment_to_event(parse_appointment(raw), organisation_code="R0A",
+                                 recorded_at=datetime(2026, 3, 3, tzinfo=UTC))
+    assert first.event_id == later.event_id

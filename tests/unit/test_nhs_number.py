@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.nhs_number import is_valid_nhs_number
+
+VALID_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "nhs-numbers" / "valid_sample.txt"
+
+
+def test_published_valid_numbers_pass() -> None:
+    numbers = VALID_SAMPLE.read_text().split()
+    assert len(numbers) >= 500
+    assert all(is_valid_nhs_number(n) for n in numbers)
+
+
+def test_changing_the_check_digit_fails_every_number() -> None:
+    for number in VALID_SAMPLE.read_text().split():
+        wrong = number[:9] + str((int(number[9]) + 1) % 10)
+        assert not is_valid_nhs_number(wrong), wrong
+
+
+@pytest.mark.parametrize(
+    "value", ["", "123", "94347659190", "943476591X", "９４３４７６５９１９", "1000000010"]
+)
+def test_malformed_numbers_fail(value: str) -> None:
+    assert not is_valid_nhs_number(value)
+
+
+def test_spaces_are_allowed() -> None:
+    assert is_valid_nhs_number("943 476 5919")
