@@ -28,6 +28,9 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
+from hub.publisher import KafkaPublisher
+from hub.settings import Settings
+from hub.sink import CaseEventSink
 
 DEMO_NHS_NUMBER = "9434765919"  # passes modulus 11; the NHS's published test-number range
 DEMO_MIDWIFE_ID = "demo-midwife-1"
@@ -108,3 +111,17 @@ def demo_events(today: date) -> list[CaseEvent]:
             AppointmentMissed(appointment=appointment),
         ),
     ]
+
+
+def publish_demo(settings: Settings, today: date | None = None) -> list[str]:
+    """Publish the story durably; returns one line per event for the user."""
+    publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="hub-demo")
+    lines = []
+    try:
+        sink = CaseEventSink(publisher, settings)
+        for event in demo_events(today or date.today()):
+            delivery = sink.publish_sync(event)
+            lines.append(f"{event.event_type.value:<22} -> {delivery.topic}[{delivery.partition}]")
+    finally:
+        publisher.close()
+    return lines

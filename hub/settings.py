@@ -21,7 +21,7 @@ def default_state_dir() -> Path:
 class Settings(BaseSettings):
     """The hub's settings. Defaults are the embedded ones ``make run`` uses."""
 
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str | None = Field(
         default=None,

@@ -1,0 +1,161 @@
+"""The ``hub`` command line: run the hub, manage the local broker, check schemas.
+
+Every command builds its :class:`~hub.settings.Settings` from the environment (``HUB_*`` and
+``KAFKA_BOOTSTRAP_SERVERS``); ``hub --help`` and ``hub COMMAND --help`` list the options.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.settings import Settings
+
+app = typer.Typer(
+    help="Think Family Hub: multi-agency case-events on Kafka, projections and alerts.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+kafka_app = typer.Typer(help="A local single-node Kafka broker (KRaft), fetched with Maven.")
+schemas_app = typer.Typer(help="The Avro case-event contract in schemas/avro/.")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(schemas_app, name="schemas")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _with_local_broker(settings: Settings) -> Settings:
+    """Use KAFKA_BOOTSTRAP_SERVERS if set, else the broker `hub kafka start` left running."""
+    if settings.kafka_bootstrap_servers:
+        return settings
+    from hub.kafka_local import broker_status
+
+    broker = broker_status(settings.state_dir)
+    if broker is None:
+        typer.secho(
+            "No Kafka: set KAFKA_BOOTSTRAP_SERVERS or run `hub kafka start` first.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+
+
+@kafka_app.command("start")
+def kafka_start(
+    port: Annotated[int | None, typer.Option(help="Client port; a free one if omitted.")] = None,
+) -> None:
+    """Fetch the broker jars (once), then start the broker in the background."""
+    from hub.kafka_local import JavaNotFoundError, MavenNotFoundError, start_broker
+
+    settings = _settings()
+    try:
+        broker = start_broker(settings.state_dir, port=port)
+    except (JavaNotFoundError, MavenNotFoundError) as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Kafka is running (pid {broker.pid}); log: {broker.log_file}")
+    typer.echo(f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker (its data is kept for the next start)."""
+    from hub.kafka_local import stop_broker
+
+    typer.echo("stopped" if stop_broker(_settings().state_dir) else "no local broker was running")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker runs, and where; exit 1 if it does not."""
+    from hub.kafka_local import broker_status
+
+    broker = broker_status(_settings().state_dir)
+    if broker is None:
+        typer.echo("no local broker is running")
+        raise typer.Exit(1)
+    typer.echo(f"running: pid {broker.pid}, bootstrap servers {broker.bootstrap_servers}")
+    typer.echo(f"data: {broker.home}; log: {broker.log_file}")
+
+
+@schemas_app.command("check")
+def schemas_check(
+    schema_dir: Annotated[Path, typer.Option(help="Directory of .avsc files.")] = Path(
+        "schemas/avro"
+    ),
+) -> None:
+    """Fail when a schema cannot read data written with its previous committed version."""
+    from hub.schema_check import check_directory
+
+    reports = check_directory(schema_dir)
+    if not reports:
+        typer.secho(f"no .avsc files in {schema_dir}", fg="red", err=True)
+        raise typer.Exit(2)
+    failed = False
+    for report in reports:
+        against = report.compared_with or "no previous version"
+        if report.ok:
+            typer.echo(f"ok      {report.path.name} (backward compatible with {against})")
+            continue
+        failed = True
+        typer.secho(f"BREAKS  {report.path.name} (against {against})", fg="red")
+        for problem in report.problems:
+            typer.echo(f"        - {problem}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("topics")
+def topics() -> None:
+    """Create the hub's topics where missing."""
+    from hub.kafka_admin import ensure_topics
+
+    created = ensure_topics(_with_local_broker(_settings()))
+    typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@app.command("worker")
+def worker(loglevel: Annotated[str, typer.Option(help="Log level.")] = "info") -> None:
+    """Run the Faust worker that maintains the projections (until Ctrl-C)."""
+    from hub.worker import run_worker
+
+    run_worker(_with_local_broker(_settings()), loglevel=loglevel)
+
+
+@app.command("api")
+def api() -> None:
+    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT)."""
+    import uvicorn
+
+    from hub.api import create_api
+
+    settings = _with_local_broker(_settings())
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Publish the demo story (idempotent: loading it twice changes nothing)."""
+    from hub.demo import publish_demo
+
+    for line in publish_demo(_with_local_broker(_settings())):
+        typer.echo(line)
+
+
+@app.command("run")
+def run() -> None:
+    """Start everything on embedded defaults with demo data; Ctrl-C stops it all."""
+    from hub.runner import run_all
+
+    raise typer.Exit(run_all(_settings()))
+
+
+def main() -> None:
+    app()

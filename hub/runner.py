@@ -1,0 +1,111 @@
+"""``hub run`` / ``make run``: the whole hub on one machine, with demo data.
+
+Starts (or reuses) the local broker, creates the topics, runs the worker and the API as child
+processes, waits for ``/health``, loads the demo story and shows the alert it produced. Ctrl-C
+stops every process this command started, and the broker too if this command started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from hub.demo import DEMO_MIDWIFE_ID, publish_demo
+from hub.kafka_admin import ensure_topics
+from hub.settings import Settings
+
+
+def say(message: str) -> None:
+    print(f"[hub] {message}", flush=True)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own URL
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout_s: float, children: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        for child in children:
+            if child.poll() is not None:
+                raise RuntimeError(f"{' '.join(map(str, child.args))} exited ({child.returncode})")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f} s")
+        time.sleep(1)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    for child in children:
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def run_all(settings: Settings) -> int:
+    from hub.kafka_local import JavaNotFoundError, MavenNotFoundError, broker_status, start_broker
+    from hub.kafka_local import stop_broker
+
+    started_broker = False
+    if not settings.kafka_bootstrap_servers:
+        already = broker_status(settings.state_dir)
+        try:
+            broker = already or start_broker(settings.state_dir, progress=say)
+        except (JavaNotFoundError, MavenNotFoundError) as error:
+            say(str(error))
+            return 2
+        started_broker = already is None
+        say(f"Kafka at {broker.bootstrap_servers} (log: {broker.log_file})")
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        created = ensure_topics(settings)
+        say(f"topics created: {', '.join(created)}" if created else "topics exist")
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers()}
+        for command in ("worker", "api"):
+            children.append(subprocess.Popen([sys.executable, "-m", "hub", command], env=env))  # noqa: S603
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        say(f"waiting for {base}/health (the worker joins its consumer group) ...")
+        wait_until("/health", lambda: _get(f"{base}/health")[0] == 200, 180, children)
+        for line in publish_demo(settings):
+            say(f"demo: {line}")
+        alerts_url = f"{base}/practitioners/{DEMO_MIDWIFE_ID}/alerts"
+        wait_until(
+            "the demo alert",
+            lambda: bool(json.loads(_get(alerts_url)[1] or "{}").get("alerts")),
+            60,
+            children,
+        )
+        say(f"ready. The demo midwife's open alerts: {alerts_url}")
+        say(f"API docs: {base}/docs   health: {base}/health   Ctrl-C stops everything")
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        say("a hub process exited; stopping the rest")
+        return 1
+    except KeyboardInterrupt:
+        say("stopping ...")
+        return 0
+    except (RuntimeError, TimeoutError) as error:
+        say(f"failed: {error}")
+        return 1
+    finally:
+        _stop(children)
+        if started_broker:
+            stop_broker(settings.state_dir)
+            say("Kafka stopped")

@@ -1,0 +1,61 @@
+"""Shared fixtures: one real Kafka broker and one PostgreSQL server per test session.
+
+Kafka comes from ``tests/support/kafka.py``: ``KAFKA_BOOTSTRAP_SERVERS`` if set, testcontainers
+when ``HUB_TEST_KAFKA=testcontainers``, else a broker this session starts from the Maven-fetched
+jars. Each test gets fresh topic names, so tests never see each other's events.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.kafka_admin import ensure_topics
+from hub.settings import Settings, default_state_dir
+from tests.support.kafka import kafka_cluster
+from tests.support.postgres import temporary_postgres
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HUB_CACHE_DIR", str(default_state_dir())))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with kafka_cluster(cache_dir(), tmp_path_factory.mktemp("kafka")) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with temporary_postgres(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture
+def make_settings(
+    kafka_bootstrap: str, tmp_path: Path
+) -> Callable[..., Settings]:
+    """Settings with unique topics and group for one test, topics created."""
+
+    def build(**overrides: object) -> Settings:
+        suffix = uuid.uuid4().hex[:8]
+        values: dict[str, object] = {
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "state_dir": tmp_path,
+            "case_events_topic": f"test.case-events.{suffix}",
+            "quarantine_topic": f"test.quarantine.{suffix}",
+            "dead_letter_topic": f"test.dead-letter.{suffix}",
+            "worker_group": f"test-projections-{suffix}",
+            "topic_partitions": 2,
+            **overrides,
+        }
+        settings = Settings.model_validate(values)
+        ensure_topics(settings)
+        return settings
+
+    return build
