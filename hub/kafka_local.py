@@ -30,6 +30,10 @@ READY_TIMEOUT_S = 90.0
 
 Progress = Callable[[str], None]
 
+# Brokers this process launched, kept so they are reaped (and no Popen is collected while its
+# child still runs, which Python reports as a ResourceWarning).
+_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
+
 WAYS_OUT = (
     "Either install a JDK 17 or newer (Debian: `apt-get install openjdk-17-jre-headless`), "
     "or, where a Docker engine runs, start Kafka with `docker compose -f deploy/compose.yaml "
@@ -237,6 +241,7 @@ def launch(lib: Path, home: Path, port: int | None, progress: Progress = _stderr
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    _LAUNCHED[process.pid] = process
     broker = LocalBroker(f"127.0.0.1:{port}", process.pid, home, log_file)
     progress(f"starting Kafka on {broker.bootstrap_servers} ...")
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -262,6 +267,15 @@ def _read_record(path: Path) -> list[int] | None:
 
 
 def _terminate(pid: int, timeout_s: float) -> None:
+    child = _LAUNCHED.pop(pid, None)
+    if child is not None:
+        child.terminate()
+        try:
+            child.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

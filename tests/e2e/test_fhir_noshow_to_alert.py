@@ -1,0 +1,116 @@
+"""End to end on real processes: FHIR no-show over HTTP -> Kafka -> worker -> SQL -> API."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.avro_codec import quarantine_codec
+from hub.publisher import KafkaPublisher
+from hub.settings import Settings
+from hub.sink import CaseEventSink
+from tests.builders import assigned
+from tests.support.processes import eventually, hub_process
+from tests.support.topics import read_topic
+
+pytestmark = pytest.mark.kafka
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    settings = make_settings(api_port=_free_port(), default_organisation_code="R0A")
+    base = f"http://127.0.0.1:{settings.api_port}"
+    with hub_process("api", settings, tmp_path):
+        eventually(lambda: _status(f"{base}/openapi.json") == 200, timeout_s=60,
+                   what="the API answering", log=tmp_path / "api.log")
+        # The API is up but no worker consumes yet: /health must say so.
+        assert _status(f"{base}/health") == 503
+        with hub_process("worker", settings, tmp_path):
+            yield settings, base
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=10).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
+    hub: tuple[Settings, str], tmp_path: Path
+) -> None:
+    settings, base = hub
+    eventually(lambda: _status(f"{base}/health") == 200, timeout_s=90,
+               what="/health 200", log=tmp_path / "worker.log")
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    try:  # the mother's midwife, as the maternity system would have recorded it
+        CaseEventSink(publisher, settings).publish_sync(assigned("mw-1"))
+    finally:
+        publisher.close()
+
+    def alerts() -> list[dict[str, object]]:
+        found: list[dict[str, object]] = httpx.get(
+            f"{base}/practitioners/mw-1/alerts", timeout=10
+        ).json()["alerts"]
+        return found
+
+    body = (GOLDEN / "uk-core-noshow.input.json").read_bytes()
+    response = httpx.post(
+        f"{base}/fhir/Appointment", content=body,
+        headers={"Content-Type": "application/fhir+json"}, timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Hub-Event-Id"]
+    seconds = eventually(lambda: len(alerts()) == 1, timeout_s=30, what="the alert in the API",
+                         log=tmp_path / "worker.log")
+    [alert] = alerts()
+    assert alert["appointment"]["appointment_id"] == "https://mft.nhs.uk/Id/appointment|000123"  # type: ignore[index]
+    assert alert["person"]["nhs_number"] == "9434765919"  # type: ignore[index]
+    assert alert["organisation_code"] == "R0A"
+    assert seconds < 30
+
+    # Re-sending the same no-show changes nothing.
+    again = httpx.post(f"{base}/fhir/Appointment", content=body,
+                       headers={"Content-Type": "application/fhir+json"}, timeout=30)
+    assert again.headers["X-Hub-Event-Id"] == response.headers["X-Hub-Event-Id"]
+    assert len(alerts()) == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "location"),
+    [
+        ("invalid-nhs-number", 422, "Appointment.participant[0].actor.identifier"),
+        ("unparseable-start", 422, "Appointment.start"),
+        ("not-json", 400, "Appointment"),
+    ],
+)
+def test_a_malformed_appointment_gets_an_operation_outcome_and_is_quarantined(
+    hub: tuple[Settings, str], case: str, status: int, location: str
+) -> None:
+    settings, base = hub
+    raw = (GOLDEN / f"{case}.input.json").read_bytes()
+    response = httpx.post(f"{base}/fhir/Appointment", content=raw,
+                          headers={"Content-Type": "application/fhir+json"}, timeout=30)
+    assert response.status_code == status
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["expression"] == [location]
+    [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
+    record = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    assert record.raw == raw
+    assert record.channel == "fhir-rest"
+    assert json.dumps(location) in json.dumps([e.location for e in record.errors])

@@ -1,0 +1,80 @@
+"""The one producer path, against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from hub.avro_codec import case_event_codec, quarantine_codec
+from hub.publisher import KafkaPublisher, PublishError
+from hub.quarantine import quarantine_record
+from hub.settings import Settings
+from hub.sink import CaseEventSink
+from tests.builders import missed
+from tests.support.topics import read_topic
+
+pytestmark = pytest.mark.kafka
+
+
+def test_an_acknowledged_event_is_in_the_log(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    try:
+        delivery = asyncio.run(CaseEventSink(publisher, settings).publish(missed("APT-1")))
+    finally:
+        publisher.close()
+    [message] = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=1)
+    assert (message.partition(), message.offset()) == (delivery.partition, delivery.offset)
+    assert message.key() == b"9434765919"
+    codec = case_event_codec(settings.case_events_topic)
+    assert codec.decode(message.value() or b"") == missed("APT-1")
+    assert dict(message.headers() or [])["hub-event-type"] == b"APPOINTMENT_MISSED"
+
+
+def test_one_persons_events_share_a_partition(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(topic_partitions=4)
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    sink = CaseEventSink(publisher, settings)
+
+    async def publish_all() -> set[int]:
+        deliveries = await asyncio.gather(*(sink.publish(missed(f"APT-{i}")) for i in range(20)))
+        return {d.partition for d in deliveries}
+
+    try:
+        assert len(asyncio.run(publish_all())) == 1
+    finally:
+        publisher.close()
+
+
+def test_quarantine_keeps_the_raw_bytes(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    raw = b"\xff\xfe not what anyone expected"
+    record = quarantine_record(raw, channel="test", reason="because", errors=[("here", "bad")])
+    try:
+        asyncio.run(CaseEventSink(publisher, settings).quarantine(record))
+    finally:
+        publisher.close()
+    [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
+    stored = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    assert stored.raw == raw
+    assert stored.errors[0].location == "here"
+
+
+def test_no_broker_means_an_error_not_an_acknowledgement() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    publisher = KafkaPublisher(
+        f"127.0.0.1:{port}", timeout_s=2, extra_config={"log_level": 0}
+    )
+    try:
+        with pytest.raises(PublishError, match="did not store"):
+            asyncio.run(publisher.publish("anything", b"k", b"v"))
+        with pytest.raises(PublishError):
+            publisher.publish_sync("anything", b"k", b"v")
+    finally:
+        publisher.close(timeout_s=1)

@@ -1,0 +1,61 @@
+"""Run hub processes (worker, API) as real child processes, configured like production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hub.settings import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process build exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers()
+    for name, value in settings.model_dump(exclude={"kafka_bootstrap_servers"}).items():
+        if value is not None:
+            env[f"HUB_{name.upper()}"] = str(value)
+    env["HUB_DATABASE_URL"] = settings.resolved_database_url()
+    return env
+
+
+@contextmanager
+def hub_process(command: str, settings: Settings, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m hub COMMAND`` for the duration of the block; its output goes to a log file."""
+    log_path = log_dir / f"{command}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "hub", command],
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if os.environ.get("HUB_TEST_SHOW_LOGS"):
+            print(log_path.read_text(errors="replace"))
+
+
+def eventually(check: Callable[[], bool], *, timeout_s: float, what: str, log: Path | None = None) -> float:
+    """Wait until ``check()`` holds; return the seconds it took, or fail saying what."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout_s:
+            detail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+            raise AssertionError(f"{what} did not happen within {timeout_s} s\n{detail}")
+        time.sleep(0.25)
+    return time.monotonic() - start
