@@ -156,7 +156,10 @@ def create_api(
         summary="Ingest a FHIR R4 Appointment (create or update)",
         response_description="The resource, accepted once Kafka confirmed the write",
         openapi_extra={
-            "requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "required": True}
+            "requestBody": {
+                "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+                "required": True,
+            }
         },
     )
     async def post_appointment(

@@ -56,7 +56,9 @@ def load_schema(name: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
 
 def schema_fingerprint(schema: Mapping[str, Any] | str) -> bytes:
     """CRC-64-AVRO fingerprint of the parsing canonical form, in single-object byte order."""
-    parsed = fastavro.parse_schema(schema, _write_hint=False)
+    parsed = fastavro.parse_schema(
+        schema if isinstance(schema, str) else dict(schema), _write_hint=False
+    )
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 

@@ -100,6 +100,9 @@ def schemas_check(
     failed = False
     for report in reports:
         against = report.compared_with or "no previous version"
+        if report.ok and report.compared_with is None:
+            typer.echo(f"ok      {report.path.name} (new: no previous committed version)")
+            continue
         if report.ok:
             typer.echo(f"ok      {report.path.name} (backward compatible with {against})")
             continue

@@ -78,7 +78,9 @@ def demo_events(today: date) -> list[CaseEvent]:
             referred,
             DataCategory.DEMOGRAPHICS,
             PersonRegistered(
-                given_name="Amy", family_name="Example", birth_date=date(1998, 4, 2),
+                given_name="Amy",
+                family_name="Example",
+                birth_date=date(1998, 4, 2),
                 postcode="M8 5RB",
             ),
         ),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import ConsumerGroupState, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from hub.settings import Settings
 
@@ -70,5 +70,7 @@ def cluster_health(settings: Settings, timeout_s: float = 5.0) -> ClusterHealth:
         return ClusterHealth(True, False, detail)
     members = len(group.members)
     stable = group.state == ConsumerGroupState.STABLE
-    detail["worker"] = f"group {settings.worker_group}: {group.state.name.lower()}, {members} member(s)"
+    detail["worker"] = (
+        f"group {settings.worker_group}: {group.state.name.lower()}, {members} member(s)"
+    )
     return ClusterHealth(True, stable and members > 0, detail)

@@ -9,6 +9,7 @@ directory recorded in ``<state_dir>/kafka/broker.json`` so that ``hub kafka stop
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - our own pom, not untrusted input
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -96,14 +97,24 @@ def ensure_jars(cache_dir: Path, progress: Progress = _stderr) -> Path:
     partial = lib.with_name("lib.partial")
     shutil.rmtree(partial, ignore_errors=True)
     completed = subprocess.run(  # noqa: S603 - fixed argv
-        [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={partial}", "-DincludeScope=runtime"],
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+            "-DincludeScope=runtime",
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"mvn could not fetch the Kafka jars:\n{completed.stdout}{completed.stderr}")
+        raise RuntimeError(
+            f"mvn could not fetch the Kafka jars:\n{completed.stdout}{completed.stderr}"
+        )
     shutil.rmtree(lib, ignore_errors=True)
     partial.rename(lib)
     marker.write_text(version)
@@ -170,17 +181,35 @@ def _java(lib: Path, home: Path, *args: str) -> list[str]:
 def _format_storage(lib: Path, home: Path) -> None:
     if (home / "data" / "meta.properties").exists():
         return
-    cluster_id = subprocess.run(  # noqa: S603
-        _java(lib, home, "kafka.tools.StorageTool", "random-uuid"),
-        capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]
+    cluster_id = (
+        subprocess.run(  # noqa: S603
+            _java(lib, home, "kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     completed = subprocess.run(  # noqa: S603
-        _java(lib, home, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-              "-c", str(home / "server.properties")),
-        capture_output=True, text=True, check=False,
+        _java(
+            lib,
+            home,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(home / "server.properties"),
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"formatting KRaft storage failed:\n{completed.stdout}{completed.stderr}")
+        raise RuntimeError(
+            f"formatting KRaft storage failed:\n{completed.stdout}{completed.stderr}"
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -238,7 +267,9 @@ def launch(lib: Path, home: Path, port: int | None, progress: Progress = _stderr
     with console.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603
             _java(lib, home, "kafka.Kafka", str(home / "server.properties")),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     _LAUNCHED[process.pid] = process
@@ -253,7 +284,9 @@ def launch(lib: Path, home: Path, port: int | None, progress: Progress = _stderr
             )
         if time.monotonic() > deadline:
             _terminate(process.pid, 10)
-            raise RuntimeError(f"Kafka was not ready in {READY_TIMEOUT_S:.0f} s:\n{_log_tail(log_file)}")
+            raise RuntimeError(
+                f"Kafka was not ready in {READY_TIMEOUT_S:.0f} s:\n{_log_tail(log_file)}"
+            )
         time.sleep(0.5)
     return broker
 
@@ -282,17 +315,13 @@ def _terminate(pid: int, timeout_s: float) -> None:
         return
     deadline = time.monotonic() + timeout_s
     while _alive(pid) and time.monotonic() < deadline:
-        try:  # reap it if it is our child
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our child
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.2)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 def _state_file(state_dir: Path) -> Path:

@@ -68,7 +68,11 @@ class KafkaPublisher:
             self._producer.poll(0.1)
 
     async def publish(
-        self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes] | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Mapping[str, bytes] | None = None,
     ) -> Delivery:
         """Write one record and wait for the broker's confirmation."""
         loop = asyncio.get_running_loop()
@@ -85,7 +89,11 @@ class KafkaPublisher:
             raise PublishError(f"no delivery report from Kafka for {topic} in time") from error
 
     def publish_sync(
-        self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes] | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Mapping[str, bytes] | None = None,
     ) -> Delivery:
         """Blocking variant for the CLI and demo loader."""
         result: list[Delivery | PublishError] = []
@@ -116,7 +124,11 @@ class KafkaPublisher:
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, headers=dict(headers or {}), on_delivery=on_delivery
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=dict(headers or {}),
+                    on_delivery=on_delivery,
                 )
                 return
             except BufferError:  # local queue full: let the poller drain it
@@ -135,7 +147,8 @@ def _outcome(error: KafkaError | None, message: Message) -> Delivery | PublishEr
     if error is not None:
         return PublishError(f"Kafka did not store the record: {error.str()}")
     partition, offset = message.partition(), message.offset()
-    assert partition is not None and offset is not None
+    if partition is None or offset is None:  # never for a delivered message; be explicit
+        return PublishError("Kafka reported a delivery without a partition or offset")
     return Delivery(topic=message.topic() or "", partition=partition, offset=offset)
 
 

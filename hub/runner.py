@@ -36,12 +36,14 @@ def _get(url: str) -> tuple[int, str]:
         return 0, str(error)
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout_s: float, children: list[subprocess.Popen[bytes]]) -> None:
+def wait_until(
+    what: str, check: Callable[[], bool], timeout_s: float, children: list[subprocess.Popen[bytes]]
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
         for child in children:
             if child.poll() is not None:
-                raise RuntimeError(f"{' '.join(map(str, child.args))} exited ({child.returncode})")
+                raise RuntimeError(f"{child.args!r} exited ({child.returncode})")
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f} s")
         time.sleep(1)
@@ -59,8 +61,13 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
 
 
 def run_all(settings: Settings) -> int:
-    from hub.kafka_local import JavaNotFoundError, MavenNotFoundError, broker_status, start_broker
-    from hub.kafka_local import stop_broker
+    from hub.kafka_local import (
+        JavaNotFoundError,
+        MavenNotFoundError,
+        broker_status,
+        start_broker,
+        stop_broker,
+    )
 
     started_broker = False
     if not settings.kafka_bootstrap_servers:

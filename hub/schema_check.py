@@ -40,15 +40,17 @@ def backward_problems(previous: str, current: str) -> list[str]:
         reader = avro.schema.parse(current)
     except Exception as error:  # avro raises SchemaParseException and plain errors
         return [f"does not parse: {error}"]
-    result = compatibility.ReaderWriterCompatibilityChecker().get_compatibility(
-        reader=reader, writer=writer
-    )
+    checker = compatibility.ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    result = checker.get_compatibility(reader=reader, writer=writer)
     if result.compatibility is compatibility.SchemaCompatibilityType.compatible:
         return []
     return [
         f"{kind.value} at {location}: {message}"
         for kind, location, message in zip(
-            result.incompatibilities, sorted(result.locations), sorted(result.messages), strict=False
+            result.incompatibilities,
+            sorted(result.locations),
+            sorted(result.messages),
+            strict=False,
         )
     ] or ["incompatible"]
 

@@ -37,9 +37,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_settings(
-    kafka_bootstrap: str, tmp_path: Path
-) -> Callable[..., Settings]:
+def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings with unique topics and group for one test, topics created."""
 
     def build(**overrides: object) -> Settings:

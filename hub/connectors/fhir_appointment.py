@@ -59,7 +59,9 @@ def parse_appointment(body: bytes) -> FhirAppointment:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MappingError([("Appointment", f"body is not JSON: {error}")], parse_error=True) from None
+        raise MappingError(
+            [("Appointment", f"body is not JSON: {error}")], parse_error=True
+        ) from None
     if not isinstance(data, dict) or data.get("resourceType") != "Appointment":
         found = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
         raise MappingError([("resourceType", f"expected 'Appointment', got {found!r}")])
@@ -85,14 +87,18 @@ def appointment_to_event(
     if event_type is None:
         taken = ", ".join(STATUS_EVENTS)
         issues.append(
-            ("Appointment.status", f"status {resource.status!r} carries no case-event; the hub "
-             f"takes {taken}")
+            (
+                "Appointment.status",
+                f"status {resource.status!r} carries no case-event; the hub takes {taken}",
+            )
         )
     record_id = _record_id(resource)
     if record_id is None:
         issues.append(
-            ("Appointment.identifier", "an identifier (or id) is needed so that a re-sent "
-             "appointment is recognised")
+            (
+                "Appointment.identifier",
+                "an identifier (or id) is needed so that a re-sent appointment is recognised",
+            )
         )
     if resource.start is None:
         issues.append(("Appointment.start", "the appointment has no start time"))
@@ -109,12 +115,19 @@ def appointment_to_event(
         location=_participant_display(resource, "Location"),
         practitioner_ids=_practitioner_ids(resource),
     )
-    occurred_at = start if event_type is EventType.APPOINTMENT_MISSED else _last_updated(
-        resource, recorded_at
+    occurred_at = (
+        start
+        if event_type is EventType.APPOINTMENT_MISSED
+        else _last_updated(resource, recorded_at)
     )
     return CaseEvent(
         event_id=deterministic_event_id(
-            SOURCE_SYSTEM, organisation_code, "Appointment", record_id, event_type, start.isoformat()
+            SOURCE_SYSTEM,
+            organisation_code,
+            "Appointment",
+            record_id,
+            event_type,
+            start.isoformat(),
         ),
         event_type=event_type,
         occurred_at=occurred_at,
@@ -142,7 +155,9 @@ def _payload(event_type: EventType, appointment: Appointment, resource: FhirAppo
 def _record_id(resource: FhirAppointment) -> str | None:
     for identifier in resource.identifier or []:
         if identifier.value:
-            return f"{identifier.system}|{identifier.value}" if identifier.system else identifier.value
+            return (
+                f"{identifier.system}|{identifier.value}" if identifier.system else identifier.value
+            )
     return resource.id
 
 
@@ -154,11 +169,15 @@ def _nhs_number(resource: FhirAppointment, issues: list[tuple[str, str]]) -> str
         location = f"Appointment.participant[{index}].actor.identifier"
         identifier = actor.identifier
         if identifier is None or identifier.system != NHS_NUMBER_SYSTEM or not identifier.value:
-            issues.append((location, f"the patient must be identified by system {NHS_NUMBER_SYSTEM}"))
+            issues.append(
+                (location, f"the patient must be identified by system {NHS_NUMBER_SYSTEM}")
+            )
             return None
         value = normalise_nhs_number(identifier.value)
         if not is_valid_nhs_number(value):
-            issues.append((location, f"{identifier.value!r} is not a valid NHS number (modulus 11)"))
+            issues.append(
+                (location, f"{identifier.value!r} is not a valid NHS number (modulus 11)")
+            )
             return None
         return value
     issues.append(("Appointment.participant", "no participant is a Patient"))
@@ -170,8 +189,11 @@ def _refers_to(actor: Any, resource_type: str) -> bool:
     return bool(
         actor.type == resource_type
         or reference.startswith(f"{resource_type}/")
-        or (resource_type == "Patient" and actor.identifier is not None
-            and actor.identifier.system == NHS_NUMBER_SYSTEM)
+        or (
+            resource_type == "Patient"
+            and actor.identifier is not None
+            and actor.identifier.system == NHS_NUMBER_SYSTEM
+        )
     )
 
 

@@ -58,7 +58,9 @@ class ProjectionRunner:
             await self._dead_letter(topic, partition, offset, value, f"projection failed: {error}")
             await self._apply(topic, partition, offset, None)
 
-    async def _apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> None:
+    async def _apply(
+        self, topic: str, partition: int, offset: int, event: CaseEvent | None
+    ) -> None:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(OperationalError),
             wait=wait_exponential_jitter(initial=0.2, max=10),

@@ -35,8 +35,12 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tupl
     settings = make_settings(api_port=_free_port(), default_organisation_code="R0A")
     base = f"http://127.0.0.1:{settings.api_port}"
     with hub_process("api", settings, tmp_path):
-        eventually(lambda: _status(f"{base}/openapi.json") == 200, timeout_s=60,
-                   what="the API answering", log=tmp_path / "api.log")
+        eventually(
+            lambda: _status(f"{base}/openapi.json") == 200,
+            timeout_s=60,
+            what="the API answering",
+            log=tmp_path / "api.log",
+        )
         # The API is up but no worker consumes yet: /health must say so.
         assert _status(f"{base}/health") == 503
         with hub_process("worker", settings, tmp_path):
@@ -54,8 +58,12 @@ def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
     hub: tuple[Settings, str], tmp_path: Path
 ) -> None:
     settings, base = hub
-    eventually(lambda: _status(f"{base}/health") == 200, timeout_s=90,
-               what="/health 200", log=tmp_path / "worker.log")
+    eventually(
+        lambda: _status(f"{base}/health") == 200,
+        timeout_s=90,
+        what="/health 200",
+        log=tmp_path / "worker.log",
+    )
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:  # the mother's midwife, as the maternity system would have recorded it
         CaseEventSink(publisher, settings).publish_sync(assigned("mw-1"))
@@ -70,13 +78,19 @@ def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
 
     body = (GOLDEN / "uk-core-noshow.input.json").read_bytes()
     response = httpx.post(
-        f"{base}/fhir/Appointment", content=body,
-        headers={"Content-Type": "application/fhir+json"}, timeout=30,
+        f"{base}/fhir/Appointment",
+        content=body,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=30,
     )
     assert response.status_code == 201, response.text
     assert response.headers["X-Hub-Event-Id"]
-    seconds = eventually(lambda: len(alerts()) == 1, timeout_s=30, what="the alert in the API",
-                         log=tmp_path / "worker.log")
+    seconds = eventually(
+        lambda: len(alerts()) == 1,
+        timeout_s=30,
+        what="the alert in the API",
+        log=tmp_path / "worker.log",
+    )
     [alert] = alerts()
     assert alert["appointment"]["appointment_id"] == "https://mft.nhs.uk/Id/appointment|000123"  # type: ignore[index]
     assert alert["person"]["nhs_number"] == "9434765919"  # type: ignore[index]
@@ -84,8 +98,12 @@ def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
     assert seconds < 30
 
     # Re-sending the same no-show changes nothing.
-    again = httpx.post(f"{base}/fhir/Appointment", content=body,
-                       headers={"Content-Type": "application/fhir+json"}, timeout=30)
+    again = httpx.post(
+        f"{base}/fhir/Appointment",
+        content=body,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=30,
+    )
     assert again.headers["X-Hub-Event-Id"] == response.headers["X-Hub-Event-Id"]
     assert len(alerts()) == 1
 
@@ -103,8 +121,12 @@ def test_a_malformed_appointment_gets_an_operation_outcome_and_is_quarantined(
 ) -> None:
     settings, base = hub
     raw = (GOLDEN / f"{case}.input.json").read_bytes()
-    response = httpx.post(f"{base}/fhir/Appointment", content=raw,
-                          headers={"Content-Type": "application/fhir+json"}, timeout=30)
+    response = httpx.post(
+        f"{base}/fhir/Appointment",
+        content=raw,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=30,
+    )
     assert response.status_code == status
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"

@@ -26,8 +26,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MissedAppo
     yield store
     if request.param == "postgresql":
         with engine.begin() as connection:  # the server is shared by the session
-            for table in ("ma_alert_recipients", "ma_alerts", "ma_midwives", "ma_people",
-                          "projection_positions"):
+            for table in (
+                "ma_alert_recipients",
+                "ma_alerts",
+                "ma_midwives",
+                "ma_people",
+                "projection_positions",
+            ):
                 connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
     engine.dispose()
 

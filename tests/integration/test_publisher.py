@@ -68,9 +68,7 @@ def test_no_broker_means_an_error_not_an_acknowledgement() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    publisher = KafkaPublisher(
-        f"127.0.0.1:{port}", timeout_s=2, extra_config={"log_level": 0}
-    )
+    publisher = KafkaPublisher(f"127.0.0.1:{port}", timeout_s=2, extra_config={"log_level": 0})
     try:
         with pytest.raises(PublishError, match="did not store"):
             asyncio.run(publisher.publish("anything", b"k", b"v"))

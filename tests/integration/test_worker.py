@@ -63,15 +63,24 @@ def test_a_restarted_worker_raises_no_duplicate_alerts(
         sink.publish_sync(assigned("mw-1"))
         sink.publish_sync(missed("APT-1"))
         with hub_process("worker", settings, tmp_path):
-            eventually(lambda: len(store.open_alerts_for("mw-1")) == 1, timeout_s=90,
-                       what="first alert", log=tmp_path / "worker.log")
+            eventually(
+                lambda: len(store.open_alerts_for("mw-1")) == 1,
+                timeout_s=90,
+                what="first alert",
+                log=tmp_path / "worker.log",
+            )
         sink.publish_sync(missed("APT-1"))  # re-sent while the worker was down
         sink.publish_sync(missed("APT-3"))
         with hub_process("worker", settings, tmp_path):
-            eventually(lambda: len(store.open_alerts_for("mw-1")) == 2, timeout_s=90,
-                       what="second alert after restart", log=tmp_path / "worker.log")
+            eventually(
+                lambda: len(store.open_alerts_for("mw-1")) == 2,
+                timeout_s=90,
+                what="second alert after restart",
+                log=tmp_path / "worker.log",
+            )
         assert {v.alert.appointment.appointment_id for v in store.open_alerts_for("mw-1")} == {
-            "APT-1", "APT-3"
+            "APT-1",
+            "APT-3",
         }
     finally:
         publisher.close()

@@ -65,19 +65,41 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
         root.chmod(0o700)
     port = _free_port()
     try:
-        subprocess.run(  # noqa: S603
-            _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-                             "--auth=trust", "--encoding=UTF8", "--no-sync"]),
-            check=True, capture_output=True,
+        subprocess.run(
+            _as_server_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
-        subprocess.run(  # noqa: S603
-            _as_server_user([
-                str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {sockets} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off",
-                "start",
-            ]),
-            check=True, capture_output=True,
+        subprocess.run(
+            _as_server_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {port} -c listen_addresses=127.0.0.1 -k {sockets} -c fsync=off "
+                    "-c synchronous_commit=off -c full_page_writes=off",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
     except subprocess.CalledProcessError as error:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
@@ -100,8 +122,9 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
                 time.sleep(0.3)
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/hub_test"
     finally:
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-            check=False, capture_output=True,
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)

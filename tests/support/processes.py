@@ -26,11 +26,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def hub_process(command: str, settings: Settings, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+def hub_process(
+    command: str, settings: Settings, log_dir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m hub COMMAND`` for the duration of the block; its output goes to a log file."""
     log_path = log_dir / f"{command}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [sys.executable, "-m", "hub", command],
             env=settings_env(settings),
             stdout=log,
@@ -50,7 +52,9 @@ def hub_process(command: str, settings: Settings, log_dir: Path) -> Iterator[sub
             print(log_path.read_text(errors="replace"))
 
 
-def eventually(check: Callable[[], bool], *, timeout_s: float, what: str, log: Path | None = None) -> float:
+def eventually(
+    check: Callable[[], bool], *, timeout_s: float, what: str, log: Path | None = None
+) -> float:
     """Wait until ``check()`` holds; return the seconds it took, or fail saying what."""
     start = time.monotonic()
     while not check():

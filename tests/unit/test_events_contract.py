@@ -48,7 +48,7 @@ def _nullable_in_avro(field_type: Any) -> bool:
 
 
 def _nullable_in_model(annotation: Any) -> bool:
-    return isinstance(annotation, types.UnionType | typing._UnionGenericAlias) and type(
+    return typing.get_origin(annotation) in (types.UnionType, typing.Union) and type(
         None
     ) in typing.get_args(annotation)
 
@@ -64,16 +64,18 @@ CONTRACT: list[tuple[str, type[BaseModel]]] = [
 ]
 
 
-@pytest.mark.parametrize(("schema_name", "model"), CONTRACT, ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(
+    ("schema_name", "model"), CONTRACT, ids=lambda v: getattr(v, "__name__", v)
+)
 def test_model_fields_match_the_avro_record(schema_name: str, model: type[BaseModel]) -> None:
     records = _records(load_schema(schema_name), {})
     record = records[model.__name__]
     avro_fields = {field["name"]: field for field in record["fields"]}
     assert set(model.model_fields) == set(avro_fields)
     for name, info in model.model_fields.items():
-        assert _nullable_in_model(info.annotation) == _nullable_in_avro(avro_fields[name]["type"]), (
-            f"{model.__name__}.{name}: optionality differs between model and schema"
-        )
+        assert _nullable_in_model(info.annotation) == _nullable_in_avro(
+            avro_fields[name]["type"]
+        ), f"{model.__name__}.{name}: optionality differs between model and schema"
 
 
 def test_every_avro_record_has_a_model() -> None:

@@ -40,22 +40,26 @@ def test_golden(case: Path) -> None:
     actual = json.loads(json.dumps(translate(case.read_bytes())))
     if os.environ.get("HUB_UPDATE_GOLDEN") == "1":
         expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert expected_path.exists(), f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
+    assert expected_path.exists(), (
+        f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
+    )
     assert actual == json.loads(expected_path.read_text())
 
 
 def test_there_are_cases_for_every_appointment_event_type() -> None:
-    produced = {
-        translate(case.read_bytes()).get("event", {}).get("event_type") for case in CASES
-    }
+    produced = {translate(case.read_bytes()).get("event", {}).get("event_type") for case in CASES}
     appointment_types = {t.value for t in EventType if t.value.startswith("APPOINTMENT_")}
     assert appointment_types <= produced
 
 
 def test_a_resent_appointment_gets_the_same_event_id() -> None:
     raw = (GOLDEN / "uk-core-noshow.input.json").read_bytes()
-    first = appointment_to_event(parse_appointment(raw), organisation_code="R0A",
-                                 recorded_at=RECORDED_AT)
-    later = appointment_to_event(parse_appointment(raw), organisation_code="R0A",
-                                 recorded_at=datetime(2026, 3, 3, tzinfo=UTC))
+    first = appointment_to_event(
+        parse_appointment(raw), organisation_code="R0A", recorded_at=RECORDED_AT
+    )
+    later = appointment_to_event(
+        parse_appointment(raw),
+        organisation_code="R0A",
+        recorded_at=datetime(2026, 3, 3, tzinfo=UTC),
+    )
     assert first.event_id == later.event_id

@@ -10,6 +10,7 @@ from hub.events import CaseEvent, PractitionerRole
 from hub.projections.missed_appointments import (
     AlertRaised,
     AlertRouted,
+    Effect,
     MidwifeAssigned,
     PersonState,
     PersonUpdated,
@@ -19,8 +20,8 @@ from hub.projections.missed_appointments import (
 from tests.builders import NHS_NUMBER, assigned, attended, missed, registered
 
 
-def run(events: Iterable[CaseEvent], key: str = NHS_NUMBER) -> tuple[PersonState, list[object]]:
-    state, effects = empty_state(key), []
+def run(events: Iterable[CaseEvent], key: str = NHS_NUMBER) -> tuple[PersonState, list[Effect]]:
+    state, effects = empty_state(key), list[Effect]()
     for event in events:
         state, new = fold(state, event)
         effects.extend(new)
@@ -33,13 +34,16 @@ def test_a_missed_appointment_is_addressed_to_the_assigned_midwife() -> None:
     assert len(raised) == 1
     assert raised[0].alert.recipients == {"mw-1"}
     assert raised[0].alert.appointment.appointment_id == "APT-1"
-    assert list(state.alerts.values())[0].status == "OPEN"
+    assert next(iter(state.alerts.values())).status == "OPEN"
 
 
 @pytest.mark.parametrize(
     "role",
-    [PractitionerRole.COMMUNITY_MIDWIFE, PractitionerRole.PROGRAMME_MIDWIFE,
-     PractitionerRole.SPECIALIST_MIDWIFE],
+    [
+        PractitionerRole.COMMUNITY_MIDWIFE,
+        PractitionerRole.PROGRAMME_MIDWIFE,
+        PractitionerRole.SPECIALIST_MIDWIFE,
+    ],
 )
 def test_every_midwife_role_receives_alerts(role: PractitionerRole) -> None:
     state, _ = run([assigned("mw-1", role), missed()])
@@ -84,7 +88,7 @@ def test_reassigning_the_same_midwife_changes_nothing() -> None:
 
 def test_attendance_raises_nothing() -> None:
     _, effects = run([assigned(), attended()])
-    assert effects == [MidwifeAssigned(NHS_NUMBER, effects[0].midwife)]  # type: ignore[attr-defined]
+    assert [type(e) for e in effects] == [MidwifeAssigned]
 
 
 def test_registration_records_the_person_once() -> None:

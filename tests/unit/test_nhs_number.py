@@ -21,8 +21,11 @@ def test_changing_the_check_digit_fails_every_number() -> None:
         assert not is_valid_nhs_number(wrong), wrong
 
 
+FULLWIDTH_DIGITS = "\uff19\uff14\uff13\uff14\uff17\uff16\uff15\uff19\uff11\uff19"
+
+
 @pytest.mark.parametrize(
-    "value", ["", "123", "94347659190", "943476591X", "９４３４７６５９１９", "1000000010"]
+    "value", ["", "123", "94347659190", "943476591X", FULLWIDTH_DIGITS, "1000000010"]
 )
 def test_malformed_numbers_fail(value: str) -> None:
     assert not is_valid_nhs_number(value)
