@@ -54,10 +54,10 @@ def load_schema(name: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     return schema
 
 
-def schema_fingerprint(schema: Mapping[str, Any] | str) -> bytes:
+def schema_fingerprint(schema: Mapping[str, Any] | list[Any] | str) -> bytes:
     """CRC-64-AVRO fingerprint of the parsing canonical form, in single-object byte order."""
     parsed = fastavro.parse_schema(
-        schema if isinstance(schema, str) else dict(schema), _write_hint=False
+        schema if isinstance(schema, str | list) else dict(schema), _write_hint=False
     )
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
@@ -104,7 +104,8 @@ class ConfluentFraming:
         from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
 
-        client = SchemaRegistryClient({"url": registry_url})
+        # new_client: a real registry client, or confluent-kafka's in-memory one for mock:// URLs
+        client = SchemaRegistryClient.new_client({"url": registry_url})
         schema_str = json.dumps(schema)
         self._context = SerializationContext(topic, MessageField.VALUE)
         self._serializer = AvroSerializer(client, schema_str)

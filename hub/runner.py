@@ -60,6 +60,10 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_all(settings: Settings) -> int:
     from hub.kafka_local import (
         JavaNotFoundError,
@@ -69,6 +73,8 @@ def run_all(settings: Settings) -> int:
         stop_broker,
     )
 
+    # `kill`, systemd and CI stop us with SIGTERM: clean up exactly as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     started_broker = False
     if not settings.kafka_bootstrap_servers:
         already = broker_status(settings.state_dir)

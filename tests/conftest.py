@@ -13,11 +13,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from hub.kafka_admin import ensure_topics
 from hub.settings import Settings, default_state_dir
 from tests.support.kafka import kafka_cluster
 from tests.support.postgres import temporary_postgres
+
+# Speed is measured in benchmarks/, never by timing tests: no per-example deadlines.
+hypothesis_settings.register_profile("hub", deadline=None)
+hypothesis_settings.load_profile("hub")
 
 
 def cache_dir() -> Path:
