@@ -1,0 +1,21 @@
+"""``python -m benchmarks [codec|publish]``: print figures with same-run baselines."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import codec, publish
+
+SUITES = {"codec": codec.run, "publish": publish.run}
+
+
+def main() -> None:
+    chosen = sys.argv[1:] or list(SUITES)
+    unknown = [name for name in chosen if name not in SUITES]
+    if unknown:
+        sys.exit(f"unknown suite(s) {unknown}; choose from {sorted(SUITES)}")
+    for name in chosen:
+        SUITES[name]()
+
+
+main()

@@ -1,0 +1,63 @@
+"""Encode+decode of case-events through the hub's codec vs bare fastavro on the same datums."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import fastavro
+
+from benchmarks.harness import rate, report
+from hub.avro_codec import case_event_codec, case_event_to_avro, load_schema
+from hub.events import CaseEvent
+from hub.projections.missed_appointments import empty_state, fold
+from tests.builders import T0, assigned, missed
+
+N = 20_000
+
+
+def sample_events() -> list[CaseEvent]:
+    events = [assigned("mw-1")]
+    events += [missed(f"APT-{i}", at=T0 + timedelta(minutes=i)) for i in range(N - 1)]
+    return events
+
+
+def run() -> None:
+    events = sample_events()
+    codec = case_event_codec("bench")
+    schema = fastavro.parse_schema(load_schema("case_event"))
+    datums = [case_event_to_avro(e) for e in events]
+
+    def bare() -> int:
+        for datum in datums:
+            buffer = io.BytesIO()
+            fastavro.schemaless_writer(buffer, schema, datum)
+            buffer.seek(0)
+            fastavro.schemaless_reader(buffer, schema, schema, return_record_name=True)
+        return len(datums)
+
+    def hub() -> int:
+        for event in events:
+            codec.decode(codec.encode(event))
+        return len(events)
+
+    report(
+        "codec: CaseEvent encode+decode (pydantic+framing)", rate(hub), "bare fastavro", rate(bare)
+    )
+
+    # One person's state holds a handful of alerts, not thousands: fold each event into the
+    # same small state, as the worker does after loading one person from the store.
+    person, _ = fold(empty_state("9434765919"), events[0])
+
+    def folding() -> int:
+        for event in events[1:]:
+            fold(person, event)
+        return len(events) - 1
+
+    def decode_only() -> int:
+        encoded = [codec.encode(e) for e in events[:2000]]
+        for data in encoded:
+            codec.decode(data)
+        return len(encoded)
+
+    report("fold: missed-appointment fold (pure)", rate(folding), "codec decode", rate(decode_only))

@@ -1,0 +1,24 @@
+"""Timing helpers: best-of-N rates, printed with their baseline ratio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def rate(work: Callable[[], int], *, repeats: int = 3) -> float:
+    """Best items/second over ``repeats`` runs of ``work`` (which returns items done)."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        items = work()
+        best = max(best, items / (time.perf_counter() - start))
+    return best
+
+
+def report(name: str, measured: float, baseline_name: str, baseline: float) -> None:
+    print(
+        f"{name:<46} {measured:>12,.0f} /s   "
+        f"baseline {baseline_name}: {baseline:>12,.0f} /s   ratio {measured / baseline:6.1%}",
+        flush=True,
+    )
