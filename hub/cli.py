@@ -143,6 +143,15 @@ def api() -> None:
     uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port)
 
 
+@app.command("mllp")
+def mllp() -> None:
+    """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR)."""
+    from hub.connectors.hl7v2.listener import serve
+
+    logging.basicConfig(level=logging.INFO)
+    serve(_with_local_broker(_settings()))
+
+
 @app.command("demo")
 def demo() -> None:
     """Publish the demo story (idempotent: loading it twice changes nothing)."""

@@ -37,6 +37,9 @@ class EventType(StrEnum):
     APPOINTMENT_ATTENDED = "APPOINTMENT_ATTENDED"
     APPOINTMENT_MISSED = "APPOINTMENT_MISSED"
     PRACTITIONER_ASSIGNED = "PRACTITIONER_ASSIGNED"
+    APPOINTMENT_RESCHEDULED = "APPOINTMENT_RESCHEDULED"
+    APPOINTMENT_MODIFIED = "APPOINTMENT_MODIFIED"
+    PERSON_MERGED = "PERSON_MERGED"
 
 
 class DataCategory(StrEnum):
@@ -138,6 +141,19 @@ class PractitionerAssigned(_Frozen):
     scope: AssignmentScope
 
 
+class AppointmentRescheduled(_Frozen):
+    appointment: Appointment
+    previous_start: AwareDatetime | None = None
+
+
+class AppointmentModified(_Frozen):
+    appointment: Appointment
+
+
+class PersonMerged(_Frozen):
+    merged: tuple[PersonIdentifier, ...]
+
+
 Payload = (
     PersonRegistered
     | AppointmentBooked
@@ -145,6 +161,9 @@ Payload = (
     | AppointmentAttended
     | AppointmentMissed
     | PractitionerAssigned
+    | AppointmentRescheduled
+    | AppointmentModified
+    | PersonMerged
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -154,6 +173,9 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.APPOINTMENT_ATTENDED: AppointmentAttended,
     EventType.APPOINTMENT_MISSED: AppointmentMissed,
     EventType.PRACTITIONER_ASSIGNED: PractitionerAssigned,
+    EventType.APPOINTMENT_RESCHEDULED: AppointmentRescheduled,
+    EventType.APPOINTMENT_MODIFIED: AppointmentModified,
+    EventType.PERSON_MERGED: PersonMerged,
 }
 
 

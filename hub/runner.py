@@ -91,7 +91,7 @@ def run_all(settings: Settings) -> int:
         created = ensure_topics(settings)
         say(f"topics created: {', '.join(created)}" if created else "topics exist")
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers()}
-        for command in ("worker", "api"):
+        for command in ("worker", "api", "mllp"):
             children.append(subprocess.Popen([sys.executable, "-m", "hub", command], env=env))  # noqa: S603
         base = f"http://{settings.api_host}:{settings.api_port}"
         say(f"waiting for {base}/health (the worker joins its consumer group) ...")
@@ -106,7 +106,10 @@ def run_all(settings: Settings) -> int:
             children,
         )
         say(f"ready. The demo midwife's open alerts: {alerts_url}")
-        say(f"API docs: {base}/docs   health: {base}/health   Ctrl-C stops everything")
+        say(f"API docs: {base}/docs   health: {base}/health")
+        say(
+            f"HL7 v2 over MLLP: {settings.mllp_host}:{settings.mllp_port}   Ctrl-C stops everything"
+        )
         while all(child.poll() is None for child in children):
             time.sleep(1)
         say("a hub process exited; stopping the rest")

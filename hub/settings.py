@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         default="UNKNOWN",
         description="ODS code recorded as the source of FHIR writes that do not name one.",
     )
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    sources_dir: Path | None = Field(
+        default=None,
+        description="Directory of per-source TOML files; the repository's config/sources if unset.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     publish_timeout_seconds: float = 15.0

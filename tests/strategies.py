@@ -13,11 +13,14 @@ from hub.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentMissed,
+    AppointmentModified,
+    AppointmentRescheduled,
     AssignmentScope,
     CaseEvent,
     DataCategory,
     EventType,
     PersonIdentifier,
+    PersonMerged,
     PersonRegistered,
     PractitionerAssigned,
     PractitionerRole,
@@ -68,6 +71,16 @@ payloads: dict[EventType, st.SearchStrategy[object]] = {
         organisation_code=text,
         contact=st.none() | text,
         scope=st.sampled_from(AssignmentScope),
+    ),
+    EventType.APPOINTMENT_RESCHEDULED: st.builds(
+        AppointmentRescheduled, appointment=appointments, previous_start=st.none() | moments
+    ),
+    EventType.APPOINTMENT_MODIFIED: st.builds(AppointmentModified, appointment=appointments),
+    EventType.PERSON_MERGED: st.builds(
+        PersonMerged,
+        merged=st.lists(
+            st.builds(PersonIdentifier, system=non_empty, value=non_empty), max_size=3
+        ).map(tuple),
     ),
 }
 assert set(payloads) == set(PAYLOAD_TYPES)

@@ -1,0 +1,194 @@
+"""The MLLP listener: the thin shell around parse -> translate -> publish -> acknowledge.
+
+Framing is python-hl7's asyncio MLLP support. Per connection, messages are handled one after
+another (order is kept) and each is acknowledged only once its fate is durable:
+
+* ``AA`` after every event it stands for is in Kafka (the delivery report confirmed it);
+* ``AE`` / ``AR`` after the raw message is in the quarantine topic with the reason;
+* ``AR`` with error 207 when Kafka did not confirm either write: nothing was accepted and the
+  sender must resend.
+
+Bytes that are not MLLP-framed cannot be answered in HL7 (there is no message to echo), so the
+connection is closed; the listener itself keeps serving other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import hl7
+from hl7.mllp import InvalidBlockError, start_hl7_server
+
+from hub.connectors.hl7v2.ack import build_ack
+from hub.connectors.hl7v2.mapping import (
+    APPLICATION_INTERNAL_ERROR,
+    Accepted,
+    Outcome,
+    Refused,
+    translate,
+)
+from hub.connectors.hl7v2.reading import Hl7Problem, Hl7ReadError, charset, parse, value
+from hub.connectors.sources import SourceRegistry, load_sources
+from hub.events import utc_now
+from hub.publisher import KafkaPublisher, PublishError
+from hub.quarantine import quarantine_record
+from hub.settings import Settings
+from hub.sink import CaseEventSink
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message as read (None when unparseable) and what it means."""
+
+    message: hl7.Message | None
+    outcome: Outcome
+
+
+def receive(raw: bytes, sources: SourceRegistry) -> Received:
+    """Pure: bytes of one MLLP block -> parsed message and outcome."""
+    try:
+        message = parse(raw)
+    except Hl7ReadError as error:
+        return Received(None, Refused("AR", (Hl7Problem("MSH", 0, str(error), 100),)))
+    try:
+        return Received(message, translate(message, sources, utc_now()))
+    except Exception as error:  # a mapping bug must still get an answer, never a silent drop
+        log.exception("HL7 mapping failed")
+        problem = Hl7Problem("MSH", 0, f"internal error: {error}", APPLICATION_INTERNAL_ERROR)
+        return Received(message, Refused("AR", (problem,)))
+
+
+class MllpListener:
+    def __init__(self, sink: CaseEventSink, sources: SourceRegistry, host: str, port: int) -> None:
+        self._sink = sink
+        self._sources = sources
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self._port
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        self._server = await start_hl7_server(
+            self._serve, self._host, self._port, limit=MAX_MESSAGE_BYTES
+        )
+        log.info("MLLP listening on %s:%d", self._host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def handle(self, raw: bytes) -> bytes:
+        """The acknowledgement for one message, after its fate is durable."""
+        received = receive(raw, self._sources)
+        outcome = received.outcome
+        if isinstance(outcome, Accepted):
+            try:
+                for event in outcome.events:
+                    await self._sink.publish(event)
+            except PublishError as error:
+                outcome = Refused(
+                    "AR",
+                    (
+                        Hl7Problem(
+                            "MSH",
+                            0,
+                            f"not stored, send again later: {error}",
+                            APPLICATION_INTERNAL_ERROR,
+                        ),
+                    ),
+                )
+        if isinstance(outcome, Refused) and outcome.problems[0].code != APPLICATION_INTERNAL_ERROR:
+            record = quarantine_record(
+                raw,
+                channel="mllp",
+                reason=f"HL7 {outcome.code}: {outcome.reason}",
+                errors=[(p.location, p.message) for p in outcome.problems],
+                source_system=_sender(received.message),
+                content_type="application/hl7-v2",
+            )
+            try:
+                await self._sink.quarantine(record)
+            except PublishError as error:
+                outcome = Refused(
+                    "AR",
+                    (
+                        Hl7Problem(
+                            "MSH",
+                            0,
+                            f"not stored, send again later: {error}",
+                            APPLICATION_INTERNAL_ERROR,
+                        ),
+                    ),
+                )
+        code = "AA" if isinstance(outcome, Accepted) else outcome.code
+        problems = () if isinstance(outcome, Accepted) else outcome.problems
+        return build_ack(received.message, code, problems).encode(charset(raw), "replace")
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            while True:
+                try:
+                    raw: bytes = await reader.readblock()  # type: ignore[attr-defined]
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return  # the sender closed the connection
+                except (InvalidBlockError, ValueError) as error:
+                    log.warning("closing MLLP connection from %s: %s", peer, error)
+                    return
+                ack = await self.handle(raw)
+                writer.writeblock(ack)  # type: ignore[attr-defined]
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run the listener until SIGINT/SIGTERM (blocking): ``hub mllp``."""
+    sources = load_sources(settings.sources_dir) if settings.sources_dir else load_sources()
+
+    async def main() -> None:
+        publisher = KafkaPublisher(
+            settings.bootstrap_servers(),
+            client_id="hub-mllp",
+            timeout_s=settings.publish_timeout_seconds,
+        )
+        listener = MllpListener(
+            CaseEventSink(publisher, settings), sources, settings.mllp_host, settings.mllp_port
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await listener.start()
+        print(
+            f"MLLP listening on {settings.mllp_host}:{listener.port} "
+            f"({len(sources)} sending facilities configured)",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await listener.stop()
+            publisher.close()
+
+    asyncio.run(main())
+
+
+def _sender(message: hl7.Message | None) -> str | None:
+    if message is None:
+        return None
+    msh = message.segment("MSH")
+    return f"{value(msh, 3, 1, 1)}@{value(msh, 4, 1, 1)}"

@@ -1,0 +1,406 @@
+"""HL7 v2 ADT and SIU messages -> case-events, as a pure translation.
+
+``translate`` answers :class:`Accepted` with the events a message stands for, or
+:class:`Refused` with ``AR`` (a message type, version or sender the hub does not take) or ``AE``
+(content errors: each :class:`Hl7Problem` names segment, field and HL7 error code). The listener
+turns that into the acknowledgement; this module does no I/O.
+
+Event ids are UUIDv5 of sending facility and MSH-10 (and the event's position in the
+message), so a re-sent message yields the same ids and no second alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Final, Literal
+
+import hl7
+
+from hub.connectors.hl7v2.reading import Hl7Problem, first_segment, repetitions, timestamp, value
+from hub.connectors.sources import SourceConfig, SourceRegistry
+from hub.events import (
+    NHS_NUMBER_SYSTEM,
+    Appointment,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentMissed,
+    AppointmentModified,
+    AppointmentRescheduled,
+    CaseEvent,
+    DataCategory,
+    EventType,
+    Payload,
+    PersonIdentifier,
+    PersonMerged,
+    PersonRegistered,
+    Sensitivity,
+    Source,
+    deterministic_event_id,
+)
+from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+
+SUPPORTED_VERSIONS: Final = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
+
+TRIGGERS: Final[dict[tuple[str, str], EventType]] = {
+    ("ADT", "A01"): EventType.PERSON_REGISTERED,
+    ("ADT", "A04"): EventType.PERSON_REGISTERED,
+    ("ADT", "A08"): EventType.PERSON_REGISTERED,
+    ("ADT", "A28"): EventType.PERSON_REGISTERED,
+    ("ADT", "A31"): EventType.PERSON_REGISTERED,
+    ("ADT", "A40"): EventType.PERSON_MERGED,
+    ("SIU", "S12"): EventType.APPOINTMENT_BOOKED,
+    ("SIU", "S13"): EventType.APPOINTMENT_RESCHEDULED,
+    ("SIU", "S14"): EventType.APPOINTMENT_MODIFIED,
+    ("SIU", "S15"): EventType.APPOINTMENT_CANCELLED,
+    ("SIU", "S17"): EventType.APPOINTMENT_CANCELLED,
+    ("SIU", "S26"): EventType.APPOINTMENT_MISSED,
+}
+
+REQUIRED_FIELD_MISSING: Final = 101
+DATA_TYPE_ERROR: Final = 102
+SEGMENT_SEQUENCE_ERROR: Final = 100
+UNSUPPORTED_MESSAGE_TYPE: Final = 200
+UNSUPPORTED_EVENT_CODE: Final = 201
+UNSUPPORTED_VERSION: Final = 203
+UNKNOWN_KEY_IDENTIFIER: Final = 204
+APPLICATION_INTERNAL_ERROR: Final = 207
+
+
+@dataclass(frozen=True)
+class Accepted:
+    events: tuple[CaseEvent, ...]
+
+
+@dataclass(frozen=True)
+class Refused:
+    code: Literal["AE", "AR"]
+    problems: tuple[Hl7Problem, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{p.location}: {p.message}" for p in self.problems)
+
+
+Outcome = Accepted | Refused
+
+
+def _reject(segment: str, field: int, message: str, code: int) -> Refused:
+    return Refused("AR", (Hl7Problem(segment, field, message, code),))
+
+
+def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: datetime) -> Outcome:
+    """What this message means to the hub."""
+    msh = message.segment("MSH")
+    kind, trigger = value(msh, 9, 1, 1).upper(), value(msh, 9, 1, 2).upper()
+    version = value(msh, 12, 1, 1)
+    if version not in SUPPORTED_VERSIONS:
+        taken = ", ".join(sorted(SUPPORTED_VERSIONS))
+        return _reject(
+            "MSH",
+            12,
+            f"version {version!r} is not taken (the hub takes {taken})",
+            UNSUPPORTED_VERSION,
+        )
+    event_type = TRIGGERS.get((kind, trigger))
+    if event_type is None:
+        known_kind = any(k == kind for k, _ in TRIGGERS)
+        code = UNSUPPORTED_EVENT_CODE if known_kind else UNSUPPORTED_MESSAGE_TYPE
+        return _reject("MSH", 9, f"message type {kind}^{trigger} is not taken", code)
+    facility = value(msh, 4, 1, 1)
+    source = sources.for_facility(facility)
+    if source is None:
+        return _reject(
+            "MSH",
+            4,
+            f"sending facility {facility!r} is not configured "
+            "(add it to a file in config/sources/)",
+            UNKNOWN_KEY_IDENTIFIER,
+        )
+    problems: list[Hl7Problem] = []
+    control_id = value(msh, 10)
+    if not control_id:
+        problems.append(
+            Hl7Problem("MSH", 10, "message control id is empty", REQUIRED_FIELD_MISSING)
+        )
+    sent_at = _time(msh, "MSH", 7, source, problems, required=True)
+    pid = first_segment(message, "PID")
+    if pid is None:
+        problems.append(Hl7Problem("PID", 0, "no PID segment", SEGMENT_SEQUENCE_ERROR))
+        return Refused("AE", tuple(problems))
+    subject = _subject(pid, source, problems)
+    if kind == "ADT":
+        payload: Payload | None = _adt_payload(message, pid, event_type, source, problems)
+        category = DataCategory.DEMOGRAPHICS
+        occurred_at = _event_time(message, source, problems) or sent_at
+        organisation = source.organisation_code
+    else:
+        appointment, organisation = _appointment(message, source, problems)
+        reason = "deleted" if trigger == "S17" else _cancel_reason(message)
+        payload = _siu_payload(event_type, appointment, reason) if appointment else None
+        category = DataCategory.APPOINTMENTS
+        missed = event_type is EventType.APPOINTMENT_MISSED and appointment is not None
+        occurred_at = appointment.start if missed and appointment else sent_at
+    if problems or payload is None or occurred_at is None or not subject:
+        return Refused("AE", tuple(problems))
+    record_id = _record_id(payload, control_id)
+    event = CaseEvent(
+        event_id=deterministic_event_id("hl7v2", facility, control_id, "0"),
+        event_type=event_type,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        source=Source(system=source.system, organisation_code=organisation),
+        source_record_id=record_id,
+        subject=tuple(subject),
+        data_category=category,
+        sensitivity=Sensitivity.ROUTINE,
+        payload=payload,
+    )
+    return Accepted((event,))
+
+
+def _record_id(payload: Payload, control_id: str) -> str:
+    appointment = getattr(payload, "appointment", None)
+    return appointment.appointment_id if isinstance(appointment, Appointment) else control_id
+
+
+def _time(
+    segment: hl7.Segment,
+    name: str,
+    field: int,
+    source: SourceConfig,
+    problems: list[Hl7Problem],
+    *,
+    required: bool,
+    component: int = 1,
+) -> datetime | None:
+    text = value(segment, field, 1, component)
+    if not text:
+        if required:
+            problems.append(
+                Hl7Problem(
+                    name,
+                    field,
+                    "timestamp is missing",
+                    REQUIRED_FIELD_MISSING,
+                    component if component > 1 else None,
+                )
+            )
+        return None
+    try:
+        return timestamp(text, source.zone())
+    except ValueError:
+        problems.append(
+            Hl7Problem(
+                name,
+                field,
+                f"{text!r} is not an HL7 timestamp",
+                DATA_TYPE_ERROR,
+                component if component > 1 else None,
+            )
+        )
+        return None
+
+
+def _event_time(
+    message: hl7.Message, source: SourceConfig, problems: list[Hl7Problem]
+) -> datetime | None:
+    evn = first_segment(message, "EVN")
+    if evn is None:
+        return None
+    return _time(evn, "EVN", 2, source, problems, required=False)
+
+
+def _cx_system(source: SourceConfig, authority: str, kind: str) -> str:
+    return f"urn:hub:id:{source.system}:{authority or kind or 'local'}"
+
+
+def _is_nhs(authority: str, kind: str) -> bool:
+    return authority.upper() == "NHS" or kind.upper() == "NH"
+
+
+def _identifiers(
+    segment: hl7.Segment, field: int, source: SourceConfig, name: str, problems: list[Hl7Problem]
+) -> list[PersonIdentifier]:
+    """CX repetitions: the NHS number (checked) first, then local ids qualified by authority."""
+    nhs: list[PersonIdentifier] = []
+    local: list[PersonIdentifier] = []
+    for repetition in range(1, repetitions(segment, field) + 1):
+        number = value(segment, field, repetition, 1)
+        authority = value(segment, field, repetition, 4)
+        kind = value(segment, field, repetition, 5)
+        if not number:
+            continue
+        if _is_nhs(authority, kind):
+            cleaned = normalise_nhs_number(number)
+            if not is_valid_nhs_number(cleaned):
+                problems.append(
+                    Hl7Problem(
+                        name,
+                        field,
+                        f"{number!r} is not a valid NHS number (modulus 11)",
+                        DATA_TYPE_ERROR,
+                    )
+                )
+                continue
+            nhs.append(PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=cleaned))
+        else:
+            local.append(PersonIdentifier(system=_cx_system(source, authority, kind), value=number))
+    return nhs + local
+
+
+def _subject(
+    pid: hl7.Segment, source: SourceConfig, problems: list[Hl7Problem]
+) -> list[PersonIdentifier]:
+    before = len(problems)
+    identifiers = _identifiers(pid, 3, source, "PID", problems)
+    if not any(i.system == NHS_NUMBER_SYSTEM for i in identifiers) and len(problems) == before:
+        problems.append(
+            Hl7Problem(
+                "PID",
+                3,
+                "no NHS number: no PID-3 repetition has assigning "
+                "authority NHS or identifier type NH",
+                REQUIRED_FIELD_MISSING,
+            )
+        )
+    return identifiers
+
+
+def _adt_payload(
+    message: hl7.Message,
+    pid: hl7.Segment,
+    event_type: EventType,
+    source: SourceConfig,
+    problems: list[Hl7Problem],
+) -> Payload | None:
+    if event_type is EventType.PERSON_MERGED:
+        mrg = first_segment(message, "MRG")
+        if mrg is None:
+            problems.append(
+                Hl7Problem("MRG", 0, "ADT^A40 needs an MRG segment", SEGMENT_SEQUENCE_ERROR)
+            )
+            return None
+        merged = _identifiers(mrg, 1, source, "MRG", problems)
+        if not merged:
+            problems.append(
+                Hl7Problem("MRG", 1, "no identifier of the merged record", REQUIRED_FIELD_MISSING)
+            )
+            return None
+        return PersonMerged(merged=tuple(merged))
+    return PersonRegistered(
+        given_name=value(pid, 5, 1, 2) or None,
+        family_name=value(pid, 5, 1, 1) or None,
+        birth_date=_birth_date(pid, problems),
+        postcode=value(pid, 11, 1, 5) or None,
+    )
+
+
+def _birth_date(pid: hl7.Segment, problems: list[Hl7Problem]) -> date | None:
+    text = value(pid, 7)
+    if not text:
+        return None
+    try:
+        return date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+    except (ValueError, IndexError):
+        problems.append(Hl7Problem("PID", 7, f"{text!r} is not a date (YYYYMMDD)", DATA_TYPE_ERROR))
+        return None
+
+
+# Where SIU messages carry the start time: SCH-11.4 (TQ, up to v2.5) or the resource segments.
+_START_FIELDS: Final = (("AIS", 4), ("AIG", 8), ("AIL", 6), ("AIP", 6))
+
+
+def _appointment(
+    message: hl7.Message, source: SourceConfig, problems: list[Hl7Problem]
+) -> tuple[Appointment | None, str]:
+    organisation = source.organisation_code
+    sch = first_segment(message, "SCH")
+    if sch is None:
+        problems.append(Hl7Problem("SCH", 0, "no SCH segment", SEGMENT_SEQUENCE_ERROR))
+        return None, organisation
+    appointment_id = value(sch, 2, 1, 1) or value(sch, 1, 1, 1)
+    if not appointment_id:
+        problems.append(
+            Hl7Problem(
+                "SCH", 2, "no appointment id (SCH-2 filler or SCH-1 placer)", REQUIRED_FIELD_MISSING
+            )
+        )
+    start = _time(sch, "SCH", 11, source, problems, required=False, component=4)
+    for name, field in _START_FIELDS:
+        if start is not None:
+            break
+        segment = first_segment(message, name)
+        if segment is not None:
+            start = _time(segment, name, field, source, problems, required=False)
+    if start is None and not any(p.field in (11, 4, 6, 8) for p in problems):
+        problems.append(
+            Hl7Problem(
+                "SCH",
+                11,
+                "no start time (SCH-11.4, AIS-4, AIG-8, AIL-6 or AIP-6)",
+                REQUIRED_FIELD_MISSING,
+                4,
+            )
+        )
+    end = _time(sch, "SCH", 11, source, problems, required=False, component=5)
+    ail = first_segment(message, "AIL")
+    clinic = value(ail, 3, 1, 1) if ail is not None else ""
+    organisation = source.clinics.get(clinic, organisation)
+    type_code, type_text, reason = value(sch, 8, 1, 1), value(sch, 8, 1, 2), value(sch, 7, 1, 1)
+    service_type = next(
+        (
+            source.appointment_types[k]
+            for k in (type_code, type_text, reason)
+            if k and k in source.appointment_types
+        ),
+        None,
+    )
+    practitioners = tuple(
+        identifier
+        for segment in _segments(message, "AIP")
+        for identifier in [value(segment, 3, 1, 1)]
+        if identifier
+    )
+    if appointment_id is None or start is None or problems:
+        return None, organisation
+    location = ", ".join(part for part in (clinic, value(ail, 3, 1, 4) if ail else "") if part)
+    return (
+        Appointment(
+            appointment_id=appointment_id,
+            start=start,
+            end=end,
+            service_type=service_type,
+            description=value(sch, 7, 1, 2) or type_text or reason or None,
+            location=location or None,
+            practitioner_ids=practitioners,
+        ),
+        organisation,
+    )
+
+
+def _segments(message: hl7.Message, name: str) -> list[hl7.Segment]:
+    try:
+        found: list[hl7.Segment] = list(message.segments(name))
+    except (KeyError, IndexError):
+        return []
+    return found
+
+
+def _cancel_reason(message: hl7.Message) -> str | None:
+    sch = first_segment(message, "SCH")
+    if sch is None:
+        return None
+    return value(sch, 6, 1, 2) or value(sch, 6, 1, 1) or None
+
+
+def _siu_payload(event_type: EventType, appointment: Appointment, reason: str | None) -> Payload:
+    if event_type is EventType.APPOINTMENT_BOOKED:
+        return AppointmentBooked(appointment=appointment)
+    if event_type is EventType.APPOINTMENT_RESCHEDULED:
+        return AppointmentRescheduled(appointment=appointment)
+    if event_type is EventType.APPOINTMENT_MODIFIED:
+        return AppointmentModified(appointment=appointment)
+    if event_type is EventType.APPOINTMENT_MISSED:
+        return AppointmentMissed(appointment=appointment)
+    return AppointmentCancelled(appointment=appointment, reason=reason)

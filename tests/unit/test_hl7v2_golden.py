@@ -1,0 +1,63 @@
+"""Golden files: HL7 v2 message in, acknowledgement code and case-events (or problems) out.
+
+Inputs: ``tests/golden/hl7v2/*.input.hl7`` — public samples (``public-*``, see
+``tests/data/SOURCES.md``) and our own realistic messages. Regenerate after a deliberate
+mapping change with ``HUB_UPDATE_GOLDEN=1 pytest tests/unit`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.connectors.hl7v2.mapping import TRIGGERS, Accepted, translate
+from hub.connectors.hl7v2.reading import Hl7ReadError, parse
+from hub.connectors.sources import load_sources
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
+RECORDED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+CASES = sorted(GOLDEN.glob("*.input.hl7"))
+SOURCES = load_sources()
+
+
+def translate_file(raw: bytes) -> dict[str, Any]:
+    try:
+        message = parse(raw)
+    except Hl7ReadError as error:
+        return {"ack": "AR", "unreadable": str(error)}
+    outcome = translate(message, SOURCES, RECORDED_AT)
+    if isinstance(outcome, Accepted):
+        return {"ack": "AA", "events": [e.model_dump(mode="json") for e in outcome.events]}
+    return {
+        "ack": outcome.code,
+        "problems": [
+            {"location": p.location, "code": p.code, "message": p.message} for p in outcome.problems
+        ],
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.hl7"))
+def test_golden(case: Path) -> None:
+    expected_path = case.with_name(case.name.replace(".input.hl7", ".expected.json"))
+    actual = json.loads(json.dumps(translate_file(case.read_bytes())))
+    if os.environ.get("HUB_UPDATE_GOLDEN") == "1":
+        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
+    assert expected_path.exists(), (
+        f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
+    )
+    assert actual == json.loads(expected_path.read_text())
+
+
+def test_every_message_type_the_hub_takes_has_an_accepted_golden_case() -> None:
+    seen = set()
+    for case in CASES:
+        raw = case.read_bytes()
+        if translate_file(raw)["ack"] == "AA":
+            msh = parse(raw).segment("MSH")
+            seen.add((str(msh(9)(1)(1)), str(msh(9)(1)(2))))
+    assert set(TRIGGERS) <= seen, set(TRIGGERS) - seen
