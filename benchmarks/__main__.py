@@ -1,12 +1,12 @@
-"""``python -m benchmarks [codec|publish]``: print figures with same-run baselines."""
+"""``python -m benchmarks [codec|hl7|publish]``: print figures with same-run baselines."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import codec, publish
+from benchmarks import codec, hl7, publish
 
-SUITES = {"codec": codec.run, "publish": publish.run}
+SUITES = {"codec": codec.run, "hl7": hl7.run, "publish": publish.run}
 
 
 def main() -> None:

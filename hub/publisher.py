@@ -37,7 +37,7 @@ def producer_config(bootstrap_servers: str, *, client_id: str, timeout_s: float)
         "client.id": client_id,
         "acks": "all",
         "enable.idempotence": True,
-        "linger.ms": 5,
+        "linger.ms": 0,  # a sender waits for each ack: latency beats batching here
         "compression.type": "lz4",
         "delivery.timeout.ms": int(timeout_s * 1000),
         "message.timeout.ms": int(timeout_s * 1000),
