@@ -28,16 +28,19 @@ from hub.sink import CaseEventSink
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "hl7v2"
 ACCEPTED = [
-    "siu-s12-booked", "siu-s13-rescheduled-v251", "siu-s26-noshow-start-in-ais",
-    "adt-a01-evn-time", "adt-a28-escapes-latin1", "adt-a40-merge",
+    "siu-s12-booked",
+    "siu-s13-rescheduled-v251",
+    "siu-s26-noshow-start-in-ais",
+    "adt-a01-evn-time",
+    "adt-a28-escapes-latin1",
+    "adt-a40-merge",
 ]
 N = 6_000
 
 
 def messages() -> list[bytes]:
     samples = [(GOLDEN / f"{name}.input.hl7").read_bytes() for name in ACCEPTED]
-    return [samples[i % len(samples)].replace(b"MFT0", f"B{i:06d}".encode(), 1)
-            for i in range(N)]
+    return [samples[i % len(samples)].replace(b"MFT0", f"B{i:06d}".encode(), 1) for i in range(N)]
 
 
 def run() -> None:
@@ -73,8 +76,12 @@ def _over_mllp(raws: list[bytes], sources: object) -> None:
             servers = broker.bootstrap_servers
         suffix = uuid.uuid4().hex[:8]
         settings = Settings.model_validate(
-            {"kafka_bootstrap_servers": servers, "case_events_topic": f"bench-hl7.{suffix}",
-             "quarantine_topic": f"bench-hl7-q.{suffix}", "dead_letter_topic": f"bench-d.{suffix}"}
+            {
+                "kafka_bootstrap_servers": servers,
+                "case_events_topic": f"bench-hl7.{suffix}",
+                "quarantine_topic": f"bench-hl7-q.{suffix}",
+                "dead_letter_topic": f"bench-d.{suffix}",
+            }
         )
         ensure_topics(settings)
         publisher = KafkaPublisher(servers, client_id="bench-mllp")
@@ -97,8 +104,12 @@ def _over_mllp(raws: list[bytes], sources: object) -> None:
                 hl7.parse(raw.decode("latin-1"))
             return len(raws)
 
-        report("mllp: acknowledged messages into Kafka (1 conn)", rate(send_all, repeats=1),
-               "bare hl7.parse", rate(bare_parse))
+        report(
+            "mllp: acknowledged messages into Kafka (1 conn)",
+            rate(send_all, repeats=1),
+            "bare hl7.parse",
+            rate(bare_parse),
+        )
         asyncio.run_coroutine_threadsafe(listener.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import assigned
+from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import read_topic
 
@@ -23,16 +23,9 @@ pytestmark = pytest.mark.kafka
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=_free_port(), default_organisation_code="R0A")
+    settings = make_settings(api_port=free_port(), default_organisation_code="R0A")
     base = f"http://127.0.0.1:{settings.api_port}"
     with hub_process("api", settings, tmp_path):
         eventually(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from hub.avro_codec import case_event_codec, quarantine_codec
 from hub.settings import Settings
+from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import read_topic
 
@@ -23,29 +24,14 @@ pytestmark = pytest.mark.kafka
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def mllp(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    settings = make_settings(mllp_port=_free_port())
+    settings = make_settings(mllp_port=free_port())
     with hub_process("mllp", settings, tmp_path) as process:
         eventually(
-            lambda: _listening(settings.mllp_port),
+            lambda: listening(settings.mllp_port),
             timeout_s=60,
             what="the MLLP listener",
             log=tmp_path / "mllp.log",
@@ -143,12 +129,12 @@ def test_any_framed_bytes_get_an_answer_over_the_network(
 def test_no_broker_means_ar_and_the_sender_keeps_the_message(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings(mllp_port=_free_port(), publish_timeout_seconds=3).model_copy(
-        update={"kafka_bootstrap_servers": f"127.0.0.1:{_free_port()}"}
+    settings = make_settings(mllp_port=free_port(), publish_timeout_seconds=3).model_copy(
+        update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"}
     )
     with hub_process("mllp", settings, tmp_path):
         eventually(
-            lambda: _listening(settings.mllp_port),
+            lambda: listening(settings.mllp_port),
             timeout_s=60,
             what="the MLLP listener",
             log=tmp_path / "mllp.log",

@@ -99,17 +99,7 @@ class MllpListener:
                 for event in outcome.events:
                     await self._sink.publish(event)
             except PublishError as error:
-                outcome = Refused(
-                    "AR",
-                    (
-                        Hl7Problem(
-                            "MSH",
-                            0,
-                            f"not stored, send again later: {error}",
-                            APPLICATION_INTERNAL_ERROR,
-                        ),
-                    ),
-                )
+                outcome = _not_stored(error)
         if isinstance(outcome, Refused) and outcome.problems[0].code != APPLICATION_INTERNAL_ERROR:
             record = quarantine_record(
                 raw,
@@ -122,17 +112,7 @@ class MllpListener:
             try:
                 await self._sink.quarantine(record)
             except PublishError as error:
-                outcome = Refused(
-                    "AR",
-                    (
-                        Hl7Problem(
-                            "MSH",
-                            0,
-                            f"not stored, send again later: {error}",
-                            APPLICATION_INTERNAL_ERROR,
-                        ),
-                    ),
-                )
+                outcome = _not_stored(error)
         code = "AA" if isinstance(outcome, Accepted) else outcome.code
         problems = () if isinstance(outcome, Accepted) else outcome.problems
         return build_ack(received.message, code, problems).encode(charset(raw), "replace")
@@ -153,6 +133,12 @@ class MllpListener:
                 await writer.drain()
         finally:
             writer.close()
+
+
+def _not_stored(error: PublishError) -> Refused:
+    """Kafka did not confirm: refuse so that the sender keeps the message and resends it."""
+    message = f"not stored, send again later: {error}"
+    return Refused("AR", (Hl7Problem("MSH", 0, message, APPLICATION_INTERNAL_ERROR),))
 
 
 def serve(settings: Settings) -> None:
