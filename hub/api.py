@@ -1,9 +1,8 @@
 """The HTTP API: health, FHIR ingest, and a practitioner's open alerts.
 
 Built by :func:`create_api` from settings (the composition root passes real adapters; tests may
-pass their own instances of the same classes). FHIR ingest answers 201 only after Kafka
-confirmed the write; refused input is quarantined before the refusal is sent, and if even that
-cannot be stored the sender gets a 503 and keeps the message to resend.
+pass their own instances of the same classes). FHIR ingest lives in
+``hub/connectors/fhir_http.py``.
 """
 
 from __future__ import annotations
@@ -12,19 +11,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from hub import __version__
-from hub.connectors.fhir_appointment import MappingError, appointment_to_event, parse_appointment
-from hub.events import utc_now
+from hub.connectors.fhir_http import fhir_router
 from hub.kafka_admin import cluster_health
 from hub.projections.store import AlertView, MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher, PublishError
-from hub.quarantine import quarantine_record
+from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 
@@ -92,18 +89,6 @@ def _alert_out(view: AlertView) -> AlertOut:
     )
 
 
-def operation_outcome(status: int, issues: list[tuple[str, str]], *, code: str) -> JSONResponse:
-    """A FHIR OperationOutcome naming each problem by location."""
-    body = {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {"severity": "error", "code": code, "diagnostics": message, "expression": [location]}
-            for location, message in issues
-        ],
-    }
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
-
-
 def create_api(
     settings: Settings,
     *,
@@ -139,6 +124,8 @@ def create_api(
         lifespan=lifespan,
     )
 
+    app.include_router(fhir_router(settings))
+
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:
         result = cluster_health(settings)
@@ -149,62 +136,6 @@ def create_api(
             **result.detail,
         }
         return JSONResponse(body, status_code=200 if result.healthy else 503)
-
-    @app.post(
-        "/fhir/Appointment",
-        status_code=201,
-        summary="Ingest a FHIR R4 Appointment (create or update)",
-        response_description="The resource, accepted once Kafka confirmed the write",
-        openapi_extra={
-            "requestBody": {
-                "content": {FHIR_JSON: {"schema": {"type": "object"}}},
-                "required": True,
-            }
-        },
-    )
-    async def post_appointment(
-        request: Request,
-        x_source_organisation: Annotated[
-            str | None,
-            Header(description="ODS code of the sending organisation (defaults to the hub's)"),
-        ] = None,
-    ) -> Response:
-        raw = await request.body()
-        the_sink: CaseEventSink = request.app.state.sink
-        organisation = x_source_organisation or settings.default_organisation_code
-        try:
-            event = appointment_to_event(
-                parse_appointment(raw), organisation_code=organisation, recorded_at=utc_now()
-            )
-        except MappingError as error:
-            record = quarantine_record(
-                raw,
-                channel="fhir-rest",
-                reason=f"FHIR Appointment refused: {error}",
-                errors=error.issues,
-                source_system=f"fhir-r4:{organisation}",
-                content_type=request.headers.get("content-type"),
-            )
-            try:
-                await the_sink.quarantine(record)
-            except PublishError as publish_error:
-                return _unavailable(publish_error)
-            status, code = (400, "structure") if error.parse_error else (422, "invalid")
-            return operation_outcome(status, error.issues, code=code)
-        try:
-            delivery = await the_sink.publish(event)
-        except PublishError as publish_error:
-            return _unavailable(publish_error)
-        log.info("accepted %s as %s at %s", event.source_record_id, event.event_id, delivery)
-        return Response(
-            content=raw,
-            status_code=201,
-            media_type=FHIR_JSON,
-            headers={
-                "Location": f"/fhir/Appointment/{event.source_record_id}",
-                "X-Hub-Event-Id": str(event.event_id),
-            },
-        )
 
     @app.get(
         "/practitioners/{practitioner_id}/alerts",
@@ -217,10 +148,3 @@ def create_api(
         return AlertsOut(practitioner_id=practitioner_id, alerts=[_alert_out(v) for v in views])
 
     return app
-
-
-def _unavailable(error: PublishError) -> JSONResponse:
-    log.error("could not write to Kafka: %s", error)
-    return operation_outcome(
-        503, [("Appointment", f"not stored, send again later: {error}")], code="transient"
-    )

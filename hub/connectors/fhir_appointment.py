@@ -8,13 +8,20 @@ resource recognisable. Every problem is reported with its FHIRPath-style locatio
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
-from pydantic import ValidationError
 
+from hub.connectors.fhir_common import (
+    SOURCE_SYSTEM,
+    MappingError,
+    as_utc,
+    last_updated,
+    load_json,
+    nhs_number,
+    validate,
+)
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     Appointment,
@@ -30,9 +37,8 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
-from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 
-SOURCE_SYSTEM: Final = "fhir-r4"
+__all__ = ["STATUS_EVENTS", "MappingError", "appointment_to_event", "parse_appointment"]
 
 STATUS_EVENTS: Final = {
     "booked": EventType.APPOINTMENT_BOOKED,
@@ -45,37 +51,9 @@ STATUS_EVENTS: Final = {
 }
 
 
-class MappingError(ValueError):
-    """Input the hub cannot turn into a case-event; ``issues`` are (location, message) pairs."""
-
-    def __init__(self, issues: list[tuple[str, str]], *, parse_error: bool = False) -> None:
-        self.issues = issues
-        self.parse_error = parse_error  # unreadable at all (400) rather than invalid (422)
-        super().__init__("; ".join(f"{loc}: {msg}" for loc, msg in issues))
-
-
 def parse_appointment(body: bytes) -> FhirAppointment:
     """Validate a JSON body as a FHIR Appointment."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MappingError(
-            [("Appointment", f"body is not JSON: {error}")], parse_error=True
-        ) from None
-    if not isinstance(data, dict) or data.get("resourceType") != "Appointment":
-        found = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
-        raise MappingError([("resourceType", f"expected 'Appointment', got {found!r}")])
-    try:
-        return FhirAppointment.model_validate(data)
-    except ValidationError as error:
-        raise MappingError([(_fhirpath(e["loc"]), e["msg"]) for e in error.errors()]) from None
-
-
-def _fhirpath(loc: tuple[int | str, ...]) -> str:
-    path = "Appointment"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
+    return validate(load_json(body, "Appointment"), FhirAppointment)
 
 
 def appointment_to_event(
@@ -105,20 +83,18 @@ def appointment_to_event(
     nhs_number = _nhs_number(resource, issues)
     if issues or event_type is None or record_id is None or nhs_number is None:
         raise MappingError(issues)
-    start = _as_utc(resource.start)
+    start = as_utc(resource.start)
     appointment = Appointment(
         appointment_id=record_id,
         start=start,
-        end=_as_utc(resource.end) if resource.end else None,
+        end=as_utc(resource.end) if resource.end else None,
         service_type=_service_type(resource),
         description=resource.description,
         location=_participant_display(resource, "Location"),
         practitioner_ids=_practitioner_ids(resource),
     )
     occurred_at = (
-        start
-        if event_type is EventType.APPOINTMENT_MISSED
-        else _last_updated(resource, recorded_at)
+        start if event_type is EventType.APPOINTMENT_MISSED else last_updated(resource, recorded_at)
     )
     return CaseEvent(
         event_id=deterministic_event_id(
@@ -167,19 +143,7 @@ def _nhs_number(resource: FhirAppointment, issues: list[tuple[str, str]]) -> str
         if actor is None or not _refers_to(actor, "Patient"):
             continue
         location = f"Appointment.participant[{index}].actor.identifier"
-        identifier = actor.identifier
-        if identifier is None or identifier.system != NHS_NUMBER_SYSTEM or not identifier.value:
-            issues.append(
-                (location, f"the patient must be identified by system {NHS_NUMBER_SYSTEM}")
-            )
-            return None
-        value = normalise_nhs_number(identifier.value)
-        if not is_valid_nhs_number(value):
-            issues.append(
-                (location, f"{identifier.value!r} is not a valid NHS number (modulus 11)")
-            )
-            return None
-        return value
+        return nhs_number(actor.identifier, location, issues)
     issues.append(("Appointment.participant", "no participant is a Patient"))
     return None
 
@@ -228,14 +192,3 @@ def _service_type(resource: FhirAppointment) -> str | None:
             if coding.display or coding.code:
                 return str(coding.display or coding.code)
     return None
-
-
-def _last_updated(resource: FhirAppointment, default: datetime) -> datetime:
-    if resource.meta is not None and resource.meta.lastUpdated is not None:
-        return _as_utc(resource.meta.lastUpdated)
-    return default
-
-
-def _as_utc(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

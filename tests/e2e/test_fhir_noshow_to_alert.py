@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,8 +13,8 @@ from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import assigned
-from tests.support.net import free_port
-from tests.support.processes import eventually, hub_process
+from tests.e2e.conftest import status_of
+from tests.support.processes import eventually
 from tests.support.topics import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -23,36 +22,12 @@ pytestmark = pytest.mark.kafka
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
 
 
-@pytest.fixture
-def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port(), default_organisation_code="R0A")
-    base = f"http://127.0.0.1:{settings.api_port}"
-    with hub_process("api", settings, tmp_path):
-        eventually(
-            lambda: _status(f"{base}/openapi.json") == 200,
-            timeout_s=60,
-            what="the API answering",
-            log=tmp_path / "api.log",
-        )
-        # The API is up but no worker consumes yet: /health must say so.
-        assert _status(f"{base}/health") == 503
-        with hub_process("worker", settings, tmp_path):
-            yield settings, base
-
-
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=10).status_code
-    except httpx.HTTPError:
-        return 0
-
-
 def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
     hub: tuple[Settings, str], tmp_path: Path
 ) -> None:
     settings, base = hub
     eventually(
-        lambda: _status(f"{base}/health") == 200,
+        lambda: status_of(f"{base}/health") == 200,
         timeout_s=90,
         what="/health 200",
         log=tmp_path / "worker.log",

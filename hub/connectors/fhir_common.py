@@ -1,0 +1,89 @@
+"""What every FHIR R4 mapping shares: parsing with fhir.resources, error locations, NHS numbers.
+
+fhir.resources' R4B models are used for R4 payloads: the resources the hub takes (Patient,
+Appointment, Encounter, Bundle, Parameters) did not change between R4 and R4B in the elements
+read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from hub.events import NHS_NUMBER_SYSTEM
+from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+
+SOURCE_SYSTEM = "fhir-r4"
+R = TypeVar("R", bound=BaseModel)
+
+
+class MappingError(ValueError):
+    """Input the hub cannot turn into a case-event; ``issues`` are (location, message) pairs."""
+
+    def __init__(self, issues: list[tuple[str, str]], *, parse_error: bool = False) -> None:
+        self.issues = issues
+        self.parse_error = parse_error  # unreadable at all (400) rather than invalid (422)
+        super().__init__("; ".join(f"{loc}: {msg}" for loc, msg in issues))
+
+
+def load_json(body: bytes, label: str = "body") -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MappingError([(label, f"body is not JSON: {error}")], parse_error=True) from None
+    if not isinstance(data, dict):
+        raise MappingError([(label, f"expected a JSON object, got {type(data).__name__}")])
+    return data
+
+
+def validate(data: dict[str, Any], model: type[R], prefix: str = "") -> R:
+    """A fhir.resources model of ``data``, or MappingError naming each invalid element."""
+    name = model.__name__
+    root = prefix or name
+    if data.get("resourceType") != name:
+        where = f"{prefix}.resourceType" if prefix else "resourceType"
+        raise MappingError([(where, f"expected {name!r}, got {data.get('resourceType')!r}")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise MappingError([(fhirpath(root, e["loc"]), e["msg"]) for e in error.errors()]) from None
+
+
+def fhirpath(root: str, loc: tuple[int | str, ...]) -> str:
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def nhs_number(identifier: Any, location: str, issues: list[tuple[str, str]]) -> str | None:
+    """The NHS number of an Identifier (system https://fhir.nhs.uk/Id/nhs-number), checked."""
+    if identifier is None or identifier.system != NHS_NUMBER_SYSTEM or not identifier.value:
+        issues.append((location, f"the patient must be identified by system {NHS_NUMBER_SYSTEM}"))
+        return None
+    value = normalise_nhs_number(identifier.value)
+    if not is_valid_nhs_number(value):
+        issues.append((location, f"{identifier.value!r} is not a valid NHS number (modulus 11)"))
+        return None
+    return value
+
+
+def as_utc(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def last_updated(resource: Any, default: datetime) -> datetime:
+    if resource.meta is not None and resource.meta.lastUpdated is not None:
+        return as_utc(resource.meta.lastUpdated)
+    return default
+
+
+def content_digest(resource: BaseModel) -> str:
+    """Identical content, identical digest: a re-sent resource is recognised."""
+    canonical = json.dumps(resource.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,37 @@
+"""Fixtures for end-to-end tests: the API and the worker as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.settings import Settings
+from tests.support.net import free_port
+from tests.support.processes import eventually, hub_process
+
+
+def status_of(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=10).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+@pytest.fixture
+def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    settings = make_settings(api_port=free_port(), default_organisation_code="R0A")
+    base = f"http://127.0.0.1:{settings.api_port}"
+    with hub_process("api", settings, tmp_path):
+        eventually(
+            lambda: status_of(f"{base}/openapi.json") == 200,
+            timeout_s=60,
+            what="the API answering",
+            log=tmp_path / "api.log",
+        )
+        # The API is up but no worker consumes yet: /health must say so.
+        assert status_of(f"{base}/health") == 503
+        with hub_process("worker", settings, tmp_path):
+            yield settings, base

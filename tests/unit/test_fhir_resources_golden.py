@@ -1,0 +1,67 @@
+"""Golden files for FHIR Patient, Encounter and Bundles (``tests/golden/fhir_resources``).
+
+Regenerate after a deliberate mapping change with ``HUB_UPDATE_GOLDEN=1 pytest tests/unit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.connectors.fhir_bundle import read_bundle, resource_to_event
+from hub.connectors.fhir_common import MappingError, load_json
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_resources"
+RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+CASES = sorted(GOLDEN.glob("*.input.json"))
+
+
+def _event(event: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = event.model_dump(mode="json")
+    return dumped
+
+
+def translate(raw: bytes) -> dict[str, Any]:
+    try:
+        if load_json(raw).get("resourceType") == "Bundle":
+            reading = read_bundle(raw, organisation_code="R0A", recorded_at=RECORDED_AT)
+            return {
+                "bundle_type": reading.bundle_type,
+                "entries": [
+                    {"index": e.index, "event": _event(e.event)}
+                    if e.event
+                    else {"index": e.index, "issues": e.error.issues if e.error else []}
+                    for e in reading.entries
+                ],
+            }
+        event = resource_to_event(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)
+    except MappingError as error:
+        return {"refused": {"parse_error": error.parse_error, "issues": error.issues}}
+    return {"event": _event(event)}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.json"))
+def test_golden(case: Path) -> None:
+    expected_path = case.with_name(case.name.replace(".input.json", ".expected.json"))
+    actual = json.loads(json.dumps(translate(case.read_bytes())))
+    if os.environ.get("HUB_UPDATE_GOLDEN") == "1":
+        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
+    assert expected_path.exists(), (
+        f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
+    )
+    assert actual == json.loads(expected_path.read_text())
+
+
+def test_a_resent_patient_is_the_same_event_and_a_changed_one_is_not() -> None:
+    raw = (GOLDEN / "uk-core-patient.input.json").read_bytes()
+    first = resource_to_event(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)
+    again = resource_to_event(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)
+    changed = load_json(raw)
+    changed["address"][0]["postalCode"] = "M9 8AA"
+    moved = resource_to_event(changed, organisation_code="R0A", recorded_at=RECORDED_AT)
+    assert first.event_id == again.event_id != moved.event_id
