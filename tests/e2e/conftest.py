@@ -35,3 +35,19 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tupl
         assert status_of(f"{base}/health") == 503
         with hub_process("worker", settings, tmp_path):
             yield settings, base
+
+
+def worker_ready_with_midwife(settings: Settings, base: str, log: Path) -> None:
+    """Wait for /health, then record the mother's midwife as the maternity system would."""
+    from hub.publisher import KafkaPublisher
+    from hub.sink import CaseEventSink
+    from tests.builders import assigned
+
+    eventually(
+        lambda: status_of(f"{base}/health") == 200, timeout_s=90, what="/health 200", log=log
+    )
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    try:
+        CaseEventSink(publisher, settings).publish_sync(assigned("mw-1"))
+    finally:
+        publisher.close()

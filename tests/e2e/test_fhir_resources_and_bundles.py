@@ -8,11 +8,8 @@ import httpx
 import pytest
 
 from hub.avro_codec import case_event_codec, quarantine_codec
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
-from tests.builders import assigned
-from tests.e2e.conftest import status_of
+from tests.e2e.conftest import worker_ready_with_midwife
 from tests.support.processes import eventually
 from tests.support.topics import read_topic
 
@@ -77,17 +74,7 @@ def test_a_subscription_notification_raises_the_alert(
     hub: tuple[Settings, str], tmp_path: Path
 ) -> None:
     settings, base = hub
-    eventually(
-        lambda: status_of(f"{base}/health") == 200,
-        timeout_s=90,
-        what="/health 200",
-        log=tmp_path / "worker.log",
-    )
-    publisher = KafkaPublisher(settings.bootstrap_servers())
-    try:
-        CaseEventSink(publisher, settings).publish_sync(assigned("mw-1"))
-    finally:
-        publisher.close()
+    worker_ready_with_midwife(settings, base, tmp_path / "worker.log")
     assert _post(f"{base}/fhir", "bundle-subscription-notification").status_code == 200
 
     def alert_count() -> int:

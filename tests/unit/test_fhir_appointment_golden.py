@@ -8,8 +8,6 @@ and review the diff.
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from hub.connectors.fhir_appointment import (
     appointment_to_event,
     parse_appointment,
 )
+from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
 RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -40,14 +39,7 @@ def translate(raw: bytes) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.json"))
 def test_golden(case: Path) -> None:
-    expected_path = case.with_name(case.name.replace(".input.json", ".expected.json"))
-    actual = json.loads(json.dumps(translate(case.read_bytes())))
-    if os.environ.get("HUB_UPDATE_GOLDEN") == "1":
-        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert expected_path.exists(), (
-        f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
-    )
-    assert actual == json.loads(expected_path.read_text())
+    check_golden(case, translate(case.read_bytes()), ".input.json")
 
 
 def test_there_are_cases_for_every_appointment_event_type() -> None:

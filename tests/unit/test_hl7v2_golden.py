@@ -7,8 +7,6 @@ mapping change with ``HUB_UPDATE_GOLDEN=1 pytest tests/unit`` and review the dif
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 from hub.connectors.hl7v2.mapping import TRIGGERS, Accepted, translate
 from hub.connectors.hl7v2.reading import Hl7ReadError, parse
 from hub.connectors.sources import load_sources
+from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
 RECORDED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -43,14 +42,7 @@ def translate_file(raw: bytes) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.hl7"))
 def test_golden(case: Path) -> None:
-    expected_path = case.with_name(case.name.replace(".input.hl7", ".expected.json"))
-    actual = json.loads(json.dumps(translate_file(case.read_bytes())))
-    if os.environ.get("HUB_UPDATE_GOLDEN") == "1":
-        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert expected_path.exists(), (
-        f"no golden file {expected_path.name}; run with HUB_UPDATE_GOLDEN=1"
-    )
-    assert actual == json.loads(expected_path.read_text())
+    check_golden(case, translate_file(case.read_bytes()), ".input.hl7")
 
 
 def test_every_message_type_the_hub_takes_has_an_accepted_golden_case() -> None:
