@@ -40,6 +40,13 @@ class EventType(StrEnum):
     APPOINTMENT_RESCHEDULED = "APPOINTMENT_RESCHEDULED"
     APPOINTMENT_MODIFIED = "APPOINTMENT_MODIFIED"
     PERSON_MERGED = "PERSON_MERGED"
+    PERSON_UNMERGED = "PERSON_UNMERGED"
+    RELATIONSHIP_RECORDED = "RELATIONSHIP_RECORDED"
+    BIRTH_REGISTERED = "BIRTH_REGISTERED"
+    CONSENT_RECORDED = "CONSENT_RECORDED"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    SAFEGUARDING_OVERRIDE_RECORDED = "SAFEGUARDING_OVERRIDE_RECORDED"
+    SAFEGUARDING_OVERRIDE_ENDED = "SAFEGUARDING_OVERRIDE_ENDED"
 
 
 class DataCategory(StrEnum):
@@ -53,6 +60,34 @@ class DataCategory(StrEnum):
     SUBSTANCE_USE = "SUBSTANCE_USE"
     DOMESTIC_ABUSE = "DOMESTIC_ABUSE"
     ASSESSMENT_SCORES = "ASSESSMENT_SCORES"
+
+
+class Purpose(StrEnum):
+    """Why data is shared; the data-sharing agreement names a lawful basis per purpose."""
+
+    DIRECT_CARE = "DIRECT_CARE"
+    SAFEGUARDING = "SAFEGUARDING"
+    SERVICE_EVALUATION = "SERVICE_EVALUATION"
+
+
+class Relationship(StrEnum):
+    """What the related person is to the subject of a RELATIONSHIP_RECORDED event."""
+
+    MOTHER = "MOTHER"
+    FATHER_OR_PARTNER = "FATHER_OR_PARTNER"
+    UNBORN_CHILD = "UNBORN_CHILD"
+    CHILD = "CHILD"
+    SIBLING = "SIBLING"
+    GRANDPARENT = "GRANDPARENT"
+
+
+class OverrideReason(StrEnum):
+    """Why consent was overridden (Working Together to Safeguard Children; DPA 2018 Sch 1 p18)."""
+
+    RISK_OF_SIGNIFICANT_HARM = "RISK_OF_SIGNIFICANT_HARM"
+    SECTION_47_ENQUIRY = "SECTION_47_ENQUIRY"
+    PRE_BIRTH_CONCERN = "PRE_BIRTH_CONCERN"
+    EMERGENCY_PROTECTION = "EMERGENCY_PROTECTION"
 
 
 class Sensitivity(StrEnum):
@@ -154,6 +189,67 @@ class PersonMerged(_Frozen):
     merged: tuple[PersonIdentifier, ...]
 
 
+class PersonUnmerged(_Frozen):
+    """A merge was undone (HL7 ADT^A37): ``separated`` no longer mean the subject."""
+
+    separated: tuple[PersonIdentifier, ...]
+
+
+class RelationshipRecorded(_Frozen):
+    """``related`` is the subject's ``relationship`` (an unborn child is known by its EDD)."""
+
+    related: tuple[PersonIdentifier, ...] = Field(min_length=1)
+    relationship: Relationship
+    expected_delivery_date: date | None = None
+
+
+class BirthRegistered(_Frozen):
+    """The subject (the baby, with its own NHS number) was born to ``mother``."""
+
+    mother: tuple[PersonIdentifier, ...] = Field(min_length=1)
+    birth_date: date
+
+
+class ConsentRecorded(_Frozen):
+    """The subject consented to sharing ``categories`` with ``recipients`` for ``purposes``."""
+
+    consent_id: str = Field(min_length=1)
+    recipients: tuple[str, ...] = Field(min_length=1)
+    categories: tuple[DataCategory, ...] = Field(min_length=1)
+    purposes: tuple[Purpose, ...] = Field(min_length=1)
+    recorded_by: str = Field(min_length=1)
+    expires_at: AwareDatetime | None = None
+
+
+class ConsentWithdrawn(_Frozen):
+    """Consent withdrawn: one consent (``consent_id``) or all; empty lists mean every one."""
+
+    consent_id: str | None = None
+    recipients: tuple[str, ...] = ()
+    categories: tuple[DataCategory, ...] = ()
+    recorded_by: str = Field(min_length=1)
+
+
+class SafeguardingOverrideRecorded(_Frozen):
+    """Share without consent because a child is at risk: only as stated, only until expiry."""
+
+    override_id: str = Field(min_length=1)
+    recorded_by: str = Field(min_length=1)
+    recorded_by_organisation: str = Field(min_length=1)
+    reason_code: OverrideReason
+    reason: str | None = None
+    recipients: tuple[str, ...] = Field(min_length=1)
+    categories: tuple[DataCategory, ...] = Field(min_length=1)
+    expires_at: AwareDatetime
+
+
+class SafeguardingOverrideEnded(_Frozen):
+    """An override ended before its expiry (on review)."""
+
+    override_id: str = Field(min_length=1)
+    ended_by: str = Field(min_length=1)
+
+
 Payload = (
     PersonRegistered
     | AppointmentBooked
@@ -164,6 +260,13 @@ Payload = (
     | AppointmentRescheduled
     | AppointmentModified
     | PersonMerged
+    | PersonUnmerged
+    | RelationshipRecorded
+    | BirthRegistered
+    | ConsentRecorded
+    | ConsentWithdrawn
+    | SafeguardingOverrideRecorded
+    | SafeguardingOverrideEnded
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -176,6 +279,13 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.APPOINTMENT_RESCHEDULED: AppointmentRescheduled,
     EventType.APPOINTMENT_MODIFIED: AppointmentModified,
     EventType.PERSON_MERGED: PersonMerged,
+    EventType.PERSON_UNMERGED: PersonUnmerged,
+    EventType.RELATIONSHIP_RECORDED: RelationshipRecorded,
+    EventType.BIRTH_REGISTERED: BirthRegistered,
+    EventType.CONSENT_RECORDED: ConsentRecorded,
+    EventType.CONSENT_WITHDRAWN: ConsentWithdrawn,
+    EventType.SAFEGUARDING_OVERRIDE_RECORDED: SafeguardingOverrideRecorded,
+    EventType.SAFEGUARDING_OVERRIDE_ENDED: SafeguardingOverrideEnded,
 }
 
 

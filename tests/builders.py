@@ -11,13 +11,19 @@ from hub.events import (
     AppointmentMissed,
     AssignmentScope,
     CaseEvent,
+    ConsentRecorded,
+    ConsentWithdrawn,
     DataCategory,
     EventType,
+    OverrideReason,
     Payload,
     PersonIdentifier,
     PersonRegistered,
     PractitionerAssigned,
     PractitionerRole,
+    Purpose,
+    SafeguardingOverrideEnded,
+    SafeguardingOverrideRecorded,
     Sensitivity,
     Source,
     deterministic_event_id,
@@ -97,4 +103,93 @@ def registered(given: str = "Amy", family: str = "Example", **kwargs: object) ->
         PersonRegistered(given_name=given, family_name=family),
         record_id="pat-1",
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+HOME_START = "VCS-HOMESTART-SALFORD"
+SALFORD_COUNCIL = "355"
+PROGRAMME = Source(system="sf-programme-case-system", organisation_code=SALFORD_COUNCIL)
+
+
+def consented(
+    consent_id: str = "consent-1",
+    recipients: tuple[str, ...] = (HOME_START,),
+    categories: tuple[DataCategory, ...] = (DataCategory.APPOINTMENTS, DataCategory.DEMOGRAPHICS),
+    *,
+    at: datetime = T0,
+    nhs_number: str = NHS_NUMBER,
+    expires_at: datetime | None = None,
+) -> CaseEvent:
+    return event(
+        EventType.CONSENT_RECORDED,
+        ConsentRecorded(
+            consent_id=consent_id,
+            recipients=recipients,
+            categories=categories,
+            purposes=(Purpose.DIRECT_CARE,),
+            recorded_by="programme-midwife-1",
+            expires_at=expires_at,
+        ),
+        record_id=consent_id,
+        at=at,
+        nhs_number=nhs_number,
+        source=PROGRAMME,
+    )
+
+
+def withdrawn(
+    recipients: tuple[str, ...] = (HOME_START,),
+    categories: tuple[DataCategory, ...] = (),
+    *,
+    consent_id: str | None = None,
+    at: datetime = T0,
+    record_id: str = "withdrawal-1",
+) -> CaseEvent:
+    return event(
+        EventType.CONSENT_WITHDRAWN,
+        ConsentWithdrawn(
+            consent_id=consent_id,
+            recipients=recipients,
+            categories=categories,
+            recorded_by="programme-midwife-1",
+        ),
+        record_id=record_id,
+        at=at,
+        source=PROGRAMME,
+    )
+
+
+def override(
+    override_id: str = "override-1",
+    recipients: tuple[str, ...] = (HOME_START,),
+    categories: tuple[DataCategory, ...] = (DataCategory.APPOINTMENTS,),
+    *,
+    at: datetime = T0,
+    expires_at: datetime | None = None,
+) -> CaseEvent:
+    return event(
+        EventType.SAFEGUARDING_OVERRIDE_RECORDED,
+        SafeguardingOverrideRecorded(
+            override_id=override_id,
+            recorded_by="salford-social-worker-7",
+            recorded_by_organisation=SALFORD_COUNCIL,
+            reason_code=OverrideReason.RISK_OF_SIGNIFICANT_HARM,
+            reason="unborn baby at risk; mother not engaging",
+            recipients=recipients,
+            categories=categories,
+            expires_at=expires_at or at + timedelta(days=7),
+        ),
+        record_id=override_id,
+        at=at,
+        source=PROGRAMME,
+    )
+
+
+def override_ended(override_id: str = "override-1", *, at: datetime = T0) -> CaseEvent:
+    return event(
+        EventType.SAFEGUARDING_OVERRIDE_ENDED,
+        SafeguardingOverrideEnded(override_id=override_id, ended_by="salford-team-manager"),
+        record_id=f"{override_id}-ended",
+        at=at,
+        source=PROGRAMME,
     )

@@ -16,14 +16,24 @@ from hub.events import (
     AppointmentModified,
     AppointmentRescheduled,
     AssignmentScope,
+    BirthRegistered,
     CaseEvent,
+    ConsentRecorded,
+    ConsentWithdrawn,
     DataCategory,
     EventType,
+    OverrideReason,
     PersonIdentifier,
     PersonMerged,
     PersonRegistered,
+    PersonUnmerged,
     PractitionerAssigned,
     PractitionerRole,
+    Purpose,
+    Relationship,
+    RelationshipRecorded,
+    SafeguardingOverrideEnded,
+    SafeguardingOverrideRecorded,
     Sensitivity,
     Source,
 )
@@ -37,6 +47,9 @@ moments = st.datetimes(
     min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=offsets
 )
 days = st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 1, 1))
+
+identifiers = st.builds(PersonIdentifier, system=non_empty, value=non_empty)
+categories_tuples = st.lists(st.sampled_from(DataCategory), min_size=1, max_size=3).map(tuple)
 
 appointments = st.builds(
     Appointment,
@@ -81,6 +94,50 @@ payloads: dict[EventType, st.SearchStrategy[object]] = {
         merged=st.lists(
             st.builds(PersonIdentifier, system=non_empty, value=non_empty), max_size=3
         ).map(tuple),
+    ),
+    EventType.PERSON_UNMERGED: st.builds(
+        PersonUnmerged, separated=st.lists(identifiers, max_size=3).map(tuple)
+    ),
+    EventType.RELATIONSHIP_RECORDED: st.builds(
+        RelationshipRecorded,
+        related=st.lists(identifiers, min_size=1, max_size=2).map(tuple),
+        relationship=st.sampled_from(Relationship),
+        expected_delivery_date=st.none() | days,
+    ),
+    EventType.BIRTH_REGISTERED: st.builds(
+        BirthRegistered,
+        mother=st.lists(identifiers, min_size=1, max_size=2).map(tuple),
+        birth_date=days,
+    ),
+    EventType.CONSENT_RECORDED: st.builds(
+        ConsentRecorded,
+        consent_id=non_empty,
+        recipients=st.lists(non_empty, min_size=1, max_size=3).map(tuple),
+        categories=categories_tuples,
+        purposes=st.lists(st.sampled_from(Purpose), min_size=1, max_size=3).map(tuple),
+        recorded_by=non_empty,
+        expires_at=st.none() | moments,
+    ),
+    EventType.CONSENT_WITHDRAWN: st.builds(
+        ConsentWithdrawn,
+        consent_id=st.none() | non_empty,
+        recipients=st.lists(non_empty, max_size=3).map(tuple),
+        categories=st.lists(st.sampled_from(DataCategory), max_size=3).map(tuple),
+        recorded_by=non_empty,
+    ),
+    EventType.SAFEGUARDING_OVERRIDE_RECORDED: st.builds(
+        SafeguardingOverrideRecorded,
+        override_id=non_empty,
+        recorded_by=non_empty,
+        recorded_by_organisation=non_empty,
+        reason_code=st.sampled_from(OverrideReason),
+        reason=st.none() | text,
+        recipients=st.lists(non_empty, min_size=1, max_size=3).map(tuple),
+        categories=categories_tuples,
+        expires_at=moments,
+    ),
+    EventType.SAFEGUARDING_OVERRIDE_ENDED: st.builds(
+        SafeguardingOverrideEnded, override_id=non_empty, ended_by=non_empty
     ),
 }
 assert set(payloads) == set(PAYLOAD_TYPES)

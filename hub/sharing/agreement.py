@@ -1,0 +1,117 @@
+"""The data-sharing agreement: who may receive which data, for what, on which lawful basis.
+
+It is configuration, not code: a versioned TOML file (``config/sharing/agreement.toml``) that the
+partners' information governance leads sign off. Every decision records the agreement version
+it was taken under, so an auditor can tell which text applied to a disclosure.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hub.events import DataCategory, PractitionerRole, Purpose
+
+DEFAULT_AGREEMENT: Final = (
+    Path(__file__).resolve().parents[2] / "config" / "sharing" / "agreement.toml"
+)
+
+
+class OrganisationKind(StrEnum):
+    NHS = "NHS"
+    LOCAL_AUTHORITY = "LOCAL_AUTHORITY"
+    VOLUNTARY = "VOLUNTARY"
+
+
+class LawfulBasis(StrEnum):
+    """The basis a disclosure rests on (UK GDPR Art 6, with an Art 9 condition where needed)."""
+
+    CONTROLLER = "CONTROLLER"  # the organisation reads its own record: not a disclosure to others
+    PUBLIC_TASK = "PUBLIC_TASK"  # Art 6(1)(e), Art 9(2)(h): direct care by statutory services
+    CONSENT = "CONSENT"  # Art 6(1)(a) / 9(2)(a): the parent's explicit, recorded consent
+    SAFEGUARDING = "SAFEGUARDING"  # DPA 2018 Sch 1 para 18: override, child at risk
+
+
+# Roles that read through the hub but are not in a team around the family.
+GOVERNANCE_ROLES: Final = frozenset({"DESIGNATED_SAFEGUARDING_LEAD", "CALDICOTT_GUARDIAN"})
+KNOWN_ROLES: Final = frozenset(
+    {*(role.value for role in PractitionerRole), *GOVERNANCE_ROLES, "PARTNER_SYSTEM"}
+)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Organisation(_Config):
+    name: str
+    kind: OrganisationKind
+    safeguarding_lead: str = Field(
+        min_length=1,
+        description="User id of the designated safeguarding lead or Caldicott guardian, who is "
+        "told of every safeguarding override recorded by the organisation.",
+    )
+
+
+class Flow(_Config):
+    """One permitted flow: recipients (by kind or code) x roles x categories x purposes."""
+
+    name: str
+    recipient_kinds: tuple[OrganisationKind, ...] = ()
+    recipient_organisations: tuple[str, ...] = ()
+    roles: tuple[str, ...] = Field(default=(), description="Empty: any role.")
+    categories: tuple[DataCategory, ...] = Field(min_length=1)
+    purposes: tuple[Purpose, ...] = Field(min_length=1)
+    basis: LawfulBasis
+    review: bool = Field(
+        default=False, description="Permitted only after a person reviews the request."
+    )
+
+    @model_validator(mode="after")
+    def _names_recipients(self) -> Flow:
+        if not self.recipient_kinds and not self.recipient_organisations:
+            raise ValueError(f"flow {self.name!r} names no recipient kinds or organisations")
+        if self.basis is LawfulBasis.CONTROLLER:
+            raise ValueError(f"flow {self.name!r}: CONTROLLER is implied, not configured")
+        unknown = set(self.roles) - KNOWN_ROLES
+        if unknown:
+            raise ValueError(f"flow {self.name!r}: unknown roles {sorted(unknown)}")
+        return self
+
+
+class Agreement(_Config):
+    version: str = Field(min_length=1)
+    title: str
+    organisations: dict[str, Organisation]
+    flows: tuple[Flow, ...]
+
+    @model_validator(mode="after")
+    def _known_organisations(self) -> Agreement:
+        for flow in self.flows:
+            unknown = set(flow.recipient_organisations) - set(self.organisations)
+            if unknown:
+                raise ValueError(f"flow {flow.name!r} names unknown organisations {unknown}")
+        return self
+
+
+class AgreementError(ValueError):
+    pass
+
+
+def load_agreement(path: Path = DEFAULT_AGREEMENT) -> Agreement:
+    """Read and validate an agreement file; errors name the file and the bad field."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise AgreementError(f"{path}: {error}") from error
+    try:
+        return Agreement.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise AgreementError(f"{path}: {problems}") from error

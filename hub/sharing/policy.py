@@ -1,0 +1,214 @@
+"""The one place sharing is decided.
+
+:func:`decide` answers a single question — may this recipient (organisation and role), for this
+purpose, see this category of data about this subject, at this time? — with permit, deny or
+review, the reason in words, and the lawful basis. It is pure: the agreement and the subject's
+consent/override facts are arguments, so the answer can be tested table by table and is the
+same in the API, alerts, webhooks, partner topics and exports (they all call it through
+:mod:`hub.sharing.gate`). What is *done* with a decision (redacting a view) is separate, as in
+HAPI FHIR's ``IConsentService``.
+
+Order of reasons, first permit wins:
+
+1. the recipient is the record's controller (its own data);
+2. a flow of the agreement on a statutory basis (public task);
+3. a flow on consent, with a live consent covering recipient, category and purpose;
+4. an active safeguarding override naming the recipient and category (purposes: direct care
+   and safeguarding only) — it widens sharing only as stated.
+
+Otherwise a matching flow marked ``review`` gives REVIEW, and anything else is DENY: deny is the
+default, including for organisations not party to the agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from hub.events import DataCategory, Purpose
+from hub.sharing.agreement import Agreement, Flow, LawfulBasis
+from hub.sharing.facts import Consent, Override, SharingFacts
+
+OVERRIDE_PURPOSES: Final = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING})
+
+
+class Outcome(StrEnum):
+    PERMIT = "PERMIT"
+    DENY = "DENY"
+    REVIEW = "REVIEW"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    organisation_code: str
+    role: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom the data is about: a person, and the family they are in, if known."""
+
+    person_key: str
+    family_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    recipient: Recipient
+    purpose: Purpose
+    category: DataCategory
+    subject: Subject
+    controller: str  # organisation code of the source that owns the record
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str
+    basis: LawfulBasis | None
+    agreement_version: str
+    authority: str | None = None  # the flow, consent id or override id relied on
+
+    @property
+    def permitted(self) -> bool:
+        return self.outcome is Outcome.PERMIT
+
+
+def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decision:
+    """Permit, deny or review one request; deny unless a reason to share is found."""
+    recipient, version = request.recipient, agreement.version
+    organisation = agreement.organisations.get(recipient.organisation_code)
+    if organisation is None:
+        return Decision(
+            Outcome.DENY,
+            f"{recipient.organisation_code} is not party to agreement {version}",
+            None,
+            version,
+        )
+    if recipient.organisation_code == request.controller:
+        return Decision(
+            Outcome.PERMIT, "the organisation's own record", LawfulBasis.CONTROLLER, version
+        )
+    flows = [f for f in agreement.flows if _flow_matches(f, organisation.kind, request)]
+    for flow in flows:
+        if flow.basis is LawfulBasis.PUBLIC_TASK and not flow.review:
+            return Decision(
+                Outcome.PERMIT, f"flow {flow.name!r}", LawfulBasis.PUBLIC_TASK, version, flow.name
+            )
+    consent_flows = [f for f in flows if f.basis is LawfulBasis.CONSENT and not f.review]
+    withdrawn_reason: str | None = None
+    if consent_flows:
+        consent, withdrawn_reason = _live_consent(facts, request)
+        if consent is not None:
+            return Decision(
+                Outcome.PERMIT,
+                f"consent {consent.consent_id} under flow {consent_flows[0].name!r}",
+                LawfulBasis.CONSENT,
+                version,
+                consent.consent_id,
+            )
+    override = _active_override(facts, request)
+    if override is not None:
+        return Decision(
+            Outcome.PERMIT,
+            f"safeguarding override {override.override_id} ({override.reason_code}) "
+            f"until {override.expires_at.isoformat()}",
+            LawfulBasis.SAFEGUARDING,
+            version,
+            override.override_id,
+        )
+    review = next((f for f in flows if f.review), None)
+    if review is not None:
+        return Decision(
+            Outcome.REVIEW,
+            f"flow {review.name!r} needs a person to review each request",
+            review.basis,
+            version,
+            review.name,
+        )
+    if consent_flows:
+        return Decision(
+            Outcome.DENY,
+            withdrawn_reason
+            or f"no consent covers {recipient.organisation_code} "
+            f"seeing {request.category} for {request.purpose}",
+            None,
+            version,
+        )
+    return Decision(
+        Outcome.DENY,
+        f"no flow in agreement {version} lets {recipient.organisation_code} "
+        f"({organisation.kind}, {recipient.role}) see {request.category} for {request.purpose}",
+        None,
+        version,
+    )
+
+
+def _flow_matches(flow: Flow, kind: object, request: Request) -> bool:
+    recipient = request.recipient
+    return (
+        (
+            kind in flow.recipient_kinds
+            or recipient.organisation_code in flow.recipient_organisations
+        )
+        and (not flow.roles or recipient.role in flow.roles)
+        and request.category in flow.categories
+        and request.purpose in flow.purposes
+    )
+
+
+def _about(fact: Consent | Override, subject: Subject) -> bool:
+    return fact.subject_key == subject.person_key or (
+        subject.family_key is not None and fact.family_key == subject.family_key
+    )
+
+
+def _live_consent(facts: SharingFacts, request: Request) -> tuple[Consent | None, str | None]:
+    """A consent in force at ``request.at``; else why the last matching one is not."""
+    organisation, category = request.recipient.organisation_code, request.category
+    reason = None
+    for consent in facts.consents:
+        if not (
+            _about(consent, request.subject)
+            and organisation in consent.recipients
+            and category in consent.categories
+            and request.purpose in consent.purposes
+            and consent.given_at <= request.at
+        ):
+            continue
+        if consent.expires_at is not None and request.at >= consent.expires_at:
+            reason = f"consent {consent.consent_id} expired at {consent.expires_at.isoformat()}"
+            continue
+        withdrawal = next(
+            (
+                w
+                for w in facts.withdrawals
+                if w.at <= request.at and w.covers(consent, organisation, category)
+            ),
+            None,
+        )
+        if withdrawal is not None:
+            reason = f"consent {consent.consent_id} withdrawn at {withdrawal.at.isoformat()}"
+            continue
+        return consent, None
+    return None, reason
+
+
+def _active_override(facts: SharingFacts, request: Request) -> Override | None:
+    if request.purpose not in OVERRIDE_PURPOSES:
+        return None
+    return next(
+        (
+            o
+            for o in facts.overrides
+            if _about(o, request.subject)
+            and o.active_at(request.at)
+            and request.recipient.organisation_code in o.recipients
+            and request.category in o.categories
+        ),
+        None,
+    )

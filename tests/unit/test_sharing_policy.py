@@ -1,0 +1,385 @@
+"""The decision function, table by table, on the scenarios of ``../shared/domain.md``.
+
+Each row: the facts (events already folded), who asks, for what, and the expected outcome and
+lawful basis. The agreement is the repository's own ``config/sharing/agreement.toml``, so a
+change to that file that alters a scenario's answer fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import reduce
+from pathlib import Path
+
+import pytest
+
+from hub.events import CaseEvent, DataCategory, Purpose
+from hub.sharing.agreement import AgreementError, LawfulBasis, load_agreement
+from hub.sharing.facts import SharingFacts, fold_sharing
+from hub.sharing.policy import Outcome, Recipient, Request, Subject, decide
+from tests.builders import (
+    HOME_START,
+    NHS_NUMBER,
+    SALFORD_COUNCIL,
+    T0,
+    consented,
+    override,
+    override_ended,
+    withdrawn,
+)
+
+AGREEMENT = load_agreement()
+TRUST = "R0A"
+MIDWIFE = Recipient(TRUST, "PROGRAMME_MIDWIFE", "mw-1")
+SOCIAL_WORKER = Recipient(SALFORD_COUNCIL, "SOCIAL_WORKER", "sw-7")
+COMMUNITY_MIDWIFE_OTHER_TRUST = Recipient("RM3", "COMMUNITY_MIDWIFE", "mw-9")
+HOME_START_WORKER = Recipient(HOME_START, "KEY_WORKER", "hs-3")
+WOMENS_AID = Recipient("VCS-WOMENSAID-MCR", "KEY_WORKER", "wa-1")
+STRANGER = Recipient("RX9", "GP", "gp-1")
+DAY = timedelta(days=1)
+
+A = DataCategory.APPOINTMENTS
+MH = DataCategory.MENTAL_HEALTH
+DA = DataCategory.DOMESTIC_ABUSE
+CARE = Purpose.DIRECT_CARE
+
+
+def facts(events: Sequence[CaseEvent]) -> SharingFacts:
+    return reduce(fold_sharing, events, SharingFacts())
+
+
+SCENARIOS: list[
+    tuple[str, list[CaseEvent], Recipient, DataCategory, Purpose, datetime, Outcome, str | None]
+] = [
+    ("trust reads its own appointment", [], MIDWIFE, A, CARE, T0, Outcome.PERMIT, "CONTROLLER"),
+    (
+        "council sees trust appointments (public task)",
+        [],
+        SOCIAL_WORKER,
+        A,
+        CARE,
+        T0,
+        Outcome.PERMIT,
+        "PUBLIC_TASK",
+    ),
+    (
+        "another trust's midwife sees them too",
+        [],
+        COMMUNITY_MIDWIFE_OTHER_TRUST,
+        A,
+        CARE,
+        T0,
+        Outcome.PERMIT,
+        "PUBLIC_TASK",
+    ),
+    (
+        "mental health only to named roles: community midwife denied",
+        [],
+        COMMUNITY_MIDWIFE_OTHER_TRUST,
+        MH,
+        CARE,
+        T0,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "mental health to the social worker (named role)",
+        [],
+        SOCIAL_WORKER,
+        MH,
+        CARE,
+        T0,
+        Outcome.PERMIT,
+        "PUBLIC_TASK",
+    ),
+    ("Home-Start without consent: denied", [], HOME_START_WORKER, A, CARE, T0, Outcome.DENY, None),
+    (
+        "Home-Start with the mother's consent",
+        [consented()],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.PERMIT,
+        "CONSENT",
+    ),
+    (
+        "consent does not reach a category it does not name",
+        [consented()],
+        HOME_START_WORKER,
+        DataCategory.MATERNITY,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "consent is not for evaluation",
+        [consented()],
+        HOME_START_WORKER,
+        A,
+        Purpose.SERVICE_EVALUATION,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "consent is not retroactive",
+        [consented(at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "Home-Start after withdrawal: denied at once",
+        [consented(), withdrawn(at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "withdrawal for Home-Start leaves the statutory partners",
+        [consented(), withdrawn(at=T0 + DAY)],
+        SOCIAL_WORKER,
+        A,
+        CARE,
+        T0 + 2 * DAY,
+        Outcome.PERMIT,
+        "PUBLIC_TASK",
+    ),
+    (
+        "consent given again after a withdrawal counts",
+        [consented(), withdrawn(at=T0 + DAY), consented("consent-2", at=T0 + 2 * DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + 3 * DAY,
+        Outcome.PERMIT,
+        "CONSENT",
+    ),
+    (
+        "withdrawing one category keeps the others",
+        [consented(), withdrawn(categories=(DataCategory.DEMOGRAPHICS,), at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + 2 * DAY,
+        Outcome.PERMIT,
+        "CONSENT",
+    ),
+    (
+        "expired consent",
+        [consented(expires_at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + 2 * DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "the consent must name the organisation",
+        [consented(recipients=("VCS-WOMENSAID-MCR",))],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "an organisation outside the agreement is denied even with consent",
+        [consented(recipients=("RX9",))],
+        STRANGER,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "domestic abuse to Women's Aid only with consent",
+        [consented(recipients=("VCS-WOMENSAID-MCR",), categories=(DA,))],
+        WOMENS_AID,
+        DA,
+        CARE,
+        T0 + DAY,
+        Outcome.PERMIT,
+        "CONSENT",
+    ),
+    (
+        "domestic abuse never to Home-Start, consent or not",
+        [consented(categories=(DA,))],
+        HOME_START_WORKER,
+        DA,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "safeguarding override widens sharing to Home-Start without consent",
+        [override(at=T0)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.PERMIT,
+        "SAFEGUARDING",
+    ),
+    (
+        "override overrides a withdrawal",
+        [consented(), withdrawn(at=T0), override(at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + 2 * DAY,
+        Outcome.PERMIT,
+        "SAFEGUARDING",
+    ),
+    (
+        "override only as stated: not another category",
+        [override(at=T0)],
+        HOME_START_WORKER,
+        MH,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "override only as stated: not another recipient",
+        [override(at=T0)],
+        WOMENS_AID,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "override not for service evaluation",
+        [override(at=T0)],
+        HOME_START_WORKER,
+        A,
+        Purpose.SERVICE_EVALUATION,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "override lapses at expiry",
+        [override(at=T0, expires_at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "override ended on review",
+        [override(at=T0), override_ended(at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0 + 2 * DAY,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "override not before it was recorded",
+        [override(at=T0 + DAY)],
+        HOME_START_WORKER,
+        A,
+        CARE,
+        T0,
+        Outcome.DENY,
+        None,
+    ),
+    (
+        "evaluation by the council needs review",
+        [],
+        SOCIAL_WORKER,
+        A,
+        Purpose.SERVICE_EVALUATION,
+        T0,
+        Outcome.REVIEW,
+        "PUBLIC_TASK",
+    ),
+    (
+        "evaluation by a trust: no flow",
+        [],
+        COMMUNITY_MIDWIFE_OTHER_TRUST,
+        A,
+        Purpose.SERVICE_EVALUATION,
+        T0,
+        Outcome.DENY,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "recipient", "category", "purpose", "at", "outcome", "basis"),
+    [row[1:] for row in SCENARIOS],
+    ids=[row[0] for row in SCENARIOS],
+)
+def test_decision(
+    events: list[CaseEvent],
+    recipient: Recipient,
+    category: DataCategory,
+    purpose: Purpose,
+    at: datetime,
+    outcome: Outcome,
+    basis: str | None,
+) -> None:
+    request = Request(recipient, purpose, category, Subject(NHS_NUMBER), TRUST, at)
+    decision = decide(AGREEMENT, facts(events), request)
+    assert (decision.outcome, decision.basis) == (
+        outcome,
+        LawfulBasis(basis) if basis else None,
+    ), decision.reason
+    assert decision.agreement_version == AGREEMENT.version
+    assert decision.reason
+
+
+def test_facts_about_another_person_do_not_apply() -> None:
+    request = Request(HOME_START_WORKER, CARE, A, Subject("4010232137"), TRUST, T0 + DAY)
+    assert decide(AGREEMENT, facts([consented()]), request).outcome is Outcome.DENY
+
+
+def test_family_facts_apply_to_every_member() -> None:
+    consent = consented().model_copy(update={"family_key": "family-1"})
+    sibling = Subject("4010232137", family_key="family-1")
+    request = Request(HOME_START_WORKER, CARE, A, sibling, TRUST, T0 + DAY)
+    assert decide(AGREEMENT, facts([consent]), request).outcome is Outcome.PERMIT
+
+
+def test_withdrawal_reason_names_the_consent() -> None:
+    request = Request(HOME_START_WORKER, CARE, A, Subject(NHS_NUMBER), TRUST, T0 + DAY)
+    decision = decide(AGREEMENT, facts([consented(), withdrawn(at=T0 + DAY)]), request)
+    assert "consent-1 withdrawn" in decision.reason
+
+
+def test_refolding_the_same_events_changes_nothing() -> None:
+    events = [consented(), withdrawn(at=T0 + DAY), override(), override_ended(at=T0 + DAY)]
+    assert facts(events + events) == facts(events)
+
+
+def test_a_bad_agreement_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "agreement.toml"
+    path.write_text(
+        'version = "1"\ntitle = "t"\n[organisations]\n[[flows]]\nname = "f"\n'
+        'recipient_kinds = ["NHS"]\ncategories = ["GOSSIP"]\npurposes = ["DIRECT_CARE"]\n'
+        'basis = "PUBLIC_TASK"\n'
+    )
+    with pytest.raises(AgreementError, match=r"flows\.0\.categories\.0"):
+        load_agreement(path)
