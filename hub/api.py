@@ -8,21 +8,29 @@ pass their own instances of the same classes). FHIR ingest lives in
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from hub import __version__
 from hub.connectors.fhir_http import fhir_router
+from hub.events import DataCategory, Purpose, utc_now
 from hub.kafka_admin import cluster_health
 from hub.projections.store import AlertView, MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
+from hub.readers import reader_identity
 from hub.settings import Settings
+from hub.sharing.agreement import DEFAULT_AGREEMENT, GOVERNANCE_ROLES, load_agreement
+from hub.sharing.disclosure import Channel
+from hub.sharing.gate import Item, release
+from hub.sharing.policy import Recipient, Subject
+from hub.sharing.routes import record_disclosures, sharing_router
+from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
@@ -48,7 +56,7 @@ class AppointmentOut(BaseModel):
 class AlertOut(BaseModel):
     alert_id: str
     status: str
-    person: PersonOut
+    person: PersonOut | None  # None: the reader may not see the person's demographics
     appointment: AppointmentOut
     missed_at: datetime
     raised_at: datetime
@@ -62,7 +70,7 @@ class AlertsOut(BaseModel):
     alerts: list[AlertOut]
 
 
-def _alert_out(view: AlertView) -> AlertOut:
+def _alert_out(view: AlertView, *, with_person: bool) -> AlertOut:
     alert, person, appointment = view.alert, view.person, view.alert.appointment
     return AlertOut(
         alert_id=str(alert.alert_id),
@@ -72,7 +80,9 @@ def _alert_out(view: AlertView) -> AlertOut:
             given_name=person.given_name,
             family_name=person.family_name,
             birth_date=person.birth_date,
-        ),
+        )
+        if with_person
+        else None,
         appointment=AppointmentOut(
             appointment_id=appointment.appointment_id,
             start=appointment.start,
@@ -94,9 +104,14 @@ def create_api(
     *,
     sink: CaseEventSink | None = None,
     store: MissedAppointmentStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.agreement = agreement
+        app.state.clock = clock
         publisher = None
         if sink is None:
             publisher = KafkaPublisher(
@@ -105,12 +120,10 @@ def create_api(
                 timeout_s=settings.publish_timeout_seconds,
             )
         app.state.sink = sink or CaseEventSink(publisher, settings)  # type: ignore[arg-type]
-        if store is None:
-            own_store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
-            own_store.create_schema()
-            app.state.store = own_store
-        else:
-            app.state.store = store
+        the_store = store or MissedAppointmentStore(make_engine(settings.resolved_database_url()))
+        the_store.create_schema()
+        app.state.store = the_store
+        app.state.sharing = SharingStore(the_store.engine)
         try:
             yield
         finally:
@@ -125,6 +138,7 @@ def create_api(
     )
 
     app.include_router(fhir_router(settings))
+    app.include_router(sharing_router())
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:
@@ -142,9 +156,43 @@ def create_api(
         response_model=AlertsOut,
         summary="Open missed-appointment alerts addressed to a practitioner",
     )
-    def practitioner_alerts(practitioner_id: str, request: Request) -> AlertsOut:
+    async def practitioner_alerts(
+        practitioner_id: str,
+        request: Request,
+        reader: Annotated[Recipient, Depends(reader_identity)],
+    ) -> AlertsOut:
+        """Each alert passes the sharing gate for the reader, and is recorded as a disclosure.
+
+        An alert whose appointment the reader may not see is left out; one whose demographics it
+        may not see is shown without them.
+        """
+        if reader.user_id != practitioner_id and reader.role not in GOVERNANCE_ROLES:
+            raise HTTPException(403, "alerts are read by the practitioner they are addressed to")
         the_store: MissedAppointmentStore = request.app.state.store
-        views = the_store.open_alerts_for(practitioner_id)
-        return AlertsOut(practitioner_id=practitioner_id, alerts=[_alert_out(v) for v in views])
+        sharing: SharingStore = request.app.state.sharing
+        shown, disclosures = [], []
+        for view in the_store.open_alerts_for(practitioner_id):
+            subject = Subject(view.alert.subject_key)
+            controller = view.alert.organisation_code
+            outcome = release(
+                agreement,
+                sharing.facts_for(subject),
+                recipient=reader,
+                purpose=Purpose.DIRECT_CARE,
+                subject=subject,
+                at=clock(),
+                items=[
+                    Item(DataCategory.APPOINTMENTS, controller, "appointment"),
+                    Item(DataCategory.DEMOGRAPHICS, controller, "person"),
+                ],
+                channel=Channel.API,
+                reference=f"GET {request.url.path} alert {view.alert.alert_id}",
+            )
+            if outcome.disclosure is not None:
+                disclosures.append(outcome.disclosure)
+            if "appointment" in outcome.released:
+                shown.append(_alert_out(view, with_person="person" in outcome.released))
+        await record_disclosures(request, disclosures)
+        return AlertsOut(practitioner_id=practitioner_id, alerts=shown)
 
     return app

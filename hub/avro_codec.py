@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from hub.events import CaseEvent
 from hub.quarantine import QuarantineRecord
+from hub.sharing.disclosure import Disclosure
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "schemas" / "avro"
 SINGLE_OBJECT_MAGIC: Final = b"\xc3\x01"
@@ -166,12 +167,6 @@ def case_event_from_avro(datum: Mapping[str, Any]) -> CaseEvent:
     return CaseEvent.model_validate(data)
 
 
-def quarantine_to_avro(record: QuarantineRecord) -> dict[str, Any]:
-    datum: dict[str, Any] = _plain(record.model_dump(mode="python"))
-    datum["quarantine_id"] = str(record.quarantine_id)
-    return datum
-
-
 class ModelCodec(Generic[M]):
     """A framing plus the conversions between one pydantic model and its Avro datum."""
 
@@ -210,10 +205,28 @@ def case_event_codec(topic: str, registry_url: str | None = None) -> ModelCodec[
     )
 
 
+def _model_to_avro(id_field: str) -> Callable[[BaseModel], dict[str, Any]]:
+    def to_avro(value: BaseModel) -> dict[str, Any]:
+        datum: dict[str, Any] = _plain(value.model_dump(mode="python"))
+        datum[id_field] = str(datum[id_field])
+        return datum
+
+    return to_avro
+
+
+@cache
+def disclosure_codec(topic: str, registry_url: str | None = None) -> ModelCodec[Disclosure]:
+    return ModelCodec(
+        _framing("disclosure", topic, registry_url),
+        _model_to_avro("disclosure_id"),
+        Disclosure.model_validate,
+    )
+
+
 @cache
 def quarantine_codec(topic: str, registry_url: str | None = None) -> ModelCodec[QuarantineRecord]:
     return ModelCodec(
         _framing("quarantine_record", topic, registry_url),
-        quarantine_to_avro,
+        _model_to_avro("quarantine_id"),
         QuarantineRecord.model_validate,
     )

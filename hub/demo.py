@@ -34,6 +34,12 @@ from hub.sink import CaseEventSink
 
 DEMO_NHS_NUMBER = "9434765919"  # passes modulus 11; the NHS's published test-number range
 DEMO_MIDWIFE_ID = "demo-midwife-1"
+# The identity headers the demo midwife reads with (interim identity; see hub/readers.py).
+DEMO_READER = {
+    "X-Hub-Organisation": "R0A",
+    "X-Hub-Role": "PROGRAMME_MIDWIFE",
+    "X-Hub-User": DEMO_MIDWIFE_ID,
+}
 TRUST = Source(system="demo-maternity-pas", organisation_code="R0A")
 
 

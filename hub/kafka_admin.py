@@ -19,14 +19,20 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the hub's topics where missing; return the names created."""
     client = admin(settings.bootstrap_servers())
     existing = set(client.list_topics(timeout=timeout_s).topics)
-    wanted = [settings.case_events_topic, settings.quarantine_topic, settings.dead_letter_topic]
+    wanted = [
+        settings.case_events_topic,
+        settings.quarantine_topic,
+        settings.dead_letter_topic,
+        settings.disclosures_topic,
+    ]
+    kept_forever = {settings.case_events_topic, settings.disclosures_topic}
     missing = [
         NewTopic(
             name,
             num_partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
             # Case-events are the system of record: keep them (erasure is by crypto-shredding).
-            config={"retention.ms": "-1"} if name == settings.case_events_topic else {},
+            config={"retention.ms": "-1"} if name in kept_forever else {},
         )
         for name in wanted
         if name not in existing

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from hub.demo import DEMO_MIDWIFE_ID, publish_demo
+from hub.demo import DEMO_MIDWIFE_ID, DEMO_READER, publish_demo
 from hub.kafka_admin import ensure_topics
 from hub.settings import Settings
 
@@ -26,9 +26,10 @@ def say(message: str) -> None:
     print(f"[hub] {message}", flush=True)
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own URL
+        request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - our own URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own URL
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -101,11 +102,12 @@ def run_all(settings: Settings) -> int:
         alerts_url = f"{base}/practitioners/{DEMO_MIDWIFE_ID}/alerts"
         wait_until(
             "the demo alert",
-            lambda: bool(json.loads(_get(alerts_url)[1] or "{}").get("alerts")),
+            lambda: bool(json.loads(_get(alerts_url, DEMO_READER)[1] or "{}").get("alerts")),
             60,
             children,
         )
-        say(f"ready. The demo midwife's open alerts: {alerts_url}")
+        headers = " ".join(f"-H '{name}: {value}'" for name, value in DEMO_READER.items())
+        say(f"ready. The demo midwife's open alerts: curl {headers} {alerts_url}")
         say(f"API docs: {base}/docs   health: {base}/health")
         say(
             f"HL7 v2 over MLLP: {settings.mllp_host}:{settings.mllp_port}   Ctrl-C stops everything"

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     case_events_topic: str = "hub.case-events.v1"
     quarantine_topic: str = "hub.quarantine.v1"
     dead_letter_topic: str = "hub.dead-letter.v1"
+    disclosures_topic: str = "hub.disclosures.v1"
+    agreement_path: Path | None = Field(
+        default=None,
+        description="The data-sharing agreement (TOML); config/sharing/agreement.toml if unset.",
+    )
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     worker_group: str = "hub-projections"

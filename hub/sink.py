@@ -6,11 +6,12 @@ family) carries the same key, so the projections see that person's events in ord
 
 from __future__ import annotations
 
-from hub.avro_codec import case_event_codec, quarantine_codec
+from hub.avro_codec import case_event_codec, disclosure_codec, quarantine_codec
 from hub.events import CaseEvent
 from hub.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
+from hub.sharing.disclosure import Disclosure
 
 
 def subject_key(event: CaseEvent) -> str:
@@ -39,6 +40,10 @@ class CaseEventSink:
         self._quarantine_topic = settings.quarantine_topic
         self._events = case_event_codec(settings.case_events_topic, settings.schema_registry_url)
         self._refused = quarantine_codec(settings.quarantine_topic, settings.schema_registry_url)
+        self._disclosures_topic = settings.disclosures_topic
+        self._disclosures = disclosure_codec(
+            settings.disclosures_topic, settings.schema_registry_url
+        )
 
     async def publish(self, event: CaseEvent) -> Delivery:
         return await self._publisher.publish(
@@ -56,6 +61,15 @@ class CaseEventSink:
             str(record.quarantine_id).encode(),
             self._refused.encode(record),
             {"hub-channel": record.channel.encode()},
+        )
+
+    async def disclose(self, disclosure: Disclosure) -> Delivery:
+        """Record a disclosure durably; the caller releases the data only after this returns."""
+        return await self._publisher.publish(
+            self._disclosures_topic,
+            disclosure.subject_key.encode(),
+            self._disclosures.encode(disclosure),
+            {"hub-channel": disclosure.channel.value.encode()},
         )
 
 

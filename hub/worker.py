@@ -14,11 +14,12 @@ from typing import Any
 
 import faust
 
-from hub.avro_codec import case_event_codec
+from hub.avro_codec import case_event_codec, disclosure_codec
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
+from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 
 
@@ -39,27 +40,40 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
     )
-    store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
-    store.create_schema()
+    engine = make_engine(settings.resolved_database_url())
+    alerts, sharing = MissedAppointmentStore(engine), SharingStore(engine)
+    alerts.create_schema()
     publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-dead-letters")
-    runner = ProjectionRunner(
-        store,
-        case_event_codec(settings.case_events_topic, settings.schema_registry_url),
-        CaseEventSink(publisher, settings),
+    sink = CaseEventSink(publisher, settings)
+    registry = settings.schema_registry_url
+    case_events = ProjectionRunner(
+        [alerts.apply, sharing.apply],
+        case_event_codec(settings.case_events_topic, registry),
+        sink,
         settings.dead_letter_topic,
     )
-    topic = app.topic(
-        settings.case_events_topic, key_serializer="raw", value_serializer="raw", internal=False
+    disclosures = ProjectionRunner(
+        [sharing.apply_disclosure],
+        disclosure_codec(settings.disclosures_topic, registry),
+        sink,
+        settings.dead_letter_topic,
     )
+    _agent(app, settings.case_events_topic, "case_event_projections", case_events)
+    _agent(app, settings.disclosures_topic, "disclosure_log", disclosures)
+    return app, publisher
 
-    async def missed_appointments(stream: Any) -> AsyncIterator[None]:
+
+def _agent(app: faust.App, topic_name: str, name: str, runner: ProjectionRunner[Any]) -> None:
+    """One Faust agent: hand every entry of ``topic_name`` to ``runner`` in partition order."""
+    topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", internal=False)
+
+    async def agent(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
             await runner.handle(message.topic, message.partition, message.offset, event.value)
             yield None
 
-    app.agent(topic, name="missed_appointments")(missed_appointments)
-    return app, publisher
+    app.agent(topic, name=name)(agent)
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> None:

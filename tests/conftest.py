@@ -53,6 +53,7 @@ def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Setting
             "case_events_topic": f"test.case-events.{suffix}",
             "quarantine_topic": f"test.quarantine.{suffix}",
             "dead_letter_topic": f"test.dead-letter.{suffix}",
+            "disclosures_topic": f"test.disclosures.{suffix}",
             "worker_group": f"test-projections-{suffix}",
             "topic_partitions": 2,
             **overrides,

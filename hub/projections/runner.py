@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from tenacity import (
     AsyncRetrying,
@@ -25,30 +28,35 @@ from tenacity import (
 )
 
 from hub.avro_codec import DecodeError, ModelCodec
-from hub.events import CaseEvent
-from hub.projections.store import MissedAppointmentStore
 from hub.quarantine import quarantine_record
 from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R", bound=BaseModel)
 
-class ProjectionRunner:
+# A store's apply: one log entry with its position (``None``: only move the position).
+Projection = Callable[[str, int, int, R | None], bool]
+
+
+class ProjectionRunner(Generic[R]):
+    """Feeds each entry of one topic to the projections built from it, in order."""
+
     def __init__(
         self,
-        store: MissedAppointmentStore,
-        codec: ModelCodec[CaseEvent],
+        projections: Sequence[Projection[R]],
+        codec: ModelCodec[R],
         sink: CaseEventSink,
         dead_letter_topic: str,
     ) -> None:
-        self._store = store
+        self._projections = projections
         self._codec = codec
         self._sink = sink
         self._dead_letter_topic = dead_letter_topic
 
     async def handle(self, topic: str, partition: int, offset: int, value: bytes) -> None:
         try:
-            event: CaseEvent | None = self._codec.decode(value)
+            event: R | None = self._codec.decode(value)
         except DecodeError as error:
             await self._dead_letter(topic, partition, offset, value, str(error))
             event = None
@@ -58,18 +66,17 @@ class ProjectionRunner:
             await self._dead_letter(topic, partition, offset, value, f"projection failed: {error}")
             await self._apply(topic, partition, offset, None)
 
-    async def _apply(
-        self, topic: str, partition: int, offset: int, event: CaseEvent | None
-    ) -> None:
+    async def _apply(self, topic: str, partition: int, offset: int, event: R | None) -> None:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(OperationalError),
             wait=wait_exponential_jitter(initial=0.2, max=10),
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                await asyncio.to_thread(self._store.apply, topic, partition, offset, event)
+        for projection in self._projections:
+            async for attempt in retrying.copy():
+                with attempt:
+                    await asyncio.to_thread(projection, topic, partition, offset, event)
 
     async def _dead_letter(
         self, topic: str, partition: int, offset: int, value: bytes, reason: str

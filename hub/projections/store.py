@@ -16,14 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
     Date,
     DateTime,
     Engine,
-    Integer,
-    MetaData,
     String,
     Table,
     create_engine,
@@ -48,18 +45,8 @@ from hub.projections.missed_appointments import (
     empty_state,
     fold,
 )
+from hub.projections.positions import apply_at_position, metadata, next_offset
 from hub.sink import subject_key
-
-metadata = MetaData()
-
-positions = Table(
-    "projection_positions",
-    metadata,
-    Column("projection", String(100), primary_key=True),
-    Column("topic", String(250), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", BigInteger, nullable=False),
-)
 
 people = Table(
     "ma_people",
@@ -152,23 +139,21 @@ class MissedAppointmentStore:
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:
-            return _next_offset(connection, topic, partition)
+            return next_offset(connection, PROJECTION, topic, partition)
 
     def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
         """Apply one log entry (``None``: dead-lettered, only the position moves).
 
         Returns False when the entry had already been applied.
         """
-        with self._engine.begin() as connection:
-            stored = _next_offset(connection, topic, partition)
-            if stored is not None and offset < stored:
-                return False
-            if event is not None:
-                key = subject_key(event)
-                _, effects = fold(_load_state(connection, key), event)
-                _write(connection, effects)
-            _save_offset(connection, topic, partition, offset + 1, insert_row=stored is None)
-        return True
+        if event is None:
+            return apply_at_position(self._engine, PROJECTION, topic, partition, offset, None)
+
+        def write(connection: Connection) -> None:
+            _, effects = fold(_load_state(connection, subject_key(event)), event)
+            _write(connection, effects)
+
+        return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
 
     def open_alerts_for(self, practitioner_id: str) -> list[AlertView]:
         """Open alerts addressed to one practitioner, oldest appointment first."""
@@ -194,35 +179,6 @@ class MissedAppointmentStore:
                 person = _person(row, row["subject_key"])
                 views.append(AlertView(alert=_alert(row, recipients), person=person))
         return views
-
-
-def _next_offset(connection: Connection, topic: str, partition: int) -> int | None:
-    row = connection.execute(
-        select(positions.c.next_offset).where(
-            positions.c.projection == PROJECTION,
-            positions.c.topic == topic,
-            positions.c.partition == partition,
-        )
-    ).scalar_one_or_none()
-    return None if row is None else int(row)
-
-
-def _save_offset(
-    connection: Connection, topic: str, partition: int, next_offset: int, *, insert_row: bool
-) -> None:
-    where = (
-        (positions.c.projection == PROJECTION)
-        & (positions.c.topic == topic)
-        & (positions.c.partition == partition)
-    )
-    if insert_row:
-        connection.execute(
-            insert(positions).values(
-                projection=PROJECTION, topic=topic, partition=partition, next_offset=next_offset
-            )
-        )
-    else:
-        connection.execute(update(positions).where(where).values(next_offset=next_offset))
 
 
 def _load_state(connection: Connection, key: str) -> PersonState:

@@ -13,6 +13,13 @@ from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process
 
 
+def reader(
+    user: str = "mw-1", organisation: str = "R0A", role: str = "COMMUNITY_MIDWIFE"
+) -> dict[str, str]:
+    """The identity headers a partner's request carries (interim, until partner auth)."""
+    return {"X-Hub-Organisation": organisation, "X-Hub-Role": role, "X-Hub-User": user}
+
+
 def status_of(url: str) -> int:
     try:
         return httpx.get(url, timeout=10).status_code

@@ -10,7 +10,7 @@ import pytest
 
 from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
-from tests.e2e.conftest import worker_ready_with_midwife
+from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually
 from tests.support.topics import read_topic
 
@@ -27,7 +27,7 @@ def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
 
     def alerts() -> list[dict[str, object]]:
         found: list[dict[str, object]] = httpx.get(
-            f"{base}/practitioners/mw-1/alerts", timeout=10
+            f"{base}/practitioners/mw-1/alerts", headers=reader(), timeout=10
         ).json()["alerts"]
         return found
 

@@ -9,7 +9,7 @@ import pytest
 
 from hub.avro_codec import case_event_codec, quarantine_codec
 from hub.settings import Settings
-from tests.e2e.conftest import worker_ready_with_midwife
+from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually
 from tests.support.topics import read_topic
 
@@ -78,7 +78,9 @@ def test_a_subscription_notification_raises_the_alert(
     assert _post(f"{base}/fhir", "bundle-subscription-notification").status_code == 200
 
     def alert_count() -> int:
-        alerts: list[object] = httpx.get(f"{base}/practitioners/mw-1/alerts").json()["alerts"]
+        alerts: list[object] = httpx.get(
+            f"{base}/practitioners/mw-1/alerts", headers=reader()
+        ).json()["alerts"]
         return len(alerts)
 
     eventually(

@@ -1,0 +1,97 @@
+"""The gate every outgoing path passes: decide per item, release what is permitted, and build
+the disclosure record that must be written before the released data leaves.
+
+Projections hand the gate *items*: a value with the data category it holds and the organisation
+that controls it. The gate asks :func:`hub.sharing.policy.decide` once per (category,
+controller) and returns the permitted values plus the :class:`Disclosure`. Items that are
+denied or held for review are left out: a partner sees less, never more. Pure; the shell
+records the disclosure (durably, in Kafka) and only then sends the data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from hub.events import DataCategory, Purpose
+from hub.sharing.agreement import Agreement
+from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure, WithheldItem
+from hub.sharing.facts import SharingFacts
+from hub.sharing.policy import Decision, Recipient, Request, Subject, decide
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Item(Generic[T]):
+    category: DataCategory
+    controller: str
+    value: T
+
+
+@dataclass(frozen=True)
+class Release(Generic[T]):
+    released: tuple[T, ...]
+    decisions: tuple[Decision, ...]  # one per item, in order
+    disclosure: Disclosure | None  # None when nothing was released and nothing withheld
+
+    def permitted(self, index: int) -> bool:
+        return self.decisions[index].permitted
+
+
+def release(
+    agreement: Agreement,
+    facts: SharingFacts,
+    *,
+    recipient: Recipient,
+    purpose: Purpose,
+    subject: Subject,
+    at: datetime,
+    items: Sequence[Item[T]],
+    channel: Channel,
+    reference: str,
+    disclosure_id: uuid.UUID | None = None,
+) -> Release[T]:
+    """Decide every item; the values permitted, and the disclosure that releasing them makes."""
+    cache: dict[tuple[DataCategory, str], Decision] = {}
+    decisions: list[Decision] = []
+    for item in items:
+        key = (item.category, item.controller)
+        if key not in cache:
+            request = Request(recipient, purpose, item.category, subject, item.controller, at)
+            cache[key] = decide(agreement, facts, request)
+        decisions.append(cache[key])
+    released = tuple(item.value for item, d in zip(items, decisions, strict=True) if d.permitted)
+    disclosed = {
+        (category, controller): DisclosedItem(
+            category=category, controller=controller, basis=d.basis, authority=d.authority
+        )
+        for (category, controller), d in cache.items()
+        if d.permitted and d.basis is not None
+    }
+    withheld = [
+        WithheldItem(category=category, controller=controller, outcome=d.outcome, reason=d.reason)
+        for (category, controller), d in cache.items()
+        if not d.permitted
+    ]
+    disclosure = None
+    if cache:
+        disclosure = Disclosure(
+            disclosure_id=disclosure_id or uuid.uuid4(),
+            disclosed_at=at,
+            channel=channel,
+            recipient_organisation=recipient.organisation_code,
+            recipient_role=recipient.role,
+            recipient_user=recipient.user_id,
+            subject_key=subject.person_key,
+            family_key=subject.family_key,
+            purpose=purpose,
+            items=tuple(disclosed.values()),
+            withheld=tuple(withheld),
+            agreement_version=agreement.version,
+            reference=reference,
+        )
+    return Release(released, tuple(decisions), disclosure)

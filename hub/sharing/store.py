@@ -1,0 +1,203 @@
+"""SQL storage for sharing facts (consents, withdrawals, overrides) and the disclosure log.
+
+Both are projections of topics, applied through :func:`apply_at_position` so their log position
+is in the same transaction as their rows. Facts are stored as JSON documents keyed by subject
+and family: the policy always needs all of one subject's facts, never a column of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Final
+
+from pydantic import TypeAdapter
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    or_,
+    select,
+)
+
+from hub.events import CaseEvent
+from hub.projections.positions import apply_at_position, metadata
+from hub.sharing.disclosure import Disclosure
+from hub.sharing.facts import (
+    SHARING_PAYLOADS,
+    Consent,
+    Override,
+    SharingFacts,
+    Withdrawal,
+    fold_sharing,
+)
+from hub.sharing.policy import Subject
+from hub.sink import subject_key
+
+SHARING_PROJECTION: Final = "sharing_facts"
+DISCLOSURE_PROJECTION: Final = "disclosure_log"
+
+facts_table = Table(
+    "sharing_facts",
+    metadata,
+    Column("fact_id", String(300), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("subject_key", String(250), nullable=False, index=True),
+    Column("family_key", String(250), index=True),
+    Column("body", Text, nullable=False),
+)
+
+disclosures_table = Table(
+    "disclosures",
+    metadata,
+    Column("disclosure_id", String(36), primary_key=True),
+    Column("subject_key", String(250), nullable=False, index=True),
+    Column("recipient_organisation", String(50), nullable=False, index=True),
+    Column("disclosed_at", DateTime(timezone=True), nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+_CONSENT = TypeAdapter(Consent)
+_WITHDRAWAL = TypeAdapter(Withdrawal)
+_OVERRIDE = TypeAdapter(Override)
+
+
+class SharingStore:
+    """Consent and override facts per subject, and the disclosure log."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_schema(self) -> None:
+        metadata.create_all(self._engine)
+
+    def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
+        if event is None or not isinstance(event.payload, SHARING_PAYLOADS):
+            return apply_at_position(
+                self._engine, SHARING_PROJECTION, topic, partition, offset, None
+            )
+        key = subject_key(event)
+
+        def write(connection: Connection) -> None:
+            before = _facts(connection, [facts_table.c.subject_key == key])
+            after = fold_sharing(before, event)
+            if after != before:
+                connection.execute(delete(facts_table).where(facts_table.c.subject_key == key))
+                _insert_facts(connection, after)
+
+        return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
+
+    def facts_for(self, subject: Subject) -> SharingFacts:
+        conditions = [facts_table.c.subject_key == subject.person_key]
+        if subject.family_key is not None:
+            conditions.append(facts_table.c.family_key == subject.family_key)
+        with self._engine.connect() as connection:
+            return _facts(connection, conditions)
+
+    def overrides_recorded_by(self, organisation_code: str) -> list[Override]:
+        with self._engine.connect() as connection:
+            facts = _facts(connection, [facts_table.c.kind == "override"])
+        return [o for o in facts.overrides if o.recorded_by_organisation == organisation_code]
+
+    def apply_disclosure(
+        self, topic: str, partition: int, offset: int, disclosure: Disclosure | None
+    ) -> bool:
+        if disclosure is None:
+            return apply_at_position(
+                self._engine, DISCLOSURE_PROJECTION, topic, partition, offset, None
+            )
+
+        def write(connection: Connection) -> None:
+            exists = connection.execute(
+                select(disclosures_table.c.disclosure_id).where(
+                    disclosures_table.c.disclosure_id == str(disclosure.disclosure_id)
+                )
+            ).first()
+            if exists is None:
+                connection.execute(
+                    insert(disclosures_table).values(
+                        disclosure_id=str(disclosure.disclosure_id),
+                        subject_key=disclosure.subject_key,
+                        recipient_organisation=disclosure.recipient_organisation,
+                        disclosed_at=disclosure.disclosed_at,
+                        body=disclosure.model_dump_json(),
+                    )
+                )
+
+        return apply_at_position(
+            self._engine, DISCLOSURE_PROJECTION, topic, partition, offset, write
+        )
+
+    def disclosures_about(
+        self, subject_keys: Iterable[str], *, since: datetime | None = None
+    ) -> list[Disclosure]:
+        query = select(disclosures_table.c.body).where(
+            disclosures_table.c.subject_key.in_(list(subject_keys))
+        )
+        if since is not None:
+            query = query.where(disclosures_table.c.disclosed_at >= since)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).scalars().all()
+        found = [Disclosure.model_validate_json(body) for body in rows]
+        return sorted(found, key=lambda d: (d.disclosed_at, str(d.disclosure_id)))
+
+
+def _facts(connection: Connection, conditions: Sequence[ColumnElement[bool]]) -> SharingFacts:
+    rows = connection.execute(
+        select(facts_table.c.kind, facts_table.c.body)
+        .where(or_(*conditions))
+        .order_by(facts_table.c.fact_id)
+    ).all()
+    consents = tuple(_CONSENT.validate_json(b) for k, b in rows if k == "consent")
+    withdrawals = tuple(_WITHDRAWAL.validate_json(b) for k, b in rows if k == "withdrawal")
+    overrides = tuple(_OVERRIDE.validate_json(b) for k, b in rows if k == "override")
+    return SharingFacts(consents, withdrawals, overrides)
+
+
+def _insert_facts(connection: Connection, facts: SharingFacts) -> None:
+    rows: list[dict[str, object]] = []
+    for index, consent in enumerate(facts.consents):
+        rows.append(
+            _row(
+                "consent",
+                index,
+                consent.subject_key,
+                consent.family_key,
+                _CONSENT.dump_json(consent),
+            )
+        )
+    for index, withdrawal in enumerate(facts.withdrawals):
+        rows.append(
+            _row(
+                "withdrawal", index, withdrawal.subject_key, None, _WITHDRAWAL.dump_json(withdrawal)
+            )
+        )
+    for index, override in enumerate(facts.overrides):
+        rows.append(
+            _row(
+                "override",
+                index,
+                override.subject_key,
+                override.family_key,
+                _OVERRIDE.dump_json(override),
+            )
+        )
+    if rows:
+        connection.execute(insert(facts_table), rows)
+
+
+def _row(kind: str, index: int, key: str, family: str | None, body: bytes) -> dict[str, object]:
+    return {
+        "fact_id": f"{key}|{kind}|{index:06d}",
+        "kind": kind,
+        "subject_key": key,
+        "family_key": family,
+        "body": body.decode(),
+    }
