@@ -169,9 +169,29 @@ def create_api(
         if reader.user_id != practitioner_id and reader.role not in GOVERNANCE_ROLES:
             raise HTTPException(403, "alerts are read by the practitioner they are addressed to")
         the_store: MissedAppointmentStore = request.app.state.store
+        views = the_store.open_alerts_for(practitioner_id)
+        shown = await _released_alerts(request, reader, views)
+        return AlertsOut(practitioner_id=practitioner_id, alerts=shown)
+
+    @app.get(
+        "/people/{person_key}/alerts",
+        response_model=list[AlertOut],
+        summary="Missed-appointment alerts about a person, as far as the reader may see them",
+    )
+    async def person_alerts(
+        person_key: str, request: Request, reader: Annotated[Recipient, Depends(reader_identity)]
+    ) -> list[AlertOut]:
+        """For the team around the family (key worker, social worker, lead practitioner)."""
+        the_store: MissedAppointmentStore = request.app.state.store
+        return await _released_alerts(request, reader, the_store.alerts_about(person_key))
+
+    async def _released_alerts(
+        request: Request, reader: Recipient, views: list[AlertView]
+    ) -> list[AlertOut]:
+        """Each alert through the sharing gate for ``reader``; every release recorded first."""
         sharing: SharingStore = request.app.state.sharing
         shown, disclosures = [], []
-        for view in the_store.open_alerts_for(practitioner_id):
+        for view in views:
             subject = Subject(view.alert.subject_key)
             controller = view.alert.organisation_code
             outcome = release(
@@ -193,6 +213,6 @@ def create_api(
             if "appointment" in outcome.released:
                 shown.append(_alert_out(view, with_person="person" in outcome.released))
         await record_disclosures(request, disclosures)
-        return AlertsOut(practitioner_id=practitioner_id, alerts=shown)
+        return shown
 
     return app

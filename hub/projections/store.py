@@ -157,6 +157,15 @@ class MissedAppointmentStore:
 
     def open_alerts_for(self, practitioner_id: str) -> list[AlertView]:
         """Open alerts addressed to one practitioner, oldest appointment first."""
+        return self._alert_views(
+            alert_recipients.c.practitioner_id == practitioner_id, join_recipients=True
+        )
+
+    def alerts_about(self, key: str) -> list[AlertView]:
+        """Every alert about one person, oldest appointment first."""
+        return self._alert_views(alerts.c.subject_key == key, join_recipients=False)
+
+    def _alert_views(self, condition: Any, *, join_recipients: bool) -> list[AlertView]:
         query = (
             select(
                 alerts,
@@ -165,12 +174,14 @@ class MissedAppointmentStore:
                 people.c.family_name,
                 people.c.birth_date,
             )
-            .join(alert_recipients, alert_recipients.c.alert_id == alerts.c.alert_id)
             .outerjoin(people, people.c.subject_key == alerts.c.subject_key)
-            .where(alert_recipients.c.practitioner_id == practitioner_id)
-            .where(alerts.c.status == "OPEN")
+            .where(condition)
             .order_by(alerts.c.appointment_start, alerts.c.alert_id)
         )
+        if join_recipients:
+            query = query.join(
+                alert_recipients, alert_recipients.c.alert_id == alerts.c.alert_id
+            ).where(alerts.c.status == "OPEN")
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
             views = []

@@ -311,4 +311,6 @@ async def _publish(
         await sink.publish(event)
     except PublishError as error:
         raise HTTPException(503, f"not recorded, send again: {error}") from error
+    store: SharingStore = request.app.state.sharing
+    store.record_now(event)
     return Accepted(event_id=event.event_id, event_type=event_type)

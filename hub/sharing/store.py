@@ -7,7 +7,7 @@ and family: the policy always needs all of one subject's facts, never a column o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -83,16 +83,18 @@ class SharingStore:
             return apply_at_position(
                 self._engine, SHARING_PROJECTION, topic, partition, offset, None
             )
-        key = subject_key(event)
+        return apply_at_position(
+            self._engine, SHARING_PROJECTION, topic, partition, offset, _folder(event)
+        )
 
-        def write(connection: Connection) -> None:
-            before = _facts(connection, [facts_table.c.subject_key == key])
-            after = fold_sharing(before, event)
-            if after != before:
-                connection.execute(delete(facts_table).where(facts_table.c.subject_key == key))
-                _insert_facts(connection, after)
+    def record_now(self, event: CaseEvent) -> None:
+        """Fold a sharing event the API has just had acknowledged by the broker.
 
-        return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
+        So that a withdrawal takes effect at the very next read rather than when the worker
+        catches up; the worker folds the same event later, and folding is idempotent.
+        """
+        with self._engine.begin() as connection:
+            _folder(event)(connection)
 
     def facts_for(self, subject: Subject) -> SharingFacts:
         conditions = [facts_table.c.subject_key == subject.person_key]
@@ -147,6 +149,19 @@ class SharingStore:
             rows = connection.execute(query).scalars().all()
         found = [Disclosure.model_validate_json(body) for body in rows]
         return sorted(found, key=lambda d: (d.disclosed_at, str(d.disclosure_id)))
+
+
+def _folder(event: CaseEvent) -> Callable[[Connection], None]:
+    key = subject_key(event)
+
+    def write(connection: Connection) -> None:
+        before = _facts(connection, [facts_table.c.subject_key == key])
+        after = fold_sharing(before, event)
+        if after != before:
+            connection.execute(delete(facts_table).where(facts_table.c.subject_key == key))
+            _insert_facts(connection, after)
+
+    return write
 
 
 def _facts(connection: Connection, conditions: Sequence[ColumnElement[bool]]) -> SharingFacts:
