@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from hub import __version__
 from hub.connectors.fhir_http import fhir_router
 from hub.events import DataCategory, Purpose, utc_now
+from hub.identity.routes import identity_router
+from hub.identity.store import IdentityStore
 from hub.kafka_admin import cluster_health
 from hub.projections.store import AlertView, MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
@@ -124,6 +126,7 @@ def create_api(
         the_store.create_schema()
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
+        app.state.identity = IdentityStore(the_store.engine)
         try:
             yield
         finally:
@@ -139,6 +142,7 @@ def create_api(
 
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
+    app.include_router(identity_router())
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:
@@ -174,7 +178,7 @@ def create_api(
         return AlertsOut(practitioner_id=practitioner_id, alerts=shown)
 
     @app.get(
-        "/people/{person_key}/alerts",
+        "/people/{person_key:path}/alerts",
         response_model=list[AlertOut],
         summary="Missed-appointment alerts about a person, as far as the reader may see them",
     )
@@ -183,20 +187,27 @@ def create_api(
     ) -> list[AlertOut]:
         """For the team around the family (key worker, social worker, lead practitioner)."""
         the_store: MissedAppointmentStore = request.app.state.store
-        return await _released_alerts(request, reader, the_store.alerts_about(person_key))
+        identity: IdentityStore = request.app.state.identity
+        person = identity.person_of(person_key)
+        keys = identity.keys_of(person) if person else [person_key]  # follows merges
+        views = [view for key in keys for view in the_store.alerts_about(key)]
+        return await _released_alerts(request, reader, views)
 
     async def _released_alerts(
         request: Request, reader: Recipient, views: list[AlertView]
     ) -> list[AlertOut]:
         """Each alert through the sharing gate for ``reader``; every release recorded first."""
         sharing: SharingStore = request.app.state.sharing
+        identity: IdentityStore = request.app.state.identity
         shown, disclosures = [], []
         for view in views:
             subject = Subject(view.alert.subject_key)
+            person = identity.person_of(subject.person_key)
+            same_person = identity.keys_of(person) if person else []  # consent follows merges
             controller = view.alert.organisation_code
             outcome = release(
                 agreement,
-                sharing.facts_for(subject),
+                sharing.facts_for(subject, also=same_person),
                 recipient=reader,
                 purpose=Purpose.DIRECT_CARE,
                 subject=subject,

@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from hub.avro_codec import case_event_codec, disclosure_codec
+from hub.identity.store import IdentityStore
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
@@ -41,13 +42,17 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         broker_commit_interval=1.0,
     )
     engine = make_engine(settings.resolved_database_url())
-    alerts, sharing = MissedAppointmentStore(engine), SharingStore(engine)
+    alerts, sharing, identity = (
+        MissedAppointmentStore(engine),
+        SharingStore(engine),
+        IdentityStore(engine),
+    )
     alerts.create_schema()
     publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-dead-letters")
     sink = CaseEventSink(publisher, settings)
     registry = settings.schema_registry_url
     case_events = ProjectionRunner(
-        [alerts.apply, sharing.apply],
+        [identity.apply, alerts.apply, sharing.apply],
         case_event_codec(settings.case_events_topic, registry),
         sink,
         settings.dead_letter_topic,

@@ -202,7 +202,7 @@ def sharing_router() -> APIRouter:
         return shown
 
     @router.get(
-        "/people/{person_key}/disclosures",
+        "/people/{person_key:path}/disclosures",
         summary="Who has seen data about this person: a subject-access style report",
     )
     async def disclosures_about(
@@ -286,9 +286,19 @@ async def _publish(
     family_key: str | None,
     payload: Payload,
 ) -> Accepted:
+    return await publish_from_api(request, reader, subject.identifiers(), family_key, payload)
+
+
+async def publish_from_api(
+    request: Request,
+    reader: Recipient,
+    identifiers: tuple[PersonIdentifier, ...],
+    family_key: str | None,
+    payload: Payload,
+) -> Accepted:
+    """A fact stated through the API becomes a case-event; 202 only after the broker's ack."""
     event_type = next(t for t, cls in PAYLOAD_TYPES.items() if isinstance(payload, cls))
     now: datetime = request.app.state.clock()
-    identifiers = subject.identifiers()
     record_id = getattr(payload, "consent_id", None) or getattr(payload, "override_id", None)
     record_id = f"{record_id or uuid.uuid4()}|{event_type}|{now.isoformat()}"
     event = CaseEvent(

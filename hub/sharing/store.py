@@ -96,8 +96,10 @@ class SharingStore:
         with self._engine.begin() as connection:
             _folder(event)(connection)
 
-    def facts_for(self, subject: Subject) -> SharingFacts:
-        conditions = [facts_table.c.subject_key == subject.person_key]
+    def facts_for(self, subject: Subject, also: Iterable[str] = ()) -> SharingFacts:
+        """The subject's facts, with those recorded under ``also`` (the person's other keys)."""
+        keys = [subject.person_key, *also]
+        conditions: list[ColumnElement[bool]] = [facts_table.c.subject_key.in_(keys)]
         if subject.family_key is not None:
             conditions.append(facts_table.c.family_key == subject.family_key)
         with self._engine.connect() as connection:

@@ -1,0 +1,1 @@
+"""Identity: one hub person behind many source identifiers, and families of persons."""

@@ -1,0 +1,59 @@
+"""Families as pure functions: who belongs together, and in what relationship.
+
+A family forms around the person a relationship is recorded for (usually the mother) and takes
+its id from her, deterministically, so a replay rebuilds the same families. An unborn child is a
+member known by its expected delivery date; at birth registration it *becomes* the born child
+(the same hub person, now linked to the baby's NHS number) rather than a second person.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Final
+
+from hub.events import Relationship
+from hub.identity.matching import PERSON_NAMESPACE
+
+ANCHOR: Final = "ANCHOR"  # the person the family formed around
+BIRTH_WINDOW: Final = timedelta(weeks=8)  # a birth this close to the EDD is that unborn child
+
+
+@dataclass(frozen=True)
+class Member:
+    person_id: str
+    relationship: str  # a Relationship value, or ANCHOR
+    expected_delivery_date: date | None = None
+
+
+def family_id_for(anchor_person_id: str) -> str:
+    return str(uuid.uuid5(PERSON_NAMESPACE, f"family|{anchor_person_id}"))
+
+
+def relate(
+    family_id: str | None,
+    subject_person: str,
+    related_person: str,
+    relationship: Relationship,
+    expected_delivery_date: date | None,
+) -> tuple[str, list[Member]]:
+    """The family the relationship puts both persons in, and the members to record."""
+    family = family_id or family_id_for(subject_person)
+    members = [Member(related_person, relationship.value, expected_delivery_date)]
+    if family_id is None:
+        members.insert(0, Member(subject_person, ANCHOR))
+    return family, members
+
+
+def born_child(members: Mapping[str, Member], birth_date: date) -> str | None:
+    """The unborn child this birth is, by expected delivery date (nearest within the window)."""
+    near = [
+        (abs(m.expected_delivery_date - birth_date), m.person_id)
+        for m in members.values()
+        if m.relationship == Relationship.UNBORN_CHILD
+        and m.expected_delivery_date is not None
+        and abs(m.expected_delivery_date - birth_date) <= BIRTH_WINDOW
+    ]
+    return min(near)[1] if near else None

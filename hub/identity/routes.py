@@ -1,0 +1,81 @@
+"""HTTP routes for identity review: a person decides what the demographic rule only proposed.
+
+Confirming a link publishes a ``PERSON_MERGED`` case-event (source system ``hub-identity-
+review``), so the merge is on the log and a replay rebuilds the same index. Rejecting one
+closes the task. Statutory partners only: they hold the records being linked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict
+
+from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
+from hub.identity.store import IdentityStore
+from hub.readers import reader_identity
+from hub.sharing.agreement import Agreement, OrganisationKind
+from hub.sharing.policy import Recipient
+from hub.sharing.routes import Accepted, publish_from_api
+
+Reader = Annotated[Recipient, Depends(reader_identity)]
+
+
+class Decision(StrEnum):
+    LINK = "LINK"
+    DISTINCT = "DISTINCT"
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Decision
+
+
+def _statutory(request: Request, reader: Recipient) -> None:
+    agreement: Agreement = request.app.state.agreement
+    organisation = agreement.organisations.get(reader.organisation_code)
+    if organisation is None or organisation.kind is OrganisationKind.VOLUNTARY:
+        raise HTTPException(403, "identity review is for statutory partners")
+
+
+def identifier(key: str) -> PersonIdentifier:
+    """Back from an identifier key (NHS number, or ``system|value``)."""
+    system, _, value = key.rpartition("|")
+    return PersonIdentifier(system=system or NHS_NUMBER_SYSTEM, value=value)
+
+
+def identity_router() -> APIRouter:
+    router = APIRouter(tags=["identity"])
+
+    @router.get("/identity/reviews", summary="Possible matches waiting for a person's decision")
+    def open_reviews(reader: Reader, request: Request) -> list[dict[str, Any]]:
+        _statutory(request, reader)
+        store: IdentityStore = request.app.state.identity
+        return [asdict(review) for review in store.open_reviews()]
+
+    @router.post("/identity/reviews/{review_id}", status_code=202, response_model=Accepted | None)
+    async def decide_review(
+        review_id: str, body: ReviewDecisionIn, reader: Reader, request: Request
+    ) -> Accepted | None:
+        _statutory(request, reader)
+        store: IdentityStore = request.app.state.identity
+        review = next((r for r in store.open_reviews() if r.review_id == review_id), None)
+        if review is None:
+            raise HTTPException(404, f"no open review {review_id}")
+        accepted = None
+        if body.decision is Decision.LINK:
+            survivor = [identifier(k) for k in store.keys_of(review.candidate_id)]
+            merged = [identifier(k) for k in store.keys_of(review.person_id)]
+            if not survivor or not merged:
+                raise HTTPException(409, "one of the persons has no identifiers left")
+            accepted = await publish_from_api(
+                request, reader, tuple(survivor), None, PersonMerged(merged=tuple(merged))
+            )
+        status = "LINKED" if body.decision is Decision.LINK else "DISTINCT"
+        store.close_review(review_id, status, reader.user_id, request.app.state.clock())
+        return accepted
+
+    return router

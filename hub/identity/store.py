@@ -1,0 +1,306 @@
+"""The person index and families in SQL: a projection of the case-event stream.
+
+Every event's subject is matched (:func:`hub.identity.matching.resolve`); merges, unmerges,
+relationships and births change links and families. All of it in one transaction with the log
+position, like every projection (ADR 0004). Reads answer "which hub person is this identifier",
+"which identifiers does this person have" (so projections keyed by identifier follow merges)
+and "who is in this family".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+
+from hub.events import (
+    BirthRegistered,
+    CaseEvent,
+    PersonIdentifier,
+    PersonMerged,
+    PersonRegistered,
+    PersonUnmerged,
+    Relationship,
+    RelationshipRecorded,
+)
+from hub.identity.families import Member, born_child, relate
+from hub.identity.matching import (
+    DEFAULT_RULE,
+    Demographics,
+    ReviewTask,
+    identifier_key,
+    merge_links,
+    new_person_id,
+    resolve,
+)
+from hub.projections.positions import apply_at_position, metadata
+
+IDENTITY_PROJECTION: Final = "identity"
+
+links_table = Table(
+    "identity_links",
+    metadata,
+    Column("identifier_key", String(300), primary_key=True),
+    Column("person_id", String(36), nullable=False, index=True),
+)
+demographics_table = Table(
+    "identity_demographics",
+    metadata,
+    Column("person_id", String(36), primary_key=True),
+    Column("blocking_key", String(400), index=True),
+    Column("given_name", String(200)),
+    Column("family_name", String(200)),
+    Column("birth_date", Date),
+    Column("postcode", String(20)),
+)
+reviews_table = Table(
+    "identity_reviews",
+    metadata,
+    Column("review_id", String(36), primary_key=True),
+    Column("person_id", String(36), nullable=False),
+    Column("candidate_id", String(36), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("status", String(20), nullable=False),  # OPEN, LINKED, DISTINCT
+    Column("resolved_by", String(200)),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+members_table = Table(
+    "family_members",
+    metadata,
+    Column("family_id", String(36), primary_key=True),
+    Column("person_id", String(36), primary_key=True, index=True),
+    Column("relationship", String(30), nullable=False),
+    Column("expected_delivery_date", Date),
+)
+
+
+class IdentityStore:
+    def __init__(self, engine: Engine, rule: tuple[str, ...] = DEFAULT_RULE) -> None:
+        self._engine = engine
+        self._rule = rule
+
+    def create_schema(self) -> None:
+        metadata.create_all(self._engine)
+
+    def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
+        write = None if event is None else (lambda connection: self._apply(connection, event))
+        return apply_at_position(self._engine, IDENTITY_PROJECTION, topic, partition, offset, write)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def person_of(self, key: str) -> str | None:
+        with self._engine.connect() as connection:
+            return _person(connection, key)
+
+    def keys_of(self, person_id: str) -> list[str]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(links_table.c.identifier_key).where(links_table.c.person_id == person_id)
+            )
+            return sorted(rows.scalars())
+
+    def family_of(self, person_id: str) -> tuple[str | None, list[Member]]:
+        with self._engine.connect() as connection:
+            family = _family(connection, person_id)
+            if family is None:
+                return None, []
+            return family, list(_members(connection, family).values())
+
+    def open_reviews(self) -> list[ReviewTask]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(reviews_table).where(reviews_table.c.status == "OPEN")
+            ).mappings()
+            return [
+                ReviewTask(r["review_id"], r["person_id"], r["candidate_id"], r["reason"])
+                for r in rows
+            ]
+
+    def close_review(self, review_id: str, status: str, by: str, at: datetime) -> bool:
+        with self._engine.begin() as connection:
+            changed = connection.execute(
+                update(reviews_table)
+                .where(reviews_table.c.review_id == review_id)
+                .values(status=status, resolved_by=by, resolved_at=at)
+            )
+            return changed.rowcount > 0
+
+    # -- the fold's shell --------------------------------------------------------------------
+
+    def _apply(self, connection: Connection, event: CaseEvent) -> None:
+        payload = event.payload
+        demographics = None
+        if isinstance(payload, PersonRegistered):
+            demographics = Demographics(
+                payload.given_name, payload.family_name, payload.birth_date, payload.postcode
+            )
+        person = self._match(connection, event.subject, demographics)
+        subject_keys = [identifier_key(i) for i in event.subject]
+        if isinstance(payload, PersonMerged):
+            merged = [identifier_key(i) for i in payload.merged]
+            current = _links(connection, [*subject_keys, *merged])
+            _set_links(connection, merge_links(subject_keys, merged, current))
+        elif isinstance(payload, PersonUnmerged):
+            separated = [identifier_key(i) for i in payload.separated]
+            if separated:
+                _set_links(connection, dict.fromkeys(separated, new_person_id(separated[0])))
+        elif isinstance(payload, RelationshipRecorded):
+            related = self._match(connection, payload.related, None)
+            family, members = relate(
+                _family(connection, person),
+                person,
+                related,
+                payload.relationship,
+                payload.expected_delivery_date,
+            )
+            _add_members(connection, family, members)
+        elif isinstance(payload, BirthRegistered):
+            mother = self._match(connection, payload.mother, None)
+            mothers_family = _family(connection, mother)
+            unborn = None
+            if mothers_family is not None:
+                unborn = born_child(_members(connection, mothers_family), payload.birth_date)
+            if unborn is not None and mothers_family is not None:
+                _set_links(connection, dict.fromkeys(subject_keys, unborn))
+                _add_members(connection, mothers_family, [Member(unborn, "CHILD")])
+            else:
+                family, members = relate(mothers_family, mother, person, Relationship.CHILD, None)
+                _add_members(connection, family, members)
+
+    def _match(
+        self,
+        connection: Connection,
+        identifiers: Iterable[PersonIdentifier],
+        demographics: Demographics | None,
+    ) -> str:
+        identifiers = list(identifiers)
+        keys = [identifier_key(i) for i in identifiers]
+        blocking = demographics.blocking_key(self._rule) if demographics else None
+        candidates = _candidates(connection, blocking) if blocking else {}
+        resolution = resolve(
+            identifiers,
+            demographics,
+            links=_links(connection, keys),
+            candidates=candidates,
+            rule=self._rule,
+        )
+        _set_links(connection, dict(resolution.new_links))
+        for review in resolution.reviews:
+            exists = connection.execute(
+                select(reviews_table.c.review_id).where(
+                    reviews_table.c.review_id == review.review_id
+                )
+            ).first()
+            if exists is None:
+                connection.execute(
+                    insert(reviews_table).values(
+                        review_id=review.review_id,
+                        person_id=review.person_id,
+                        candidate_id=review.candidate_id,
+                        reason=review.reason,
+                        status="OPEN",
+                    )
+                )
+        if demographics is not None:
+            _save_demographics(connection, resolution.person_id, demographics, blocking)
+        return resolution.person_id
+
+
+def _person(connection: Connection, key: str) -> str | None:
+    return connection.execute(
+        select(links_table.c.person_id).where(links_table.c.identifier_key == key)
+    ).scalar_one_or_none()
+
+
+def _links(connection: Connection, keys: list[str]) -> dict[str, str]:
+    rows = connection.execute(select(links_table).where(links_table.c.identifier_key.in_(keys)))
+    found = {r.identifier_key: r.person_id for r in rows}
+    persons = set(found.values())
+    if persons:  # everything linked with those persons, so a merge moves all of it
+        rows = connection.execute(select(links_table).where(links_table.c.person_id.in_(persons)))
+        found.update({r.identifier_key: r.person_id for r in rows})
+    return found
+
+
+def _set_links(connection: Connection, links: dict[str, str]) -> None:
+    for key, person in links.items():
+        changed = connection.execute(
+            update(links_table).where(links_table.c.identifier_key == key).values(person_id=person)
+        )
+        if changed.rowcount == 0:
+            connection.execute(insert(links_table).values(identifier_key=key, person_id=person))
+
+
+def _candidates(connection: Connection, blocking: str) -> dict[str, Demographics]:
+    rows = connection.execute(
+        select(demographics_table).where(demographics_table.c.blocking_key == blocking)
+    ).mappings()
+    return {
+        r["person_id"]: Demographics(
+            r["given_name"], r["family_name"], r["birth_date"], r["postcode"]
+        )
+        for r in rows
+    }
+
+
+def _save_demographics(
+    connection: Connection, person: str, demographics: Demographics, blocking: str | None
+) -> None:
+    values = {
+        "blocking_key": blocking,
+        "given_name": demographics.given_name,
+        "family_name": demographics.family_name,
+        "birth_date": demographics.birth_date,
+        "postcode": demographics.postcode,
+    }
+    changed = connection.execute(
+        update(demographics_table).where(demographics_table.c.person_id == person).values(**values)
+    )
+    if changed.rowcount == 0:
+        connection.execute(insert(demographics_table).values(person_id=person, **values))
+
+
+def _family(connection: Connection, person: str) -> str | None:
+    return connection.execute(
+        select(members_table.c.family_id).where(members_table.c.person_id == person).limit(1)
+    ).scalar_one_or_none()
+
+
+def _members(connection: Connection, family: str) -> dict[str, Member]:
+    rows = connection.execute(select(members_table).where(members_table.c.family_id == family))
+    return {
+        r.person_id: Member(r.person_id, r.relationship, r.expected_delivery_date) for r in rows
+    }
+
+
+def _add_members(connection: Connection, family: str, members: list[Member]) -> None:
+    existing = _members(connection, family)
+    for member in members:
+        values = {
+            "relationship": member.relationship,
+            "expected_delivery_date": member.expected_delivery_date,
+        }
+        if member.person_id in existing:
+            connection.execute(
+                update(members_table)
+                .where(members_table.c.family_id == family)
+                .where(members_table.c.person_id == member.person_id)
+                .values(**values)
+            )
+        else:
+            connection.execute(
+                insert(members_table).values(family_id=family, person_id=member.person_id, **values)
+            )
