@@ -214,7 +214,7 @@ def create_api(
                 at=clock(),
                 items=[
                     Item(DataCategory.APPOINTMENTS, controller, "appointment"),
-                    Item(DataCategory.DEMOGRAPHICS, controller, "person"),
+                    Item(DataCategory.DEMOGRAPHICS, controller, "person", within=0),
                 ],
                 channel=Channel.API,
                 reference=f"GET {request.url.path} alert {view.alert.alert_id}",

@@ -20,16 +20,21 @@ from hub.events import DataCategory, Purpose
 from hub.sharing.agreement import Agreement
 from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure, WithheldItem
 from hub.sharing.facts import SharingFacts
-from hub.sharing.policy import Decision, Recipient, Request, Subject, decide
+from hub.sharing.policy import Decision, Outcome, Recipient, Request, Subject, decide
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Item(Generic[T]):
+    """A piece of a view. ``within``: the index of the item it is part of (a person's details
+    inside an alert); it is released only with that item, so the log never records as disclosed
+    something that was not sent."""
+
     category: DataCategory
     controller: str
     value: T
+    within: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,20 +68,36 @@ def release(
         if key not in cache:
             request = Request(recipient, purpose, item.category, subject, item.controller, at)
             cache[key] = decide(agreement, facts, request)
-        decisions.append(cache[key])
+        decision = cache[key]
+        if decision.permitted and item.within is not None and not decisions[item.within].permitted:
+            decision = Decision(
+                Outcome.DENY,
+                "not sent: part of an item that was withheld",
+                None,
+                decision.agreement_version,
+            )
+        decisions.append(decision)
     released = tuple(item.value for item, d in zip(items, decisions, strict=True) if d.permitted)
-    disclosed = {
-        (category, controller): DisclosedItem(
-            category=category, controller=controller, basis=d.basis, authority=d.authority
-        )
-        for (category, controller), d in cache.items()
-        if d.permitted and d.basis is not None
-    }
-    withheld = [
-        WithheldItem(category=category, controller=controller, outcome=d.outcome, reason=d.reason)
-        for (category, controller), d in cache.items()
-        if not d.permitted
-    ]
+    disclosed: dict[tuple[DataCategory, str], DisclosedItem] = {}
+    withheld: dict[tuple[DataCategory, str], WithheldItem] = {}
+    for item, d in zip(items, decisions, strict=True):
+        key = (item.category, item.controller)
+        if d.permitted and d.basis is not None:
+            disclosed[key] = DisclosedItem(
+                category=item.category,
+                controller=item.controller,
+                basis=d.basis,
+                authority=d.authority,
+            )
+        elif not d.permitted:
+            withheld[key] = WithheldItem(
+                category=item.category,
+                controller=item.controller,
+                outcome=d.outcome,
+                reason=d.reason,
+            )
+    for key in disclosed:
+        withheld.pop(key, None)
     disclosure = None
     if cache:
         disclosure = Disclosure(
@@ -90,7 +111,7 @@ def release(
             family_key=subject.family_key,
             purpose=purpose,
             items=tuple(disclosed.values()),
-            withheld=tuple(withheld),
+            withheld=tuple(withheld.values()),
             agreement_version=agreement.version,
             reference=reference,
         )

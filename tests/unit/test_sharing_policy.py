@@ -383,3 +383,28 @@ def test_a_bad_agreement_names_the_field(tmp_path: Path) -> None:
     )
     with pytest.raises(AgreementError, match=r"flows\.0\.categories\.0"):
         load_agreement(path)
+
+
+def test_the_gate_releases_nested_items_only_with_their_parent() -> None:
+    from hub.sharing.disclosure import Channel
+    from hub.sharing.gate import Item, release
+
+    only_demographics = facts([consented(categories=(DataCategory.DEMOGRAPHICS,))])
+    outcome = release(
+        AGREEMENT,
+        only_demographics,
+        recipient=HOME_START_WORKER,
+        purpose=CARE,
+        subject=Subject(NHS_NUMBER),
+        at=T0 + DAY,
+        items=[
+            Item(A, TRUST, "appointment"),
+            Item(DataCategory.DEMOGRAPHICS, TRUST, "person", within=0),
+        ],
+        channel=Channel.API,
+        reference="test",
+    )
+    assert outcome.released == ()
+    assert outcome.disclosure is not None
+    assert outcome.disclosure.items == ()  # nothing recorded as sent that was not sent
+    assert {w.category for w in outcome.disclosure.withheld} == {A, DataCategory.DEMOGRAPHICS}
