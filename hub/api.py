@@ -199,12 +199,24 @@ def create_api(
         """Each alert through the sharing gate for ``reader``; every release recorded first."""
         sharing: SharingStore = request.app.state.sharing
         identity: IdentityStore = request.app.state.identity
-        shown, disclosures = [], []
+        by_subject: dict[str, list[AlertView]] = {}
         for view in views:
-            subject = Subject(view.alert.subject_key)
-            person = identity.person_of(subject.person_key)
+            by_subject.setdefault(view.alert.subject_key, []).append(view)
+        released: set[str] = set()
+        disclosures = []
+        for key, subject_views in by_subject.items():  # one decision set and record per person
+            subject = Subject(key)
+            person = identity.person_of(key)
             same_person = identity.keys_of(person) if person else []  # consent follows merges
-            controller = view.alert.organisation_code
+            items: list[Item[str]] = []
+            for view in subject_views:
+                alert_id, controller = str(view.alert.alert_id), view.alert.organisation_code
+                items.append(Item(DataCategory.APPOINTMENTS, controller, alert_id))
+                items.append(
+                    Item(
+                        DataCategory.DEMOGRAPHICS, controller, f"{alert_id}/person", len(items) - 1
+                    )
+                )
             outcome = release(
                 agreement,
                 sharing.facts_for(subject, also=same_person),
@@ -212,17 +224,19 @@ def create_api(
                 purpose=Purpose.DIRECT_CARE,
                 subject=subject,
                 at=clock(),
-                items=[
-                    Item(DataCategory.APPOINTMENTS, controller, "appointment"),
-                    Item(DataCategory.DEMOGRAPHICS, controller, "person", within=0),
-                ],
+                items=items,
                 channel=Channel.API,
-                reference=f"GET {request.url.path} alert {view.alert.alert_id}",
+                reference=f"GET {request.url.path} alerts "
+                + ",".join(str(v.alert.alert_id) for v in subject_views),
             )
+            released.update(outcome.released)
             if outcome.disclosure is not None:
                 disclosures.append(outcome.disclosure)
-            if "appointment" in outcome.released:
-                shown.append(_alert_out(view, with_person="person" in outcome.released))
+        shown = [
+            _alert_out(view, with_person=f"{view.alert.alert_id}/person" in released)
+            for view in views
+            if str(view.alert.alert_id) in released
+        ]
         await record_disclosures(request, disclosures)
         return shown
 

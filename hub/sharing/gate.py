@@ -83,13 +83,14 @@ def release(
     for item, d in zip(items, decisions, strict=True):
         key = (item.category, item.controller)
         if d.permitted and d.basis is not None:
-            disclosed[key] = DisclosedItem(
-                category=item.category,
-                controller=item.controller,
-                basis=d.basis,
-                authority=d.authority,
-            )
-        elif not d.permitted:
+            if key not in disclosed:
+                disclosed[key] = DisclosedItem(
+                    category=item.category,
+                    controller=item.controller,
+                    basis=d.basis,
+                    authority=d.authority,
+                )
+        elif not d.permitted and key not in withheld:
             withheld[key] = WithheldItem(
                 category=item.category,
                 controller=item.controller,
