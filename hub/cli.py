@@ -23,6 +23,8 @@ kafka_app = typer.Typer(help="A local single-node Kafka broker (KRaft), fetched 
 schemas_app = typer.Typer(help="The Avro case-event contract in schemas/avro/.")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
+agreement_app = typer.Typer(help="The data-sharing agreement the policy decides by.")
+app.add_typer(agreement_app, name="agreement")
 
 
 def _settings() -> Settings:
@@ -112,6 +114,34 @@ def schemas_check(
             typer.echo(f"        - {problem}")
     if failed:
         raise typer.Exit(1)
+
+
+@agreement_app.command("check")
+def agreement_check(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Agreement TOML; HUB_AGREEMENT_PATH or config/sharing/ if omitted."),
+    ] = None,
+) -> None:
+    """Validate an agreement file and print its organisations and flows."""
+    from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError, load_agreement
+
+    chosen = path or Settings().agreement_path or DEFAULT_AGREEMENT
+    try:
+        agreement = load_agreement(chosen)
+    except AgreementError as error:
+        typer.secho(f"invalid: {error}", fg="red", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"ok      {chosen}: version {agreement.version} ({agreement.title})")
+    for code, organisation in sorted(agreement.organisations.items()):
+        typer.echo(f"  organisation {code:<24} {organisation.kind:<16} {organisation.name}")
+    for flow in agreement.flows:
+        to = ", ".join([*flow.recipient_kinds, *flow.recipient_organisations])
+        review = " (each request reviewed)" if flow.review else ""
+        typer.echo(
+            f"  flow {flow.name}: {to} may see {', '.join(flow.categories)} for "
+            f"{', '.join(flow.purposes)} on {flow.basis}{review}"
+        )
 
 
 @app.command("topics")

@@ -408,3 +408,18 @@ def test_the_gate_releases_nested_items_only_with_their_parent() -> None:
     assert outcome.disclosure is not None
     assert outcome.disclosure.items == ()  # nothing recorded as sent that was not sent
     assert {w.category for w in outcome.disclosure.withheld} == {A, DataCategory.DEMOGRAPHICS}
+
+
+def test_hub_agreement_check_validates_the_shipped_agreement(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    ok = CliRunner().invoke(app, ["agreement", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert AGREEMENT.version in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = "1"\n')
+    refused = CliRunner().invoke(app, ["agreement", "check", str(bad)])
+    assert refused.exit_code == 1
+    assert "title: Field required" in refused.output
