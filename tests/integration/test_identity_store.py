@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from itertools import count
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine
 
 from hub.events import (
     BirthRegistered,
@@ -23,7 +21,6 @@ from hub.events import (
     RelationshipRecorded,
 )
 from hub.identity.store import IdentityStore
-from hub.projections.store import make_engine
 from tests.builders import NHS_NUMBER, event
 
 MRN = PersonIdentifier(system="https://mft.nhs.uk/Id/mrn", value="M123")
@@ -33,27 +30,9 @@ BABY_NHS = "4010232137"
 OFFSETS = count()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdentityStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'identity.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    store = IdentityStore(engine)
-    store.create_schema()
-    yield store
-    if request.param == "postgresql":
-        with engine.begin() as connection:
-            for table in (
-                "identity_links",
-                "identity_demographics",
-                "identity_reviews",
-                "family_members",
-                "projection_positions",
-            ):
-                connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
-    engine.dispose()
+@pytest.fixture
+def index(sql_engine: Engine) -> IdentityStore:
+    return IdentityStore(sql_engine)
 
 
 def apply(index: IdentityStore, event_type: EventType, payload: Payload, **kwargs: object) -> None:

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine
 
-from hub.projections.store import MissedAppointmentStore, make_engine
+from hub.projections.store import MissedAppointmentStore
 from tests.builders import NHS_NUMBER, assigned, missed, registered
 
 TOPIC = "case-events"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MissedAppointmentStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    store = MissedAppointmentStore(engine)
-    store.create_schema()
-    yield store
-    if request.param == "postgresql":
-        with engine.begin() as connection:  # the server is shared by the session
-            for table in (
-                "ma_alert_recipients",
-                "ma_alerts",
-                "ma_midwives",
-                "ma_people",
-                "projection_positions",
-            ):
-                connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
-    engine.dispose()
+@pytest.fixture
+def store(sql_engine: Engine) -> MissedAppointmentStore:
+    return MissedAppointmentStore(sql_engine)
 
 
 def test_an_applied_no_show_is_an_open_alert_for_the_midwife(store: MissedAppointmentStore) -> None:
