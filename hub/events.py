@@ -132,6 +132,13 @@ class PersonIdentifier(_Frozen):
     system: str = Field(min_length=1)
     value: str = Field(min_length=1)
 
+    def key(self) -> str:
+        """The key projections and the person index use: the NHS number, or ``system|value``
+        (qualified, so two systems' ``12345`` never collide)."""
+        if self.system == NHS_NUMBER_SYSTEM:
+            return self.value
+        return f"{self.system}|{self.value}"
+
 
 class Appointment(_Frozen):
     appointment_id: str = Field(min_length=1)

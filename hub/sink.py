@@ -20,11 +20,7 @@ def subject_key(event: CaseEvent) -> str:
     A valid NHS number is the strongest key; otherwise the first local identifier,
     qualified by its system so two systems' ``12345`` never collide.
     """
-    nhs_number = event.nhs_number()
-    if nhs_number:
-        return nhs_number
-    first = event.subject[0]
-    return f"{first.system}|{first.value}"
+    return event.nhs_number() or event.subject[0].key()
 
 
 def partition_key(event: CaseEvent) -> bytes:

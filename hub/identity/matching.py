@@ -28,13 +28,6 @@ PERSON_NAMESPACE: Final = uuid.UUID("0b3f5a62-8d0e-5c6f-b7a9-34e1c2d9f001")
 DEFAULT_RULE: Final = ("family_name", "birth_date", "postcode")
 
 
-def identifier_key(identifier: PersonIdentifier) -> str:
-    """The same key the projections use: the NHS number, or ``system|value``."""
-    if identifier.system == NHS_NUMBER_SYSTEM:
-        return identifier.value
-    return f"{identifier.system}|{identifier.value}"
-
-
 @dataclass(frozen=True)
 class Demographics:
     given_name: str | None = None
@@ -76,7 +69,7 @@ def new_person_id(first_key: str) -> str:
 
 
 def resolve(
-    identifiers: Iterable[PersonIdentifier],
+    identifiers: Sequence[PersonIdentifier],
     demographics: Demographics | None,
     *,
     links: Mapping[str, str],
@@ -88,7 +81,7 @@ def resolve(
     ``links`` holds the index's links for this record's identifiers; ``candidates`` the persons
     whose demographics share the record's blocking key (the store looks both up).
     """
-    keys = [identifier_key(i) for i in identifiers]
+    keys = [i.key() for i in identifiers]
     if not keys:
         raise ValueError("a record with no identifiers cannot be matched")
     known = sorted({links[k] for k in keys if k in links})

@@ -1,7 +1,8 @@
 """HTTP routes for identity review: a person decides what the demographic rule only proposed.
 
-Confirming a link publishes a ``PERSON_MERGED`` case-event (source system ``hub-identity-
-review``), so the merge is on the log and a replay rebuilds the same index. Rejecting one
+Confirming a link publishes a ``PERSON_MERGED`` case-event (source system ``hub-api``, the
+reviewer's organisation as source), so the merge is on the log and a replay rebuilds the same
+index. Rejecting one
 closes the task. Statutory partners only: they hold the records being linked.
 """
 

@@ -9,7 +9,7 @@ and "who is in this family".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -41,7 +41,6 @@ from hub.identity.matching import (
     DEFAULT_RULE,
     Demographics,
     ReviewTask,
-    identifier_key,
     merge_links,
     new_person_id,
     resolve,
@@ -148,13 +147,13 @@ class IdentityStore:
                 payload.given_name, payload.family_name, payload.birth_date, payload.postcode
             )
         person = self._match(connection, event.subject, demographics)
-        subject_keys = [identifier_key(i) for i in event.subject]
+        subject_keys = [i.key() for i in event.subject]
         if isinstance(payload, PersonMerged):
-            merged = [identifier_key(i) for i in payload.merged]
+            merged = [i.key() for i in payload.merged]
             current = _links(connection, [*subject_keys, *merged])
             _set_links(connection, merge_links(subject_keys, merged, current))
         elif isinstance(payload, PersonUnmerged):
-            separated = [identifier_key(i) for i in payload.separated]
+            separated = [i.key() for i in payload.separated]
             if separated:
                 _set_links(connection, dict.fromkeys(separated, new_person_id(separated[0])))
         elif isinstance(payload, RelationshipRecorded):
@@ -183,11 +182,10 @@ class IdentityStore:
     def _match(
         self,
         connection: Connection,
-        identifiers: Iterable[PersonIdentifier],
+        identifiers: Sequence[PersonIdentifier],
         demographics: Demographics | None,
     ) -> str:
-        identifiers = list(identifiers)
-        keys = [identifier_key(i) for i in identifiers]
+        keys = [i.key() for i in identifiers]
         blocking = demographics.blocking_key(self._rule) if demographics else None
         candidates = _candidates(connection, blocking) if blocking else {}
         resolution = resolve(

@@ -84,13 +84,6 @@ class SharingFacts:
     withdrawals: tuple[Withdrawal, ...] = ()
     overrides: tuple[Override, ...] = ()
 
-    def __add__(self, other: SharingFacts) -> SharingFacts:
-        return SharingFacts(
-            self.consents + other.consents,
-            self.withdrawals + other.withdrawals,
-            self.overrides + other.overrides,
-        )
-
 
 SHARING_PAYLOADS = (
     ConsentRecorded,

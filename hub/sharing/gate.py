@@ -40,11 +40,7 @@ class Item(Generic[T]):
 @dataclass(frozen=True)
 class Release(Generic[T]):
     released: tuple[T, ...]
-    decisions: tuple[Decision, ...]  # one per item, in order
     disclosure: Disclosure | None  # None when nothing was released and nothing withheld
-
-    def permitted(self, index: int) -> bool:
-        return self.decisions[index].permitted
 
 
 def release(
@@ -116,4 +112,4 @@ def release(
             agreement_version=agreement.version,
             reference=reference,
         )
-    return Release(released, tuple(decisions), disclosure)
+    return Release(released, disclosure)

@@ -8,7 +8,6 @@ and family: the policy always needs all of one subject's facts, never a column o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Final
 
 from pydantic import TypeAdapter
@@ -79,13 +78,9 @@ class SharingStore:
         metadata.create_all(self._engine)
 
     def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
-        if event is None or not isinstance(event.payload, SHARING_PAYLOADS):
-            return apply_at_position(
-                self._engine, SHARING_PROJECTION, topic, partition, offset, None
-            )
-        return apply_at_position(
-            self._engine, SHARING_PROJECTION, topic, partition, offset, _folder(event)
-        )
+        sharing = event is not None and isinstance(event.payload, SHARING_PAYLOADS)
+        write = _folder(event) if sharing and event is not None else None
+        return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
 
     def record_now(self, event: CaseEvent) -> None:
         """Fold a sharing event the API has just had acknowledged by the broker.
@@ -139,14 +134,10 @@ class SharingStore:
             self._engine, DISCLOSURE_PROJECTION, topic, partition, offset, write
         )
 
-    def disclosures_about(
-        self, subject_keys: Iterable[str], *, since: datetime | None = None
-    ) -> list[Disclosure]:
+    def disclosures_about(self, subject_keys: Iterable[str]) -> list[Disclosure]:
         query = select(disclosures_table.c.body).where(
             disclosures_table.c.subject_key.in_(list(subject_keys))
         )
-        if since is not None:
-            query = query.where(disclosures_table.c.disclosed_at >= since)
         with self._engine.connect() as connection:
             rows = connection.execute(query).scalars().all()
         found = [Disclosure.model_validate_json(body) for body in rows]
