@@ -29,9 +29,9 @@ from hub.readers import reader_identity
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, GOVERNANCE_ROLES, load_agreement
 from hub.sharing.disclosure import Channel
-from hub.sharing.gate import Item, release
+from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject
-from hub.sharing.routes import record_disclosures, sharing_router
+from hub.sharing.routes import record_disclosures, release_now, sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 
@@ -197,7 +197,6 @@ def create_api(
         request: Request, reader: Recipient, views: list[AlertView]
     ) -> list[AlertOut]:
         """Each alert through the sharing gate for ``reader``; every release recorded first."""
-        sharing: SharingStore = request.app.state.sharing
         identity: IdentityStore = request.app.state.identity
         by_subject: dict[str, list[AlertView]] = {}
         for view in views:
@@ -217,17 +216,16 @@ def create_api(
                         DataCategory.DEMOGRAPHICS, controller, f"{alert_id}/person", len(items) - 1
                     )
                 )
-            outcome = release(
-                agreement,
-                sharing.facts_for(subject, also=same_person),
-                recipient=reader,
-                purpose=Purpose.DIRECT_CARE,
-                subject=subject,
-                at=clock(),
-                items=items,
+            outcome = release_now(
+                request,
+                reader,
+                subject,
+                items,
                 channel=Channel.API,
+                purpose=Purpose.DIRECT_CARE,
                 reference=f"GET {request.url.path} alerts "
                 + ",".join(str(v.alert.alert_id) for v in subject_views),
+                also=same_person,
             )
             released.update(outcome.released)
             if outcome.disclosure is not None:

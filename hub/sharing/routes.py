@@ -8,9 +8,9 @@ and are themselves recorded before they are answered.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -38,12 +38,13 @@ from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement, OrganisationKind
 from hub.sharing.disclosure import Channel, Disclosure
-from hub.sharing.gate import Item, release
+from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 
 API_SYSTEM = "hub-api"
+T = TypeVar("T")
 Reader = Annotated[Recipient, Depends(reader_identity)]
 
 
@@ -180,7 +181,15 @@ def sharing_router() -> APIRouter:
         for override in store.overrides_recorded_by(reader.organisation_code):
             subject = Subject(override.subject_key, override.family_key)
             item = Item(DataCategory.SAFEGUARDING, override.recorded_by_organisation, override)
-            outcome = _release(request, reader, subject, [item], Channel.NOTIFICATION)
+            outcome = release_now(
+                request,
+                reader,
+                subject,
+                [item],
+                channel=Channel.NOTIFICATION,
+                purpose=Purpose.SAFEGUARDING,
+                reference=f"{request.method} {request.url.path}",
+            )
             if outcome.disclosure is not None:
                 disclosures.append(outcome.disclosure)
             shown.extend(
@@ -244,26 +253,31 @@ def sharing_router() -> APIRouter:
     return router
 
 
-def _release(
+def release_now(
     request: Request,
     reader: Recipient,
     subject: Subject,
-    items: list[Item[Any]],
+    items: Sequence[Item[T]],
+    *,
     channel: Channel,
-    purpose: Purpose = Purpose.SAFEGUARDING,
-) -> Any:
+    purpose: Purpose,
+    reference: str,
+    also: Iterable[str] = (),
+) -> Release[T]:
+    """The gate for an HTTP read: the app's agreement, the subject's facts (with those under
+    ``also``, the person's other keys) and the app's clock."""
     store: SharingStore = request.app.state.sharing
     clock: Callable[[], datetime] = request.app.state.clock
     return release(
         request.app.state.agreement,
-        store.facts_for(subject),
+        store.facts_for(subject, also=also),
         recipient=reader,
         purpose=purpose,
         subject=subject,
         at=clock(),
         items=items,
         channel=channel,
-        reference=f"{request.method} {request.url.path}",
+        reference=reference,
     )
 
 

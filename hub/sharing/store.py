@@ -88,6 +88,8 @@ class SharingStore:
         So that a withdrawal takes effect at the very next read rather than when the worker
         catches up; the worker folds the same event later, and folding is idempotent.
         """
+        if not isinstance(event.payload, SHARING_PAYLOADS):
+            return
         with self._engine.begin() as connection:
             _folder(event)(connection)
 
