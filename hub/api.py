@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from hub import __version__
 from hub.connectors.fhir_http import fhir_router
+from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.routes import erasure_router
 from hub.events import DataCategory, Purpose, utc_now
 from hub.identity.routes import identity_router
 from hub.identity.store import IdentityStore
@@ -127,6 +129,7 @@ def create_api(
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
+        app.state.keys = SubjectKeyStore(the_store.engine)
         try:
             yield
         finally:
@@ -143,6 +146,7 @@ def create_api(
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
     app.include_router(identity_router())
+    app.include_router(erasure_router())
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:

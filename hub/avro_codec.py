@@ -191,7 +191,7 @@ class ModelCodec(Generic[M]):
             raise DecodeError(f"decoded record breaks the contract: {error}") from error
 
 
-def _framing(name: str, topic: str, registry_url: str | None) -> Framing:
+def framing_for(name: str, topic: str, registry_url: str | None) -> Framing:
     schema = load_schema(name)
     if registry_url:
         return ConfluentFraming(schema, registry_url=registry_url, topic=topic)
@@ -201,7 +201,7 @@ def _framing(name: str, topic: str, registry_url: str | None) -> Framing:
 @cache
 def case_event_codec(topic: str, registry_url: str | None = None) -> ModelCodec[CaseEvent]:
     return ModelCodec(
-        _framing("case_event", topic, registry_url), case_event_to_avro, case_event_from_avro
+        framing_for("case_event", topic, registry_url), case_event_to_avro, case_event_from_avro
     )
 
 
@@ -217,7 +217,7 @@ def _model_to_avro(id_field: str) -> Callable[[BaseModel], dict[str, Any]]:
 @cache
 def disclosure_codec(topic: str, registry_url: str | None = None) -> ModelCodec[Disclosure]:
     return ModelCodec(
-        _framing("disclosure", topic, registry_url),
+        framing_for("disclosure", topic, registry_url),
         _model_to_avro("disclosure_id"),
         Disclosure.model_validate,
     )
@@ -226,7 +226,7 @@ def disclosure_codec(topic: str, registry_url: str | None = None) -> ModelCodec[
 @cache
 def quarantine_codec(topic: str, registry_url: str | None = None) -> ModelCodec[QuarantineRecord]:
     return ModelCodec(
-        _framing("quarantine_record", topic, registry_url),
+        framing_for("quarantine_record", topic, registry_url),
         _model_to_avro("quarantine_id"),
         QuarantineRecord.model_validate,
     )

@@ -338,6 +338,14 @@ class CaseEvent(_Frozen):
         """The subject's NHS number, if the source gave one."""
         return next((i.value for i in self.subject if i.system == NHS_NUMBER_SYSTEM), None)
 
+    def subject_key(self) -> str:
+        """The person an event is about, as one string (projections key by it).
+
+        A valid NHS number is the strongest key; otherwise the first local identifier,
+        qualified by its system so two systems' ``12345`` never collide.
+        """
+        return self.nhs_number() or self.subject[0].key()
+
 
 def deterministic_event_id(*parts: str) -> uuid.UUID:
     """A UUIDv5 from the parts that identify a source fact (system, record id, event type, ...)."""

@@ -1,40 +1,40 @@
 """Where connectors put what they accepted or refused: the case-event and quarantine topics.
 
-Keys decide partitions, and partitions decide order: every event about one person (later, one
-family) carries the same key, so the projections see that person's events in order.
+Keys decide partitions, and partitions decide order: every event about one identifier is sealed
+with that identifier's data key and carries the key's random id as its Kafka key (ADR 0009), so
+the projections see one person's events in order and no identifier is ever in clear on the log.
 """
 
 from __future__ import annotations
 
-from hub.avro_codec import case_event_codec, disclosure_codec, quarantine_codec
+import asyncio
+
+from hub.avro_codec import disclosure_codec, quarantine_codec
+from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.log import CaseEventLog, Keyring
+from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
+from hub.projections.store import make_engine
 from hub.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
 
 
-def subject_key(event: CaseEvent) -> str:
-    """The person an event is about, until identity matching gives a hub person id.
-
-    A valid NHS number is the strongest key; otherwise the first local identifier,
-    qualified by its system so two systems' ``12345`` never collide.
-    """
-    return event.nhs_number() or event.subject[0].key()
-
-
-def partition_key(event: CaseEvent) -> bytes:
-    return (event.family_key or subject_key(event)).encode("utf-8")
-
-
 class CaseEventSink:
     """Durable publication of accepted events and refused input."""
 
-    def __init__(self, publisher: KafkaPublisher, settings: Settings) -> None:
+    def __init__(
+        self, publisher: KafkaPublisher, settings: Settings, keys: Keyring | None = None
+    ) -> None:
         self._publisher = publisher
         self._events_topic = settings.case_events_topic
         self._quarantine_topic = settings.quarantine_topic
-        self._events = case_event_codec(settings.case_events_topic, settings.schema_registry_url)
+        self._log = CaseEventLog(
+            keys or SubjectKeyStore(make_engine(settings.resolved_database_url())),
+            settings.case_events_topic,
+            settings.schema_registry_url,
+        )
         self._refused = quarantine_codec(settings.quarantine_topic, settings.schema_registry_url)
         self._disclosures_topic = settings.disclosures_topic
         self._disclosures = disclosure_codec(
@@ -42,13 +42,19 @@ class CaseEventSink:
         )
 
     async def publish(self, event: CaseEvent) -> Delivery:
-        return await self._publisher.publish(
-            self._events_topic, partition_key(event), self._events.encode(event), _headers(event)
-        )
+        # The key lookup is SQL: off the event loop, so a slow database never stalls a listener.
+        key, value = await asyncio.to_thread(self._log.encode, event)
+        return await self._publisher.publish(self._events_topic, key, value, _headers(event))
 
     def publish_sync(self, event: CaseEvent) -> Delivery:
-        return self._publisher.publish_sync(
-            self._events_topic, partition_key(event), self._events.encode(event), _headers(event)
+        key, value = self._log.encode(event)
+        return self._publisher.publish_sync(self._events_topic, key, value, _headers(event))
+
+    async def publish_erasure(self, marker: Erasure) -> Delivery:
+        """The marker goes to the partition of the destroyed key's events, after all of them."""
+        key, value = self._log.encode_erasure(marker)
+        return await self._publisher.publish(
+            self._events_topic, key, value, {"hub-event-type": b"SUBJECT_ERASED"}
         )
 
     async def quarantine(self, record: QuarantineRecord, *, topic: str | None = None) -> Delivery:

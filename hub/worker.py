@@ -14,7 +14,10 @@ from typing import Any
 
 import faust
 
-from hub.avro_codec import case_event_codec, disclosure_codec
+from hub.avro_codec import disclosure_codec
+from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.log import CaseEventLog
+from hub.erasure.sealing import LogEntry
 from hub.identity.store import IdentityStore
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
@@ -42,18 +45,22 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         broker_commit_interval=1.0,
     )
     engine = make_engine(settings.resolved_database_url())
-    alerts, sharing, identity = (
+    alerts, sharing, identity, keys = (
         MissedAppointmentStore(engine),
         SharingStore(engine),
         IdentityStore(engine),
+        SubjectKeyStore(engine),
     )
     alerts.create_schema()
+    keys.create_schema()
     publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-dead-letters")
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, keys)
     registry = settings.schema_registry_url
-    case_events = ProjectionRunner(
-        [identity.apply, alerts.apply, sharing.apply],
-        case_event_codec(settings.case_events_topic, registry),
+    # The key store comes last: it forgets an erased key's subject only after every
+    # projection has deleted its rows about that subject.
+    case_events: ProjectionRunner[LogEntry] = ProjectionRunner(
+        [identity.apply, alerts.apply, sharing.apply, keys.apply],
+        CaseEventLog(keys, settings.case_events_topic, registry),
         sink,
         settings.dead_letter_topic,
     )

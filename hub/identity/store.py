@@ -21,11 +21,13 @@ from sqlalchemy import (
     Engine,
     String,
     Table,
+    delete,
     insert,
     select,
     update,
 )
 
+from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import (
     BirthRegistered,
     CaseEvent,
@@ -94,8 +96,13 @@ class IdentityStore:
     def create_schema(self) -> None:
         metadata.create_all(self._engine)
 
-    def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
-        write = None if event is None else (lambda connection: self._apply(connection, event))
+    def apply(self, topic: str, partition: int, offset: int, event: LogEntry | None) -> bool:
+        def write(connection: Connection) -> None:
+            if isinstance(event, Erasure):
+                _erase(connection, event.subjects)
+            elif event is not None:
+                self._apply(connection, event)
+
         return apply_at_position(self._engine, IDENTITY_PROJECTION, topic, partition, offset, write)
 
     # -- reads -----------------------------------------------------------------------------
@@ -302,3 +309,22 @@ def _add_members(connection: Connection, family: str, members: list[Member]) -> 
             connection.execute(
                 insert(members_table).values(family_id=family, person_id=member.person_id, **values)
             )
+
+
+def _erase(connection: Connection, subjects: Sequence[str]) -> None:
+    """Unlink erased identifiers; a person left with none is deleted with their family ties."""
+    persons = set(_links(connection, list(subjects)).values())
+    connection.execute(delete(links_table).where(links_table.c.identifier_key.in_(subjects)))
+    for person in persons:
+        remaining = select(links_table.c.identifier_key).where(links_table.c.person_id == person)
+        if connection.execute(remaining.limit(1)).first() is not None:
+            continue  # other identifiers remain; their own markers will follow
+        connection.execute(
+            delete(demographics_table).where(demographics_table.c.person_id == person)
+        )
+        connection.execute(delete(members_table).where(members_table.c.person_id == person))
+        connection.execute(
+            delete(reviews_table).where(
+                (reviews_table.c.person_id == person) | (reviews_table.c.candidate_id == person)
+            )
+        )

@@ -31,7 +31,6 @@ from hub.events import (
     PractitionerRole,
     deterministic_event_id,
 )
-from hub.sink import subject_key
 
 PROJECTION = "missed_appointments"
 
@@ -119,9 +118,9 @@ def alert_id_for(event: CaseEvent, appointment: Appointment) -> uuid.UUID:
 
 def fold(state: PersonState, event: CaseEvent) -> tuple[PersonState, list[Effect]]:
     """Apply one event to one person's state; return the new state and what changed."""
-    if subject_key(event) != state.person.subject_key:
+    if event.subject_key() != state.person.subject_key:
         raise ValueError(
-            f"event {event.event_id} is about {subject_key(event)!r}, "
+            f"event {event.event_id} is about {event.subject_key()!r}, "
             f"not {state.person.subject_key!r}"
         )
     payload = event.payload

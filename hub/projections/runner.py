@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
@@ -27,13 +27,21 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from hub.avro_codec import DecodeError, ModelCodec
+from hub.avro_codec import DecodeError
 from hub.quarantine import quarantine_record
 from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=BaseModel)
+R_co = TypeVar("R_co", bound=BaseModel, covariant=True)
+
+
+class Decoder(Protocol[R_co]):
+    """Bytes of one topic to a record; None for an entry to step over (its key was destroyed)."""
+
+    def decode(self, data: bytes) -> R_co | None: ...
+
 
 # A store's apply: one log entry with its position (``None``: only move the position).
 Projection = Callable[[str, int, int, R | None], bool]
@@ -45,7 +53,7 @@ class ProjectionRunner(Generic[R]):
     def __init__(
         self,
         projections: Sequence[Projection[R]],
-        codec: ModelCodec[R],
+        codec: Decoder[R],
         sink: CaseEventSink,
         dead_letter_topic: str,
     ) -> None:
@@ -55,8 +63,9 @@ class ProjectionRunner(Generic[R]):
         self._dead_letter_topic = dead_letter_topic
 
     async def handle(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        event: R | None
         try:
-            event: R | None = self._codec.decode(value)
+            event = self._codec.decode(value)
         except DecodeError as error:
             await self._dead_letter(topic, partition, offset, value, str(error))
             event = None
@@ -69,7 +78,7 @@ class ProjectionRunner(Generic[R]):
     async def _apply(self, topic: str, partition: int, offset: int, event: R | None) -> None:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(OperationalError),
-            wait=wait_exponential_jitter(initial=0.2, max=10),
+            wait=wait_exponential_jitter(multiplier=0.2, max=10),
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )

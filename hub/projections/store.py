@@ -24,13 +24,15 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
     event,
     insert,
     select,
     update,
 )
 
-from hub.events import Appointment, CaseEvent, PractitionerRole
+from hub.erasure.sealing import Erasure, LogEntry
+from hub.events import Appointment, PractitionerRole
 from hub.projections.missed_appointments import (
     PROJECTION,
     Alert,
@@ -46,7 +48,6 @@ from hub.projections.missed_appointments import (
     fold,
 )
 from hub.projections.positions import apply_at_position, metadata, next_offset
-from hub.sink import subject_key
 
 people = Table(
     "ma_people",
@@ -141,8 +142,8 @@ class MissedAppointmentStore:
         with self._engine.connect() as connection:
             return next_offset(connection, PROJECTION, topic, partition)
 
-    def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
-        """Apply one log entry (``None``: dead-lettered, only the position moves).
+    def apply(self, topic: str, partition: int, offset: int, event: LogEntry | None) -> bool:
+        """Apply one log entry (``None``: dead-lettered or erased, only the position moves).
 
         Returns False when the entry had already been applied.
         """
@@ -150,7 +151,10 @@ class MissedAppointmentStore:
             return apply_at_position(self._engine, PROJECTION, topic, partition, offset, None)
 
         def write(connection: Connection) -> None:
-            _, effects = fold(_load_state(connection, subject_key(event)), event)
+            if isinstance(event, Erasure):
+                _erase(connection, event.subjects)
+                return
+            _, effects = fold(_load_state(connection, event.subject_key()), event)
             _write(connection, effects)
 
         return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
@@ -333,3 +337,16 @@ def _route(connection: Connection, effect: AlertRouted) -> None:
             alert_id=str(effect.alert_id), practitioner_id=effect.practitioner_id
         )
     )
+
+
+def _erase(connection: Connection, subjects: Sequence[str]) -> None:
+    """Delete everything the projection holds about erased subjects."""
+    erased = alerts.c.subject_key.in_(subjects)
+    connection.execute(
+        delete(alert_recipients).where(
+            alert_recipients.c.alert_id.in_(select(alerts.c.alert_id).where(erased))
+        )
+    )
+    connection.execute(delete(alerts).where(erased))
+    connection.execute(delete(midwives).where(midwives.c.subject_key.in_(subjects)))
+    connection.execute(delete(people).where(people.c.subject_key.in_(subjects)))

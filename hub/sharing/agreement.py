@@ -38,8 +38,16 @@ class LawfulBasis(StrEnum):
 
 # Roles that read through the hub but are not in a team around the family.
 GOVERNANCE_ROLES: Final = frozenset({"DESIGNATED_SAFEGUARDING_LEAD", "CALDICOTT_GUARDIAN"})
+# Who may erase a person from the hub (ADR 0009): the data protection officer or the Caldicott
+# guardian of a statutory partner.
+ERASURE_ROLES: Final = frozenset({"DATA_PROTECTION_OFFICER", "CALDICOTT_GUARDIAN"})
 KNOWN_ROLES: Final = frozenset(
-    {*(role.value for role in PractitionerRole), *GOVERNANCE_ROLES, "PARTNER_SYSTEM"}
+    {
+        *(role.value for role in PractitionerRole),
+        *GOVERNANCE_ROLES,
+        *ERASURE_ROLES,
+        "PARTNER_SYSTEM",
+    }
 )
 
 

@@ -21,7 +21,6 @@ from hub.events import (
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
 )
-from hub.sink import subject_key
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ SHARING_PAYLOADS = (
 
 def fold_sharing(facts: SharingFacts, event: CaseEvent) -> SharingFacts:
     """Add what a consent or override event says; other events leave the facts as they are."""
-    payload, key = event.payload, subject_key(event)
+    payload, key = event.payload, event.subject_key()
     if isinstance(payload, ConsentRecorded):
         consent = Consent(
             consent_id=payload.consent_id,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 
+from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent
 from hub.projections.positions import apply_at_position, metadata
 from hub.sharing.disclosure import Disclosure
@@ -38,7 +39,6 @@ from hub.sharing.facts import (
     fold_sharing,
 )
 from hub.sharing.policy import Subject
-from hub.sink import subject_key
 
 SHARING_PROJECTION: Final = "sharing_facts"
 DISCLOSURE_PROJECTION: Final = "disclosure_log"
@@ -77,9 +77,18 @@ class SharingStore:
     def create_schema(self) -> None:
         metadata.create_all(self._engine)
 
-    def apply(self, topic: str, partition: int, offset: int, event: CaseEvent | None) -> bool:
-        sharing = event is not None and isinstance(event.payload, SHARING_PAYLOADS)
-        write = _folder(event) if sharing and event is not None else None
+    def apply(self, topic: str, partition: int, offset: int, event: LogEntry | None) -> bool:
+        """Fold sharing events; on an erasure, delete the subject's facts.
+
+        The disclosure log is kept after an erasure: it records who was shown what, holds
+        identifiers and categories but no content, and is the controllers' accountability record
+        (ADR 0009).
+        """
+        write: Callable[[Connection], None] | None = None
+        if isinstance(event, Erasure):
+            write = _eraser(event.subjects)
+        elif event is not None and isinstance(event.payload, SHARING_PAYLOADS):
+            write = _folder(event)
         return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
 
     def record_now(self, event: CaseEvent) -> None:
@@ -147,7 +156,7 @@ class SharingStore:
 
 
 def _folder(event: CaseEvent) -> Callable[[Connection], None]:
-    key = subject_key(event)
+    key = event.subject_key()
 
     def write(connection: Connection) -> None:
         before = _facts(connection, [facts_table.c.subject_key == key])
@@ -211,3 +220,10 @@ def _row(kind: str, index: int, key: str, family: str | None, body: bytes) -> di
         "family_key": family,
         "body": body.decode(),
     }
+
+
+def _eraser(subjects: Sequence[str]) -> Callable[[Connection], None]:
+    def write(connection: Connection) -> None:
+        connection.execute(delete(facts_table).where(facts_table.c.subject_key.in_(subjects)))
+
+    return write

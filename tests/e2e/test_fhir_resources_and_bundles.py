@@ -7,11 +7,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.avro_codec import case_event_codec, quarantine_codec
+from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
 from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually
-from tests.support.topics import read_topic
+from tests.support.topics import read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -35,11 +35,7 @@ def test_resources_create_and_update(hub: tuple[Settings, str]) -> None:
     assert wrong_id.status_code == 422
     assert wrong_id.json()["issue"][0]["expression"] == ["Patient.id"]
     assert httpx.post(f"{base}/fhir/Observation", content=b"{}", headers=HEADERS).status_code == 422
-    codec = case_event_codec(settings.case_events_topic)
-    events = [
-        codec.decode(m.value() or b"")
-        for m in read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=3)
-    ]
+    events = read_case_events(settings, expect=3)
     assert [e.event_type.value for e in events].count("PERSON_REGISTERED") == 2
     assert events[0].event_id == events[1].event_id  # the same content, sent twice
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 import hub.identity.store
 import hub.sharing.store  # noqa: F401 - registers their tables on the shared metadata
+from hub.erasure.keystore import key_metadata
 from hub.projections.positions import metadata
 from hub.projections.store import make_engine
 
@@ -22,7 +23,9 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         url = request.getfixturevalue("postgres_url")  # one server for the session
     engine = make_engine(url)
     metadata.create_all(engine)
+    key_metadata.create_all(engine)
     yield engine
     if request.param == "postgresql":
         metadata.drop_all(engine)
+        key_metadata.drop_all(engine)
     engine.dispose()

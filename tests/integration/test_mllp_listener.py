@@ -13,11 +13,11 @@ from hl7.client import MLLPClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.avro_codec import case_event_codec, quarantine_codec
+from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
-from tests.support.topics import read_topic
+from tests.support.topics import read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -75,11 +75,7 @@ def test_acks_on_one_connection_and_the_events_are_in_kafka(
     assert str(acks["error-invalid-nhs-number"].segment("ERR")(2)) == "PID^1^3"
 
     # Every AA is in the log: 4 accepted sends (one a re-send with the same event id).
-    codec = case_event_codec(settings.case_events_topic)
-    events = [
-        codec.decode(m.value() or b"")
-        for m in read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=4)
-    ]
+    events = read_case_events(settings, expect=4)
     assert len(events) == 4
     missed = [e for e in events if e.event_type.value == "APPOINTMENT_MISSED"]
     assert len(missed) == 2

@@ -7,6 +7,12 @@ import uuid
 
 from confluent_kafka import Consumer, Message
 
+from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.log import CaseEventLog
+from hub.events import CaseEvent
+from hub.projections.store import make_engine
+from hub.settings import Settings
+
 
 def read_topic(
     bootstrap_servers: str, topic: str, *, expect: int, timeout_s: float = 30.0
@@ -40,3 +46,18 @@ def read_topic(
     finally:
         consumer.close()
     return found
+
+
+def read_case_events(settings: Settings, *, expect: int) -> list[CaseEvent]:
+    """The case-events on the topic, unsealed with the hub's key store (ADR 0009)."""
+    log = CaseEventLog(
+        SubjectKeyStore(make_engine(settings.resolved_database_url())), settings.case_events_topic
+    )
+    events = []
+    for message in read_topic(
+        settings.bootstrap_servers(), settings.case_events_topic, expect=expect
+    ):
+        entry = log.decode(message.value() or b"")
+        assert isinstance(entry, CaseEvent), f"not a readable case-event: {entry!r}"
+        events.append(entry)
+    return events

@@ -1,0 +1,199 @@
+"""Subjects' data keys in SQL, and their destruction (ADR 0009).
+
+One row per key: ``key_id`` (random), the ``subject`` it belongs to (an identifier key, the
+same rule as :meth:`hub.events.PersonIdentifier.key`), the secret, and when it was shredded.
+
+* At most one **live** key per subject (a partial unique index), so two processes sealing the
+  first events about a new person concurrently end up with the same key.
+* **Shredding** overwrites the secret and the subject with NULL in one statement; from that
+  commit no process can open an entry sealed with it. What the projections must still delete is
+  kept in ``erasure_purges`` until the worker has applied the key's ``SubjectErased`` marker
+  (:meth:`SubjectKeyStore.apply`), then forgotten too.
+* A later event about the same identifier (a re-registration) gets a new key.
+
+The key table has its own metadata: rebuilding projections never touches keys. In production the
+secrets belong in a separate database or under a KMS-held wrapping key (ADR 0009).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from hub.erasure.sealing import Erasure, LogEntry, SubjectKey, new_key
+from hub.events import utc_now
+
+key_metadata = MetaData()
+
+keys_table = Table(
+    "subject_keys",
+    key_metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("subject", String(300), index=True),
+    Column("secret", LargeBinary(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("shredded_at", DateTime(timezone=True)),
+)
+# Identifiers still to be purged from the projections, per destroyed key, until the worker has
+# applied that key's ``SubjectErased`` marker.
+purges_table = Table(
+    "erasure_purges",
+    key_metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("subject", String(300), primary_key=True),
+)
+Index(
+    "one_live_key_per_subject",
+    keys_table.c.subject,
+    unique=True,
+    sqlite_where=keys_table.c.secret.is_not(None),
+    postgresql_where=keys_table.c.secret.is_not(None),
+)
+
+
+class UnknownKeyError(LookupError):
+    """An entry sealed with a key this key store never held: the wrong database for this log."""
+
+
+class SubjectKeyStore:
+    """Get-or-create, look up and shred subjects' keys."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def create_schema(self) -> None:
+        """Create the key table; safe when several threads or processes do it at once."""
+        with self._lock:
+            if self._ready:
+                return
+            try:
+                key_metadata.create_all(self._engine)
+            except (OperationalError, ProgrammingError):
+                # Another process created it between the check and the CREATE.
+                if not inspect(self._engine).has_table(keys_table.name):
+                    raise
+            self._ready = True
+
+    def _ensure_schema(self) -> None:
+        if not self._ready:
+            self.create_schema()
+
+    def key_for(self, subject: str) -> SubjectKey:
+        """The subject's live key, made on first use."""
+        self._ensure_schema()
+        for _ in range(3):
+            with self._engine.begin() as connection:
+                row = connection.execute(
+                    select(keys_table.c.key_id, keys_table.c.secret).where(
+                        keys_table.c.subject == subject, keys_table.c.secret.is_not(None)
+                    )
+                ).first()
+                if row is not None:
+                    return SubjectKey(row.key_id, bytes(row.secret))
+            key = new_key()
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(
+                        insert(keys_table).values(
+                            key_id=key.key_id,
+                            subject=subject,
+                            secret=key.secret,
+                            created_at=utc_now(),
+                        )
+                    )
+                return key
+            except IntegrityError:  # another process made it first: read theirs
+                continue
+        raise RuntimeError(f"could not create or read a key for {subject!r}")
+
+    def secret_of(self, key_id: str) -> bytes | None:
+        """The secret, or None once shredded; :class:`UnknownKeyError` if never held."""
+        self._ensure_schema()
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(keys_table.c.secret).where(keys_table.c.key_id == key_id)
+            ).first()
+        if row is None:
+            raise UnknownKeyError(
+                f"no key {key_id} in this hub's key store: is the worker using the database "
+                "that the connectors sealed with?"
+            )
+        return None if row.secret is None else bytes(row.secret)
+
+    def subjects_of(self, key_id: str) -> tuple[str, ...]:
+        """The identifiers a destroyed key's marker must purge (empty once it has been applied)."""
+        self._ensure_schema()
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(purges_table.c.subject)
+                .where(purges_table.c.key_id == key_id)
+                .order_by(purges_table.c.subject)
+            )
+            return tuple(rows.scalars())
+
+    def shred(self, subjects: Iterable[str], at: datetime) -> list[str]:
+        """Destroy every key of ``subjects``; the ids of keys whose markers are to be published.
+
+        Every destroyed key's marker purges *all* of ``subjects``, not only the identifier the
+        key was made for: a council id that arrived on an NHS-numbered record has rows but no
+        key of its own. Keys destroyed earlier whose marker the worker has not yet applied are
+        returned again, so a repeated erasure request re-publishes markers rather than failing.
+        """
+        self._ensure_schema()
+        wanted = sorted(set(subjects))
+        with self._engine.begin() as connection:
+            destroyed = list(
+                connection.execute(
+                    select(keys_table.c.key_id).where(keys_table.c.subject.in_(wanted))
+                ).scalars()
+            )
+            connection.execute(
+                update(keys_table)
+                .where(keys_table.c.key_id.in_(destroyed))
+                .values(secret=None, subject=None, shredded_at=at)
+            )
+            pending = set(
+                connection.execute(
+                    select(purges_table.c.key_id).where(purges_table.c.subject.in_(wanted))
+                ).scalars()
+            )
+            if destroyed:
+                connection.execute(
+                    insert(purges_table),
+                    [{"key_id": k, "subject": s} for k in destroyed for s in wanted],
+                )
+            return sorted(pending | set(destroyed))
+
+    def apply(self, topic: str, partition: int, offset: int, entry: LogEntry | None) -> bool:
+        """The last projection of the log: forget what a marker was to purge, once it has.
+
+        Runs after every other projection has deleted its rows (the runner applies projections
+        in order), so the identifiers are never forgotten before the rows that name them are
+        gone. Idempotent, so it needs no log position of its own.
+        """
+        if not isinstance(entry, Erasure):
+            return False
+        self._ensure_schema()
+        with self._engine.begin() as connection:
+            connection.execute(delete(purges_table).where(purges_table.c.key_id == entry.key_id))
+        return True

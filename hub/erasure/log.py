@@ -1,0 +1,119 @@
+"""The case-event topic's entries: sealed events and erasure markers (ADR 0009).
+
+Writers seal each :class:`~hub.events.CaseEvent` (in Avro single-object encoding) with its
+subject's key and frame a ``CaseEventLogEntry`` (``schemas/avro/case_event_log_entry.avsc``) in
+the configured framing; the Kafka record key is the random key id, never an identifier. Readers
+get back a :data:`~hub.erasure.sealing.LogEntry`, or None for an entry whose key was destroyed —
+the one outcome that is neither data nor an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Protocol
+
+from hub.avro_codec import DecodeError, Framing, case_event_codec, framing_for
+from hub.erasure.keystore import UnknownKeyError
+from hub.erasure.sealing import (
+    Erasure,
+    LogEntry,
+    Sealed,
+    SubjectKey,
+    UnsealError,
+    seal,
+    unseal,
+)
+from hub.events import CaseEvent
+
+_NAMESPACE: Final = "org.thinkfamilyhub.events"
+SEALED: Final = f"{_NAMESPACE}.SealedCaseEvent"
+ERASED: Final = f"{_NAMESPACE}.SubjectErased"
+
+
+class Keyring(Protocol):
+    """What the log needs of a key store (:class:`hub.erasure.keystore.SubjectKeyStore`)."""
+
+    def key_for(self, subject: str) -> SubjectKey: ...
+
+    def secret_of(self, key_id: str) -> bytes | None: ...
+
+    def subjects_of(self, key_id: str) -> tuple[str, ...]: ...
+
+
+class CaseEventLog:
+    """Encode case-events and erasure markers for the topic; decode its entries."""
+
+    def __init__(self, keys: Keyring, topic: str, registry_url: str | None = None) -> None:
+        self._keys = keys
+        self._framing: Framing = framing_for("case_event_log_entry", topic, registry_url)
+        # Inside the ciphertext the event is self-describing (single-object, by fingerprint),
+        # whatever framing the topic uses.
+        self._events = case_event_codec("sealed-case-event")
+
+    def encode(self, event: CaseEvent) -> tuple[bytes, bytes]:
+        """The Kafka key and value for ``event``, sealed with its subject's key."""
+        key = self._keys.key_for(event.subject_key())
+        sealed = seal(key, str(event.event_id), event.event_type.value, self._events.encode(event))
+        entry = {
+            "event_id": sealed.event_id,
+            "event_type": sealed.event_type,
+            "nonce": sealed.nonce,
+            "ciphertext": sealed.ciphertext,
+        }
+        return self._frame(key.key_id, SEALED, entry)
+
+    def encode_erasure(self, marker: Erasure) -> tuple[bytes, bytes]:
+        entry = {
+            "erasure_id": str(marker.erasure_id),
+            "erased_at": marker.erased_at,
+            "requested_by": marker.requested_by,
+            "reason": marker.reason,
+        }
+        return self._frame(marker.key_id, ERASED, entry)
+
+    def decode(self, value: bytes) -> LogEntry | None:
+        """An event, an erasure marker, or None for an entry sealed with a destroyed key.
+
+        Raises :class:`DecodeError` (so the runner dead-letters it) for bytes that are not an
+        entry, an entry that does not open, or a key this key store never held.
+        """
+        datum = self._framing.decode(value)
+        try:
+            key_id: str = datum["key_id"]
+            name, body = datum["entry"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise DecodeError(f"not a case-event log entry: {error}") from error
+        if name == ERASED:
+            return _erasure(key_id, body, self._keys.subjects_of(key_id))
+        try:
+            secret = self._keys.secret_of(key_id)
+        except UnknownKeyError as error:
+            raise DecodeError(str(error)) from error
+        if secret is None:
+            return None
+        sealed = Sealed(body["event_id"], body["event_type"], body["nonce"], body["ciphertext"])
+        try:
+            event = self._events.decode(unseal(key_id, secret, sealed))
+        except UnsealError as error:
+            raise DecodeError(str(error)) from error
+        if str(event.event_id) != sealed.event_id:
+            raise DecodeError(f"entry {sealed.event_id} holds a different event {event.event_id}")
+        return event
+
+    def _frame(self, key_id: str, name: str, entry: dict[str, Any]) -> tuple[bytes, bytes]:
+        return key_id.encode("ascii"), self._framing.encode(
+            {"key_id": key_id, "entry": (name, entry)}
+        )
+
+
+def _erasure(key_id: str, body: dict[str, Any], subjects: tuple[str, ...]) -> Erasure:
+    try:
+        return Erasure(
+            key_id=key_id,
+            erasure_id=body["erasure_id"],
+            erased_at=body["erased_at"],
+            requested_by=body["requested_by"],
+            reason=body["reason"],
+            subjects=subjects,
+        )
+    except ValueError as error:
+        raise DecodeError(f"erasure marker breaks the contract: {error}") from error
