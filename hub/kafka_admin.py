@@ -24,8 +24,15 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         settings.quarantine_topic,
         settings.dead_letter_topic,
         settings.disclosures_topic,
+        settings.family_events_topic,
     ]
-    kept_forever = {settings.case_events_topic, settings.disclosures_topic}
+    # The family topic is derived from the case-events (ADR 0009) but kept as long, so that a
+    # projection rebuilt from it sees every event still readable.
+    kept_forever = {
+        settings.case_events_topic,
+        settings.disclosures_topic,
+        settings.family_events_topic,
+    }
     missing = [
         NewTopic(
             name,

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     quarantine_topic: str = "hub.quarantine.v1"
     dead_letter_topic: str = "hub.dead-letter.v1"
     disclosures_topic: str = "hub.disclosures.v1"
+    family_events_topic: str = "hub.family-events.v1"
     agreement_path: Path | None = Field(
         default=None,
         description="The data-sharing agreement (TOML); config/sharing/agreement.toml if unset.",

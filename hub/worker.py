@@ -18,6 +18,7 @@ from hub.avro_codec import disclosure_codec
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
+from hub.identity.routing import FamilyRouter
 from hub.identity.store import IdentityStore
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
@@ -53,14 +54,24 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     )
     alerts.create_schema()
     keys.create_schema()
-    publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-dead-letters")
+    publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-producer")
     sink = CaseEventSink(publisher, settings, keys)
     registry = settings.schema_registry_url
-    # The key store comes last: it forgets an erased key's subject only after every
-    # projection has deleted its rows about that subject.
+    # Two stages (ADR 0010): the person index reads the case-events as connectors keyed them,
+    # then forwards each entry to the family topic keyed by family, which every other
+    # projection reads. The key store comes last: it forgets what an erasure was to purge only
+    # after every projection has deleted its rows.
+    router = FamilyRouter(identity, publisher, settings.family_events_topic)
     case_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [identity.apply, alerts.apply, sharing.apply, keys.apply],
+        [identity.apply],
         CaseEventLog(keys, settings.case_events_topic, registry),
+        sink,
+        settings.dead_letter_topic,
+        then=router.forward,
+    )
+    family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
+        [alerts.apply, sharing.apply, keys.apply],
+        CaseEventLog(keys, settings.family_events_topic, registry),
         sink,
         settings.dead_letter_topic,
     )
@@ -70,7 +81,8 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         sink,
         settings.dead_letter_topic,
     )
-    _agent(app, settings.case_events_topic, "case_event_projections", case_events)
+    _agent(app, settings.case_events_topic, "person_index", case_events)
+    _agent(app, settings.family_events_topic, "family_projections", family_events)
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures)
     return app, publisher
 
@@ -82,7 +94,9 @@ def _agent(app: faust.App, topic_name: str, name: str, runner: ProjectionRunner[
     async def agent(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
-            await runner.handle(message.topic, message.partition, message.offset, event.value)
+            await runner.handle(
+                message.topic, message.partition, message.offset, event.value, message.key
+            )
             yield None
 
     app.agent(topic, name=name)(agent)

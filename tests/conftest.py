@@ -54,6 +54,7 @@ def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Setting
             "quarantine_topic": f"test.quarantine.{suffix}",
             "dead_letter_topic": f"test.dead-letter.{suffix}",
             "disclosures_topic": f"test.disclosures.{suffix}",
+            "family_events_topic": f"test.family-events.{suffix}",
             "worker_group": f"test-projections-{suffix}",
             "topic_partitions": 2,
             **overrides,

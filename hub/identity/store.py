@@ -38,7 +38,7 @@ from hub.events import (
     Relationship,
     RelationshipRecorded,
 )
-from hub.identity.families import Member, born_child, relate
+from hub.identity.families import Member, born_child, family_id_for, relate
 from hub.identity.matching import (
     DEFAULT_RULE,
     Demographics,
@@ -117,6 +117,18 @@ class IdentityStore:
                 select(links_table.c.identifier_key).where(links_table.c.person_id == person_id)
             )
             return sorted(rows.scalars())
+
+    def family_key_of(self, identifier_key: str) -> str | None:
+        """The family an identifier's person belongs to, or would anchor (ADR 0010).
+
+        A person in no family yet gets the id of the family that would form around them, so a
+        mother's events keep their key when her family forms. None for an unknown identifier.
+        """
+        with self._engine.connect() as connection:
+            person = _person(connection, identifier_key)
+            if person is None:
+                return None
+            return _family(connection, person) or family_id_for(person)
 
     def family_of(self, person_id: str) -> tuple[str | None, list[Member]]:
         with self._engine.connect() as connection:

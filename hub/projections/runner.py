@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -45,6 +45,9 @@ class Decoder(Protocol[R_co]):
 
 # A store's apply: one log entry with its position (``None``: only move the position).
 Projection = Callable[[str, int, int, R | None], bool]
+# What to do with an entry once every projection has applied it (e.g. forward it, ADR 0010):
+# given the entry, its Kafka key and its bytes; awaited before the offset may be committed.
+Then = Callable[[R, bytes | None, bytes], Awaitable[None]]
 
 
 class ProjectionRunner(Generic[R]):
@@ -56,13 +59,17 @@ class ProjectionRunner(Generic[R]):
         codec: Decoder[R],
         sink: CaseEventSink,
         dead_letter_topic: str,
+        then: Then[R] | None = None,
     ) -> None:
         self._projections = projections
+        self._then = then
         self._codec = codec
         self._sink = sink
         self._dead_letter_topic = dead_letter_topic
 
-    async def handle(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+    async def handle(
+        self, topic: str, partition: int, offset: int, value: bytes, key: bytes | None = None
+    ) -> None:
         event: R | None
         try:
             event = self._codec.decode(value)
@@ -74,6 +81,9 @@ class ProjectionRunner(Generic[R]):
         except ValueError as error:  # the fold refused the event: a poison event
             await self._dead_letter(topic, partition, offset, value, f"projection failed: {error}")
             await self._apply(topic, partition, offset, None)
+            return
+        if event is not None and self._then is not None:
+            await self._then(event, key, value)
 
     async def _apply(self, topic: str, partition: int, offset: int, event: R | None) -> None:
         retrying = AsyncRetrying(

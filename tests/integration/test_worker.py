@@ -8,15 +8,28 @@ from pathlib import Path
 import pytest
 
 from hub.avro_codec import quarantine_codec
+from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.log import CaseEventLog
+from hub.events import (
+    NHS_NUMBER_SYSTEM,
+    CaseEvent,
+    EventType,
+    PersonIdentifier,
+    Relationship,
+    RelationshipRecorded,
+)
+from hub.identity.store import IdentityStore
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
-from tests.builders import assigned, missed, registered
+from tests.builders import NHS_NUMBER, assigned, event, missed, registered
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import read_topic
 
 pytestmark = pytest.mark.kafka
+
+PARTNER_NHS_NUMBER = "9876543210"
 
 
 def test_the_worker_turns_a_no_show_into_one_alert_and_dead_letters_garbage(
@@ -84,3 +97,67 @@ def test_a_restarted_worker_raises_no_duplicate_alerts(
         }
     finally:
         publisher.close()
+
+
+def test_a_familys_events_reach_the_projections_keyed_by_family(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """ADR 0010: after the relationship, both parents' events share the family's key."""
+    settings = make_settings(topic_partitions=4)
+    partner = PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=PARTNER_NHS_NUMBER)
+    relationship = event(
+        EventType.RELATIONSHIP_RECORDED,
+        RelationshipRecorded(related=(partner,), relationship=Relationship.FATHER_OR_PARTNER),
+        record_id="rel-1",
+    )
+    before = [registered(), registered("Ben", "Partner", nhs_number=PARTNER_NHS_NUMBER)]
+    after = [missed("APT-P", nhs_number=PARTNER_NHS_NUMBER), missed("APT-M")]
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    sink = CaseEventSink(publisher, settings)
+    try:
+        for entry in before:
+            sink.publish_sync(entry)
+        with hub_process("worker", settings, tmp_path):
+            sink.publish_sync(relationship)
+            # Only once the family exists do the parents' next events follow it.
+            identity = IdentityStore(make_engine(settings.resolved_database_url()))
+            identity.create_schema()
+
+            def family_formed() -> bool:
+                his = identity.family_key_of(partner.key())
+                return his is not None and his == identity.family_key_of(NHS_NUMBER)
+
+            eventually(
+                family_formed,
+                timeout_s=60,
+                what="the family formed",
+                log=tmp_path / "worker.log",
+            )
+            for entry in after:
+                sink.publish_sync(entry)
+            forwarded = read_topic(
+                settings.bootstrap_servers(), settings.family_events_topic, expect=5
+            )
+    finally:
+        publisher.close()
+    originals = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=5)
+    assert sorted(m.value() or b"" for m in forwarded) == sorted(
+        m.value() or b"" for m in originals
+    )
+    family = identity.family_key_of(NHS_NUMBER)
+    assert family is not None
+    log = CaseEventLog(
+        SubjectKeyStore(make_engine(settings.resolved_database_url())), settings.case_events_topic
+    )
+    key_of: dict[tuple[str, str], object] = {}
+    for message in forwarded:
+        decoded = log.decode(message.value() or b"")
+        assert isinstance(decoded, CaseEvent)
+        key_of[(decoded.source_record_id, decoded.subject_key())] = message.key()
+    # The mother anchors the family, so her events were under its key from the start; the
+    # partner's follow it once the relationship is known (his registration went under his own).
+    mine, his = NHS_NUMBER, PARTNER_NHS_NUMBER
+    in_family = [("pat-1", mine), ("rel-1", mine), ("APT-P", his), ("APT-M", mine)]
+    assert {key_of[k] for k in in_family} == {family.encode()}
+    assert key_of[("pat-1", his)] not in (family.encode(), None)
+    assert len({m.partition() for m in forwarded if m.key() == family.encode()}) == 1
