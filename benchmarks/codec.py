@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import fastavro
 
 from benchmarks.harness import rate, report
 from hub.avro_codec import case_event_codec, case_event_to_avro, load_schema
+from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.log import CaseEventLog
 from hub.events import CaseEvent
 from hub.projections.missed_appointments import empty_state, fold
+from hub.projections.store import make_engine
 from tests.builders import T0, assigned, missed
 
 N = 20_000
@@ -61,3 +66,27 @@ def run() -> None:
         return len(encoded)
 
     report("fold: missed-appointment fold (pure)", rate(folding), "codec decode", rate(decode_only))
+
+    # Sealing (ADR 0009): key lookup in SQLite + AES-256-GCM on top of the codec.
+    with tempfile.TemporaryDirectory() as directory:
+        engine = make_engine(f"sqlite:///{Path(directory) / 'keys.sqlite3'}")
+        log = CaseEventLog(SubjectKeyStore(engine), "bench")
+        sample = events[:5000]
+
+        def sealed() -> int:
+            for event in sample:
+                log.decode(log.encode(event)[1])
+            return len(sample)
+
+        def unsealed() -> int:
+            for event in sample:
+                codec.decode(codec.encode(event))
+            return len(sample)
+
+        report(
+            "sealed log: encode+decode (key lookup + AES-GCM + codec)",
+            rate(sealed),
+            "codec encode+decode",
+            rate(unsealed),
+        )
+        engine.dispose()
