@@ -107,13 +107,6 @@ class CaseEventLog:
 
 def _erasure(key_id: str, body: dict[str, Any], subjects: tuple[str, ...]) -> Erasure:
     try:
-        return Erasure(
-            key_id=key_id,
-            erasure_id=body["erasure_id"],
-            erased_at=body["erased_at"],
-            requested_by=body["requested_by"],
-            reason=body["reason"],
-            subjects=subjects,
-        )
+        return Erasure.model_validate({**body, "key_id": key_id, "subjects": subjects})
     except ValueError as error:
         raise DecodeError(f"erasure marker breaks the contract: {error}") from error
