@@ -33,6 +33,7 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
+from hub.identity.store import IdentityStore
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 from hub.publisher import PublishError
 from hub.readers import reader_identity
@@ -220,7 +221,11 @@ def sharing_router() -> APIRouter:
         if reader.role not in GOVERNANCE_ROLES:
             raise HTTPException(403, f"only {sorted(GOVERNANCE_ROLES)} read the disclosure log")
         store: SharingStore = request.app.state.sharing
-        entries = store.disclosures_about([person_key])
+        identity: IdentityStore = request.app.state.identity
+        person = identity.person_of(person_key)
+        # Every identifier of the person: what was disclosed under a record merged in since.
+        keys = {person_key, *(identity.keys_of(person) if person is not None else ())}
+        entries = store.disclosures_about(sorted(keys))
         now: datetime = request.app.state.clock()
         audit = Disclosure(
             disclosure_id=uuid.uuid4(),

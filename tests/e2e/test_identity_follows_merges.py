@@ -91,3 +91,8 @@ def test_alerts_follow_a_merge_and_reviews_resolve_through_the_api(
         what="the council record linked to the mother (the MRN alert follows)",
         log=log,
     )
+    # Who has seen data about her: the report follows the merge to the MRN record's reads.
+    guardian = reader("cg-1", "R0A", "CALDICOTT_GUARDIAN")
+    report = httpx.get(f"{base}/people/{NHS_NUMBER}/disclosures", headers=guardian, timeout=30)
+    assert report.status_code == 200, report.text
+    assert mrn_key in {entry["subject_key"] for entry in report.json()["disclosures"]}
