@@ -20,7 +20,7 @@ from hub.erasure.sealing import erasure_marker
 from hub.identity.store import IdentityStore
 from hub.publisher import PublishError
 from hub.readers import reader_identity
-from hub.sharing.agreement import ERASURE_ROLES, Agreement, OrganisationKind
+from hub.sharing.agreement import ERASURE_ROLES, Agreement
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
 
@@ -53,8 +53,7 @@ def erasure_router() -> APIRouter:
     )
     async def erase(key: str, body: ErasureIn, reader: Reader, request: Request) -> ErasureOut:
         agreement: Agreement = request.app.state.agreement
-        organisation = agreement.organisations.get(reader.organisation_code)
-        if organisation is None or organisation.kind is OrganisationKind.VOLUNTARY:
+        if not agreement.is_statutory(reader.organisation_code):
             raise HTTPException(403, "erasure is decided by a statutory partner")
         if reader.role not in ERASURE_ROLES:
             raise HTTPException(403, f"only {sorted(ERASURE_ROLES)} erase a person")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
 from hub.identity.store import IdentityStore
 from hub.readers import reader_identity
-from hub.sharing.agreement import Agreement, OrganisationKind
+from hub.sharing.agreement import Agreement
 from hub.sharing.policy import Recipient
 from hub.sharing.routes import Accepted, publish_from_api
 
@@ -37,8 +37,7 @@ class ReviewDecisionIn(BaseModel):
 
 def _statutory(request: Request, reader: Recipient) -> None:
     agreement: Agreement = request.app.state.agreement
-    organisation = agreement.organisations.get(reader.organisation_code)
-    if organisation is None or organisation.kind is OrganisationKind.VOLUNTARY:
+    if not agreement.is_statutory(reader.organisation_code):
         raise HTTPException(403, "identity review is for statutory partners")
 
 

@@ -105,6 +105,15 @@ class Agreement(_Config):
                 raise ValueError(f"flow {flow.name!r} names unknown organisations {unknown}")
         return self
 
+    def is_statutory(self, organisation_code: str) -> bool:
+        """A party to the agreement that is not a voluntary-sector organisation.
+
+        Statutory partners alone record safeguarding overrides, decide identity reviews and
+        erase a person; an organisation outside the agreement is never one.
+        """
+        organisation = self.organisations.get(organisation_code)
+        return organisation is not None and organisation.kind is not OrganisationKind.VOLUNTARY
+
 
 class AgreementError(ValueError):
     pass

@@ -37,7 +37,7 @@ from hub.identity.store import IdentityStore
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 from hub.publisher import PublishError
 from hub.readers import reader_identity
-from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement, OrganisationKind
+from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement
 from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Subject
@@ -146,8 +146,7 @@ def sharing_router() -> APIRouter:
     async def record_override(body: OverrideIn, reader: Reader, request: Request) -> Accepted:
         """Record a safeguarding override: statutory organisations only, always with expiry."""
         agreement: Agreement = request.app.state.agreement
-        organisation = agreement.organisations.get(reader.organisation_code)
-        if organisation is None or organisation.kind is OrganisationKind.VOLUNTARY:
+        if not agreement.is_statutory(reader.organisation_code):
             raise HTTPException(403, "only a statutory partner may record a safeguarding override")
         payload = SafeguardingOverrideRecorded(
             override_id=body.override_id,
