@@ -192,8 +192,7 @@ def create_api(
         """For the team around the family (key worker, social worker, lead practitioner)."""
         the_store: MissedAppointmentStore = request.app.state.store
         identity: IdentityStore = request.app.state.identity
-        person = identity.person_of(person_key)
-        keys = identity.keys_of(person) if person else [person_key]  # follows merges
+        keys = identity.same_person(person_key)  # follows merges
         views = [view for key in keys for view in the_store.alerts_about(key)]
         return await _released_alerts(request, reader, views)
 
@@ -209,8 +208,7 @@ def create_api(
         disclosures = []
         for key, subject_views in by_subject.items():  # one decision set and record per person
             subject = Subject(key)
-            person = identity.person_of(key)
-            same_person = identity.keys_of(person) if person else []  # consent follows merges
+            same_person = identity.same_person(key)  # consent follows merges
             items: list[Item[str]] = []
             for view in subject_views:
                 alert_id, controller = str(view.alert.alert_id), view.alert.organisation_code

@@ -58,8 +58,7 @@ def erasure_router() -> APIRouter:
         if reader.role not in ERASURE_ROLES:
             raise HTTPException(403, f"only {sorted(ERASURE_ROLES)} erase a person")
         identity: IdentityStore = request.app.state.identity
-        person = identity.person_of(key)
-        subjects = identity.keys_of(person) if person is not None else [key]
+        subjects = identity.same_person(key)
         keys: SubjectKeyStore = request.app.state.keys
         now = request.app.state.clock()
         key_ids = keys.shred(subjects, now)

@@ -113,10 +113,17 @@ class IdentityStore:
 
     def keys_of(self, person_id: str) -> list[str]:
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(links_table.c.identifier_key).where(links_table.c.person_id == person_id)
-            )
-            return sorted(rows.scalars())
+            return _keys(connection, person_id)
+
+    def same_person(self, identifier_key: str) -> list[str]:
+        """Every identifier key of the person behind ``identifier_key`` (itself included).
+
+        How views keyed by identifier follow merges; an identifier the index does not know
+        stands alone.
+        """
+        with self._engine.connect() as connection:
+            person = _person(connection, identifier_key)
+            return [identifier_key] if person is None else _keys(connection, person)
 
     def family_key_of(self, identifier_key: str) -> str | None:
         """The family an identifier's person belongs to, or would anchor (ADR 0010).
@@ -242,6 +249,13 @@ def _person(connection: Connection, key: str) -> str | None:
     ).scalar_one_or_none()
 
 
+def _keys(connection: Connection, person: str) -> list[str]:
+    rows = connection.execute(
+        select(links_table.c.identifier_key).where(links_table.c.person_id == person)
+    )
+    return sorted(rows.scalars())
+
+
 def _links(connection: Connection, keys: list[str]) -> dict[str, str]:
     rows = connection.execute(select(links_table).where(links_table.c.identifier_key.in_(keys)))
     found = {r.identifier_key: r.person_id for r in rows}
@@ -328,8 +342,7 @@ def _erase(connection: Connection, subjects: Sequence[str]) -> None:
     persons = set(_links(connection, list(subjects)).values())
     connection.execute(delete(links_table).where(links_table.c.identifier_key.in_(subjects)))
     for person in persons:
-        remaining = select(links_table.c.identifier_key).where(links_table.c.person_id == person)
-        if connection.execute(remaining.limit(1)).first() is not None:
+        if _keys(connection, person):
             continue  # other identifiers remain; their own markers will follow
         connection.execute(
             delete(demographics_table).where(demographics_table.c.person_id == person)

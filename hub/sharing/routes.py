@@ -221,10 +221,8 @@ def sharing_router() -> APIRouter:
             raise HTTPException(403, f"only {sorted(GOVERNANCE_ROLES)} read the disclosure log")
         store: SharingStore = request.app.state.sharing
         identity: IdentityStore = request.app.state.identity
-        person = identity.person_of(person_key)
         # Every identifier of the person: what was disclosed under a record merged in since.
-        keys = {person_key, *(identity.keys_of(person) if person is not None else ())}
-        entries = store.disclosures_about(sorted(keys))
+        entries = store.disclosures_about(identity.same_person(person_key))
         now: datetime = request.app.state.clock()
         audit = Disclosure(
             disclosure_id=uuid.uuid4(),

@@ -73,6 +73,8 @@ def test_merge_unmerge_review_family_and_birth(index: IdentityStore) -> None:
     apply(index, EventType.PERSON_MERGED, PersonMerged(merged=(MRN,)))
     assert index.person_of(f"{MRN.system}|{MRN.value}") == mother
     assert index.keys_of(mother) == sorted([NHS_NUMBER, f"{MRN.system}|{MRN.value}"])
+    assert index.same_person(f"{MRN.system}|{MRN.value}") == index.keys_of(mother)
+    assert index.same_person("urn:unknown|X1") == ["urn:unknown|X1"]
 
     # ... and unmerges it (ADT^A37).
     apply(index, EventType.PERSON_UNMERGED, PersonUnmerged(separated=(MRN,)))
