@@ -116,20 +116,23 @@ def create_api(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.agreement = agreement
         app.state.clock = clock
-        publisher = None
-        if sink is None:
-            publisher = KafkaPublisher(
-                settings.bootstrap_servers(),
-                client_id="hub-api",
-                timeout_s=settings.publish_timeout_seconds,
-            )
-        app.state.sink = sink or CaseEventSink(publisher, settings)  # type: ignore[arg-type]
         the_store = store or MissedAppointmentStore(make_engine(settings.resolved_database_url()))
         the_store.create_schema()
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
-        app.state.keys = SubjectKeyStore(the_store.engine)
+        app.state.keys = keys = SubjectKeyStore(the_store.engine)
+        publisher = None
+        the_sink = sink
+        if the_sink is None:
+            publisher = KafkaPublisher(
+                settings.bootstrap_servers(),
+                client_id="hub-api",
+                timeout_s=settings.publish_timeout_seconds,
+            )
+            # Seals with the key store the erasure route shreds: one engine, not two.
+            the_sink = CaseEventSink(publisher, settings, keys)
+        app.state.sink = the_sink
         try:
             yield
         finally:
