@@ -26,7 +26,9 @@ NHS_NUMBER_SYSTEM: Final = "https://fhir.nhs.uk/Id/nhs-number"
 EVENT_ID_NAMESPACE: Final = uuid.UUID("6f1d2b9e-3c55-5a7e-9a43-2f0c8d1e7b21")
 
 
-class _Frozen(BaseModel):
+class FrozenModel(BaseModel):
+    """Immutable, and unknown fields are errors: the base of every value the hub passes around."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -123,12 +125,12 @@ class AssignmentScope(StrEnum):
     FAMILY = "FAMILY"
 
 
-class Source(_Frozen):
+class Source(FrozenModel):
     system: str = Field(min_length=1)
     organisation_code: str = Field(min_length=1)
 
 
-class PersonIdentifier(_Frozen):
+class PersonIdentifier(FrozenModel):
     system: str = Field(min_length=1)
     value: str = Field(min_length=1)
 
@@ -140,7 +142,7 @@ class PersonIdentifier(_Frozen):
         return f"{self.system}|{self.value}"
 
 
-class Appointment(_Frozen):
+class Appointment(FrozenModel):
     appointment_id: str = Field(min_length=1)
     start: AwareDatetime
     end: AwareDatetime | None = None
@@ -150,31 +152,31 @@ class Appointment(_Frozen):
     practitioner_ids: tuple[str, ...] = ()
 
 
-class PersonRegistered(_Frozen):
+class PersonRegistered(FrozenModel):
     given_name: str | None = None
     family_name: str | None = None
     birth_date: date | None = None
     postcode: str | None = None
 
 
-class AppointmentBooked(_Frozen):
+class AppointmentBooked(FrozenModel):
     appointment: Appointment
 
 
-class AppointmentCancelled(_Frozen):
+class AppointmentCancelled(FrozenModel):
     appointment: Appointment
     reason: str | None = None
 
 
-class AppointmentAttended(_Frozen):
+class AppointmentAttended(FrozenModel):
     appointment: Appointment
 
 
-class AppointmentMissed(_Frozen):
+class AppointmentMissed(FrozenModel):
     appointment: Appointment
 
 
-class PractitionerAssigned(_Frozen):
+class PractitionerAssigned(FrozenModel):
     practitioner_id: str = Field(min_length=1)
     name: str
     role: PractitionerRole
@@ -183,26 +185,26 @@ class PractitionerAssigned(_Frozen):
     scope: AssignmentScope
 
 
-class AppointmentRescheduled(_Frozen):
+class AppointmentRescheduled(FrozenModel):
     appointment: Appointment
     previous_start: AwareDatetime | None = None
 
 
-class AppointmentModified(_Frozen):
+class AppointmentModified(FrozenModel):
     appointment: Appointment
 
 
-class PersonMerged(_Frozen):
+class PersonMerged(FrozenModel):
     merged: tuple[PersonIdentifier, ...]
 
 
-class PersonUnmerged(_Frozen):
+class PersonUnmerged(FrozenModel):
     """A merge was undone (HL7 ADT^A37): ``separated`` no longer mean the subject."""
 
     separated: tuple[PersonIdentifier, ...]
 
 
-class RelationshipRecorded(_Frozen):
+class RelationshipRecorded(FrozenModel):
     """``related`` is the subject's ``relationship`` (an unborn child is known by its EDD)."""
 
     related: tuple[PersonIdentifier, ...] = Field(min_length=1)
@@ -210,14 +212,14 @@ class RelationshipRecorded(_Frozen):
     expected_delivery_date: date | None = None
 
 
-class BirthRegistered(_Frozen):
+class BirthRegistered(FrozenModel):
     """The subject (the baby, with its own NHS number) was born to ``mother``."""
 
     mother: tuple[PersonIdentifier, ...] = Field(min_length=1)
     birth_date: date
 
 
-class ConsentRecorded(_Frozen):
+class ConsentRecorded(FrozenModel):
     """The subject consented to sharing ``categories`` with ``recipients`` for ``purposes``."""
 
     consent_id: str = Field(min_length=1)
@@ -228,7 +230,7 @@ class ConsentRecorded(_Frozen):
     expires_at: AwareDatetime | None = None
 
 
-class ConsentWithdrawn(_Frozen):
+class ConsentWithdrawn(FrozenModel):
     """Consent withdrawn: one consent (``consent_id``) or all; empty lists mean every one."""
 
     consent_id: str | None = None
@@ -237,7 +239,7 @@ class ConsentWithdrawn(_Frozen):
     recorded_by: str = Field(min_length=1)
 
 
-class SafeguardingOverrideRecorded(_Frozen):
+class SafeguardingOverrideRecorded(FrozenModel):
     """Share without consent because a child is at risk: only as stated, only until expiry."""
 
     override_id: str = Field(min_length=1)
@@ -250,7 +252,7 @@ class SafeguardingOverrideRecorded(_Frozen):
     expires_at: AwareDatetime
 
 
-class SafeguardingOverrideEnded(_Frozen):
+class SafeguardingOverrideEnded(FrozenModel):
     """An override ended before its expiry (on review)."""
 
     override_id: str = Field(min_length=1)
@@ -296,7 +298,7 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
 }
 
 
-class CaseEvent(_Frozen):
+class CaseEvent(FrozenModel):
     """The envelope: who, when, from where, how sensitive, plus the payload."""
 
     event_id: uuid.UUID

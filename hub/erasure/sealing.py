@@ -20,9 +20,9 @@ from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime
 
-from hub.events import CaseEvent
+from hub.events import CaseEvent, FrozenModel
 
 KEY_BYTES: Final = 32  # AES-256
 NONCE_BYTES: Final = 12  # the GCM standard nonce; random nonces are safe far beyond our volumes
@@ -51,15 +51,13 @@ class Sealed:
     ciphertext: bytes
 
 
-class Erasure(BaseModel):
+class Erasure(FrozenModel):
     """A ``SubjectErased`` marker as projections see it: whose data to delete, and on whose word.
 
     ``subjects`` are the identifier keys the destroyed key belonged to, looked up in the key
     store while decoding; on a replay after the erasure completed it is empty (there is nothing
     left to delete).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     key_id: str
     erasure_id: uuid.UUID

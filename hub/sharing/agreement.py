@@ -12,9 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from hub.events import DataCategory, PractitionerRole, Purpose
+from hub.events import DataCategory, FrozenModel, PractitionerRole, Purpose
 
 DEFAULT_AGREEMENT: Final = (
     Path(__file__).resolve().parents[2] / "config" / "sharing" / "agreement.toml"
@@ -51,11 +51,7 @@ KNOWN_ROLES: Final = frozenset(
 )
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Organisation(_Config):
+class Organisation(FrozenModel):
     name: str
     kind: OrganisationKind
     safeguarding_lead: str = Field(
@@ -65,7 +61,7 @@ class Organisation(_Config):
     )
 
 
-class Flow(_Config):
+class Flow(FrozenModel):
     """One permitted flow: recipients (by kind or code) x roles x categories x purposes."""
 
     name: str
@@ -91,7 +87,7 @@ class Flow(_Config):
         return self
 
 
-class Agreement(_Config):
+class Agreement(FrozenModel):
     version: str = Field(min_length=1)
     title: str
     organisations: dict[str, Organisation]

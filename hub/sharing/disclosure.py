@@ -11,14 +11,10 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime
 
-from hub.events import DataCategory, Purpose
+from hub.events import DataCategory, FrozenModel, Purpose
 from hub.sharing.agreement import LawfulBasis
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Channel(StrEnum):
@@ -30,21 +26,21 @@ class Channel(StrEnum):
     NOTIFICATION = "NOTIFICATION"
 
 
-class DisclosedItem(_Frozen):
+class DisclosedItem(FrozenModel):
     category: DataCategory
     controller: str
     basis: LawfulBasis
     authority: str | None = None
 
 
-class WithheldItem(_Frozen):
+class WithheldItem(FrozenModel):
     category: DataCategory
     controller: str
     outcome: str
     reason: str
 
 
-class Disclosure(_Frozen):
+class Disclosure(FrozenModel):
     disclosure_id: uuid.UUID
     disclosed_at: AwareDatetime
     channel: Channel
