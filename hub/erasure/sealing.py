@@ -54,9 +54,9 @@ class Sealed:
 class Erasure(FrozenModel):
     """A ``SubjectErased`` marker as projections see it: whose data to delete, and on whose word.
 
-    ``subjects`` are the identifier keys the destroyed key belonged to, looked up in the key
-    store while decoding; on a replay after the erasure completed it is empty (there is nothing
-    left to delete).
+    ``subjects`` are every identifier key of the erased person (not only the one the destroyed
+    key was made for), looked up in the key store's purge list while decoding; on a replay after
+    the erasure completed it is empty (there is nothing left to delete).
     """
 
     key_id: str
