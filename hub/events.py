@@ -49,6 +49,14 @@ class EventType(StrEnum):
     CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
     SAFEGUARDING_OVERRIDE_RECORDED = "SAFEGUARDING_OVERRIDE_RECORDED"
     SAFEGUARDING_OVERRIDE_ENDED = "SAFEGUARDING_OVERRIDE_ENDED"
+    REFERRAL_RECEIVED = "REFERRAL_RECEIVED"
+    ASSESSMENT_COMPLETED = "ASSESSMENT_COMPLETED"
+    PLAN_STARTED = "PLAN_STARTED"
+    PLAN_ENDED = "PLAN_ENDED"
+    CASE_CLOSED = "CASE_CLOSED"
+    PROGRAMME_REFERRAL_ACCEPTED = "PROGRAMME_REFERRAL_ACCEPTED"
+    PROGRAMME_PROGRESS = "PROGRAMME_PROGRESS"
+    ASSESSMENT_SCORE_RECORDED = "ASSESSMENT_SCORE_RECORDED"
 
 
 class DataCategory(StrEnum):
@@ -118,6 +126,31 @@ MIDWIFE_ROLES: Final = frozenset(
         PractitionerRole.SPECIALIST_MIDWIFE,
     }
 )
+
+
+class PlanType(StrEnum):
+    """The statutory and early-help plans a child can be on (Children Act 1989 s17, s47, s20/31)."""
+
+    EARLY_HELP = "EARLY_HELP"
+    CHILD_IN_NEED = "CHILD_IN_NEED"
+    CHILD_PROTECTION = "CHILD_PROTECTION"
+    LOOKED_AFTER = "LOOKED_AFTER"
+
+
+class AssessmentType(StrEnum):
+    SINGLE_ASSESSMENT = "SINGLE_ASSESSMENT"
+    CONTINUOUS_ASSESSMENT = "CONTINUOUS_ASSESSMENT"
+    PRE_BIRTH = "PRE_BIRTH"
+    SECTION_47 = "SECTION_47"
+    EARLY_HELP = "EARLY_HELP"
+
+
+class ScoreInstrument(StrEnum):
+    """Validated outcome measures the programmes report (special-category health data)."""
+
+    SDQ = "SDQ"
+    WEMWBS = "WEMWBS"
+    SWEMWBS = "SWEMWBS"
 
 
 class AssignmentScope(StrEnum):
@@ -259,6 +292,77 @@ class SafeguardingOverrideEnded(FrozenModel):
     ended_by: str = Field(min_length=1)
 
 
+class ReferralReceived(FrozenModel):
+    """A referral to a service (children's social care, early help, a programme) arrived."""
+
+    referral_id: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    referral_source: str | None = None
+    primary_need: str | None = None
+
+
+class AssessmentCompleted(FrozenModel):
+    """An assessment was completed (authorised); a pre-birth one is about an unborn child."""
+
+    assessment_id: str = Field(min_length=1)
+    assessment_type: AssessmentType
+    started_on: date | None = None
+    completed_on: date
+    factors: tuple[str, ...] = ()
+
+
+class PlanStarted(FrozenModel):
+    """A child went onto a plan; ``category`` is e.g. the category of abuse or legal status."""
+
+    plan_id: str = Field(min_length=1)
+    plan_type: PlanType
+    started_on: date
+    category: str | None = None
+
+
+class PlanEnded(FrozenModel):
+    plan_id: str = Field(min_length=1)
+    plan_type: PlanType
+    ended_on: date
+    reason: str | None = None
+
+
+class CaseClosed(FrozenModel):
+    """The service closed its involvement (e.g. CIN closure with its reason code)."""
+
+    case_id: str = Field(min_length=1)
+    closed_on: date
+    reason: str | None = None
+
+
+class ProgrammeReferralAccepted(FrozenModel):
+    """Accepted onto a programme (e.g. Strengthening Families) and, where it has them, a pathway."""
+
+    referral_id: str = Field(min_length=1)
+    programme: str = Field(min_length=1)
+    pathway: str | None = None
+    accepted_on: date
+
+
+class ProgrammeProgress(FrozenModel):
+    """Where a person is in a (group) programme: sessions attended so far, and whether done."""
+
+    programme: str = Field(min_length=1)
+    sessions_attended: int = Field(ge=0)
+    sessions_planned: int | None = Field(default=None, ge=0)
+    stage: str | None = None
+    completed: bool = False
+
+
+class AssessmentScoreRecorded(FrozenModel):
+    """A validated measure's total score (SDQ 0-40, WEMWBS 14-70, SWEMWBS 7-35)."""
+
+    instrument: ScoreInstrument
+    score: int
+    measured_on: date
+    respondent: str | None = None
+
+
 Payload = (
     PersonRegistered
     | AppointmentBooked
@@ -276,6 +380,14 @@ Payload = (
     | ConsentWithdrawn
     | SafeguardingOverrideRecorded
     | SafeguardingOverrideEnded
+    | ReferralReceived
+    | AssessmentCompleted
+    | PlanStarted
+    | PlanEnded
+    | CaseClosed
+    | ProgrammeReferralAccepted
+    | ProgrammeProgress
+    | AssessmentScoreRecorded
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -295,6 +407,14 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.CONSENT_WITHDRAWN: ConsentWithdrawn,
     EventType.SAFEGUARDING_OVERRIDE_RECORDED: SafeguardingOverrideRecorded,
     EventType.SAFEGUARDING_OVERRIDE_ENDED: SafeguardingOverrideEnded,
+    EventType.REFERRAL_RECEIVED: ReferralReceived,
+    EventType.ASSESSMENT_COMPLETED: AssessmentCompleted,
+    EventType.PLAN_STARTED: PlanStarted,
+    EventType.PLAN_ENDED: PlanEnded,
+    EventType.CASE_CLOSED: CaseClosed,
+    EventType.PROGRAMME_REFERRAL_ACCEPTED: ProgrammeReferralAccepted,
+    EventType.PROGRAMME_PROGRESS: ProgrammeProgress,
+    EventType.ASSESSMENT_SCORE_RECORDED: AssessmentScoreRecorded,
 }
 
 
