@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from hub.connectors.cli import connector_app
 from hub.settings import Settings
 
 app = typer.Typer(
@@ -25,13 +26,14 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
 agreement_app = typer.Typer(help="The data-sharing agreement the policy decides by.")
 app.add_typer(agreement_app, name="agreement")
+app.add_typer(connector_app, name="connector")
 
 
 def _settings() -> Settings:
     return Settings()
 
 
-def _with_local_broker(settings: Settings) -> Settings:
+def with_local_broker(settings: Settings) -> Settings:
     """Use KAFKA_BOOTSTRAP_SERVERS if set, else the broker `hub kafka start` left running."""
     if settings.kafka_bootstrap_servers:
         return settings
@@ -149,7 +151,7 @@ def topics() -> None:
     """Create the hub's topics where missing."""
     from hub.kafka_admin import ensure_topics
 
-    created = ensure_topics(_with_local_broker(_settings()))
+    created = ensure_topics(with_local_broker(_settings()))
     typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
@@ -158,7 +160,7 @@ def worker(loglevel: Annotated[str, typer.Option(help="Log level.")] = "info") -
     """Run the Faust worker that maintains the projections (until Ctrl-C)."""
     from hub.worker import run_worker
 
-    run_worker(_with_local_broker(_settings()), loglevel=loglevel)
+    run_worker(with_local_broker(_settings()), loglevel=loglevel)
 
 
 @app.command("api")
@@ -168,7 +170,7 @@ def api() -> None:
 
     from hub.api import create_api
 
-    settings = _with_local_broker(_settings())
+    settings = with_local_broker(_settings())
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port)
 
@@ -179,7 +181,7 @@ def mllp() -> None:
     from hub.connectors.hl7v2.listener import serve
 
     logging.basicConfig(level=logging.INFO)
-    serve(_with_local_broker(_settings()))
+    serve(with_local_broker(_settings()))
 
 
 @app.command("demo")
@@ -187,7 +189,7 @@ def demo() -> None:
     """Publish the demo story (idempotent: loading it twice changes nothing)."""
     from hub.demo import publish_demo
 
-    for line in publish_demo(_with_local_broker(_settings())):
+    for line in publish_demo(with_local_broker(_settings())):
         typer.echo(line)
 
 

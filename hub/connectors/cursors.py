@@ -1,0 +1,207 @@
+"""Persisted cursors for extracts: what each source row last published, in SQL.
+
+Councils send whole extracts (every open episode, every referral this year) again and again.
+For each extract the cursor keeps one row per source record: the digest of its raw text, the
+ids of the events it produced, and the last run that saw it. A run then:
+
+* skips a record whose digest is unchanged (re-running an extract publishes nothing);
+* publishes only the *new* events of a changed record (ids are content-derived);
+* after a complete pass, reports the records no run has seen since (they disappeared from the
+  source) and forgets them, so each disappearance is reported once.
+
+A batch's cursor rows are written only after all of its events were acknowledged by Kafka, so
+a crash loses nothing: the next run skips what was committed and re-publishes at most the batch
+that was in flight (same ids, which the projections absorb).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from hub.events import utc_now
+
+cursor_metadata = MetaData()
+
+rows_table = Table(
+    "extract_rows",
+    cursor_metadata,
+    Column("extract", String(200), primary_key=True),
+    Column("row_key", String(500), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("event_ids", Text, nullable=False),
+    Column("seen_run", String(36), nullable=False),
+)
+Index("extract_rows_by_run", rows_table.c.extract, rows_table.c.seen_run)
+
+runs_table = Table(
+    "extract_runs",
+    cursor_metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("extract", String(200), nullable=False, index=True),
+    Column("input_name", String(500), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("records", Integer),
+    Column("published", Integer),
+    Column("disappeared", Integer),
+)
+
+# Keys per IN (...) lookup: well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the cursor knows of one source record."""
+
+    digest: str
+    event_ids: frozenset[str]
+    seen_run: str
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    key: str
+    digest: str
+    event_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: str
+    extract: str
+    input_name: str
+    started_at: datetime
+    finished_at: datetime | None
+    records: int | None
+    published: int | None
+    disappeared: int | None
+
+
+class CursorStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_schema(self) -> None:
+        cursor_metadata.create_all(self._engine)
+
+    def start(self, extract: str, input_name: str) -> str:
+        run_id = str(uuid.uuid4())
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(runs_table).values(
+                    run_id=run_id, extract=extract, input_name=input_name, started_at=utc_now()
+                )
+            )
+        return run_id
+
+    def lookup(self, extract: str, keys: Iterable[str]) -> dict[str, Seen]:
+        found: dict[str, Seen] = {}
+        wanted = list(dict.fromkeys(keys))
+        with self._engine.connect() as connection:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = connection.execute(
+                    select(
+                        rows_table.c.row_key,
+                        rows_table.c.digest,
+                        rows_table.c.event_ids,
+                        rows_table.c.seen_run,
+                    ).where(and_(rows_table.c.extract == extract, rows_table.c.row_key.in_(chunk)))
+                )
+                for key, digest, event_ids, seen_run in rows:
+                    found[key] = Seen(digest, frozenset(json.loads(event_ids)), seen_run)
+        return found
+
+    def commit(
+        self, extract: str, run_id: str, written: Sequence[Written], seen: Sequence[str]
+    ) -> None:
+        """After the batch's events were acknowledged: remember new/changed rows, mark the rest
+        seen by this run. One transaction."""
+        with self._engine.begin() as connection:
+            keys = [row.key for row in written]
+            for start in range(0, len(keys), _CHUNK):
+                connection.execute(
+                    delete(rows_table).where(
+                        and_(
+                            rows_table.c.extract == extract,
+                            rows_table.c.row_key.in_(keys[start : start + _CHUNK]),
+                        )
+                    )
+                )
+            if written:
+                connection.execute(
+                    insert(rows_table),
+                    [
+                        {
+                            "extract": extract,
+                            "row_key": row.key,
+                            "digest": row.digest,
+                            "event_ids": json.dumps(sorted(row.event_ids)),
+                            "seen_run": run_id,
+                        }
+                        for row in written
+                    ],
+                )
+            for start in range(0, len(seen), _CHUNK):
+                connection.execute(
+                    update(rows_table)
+                    .where(
+                        and_(
+                            rows_table.c.extract == extract,
+                            rows_table.c.row_key.in_(seen[start : start + _CHUNK]),
+                        )
+                    )
+                    .values(seen_run=run_id)
+                )
+
+    def finish(self, extract: str, run_id: str, *, records: int, published: int) -> list[str]:
+        """Close a complete run: return (and forget) the records it did not see."""
+        gone = and_(rows_table.c.extract == extract, rows_table.c.seen_run != run_id)
+        with self._engine.begin() as connection:
+            disappeared = list(
+                connection.execute(select(rows_table.c.row_key).where(gone)).scalars()
+            )
+            connection.execute(delete(rows_table).where(gone))
+            connection.execute(
+                update(runs_table)
+                .where(runs_table.c.run_id == run_id)
+                .values(
+                    finished_at=utc_now(),
+                    records=records,
+                    published=published,
+                    disappeared=len(disappeared),
+                )
+            )
+        return sorted(disappeared)
+
+    def runs(self, extract: str) -> list[RunSummary]:
+        """Every run of an extract, newest first; an unfinished one crashed or is running."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(runs_table)
+                .where(runs_table.c.extract == extract)
+                .order_by(runs_table.c.started_at.desc())
+            )
+            return [RunSummary(*row) for row in rows]

@@ -1,0 +1,227 @@
+"""The connector runtime: everything a connector does not do.
+
+:func:`translate` is the pure part (records → events or refusals), used as is by the dry run
+(``hub connector test``). :func:`run_extract` is the shell around it for files and database
+views: batches, publishing with retries, quarantine of refused records, the persisted cursor and
+progress. The HTTP channels (webhooks, CSV upload) use :func:`translate` and :func:`deliver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from hub.connectors.cursors import CursorStore, Written
+from hub.connectors.sdk import Connector, ConnectorConfig, Record, RecordError
+from hub.events import CaseEvent, utc_now
+from hub.publisher import Delivery, PublishError
+from hub.quarantine import QuarantineRecord, quarantine_record
+
+# Refusals kept in a report (the rest are counted): a report of a million bad rows stays small.
+REPORTED_REFUSALS: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    record: Record
+    events: tuple[CaseEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    record: Record
+    issues: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"{self.record.location} {name}: {message}" for name, message in self.issues
+        )
+
+
+Outcome = Mapped | Refused
+
+
+def translate(
+    connector: Connector[Any],
+    config: ConnectorConfig,
+    records: Iterable[Record],
+    recorded_at: datetime,
+) -> Iterator[Outcome]:
+    """Map each record, turning every failure into a refusal that names its fields."""
+    for record in records:
+        try:
+            events = connector.map(record, config, recorded_at)
+        except RecordError as error:
+            yield Refused(record, tuple(error.issues))
+        except ValidationError as error:  # an event the contract refuses (e.g. an empty id)
+            issues = tuple(
+                (".".join(str(part) for part in problem["loc"]), problem["msg"])
+                for problem in error.errors()
+            )
+            yield Refused(record, issues)
+        else:
+            yield Mapped(record, tuple(events))
+
+
+class Sink(Protocol):
+    """What the runtime needs of :class:`hub.sink.CaseEventSink`."""
+
+    async def publish(self, event: CaseEvent) -> Delivery: ...
+
+    async def quarantine(
+        self, record: QuarantineRecord, *, topic: str | None = None
+    ) -> Delivery: ...
+
+
+def refusal_record(refused: Refused, *, channel: str, system: str) -> QuarantineRecord:
+    return quarantine_record(
+        refused.record.raw,
+        channel=channel,
+        reason=f"{refused.record.location}: refused by the {system} connector",
+        errors=refused.issues,
+        source_system=system,
+    )
+
+
+async def deliver(
+    sink: Sink,
+    outcomes: Sequence[Outcome],
+    *,
+    channel: str,
+    system: str,
+    attempts: int = 1,
+) -> int:
+    """Publish every mapped event and quarantine every refusal, concurrently; return when all
+    are acknowledged (raising :class:`PublishError` if any write failed after ``attempts``)."""
+    writes: list[Callable[[], Any]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Mapped):
+            writes.extend(_bind(sink.publish, event) for event in outcome.events)
+        else:
+            record = refusal_record(outcome, channel=channel, system=system)
+            writes.append(_bind(sink.quarantine, record))
+    await asyncio.gather(*(_with_retries(write, attempts) for write in writes))
+    return sum(len(o.events) for o in outcomes if isinstance(o, Mapped))
+
+
+def _bind(function: Callable[[Any], Any], argument: Any) -> Callable[[], Any]:
+    return lambda: function(argument)
+
+
+async def _with_retries(write: Callable[[], Any], attempts: int) -> None:
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(PublishError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(max=30),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await write()
+
+
+@dataclass
+class ExtractReport:
+    """What one run of an extract did."""
+
+    run_id: str
+    records: int = 0
+    published: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    refused: int = 0
+    refusals: list[Refused] = field(default_factory=list)
+    disappeared: list[str] = field(default_factory=list)
+
+
+async def run_extract(
+    connector: Connector[Any],
+    config: ConnectorConfig,
+    records: Iterable[Record],
+    *,
+    extract: str,
+    input_name: str,
+    sink: Sink,
+    cursors: CursorStore,
+    batch_size: int = 1000,
+    attempts: int = 5,
+    progress: Callable[[int], None] | None = None,
+) -> ExtractReport:
+    """Publish what is new or changed in an extract and report what disappeared.
+
+    Records stream through in batches, so memory does not grow with the file. Each batch's
+    events and quarantine records are acknowledged before its cursor rows are committed.
+    """
+    run_id = cursors.start(extract, input_name)
+    report = ExtractReport(run_id)
+    outcomes = translate(connector, config, records, utc_now())
+    while batch := list(islice(outcomes, batch_size)):
+        await _run_batch(batch, extract, run_id, config, sink, cursors, attempts, report)
+        if progress is not None:
+            progress(len(batch))
+    report.disappeared = cursors.finish(
+        extract, run_id, records=report.records, published=report.published
+    )
+    return report
+
+
+async def _run_batch(
+    batch: list[Outcome],
+    extract: str,
+    run_id: str,
+    config: ConnectorConfig,
+    sink: Sink,
+    cursors: CursorStore,
+    attempts: int,
+    report: ExtractReport,
+) -> None:
+    known = cursors.lookup(extract, (o.record.key for o in batch))
+    to_send: list[Outcome] = []
+    written: dict[str, Written] = {}
+    seen: list[str] = []
+    for outcome in batch:
+        report.records += 1
+        if isinstance(outcome, Refused):
+            if outcome.record.key in known:  # still in the source, only now unreadable:
+                seen.append(outcome.record.key)  # not "disappeared"; its last events stand
+            report.refused += 1
+            if len(report.refusals) < REPORTED_REFUSALS:
+                report.refusals.append(outcome)
+            to_send.append(outcome)
+            continue
+        key = outcome.record.key
+        before = known.get(key)
+        if key in written or (before is not None and before.seen_run == run_id):
+            duplicate = Refused(outcome.record, (("key", f"{key!r} appears twice in the input"),))
+            report.refused += 1
+            if len(report.refusals) < REPORTED_REFUSALS:
+                report.refusals.append(duplicate)
+            to_send.append(duplicate)
+            continue
+        digest = outcome.record.digest()
+        if before is not None and before.digest == digest:
+            report.unchanged += 1
+            seen.append(key)
+            continue
+        old_ids = before.event_ids if before is not None else frozenset()
+        new_events = tuple(e for e in outcome.events if str(e.event_id) not in old_ids)
+        if before is not None:
+            report.changed += 1
+        to_send.append(Mapped(outcome.record, new_events))
+        written[key] = Written(key, digest, frozenset(str(e.event_id) for e in outcome.events))
+    report.published += await deliver(
+        sink, to_send, channel="extract", system=config.system, attempts=attempts
+    )
+    cursors.commit(extract, run_id, list(written.values()), seen)

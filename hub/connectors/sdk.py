@@ -1,0 +1,390 @@
+"""The connector SDK: what a connector is, and the helpers every connector uses.
+
+A connector does two pure things: **read** raw input into :class:`Record` s (each with where it
+came from, its raw bytes and its fields) and **map** one record to case-events. Everything else
+— cursors, retries, publishing, quarantine, progress — belongs to the runtime
+(:mod:`hub.connectors.runtime`), so a connector written by another council is ~100 lines of
+translation that tests call directly, and it cannot get delivery wrong.
+
+Connectors are found through the ``hub.connectors`` entry-point group (the built-in ones
+register the same way, in ``pyproject.toml``), so one can ship as its own package.
+``docs/connectors.md`` walks through writing one; ``hub connector new`` scaffolds it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar, Final, Generic, NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, ValidationError, field_validator
+from sqlalchemy import Connection, MetaData, Table, select
+
+from hub.events import (
+    CaseEvent,
+    DataCategory,
+    EventType,
+    FrozenModel,
+    PersonIdentifier,
+    Sensitivity,
+    Source,
+    deterministic_event_id,
+)
+
+ENTRY_POINT_GROUP: Final = "hub.connectors"
+
+
+class ConnectorConfig(FrozenModel):
+    """What every connector instance needs: whose records these are, and their time zone.
+
+    A connector extends this with its own fields; ``hub connector test`` validates a TOML file
+    against it and names each bad field.
+    """
+
+    system: str = Field(min_length=1, description="The hub's name for the source system.")
+    organisation_code: str = Field(
+        min_length=1, description="ODS / council / charity code of the organisation that owns it."
+    )
+    timezone: str = Field(
+        default="Europe/London", description="Zone of dates and times without an offset."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone, naming it
+        return value
+
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One unit of raw input.
+
+    ``key`` is the record's identity across extracts (e.g. child id + episode start): the cursor
+    recognises an unchanged, changed or disappeared record by it. ``location`` says where it is
+    (``file:line``) for error reports; ``raw`` is kept verbatim for quarantine.
+    """
+
+    location: str
+    key: str
+    raw: bytes
+    fields: Mapping[str, str]
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+class RecordError(ValueError):
+    """A record that cannot be mapped; ``issues`` are (field, message) pairs."""
+
+    def __init__(self, issues: list[tuple[str, str]]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(f"{field}: {message}" for field, message in issues))
+
+
+class InputError(ValueError):
+    """The input as a whole is unusable (wrong columns, not the format): nothing is read."""
+
+
+class Connector(ABC, Generic[ConfigT]):
+    """Subclass this, set the class attributes, implement :meth:`map` (and :meth:`read` when the
+    input is not a CSV file with a header row)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    config_model: ClassVar[type[ConnectorConfig]]
+    example_config: ClassVar[Mapping[str, Any]]
+    # Columns that identify a row across extracts, and those a row must have.
+    key_columns: ClassVar[tuple[str, ...]] = ()
+    required_columns: ClassVar[tuple[str, ...]] = ()
+
+    def read(self, stream: BinaryIO, name: str) -> Iterator[Record]:
+        """Records of one input file; the default reads CSV with a header row."""
+        return read_csv(stream, name, self.key_columns, self.required_columns)
+
+    @abstractmethod
+    def map(self, record: Record, config: ConfigT, recorded_at: datetime) -> list[CaseEvent]:
+        """The case-events one record means; raise :class:`RecordError` naming each bad field.
+
+        ``recorded_at`` is when the hub accepted the input (the runtime passes it, so mapping
+        stays a pure function of its arguments).
+        """
+
+    def config(self, values: Mapping[str, Any]) -> ConfigT:
+        """Validate configuration; a bad value raises :class:`InputError` naming the field."""
+        try:
+            return self.config_model.model_validate(dict(values))  # type: ignore[return-value]
+        except ValidationError as error:
+            raise InputError(f"configuration of {self.name}: {error}") from error
+
+
+def discover() -> dict[str, type[Connector[Any]]]:
+    """Every installed connector, by name (the ``hub.connectors`` entry points)."""
+    found: dict[str, type[Connector[Any]]] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        connector = entry.load()
+        if not (isinstance(connector, type) and issubclass(connector, Connector)):
+            raise TypeError(f"entry point {entry.name} = {entry.value} is not a hub Connector")
+        if connector.name != entry.name:
+            raise TypeError(f"entry point {entry.name} names a connector called {connector.name}")
+        found[entry.name] = connector
+    return found
+
+
+def load_connector(name: str) -> Connector[Any]:
+    connectors = discover()
+    if name not in connectors:
+        known = ", ".join(sorted(connectors)) or "none"
+        raise LookupError(f"no connector called {name!r} is installed (installed: {known})")
+    return connectors[name]()
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_csv(
+    stream: BinaryIO,
+    name: str,
+    key_columns: Iterable[str] = (),
+    required_columns: Iterable[str] = (),
+    *,
+    encoding: str = "utf-8-sig",
+) -> Iterator[Record]:
+    """Stream a CSV file with a header row, one :class:`Record` per row, in constant memory.
+
+    Each record keeps the exact raw line(s) it came from (quoted fields may span lines), so a
+    refused row is quarantined as it was sent. A row's key is its ``key_columns`` values; a row
+    without them is keyed by its line (and is refused by the mapping anyway).
+    """
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in text:
+            consumed.append(line)
+            yield line
+
+    try:
+        reader = csv.reader(lines())
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{name}: not a readable CSV file: {error}") from error
+    if header is None:
+        raise InputError(f"{name}: empty file (expected a header row)")
+    header = [column.strip() for column in header]
+    missing = [column for column in (*required_columns, *key_columns) if column not in header]
+    if missing:
+        raise InputError(
+            f"{name}: missing column(s) {', '.join(dict.fromkeys(missing))}; "
+            f"the header has {', '.join(header)}"
+        )
+    keys = tuple(key_columns)
+    while True:
+        consumed.clear()
+        start = reader.line_num + 1
+        try:
+            row = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise InputError(f"{name}:{start}: not readable CSV: {error}") from error
+        if row is None:
+            return
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        fields = {column: value.strip() for column, value in zip(header, row, strict=False)}
+        key_values = [fields.get(column, "") for column in keys]
+        key = "|".join(key_values) if keys and all(key_values) else f"line:{start}"
+        yield Record(f"{name}:{start}", key, "".join(consumed).encode(), fields)
+
+
+def read_view(
+    connection: Connection, view: str, key_columns: Iterable[str] = (), *, batch: int = 1000
+) -> Iterator[Record]:
+    """Stream the rows of a database table or view (server-side cursor, constant memory).
+
+    A row's raw text is its JSON (the quarantine keeps what was read); its location is
+    ``view#n``. The view is named by configuration, never by outside input, and is quoted.
+    """
+    table = Table(view, MetaData(), autoload_with=connection)
+    keys = tuple(key_columns)
+    result = connection.execution_options(stream_results=True, yield_per=batch).execute(
+        select(table)
+    )
+    for number, row in enumerate(result.mappings(), start=1):
+        fields = {str(k): "" if v is None else _as_text(v) for k, v in row.items()}
+        key_values = [fields.get(column, "") for column in keys]
+        key = "|".join(key_values) if keys and all(key_values) else f"row:{number}"
+        raw = json.dumps(fields, sort_keys=True).encode()
+        yield Record(f"{view}#{number}", key, raw, fields)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+# --- mapping helpers ----------------------------------------------------------------------------
+
+DATE_FORMATS: Final = ("%d/%m/%Y", "%Y-%m-%d")
+
+
+class Fields:
+    """Typed access to a record's fields that collects every problem, then raises them at once.
+
+    ``fields.check()`` raises a :class:`RecordError` naming each bad field, so a sender sees all
+    that is wrong with a row in one report instead of one problem per attempt.
+    """
+
+    def __init__(
+        self,
+        values: Record | Mapping[str, str],
+        *,
+        prefix: str = "",
+        issues: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """``prefix`` names nested parts in reports (``CINdetails[2].``); ``issues`` lets several
+        parts of one record report into one list."""
+        self._values = values.fields if isinstance(values, Record) else values
+        self._prefix = prefix
+        self.issues: list[tuple[str, str]] = [] if issues is None else issues
+
+    def text(self, name: str, *, required: bool = True) -> str | None:
+        value = (self._values.get(name) or "").strip()
+        if not value:
+            if required:
+                self.fail(name, "is required")
+            return None
+        return value
+
+    def date(
+        self, name: str, *, required: bool = True, formats: tuple[str, ...] = DATE_FORMATS
+    ) -> date | None:
+        value = self.text(name, required=required)
+        if value is None:
+            return None
+        for layout in formats:
+            try:
+                return datetime.strptime(value, layout).date()
+            except ValueError:
+                continue
+        self.fail(name, f"{value!r} is not a date (expected {' or '.join(formats)})")
+        return None
+
+    def integer(
+        self, name: str, *, required: bool = True, low: int | None = None, high: int | None = None
+    ) -> int | None:
+        value = self.text(name, required=required)
+        if value is None:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(name, f"{value!r} is not a whole number")
+            return None
+        if (low is not None and number < low) or (high is not None and number > high):
+            self.fail(name, f"{number} is outside {low}..{high}")
+            return None
+        return number
+
+    def choice(self, name: str, allowed: Mapping[str, Any], *, required: bool = True) -> Any:
+        value = self.text(name, required=required)
+        if value is None:
+            return None
+        key = value.lower()
+        if key not in allowed:
+            self.fail(name, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+            return None
+        return allowed[key]
+
+    def fail(self, name: str, message: str) -> None:
+        self.issues.append((f"{self._prefix}{name}", message))
+
+    def check(self) -> None:
+        if self.issues:
+            raise RecordError(self.issues)
+
+
+def start_of_day(day: date, config: ConnectorConfig) -> datetime:
+    """An aware event time for a date-only fact: midnight in the source's zone."""
+    return datetime.combine(day, time(0), ZoneInfo(config.timezone))
+
+
+def local_identifier(config: ConnectorConfig, kind: str, value: str) -> PersonIdentifier:
+    """A source's own person id, namespaced by organisation so two councils' ids never clash."""
+    return PersonIdentifier(system=f"urn:hub:{config.organisation_code}:{kind}", value=value)
+
+
+class Classification(NamedTuple):
+    """What kind of personal data an event holds, for the sharing policy."""
+
+    category: DataCategory
+    sensitivity: Sensitivity
+
+
+@dataclass(frozen=True, slots=True)
+class EventBuilder:
+    """Builds one record's case-events: ``emit(type, payload, occurred=..., classified=...)``.
+
+    Event ids are derived from the content (never from ``recorded_at``): the same record always
+    yields the same ids, so re-reading a file publishes nothing new, and a changed fact yields a
+    new id, so an update is never mistaken for a duplicate.
+    """
+
+    config: ConnectorConfig
+    record: Record
+    subject: tuple[PersonIdentifier, ...]
+    recorded_at: datetime
+
+    def __call__(
+        self,
+        event_type: EventType,
+        payload: FrozenModel,
+        *,
+        occurred: date | datetime,
+        classified: Classification,
+    ) -> CaseEvent:
+        occurred_at = (
+            occurred if isinstance(occurred, datetime) else start_of_day(occurred, self.config)
+        )
+        content = json.dumps(
+            [
+                event_type.value,
+                payload.model_dump(mode="json"),
+                occurred_at.astimezone(UTC).isoformat(),
+                [identifier.key() for identifier in self.subject],
+                classified.category.value,
+                classified.sensitivity.value,
+            ],
+            sort_keys=True,
+        )
+        return CaseEvent(
+            event_id=deterministic_event_id(self.config.system, self.record.key, content),
+            event_type=event_type,
+            occurred_at=occurred_at,
+            recorded_at=self.recorded_at,
+            source=Source(
+                system=self.config.system, organisation_code=self.config.organisation_code
+            ),
+            source_record_id=self.record.key,
+            subject=self.subject,
+            data_category=classified.category,
+            sensitivity=classified.sensitivity,
+            payload=payload,
+        )
+
+
+def sample_path(package_file: str, name: str) -> Path:
+    """A sample shipped next to a connector module (for ``hub connector test`` and docs)."""
+    return Path(package_file).resolve().parent / "samples" / name

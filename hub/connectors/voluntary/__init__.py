@@ -1,0 +1,1 @@
+"""Voluntary and community sector: programme activity by CSV upload or signed webhook."""

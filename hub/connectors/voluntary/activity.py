@@ -1,0 +1,315 @@
+"""Programme activity from voluntary and community sector partners (CSV upload or webhook).
+
+Charities rarely run a system with an integration API, so the hub defines one small format: one
+row (or one webhook ``data`` object) per fact, named by ``event``. Columns:
+
+=====================  ===========================================================================
+``record_id``          the partner's id for the fact (required; with ``event`` it keys the row)
+``event``              ``referral_accepted``, ``key_worker_allocated``, ``session_attended``,
+                       ``session_missed``, ``programme_progress``, ``consent_recorded``,
+                       ``consent_withdrawn``, ``assessment_score``
+``occurred_on``        ``YYYY-MM-DD`` or ``DD/MM/YYYY``
+``nhs_number``         the person's NHS number, if known (checked); else / also ``person_id``
+``person_id``          the partner's own id for the person
+``programme``          e.g. ``Strengthening Families``, ``Baby and Me`` (referral, progress)
+``pathway``            e.g. ``A``, ``B``, ``C`` (referral, optional)
+``worker_id``          key worker / lead practitioner id (allocation; sessions optional)
+``worker_name``        (allocation) and ``worker_role``: ``key_worker`` or ``lead_practitioner``
+``session_id``         the session (attended / missed), with ``session_start`` (ISO date-time)
+``sessions_attended``  progress: so far; ``sessions_planned``, ``stage``, ``completed`` (yes/no)
+``instrument``         ``SDQ``, ``WEMWBS`` or ``SWEMWBS``, with ``score`` and ``respondent``
+``recipients``         consent: organisation codes separated by ``;`` (and ``categories``,
+                       ``purposes``, ``consent_id``, ``recorded_by``)
+=====================  ===========================================================================
+
+Assessment scores are special-category health data (UK GDPR Art 9): classed
+``ASSESSMENT_SCORES`` / ``SPECIAL_CATEGORY`` so the policy shares them only where agreed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar, Final
+from zoneinfo import ZoneInfo
+
+from hub.connectors.sdk import (
+    Classification,
+    Connector,
+    ConnectorConfig,
+    EventBuilder,
+    Fields,
+    Record,
+    local_identifier,
+)
+from hub.events import (
+    NHS_NUMBER_SYSTEM,
+    Appointment,
+    AppointmentAttended,
+    AppointmentMissed,
+    AssessmentScoreRecorded,
+    AssignmentScope,
+    CaseEvent,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DataCategory,
+    EventType,
+    PersonIdentifier,
+    PractitionerAssigned,
+    PractitionerRole,
+    ProgrammeProgress,
+    ProgrammeReferralAccepted,
+    Purpose,
+    ScoreInstrument,
+    Sensitivity,
+)
+from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+
+PROGRAMMES: Final = Classification(DataCategory.PRACTITIONER_ALLOCATION, Sensitivity.ROUTINE)
+SESSIONS: Final = Classification(DataCategory.APPOINTMENTS, Sensitivity.ROUTINE)
+SCORES: Final = Classification(DataCategory.ASSESSMENT_SCORES, Sensitivity.SPECIAL_CATEGORY)
+CONSENT: Final = Classification(DataCategory.DEMOGRAPHICS, Sensitivity.ROUTINE)
+SCORE_RANGES: Final = {
+    ScoreInstrument.SDQ: (0, 40),
+    ScoreInstrument.WEMWBS: (14, 70),
+    ScoreInstrument.SWEMWBS: (7, 35),
+}
+ROLES: Final = {
+    "key_worker": PractitionerRole.KEY_WORKER,
+    "lead_practitioner": PractitionerRole.LEAD_PRACTITIONER,
+}
+YES_NO: Final = {"yes": True, "y": True, "true": True, "no": False, "n": False, "false": False}
+
+
+class ActivityConfig(ConnectorConfig):
+    """A partner's activity feed; ``programme`` is the default for rows that name none."""
+
+    programme: str | None = None
+    session_service_type: str = "programme-session"
+
+
+Mapper = Callable[[Fields, EventBuilder, ActivityConfig, str], CaseEvent | None]
+
+
+class VoluntaryActivity(Connector[ActivityConfig]):
+    name = "voluntary-activity"
+    summary = "Voluntary-sector programme activity (CSV or webhook): referrals, sessions, scores"
+    config_model = ActivityConfig
+    example_config: ClassVar = {
+        "system": "homestart-lamplight",
+        "organisation_code": "HOMESTART-MCR",
+        "programme": "Strengthening Families",
+    }
+    key_columns = ("record_id", "event")
+    required_columns = ("record_id", "event", "occurred_on")
+
+    def map(self, record: Record, config: ActivityConfig, recorded_at: datetime) -> list[CaseEvent]:
+        fields = Fields(record)
+        record_id = fields.text("record_id")
+        kind = fields.choice("event", {name: name for name in _MAPPERS})
+        subject = _subject(fields, config)
+        fields.check()
+        assert record_id
+        assert kind
+        emit = EventBuilder(config, record, subject, recorded_at)
+        event = _MAPPERS[kind](fields, emit, config, record_id)
+        fields.check()
+        assert event is not None
+        return [event]
+
+
+def _subject(fields: Fields, config: ActivityConfig) -> tuple[PersonIdentifier, ...]:
+    identifiers = []
+    nhs_number = fields.text("nhs_number", required=False)
+    if nhs_number is not None:
+        if is_valid_nhs_number(nhs_number):
+            identifiers.append(
+                PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=normalise_nhs_number(nhs_number))
+            )
+        else:
+            fields.fail("nhs_number", f"{nhs_number!r} is not a valid NHS number")
+    person_id = fields.text("person_id", required=False)
+    if person_id is not None:
+        identifiers.append(local_identifier(config, "person", person_id))
+    if nhs_number is None and person_id is None:
+        fields.fail("person_id", "is required when there is no nhs_number")
+    return tuple(identifiers)
+
+
+def _programme(fields: Fields, config: ActivityConfig) -> str | None:
+    programme = fields.text("programme", required=config.programme is None)
+    return programme or config.programme
+
+
+def _referral(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    if on is None or programme is None:
+        return None
+    payload = ProgrammeReferralAccepted(
+        referral_id=rid,
+        programme=programme,
+        pathway=f.text("pathway", required=False),
+        accepted_on=on,
+    )
+    return emit(EventType.PROGRAMME_REFERRAL_ACCEPTED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _allocation(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on, worker = f.date("occurred_on"), f.text("worker_id")
+    name, role = f.text("worker_name"), f.choice("worker_role", ROLES)
+    if on is None or worker is None or name is None or role is None:
+        return None
+    payload = PractitionerAssigned(
+        practitioner_id=worker,
+        name=name,
+        role=role,
+        scope=AssignmentScope.FAMILY,
+        organisation_code=config.organisation_code,
+        contact=f.text("contact", required=False),
+    )
+    return emit(EventType.PRACTITIONER_ASSIGNED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _session(attended: bool) -> Mapper:
+    def mapper(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+        session, start = f.text("session_id"), f.text("session_start")
+        if session is None or start is None:
+            return None
+        try:
+            starts = datetime.fromisoformat(start)
+        except ValueError:
+            f.fail("session_start", f"{start!r} is not an ISO 8601 date-time")
+            return None
+        if starts.tzinfo is None:
+            starts = starts.replace(tzinfo=ZoneInfo(config.timezone))
+        appointment = Appointment(
+            appointment_id=session,
+            start=starts,
+            service_type=config.session_service_type,
+            description=_programme(f, config),
+            location=f.text("location", required=False),
+            practitioner_ids=tuple(filter(None, [f.text("worker_id", required=False)])),
+        )
+        if attended:
+            return emit(
+                EventType.APPOINTMENT_ATTENDED,
+                AppointmentAttended(appointment=appointment),
+                occurred=starts,
+                classified=SESSIONS,
+            )
+        return emit(
+            EventType.APPOINTMENT_MISSED,
+            AppointmentMissed(appointment=appointment),
+            occurred=starts,
+            classified=SESSIONS,
+        )
+
+    return mapper
+
+
+def _progress(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    attended = f.integer("sessions_attended", low=0)
+    planned = f.integer("sessions_planned", required=False, low=0)
+    completed = f.choice("completed", YES_NO, required=False) or False
+    if on is None or programme is None or attended is None:
+        return None
+    payload = ProgrammeProgress(
+        programme=programme,
+        sessions_attended=attended,
+        sessions_planned=planned,
+        stage=f.text("stage", required=False),
+        completed=completed,
+    )
+    return emit(EventType.PROGRAMME_PROGRESS, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _score(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on = f.date("occurred_on")
+    instrument = f.choice("instrument", {i.value.lower(): i for i in ScoreInstrument})
+    if instrument is None:
+        return None
+    low, high = SCORE_RANGES[instrument]
+    score = f.integer("score", low=low, high=high)
+    if on is None or score is None:
+        return None
+    payload = AssessmentScoreRecorded(
+        instrument=instrument,
+        score=score,
+        measured_on=on,
+        respondent=f.text("respondent", required=False),
+    )
+    return emit(EventType.ASSESSMENT_SCORE_RECORDED, payload, occurred=on, classified=SCORES)
+
+
+def _listed(f: Fields, name: str, allowed: dict[str, object] | None = None) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in (f.text(name, required=False) or "").split(";") if v.strip())
+    if allowed is not None:
+        for value in values:
+            if value.lower() not in allowed:
+                f.fail(name, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+    return values
+
+
+_CATEGORIES: Final[dict[str, object]] = {c.value.lower(): c for c in DataCategory}
+_PURPOSES: Final[dict[str, object]] = {p.value.lower(): p for p in Purpose}
+
+
+def _consent(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
+    on, recorded_by = f.date("occurred_on"), f.text("recorded_by")
+    recipients = _listed(f, "recipients")
+    categories = tuple(
+        DataCategory(c.upper())
+        for c in _listed(f, "categories", _CATEGORIES)
+        if c.lower() in _CATEGORIES
+    )
+    purposes = tuple(
+        Purpose(p.upper()) for p in _listed(f, "purposes", _PURPOSES) if p.lower() in _PURPOSES
+    )
+    for name, values in (
+        ("recipients", recipients),
+        ("categories", categories),
+        ("purposes", purposes),
+    ):
+        if not values:
+            f.fail(name, "is required (values separated by ';')")
+    if on is None or recorded_by is None or not (recipients and categories and purposes):
+        return None
+    payload = ConsentRecorded(
+        consent_id=f.text("consent_id", required=False) or rid,
+        recipients=recipients,
+        categories=categories,
+        purposes=purposes,
+        recorded_by=recorded_by,
+    )
+    return emit(EventType.CONSENT_RECORDED, payload, occurred=on, classified=CONSENT)
+
+
+def _withdrawal(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on, recorded_by = f.date("occurred_on"), f.text("recorded_by")
+    categories = tuple(
+        DataCategory(c.upper())
+        for c in _listed(f, "categories", _CATEGORIES)
+        if c.lower() in _CATEGORIES
+    )
+    if on is None or recorded_by is None:
+        return None
+    payload = ConsentWithdrawn(
+        consent_id=f.text("consent_id", required=False),
+        recipients=_listed(f, "recipients"),
+        categories=categories,
+        recorded_by=recorded_by,
+    )
+    return emit(EventType.CONSENT_WITHDRAWN, payload, occurred=on, classified=CONSENT)
+
+
+_MAPPERS: Final[dict[str, Mapper]] = {
+    "referral_accepted": _referral,
+    "key_worker_allocated": _allocation,
+    "session_attended": _session(attended=True),
+    "session_missed": _session(attended=False),
+    "programme_progress": _progress,
+    "assessment_score": _score,
+    "consent_recorded": _consent,
+    "consent_withdrawn": _withdrawal,
+}
