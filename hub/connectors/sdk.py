@@ -13,6 +13,7 @@ register the same way, in ``pyproject.toml``), so one can ship as its own packag
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -169,6 +170,16 @@ def read_csv(
     without them is keyed by its line (and is refused by the mapping anyway).
     """
     text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    try:
+        yield from _csv_records(text, name, tuple(key_columns), tuple(required_columns))
+    finally:
+        with contextlib.suppress(ValueError):  # the caller owns the stream: never close it
+            text.detach()
+
+
+def _csv_records(
+    text: io.TextIOWrapper, name: str, keys: tuple[str, ...], required: tuple[str, ...]
+) -> Iterator[Record]:
     consumed: list[str] = []
 
     def lines() -> Iterator[str]:
@@ -184,13 +195,12 @@ def read_csv(
     if header is None:
         raise InputError(f"{name}: empty file (expected a header row)")
     header = [column.strip() for column in header]
-    missing = [column for column in (*required_columns, *key_columns) if column not in header]
+    missing = [column for column in (*required, *keys) if column not in header]
     if missing:
         raise InputError(
             f"{name}: missing column(s) {', '.join(dict.fromkeys(missing))}; "
             f"the header has {', '.join(header)}"
         )
-    keys = tuple(key_columns)
     while True:
         consumed.clear()
         start = reader.line_num + 1
@@ -279,7 +289,11 @@ class Fields:
                 return datetime.strptime(value, layout).date()
             except ValueError:
                 continue
-        self.fail(name, f"{value!r} is not a date (expected {' or '.join(formats)})")
+        shown = " or ".join(
+            layout.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+            for layout in formats
+        )
+        self.fail(name, f"{value!r} is not a date (expected {shown})")
         return None
 
     def integer(

@@ -107,8 +107,10 @@ class VoluntaryActivity(Connector[ActivityConfig]):
         fields = Fields(record)
         record_id = fields.text("record_id")
         kind = fields.choice("event", {name: name for name in _MAPPERS})
-        subject = _subject(fields, config)
-        fields.check()
+        # Without a usable subject, map anyway (to report every bad field at once), then refuse.
+        subject = _subject(fields, config) or (PersonIdentifier(system="-", value="-"),)
+        if record_id is None or kind is None:
+            fields.check()
         assert record_id
         assert kind
         emit = EventBuilder(config, record, subject, recorded_at)
@@ -271,7 +273,7 @@ def _consent(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) ->
         ("categories", categories),
         ("purposes", purposes),
     ):
-        if not values:
+        if not _listed(f, name):  # (an invalid value was reported already)
             f.fail(name, "is required (values separated by ';')")
     if on is None or recorded_by is None or not (recipients and categories and purposes):
         return None

@@ -1,0 +1,72 @@
+"""Golden files for every built-in connector: input file in, events and refusals out.
+
+Inputs are ``tests/golden/connectors/<connector>/*.input.<ext>`` (public samples of the national
+returns where they exist — see ``tests/data/SOURCES.md`` — and our own for the error cases).
+Regenerate after a deliberate mapping change with ``HUB_UPDATE_GOLDEN=1 pytest tests/unit``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.connectors.runtime import Mapped, translate
+from hub.connectors.sdk import InputError, load_connector
+from tests.support.golden import check_golden
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "connectors"
+CASES = sorted(GOLDEN.glob("*/*.input.*"))
+RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def run(case: Path) -> Any:
+    connector = load_connector(case.parent.name)
+    config = connector.config(connector.example_config)
+    outcomes: list[dict[str, Any]] = []
+    try:
+        with case.open("rb") as stream:
+            for outcome in translate(
+                connector, config, connector.read(stream, case.name), RECORDED_AT
+            ):
+                if isinstance(outcome, Mapped):
+                    events = [e.model_dump(mode="json") for e in outcome.events]
+                    outcomes.append({"at": outcome.record.location, "events": events})
+                else:
+                    outcomes.append({"at": outcome.record.location, "refused": outcome.issues})
+    except InputError as error:
+        return {"input_error": str(error)}
+    return outcomes
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_golden(case: Path) -> None:
+    check_golden(case, run(case), ".input" + case.suffix)
+
+
+def test_every_built_in_connector_has_golden_cases() -> None:
+    assert {case.parent.name for case in CASES} >= {
+        "ssda903-episodes",
+        "cin-census",
+        "voluntary-activity",
+    }
+
+
+@pytest.mark.parametrize(
+    ("connector", "content", "message"),
+    [
+        ("ssda903-episodes", b"", "empty file"),
+        ("ssda903-episodes", b"CHILD,DECOM\n1,01/01/2024\n", "missing column(s) RNE, LS, DEC"),
+        ("cin-census", b"<Message><Children><Child>", "not well-formed XML"),
+        ("voluntary-activity", b"\xff\xfe\x00bad", "not a readable CSV file"),
+    ],
+)
+def test_unusable_input_is_refused_as_a_whole(
+    tmp_path: Path, connector: str, content: bytes, message: str
+) -> None:
+    case = tmp_path / connector / "input.dat"  # run() finds the connector by the folder
+    case.parent.mkdir()
+    case.write_bytes(content)
+    assert message in run(case)["input_error"]
