@@ -268,11 +268,7 @@ def _consent(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) ->
     purposes = tuple(
         Purpose(p.upper()) for p in _listed(f, "purposes", _PURPOSES) if p.lower() in _PURPOSES
     )
-    for name, values in (
-        ("recipients", recipients),
-        ("categories", categories),
-        ("purposes", purposes),
-    ):
+    for name in ("recipients", "categories", "purposes"):
         if not _listed(f, name):  # (an invalid value was reported already)
             f.fail(name, "is required (values separated by ';')")
     if on is None or recorded_by is None or not (recipients and categories and purposes):
