@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 import hub.identity.store
 import hub.sharing.store  # noqa: F401 - registers their tables on the shared metadata
+from hub.connectors.cursors import cursor_metadata
 from hub.erasure.keystore import key_metadata
 from hub.projections.positions import metadata
 from hub.projections.store import make_engine
@@ -24,8 +25,10 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
     engine = make_engine(url)
     metadata.create_all(engine)
     key_metadata.create_all(engine)
+    cursor_metadata.create_all(engine)
     yield engine
     if request.param == "postgresql":
         metadata.drop_all(engine)
         key_metadata.drop_all(engine)
+        cursor_metadata.drop_all(engine)
     engine.dispose()
