@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from hub import __version__
 from hub.connectors.fhir_http import fhir_router
+from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
+from hub.connectors.voluntary.routes import Receipts, partner_router
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.routes import erasure_router
 from hub.events import DataCategory, Purpose, utc_now
@@ -111,6 +113,7 @@ def create_api(
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
     agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    partners = load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +125,8 @@ def create_api(
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
         app.state.keys = keys = SubjectKeyStore(the_store.engine)
+        app.state.partners = partners
+        app.state.webhook_receipts = Receipts(the_store.engine)
         publisher = None
         the_sink = sink
         if the_sink is None:
@@ -150,6 +155,7 @@ def create_api(
     app.include_router(sharing_router())
     app.include_router(identity_router())
     app.include_router(erasure_router())
+    app.include_router(partner_router(settings))
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         default=None,
         description="Directory of per-source TOML files; the repository's config/sources if unset.",
     )
+    partners_dir: Path | None = Field(
+        default=None,
+        description="Directory of per-partner feed TOML files; config/partners if unset.",
+    )
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Webhook signing secret per partner organisation, as JSON: {"CODE": '
+        '"whsec_<base64>"} (Standard Webhooks). A partner without one has no webhook.',
+    )
+    upload_max_bytes: int = Field(default=20_000_000, description="Largest CSV upload accepted.")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     publish_timeout_seconds: float = 15.0

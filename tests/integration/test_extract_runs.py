@@ -161,7 +161,7 @@ def test_a_crashed_run_resumes_where_it_stopped(
     with pytest.raises(CrashError):
         run(extract, CrashingSink(sink, crash_at=4), cursors, batch_size=2)
     resumed = run(extract, sink, cursors, batch_size=2)
-    # Batches 1 and 2 (rows 1-4, 4 events + 1 end) were committed: only one batch was in flight.
+    # Batch 1 (rows 1-2) was committed; batch 2 was in flight when the process died.
     assert resumed.unchanged == 2
     assert resumed.disappeared == []
     events = read_case_events(settings, expect=7)

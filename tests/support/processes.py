@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,9 +19,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process build exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers()
-    for name, value in settings.model_dump(exclude={"kafka_bootstrap_servers"}).items():
+    secret = {"kafka_bootstrap_servers", "webhook_secrets"}
+    for name, value in settings.model_dump(exclude=secret).items():
         if value is not None:
             env[f"HUB_{name.upper()}"] = str(value)
+    env["HUB_WEBHOOK_SECRETS"] = json.dumps(
+        {code: value.get_secret_value() for code, value in settings.webhook_secrets.items()}
+    )
     env["HUB_DATABASE_URL"] = settings.resolved_database_url()
     return env
 

@@ -1,0 +1,194 @@
+"""Partner ingest over HTTP: a Standard Webhooks endpoint and CSV upload per organisation.
+
+``POST /partners/{code}/webhooks`` verifies the ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature`` headers with the partner's secret (HMAC-SHA256 over id, timestamp and
+body, via the ``standardwebhooks`` library; timestamps more than 5 minutes from now are
+refused), refuses a repeated ``webhook-id`` without publishing again, and answers:
+
+* 401 — unsigned, wrongly signed or stale (nothing is kept: it is not the partner speaking);
+* 422 — signed but the content is wrong, naming each field; the body is quarantined first;
+* 202 — after Kafka acknowledged the event (503 if it did not: send again).
+
+The body is ``{"type": "<event>", "timestamp": "...", "data": {<fields>}}`` (the Standard
+Webhooks payload shape); ``data`` holds the connector's fields, ``type`` its ``event``.
+
+``POST /partners/{code}/uploads`` takes a CSV file (``text/csv``) from someone of that
+organisation (interim ``X-Hub-*`` identity until partner authentication), maps every row,
+quarantines the refused ones with file, line and field, and answers after every write was
+acknowledged with what was published and what was refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import timedelta
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from hub.connectors.partners import PartnerFeed
+from hub.connectors.runtime import Refused, deliver, translate
+from hub.connectors.sdk import InputError, Record
+from hub.events import utc_now
+from hub.publisher import PublishError
+from hub.readers import reader_identity
+from hub.settings import Settings
+from hub.sharing.policy import Recipient
+
+log = logging.getLogger(__name__)
+
+receipts_metadata = MetaData()
+receipts_table = Table(
+    "webhook_receipts",
+    receipts_metadata,
+    Column("organisation_code", String(100), primary_key=True),
+    Column("message_id", String(200), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+# Ids are remembered for twice the library's 5-minute timestamp tolerance: an older replay is
+# refused by its timestamp, so the table stays small.
+REMEMBER_IDS: Final = timedelta(minutes=10)
+Code = Annotated[str, Path(description="The partner organisation's code.")]
+
+
+class Receipts:
+    """Webhook ids already published, per partner (replay protection)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        receipts_metadata.create_all(engine)
+
+    def seen(self, organisation: str, message_id: str) -> bool:
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(receipts_table.c.message_id).where(
+                    receipts_table.c.organisation_code == organisation,
+                    receipts_table.c.message_id == message_id,
+                )
+            ).first()
+        return found is not None
+
+    def remember(self, organisation: str, message_id: str) -> None:
+        now = utc_now()
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    delete(receipts_table).where(receipts_table.c.received_at < now - REMEMBER_IDS)
+                )
+                connection.execute(
+                    insert(receipts_table).values(
+                        organisation_code=organisation, message_id=message_id, received_at=now
+                    )
+                )
+        except IntegrityError:
+            pass  # a concurrent delivery of the same id: both published the same event ids
+
+
+def _feed(request: Request, code: str) -> PartnerFeed:
+    feeds: dict[str, PartnerFeed] = request.app.state.partners
+    if code not in feeds:
+        raise HTTPException(404, f"no partner feed for {code!r} (config/partners/)")
+    return feeds[code]
+
+
+def _unavailable(error: PublishError) -> JSONResponse:
+    log.error("could not write to Kafka: %s", error)
+    return JSONResponse({"detail": f"not stored, send again later: {error}"}, status_code=503)
+
+
+def _issues(refused: Refused) -> list[dict[str, str]]:
+    return [{"field": name, "message": message} for name, message in refused.issues]
+
+
+def partner_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/partners", tags=["Partner ingest"])
+
+    @router.post("/{code}/webhooks", status_code=202)
+    async def webhook(request: Request, code: Code) -> JSONResponse:
+        """A Standard Webhooks delivery from a partner's system."""
+        feed = _feed(request, code)
+        secret = settings.webhook_secrets.get(code)
+        if secret is None:
+            raise HTTPException(404, f"no webhook secret configured for {code!r}")
+        body = await request.body()
+        try:
+            payload = Webhook(secret.get_secret_value()).verify(body, dict(request.headers))
+        except (WebhookVerificationError, ValueError) as error:
+            # ValueError: a malformed signature header or a body that is not UTF-8 JSON.
+            raise HTTPException(401, f"webhook not verified: {error}") from None
+        message_id = request.headers["webhook-id"]
+        receipts: Receipts = request.app.state.webhook_receipts
+        if receipts.seen(code, message_id):
+            return JSONResponse({"webhook_id": message_id, "duplicate": True}, status_code=202)
+        record = _webhook_record(payload, message_id, body)
+        outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
+        try:
+            await deliver(
+                request.app.state.sink, outcomes, channel="webhook", system=feed.config.system
+            )
+        except PublishError as error:
+            return _unavailable(error)
+        [outcome] = outcomes
+        if isinstance(outcome, Refused):
+            return JSONResponse({"webhook_id": message_id, "errors": _issues(outcome)}, 422)
+        receipts.remember(code, message_id)
+        ids = [str(event.event_id) for event in outcome.events]
+        return JSONResponse({"webhook_id": message_id, "event_ids": ids}, status_code=202)
+
+    @router.post("/{code}/uploads")
+    async def upload(
+        request: Request, code: Code, reader: Annotated[Recipient, Depends(reader_identity)]
+    ) -> JSONResponse:
+        """A CSV file (text/csv) of the partner's records, mapped row by row."""
+        feed = _feed(request, code)
+        if reader.organisation_code != code:
+            raise HTTPException(403, f"{reader.organisation_code} cannot upload for {code}")
+        if not request.headers.get("content-type", "").startswith("text/csv"):
+            raise HTTPException(415, "send the file as text/csv")
+        body = await request.body()
+        if len(body) > settings.upload_max_bytes:
+            raise HTTPException(413, f"larger than {settings.upload_max_bytes} bytes: split it")
+        name = request.headers.get("x-filename", "upload.csv")
+        try:
+            records = list(feed.connector.read(io.BytesIO(body), name))
+        except InputError as error:
+            raise HTTPException(422, str(error)) from None
+        outcomes = list(translate(feed.connector, feed.config, records, utc_now()))
+        try:
+            published = await deliver(
+                request.app.state.sink, outcomes, channel="upload", system=feed.config.system
+            )
+        except PublishError as error:
+            return _unavailable(error)
+        refused = [o for o in outcomes if isinstance(o, Refused)]
+        return JSONResponse(
+            {
+                "records": len(outcomes),
+                "published": published,
+                "refused": [{"at": o.record.location, "errors": _issues(o)} for o in refused],
+            }
+        )
+
+    return router
+
+
+def _webhook_record(payload: Any, message_id: str, body: bytes) -> Record:
+    """The Standard Webhooks envelope as one record of the connector's fields."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        fields: dict[str, str] = {}
+    else:
+        fields = {
+            str(name): value if isinstance(value, str) else json.dumps(value)
+            for name, value in payload["data"].items()
+            if value is not None
+        }
+        if isinstance(payload.get("type"), str):
+            fields.setdefault("event", payload["type"])
+    key = "|".join(filter(None, (fields.get("record_id"), fields.get("event")))) or message_id
+    return Record(f"webhook {message_id}", key, body, fields)

@@ -1,0 +1,159 @@
+"""A charity's signed webhooks and CSV uploads, through the real API process into the broker."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from hub.avro_codec import quarantine_codec
+from hub.quarantine import QuarantineRecord
+from hub.settings import Settings
+from tests.e2e.conftest import reader, status_of
+from tests.support.net import free_port
+from tests.support.processes import eventually, hub_process
+from tests.support.topics import read_case_events, read_topic
+
+pytestmark = pytest.mark.kafka
+
+PARTNER = "HOMESTART-MCR"
+SECRET = "whsec_" + base64.b64encode(b"a test secret of thirty-two bytes").decode()
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "connectors" / "voluntary-activity"
+SESSION: dict[str, object] = {
+    "record_id": "LP-501",
+    "nhs_number": "9434765919",
+    "programme": "Baby and Me",
+    "session_id": "GRP-2026-01-20",
+    "session_start": "2026-01-20T10:00:00",
+    "worker_id": "HS-W-3",
+}
+MISSED = {"type": "session_missed", "timestamp": "2026-01-20T10:30:00Z", "data": SESSION}
+
+
+@pytest.fixture
+def api(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    settings = make_settings(api_port=free_port(), webhook_secrets={PARTNER: SECRET})
+    base = f"http://127.0.0.1:{settings.api_port}"
+    with hub_process("api", settings, tmp_path):
+        eventually(
+            lambda: status_of(f"{base}/openapi.json") == 200,
+            timeout_s=60,
+            what="the API answering",
+            log=tmp_path / "api.log",
+        )
+        yield settings, base
+
+
+def send(
+    base: str,
+    payload: object,
+    *,
+    message_id: str | None = None,
+    at: datetime | None = None,
+    secret: str = SECRET,
+    partner: str = PARTNER,
+) -> httpx.Response:
+    body = json.dumps(payload)
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    headers = {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, body),
+        "content-type": "application/json",
+    }
+    return httpx.post(f"{base}/partners/{partner}/webhooks", content=body, headers=headers)
+
+
+def test_signed_webhooks(api: tuple[Settings, str]) -> None:
+    settings, base = api
+    accepted = send(base, MISSED, message_id="msg_1")
+    assert accepted.status_code == 202, accepted.text
+    replayed = send(base, MISSED, message_id="msg_1")
+    assert replayed.status_code == 202
+    assert replayed.json()["duplicate"] is True
+
+    other_secret = "whsec_" + base64.b64encode(b"not the partner's secret at all!").decode()
+    assert send(base, MISSED, secret=other_secret).status_code == 401
+    assert send(base, MISSED, at=datetime.now(UTC) - timedelta(minutes=10)).status_code == 401
+    unsigned = httpx.post(f"{base}/partners/{PARTNER}/webhooks", json=MISSED)
+    assert unsigned.status_code == 401
+    assert send(base, MISSED, partner="NOBODY").status_code == 404
+
+    bad = {
+        **MISSED,
+        "type": "assessment_score",
+        "data": {
+            **SESSION,
+            "record_id": "LP-9",
+            "instrument": "WEMWBS",
+            "score": 90,
+            "occurred_on": "2026-01-20",
+        },
+    }
+    refused = send(base, bad)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{"field": "score", "message": "90 is outside 14..70"}]
+
+    [event] = read_case_events(settings, expect=1)  # the replay published nothing
+    assert str(event.event_id) == accepted.json()["event_ids"][0]
+    assert event.event_type == "APPOINTMENT_MISSED"
+    assert event.source.organisation_code == PARTNER
+    [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
+    record = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    assert isinstance(record, QuarantineRecord)
+    assert json.loads(record.raw) == bad
+    assert record.channel == "webhook"
+
+
+def test_csv_upload(api: tuple[Settings, str]) -> None:
+    settings, base = api
+    url = f"{base}/partners/{PARTNER}/uploads"
+    staff = reader(user="hs-admin", organisation=PARTNER, role="KEY_WORKER")
+    good = (GOLDEN / "programme-year.input.csv").read_bytes()
+    headers = {**staff, "content-type": "text/csv", "x-filename": "january.csv"}
+    answer = httpx.post(url, content=good, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"records": 9, "published": 9, "refused": []}
+
+    bad = (GOLDEN / "bad-rows.input.csv").read_bytes()
+    report = httpx.post(url, content=bad, headers={**headers, "x-filename": "feb.csv"}).json()
+    assert report["published"] == 0
+    assert report["refused"][0] == {
+        "at": "feb.csv:2",
+        "errors": [
+            {"field": "nhs_number", "message": "'9434765918' is not a valid NHS number"},
+            {"field": "score", "message": "90 is outside 14..70"},
+        ],
+    }
+    assert len(report["refused"]) == 6
+
+    assert httpx.post(url, content=good, headers={"content-type": "text/csv"}).status_code == 401
+    council = reader(user="sw-1", organisation="E08000006", role="SOCIAL_WORKER")
+    assert (
+        httpx.post(url, content=good, headers={**council, "content-type": "text/csv"}).status_code
+        == 403
+    )
+    assert (
+        httpx.post(url, content=b"x", headers={**staff, "content-type": "text/plain"}).status_code
+        == 415
+    )
+    wrong_columns = httpx.post(url, content=b"a,b\n1,2\n", headers=headers)
+    assert wrong_columns.status_code == 422
+    assert "missing column(s) record_id, event, occurred_on" in wrong_columns.json()["detail"]
+
+    events = read_case_events(settings, expect=9)
+    assert len(events) == 9
+    scores = [e for e in events if e.event_type == "ASSESSMENT_SCORE_RECORDED"]
+    assert {(e.data_category, e.sensitivity) for e in scores} == {
+        ("ASSESSMENT_SCORES", "SPECIAL_CATEGORY")
+    }
+    quarantined = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=6)
+    assert len(quarantined) == 6
