@@ -8,7 +8,6 @@ Kafka through the runtime (cursor, quarantine, progress bar) and reports what di
 from __future__ import annotations
 
 import asyncio
-import json
 import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -208,6 +207,19 @@ def _print_report(report: ExtractReport) -> None:
         typer.echo(f"disappeared {key}")
 
 
-def dump_config(values: dict[str, Any]) -> str:
-    """A config mapping as TOML (flat keys only, as connector configs are)."""
-    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+@connector_app.command("new")
+def new_connector(
+    name: Annotated[str, typer.Argument(help="Lower-case words joined by hyphens.")],
+    directory: Annotated[Path, typer.Option(help="Where to write the package.")] = Path("."),
+) -> None:
+    """Scaffold hub-connector-NAME: a connector module, a sample, a config example, a golden
+    test and the conformance suite, registered in the hub.connectors entry points."""
+    from hub.connectors.scaffold import scaffold
+
+    try:
+        root = scaffold(name, directory)
+    except (ValueError, FileExistsError) as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"created {root}")
+    typer.echo(f"next: pip install {root} && hub connector test {name} {root}/*/sample.csv")

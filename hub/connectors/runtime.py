@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
@@ -24,7 +25,7 @@ from tenacity import (
 )
 
 from hub.connectors.cursors import CursorStore, Written
-from hub.connectors.sdk import Connector, ConnectorConfig, Record, RecordError
+from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, RecordError
 from hub.events import CaseEvent, utc_now
 from hub.publisher import Delivery, PublishError
 from hub.quarantine import QuarantineRecord, quarantine_record
@@ -73,6 +74,30 @@ def translate(
             yield Refused(record, issues)
         else:
             yield Mapped(record, tuple(events))
+
+
+GOLDEN_RECORDED_AT: Final = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def golden_output(
+    connector: Connector[Any], config: ConnectorConfig, path: Path
+) -> list[dict[str, Any]] | dict[str, str]:
+    """What a file maps to, as JSON-ready data: per record its events or its refusal (or the
+    reason the whole input is unusable). Golden files are this, written down."""
+    outcomes: list[dict[str, Any]] = []
+    try:
+        with path.open("rb") as stream:
+            records = connector.read(stream, path.name)
+            for outcome in translate(connector, config, records, GOLDEN_RECORDED_AT):
+                where = outcome.record.location
+                if isinstance(outcome, Mapped):
+                    events = [event.model_dump(mode="json") for event in outcome.events]
+                    outcomes.append({"at": where, "events": events})
+                else:
+                    outcomes.append({"at": where, "refused": [list(i) for i in outcome.issues]})
+    except InputError as error:
+        return {"input_error": str(error)}
+    return outcomes
 
 
 class Sink(Protocol):

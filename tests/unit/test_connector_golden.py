@@ -7,38 +7,22 @@ Regenerate after a deliberate mapping change with ``HUB_UPDATE_GOLDEN=1 pytest t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.connectors.runtime import Mapped, translate
-from hub.connectors.sdk import InputError, load_connector
+from hub.connectors.runtime import golden_output
+from hub.connectors.sdk import load_connector
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "connectors"
 CASES = sorted(GOLDEN.glob("*/*.input.*"))
-RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def run(case: Path) -> Any:
     connector = load_connector(case.parent.name)
-    config = connector.config(connector.example_config)
-    outcomes: list[dict[str, Any]] = []
-    try:
-        with case.open("rb") as stream:
-            for outcome in translate(
-                connector, config, connector.read(stream, case.name), RECORDED_AT
-            ):
-                if isinstance(outcome, Mapped):
-                    events = [e.model_dump(mode="json") for e in outcome.events]
-                    outcomes.append({"at": outcome.record.location, "events": events})
-                else:
-                    outcomes.append({"at": outcome.record.location, "refused": outcome.issues})
-    except InputError as error:
-        return {"input_error": str(error)}
-    return outcomes
+    return golden_output(connector, connector.config(connector.example_config), case)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
