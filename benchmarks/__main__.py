@@ -1,12 +1,18 @@
-"""``python -m benchmarks [codec|hl7|publish|policy]``: print figures with same-run baselines."""
+"""``python -m benchmarks [SUITE ...]``: print figures with same-run baselines."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import codec, hl7, policy, publish
+from benchmarks import codec, extract, hl7, policy, publish
 
-SUITES = {"codec": codec.run, "hl7": hl7.run, "publish": publish.run, "policy": policy.run}
+SUITES = {
+    "codec": codec.run,
+    "hl7": hl7.run,
+    "publish": publish.run,
+    "policy": policy.run,
+    "extract": extract.run,
+}
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ into a refusal the sender can retry (5xx, ``AE``/``AR``), so acknowledged data i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ class KafkaPublisher:
         future: asyncio.Future[Delivery] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            loop.call_soon_threadsafe(_settle, future, error, message)
+            # The caller's loop may be gone (it stopped waiting); the report has no reader then.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, error, message)
 
         await self._produce(topic, key, value, headers, on_delivery)
         try:

@@ -137,7 +137,14 @@ async def deliver(
         else:
             record = refusal_record(outcome, channel=channel, system=system)
             writes.append(_bind(sink.quarantine, record))
-    await asyncio.gather(*(_with_retries(write, attempts) for write in writes))
+    # Every write settles before a failure is raised: no acknowledgement is left in flight
+    # for a caller that has stopped waiting.
+    results = await asyncio.gather(
+        *(_with_retries(write, attempts) for write in writes), return_exceptions=True
+    )
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        raise failures[0]
     return sum(len(o.events) for o in outcomes if isinstance(o, Mapped))
 
 

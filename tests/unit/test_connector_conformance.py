@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.connectors.conformance import ConnectorConformance
+from hub.connectors.csc.annex_a import AnnexAReferrals
 from hub.connectors.csc.cin_census import CINCensus
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.voluntary.activity import VoluntaryActivity
@@ -25,3 +26,8 @@ class TestCINCensus(ConnectorConformance):
 class TestVoluntaryActivity(ConnectorConformance):
     connector = VoluntaryActivity()
     sample = GOLDEN / "voluntary-activity" / "programme-year.input.csv"
+
+
+class TestAnnexAReferrals(ConnectorConformance):
+    connector = AnnexAReferrals()
+    sample = GOLDEN / "annex-a-referrals" / "list-3-referrals.input.csv"
