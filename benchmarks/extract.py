@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from queue import Empty
 from typing import BinaryIO
 
 from confluent_kafka import Producer
@@ -61,9 +62,16 @@ def bare(path: str, settings: Settings, queue: multiprocessing.Queue[tuple[float
         next(reader)
         rows = 0
         for row in reader:
-            producer.produce(
-                settings.case_events_topic + ".bare", ",".join(row).encode(), key=row[0].encode()
-            )
+            while True:
+                try:
+                    producer.produce(
+                        settings.case_events_topic + ".bare",
+                        ",".join(row).encode(),
+                        key=row[0].encode(),
+                    )
+                    break
+                except BufferError:  # local queue full: let deliveries drain it
+                    producer.poll(0.1)
             producer.poll(0)
             rows += 1
     producer.flush(120)
@@ -107,7 +115,13 @@ def _in_child(target: Callable[..., None], *args: object) -> tuple[float, int]:
     queue: multiprocessing.Queue[tuple[float, int]] = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"{target.__name__} failed (exit {process.exitcode})") from None
     process.join()
     return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,17 +28,24 @@ def status_of(url: str) -> int:
         return 0
 
 
-@pytest.fixture
-def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port(), default_organisation_code="R0A")
+@contextmanager
+def api_process(settings: Settings, log_dir: Path) -> Iterator[str]:
+    """The API as a real process, once it answers; yields its base URL."""
     base = f"http://127.0.0.1:{settings.api_port}"
-    with hub_process("api", settings, tmp_path):
+    with hub_process("api", settings, log_dir):
         eventually(
             lambda: status_of(f"{base}/openapi.json") == 200,
             timeout_s=60,
             what="the API answering",
-            log=tmp_path / "api.log",
+            log=log_dir / "api.log",
         )
+        yield base
+
+
+@pytest.fixture
+def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    settings = make_settings(api_port=free_port(), default_organisation_code="R0A")
+    with api_process(settings, tmp_path) as base:
         # The API is up but no worker consumes yet: /health must say so.
         assert status_of(f"{base}/health") == 503
         with hub_process("worker", settings, tmp_path):

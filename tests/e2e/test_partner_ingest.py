@@ -16,9 +16,8 @@ from standardwebhooks.webhooks import Webhook
 from hub.avro_codec import quarantine_codec
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
-from tests.e2e.conftest import reader, status_of
+from tests.e2e.conftest import api_process, reader
 from tests.support.net import free_port
-from tests.support.processes import eventually, hub_process
 from tests.support.topics import read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
@@ -40,14 +39,7 @@ MISSED = {"type": "session_missed", "timestamp": "2026-01-20T10:30:00Z", "data":
 @pytest.fixture
 def api(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
     settings = make_settings(api_port=free_port(), webhook_secrets={PARTNER: SECRET})
-    base = f"http://127.0.0.1:{settings.api_port}"
-    with hub_process("api", settings, tmp_path):
-        eventually(
-            lambda: status_of(f"{base}/openapi.json") == 200,
-            timeout_s=60,
-            what="the API answering",
-            log=tmp_path / "api.log",
-        )
+    with api_process(settings, tmp_path) as base:
         yield settings, base
 
 
