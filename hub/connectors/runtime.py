@@ -177,6 +177,13 @@ class ExtractReport:
     refusals: list[Refused] = field(default_factory=list)
     disappeared: list[str] = field(default_factory=list)
 
+    def refuse(self, refused: Refused) -> Refused:
+        """Count a refusal; keep the first :data:`REPORTED_REFUSALS` for the report."""
+        self.refused += 1
+        if len(self.refusals) < REPORTED_REFUSALS:
+            self.refusals.append(refused)
+        return refused
+
 
 async def run_extract(
     connector: Connector[Any],
@@ -228,19 +235,13 @@ async def _run_batch(
         if isinstance(outcome, Refused):
             if outcome.record.key in known:  # still in the source, only now unreadable:
                 seen.append(outcome.record.key)  # not "disappeared"; its last events stand
-            report.refused += 1
-            if len(report.refusals) < REPORTED_REFUSALS:
-                report.refusals.append(outcome)
-            to_send.append(outcome)
+            to_send.append(report.refuse(outcome))
             continue
         key = outcome.record.key
         before = known.get(key)
         if key in written or (before is not None and before.seen_run == run_id):
             duplicate = Refused(outcome.record, (("key", f"{key!r} appears twice in the input"),))
-            report.refused += 1
-            if len(report.refusals) < REPORTED_REFUSALS:
-                report.refusals.append(duplicate)
-            to_send.append(duplicate)
+            to_send.append(report.refuse(duplicate))
             continue
         digest = outcome.record.digest()
         if before is not None and before.digest == digest:

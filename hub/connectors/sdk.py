@@ -23,11 +23,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from importlib.metadata import entry_points
-from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, Final, Generic, NamedTuple, TypeVar
+from typing import Annotated, Any, BinaryIO, ClassVar, Final, Generic, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError
 from sqlalchemy import Connection, MetaData, Table, select
 
 from hub.events import (
@@ -44,6 +43,15 @@ from hub.events import (
 ENTRY_POINT_GROUP: Final = "hub.connectors"
 
 
+def _known_zone(value: str) -> str:
+    ZoneInfo(value)  # raises for an unknown zone, naming it
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time-zone name, checked when the configuration is read."""
+
+
 class ConnectorConfig(FrozenModel):
     """What every connector instance needs: whose records these are, and their time zone.
 
@@ -55,15 +63,9 @@ class ConnectorConfig(FrozenModel):
     organisation_code: str = Field(
         min_length=1, description="ODS / council / charity code of the organisation that owns it."
     )
-    timezone: str = Field(
+    timezone: ZoneName = Field(
         default="Europe/London", description="Zone of dates and times without an offset."
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone, naming it
-        return value
 
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
@@ -213,8 +215,7 @@ def _csv_records(
         if not any(cell.strip() for cell in row):
             continue  # blank line
         fields = {column: value.strip() for column, value in zip(header, row, strict=False)}
-        key_values = [fields.get(column, "") for column in keys]
-        key = "|".join(key_values) if keys and all(key_values) else f"line:{start}"
+        key = _record_key(fields, keys, f"line:{start}")
         yield Record(f"{name}:{start}", key, "".join(consumed).encode(), fields)
 
 
@@ -233,10 +234,16 @@ def read_view(
     )
     for number, row in enumerate(result.mappings(), start=1):
         fields = {str(k): "" if v is None else _as_text(v) for k, v in row.items()}
-        key_values = [fields.get(column, "") for column in keys]
-        key = "|".join(key_values) if keys and all(key_values) else f"row:{number}"
+        key = _record_key(fields, keys, f"row:{number}")
         raw = json.dumps(fields, sort_keys=True).encode()
         yield Record(f"{view}#{number}", key, raw, fields)
+
+
+def _record_key(fields: Mapping[str, str], keys: tuple[str, ...], fallback: str) -> str:
+    """The key columns' values joined; a row missing one is keyed by its position instead
+    (and is refused by the mapping anyway)."""
+    values = [fields.get(column, "") for column in keys]
+    return "|".join(values) if keys and all(values) else fallback
 
 
 def _as_text(value: object) -> str:
@@ -397,8 +404,3 @@ class EventBuilder:
             sensitivity=classified.sensitivity,
             payload=payload,
         )
-
-
-def sample_path(package_file: str, name: str) -> Path:
-    """A sample shipped next to a connector module (for ``hub connector test`` and docs)."""
-    return Path(package_file).resolve().parent / "samples" / name

@@ -13,7 +13,9 @@ import tomllib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.connectors.sdk import ZoneName
 
 DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
 
@@ -28,7 +30,7 @@ class SourceConfig(BaseModel):
     sending_facilities: tuple[str, ...] = Field(
         min_length=1, description="MSH-4 values (HD.1) this source sends as."
     )
-    timezone: str = Field(
+    timezone: ZoneName = Field(
         default="Europe/London", description="Zone of timestamps without an offset."
     )
     appointment_types: dict[str, str] = Field(
@@ -40,12 +42,6 @@ class SourceConfig(BaseModel):
         default_factory=dict,
         description="Clinic / location code (AIL-3.1) -> ODS code of the organisation running it.",
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone, naming it
-        return value
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
