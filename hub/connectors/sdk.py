@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from importlib.metadata import entry_points
 from typing import Annotated, Any, BinaryIO, ClassVar, Final, Generic, NamedTuple, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationError
 from sqlalchemy import Connection, MetaData, Table, select
@@ -44,7 +44,12 @@ ENTRY_POINT_GROUP: Final = "hub.connectors"
 
 
 def _known_zone(value: str) -> str:
-    ZoneInfo(value)  # raises for an unknown zone, naming it
+    # ZoneInfo raises a KeyError subclass, which pydantic would let escape unreported: turn it
+    # into a ValueError so the config error names the file and field like any other.
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"{value!r} is not a known time zone (e.g. 'Europe/London')") from error
     return value
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hub.connectors.runtime import golden_output
-from hub.connectors.sdk import discover, load_connector
+from hub.connectors.sdk import InputError, discover, load_connector
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "connectors"
@@ -50,3 +50,9 @@ def test_unusable_input_is_refused_as_a_whole(
     case.parent.mkdir()
     case.write_bytes(content)
     assert message in run(case)["input_error"]
+
+
+def test_an_unknown_time_zone_is_a_config_error_naming_the_field() -> None:
+    connector = load_connector("ssda903-episodes")
+    with pytest.raises(InputError, match=r"timezone\n.*'Mars/Olympus' is not a known time zone"):
+        connector.config({**connector.example_config, "timezone": "Mars/Olympus"})

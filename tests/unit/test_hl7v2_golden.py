@@ -53,3 +53,16 @@ def test_every_message_type_the_hub_takes_has_an_accepted_golden_case() -> None:
             msh = parse(raw).segment("MSH")
             seen.add((str(msh(9)(1)(1)), str(msh(9)(1)(2))))
     assert set(TRIGGERS) <= seen, set(TRIGGERS) - seen
+
+
+def test_a_source_file_with_an_unknown_time_zone_is_refused_naming_file_and_field(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "trust.toml").write_text(
+        'system = "pas"\norganisation_code = "R0A"\nsending_facilities = ["PAS"]\n'
+        'timezone = "Europe/Lundun"\n'
+    )
+    with pytest.raises(
+        ValueError, match=r"(?s)trust\.toml.*timezone.*'Europe/Lundun' is not a known"
+    ):
+        load_sources(tmp_path)
