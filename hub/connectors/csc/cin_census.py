@@ -96,15 +96,9 @@ class CINCensus(Connector[ConnectorConfig]):
     ) -> list[CaseEvent]:
         child = ET.fromstring(record.raw)  # noqa: S314 - our own serialisation of a parsed element
         issues: list[tuple[str, str]] = []
-        ids = Fields(
-            _flat(
-                identifiers
-                if (identifiers := child.find("ChildIdentifiers")) is not None
-                else child
-            ),
-            issues=issues,
-            prefix="ChildIdentifiers.",
-        )
+        identifiers = child.find("ChildIdentifiers")
+        found = identifiers if identifiers is not None else child
+        ids = Fields(_flat(found), issues=issues, prefix="ChildIdentifiers.")
         child_id = ids.text("LAchildID")
         upn = ids.text("UPN", required=False)
         born = ids.date("PersonBirthDate", required=False, formats=ISO)

@@ -28,9 +28,9 @@ Assessment scores are special-category health data (UK GDPR Art 9): classed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import ClassVar, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub.connectors.sdk import (
@@ -88,6 +88,7 @@ class ActivityConfig(ConnectorConfig):
     session_service_type: str = "programme-session"
 
 
+T = TypeVar("T")
 Mapper = Callable[[Fields, EventBuilder, ActivityConfig, str], CaseEvent | None]
 
 
@@ -244,30 +245,31 @@ def _score(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> Cas
     return emit(EventType.ASSESSMENT_SCORE_RECORDED, payload, occurred=on, classified=SCORES)
 
 
-def _listed(f: Fields, name: str, allowed: dict[str, object] | None = None) -> tuple[str, ...]:
-    values = tuple(v.strip() for v in (f.text(name, required=False) or "").split(";") if v.strip())
-    if allowed is not None:
-        for value in values:
-            if value.lower() not in allowed:
-                f.fail(name, f"{value!r} is not one of {', '.join(sorted(allowed))}")
-    return values
+def _listed(f: Fields, name: str) -> tuple[str, ...]:
+    """A field of values separated by ``;``."""
+    return tuple(v.strip() for v in (f.text(name, required=False) or "").split(";") if v.strip())
 
 
-_CATEGORIES: Final[dict[str, object]] = {c.value.lower(): c for c in DataCategory}
-_PURPOSES: Final[dict[str, object]] = {p.value.lower(): p for p in Purpose}
+def _chosen(f: Fields, name: str, allowed: Mapping[str, T]) -> tuple[T, ...]:
+    """The listed values as ``allowed`` maps them (case-insensitive); others are reported."""
+    chosen = []
+    for value in _listed(f, name):
+        if value.lower() in allowed:
+            chosen.append(allowed[value.lower()])
+        else:
+            f.fail(name, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+    return tuple(chosen)
+
+
+_CATEGORIES: Final = {c.value.lower(): c for c in DataCategory}
+_PURPOSES: Final = {p.value.lower(): p for p in Purpose}
 
 
 def _consent(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
     on, recorded_by = f.date("occurred_on"), f.text("recorded_by")
     recipients = _listed(f, "recipients")
-    categories = tuple(
-        DataCategory(c.upper())
-        for c in _listed(f, "categories", _CATEGORIES)
-        if c.lower() in _CATEGORIES
-    )
-    purposes = tuple(
-        Purpose(p.upper()) for p in _listed(f, "purposes", _PURPOSES) if p.lower() in _PURPOSES
-    )
+    categories = _chosen(f, "categories", _CATEGORIES)
+    purposes = _chosen(f, "purposes", _PURPOSES)
     for name in ("recipients", "categories", "purposes"):
         if not _listed(f, name):  # (an invalid value was reported already)
             f.fail(name, "is required (values separated by ';')")
@@ -285,11 +287,7 @@ def _consent(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) ->
 
 def _withdrawal(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
     on, recorded_by = f.date("occurred_on"), f.text("recorded_by")
-    categories = tuple(
-        DataCategory(c.upper())
-        for c in _listed(f, "categories", _CATEGORIES)
-        if c.lower() in _CATEGORIES
-    )
+    categories = _chosen(f, "categories", _CATEGORIES)
     if on is None or recorded_by is None:
         return None
     payload = ConsentWithdrawn(
