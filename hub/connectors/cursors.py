@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     DateTime,
     Engine,
     Index,
@@ -99,6 +100,13 @@ class RunSummary:
     disappeared: int | None
 
 
+def _rows_with(extract: str, keys: Sequence[str]) -> Iterator[ColumnElement[bool]]:
+    """This extract's rows with these keys, as one condition per chunk of keys."""
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        yield and_(rows_table.c.extract == extract, rows_table.c.row_key.in_(chunk))
+
+
 class CursorStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -120,15 +128,14 @@ class CursorStore:
         found: dict[str, Seen] = {}
         wanted = list(dict.fromkeys(keys))
         with self._engine.connect() as connection:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
+            for rows_with_keys in _rows_with(extract, wanted):
                 rows = connection.execute(
                     select(
                         rows_table.c.row_key,
                         rows_table.c.digest,
                         rows_table.c.event_ids,
                         rows_table.c.seen_run,
-                    ).where(and_(rows_table.c.extract == extract, rows_table.c.row_key.in_(chunk)))
+                    ).where(rows_with_keys)
                 )
                 for key, digest, event_ids, seen_run in rows:
                     found[key] = Seen(digest, frozenset(json.loads(event_ids)), seen_run)
@@ -140,16 +147,8 @@ class CursorStore:
         """After the batch's events were acknowledged: remember new/changed rows, mark the rest
         seen by this run. One transaction."""
         with self._engine.begin() as connection:
-            keys = [row.key for row in written]
-            for start in range(0, len(keys), _CHUNK):
-                connection.execute(
-                    delete(rows_table).where(
-                        and_(
-                            rows_table.c.extract == extract,
-                            rows_table.c.row_key.in_(keys[start : start + _CHUNK]),
-                        )
-                    )
-                )
+            for rows_with_keys in _rows_with(extract, [row.key for row in written]):
+                connection.execute(delete(rows_table).where(rows_with_keys))
             if written:
                 connection.execute(
                     insert(rows_table),
@@ -164,17 +163,8 @@ class CursorStore:
                         for row in written
                     ],
                 )
-            for start in range(0, len(seen), _CHUNK):
-                connection.execute(
-                    update(rows_table)
-                    .where(
-                        and_(
-                            rows_table.c.extract == extract,
-                            rows_table.c.row_key.in_(seen[start : start + _CHUNK]),
-                        )
-                    )
-                    .values(seen_run=run_id)
-                )
+            for rows_with_keys in _rows_with(extract, seen):
+                connection.execute(update(rows_table).where(rows_with_keys).values(seen_run=run_id))
 
     def finish(self, extract: str, run_id: str, *, records: int, published: int) -> list[str]:
         """Close a complete run: return (and forget) the records it did not see."""
