@@ -28,6 +28,8 @@ from hub.identity.routes import identity_router
 from hub.identity.store import IdentityStore
 from hub.kafka_admin import cluster_health
 from hub.projections.store import AlertView, MissedAppointmentStore, make_engine
+from hub.projections.team_routes import team_router
+from hub.projections.team_store import TeamStore
 from hub.publisher import KafkaPublisher
 from hub.readers import reader_identity
 from hub.settings import Settings
@@ -124,6 +126,7 @@ def create_api(
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
+        app.state.team = TeamStore(the_store.engine)
         app.state.keys = keys = SubjectKeyStore(the_store.engine)
         app.state.partners = partners
         app.state.webhook_receipts = Receipts(the_store.engine)
@@ -156,6 +159,7 @@ def create_api(
     app.include_router(identity_router())
     app.include_router(erasure_router())
     app.include_router(partner_router(settings))
+    app.include_router(team_router())
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:

@@ -22,6 +22,7 @@ from hub.identity.routing import FamilyRouter
 from hub.identity.store import IdentityStore
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
+from hub.projections.team_store import TeamStore
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.store import SharingStore
@@ -52,7 +53,9 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         IdentityStore(engine),
         SubjectKeyStore(engine),
     )
+    team = TeamStore(engine)
     alerts.create_schema()
+    team.create_schema()
     keys.create_schema()
     publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-producer")
     sink = CaseEventSink(publisher, settings, keys)
@@ -70,7 +73,7 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         then=router.forward,
     )
     family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [alerts.apply, sharing.apply, keys.apply],
+        [alerts.apply, team.apply, sharing.apply, keys.apply],
         CaseEventLog(keys, settings.family_events_topic, registry),
         sink,
         settings.dead_letter_topic,

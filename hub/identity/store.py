@@ -144,6 +144,11 @@ class IdentityStore:
                 return None, []
             return family, list(_members(connection, family).values())
 
+    def family_members(self, family_id: str) -> list[Member]:
+        """Who is in a family (empty for a family id the index does not know)."""
+        with self._engine.connect() as connection:
+            return list(_members(connection, family_id).values())
+
     def open_reviews(self) -> list[ReviewTask]:
         with self._engine.connect() as connection:
             rows = connection.execute(

@@ -1,0 +1,184 @@
+"""SQL storage of the team-around-the-family projection (SQLite by default, PostgreSQL by URL).
+
+Written only through :meth:`TeamStore.apply`, one log entry per transaction with the log position
+(:func:`hub.projections.positions.apply_at_position`), so at-least-once delivery has
+exactly-once effects. Items are stored as JSON bodies keyed by subject and item id: a view always
+needs all of a person's items, never a column of them. Two columns are pulled out to be
+searched: ``practitioner_id`` (a practitioner's caseload) and, in ``taf_item_refs``, the other
+people an item names (so erasing a person also removes a relationship or birth that names them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+
+from hub.erasure.sealing import Erasure, LogEntry
+from hub.events import DataCategory
+from hub.projections.positions import apply_at_position, metadata, next_offset
+from hub.projections.team import (
+    BODY,
+    PROJECTION,
+    Involvement,
+    TeamItem,
+    TeamState,
+    empty_state,
+    fold,
+)
+
+items_table = Table(
+    "taf_items",
+    metadata,
+    Column("subject_key", String(250), primary_key=True),
+    Column("item_id", String(600), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("category", String(50), nullable=False),
+    Column("controller", String(50), nullable=False),
+    Column("practitioner_id", String(250), index=True),
+    Column("body", Text, nullable=False),
+)
+
+refs_table = Table(
+    "taf_item_refs",
+    metadata,
+    Column("subject_key", String(250), primary_key=True),
+    Column("item_id", String(600), primary_key=True),
+    Column("ref_key", String(250), primary_key=True, index=True),
+)
+
+
+class TeamStore:
+    """Each person's team-around-the-family items."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_schema(self) -> None:
+        metadata.create_all(self._engine)
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        with self._engine.connect() as connection:
+            return next_offset(connection, PROJECTION, topic, partition)
+
+    def apply(self, topic: str, partition: int, offset: int, entry: LogEntry | None) -> bool:
+        """Apply one log entry (``None``: dead-lettered or unreadable, only the position moves).
+
+        False when the entry had already been applied.
+        """
+        if entry is None:
+            return apply_at_position(self._engine, PROJECTION, topic, partition, offset, None)
+
+        def write(connection: Connection) -> None:
+            if isinstance(entry, Erasure):
+                _erase(connection, entry.subjects)
+                return
+            _, changed = fold(_load(connection, entry.subject_key()), entry)
+            for item in changed:
+                _save(connection, entry.subject_key(), item)
+
+        return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def items_of(self, keys: Iterable[str]) -> dict[str, list[TeamItem]]:
+        """Every item stored under each of ``keys`` (a person's identifier keys), by key."""
+        wanted = sorted(set(keys))
+        found: dict[str, list[TeamItem]] = {key: [] for key in wanted}
+        if not wanted:
+            return found
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(items_table)
+                .where(items_table.c.subject_key.in_(wanted))
+                .order_by(items_table.c.subject_key, items_table.c.item_id)
+            ).mappings()
+            for row in rows:
+                found[row["subject_key"]].append(_item(row))
+        return found
+
+    def subjects_involving(self, practitioner_id: str) -> list[str]:
+        """The identifier keys a practitioner has been assigned to (their caseload's people)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(items_table.c.subject_key)
+                .where(items_table.c.practitioner_id == practitioner_id)
+                .distinct()
+                .order_by(items_table.c.subject_key)
+            )
+            return list(rows.scalars())
+
+
+def _load(connection: Connection, key: str) -> TeamState:
+    rows = connection.execute(
+        select(items_table).where(items_table.c.subject_key == key)
+    ).mappings()
+    items = {row["item_id"]: _item(row) for row in rows}
+    return TeamState(subject_key=key, items=items) if items else empty_state(key)
+
+
+def _item(row: RowMapping) -> TeamItem:
+    return TeamItem(
+        item_id=row["item_id"],
+        category=DataCategory(row["category"]),
+        controller=row["controller"],
+        body=BODY.validate_json(row["body"]),
+    )
+
+
+def _save(connection: Connection, key: str, item: TeamItem) -> None:
+    """Replace one item and the references it makes (delete + insert: one item, one row)."""
+    same = (items_table.c.subject_key == key) & (items_table.c.item_id == item.item_id)
+    connection.execute(delete(items_table).where(same))
+    connection.execute(
+        delete(refs_table).where(
+            (refs_table.c.subject_key == key) & (refs_table.c.item_id == item.item_id)
+        )
+    )
+    body = item.body
+    connection.execute(
+        insert(items_table).values(
+            subject_key=key,
+            item_id=item.item_id,
+            kind=item.kind,
+            category=item.category.value,
+            controller=item.controller,
+            practitioner_id=body.practitioner_id if isinstance(body, Involvement) else None,
+            body=BODY.dump_json(body).decode(),
+        )
+    )
+    refs = sorted(set(item.refs()))
+    if refs:
+        connection.execute(
+            insert(refs_table),
+            [{"subject_key": key, "item_id": item.item_id, "ref_key": ref} for ref in refs],
+        )
+
+
+def _erase(connection: Connection, subjects: Sequence[str]) -> None:
+    """Delete the erased subjects' items, and every item of others that names them."""
+    if not subjects:
+        return
+    naming = connection.execute(
+        select(refs_table.c.subject_key, refs_table.c.item_id).where(
+            refs_table.c.ref_key.in_(subjects)
+        )
+    ).all()
+    for key, item_id in naming:
+        for table in (items_table, refs_table):
+            connection.execute(
+                delete(table).where((table.c.subject_key == key) & (table.c.item_id == item_id))
+            )
+    connection.execute(delete(refs_table).where(refs_table.c.subject_key.in_(subjects)))
+    connection.execute(delete(items_table).where(items_table.c.subject_key.in_(subjects)))
