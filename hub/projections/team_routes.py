@@ -18,12 +18,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from hub.events import Purpose
 from hub.identity.families import ANCHOR, Member
 from hub.identity.store import IdentityStore
+from hub.projections.team_models import CaseloadOut, TeamOut
 from hub.projections.team_store import TeamStore
 from hub.projections.team_view import (
     Assembled,
-    CaseloadOut,
     MemberInput,
-    TeamOut,
     Wanted,
     assemble_team,
     caseload_entry,
