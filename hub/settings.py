@@ -70,6 +70,21 @@ class Settings(BaseSettings):
         '"whsec_<base64>"} (Standard Webhooks). A partner without one has no webhook.',
     )
     upload_max_bytes: int = Field(default=20_000_000, description="Largest CSV upload accepted.")
+    alert_grace_minutes: float = Field(
+        default=30,
+        description="A booked appointment with no arrival, attendance, cancellation or "
+        "reschedule this long after its start is an inferred no-show.",
+    )
+    alert_escalate_after_missed: int = Field(
+        default=2, ge=1, description="Escalate when a person misses this many appointments..."
+    )
+    alert_escalate_within_days: float = Field(default=28, description="...within this many days.")
+    alert_escalate_unacknowledged_hours: float = Field(
+        default=24, description="Escalate an alert nobody acknowledged within this many hours."
+    )
+    alert_sweep_seconds: float = Field(
+        default=30, description="How often the worker checks for inferred no-shows and escalations."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     publish_timeout_seconds: float = 15.0
