@@ -35,6 +35,7 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
+from hub.web.inbox import inbox_router
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -94,6 +95,7 @@ def create_api(
     app.include_router(erasure_router())
     app.include_router(partner_router(settings))
     app.include_router(alert_router())
+    app.include_router(inbox_router())
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:
