@@ -18,25 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.events import (
     AlertAcknowledged,
     AlertClosed,
-    CaseEvent,
     DataCategory,
     EventType,
     Purpose,
     Sensitivity,
-    Source,
-    deterministic_event_id,
 )
 from hub.identity.store import IdentityStore
 from hub.projections.missed_appointments import AlertStatus
 from hub.projections.store import AlertView, MissedAppointmentStore
-from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES
 from hub.sharing.disclosure import Channel
 from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject
-from hub.sharing.routes import record_disclosures, release_now
-from hub.sink import CaseEventSink
+from hub.sharing.routes import publish_from_api, record_disclosures, release_now
 
 ALERTS_SYSTEM = "hub-api"
 Reader = Annotated[Recipient, Depends(reader_identity)]
@@ -205,31 +200,19 @@ async def change_alert(
         raise HTTPException(404, f"no alert {alert_id} addressed to {reader.user_id}")
     if alert.status is AlertStatus.CLOSED:
         raise HTTPException(409, f"alert {alert_id} was closed by {alert.closed_by}")
-    event_type = (
-        EventType.ALERT_ACKNOWLEDGED
-        if isinstance(payload, AlertAcknowledged)
-        else EventType.ALERT_CLOSED
-    )
-    now: datetime = request.app.state.clock()
-    record_id = f"{alert_id}|{event_type}|{reader.user_id}|{now.isoformat()}"
-    event = CaseEvent(
-        event_id=deterministic_event_id(ALERTS_SYSTEM, reader.organisation_code, record_id),
-        event_type=event_type,
-        occurred_at=now,
-        recorded_at=now,
-        source=Source(system=ALERTS_SYSTEM, organisation_code=reader.organisation_code),
-        source_record_id=record_id,
-        subject=alert.subject,
-        data_category=DataCategory.APPOINTMENTS,
+    accepted = await publish_from_api(
+        request,
+        reader,
+        alert.subject,
+        None,
+        payload,
+        record_key=f"{alert_id}|{reader.user_id}",
+        category=DataCategory.APPOINTMENTS,
         sensitivity=Sensitivity.ROUTINE,
-        payload=payload,
     )
-    sink: CaseEventSink = request.app.state.sink
-    try:
-        await sink.publish(event)
-    except PublishError as error:
-        raise HTTPException(503, f"not recorded, send again: {error}") from error
-    return AlertChangeAccepted(event_id=event.event_id, event_type=event_type, alert_id=alert_id)
+    return AlertChangeAccepted(
+        event_id=accepted.event_id, event_type=accepted.event_type, alert_id=alert_id
+    )
 
 
 def alert_router() -> APIRouter:
