@@ -196,7 +196,7 @@ async def change_alert(
     store: MissedAppointmentStore = request.app.state.store
     view = store.alert(alert_id)
     alert = view.alert if view is not None else None
-    if alert is None or reader.user_id not in alert.recipients | alert.escalated_to:
+    if alert is None or reader.user_id not in alert.addressed_to():
         raise HTTPException(404, f"no alert {alert_id} addressed to {reader.user_id}")
     if alert.status is AlertStatus.CLOSED:
         raise HTTPException(409, f"alert {alert_id} was closed by {alert.closed_by}")

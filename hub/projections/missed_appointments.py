@@ -144,6 +144,10 @@ class Alert:
     closed_at: datetime | None = None
     close_reason: str | None = None
 
+    def addressed_to(self) -> frozenset[str]:
+        """Everyone the alert was sent to: the team, and whoever it was escalated to."""
+        return self.recipients | self.escalated_to
+
 
 @dataclass(frozen=True)
 class FamilyState:

@@ -52,7 +52,6 @@ from hub.projections.missed_appointments import (
     Person,
     PersonUpdated,
     Rules,
-    empty_state,
     fold,
 )
 from hub.projections.positions import apply_at_position, metadata, next_offset
@@ -269,37 +268,34 @@ class MissedAppointmentStore:
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-            routed = _recipients(connection, [row["alert_id"] for row in rows])
+            found = _alerts(connection, rows)
             return [
-                AlertView(
-                    alert=_alert(row, *routed.get(row["alert_id"], (frozenset(), frozenset()))),
-                    person=_person(row, row["subject_key"]),
-                )
-                for row in rows
+                AlertView(alert=alert, person=_person(row, row["subject_key"]))
+                for alert, row in zip(found, rows, strict=True)
             ]
 
 
 def _load_state(connection: Connection, group: str) -> FamilyState:
-    state = empty_state(group)
     person_rows = connection.execute(select(people).where(people.c.group_key == group))
     members = connection.execute(select(team).where(team.c.group_key == group)).mappings()
     booking_rows = connection.execute(select(bookings).where(bookings.c.group_key == group))
     alert_rows = connection.execute(select(alerts).where(alerts.c.group_key == group)).mappings()
-    alert_rows_all = alert_rows.all()
-    routed = _recipients(connection, [row["alert_id"] for row in alert_rows_all])
-    loaded_alerts = [
-        _alert(row, *routed.get(row["alert_id"], (frozenset(), frozenset())))
-        for row in alert_rows_all
-    ]
     return FamilyState(
-        group_key=state.group_key,
+        group_key=group,
         people={
             row["subject_key"]: _person(row, row["subject_key"]) for row in person_rows.mappings()
         },
         team={(m["subject_key"], m["practitioner_id"]): _member(m) for m in members},
         bookings={b.booking_id: b for b in (_booking(row) for row in booking_rows.mappings())},
-        alerts={a.alert_id: a for a in loaded_alerts},
+        alerts={a.alert_id: a for a in _alerts(connection, alert_rows.all())},
     )
+
+
+def _alerts(connection: Connection, rows: Sequence[Any]) -> list[Alert]:
+    """Alert rows with their recipients, read in one query for all of them."""
+    routed = _recipients(connection, [row["alert_id"] for row in rows])
+    none: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    return [_alert(row, *routed.get(row["alert_id"], none)) for row in rows]
 
 
 def _recipients(
@@ -481,7 +477,7 @@ def _save_alert(connection: Connection, effect: AlertSaved) -> None:
             "routine": p in alert.recipients,
             "escalation": p in alert.escalated_to,
         }
-        for p in sorted(alert.recipients | alert.escalated_to)
+        for p in sorted(alert.addressed_to())
     ]
     if rows:
         connection.execute(insert(alert_recipients), rows)

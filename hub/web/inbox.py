@@ -97,7 +97,7 @@ async def _alert_for(request: Request, reader: Recipient, alert_id: uuid.UUID) -
     """The alert as the reader may see it; 404 unless addressed to her and released to her."""
     store: MissedAppointmentStore = request.app.state.store
     view = store.alert(alert_id)
-    if view is None or reader.user_id not in view.alert.recipients | view.alert.escalated_to:
+    if view is None or reader.user_id not in view.alert.addressed_to():
         raise HTTPException(404, f"no alert {alert_id} addressed to you")
     shown = await released_alerts(request, reader, [view], channel=Channel.API)
     if not shown:
