@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from hub import __version__
+from hub.auth.routes import token_router
+from hub.auth.store import ClientStore
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
@@ -125,6 +127,8 @@ def create_api(
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
         app.state.keys = keys = SubjectKeyStore(the_store.engine)
+        app.state.clients = clients = ClientStore(the_store.engine)
+        clients.create_schema()
         app.state.partners = partners
         app.state.webhook_receipts = Receipts(the_store.engine)
         publisher = None
@@ -151,6 +155,7 @@ def create_api(
         lifespan=lifespan,
     )
 
+    app.include_router(token_router(settings))
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
     app.include_router(identity_router())
