@@ -123,3 +123,67 @@ def test_the_demo_midwife_gets_a_new_working_key_each_run(tmp_path: Path) -> Non
         assert clients.authenticate_api_key(first["Authorization"].removeprefix("Bearer ")) is None
     finally:
         engine.dispose()
+
+
+def test_hub_clients_add_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    monkeypatch.setenv("HUB_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
+    pem = tmp_path / "epr.pub.pem"
+    pem.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    runner = CliRunner()
+    added = runner.invoke(
+        app,
+        [
+            "clients",
+            "add",
+            "--organisation",
+            "R0A",
+            "--role",
+            "COMMUNITY_MIDWIFE",
+            "--user",
+            "mw-1",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    client_id = added.output.split("client id:")[1].split()[0]
+    key = added.output.split("API key:")[1].split()[0]
+    system = runner.invoke(
+        app,
+        [
+            *("clients", "add", "--organisation", "R0A", "--role", "PARTNER_SYSTEM"),
+            *("--user", "epr", "--public-key", str(pem), "--kid", "epr-1"),
+        ],
+    )
+    assert system.exit_code == 0, system.output
+    wrong = runner.invoke(
+        app, ["clients", "add", "--organisation", "R0A", "--role", "MIDWIFE", "--user", "x"]
+    )
+    assert wrong.exit_code == 2
+    assert "unknown role 'MIDWIFE'" in wrong.output
+
+    engine = make_engine(Settings().resolved_database_url())
+    try:
+        clients = ClientStore(engine)
+        client = clients.authenticate_api_key(key)
+        assert client is not None
+        assert client.client_id == client_id
+        listed = runner.invoke(app, ["clients", "list"])
+        assert client_id in listed.output
+        assert "kid=epr-1" in listed.output
+        assert key not in listed.output
+        assert runner.invoke(app, ["clients", "revoke", client_id]).exit_code == 0
+        assert clients.authenticate_api_key(key) is None
+        assert "revoked" in runner.invoke(app, ["clients", "list"]).output
+        assert runner.invoke(app, ["clients", "revoke", "0000000000000000"]).exit_code == 1
+    finally:
+        engine.dispose()
