@@ -17,6 +17,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from hub import __version__
+from hub.auth.routes import token_router
+from hub.auth.store import ClientStore
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
@@ -36,6 +38,7 @@ from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 from hub.web.inbox import inbox_router
+from hub.web.session import NotSignedInError, session_router, sign_in_required
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -63,6 +66,8 @@ def create_api(
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
         app.state.keys = keys = SubjectKeyStore(the_store.engine)
+        app.state.clients = clients = ClientStore(the_store.engine)
+        clients.create_schema()
         app.state.partners = partners
         app.state.webhook_receipts = Receipts(the_store.engine)
         publisher = None
@@ -89,6 +94,7 @@ def create_api(
         lifespan=lifespan,
     )
 
+    app.include_router(token_router(settings))
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
     app.include_router(identity_router())
@@ -96,6 +102,8 @@ def create_api(
     app.include_router(partner_router(settings))
     app.include_router(alert_router())
     app.include_router(inbox_router())
+    app.include_router(session_router(settings))
+    app.add_exception_handler(NotSignedInError, sign_in_required)
 
     @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
     def health() -> JSONResponse:

@@ -50,10 +50,6 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     worker_group: str = "hub-projections"
-    default_organisation_code: str = Field(
-        default="UNKNOWN",
-        description="ODS code recorded as the source of FHIR writes that do not name one.",
-    )
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     sources_dir: Path | None = Field(
@@ -87,6 +83,14 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    token_url: str | None = Field(
+        default=None,
+        description="The token endpoint's public URL, which client assertions must name as "
+        "their 'aud'; http://{api_host}:{api_port}/oauth2/token if unset.",
+    )
+    access_token_seconds: int = Field(
+        default=600, gt=0, description="How long an access token from /oauth2/token lasts."
+    )
     publish_timeout_seconds: float = 15.0
 
     def resolved_database_url(self) -> str:
@@ -94,6 +98,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
+
+    def resolved_token_url(self) -> str:
+        """The ``aud`` a client assertion must carry (set ``token_url`` behind a proxy)."""
+        return self.token_url or f"http://{self.api_host}:{self.api_port}/oauth2/token"
 
     def bootstrap_servers(self) -> str:
         """The Kafka cluster to use; fails clearly when none is known yet."""

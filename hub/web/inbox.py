@@ -5,44 +5,32 @@ for the signed-in reader, with the disclosure recorded before the page is sent â
 or closes through :func:`hub.projections.alert_routes.change_alert`, the API's own path. The page
 adds no rule of its own: what the API would withhold, the page withholds.
 
-Forms post back with the session cookie (``SameSite=Strict``); a post whose ``Origin`` is not
-this hub is refused, so another site cannot acknowledge an alert on a midwife's behalf.
+A midwife signs in with her API key (:mod:`hub.web.session`); forms post back with the session
+cookie (``SameSite=Strict``), and a post whose ``Origin`` is not this hub is refused, so another
+site cannot acknowledge an alert on a midwife's behalf.
 """
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from hub.events import AlertAcknowledged, AlertClosed
 from hub.projections.alert_routes import AlertOut, change_alert, released_alerts
 from hub.projections.store import MissedAppointmentStore
-from hub.readers import reader_identity
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
+from hub.web.session import PageReader as Reader
+from hub.web.templating import TEMPLATES, same_origin
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-# Times are stored in UTC; a midwife reads them in UK time.
-UK = ZoneInfo("Europe/London")
-TEMPLATES.env.filters["uk"] = lambda moment: moment.astimezone(UK)
-Reader = Annotated[Recipient, Depends(reader_identity)]
 DONE = {
     "acknowledged": "Acknowledgement recorded. The alert shows as acknowledged as soon as the "
     "hub has applied it (usually within seconds).",
     "closed": "Closure recorded. The alert leaves your inbox as soon as the hub has applied it.",
 }
-
-
-def _same_origin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
-        raise HTTPException(403, f"a form from {origin} may not change alerts here")
 
 
 def _page(request: Request, name: str, reader: Recipient, **context: Any) -> HTMLResponse:
@@ -73,7 +61,7 @@ def inbox_router() -> APIRouter:
         reader: Reader,
         note: Annotated[str, Form(max_length=2000)] = "",
     ) -> RedirectResponse:
-        _same_origin(request)
+        same_origin(request)
         payload = AlertAcknowledged(alert_id=alert_id, by=reader.user_id, note=note or None)
         await change_alert(request, reader, alert_id, payload)
         return RedirectResponse(f"/inbox/alerts/{alert_id}?done=acknowledged", status_code=303)
@@ -85,7 +73,7 @@ def inbox_router() -> APIRouter:
         reader: Reader,
         reason: Annotated[str, Form(min_length=3, max_length=2000)],
     ) -> RedirectResponse:
-        _same_origin(request)
+        same_origin(request)
         payload = AlertClosed(alert_id=alert_id, by=reader.user_id, reason=reason)
         await change_alert(request, reader, alert_id, payload)
         return RedirectResponse(f"/inbox/alerts/{alert_id}?done=closed", status_code=303)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hl7.client import MLLPClient
+from playwright.sync_api import Page, sync_playwright
 
 from hub.events import PractitionerRole
 from hub.publisher import KafkaPublisher
@@ -41,9 +42,7 @@ def artefacts_dir() -> Path:
 def running_hub(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(
-        api_port=free_port(), mllp_port=free_port(), default_organisation_code="R0A"
-    )
+    settings = make_settings(api_port=free_port(), mllp_port=free_port())
     with (
         api_process(settings, tmp_path) as base,
         hub_process("worker", settings, tmp_path),
@@ -55,6 +54,16 @@ def running_hub(
         )
         eventually(lambda: listening(settings.mllp_port), timeout_s=60, what="MLLP", log=log)
         yield settings, base
+
+
+def _api_key(user: str, organisation: str, role: str) -> str:
+    """The API key the e2e helper registered for this reader (as ``hub clients add`` prints)."""
+    return reader(user, organisation, role)["Authorization"].removeprefix("Bearer ")
+
+
+def _sign_in(page: Page, api_key: str) -> None:
+    page.fill("#api_key", api_key)
+    page.click("#sign-in")
 
 
 def _team(settings: Settings) -> None:
@@ -106,20 +115,29 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
     assert _alerts(base, "mw-other", "R0A", "COMMUNITY_MIDWIFE") == []
 
     # The midwife's inbox page in headless Chromium: the alert, its page, acknowledge.
-    from playwright.sync_api import sync_playwright
-
     shots = artefacts_dir()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
         )
         try:
-            context = browser.new_context(
-                extra_http_headers=reader("mw-1", "R0A", "COMMUNITY_MIDWIFE"),
-                viewport={"width": 1100, "height": 800},
-            )
+            context = browser.new_context(viewport={"width": 1100, "height": 800})
             page = context.new_page()
-            page.goto(f"{base}/inbox")
+            # Not signed in: the inbox answers 401 with the sign-in form; a wrong key is refused.
+            response = page.goto(f"{base}/inbox")
+            assert response is not None
+            assert response.status == 401
+            _sign_in(page, "hubk_nobody_not-a-key")
+            assert "unknown or has been revoked" in page.locator("#error").inner_text()
+            _sign_in(page, _api_key("mw-1", "R0A", "COMMUNITY_MIDWIFE"))
+            page.wait_for_url(f"{base}/inbox")
+            [cookie] = context.cookies()
+            assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+                "hub_session",
+                True,
+                "Strict",
+            )
+            assert cookie["value"].startswith("hubt_")  # a session token, not the API key
             row = page.locator(f"tr[data-alert-id='{alert['alert_id']}']")
             assert row.locator("td").nth(1).inner_text().endswith(f"NHS {MOTHER}")
             page.screenshot(path=shots / "inbox.png", full_page=True)
@@ -138,10 +156,17 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
             assert "Acknowledged by mw-1" in page.locator("#acknowledged").inner_text()
             page.screenshot(path=shots / "inbox-alert-acknowledged.png", full_page=True)
 
+            # Signing out revokes the session: the same cookie no longer opens the inbox.
+            page.click("#sign-out")
+            page.wait_for_url(f"{base}/inbox/sign-in")
+            revoked = httpx.get(f"{base}/inbox", cookies={"hub_session": cookie["value"]})
+            assert revoked.status_code == 401
+
             # Another family's midwife cannot open the alert's page.
-            other = browser.new_context(
-                extra_http_headers=reader("mw-other", "R0A", "COMMUNITY_MIDWIFE")
-            ).new_page()
+            other = browser.new_context().new_page()
+            other.goto(f"{base}/inbox/sign-in")
+            _sign_in(other, _api_key("mw-other", "R0A", "COMMUNITY_MIDWIFE"))
+            other.wait_for_url(f"{base}/inbox")
             response = other.goto(f"{base}/inbox/alerts/{alert['alert_id']}")
             assert response is not None
             assert response.status == 404
