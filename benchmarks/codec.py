@@ -14,7 +14,7 @@ from hub.avro_codec import case_event_codec, case_event_to_avro, load_schema
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.events import CaseEvent
-from hub.projections.missed_appointments import empty_state, fold
+from hub.projections.missed_appointments import Rules, empty_state, fold
 from hub.projections.store import make_engine
 from tests.builders import T0, assigned, missed
 
@@ -53,11 +53,11 @@ def run() -> None:
 
     # One person's state holds a handful of alerts, not thousands: fold each event into the
     # same small state, as the worker does after loading one person from the store.
-    person, _ = fold(empty_state("9434765919"), events[0])
+    person, _ = fold(empty_state("9434765919"), events[0], Rules())
 
     def folding() -> int:
         for event in events[1:]:
-            fold(person, event)
+            fold(person, event, Rules())
         return len(events) - 1
 
     def decode_only() -> int:

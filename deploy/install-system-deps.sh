@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the hub needs from Debian's packages, only where it is missing:
-# a Java 17+ runtime and Maven (the local Kafka broker) and PostgreSQL (the store's tests).
+# a Java 17+ runtime and Maven (the local Kafka broker), PostgreSQL (the store's tests) and
+# Chromium (the inbox page's browser test).
 # Idempotent; `make run` and `make test` call it. Uses sudo when not root.
 set -eu
 
@@ -8,6 +9,7 @@ missing=""
 command -v java >/dev/null 2>&1 || missing="$missing openjdk-17-jre-headless"
 command -v mvn >/dev/null 2>&1 || missing="$missing maven"
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 
 if [ -z "$missing" ]; then
     exit 0

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from hub.auth.cli import clients_app
 from hub.connectors.cli import connector_app
 from hub.settings import Settings
 
@@ -27,6 +28,7 @@ app.add_typer(schemas_app, name="schemas")
 agreement_app = typer.Typer(help="The data-sharing agreement the policy decides by.")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
+app.add_typer(clients_app, name="clients")
 
 
 def _settings() -> Settings:

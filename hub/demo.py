@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from hub.auth.store import ClientStore
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     Appointment,
@@ -28,18 +29,15 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
+from hub.projections.store import make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 
 DEMO_NHS_NUMBER = "9434765919"  # passes modulus 11; the NHS's published test-number range
 DEMO_MIDWIFE_ID = "demo-midwife-1"
-# The identity headers the demo midwife reads with (interim identity; see hub/readers.py).
-DEMO_READER = {
-    "X-Hub-Organisation": "R0A",
-    "X-Hub-Role": "PROGRAMME_MIDWIFE",
-    "X-Hub-User": DEMO_MIDWIFE_ID,
-}
+# The API client the demo midwife reads with (ADR 0012): registered by `make run`.
+DEMO_CLIENT_ID = "demo-midwife-1"
 TRUST = Source(system="demo-maternity-pas", organisation_code="R0A")
 
 
@@ -133,3 +131,30 @@ def publish_demo(settings: Settings, today: date | None = None) -> list[str]:
     finally:
         publisher.close()
     return lines
+
+
+def demo_reader(settings: Settings) -> dict[str, str]:
+    """The demo midwife's ``Authorization`` header: her client, registered on first use.
+
+    Only a key's hash is stored, so each call gives her client a new API key (the previous one
+    stops working) — ``make run`` prints it for the curl it suggests.
+    """
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        clients = ClientStore(engine)
+        client = clients.get(DEMO_CLIENT_ID)
+        if client is None:
+            key = clients.register(
+                "R0A", "PROGRAMME_MIDWIFE", DEMO_MIDWIFE_ID, client_id=DEMO_CLIENT_ID
+            ).api_key
+        elif client.revoked_at is None:
+            key = clients.replace_api_key(DEMO_CLIENT_ID)
+        else:
+            raise RuntimeError(
+                f"the demo midwife's client {DEMO_CLIENT_ID} was revoked; register a client "
+                "with `hub clients add --organisation R0A --role PROGRAMME_MIDWIFE "
+                f"--user {DEMO_MIDWIFE_ID}` to read her alerts"
+            )
+    finally:
+        engine.dispose()
+    return {"Authorization": f"Bearer {key}"}

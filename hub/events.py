@@ -57,6 +57,9 @@ class EventType(StrEnum):
     PROGRAMME_REFERRAL_ACCEPTED = "PROGRAMME_REFERRAL_ACCEPTED"
     PROGRAMME_PROGRESS = "PROGRAMME_PROGRESS"
     ASSESSMENT_SCORE_RECORDED = "ASSESSMENT_SCORE_RECORDED"
+    ALERT_ACKNOWLEDGED = "ALERT_ACKNOWLEDGED"
+    ALERT_CLOSED = "ALERT_CLOSED"
+    ALERT_ESCALATED = "ALERT_ESCALATED"
 
 
 class DataCategory(StrEnum):
@@ -207,6 +210,7 @@ class AppointmentAttended(FrozenModel):
 
 class AppointmentMissed(FrozenModel):
     appointment: Appointment
+    inferred: bool = False  # the hub inferred it: start + grace passed with no outcome
 
 
 class PractitionerAssigned(FrozenModel):
@@ -363,6 +367,31 @@ class AssessmentScoreRecorded(FrozenModel):
     respondent: str | None = None
 
 
+class AlertAcknowledged(FrozenModel):
+    """A recipient has seen a missed-appointment alert and owns the follow-up.
+
+    Acknowledging is an event on the log, not a row update, so a projection rebuilt from the
+    log has the same acknowledgements as the live one.
+    """
+
+    alert_id: uuid.UUID
+    by: str = Field(min_length=1)
+    note: str | None = None
+
+
+class AlertClosed(FrozenModel):
+    alert_id: uuid.UUID
+    by: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class AlertEscalated(FrozenModel):
+    """Escalated because it went unacknowledged too long (a timer's decision, put on the log)."""
+
+    alert_id: uuid.UUID
+    reason: str = Field(min_length=1)
+
+
 Payload = (
     PersonRegistered
     | AppointmentBooked
@@ -388,6 +417,9 @@ Payload = (
     | ProgrammeReferralAccepted
     | ProgrammeProgress
     | AssessmentScoreRecorded
+    | AlertAcknowledged
+    | AlertClosed
+    | AlertEscalated
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -415,6 +447,9 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.PROGRAMME_REFERRAL_ACCEPTED: ProgrammeReferralAccepted,
     EventType.PROGRAMME_PROGRESS: ProgrammeProgress,
     EventType.ASSESSMENT_SCORE_RECORDED: AssessmentScoreRecorded,
+    EventType.ALERT_ACKNOWLEDGED: AlertAcknowledged,
+    EventType.ALERT_CLOSED: AlertClosed,
+    EventType.ALERT_ESCALATED: AlertEscalated,
 }
 
 

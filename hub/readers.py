@@ -1,43 +1,92 @@
-"""Who is reading: the recipient every API route hands to the sharing gate.
+"""Who is reading: the recipient every API route hands to the sharing gate, authenticated.
 
-Until partner authentication lands (API keys and OAuth2 client credentials, issue 6) the caller
-asserts its organisation, role and user in ``X-Hub-Organisation``, ``X-Hub-Role`` and
-``X-Hub-User``. This is an *interim, trusted-network* identity: the policy decides on it
-faithfully, but nothing yet proves it. A request without it is refused with 401.
+A request proves its client with ``Authorization: Bearer <API key or access token>`` (the
+primary form), ``X-API-Key: <API key>``, or an access token in the ``hub_session`` cookie (the
+hub's own web pages); :mod:`hub.auth.credentials` reads which, :class:`hub.auth.store.ClientStore`
+checks it. The recipient is the registered client's organisation, role and user — never
+anything the request asserts about itself. The ``X-Hub-*`` identity headers of the interim,
+trusted-network identity are retired: a request carrying only them gets 401 saying so.
+
+Every refusal is 401 with ``WWW-Authenticate: Bearer`` (RFC 6750) and says what was missing or
+wrong, without telling which part of a key failed.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, HTTPException
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
+from hub.auth.credentials import (
+    API_KEY_HEADER,
+    RETIRED_HEADERS,
+    SESSION_COOKIE,
+    ApiKey,
+    CredentialError,
+    presented_credential,
+)
+from hub.auth.store import ClientStore, TokenState
+from hub.events import utc_now
 from hub.sharing.agreement import KNOWN_ROLES
 from hub.sharing.policy import Recipient
 
+# Declared for the OpenAPI document (the docs page's "Authorize"); the raw values are read
+# from the request below, so that a malformed header gets a precise message.
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key (hubk_...) or an access token (hubt_...)."
+)
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key.")
+_session = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="An access token (the hub's web pages)."
+)
+
+
+def _refuse(message: str, *, error: str = "invalid_token") -> HTTPException:
+    return HTTPException(
+        status_code=401,
+        detail=message,
+        headers={
+            "WWW-Authenticate": f'Bearer realm="think-family-hub", error="{error}", '
+            f'error_description="{message.replace(chr(34), chr(39))}"'
+        },
+    )
+
 
 def reader_identity(
-    x_hub_organisation: Annotated[str | None, Header()] = None,
-    x_hub_role: Annotated[str | None, Header()] = None,
-    x_hub_user: Annotated[str | None, Header()] = None,
+    request: Request,
+    _bearer_scheme: Annotated[object, Security(_bearer)] = None,
+    _api_key_scheme: Annotated[object, Security(_api_key)] = None,
+    _session_scheme: Annotated[object, Security(_session)] = None,
 ) -> Recipient:
-    missing = [
-        name
-        for name, value in (
-            ("X-Hub-Organisation", x_hub_organisation),
-            ("X-Hub-Role", x_hub_role),
-            ("X-Hub-User", x_hub_user),
+    """The authenticated client's organisation, role and user; 401 otherwise."""
+    try:
+        credential = presented_credential(
+            authorization=request.headers.get("authorization"),
+            api_key=request.headers.get(API_KEY_HEADER),
+            session=request.cookies.get(SESSION_COOKIE),
+            retired_headers=any(name in request.headers for name in RETIRED_HEADERS),
         )
-        if not value
-    ]
-    if missing:
-        raise HTTPException(
-            status_code=401,
-            detail=f"who is reading? missing header(s): {', '.join(missing)}",
-            headers={"WWW-Authenticate": "X-Hub-Identity"},
-        )
-    if x_hub_role not in KNOWN_ROLES:  # not None: checked above
-        raise HTTPException(
-            status_code=403, detail=f"unknown role {x_hub_role!r}; known: {sorted(KNOWN_ROLES)}"
-        )
-    return Recipient(x_hub_organisation or "", x_hub_role or "", x_hub_user or "")
+    except CredentialError as problem:
+        raise _refuse(str(problem), error="invalid_request") from None
+    clients: ClientStore = request.app.state.clients
+    # Wall-clock time, not the app's clock: tokens expire in real time even where a test
+    # moves the sharing rules' clock.
+    if isinstance(credential, ApiKey):
+        client = clients.authenticate_api_key(credential.key)
+        if client is None:
+            raise _refuse("unknown or revoked API key")
+    else:
+        check = clients.authenticate_access_token(credential.token, utc_now())
+        if check.state is TokenState.EXPIRED:
+            assert check.expired_at is not None
+            raise _refuse(
+                f"the access token expired at {check.expired_at.isoformat()}: get a new one "
+                "from POST /oauth2/token (or sign in again)"
+            )
+        if check.client is None:
+            raise _refuse("unknown or revoked access token")
+        client = check.client
+    if client.role not in KNOWN_ROLES:  # a role the agreement no longer knows
+        raise HTTPException(403, f"the client's role {client.role!r} is no longer known")
+    return client.recipient()

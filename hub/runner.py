@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from hub.demo import DEMO_MIDWIFE_ID, DEMO_READER, publish_demo
+from hub.demo import DEMO_MIDWIFE_ID, demo_reader, publish_demo
 from hub.kafka_admin import ensure_topics
 from hub.settings import Settings
 
@@ -100,14 +100,19 @@ def run_all(settings: Settings) -> int:
         for line in publish_demo(settings):
             say(f"demo: {line}")
         alerts_url = f"{base}/practitioners/{DEMO_MIDWIFE_ID}/alerts"
+        midwife = demo_reader(settings)
         wait_until(
             "the demo alert",
-            lambda: bool(json.loads(_get(alerts_url, DEMO_READER)[1] or "{}").get("alerts")),
+            lambda: bool(json.loads(_get(alerts_url, midwife)[1] or "{}").get("alerts")),
             60,
             children,
         )
-        headers = " ".join(f"-H '{name}: {value}'" for name, value in DEMO_READER.items())
+        headers = " ".join(f"-H '{name}: {value}'" for name, value in midwife.items())
         say(f"ready. The demo midwife's open alerts: curl {headers} {alerts_url}")
+        say(
+            "(her API key is new each run; register other readers with `hub clients add`, "
+            "see README 'Who is reading')"
+        )
         say(f"API docs: {base}/docs   health: {base}/health")
         say(
             f"HL7 v2 over MLLP: {settings.mllp_host}:{settings.mllp_port}   Ctrl-C stops everything"

@@ -50,10 +50,6 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     worker_group: str = "hub-projections"
-    default_organisation_code: str = Field(
-        default="UNKNOWN",
-        description="ODS code recorded as the source of FHIR writes that do not name one.",
-    )
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     sources_dir: Path | None = Field(
@@ -70,8 +66,31 @@ class Settings(BaseSettings):
         '"whsec_<base64>"} (Standard Webhooks). A partner without one has no webhook.',
     )
     upload_max_bytes: int = Field(default=20_000_000, description="Largest CSV upload accepted.")
+    alert_grace_minutes: float = Field(
+        default=30,
+        description="A booked appointment with no arrival, attendance, cancellation or "
+        "reschedule this long after its start is an inferred no-show.",
+    )
+    alert_escalate_after_missed: int = Field(
+        default=2, ge=1, description="Escalate when a person misses this many appointments..."
+    )
+    alert_escalate_within_days: float = Field(default=28, description="...within this many days.")
+    alert_escalate_unacknowledged_hours: float = Field(
+        default=24, description="Escalate an alert nobody acknowledged within this many hours."
+    )
+    alert_sweep_seconds: float = Field(
+        default=30, description="How often the worker checks for inferred no-shows and escalations."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    token_url: str | None = Field(
+        default=None,
+        description="The token endpoint's public URL, which client assertions must name as "
+        "their 'aud'; http://{api_host}:{api_port}/oauth2/token if unset.",
+    )
+    access_token_seconds: int = Field(
+        default=600, gt=0, description="How long an access token from /oauth2/token lasts."
+    )
     publish_timeout_seconds: float = 15.0
 
     def resolved_database_url(self) -> str:
@@ -79,6 +98,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
+
+    def resolved_token_url(self) -> str:
+        """The ``aud`` a client assertion must carry (set ``token_url`` behind a proxy)."""
+        return self.token_url or f"http://{self.api_host}:{self.api_port}/oauth2/token"
 
     def bootstrap_servers(self) -> str:
         """The Kafka cluster to use; fails clearly when none is known yet."""

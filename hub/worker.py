@@ -18,15 +18,20 @@ from hub.avro_codec import disclosure_codec
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
+from hub.events import utc_now
 from hub.identity.routing import FamilyRouter
 from hub.identity.store import IdentityStore
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_store import TeamStore
-from hub.publisher import KafkaPublisher
+from hub.projections.timers import AlertTimers, alert_rules
+from hub.publisher import KafkaPublisher, PublishError
 from hub.settings import Settings
+from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
+
+log = logging.getLogger(__name__)
 
 
 def broker_urls(bootstrap_servers: str) -> list[str]:
@@ -47,8 +52,9 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         broker_commit_interval=1.0,
     )
     engine = make_engine(settings.resolved_database_url())
+    rules = alert_rules(settings, load_agreement(settings.agreement_path or DEFAULT_AGREEMENT))
     alerts, sharing, identity, keys = (
-        MissedAppointmentStore(engine),
+        MissedAppointmentStore(engine, rules),
         SharingStore(engine),
         IdentityStore(engine),
         SubjectKeyStore(engine),
@@ -84,6 +90,17 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         sink,
         settings.dead_letter_topic,
     )
+    timers = AlertTimers(alerts, sink, rules, utc_now)
+
+    async def alert_timers() -> None:
+        """Inferred no-shows and escalations; what fails to publish is due again next time."""
+        try:
+            await timers.sweep()
+        except PublishError as error:
+            log.warning("alert timers: publishing failed, retrying next sweep: %s", error)
+
+    app.timer(interval=settings.alert_sweep_seconds)(alert_timers)
+
     _agent(app, settings.case_events_topic, "person_index", case_events)
     _agent(app, settings.family_events_topic, "family_projections", family_events)
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from hub.events import (
     NHS_NUMBER_SYSTEM,
+    AlertAcknowledged,
+    AlertClosed,
+    AlertEscalated,
     Appointment,
     AppointmentAttended,
+    AppointmentBooked,
+    AppointmentCancelled,
     AppointmentMissed,
+    AppointmentModified,
+    AppointmentRescheduled,
     AssignmentScope,
     CaseEvent,
     ConsentRecorded,
@@ -70,11 +78,75 @@ def missed(appointment_id: str = "APT-1", **kwargs: object) -> CaseEvent:
     )
 
 
-def attended(appointment_id: str = "APT-1") -> CaseEvent:
+def attended(appointment_id: str = "APT-1", **kwargs: object) -> CaseEvent:
     return event(
         EventType.APPOINTMENT_ATTENDED,
         AppointmentAttended(appointment=appointment(appointment_id)),
-        record_id=appointment_id,
+        record_id=f"{appointment_id}-attended",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def booked(appointment_id: str = "APT-1", start: datetime = T0, **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.APPOINTMENT_BOOKED,
+        AppointmentBooked(appointment=appointment(appointment_id, start)),
+        record_id=f"{appointment_id}-booked",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def cancelled(appointment_id: str = "APT-1", **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.APPOINTMENT_CANCELLED,
+        AppointmentCancelled(appointment=appointment(appointment_id)),
+        record_id=f"{appointment_id}-cancelled",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def rescheduled(appointment_id: str, start: datetime, **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.APPOINTMENT_RESCHEDULED,
+        AppointmentRescheduled(appointment=appointment(appointment_id, start)),
+        record_id=f"{appointment_id}-moved-{start.isoformat()}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def modified(appointment_id: str, start: datetime, **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.APPOINTMENT_MODIFIED,
+        AppointmentModified(appointment=appointment(appointment_id, start)),
+        record_id=f"{appointment_id}-modified-{start.isoformat()}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def acknowledged(alert_id: uuid.UUID, by: str = "mw-1", **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.ALERT_ACKNOWLEDGED,
+        AlertAcknowledged(alert_id=alert_id, by=by),
+        record_id=f"ack-{alert_id}-{by}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def closed(alert_id: uuid.UUID, by: str = "mw-1", **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.ALERT_CLOSED,
+        AlertClosed(alert_id=alert_id, by=by, reason="phoned her; rebooked for Friday"),
+        record_id=f"close-{alert_id}-{by}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def escalated(alert_id: uuid.UUID, **kwargs: object) -> CaseEvent:
+    return event(
+        EventType.ALERT_ESCALATED,
+        AlertEscalated(alert_id=alert_id, reason="not acknowledged within 24 hours"),
+        record_id=f"escalate-{alert_id}",
+        **kwargs,  # type: ignore[arg-type]
     )
 
 

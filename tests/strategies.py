@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 from hub.events import (
     PAYLOAD_TYPES,
+    AlertAcknowledged,
+    AlertClosed,
+    AlertEscalated,
     Appointment,
     AppointmentAttended,
     AppointmentBooked,
@@ -86,7 +89,9 @@ payloads: dict[EventType, st.SearchStrategy[object]] = {
         AppointmentCancelled, appointment=appointments, reason=st.none() | text
     ),
     EventType.APPOINTMENT_ATTENDED: st.builds(AppointmentAttended, appointment=appointments),
-    EventType.APPOINTMENT_MISSED: st.builds(AppointmentMissed, appointment=appointments),
+    EventType.APPOINTMENT_MISSED: st.builds(
+        AppointmentMissed, appointment=appointments, inferred=st.booleans()
+    ),
     EventType.PRACTITIONER_ASSIGNED: st.builds(
         PractitionerAssigned,
         practitioner_id=non_empty,
@@ -204,6 +209,13 @@ payloads: dict[EventType, st.SearchStrategy[object]] = {
         measured_on=days,
         respondent=st.none() | text,
     ),
+    EventType.ALERT_ACKNOWLEDGED: st.builds(
+        AlertAcknowledged, alert_id=st.uuids(), by=non_empty, note=st.none() | text
+    ),
+    EventType.ALERT_CLOSED: st.builds(
+        AlertClosed, alert_id=st.uuids(), by=non_empty, reason=non_empty
+    ),
+    EventType.ALERT_ESCALATED: st.builds(AlertEscalated, alert_id=st.uuids(), reason=non_empty),
 }
 assert set(payloads) == set(PAYLOAD_TYPES)
 

@@ -5,6 +5,10 @@ Kafka confirmed the write. ``POST /fhir`` takes ``batch``, ``transaction`` and s
 notification (``history``) Bundles: a transaction is all or nothing (one bad entry: 422 and the
 whole Bundle is quarantined); a batch or notification answers per entry, quarantining each bad
 one. Refused input is quarantined before the refusal is sent; if even that fails, 503.
+
+The sender authenticates like every caller (:func:`hub.readers.reader_identity`): its events
+are recorded as from the registered client's organisation. ``X-Source-Organisation`` may name
+that organisation again and is refused (403) if it names another.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from hub.connectors.fhir_bundle import RESOURCES, read_bundle, resource_to_event
@@ -20,7 +24,9 @@ from hub.connectors.fhir_common import MappingError, load_json
 from hub.events import utc_now
 from hub.publisher import PublishError
 from hub.quarantine import quarantine_record
+from hub.readers import reader_identity
 from hub.settings import Settings
+from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
@@ -29,8 +35,10 @@ ResourceType = Literal["Appointment", "Patient", "Encounter"]
 assert set(ResourceType.__args__) == set(RESOURCES)  # type: ignore[attr-defined]
 
 SourceHeader = Annotated[
-    str | None, Header(description="ODS code of the sending organisation (defaults to the hub's)")
+    str | None,
+    Header(description="ODS code of the sending organisation: the authenticated client's if given"),
 ]
+Sender = Annotated[Recipient, Depends(reader_identity)]
 FHIR_BODY: Final = {
     "requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "required": True}
 }
@@ -58,6 +66,17 @@ def _unavailable(error: PublishError) -> JSONResponse:
     )
 
 
+def sending_organisation(sender: Recipient, claimed: str | None) -> str:
+    """The organisation a FHIR write is from: the authenticated client's, never another."""
+    if claimed is not None and claimed != sender.organisation_code:
+        raise HTTPException(
+            403,
+            f"X-Source-Organisation {claimed!r} is not the authenticated client's organisation "
+            f"{sender.organisation_code!r}",
+        )
+    return sender.organisation_code
+
+
 def fhir_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/fhir", tags=["FHIR R4 ingest"])
 
@@ -80,10 +99,9 @@ def fhir_router(settings: Settings) -> APIRouter:
         return operation_outcome(status, error.issues, code=code)
 
     async def ingest(
-        request: Request, resource_type: str, resource_id: str | None, source: str | None
+        request: Request, resource_type: str, resource_id: str | None, organisation: str
     ) -> Response:
         raw = await request.body()
-        organisation = source or settings.default_organisation_code
         try:
             data = load_json(raw, resource_type)
             if resource_id is not None and data.get("id") != resource_id:
@@ -125,9 +143,13 @@ def fhir_router(settings: Settings) -> APIRouter:
         summary="Create: ingest a Patient, Appointment (noshow = missed) or Encounter",
     )
     async def create(
-        request: Request, resource_type: ResourceType, x_source_organisation: SourceHeader = None
+        request: Request,
+        resource_type: ResourceType,
+        sender: Sender,
+        x_source_organisation: SourceHeader = None,
     ) -> Response:
-        return await ingest(request, resource_type, None, x_source_organisation)
+        organisation = sending_organisation(sender, x_source_organisation)
+        return await ingest(request, resource_type, None, organisation)
 
     @router.put(
         "/{resource_type}/{resource_id}",
@@ -138,18 +160,22 @@ def fhir_router(settings: Settings) -> APIRouter:
         request: Request,
         resource_type: ResourceType,
         resource_id: str,
+        sender: Sender,
         x_source_organisation: SourceHeader = None,
     ) -> Response:
-        return await ingest(request, resource_type, resource_id, x_source_organisation)
+        organisation = sending_organisation(sender, x_source_organisation)
+        return await ingest(request, resource_type, resource_id, organisation)
 
     @router.post(
         "",
         openapi_extra=FHIR_BODY,
         summary="A batch, transaction or subscription-notification Bundle",
     )
-    async def bundle(request: Request, x_source_organisation: SourceHeader = None) -> Response:
+    async def bundle(
+        request: Request, sender: Sender, x_source_organisation: SourceHeader = None
+    ) -> Response:
+        organisation = sending_organisation(sender, x_source_organisation)
         raw = await request.body()
-        organisation = x_source_organisation or settings.default_organisation_code
         try:
             reading = read_bundle(raw, organisation_code=organisation, recorded_at=utc_now())
             if reading.atomic and reading.issues():

@@ -387,7 +387,9 @@ class EventBuilder:
         content = json.dumps(
             [
                 event_type.value,
-                payload.model_dump(mode="json"),
+                # Fields at their defaults are left out, so a field added to a payload later
+                # (with a default) does not change the ids of the events that do not use it.
+                payload.model_dump(mode="json", exclude_defaults=True),
                 occurred_at.astimezone(UTC).isoformat(),
                 [identifier.key() for identifier in self.subject],
                 classified.category.value,

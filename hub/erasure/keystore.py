@@ -184,7 +184,14 @@ class SubjectKeyStore:
                 )
             return sorted(pending | set(destroyed))
 
-    def apply(self, topic: str, partition: int, offset: int, entry: LogEntry | None) -> bool:
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        entry: LogEntry | None,
+        key: bytes | None = None,
+    ) -> bool:
         """The last projection of the log: forget what a marker was to purge, once it has.
 
         Runs after every other projection has deleted its rows (the runner applies projections

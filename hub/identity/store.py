@@ -96,7 +96,14 @@ class IdentityStore:
     def create_schema(self) -> None:
         metadata.create_all(self._engine)
 
-    def apply(self, topic: str, partition: int, offset: int, event: LogEntry | None) -> bool:
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        event: LogEntry | None,
+        key: bytes | None = None,
+    ) -> bool:
         def write(connection: Connection) -> None:
             if isinstance(event, Erasure):
                 _erase(connection, event.subjects)

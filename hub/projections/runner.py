@@ -43,8 +43,24 @@ class Decoder(Protocol[R_co]):
     def decode(self, data: bytes) -> R_co | None: ...
 
 
-# A store's apply: one log entry with its position (``None``: only move the position).
-Projection = Callable[[str, int, int, R | None], bool]
+R_contra = TypeVar("R_contra", bound=BaseModel, contravariant=True)
+
+
+class Projection(Protocol[R_contra]):
+    """A store's apply: one log entry with its position (``None``: only move the position) and
+    its Kafka key (the family id on the family topic, ADR 0010)."""
+
+    def __call__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        entry: R_contra | None,
+        key: bytes | None = None,
+        /,
+    ) -> bool: ...
+
+
 # What to do with an entry once every projection has applied it (e.g. forward it, ADR 0010):
 # given the entry, its Kafka key and its bytes; awaited before the offset may be committed.
 Then = Callable[[R, bytes | None, bytes], Awaitable[None]]
@@ -77,15 +93,17 @@ class ProjectionRunner(Generic[R]):
             await self._dead_letter(topic, partition, offset, value, str(error))
             event = None
         try:
-            await self._apply(topic, partition, offset, event)
+            await self._apply(topic, partition, offset, event, key)
         except ValueError as error:  # the fold refused the event: a poison event
             await self._dead_letter(topic, partition, offset, value, f"projection failed: {error}")
-            await self._apply(topic, partition, offset, None)
+            await self._apply(topic, partition, offset, None, key)
             return
         if event is not None and self._then is not None:
             await self._then(event, key, value)
 
-    async def _apply(self, topic: str, partition: int, offset: int, event: R | None) -> None:
+    async def _apply(
+        self, topic: str, partition: int, offset: int, event: R | None, key: bytes | None
+    ) -> None:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(OperationalError),
             wait=wait_exponential_jitter(multiplier=0.2, max=10),
@@ -95,7 +113,7 @@ class ProjectionRunner(Generic[R]):
         for projection in self._projections:
             async for attempt in retrying.copy():
                 with attempt:
-                    await asyncio.to_thread(projection, topic, partition, offset, event)
+                    await asyncio.to_thread(projection, topic, partition, offset, event, key)
 
     async def _dead_letter(
         self, topic: str, partition: int, offset: int, value: bytes, reason: str

@@ -1,7 +1,7 @@
-"""SQL storage of the missed-appointment projection (SQLite by default, PostgreSQL by URL).
+"""SQL storage of the missed-appointment alerts (SQLite by default, PostgreSQL by URL).
 
-Each case-event is applied in one transaction that (1) checks the partition's stored log
-position and skips an event already applied, (2) loads the person's state, (3) runs the pure
+Each log entry is applied in one transaction that (1) checks the partition's stored log
+position and skips an entry already applied, (2) loads the family's state, (3) runs the pure
 fold, (4) writes its effects and (5) the new log position. At-least-once delivery from Kafka
 therefore has exactly-once effects here, and a crash between Kafka's offset commit and ours
 costs only re-reading a few events.
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Date,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     Engine,
     String,
     Table,
+    Text,
     create_engine,
     delete,
     event,
@@ -30,39 +33,47 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.events import Appointment, PractitionerRole
+from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
 from hub.projections.missed_appointments import (
     PROJECTION,
     Alert,
-    AlertRaised,
-    AlertRouted,
+    AlertSaved,
+    AlertStatus,
+    Booking,
+    BookingSaved,
     Effect,
-    Midwife,
-    MidwifeAssigned,
+    FamilyState,
+    Member,
+    MemberAssigned,
+    Outcome,
     Person,
-    PersonState,
     PersonUpdated,
-    empty_state,
+    Rules,
     fold,
 )
 from hub.projections.positions import apply_at_position, metadata, next_offset
 
+_SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
+
 people = Table(
-    "ma_people",
+    "alert_people",
     metadata,
-    Column("subject_key", String(250), primary_key=True),
+    Column("group_key", String(250), primary_key=True),
+    Column("subject_key", String(250), primary_key=True, index=True),
     Column("nhs_number", String(10)),
     Column("given_name", String(200)),
     Column("family_name", String(200)),
     Column("birth_date", Date),
 )
 
-midwives = Table(
-    "ma_midwives",
+team = Table(
+    "alert_team",
     metadata,
-    Column("subject_key", String(250), primary_key=True),
+    Column("group_key", String(250), primary_key=True),
+    Column("subject_key", String(250), primary_key=True, index=True),
     Column("practitioner_id", String(250), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("role", String(50), nullable=False),
@@ -71,30 +82,52 @@ midwives = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=False),
 )
 
+bookings = Table(
+    "alert_bookings",
+    metadata,
+    Column("booking_id", String(36), primary_key=True),
+    Column("group_key", String(250), nullable=False, index=True),
+    Column("subject_key", String(250), nullable=False, index=True),
+    Column("subject", Text, nullable=False),
+    Column("source_system", String(100), nullable=False),
+    Column("organisation_code", String(50), nullable=False),
+    Column("appointment", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("outcome", String(20)),
+)
+
 alerts = Table(
-    "ma_alerts",
+    "alerts",
     metadata,
     Column("alert_id", String(36), primary_key=True),
+    Column("group_key", String(250), nullable=False, index=True),
     Column("subject_key", String(250), nullable=False, index=True),
-    Column("appointment_id", String(250), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("appointment", Text, nullable=False),
     Column("appointment_start", DateTime(timezone=True), nullable=False),
-    Column("appointment_end", DateTime(timezone=True)),
-    Column("service_type", String(100)),
-    Column("description", String(500)),
-    Column("location", String(250)),
     Column("missed_at", DateTime(timezone=True), nullable=False),
     Column("raised_at", DateTime(timezone=True), nullable=False),
     Column("source_system", String(100), nullable=False),
     Column("organisation_code", String(50), nullable=False),
     Column("source_event_id", String(36), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("inferred", Boolean, nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("escalation_reason", String(500)),
+    Column("acknowledged_by", String(250)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("closed_by", String(250)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("close_reason", String(500)),
 )
 
 alert_recipients = Table(
-    "ma_alert_recipients",
+    "alert_recipients",
     metadata,
     Column("alert_id", String(36), primary_key=True),
     Column("practitioner_id", String(250), primary_key=True, index=True),
+    Column("routine", Boolean, nullable=False),  # addressed as a member of the team
+    Column("escalation", Boolean, nullable=False),  # told because the alert was escalated
 )
 
 
@@ -109,6 +142,10 @@ class AlertView:
 def _utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; every time in the hub is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _maybe_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
 
 
 def make_engine(url: str) -> Engine:
@@ -128,8 +165,9 @@ def make_engine(url: str) -> Engine:
 class MissedAppointmentStore:
     """The projection's tables, written only through :meth:`apply`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, rules: Rules | None = None) -> None:
         self._engine = engine
+        self._rules = rules or Rules()
 
     @property
     def engine(self) -> Engine:
@@ -142,10 +180,18 @@ class MissedAppointmentStore:
         with self._engine.connect() as connection:
             return next_offset(connection, PROJECTION, topic, partition)
 
-    def apply(self, topic: str, partition: int, offset: int, event: LogEntry | None) -> bool:
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        event: LogEntry | None,
+        key: bytes | None = None,
+    ) -> bool:
         """Apply one log entry (``None``: dead-lettered or erased, only the position moves).
 
-        Returns False when the entry had already been applied.
+        ``key`` is the entry's Kafka key on the family topic, the family id (ADR 0010); without
+        one (a direct call) the event's subject stands alone. False when already applied.
         """
         if event is None:
             return apply_at_position(self._engine, PROJECTION, topic, partition, offset, None)
@@ -154,22 +200,56 @@ class MissedAppointmentStore:
             if isinstance(event, Erasure):
                 _erase(connection, event.subjects)
                 return
-            _, effects = fold(_load_state(connection, event.subject_key()), event)
+            group = key.decode("ascii") if key is not None else event.subject_key()
+            _, effects = fold(_load_state(connection, group), event, self._rules)
             _write(connection, effects)
 
         return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
 
+    # -- reads -----------------------------------------------------------------------------
+
+    def state_of(self, group_key: str) -> FamilyState:
+        """What the fold would start from for this family: the stored state, as it is."""
+        with self._engine.connect() as connection:
+            return _load_state(connection, group_key)
+
     def open_alerts_for(self, practitioner_id: str) -> list[AlertView]:
-        """Open alerts addressed to one practitioner, oldest appointment first."""
+        """Alerts addressed (or escalated) to one practitioner and not closed, oldest first."""
+        addressed = select(alert_recipients.c.alert_id).where(
+            alert_recipients.c.practitioner_id == practitioner_id
+        )
         return self._alert_views(
-            alert_recipients.c.practitioner_id == practitioner_id, join_recipients=True
+            alerts.c.alert_id.in_(addressed) & (alerts.c.status != AlertStatus.CLOSED.value)
         )
 
     def alerts_about(self, key: str) -> list[AlertView]:
         """Every alert about one person, oldest appointment first."""
-        return self._alert_views(alerts.c.subject_key == key, join_recipients=False)
+        return self._alert_views(alerts.c.subject_key == key)
 
-    def _alert_views(self, condition: Any, *, join_recipients: bool) -> list[AlertView]:
+    def alert(self, alert_id: uuid.UUID) -> AlertView | None:
+        views = self._alert_views(alerts.c.alert_id == str(alert_id))
+        return views[0] if views else None
+
+    def due_bookings(self, now: datetime) -> list[Booking]:
+        """Booked appointments with no outcome whose grace period ended by ``now``."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(bookings)
+                .where(bookings.c.outcome.is_(None), bookings.c.due_at <= now)
+                .order_by(bookings.c.due_at, bookings.c.booking_id)
+            ).mappings()
+            return [_booking(row) for row in rows]
+
+    def unacknowledged(self, raised_by: datetime) -> list[Alert]:
+        """Open, unescalated alerts raised at or before ``raised_by``."""
+        condition = (
+            (alerts.c.status == AlertStatus.OPEN.value)
+            & alerts.c.escalated_at.is_(None)
+            & (alerts.c.raised_at <= raised_by)
+        )
+        return [view.alert for view in self._alert_views(condition)]
+
+    def _alert_views(self, condition: ColumnElement[bool]) -> list[AlertView]:
         query = (
             select(
                 alerts,
@@ -178,53 +258,62 @@ class MissedAppointmentStore:
                 people.c.family_name,
                 people.c.birth_date,
             )
-            .outerjoin(people, people.c.subject_key == alerts.c.subject_key)
+            .outerjoin(
+                people,
+                (people.c.subject_key == alerts.c.subject_key)
+                & (people.c.group_key == alerts.c.group_key),
+            )
             .where(condition)
             .order_by(alerts.c.appointment_start, alerts.c.alert_id)
         )
-        if join_recipients:
-            query = query.join(
-                alert_recipients, alert_recipients.c.alert_id == alerts.c.alert_id
-            ).where(alerts.c.status == "OPEN")
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-            views = []
-            for row in rows:
-                recipients = _recipients(connection, row["alert_id"])
-                person = _person(row, row["subject_key"])
-                views.append(AlertView(alert=_alert(row, recipients), person=person))
-        return views
+            found = _alerts(connection, rows)
+            return [
+                AlertView(alert=alert, person=_person(row, row["subject_key"]))
+                for alert, row in zip(found, rows, strict=True)
+            ]
 
 
-def _load_state(connection: Connection, key: str) -> PersonState:
-    state = empty_state(key)
-    row = connection.execute(select(people).where(people.c.subject_key == key)).mappings().first()
-    person = _person(row, key) if row is not None else state.person
-    midwife_rows = connection.execute(select(midwives).where(midwives.c.subject_key == key))
-    loaded_midwives = {
-        m.practitioner_id: Midwife(
-            practitioner_id=m.practitioner_id,
-            name=m.name,
-            role=PractitionerRole(m.role),
-            organisation_code=m.organisation_code,
-            contact=m.contact,
-            assigned_at=_utc(m.assigned_at),
-        )
-        for m in midwife_rows
-    }
-    alert_rows = connection.execute(select(alerts).where(alerts.c.subject_key == key)).mappings()
-    loaded_alerts = {}
-    for a in alert_rows.all():
-        alert = _alert(a, _recipients(connection, a["alert_id"]))
-        loaded_alerts[alert.alert_id] = alert
-    return PersonState(person=person, midwives=loaded_midwives, alerts=loaded_alerts)
-
-
-def _recipients(connection: Connection, alert_id: str) -> frozenset[str]:
-    rows = connection.execute(
-        select(alert_recipients.c.practitioner_id).where(alert_recipients.c.alert_id == alert_id)
+def _load_state(connection: Connection, group: str) -> FamilyState:
+    person_rows = connection.execute(select(people).where(people.c.group_key == group))
+    members = connection.execute(select(team).where(team.c.group_key == group)).mappings()
+    booking_rows = connection.execute(select(bookings).where(bookings.c.group_key == group))
+    alert_rows = connection.execute(select(alerts).where(alerts.c.group_key == group)).mappings()
+    return FamilyState(
+        group_key=group,
+        people={
+            row["subject_key"]: _person(row, row["subject_key"]) for row in person_rows.mappings()
+        },
+        team={(m["subject_key"], m["practitioner_id"]): _member(m) for m in members},
+        bookings={b.booking_id: b for b in (_booking(row) for row in booking_rows.mappings())},
+        alerts={a.alert_id: a for a in _alerts(connection, alert_rows.all())},
     )
-    return frozenset(rows.scalars())
+
+
+def _alerts(connection: Connection, rows: Sequence[Any]) -> list[Alert]:
+    """Alert rows with their recipients, read in one query for all of them."""
+    routed = _recipients(connection, [row["alert_id"] for row in rows])
+    none: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    return [_alert(row, *routed.get(row["alert_id"], none)) for row in rows]
+
+
+def _recipients(
+    connection: Connection, alert_ids: Sequence[str]
+) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Per alert: (routine recipients, escalation recipients)."""
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    if alert_ids:
+        rows = connection.execute(
+            select(alert_recipients).where(alert_recipients.c.alert_id.in_(alert_ids))
+        )
+        for row in rows.mappings():
+            routine, escalation = found.setdefault(row["alert_id"], (set(), set()))
+            if row["routine"]:
+                routine.add(row["practitioner_id"])
+            if row["escalation"]:
+                escalation.add(row["practitioner_id"])
+    return {key: (frozenset(r), frozenset(e)) for key, (r, e) in found.items()}
 
 
 def _person(row: Any, key: str) -> Person:
@@ -237,106 +326,161 @@ def _person(row: Any, key: str) -> Person:
     )
 
 
-def _alert(row: Any, recipients: frozenset[str]) -> Alert:
+def _member(row: Any) -> Member:
+    return Member(
+        subject_key=row["subject_key"],
+        practitioner_id=row["practitioner_id"],
+        name=row["name"],
+        role=PractitionerRole(row["role"]),
+        organisation_code=row["organisation_code"],
+        contact=row["contact"],
+        assigned_at=_utc(row["assigned_at"]),
+    )
+
+
+def _booking(row: Any) -> Booking:
+    return Booking(
+        booking_id=uuid.UUID(row["booking_id"]),
+        subject_key=row["subject_key"],
+        subject=_SUBJECT.validate_json(row["subject"]),
+        source=Source(system=row["source_system"], organisation_code=row["organisation_code"]),
+        appointment=Appointment.model_validate_json(row["appointment"]),
+        due_at=_utc(row["due_at"]),
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+    )
+
+
+def _alert(row: Any, recipients: frozenset[str], escalated_to: frozenset[str]) -> Alert:
     return Alert(
         alert_id=uuid.UUID(row["alert_id"]),
         subject_key=row["subject_key"],
-        appointment=Appointment(
-            appointment_id=row["appointment_id"],
-            start=_utc(row["appointment_start"]),
-            end=_utc(row["appointment_end"]) if row["appointment_end"] else None,
-            service_type=row["service_type"],
-            description=row["description"],
-            location=row["location"],
-        ),
+        subject=_SUBJECT.validate_json(row["subject"]),
+        appointment=Appointment.model_validate_json(row["appointment"]),
         missed_at=_utc(row["missed_at"]),
         raised_at=_utc(row["raised_at"]),
         source_system=row["source_system"],
         organisation_code=row["organisation_code"],
         source_event_id=uuid.UUID(row["source_event_id"]),
+        inferred=bool(row["inferred"]),
         recipients=recipients,
-        status=row["status"],
+        escalated_to=escalated_to,
+        escalated_at=_maybe_utc(row["escalated_at"]),
+        escalation_reason=row["escalation_reason"],
+        status=AlertStatus(row["status"]),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=_maybe_utc(row["acknowledged_at"]),
+        closed_by=row["closed_by"],
+        closed_at=_maybe_utc(row["closed_at"]),
+        close_reason=row["close_reason"],
     )
 
 
 def _write(connection: Connection, effects: Sequence[Effect]) -> None:
     for effect in effects:
         if isinstance(effect, PersonUpdated):
-            _upsert_person(connection, effect.person)
-        elif isinstance(effect, MidwifeAssigned):
-            _upsert_midwife(connection, effect.subject_key, effect.midwife)
-        elif isinstance(effect, AlertRaised):
-            _insert_alert(connection, effect.alert)
-        else:
-            _route(connection, effect)
-
-
-def _upsert_person(connection: Connection, person: Person) -> None:
-    values = {
-        "nhs_number": person.nhs_number,
-        "given_name": person.given_name,
-        "family_name": person.family_name,
-        "birth_date": person.birth_date,
-    }
-    changed = connection.execute(
-        update(people).where(people.c.subject_key == person.subject_key).values(**values)
-    )
-    if changed.rowcount == 0:
-        connection.execute(insert(people).values(subject_key=person.subject_key, **values))
-
-
-def _upsert_midwife(connection: Connection, key: str, midwife: Midwife) -> None:
-    values = {
-        "name": midwife.name,
-        "role": midwife.role.value,
-        "organisation_code": midwife.organisation_code,
-        "contact": midwife.contact,
-        "assigned_at": midwife.assigned_at,
-    }
-    changed = connection.execute(
-        update(midwives)
-        .where(midwives.c.subject_key == key)
-        .where(midwives.c.practitioner_id == midwife.practitioner_id)
-        .values(**values)
-    )
-    if changed.rowcount == 0:
-        connection.execute(
-            insert(midwives).values(
-                subject_key=key, practitioner_id=midwife.practitioner_id, **values
+            person = effect.person
+            _upsert(
+                connection,
+                people,
+                {"group_key": effect.group_key, "subject_key": person.subject_key},
+                {
+                    "nhs_number": person.nhs_number,
+                    "given_name": person.given_name,
+                    "family_name": person.family_name,
+                    "birth_date": person.birth_date,
+                },
             )
-        )
+        elif isinstance(effect, MemberAssigned):
+            member = effect.member
+            _upsert(
+                connection,
+                team,
+                {
+                    "group_key": effect.group_key,
+                    "subject_key": member.subject_key,
+                    "practitioner_id": member.practitioner_id,
+                },
+                {
+                    "name": member.name,
+                    "role": member.role.value,
+                    "organisation_code": member.organisation_code,
+                    "contact": member.contact,
+                    "assigned_at": member.assigned_at,
+                },
+            )
+        elif isinstance(effect, BookingSaved):
+            _save_booking(connection, effect.group_key, effect.booking)
+        else:
+            _save_alert(connection, effect)
 
 
-def _insert_alert(connection: Connection, alert: Alert) -> None:
-    appointment = alert.appointment
-    connection.execute(
-        insert(alerts).values(
-            alert_id=str(alert.alert_id),
-            subject_key=alert.subject_key,
-            appointment_id=appointment.appointment_id,
-            appointment_start=appointment.start,
-            appointment_end=appointment.end,
-            service_type=appointment.service_type,
-            description=appointment.description,
-            location=appointment.location,
-            missed_at=alert.missed_at,
-            raised_at=alert.raised_at,
-            source_system=alert.source_system,
-            organisation_code=alert.organisation_code,
-            source_event_id=str(alert.source_event_id),
-            status=alert.status,
-        )
+def _upsert(
+    connection: Connection, table: Table, keys: dict[str, Any], values: dict[str, Any]
+) -> None:
+    condition = [table.c[name] == value for name, value in keys.items()]
+    if connection.execute(update(table).where(*condition).values(**values)).rowcount == 0:
+        connection.execute(insert(table).values(**keys, **values))
+
+
+def _save_booking(connection: Connection, group: str, booking: Booking) -> None:
+    _upsert(
+        connection,
+        bookings,
+        {"booking_id": str(booking.booking_id)},
+        {
+            "group_key": group,
+            "subject_key": booking.subject_key,
+            "subject": _SUBJECT.dump_json(booking.subject).decode(),
+            "source_system": booking.source.system,
+            "organisation_code": booking.source.organisation_code,
+            "appointment": booking.appointment.model_dump_json(),
+            "due_at": booking.due_at,
+            "outcome": booking.outcome.value if booking.outcome else None,
+        },
     )
-    for practitioner_id in sorted(alert.recipients):
-        _route(connection, AlertRouted(alert.alert_id, practitioner_id))
 
 
-def _route(connection: Connection, effect: AlertRouted) -> None:
-    connection.execute(
-        insert(alert_recipients).values(
-            alert_id=str(effect.alert_id), practitioner_id=effect.practitioner_id
-        )
+def _save_alert(connection: Connection, effect: AlertSaved) -> None:
+    alert = effect.alert
+    alert_id = str(alert.alert_id)
+    _upsert(
+        connection,
+        alerts,
+        {"alert_id": alert_id},
+        {
+            "group_key": effect.group_key,
+            "subject_key": alert.subject_key,
+            "subject": _SUBJECT.dump_json(alert.subject).decode(),
+            "appointment": alert.appointment.model_dump_json(),
+            "appointment_start": alert.appointment.start,
+            "missed_at": alert.missed_at,
+            "raised_at": alert.raised_at,
+            "source_system": alert.source_system,
+            "organisation_code": alert.organisation_code,
+            "source_event_id": str(alert.source_event_id),
+            "inferred": alert.inferred,
+            "status": alert.status.value,
+            "escalated_at": alert.escalated_at,
+            "escalation_reason": alert.escalation_reason,
+            "acknowledged_by": alert.acknowledged_by,
+            "acknowledged_at": alert.acknowledged_at,
+            "closed_by": alert.closed_by,
+            "closed_at": alert.closed_at,
+            "close_reason": alert.close_reason,
+        },
     )
+    connection.execute(delete(alert_recipients).where(alert_recipients.c.alert_id == alert_id))
+    rows = [
+        {
+            "alert_id": alert_id,
+            "practitioner_id": p,
+            "routine": p in alert.recipients,
+            "escalation": p in alert.escalated_to,
+        }
+        for p in sorted(alert.addressed_to())
+    ]
+    if rows:
+        connection.execute(insert(alert_recipients), rows)
 
 
 def _erase(connection: Connection, subjects: Sequence[str]) -> None:
@@ -348,5 +492,5 @@ def _erase(connection: Connection, subjects: Sequence[str]) -> None:
         )
     )
     connection.execute(delete(alerts).where(erased))
-    connection.execute(delete(midwives).where(midwives.c.subject_key.in_(subjects)))
-    connection.execute(delete(people).where(people.c.subject_key.in_(subjects)))
+    for table in (bookings, team, people):
+        connection.execute(delete(table).where(table.c.subject_key.in_(subjects)))

@@ -1,4 +1,4 @@
-"""The team-around-the-family projection as a pure fold, per person (ADR 0012).
+"""The team-around-the-family projection as a pure fold, per person (ADR 0013).
 
 What the hub knows about one person that a team around the family needs — who is involved,
 which plans and assessments are open, which programme and pathway, the pregnancy or birth, the

@@ -1,4 +1,4 @@
-"""The team-around-the-family response shapes (ADR 0012): what a reader is sent.
+"""The team-around-the-family response shapes (ADR 0013): what a reader is sent.
 
 Kept apart from the assembly in :mod:`hub.projections.team_view` so the OpenAPI contract is
 read in one place. What the gate withholds is absent: a section is empty, a member's

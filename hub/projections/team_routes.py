@@ -1,4 +1,4 @@
-"""HTTP routes for the team around the family and a practitioner's caseload (ADR 0012).
+"""HTTP routes for the team around the family and a practitioner's caseload (ADR 0013).
 
 The shell of :mod:`hub.projections.team_view`: it reads the family from the person index and
 the items from the team store, passes the gate (``release_now``: today's agreement, consents and

@@ -72,7 +72,14 @@ class TeamStore:
         with self._engine.connect() as connection:
             return next_offset(connection, PROJECTION, topic, partition)
 
-    def apply(self, topic: str, partition: int, offset: int, entry: LogEntry | None) -> bool:
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        entry: LogEntry | None,
+        key: bytes | None = None,
+    ) -> bool:
         """Apply one log entry (``None``: dead-lettered or unreadable, only the position moves).
 
         False when the entry had already been applied.

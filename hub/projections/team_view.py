@@ -1,4 +1,4 @@
-"""Team-around-the-family views, assembled from items and the sharing gate (pure; ADR 0012).
+"""Team-around-the-family views, assembled from items and the sharing gate (pure; ADR 0013).
 
 A view is built in three steps:
 

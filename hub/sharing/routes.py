@@ -311,11 +311,21 @@ async def publish_from_api(
     identifiers: tuple[PersonIdentifier, ...],
     family_key: str | None,
     payload: Payload,
+    *,
+    record_key: str | None = None,
+    category: DataCategory | None = None,
+    sensitivity: Sensitivity = Sensitivity.RESTRICTED,
 ) -> Accepted:
-    """A fact stated through the API becomes a case-event; 202 only after the broker's ack."""
+    """A fact stated through the API becomes a case-event; 202 only after the broker's ack.
+
+    ``record_key`` names the fact in the event id (default: its consent or override id);
+    ``category`` defaults to SAFEGUARDING for overrides and DEMOGRAPHICS otherwise.
+    """
     event_type = next(t for t, cls in PAYLOAD_TYPES.items() if isinstance(payload, cls))
     now: datetime = request.app.state.clock()
-    record_id = getattr(payload, "consent_id", None) or getattr(payload, "override_id", None)
+    record_id = (
+        record_key or getattr(payload, "consent_id", None) or getattr(payload, "override_id", None)
+    )
     record_id = f"{record_id or uuid.uuid4()}|{event_type}|{now.isoformat()}"
     event = CaseEvent(
         event_id=deterministic_event_id(API_SYSTEM, reader.organisation_code, record_id),
@@ -326,10 +336,13 @@ async def publish_from_api(
         source_record_id=record_id,
         subject=identifiers,
         family_key=family_key,
-        data_category=DataCategory.SAFEGUARDING
-        if isinstance(payload, SafeguardingOverrideRecorded | SafeguardingOverrideEnded)
-        else DataCategory.DEMOGRAPHICS,
-        sensitivity=Sensitivity.RESTRICTED,
+        data_category=category
+        or (
+            DataCategory.SAFEGUARDING
+            if isinstance(payload, SafeguardingOverrideRecorded | SafeguardingOverrideEnded)
+            else DataCategory.DEMOGRAPHICS
+        ),
+        sensitivity=sensitivity,
         payload=payload,
     )
     sink: CaseEventSink = request.app.state.sink

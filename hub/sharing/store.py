@@ -77,7 +77,14 @@ class SharingStore:
     def create_schema(self) -> None:
         metadata.create_all(self._engine)
 
-    def apply(self, topic: str, partition: int, offset: int, event: LogEntry | None) -> bool:
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        event: LogEntry | None,
+        key: bytes | None = None,
+    ) -> bool:
         """Fold sharing events; on an erasure, delete the subject's facts.
 
         The disclosure log is kept after an erasure: it records who was shown what, holds
@@ -117,7 +124,12 @@ class SharingStore:
         return [o for o in facts.overrides if o.recorded_by_organisation == organisation_code]
 
     def apply_disclosure(
-        self, topic: str, partition: int, offset: int, disclosure: Disclosure | None
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        disclosure: Disclosure | None,
+        key: bytes | None = None,
     ) -> bool:
         if disclosure is None:
             return apply_at_position(

@@ -9,16 +9,52 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hub.auth.credentials import new_api_key, new_client_id
+from hub.auth.store import ClientStore
+from hub.projections.store import make_engine
 from hub.settings import Settings
 from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process
+
+# Every reader a test names, with the API key it authenticates with: (user, organisation,
+# role) -> (client id, API key). Made once per session; registered in each database an API
+# under test reads (see ``api_process``), so ``reader()`` works at module level too.
+_READERS: dict[tuple[str, str, str], tuple[str, str]] = {}
+_LIVE_DATABASES: list[str] = []
+
+
+def register_readers(database_url: str) -> None:
+    """Register every reader named so far in this database (idempotent)."""
+    engine = make_engine(database_url)
+    try:
+        store = ClientStore(engine)
+        for (user, organisation, role), (client_id, key) in _READERS.items():
+            if store.get(client_id) is None:
+                store.register(organisation, role, user, client_id=client_id, api_key=key)
+    finally:
+        engine.dispose()
+
+
+def sender(organisation: str = "R0A") -> dict[str, str]:
+    """The ``Authorization`` header of an organisation's system (FHIR writes, uploads)."""
+    return reader(f"{organisation.lower()}-system", organisation, "PARTNER_SYSTEM")
 
 
 def reader(
     user: str = "mw-1", organisation: str = "R0A", role: str = "COMMUNITY_MIDWIFE"
 ) -> dict[str, str]:
-    """The identity headers a partner's request carries (interim, until partner auth)."""
-    return {"X-Hub-Organisation": organisation, "X-Hub-Role": role, "X-Hub-User": user}
+    """The ``Authorization`` header of a registered client with this user, organisation, role.
+
+    The client is registered (through :class:`hub.auth.store.ClientStore`) in the database of
+    every API ``api_process`` runs, whether it started before or after this call.
+    """
+    identity = (user, organisation, role)
+    if identity not in _READERS:
+        client_id = new_client_id()
+        _READERS[identity] = (client_id, new_api_key(client_id))
+        for url in _LIVE_DATABASES:
+            register_readers(url)
+    return {"Authorization": f"Bearer {_READERS[identity][1]}"}
 
 
 def status_of(url: str) -> int:
@@ -32,19 +68,25 @@ def status_of(url: str) -> int:
 def api_process(settings: Settings, log_dir: Path) -> Iterator[str]:
     """The API as a real process, once it answers; yields its base URL."""
     base = f"http://127.0.0.1:{settings.api_port}"
-    with hub_process("api", settings, log_dir):
-        eventually(
-            lambda: status_of(f"{base}/openapi.json") == 200,
-            timeout_s=60,
-            what="the API answering",
-            log=log_dir / "api.log",
-        )
-        yield base
+    database = settings.resolved_database_url()
+    register_readers(database)
+    _LIVE_DATABASES.append(database)
+    try:
+        with hub_process("api", settings, log_dir):
+            eventually(
+                lambda: status_of(f"{base}/openapi.json") == 200,
+                timeout_s=60,
+                what="the API answering",
+                log=log_dir / "api.log",
+            )
+            yield base
+    finally:
+        _LIVE_DATABASES.remove(database)
 
 
 @pytest.fixture
 def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port(), default_organisation_code="R0A")
+    settings = make_settings(api_port=free_port())
     with api_process(settings, tmp_path) as base:
         # The API is up but no worker consumes yet: /health must say so.
         assert status_of(f"{base}/health") == 503

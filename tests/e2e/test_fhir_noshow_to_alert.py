@@ -10,7 +10,7 @@ import pytest
 
 from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
-from tests.e2e.conftest import reader, worker_ready_with_midwife
+from tests.e2e.conftest import reader, sender, worker_ready_with_midwife
 from tests.support.processes import eventually
 from tests.support.topics import read_topic
 
@@ -35,7 +35,7 @@ def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
     response = httpx.post(
         f"{base}/fhir/Appointment",
         content=body,
-        headers={"Content-Type": "application/fhir+json"},
+        headers={"Content-Type": "application/fhir+json", **sender()},
         timeout=30,
     )
     assert response.status_code == 201, response.text
@@ -56,7 +56,7 @@ def test_a_noshow_appointment_becomes_an_alert_readable_through_the_api(
     again = httpx.post(
         f"{base}/fhir/Appointment",
         content=body,
-        headers={"Content-Type": "application/fhir+json"},
+        headers={"Content-Type": "application/fhir+json", **sender()},
         timeout=30,
     )
     assert again.headers["X-Hub-Event-Id"] == response.headers["X-Hub-Event-Id"]
@@ -79,7 +79,7 @@ def test_a_malformed_appointment_gets_an_operation_outcome_and_is_quarantined(
     response = httpx.post(
         f"{base}/fhir/Appointment",
         content=raw,
-        headers={"Content-Type": "application/fhir+json"},
+        headers={"Content-Type": "application/fhir+json", **sender()},
         timeout=30,
     )
     assert response.status_code == status

@@ -9,14 +9,14 @@ import pytest
 
 from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
-from tests.e2e.conftest import reader, worker_ready_with_midwife
+from tests.e2e.conftest import reader, sender, worker_ready_with_midwife
 from tests.support.processes import eventually
 from tests.support.topics import read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_resources"
-HEADERS = {"Content-Type": "application/fhir+json", "X-Source-Organisation": "R0A"}
+HEADERS = {"Content-Type": "application/fhir+json", "X-Source-Organisation": "R0A", **sender()}
 
 
 def _post(url: str, case: str, method: str = "POST") -> httpx.Response:

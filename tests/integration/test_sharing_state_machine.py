@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from hub.api import create_api
+from hub.auth.store import ClientStore
 from hub.avro_codec import disclosure_codec
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
@@ -97,6 +98,16 @@ def test_every_read_is_what_the_policy_permits_and_is_on_record(
     app = create_api(
         settings_, sink=CaseEventSink(publisher, settings_), store=store, clock=lambda: clock["now"]
     )
+    clients = ClientStore(engine)
+    keys: dict[tuple[str, str], str] = {}
+
+    def authorization(organisation: str, user: str) -> dict[str, str]:
+        """A registered client's API key for this reader (registered on first use)."""
+        if (organisation, user) not in keys:
+            registration = clients.register(organisation, READERS[organisation], user)
+            keys[organisation, user] = registration.api_key
+        return {"Authorization": f"Bearer {keys[organisation, user]}"}
+
     reads: dict[str, tuple[str, set[str]]] = {}  # reader user id -> (organisation, released)
     ids = itertools.count()
 
@@ -114,11 +125,7 @@ def test_every_read_is_what_the_policy_permits_and_is_on_record(
             self.model.now = clock["now"]
 
         def post(self, path: str, organisation: str, body: dict[str, Any]) -> None:
-            headers = {
-                "X-Hub-Organisation": organisation,
-                "X-Hub-Role": READERS[organisation],
-                "X-Hub-User": f"writer-{organisation}",
-            }
+            headers = authorization(organisation, f"writer-{organisation}")
             response = client.post(path, headers=headers, json={"subject": self.subject, **body})
             assert response.status_code == 202, response.text
             self.tick()
@@ -190,11 +197,7 @@ def test_every_read_is_what_the_policy_permits_and_is_on_record(
         @rule(organisation=st.sampled_from(sorted(READERS)))
         def read(self, organisation: str) -> None:
             user = f"reader-{self.run}-{next(ids)}"
-            headers = {
-                "X-Hub-Organisation": organisation,
-                "X-Hub-Role": READERS[organisation],
-                "X-Hub-User": user,
-            }
+            headers = authorization(organisation, user)
             response = client.get(f"/people/{self.nhs_number}/alerts", headers=headers)
             assert response.status_code == 200, response.text
             shown = response.json()

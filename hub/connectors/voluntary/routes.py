@@ -13,7 +13,7 @@ The body is ``{"type": "<event>", "timestamp": "...", "data": {<fields>}}`` (the
 Webhooks payload shape); ``data`` holds the connector's fields, ``type`` its ``event``.
 
 ``POST /partners/{code}/uploads`` takes a CSV file (``text/csv``) from someone of that
-organisation (interim ``X-Hub-*`` identity until partner authentication), maps every row,
+organisation (an authenticated client of that organisation, ADR 0012), maps every row,
 quarantines the refused ones with file, line and field, and answers after every write was
 acknowledged with what was published and what was refused.
 """

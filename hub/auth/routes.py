@@ -1,0 +1,117 @@
+"""``POST /oauth2/token``: OAuth2 client credentials with a signed-JWT client assertion.
+
+The request is form-encoded (``application/x-www-form-urlencoded``)::
+
+    grant_type=client_credentials
+    client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+    client_assertion=<JWT signed RS512 with the client's private key>
+
+and the answer ``{"access_token": "hubt_...", "expires_in": 600, "token_type": "bearer"}``.
+Errors are RFC 6749 section 5.2 JSON (``{"error": ..., "error_description": ...}``), 400 or
+401. The checks are :mod:`hub.auth.assertions` (pure); this module finds the client's key,
+spends the ``jti`` and issues the token.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from hub.auth.assertions import (
+    TokenRequestError,
+    check_token_form,
+    claimed_by,
+    invalid_client,
+    invalid_request,
+    verify_assertion,
+)
+from hub.auth.store import ClientStore
+from hub.events import utc_now
+from hub.settings import Settings
+
+FORM: Final = "application/x-www-form-urlencoded"
+NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+TOKEN_REQUEST_BODY: Final = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM: {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string", "description": "Signed JWT"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """Form fields; a field given twice is refused (RFC 6749 section 3.2)."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as error:
+        raise invalid_request("the form is not UTF-8") from error
+    repeated = sorted(name for name, values in fields.items() if len(values) > 1)
+    if repeated:
+        raise invalid_request(f"parameters given more than once: {', '.join(repeated)}")
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _error(error: TokenRequestError) -> JSONResponse:
+    body = {"error": error.error, "error_description": error.description}
+    return JSONResponse(body, status_code=error.status, headers=NO_STORE)
+
+
+def token_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["Authentication"])
+
+    @router.post(
+        "/oauth2/token",
+        openapi_extra=TOKEN_REQUEST_BODY,
+        summary="An access token for a client that proves itself with a signed JWT",
+    )
+    async def token(request: Request) -> JSONResponse:
+        """OAuth2 client credentials, client authenticated by a signed-JWT assertion."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        try:
+            if content_type != FORM:
+                raise invalid_request(f"send the request as {FORM}")
+            assertion = check_token_form(_form(await request.body()))
+            claimed = claimed_by(assertion)
+            clients: ClientStore = request.app.state.clients
+            client = clients.live_client(claimed.client_id)
+            if client is None or client.public_key_pem is None or client.kid is None:
+                raise invalid_client("unknown or revoked client, or no public key registered")
+            now = utc_now()
+            verified = verify_assertion(
+                assertion,
+                public_key_pem=client.public_key_pem,
+                kid=client.kid,
+                client_id=client.client_id,
+                audience=settings.resolved_token_url(),
+                now=now,
+            )
+            if not clients.spend_jti(client.client_id, verified.jti, verified.expires_at, now):
+                raise invalid_request("the assertion's 'jti' was used before: make a new one")
+            ttl = timedelta(seconds=settings.access_token_seconds)
+            access_token, _ = clients.issue_access_token(client.client_id, ttl, now)
+        except TokenRequestError as error:
+            return _error(error)
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "expires_in": settings.access_token_seconds,
+            "token_type": "bearer",
+        }
+        return JSONResponse(body, headers=NO_STORE)
+
+    return router

@@ -1,0 +1,1 @@
+"""Server-rendered pages for practitioners (the midwife's alert inbox)."""
