@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
+from hub.projections.changes import feed, record_changes
 from hub.projections.missed_appointments import (
     PROJECTION,
     Alert,
@@ -165,9 +166,14 @@ def make_engine(url: str) -> Engine:
 class MissedAppointmentStore:
     """The projection's tables, written only through :meth:`apply`."""
 
-    def __init__(self, engine: Engine, rules: Rules | None = None) -> None:
+    def __init__(
+        self, engine: Engine, rules: Rules | None = None, *, change_feed: bool = True
+    ) -> None:
+        """``change_feed``: append alert changes to :mod:`hub.projections.changes` (off for a
+        rebuild, which re-derives state without re-announcing it)."""
         self._engine = engine
         self._rules = rules or Rules()
+        self._change_feed = change_feed
 
     @property
     def engine(self) -> Engine:
@@ -203,6 +209,8 @@ class MissedAppointmentStore:
             group = key.decode("ascii") if key is not None else event.subject_key()
             _, effects = fold(_load_state(connection, group), event, self._rules)
             _write(connection, effects)
+            if self._change_feed:
+                record_changes(connection, effects, cause=f"{topic}/{partition}/{offset}")
 
         return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
 
@@ -490,6 +498,9 @@ def _erase(connection: Connection, subjects: Sequence[str]) -> None:
         delete(alert_recipients).where(
             alert_recipients.c.alert_id.in_(select(alerts.c.alert_id).where(erased))
         )
+    )
+    connection.execute(
+        delete(feed).where(feed.c.alert_id.in_(select(alerts.c.alert_id).where(erased)))
     )
     connection.execute(delete(alerts).where(erased))
     for table in (bookings, team, people):

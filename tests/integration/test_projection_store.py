@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
+from hub.projections.changes import changes_after, last_seq
 from hub.projections.missed_appointments import AlertStatus, Rules, alert_id_for
 from hub.projections.store import MissedAppointmentStore
 from tests.builders import (
@@ -169,3 +170,33 @@ def test_an_erasure_deletes_every_row_about_the_subject(store: MissedAppointment
     assert state.bookings == {}
     assert [a.subject_key for a in state.alerts.values()] == [BABY]
     assert {m.subject_key for m in state.team.values()} == set()
+    assert [change.alert_id for change in changes_after(store.engine, 0)] == [
+        alert_id_for(TRUST, "HV-1")
+    ]  # the erased mother's alert left the change feed with her
+
+
+def test_every_alert_change_is_in_the_feed_once_in_order(store: MissedAppointmentStore) -> None:
+    store.apply(TOPIC, 0, 0, assigned("mw-1"), FAMILY)
+    store.apply(TOPIC, 0, 1, missed("APT-1"), FAMILY)
+    assert not store.apply(TOPIC, 0, 1, missed("APT-1"), FAMILY)  # re-delivered: no new change
+    alert = alert_id_for(TRUST, "APT-1")
+    store.apply(TOPIC, 0, 2, assigned("kw-1", PractitionerRole.KEY_WORKER), FAMILY)
+    store.apply(TOPIC, 0, 3, acknowledged(alert), FAMILY)
+    store.apply(TOPIC, 0, 4, closed(alert), FAMILY)
+    changes = changes_after(store.engine, 0)
+    assert [(c.alert_id, c.group_key, c.change) for c in changes] == [
+        (alert, "family-1", change) for change in ("raised", "routed", "acknowledged", "closed")
+    ]
+    assert [c.seq for c in changes] == sorted(c.seq for c in changes)
+    assert len({c.change_id for c in changes}) == 4
+    assert changes_after(store.engine, changes[1].seq) == changes[2:]
+    assert last_seq(store.engine) == changes[-1].seq
+
+
+def test_a_store_without_the_feed_records_no_changes(sql_engine: Engine) -> None:
+    quiet = MissedAppointmentStore(sql_engine, change_feed=False)
+    quiet.apply(TOPIC, 0, 0, assigned("mw-1"))
+    quiet.apply(TOPIC, 0, 1, missed("APT-1"))
+    assert len(quiet.open_alerts_for("mw-1")) == 1
+    assert changes_after(sql_engine, 0) == []
+    assert last_seq(sql_engine) == 0
