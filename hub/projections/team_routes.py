@@ -62,14 +62,10 @@ def team_router() -> APIRouter:
         summary="The team around a person's family (or the person alone, in no family)",
     )
     async def person_team(person_key: str, reader: Reader, request: Request) -> TeamOut:
-        identity: IdentityStore = request.app.state.identity
-        person = identity.person_of(person_key)
-        if person is None:
+        view = await team_of_person(request, reader, person_key)
+        if view is None:
             raise HTTPException(404, NOT_FOUND)
-        family, members = identity.family_of(person)
-        if family is None:
-            members = [Member(person, SELF)]
-        return await _team(request, reader, family, members)
+        return view
 
     @router.get(
         "/practitioners/{practitioner_id}/caseload",
@@ -110,14 +106,35 @@ def team_router() -> APIRouter:
     return router
 
 
+async def team_of_person(request: Request, reader: Recipient, person_key: str) -> TeamOut | None:
+    """The team around a person's family (or the person alone) as ``reader`` may see it, with
+    the disclosures recorded; None when the person is unknown or nothing may be shown. Also
+    what the inbox shows beside an alert."""
+    identity: IdentityStore = request.app.state.identity
+    person = identity.person_of(person_key)
+    if person is None:
+        return None
+    family, members = identity.family_of(person)
+    if family is None:
+        members = [Member(person, SELF)]
+    return await _released_team(request, reader, family, members)
+
+
 async def _team(
     request: Request, reader: Recipient, family: str | None, members: list[Member]
 ) -> TeamOut:
+    view = await _released_team(request, reader, family, members)
+    if view is None:
+        raise HTTPException(404, NOT_FOUND)
+    return view
+
+
+async def _released_team(
+    request: Request, reader: Recipient, family: str | None, members: list[Member]
+) -> TeamOut | None:
     now: datetime = request.app.state.clock()
     assembled = _assemble(request, reader, family, members, now, None)
     await record_disclosures(request, assembled.disclosures)  # before anything is answered
-    if assembled.view is None:
-        raise HTTPException(404, NOT_FOUND)
     return assembled.view
 
 

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from hub.events import AlertAcknowledged, AlertClosed
 from hub.projections.alert_routes import AlertOut, change_alert, released_alerts
 from hub.projections.store import MissedAppointmentStore
+from hub.projections.team_routes import team_of_person
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.web.session import PageReader as Reader
@@ -51,8 +52,12 @@ def inbox_router() -> APIRouter:
     async def alert_page(
         alert_id: uuid.UUID, request: Request, reader: Reader, done: str | None = None
     ) -> HTMLResponse:
-        shown = await _alert_for(request, reader, alert_id)
-        return _page(request, "alert.html", reader, alert=shown, done=DONE.get(done or ""))
+        shown, subject_key = await _alert_for(request, reader, alert_id)
+        # The team around the family beside the alert, through the gate like the team API.
+        team = await team_of_person(request, reader, subject_key)
+        return _page(
+            request, "alert.html", reader, alert=shown, team=team, done=DONE.get(done or "")
+        )
 
     @router.post("/inbox/alerts/{alert_id}/acknowledge")
     async def acknowledge(
@@ -81,8 +86,11 @@ def inbox_router() -> APIRouter:
     return router
 
 
-async def _alert_for(request: Request, reader: Recipient, alert_id: uuid.UUID) -> AlertOut:
-    """The alert as the reader may see it; 404 unless addressed to her and released to her."""
+async def _alert_for(
+    request: Request, reader: Recipient, alert_id: uuid.UUID
+) -> tuple[AlertOut, str]:
+    """The alert as the reader may see it, and whom it is about (the key, for the team view);
+    404 unless addressed to her and released to her."""
     store: MissedAppointmentStore = request.app.state.store
     view = store.alert(alert_id)
     if view is None or reader.user_id not in view.alert.addressed_to():
@@ -90,4 +98,4 @@ async def _alert_for(request: Request, reader: Recipient, alert_id: uuid.UUID) -
     shown = await released_alerts(request, reader, [view], channel=Channel.API)
     if not shown:
         raise HTTPException(404, f"no alert {alert_id} you may see")
-    return shown[0]
+    return shown[0], view.alert.subject_key

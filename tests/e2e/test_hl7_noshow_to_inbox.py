@@ -16,7 +16,7 @@ from hub.events import PractitionerRole
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
-from tests.builders import assigned
+from tests.builders import assigned, registered
 from tests.e2e.conftest import api_process, reader, status_of
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
@@ -71,6 +71,7 @@ def _team(settings: Settings) -> None:
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
         sink = CaseEventSink(publisher, settings)
+        sink.publish_sync(registered(nhs_number=MOTHER))  # the trust's record of the mother
         sink.publish_sync(assigned("mw-1"))
         kw = assigned("kw-1", PractitionerRole.KEY_WORKER)
         sink.publish_sync(kw)
@@ -144,6 +145,11 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
             row.get_by_role("link", name="Open").click()
             page.wait_for_url(f"**/inbox/alerts/{alert['alert_id']}")
             assert page.locator("#status").inner_text() == "Open"
+            # Beside the alert, the team around the family as the gate lets her see it.
+            team = page.locator("#team-practitioners tr[data-practitioner-id='mw-1']")
+            assert "R0A" in team.inner_text()
+            assert f"Amy Example, NHS {MOTHER}" in page.locator("#team-members").inner_text()
+            page.screenshot(path=shots / "inbox-alert.png", full_page=True)
             page.fill("#note", "Phoned Amy; rebooked for Friday")
             page.click("#acknowledge")
             assert "Acknowledgement recorded" in page.locator("#done").inner_text()
