@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import codec, extract, hl7, policy, publish
+from benchmarks import alert_latency, codec, extract, hl7, policy, publish
 
 SUITES = {
     "codec": codec.run,
@@ -12,6 +12,7 @@ SUITES = {
     "publish": publish.run,
     "policy": policy.run,
     "extract": extract.run,
+    "alert-latency": alert_latency.run,
 }
 
 

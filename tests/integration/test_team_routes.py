@@ -28,7 +28,7 @@ TOPIC = "family-events"
 
 
 def reader(user: str, organisation: str, role: str) -> dict[str, str]:
-    """The same identity headers as ``tests.e2e.conftest.reader`` (one place to change)."""
+    """The same credentials as ``tests.e2e.conftest.reader`` (one place to change)."""
     from tests.e2e.conftest import reader as e2e_reader
 
     return e2e_reader(user, organisation, role)
@@ -37,6 +37,7 @@ def reader(user: str, organisation: str, role: str) -> dict[str, str]:
 SOCIAL_WORKER = reader("sw-7", SALFORD_COUNCIL, "SOCIAL_WORKER")
 MIDWIFE = reader("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 HOME_START_WORKER = reader("hs-3", HOME_START, "KEY_WORKER")
+NOBODY = reader("nobody", "R0A", "GP")
 HOME_START_DSL = reader("homestart-salford-dsl", HOME_START, "DESIGNATED_SAFEGUARDING_LEAD")
 
 
@@ -51,7 +52,10 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
     app = create_api(
         settings, sink=CaseEventSink(publisher, settings), store=store, clock=lambda: NOW
     )
+    from tests.e2e.conftest import register_readers
+
     with TestClient(app) as client:
+        register_readers(settings.resolved_database_url())  # the clients the headers name
         yield client
     publisher.close()
 
@@ -137,12 +141,7 @@ def test_a_caseload_is_read_by_its_practitioner_or_governance(client: TestClient
     other = client.get("/practitioners/mw-1/caseload", headers=HOME_START_DSL)
     assert other.status_code == 200, other.text
     assert other.json()["families"] == []
-    assert (
-        client.get("/practitioners/nobody/caseload", headers=reader("nobody", "R0A", "GP")).json()[
-            "families"
-        ]
-        == []
-    )
+    assert client.get("/practitioners/nobody/caseload", headers=NOBODY).json()["families"] == []
 
 
 def test_no_data_when_the_disclosure_cannot_be_recorded(
