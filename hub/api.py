@@ -39,6 +39,9 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
+from hub.subscriptions.routes import subscription_router
+from hub.subscriptions.store import SubscriptionStore
+from hub.subscriptions.stream import stream_router
 from hub.web.inbox import inbox_router
 from hub.web.session import NotSignedInError, session_router, sign_in_required
 
@@ -73,6 +76,8 @@ def create_api(
         clients.create_schema()
         app.state.partners = partners
         app.state.webhook_receipts = Receipts(the_store.engine)
+        app.state.subscriptions = subscriptions = SubscriptionStore(the_store.engine)
+        subscriptions.create_schema()
         publisher = None
         the_sink = sink
         if the_sink is None:
@@ -105,6 +110,8 @@ def create_api(
     app.include_router(partner_router(settings))
     app.include_router(alert_router())
     app.include_router(team_router())
+    app.include_router(subscription_router())
+    app.include_router(stream_router(settings))
     app.include_router(inbox_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)

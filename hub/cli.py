@@ -15,6 +15,7 @@ import typer
 from hub.auth.cli import clients_app
 from hub.connectors.cli import connector_app
 from hub.settings import Settings
+from hub.subscriptions.cli import subscriptions_app
 
 app = typer.Typer(
     help="Think Family Hub: multi-agency case-events on Kafka, projections and alerts.",
@@ -29,6 +30,7 @@ agreement_app = typer.Typer(help="The data-sharing agreement the policy decides 
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
+app.add_typer(subscriptions_app, name="subscriptions")
 
 
 def _settings() -> Settings:

@@ -89,4 +89,5 @@ def reader_identity(
         client = check.client
     if client.role not in KNOWN_ROLES:  # a role the agreement no longer knows
         raise HTTPException(403, f"the client's role {client.role!r} is no longer known")
+    request.state.client_id = client.client_id  # for what a client owns (its subscriptions)
     return client.recipient()

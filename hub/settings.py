@@ -81,6 +81,24 @@ class Settings(BaseSettings):
     alert_sweep_seconds: float = Field(
         default=30, description="How often the worker checks for inferred no-shows and escalations."
     )
+    subscription_attempts: int = Field(
+        default=5, ge=1, description="Attempts per webhook delivery before it is dead-lettered."
+    )
+    subscription_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First wait between webhook attempts; doubles each time."
+    )
+    subscription_backoff_max_seconds: float = Field(
+        default=300.0, ge=0, description="Longest wait between two webhook attempts."
+    )
+    subscription_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one webhook attempt waits for the receiver."
+    )
+    subscription_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the worker pushes new changes to webhooks."
+    )
+    stream_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often a Server-Sent Events stream looks for changes."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     token_url: str | None = Field(

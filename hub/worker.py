@@ -30,6 +30,7 @@ from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
+from hub.subscriptions.delivery import make_deliverer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         broker_commit_interval=1.0,
     )
     engine = make_engine(settings.resolved_database_url())
-    rules = alert_rules(settings, load_agreement(settings.agreement_path or DEFAULT_AGREEMENT))
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    rules = alert_rules(settings, agreement)
     alerts, sharing, identity, keys = (
         MissedAppointmentStore(engine, rules),
         SharingStore(engine),
@@ -100,6 +102,15 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             log.warning("alert timers: publishing failed, retrying next sweep: %s", error)
 
     app.timer(interval=settings.alert_sweep_seconds)(alert_timers)
+    deliverer = make_deliverer(settings, alerts, sink, agreement)
+
+    async def deliver_webhooks() -> None:
+        """Push new alert changes to the webhook subscriptions (ADR 0016)."""
+        report = await deliverer.run_once()
+        if report.delivered or report.dead_lettered or report.stopped:
+            log.info("webhooks: %s", report)
+
+    app.timer(interval=settings.subscription_interval_seconds)(deliver_webhooks)
 
     _agent(app, settings.case_events_topic, "person_index", case_events)
     _agent(app, settings.family_events_topic, "family_projections", family_events)

@@ -1,15 +1,14 @@
 """HTTP routes for missed-appointment alerts: read (through the gate), acknowledge, close.
 
-Reads pass every alert through :func:`hub.sharing.routes.release_now` for the reader and record
-the disclosure before answering. Acknowledging and closing are case-events (202 once the broker
-has them), so they survive a rebuild of the projection and reach every process by the log; the
-alert shows its new status once the worker has applied the event.
+Reads pass every alert through :func:`hub.projections.alert_release.release_alerts` for the
+reader, which records the disclosure before anything is answered. Acknowledging and closing are
+case-events (202 once the broker has them), so they survive a rebuild of the projection and
+reach every process by the log; the alert shows its new status once the worker has applied it.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -20,58 +19,22 @@ from hub.events import (
     AlertClosed,
     DataCategory,
     EventType,
-    Purpose,
     Sensitivity,
 )
 from hub.identity.store import IdentityStore
+from hub.projections.alert_release import AlertOut as AlertOut  # the inbox's import
+from hub.projections.alert_release import release_alerts
 from hub.projections.missed_appointments import AlertStatus
 from hub.projections.store import AlertView, MissedAppointmentStore
+from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES
 from hub.sharing.disclosure import Channel
-from hub.sharing.gate import Item
-from hub.sharing.policy import Recipient, Subject
-from hub.sharing.routes import publish_from_api, record_disclosures, release_now
+from hub.sharing.policy import Recipient
+from hub.sharing.routes import publish_from_api, sharing_context
 
 ALERTS_SYSTEM = "hub-api"
 Reader = Annotated[Recipient, Depends(reader_identity)]
-
-
-class PersonOut(BaseModel):
-    nhs_number: str | None
-    given_name: str | None
-    family_name: str | None
-    birth_date: date | None
-
-
-class AppointmentOut(BaseModel):
-    appointment_id: str
-    start: datetime
-    end: datetime | None
-    service_type: str | None
-    description: str | None
-    location: str | None
-
-
-class AlertOut(BaseModel):
-    alert_id: str
-    status: AlertStatus
-    person: PersonOut | None  # None: the reader may not see the person's demographics
-    appointment: AppointmentOut
-    missed_at: datetime
-    raised_at: datetime
-    inferred: bool
-    source_system: str
-    organisation_code: str
-    recipients: list[str]
-    escalated_to: list[str]
-    escalated_at: datetime | None
-    escalation_reason: str | None
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    closed_by: str | None
-    closed_at: datetime | None
-    close_reason: str | None
 
 
 class AlertsOut(BaseModel):
@@ -95,87 +58,22 @@ class AlertChangeAccepted(BaseModel):
     alert_id: uuid.UUID
 
 
-def alert_out(view: AlertView, *, with_person: bool) -> AlertOut:
-    alert, person, appointment = view.alert, view.person, view.alert.appointment
-    return AlertOut(
-        alert_id=str(alert.alert_id),
-        status=alert.status,
-        person=PersonOut(
-            nhs_number=person.nhs_number,
-            given_name=person.given_name,
-            family_name=person.family_name,
-            birth_date=person.birth_date,
-        )
-        if with_person
-        else None,
-        appointment=AppointmentOut(
-            appointment_id=appointment.appointment_id,
-            start=appointment.start,
-            end=appointment.end,
-            service_type=appointment.service_type,
-            description=appointment.description,
-            location=appointment.location,
-        ),
-        missed_at=alert.missed_at,
-        raised_at=alert.raised_at,
-        inferred=alert.inferred,
-        source_system=alert.source_system,
-        organisation_code=alert.organisation_code,
-        recipients=sorted(alert.recipients),
-        escalated_to=sorted(alert.escalated_to),
-        escalated_at=alert.escalated_at,
-        escalation_reason=alert.escalation_reason,
-        acknowledged_by=alert.acknowledged_by,
-        acknowledged_at=alert.acknowledged_at,
-        closed_by=alert.closed_by,
-        closed_at=alert.closed_at,
-        close_reason=alert.close_reason,
-    )
-
-
 async def released_alerts(
     request: Request, reader: Recipient, views: list[AlertView], *, channel: Channel
 ) -> list[AlertOut]:
-    """Each alert through the sharing gate for ``reader``; every release recorded first.
-
-    An alert whose appointment the reader may not see is left out; one whose demographics it
-    may not see is shown without them.
-    """
-    identity: IdentityStore = request.app.state.identity
-    by_subject: dict[str, list[AlertView]] = {}
-    for view in views:
-        by_subject.setdefault(view.alert.subject_key, []).append(view)
-    released: set[str] = set()
-    disclosures = []
-    for key, subject_views in by_subject.items():  # one decision set and record per person
-        items: list[Item[str]] = []
-        for view in subject_views:
-            alert_id, controller = str(view.alert.alert_id), view.alert.organisation_code
-            items.append(Item(DataCategory.APPOINTMENTS, controller, alert_id))
-            items.append(
-                Item(DataCategory.DEMOGRAPHICS, controller, f"{alert_id}/person", len(items) - 1)
-            )
-        outcome = release_now(
-            request,
+    """:func:`release_alerts` for an HTTP read; 503 (and no data) if the record fails."""
+    try:
+        return await release_alerts(
+            sharing_context(request),
             reader,
-            Subject(key),
-            items,
+            views,
             channel=channel,
-            purpose=Purpose.DIRECT_CARE,
-            reference=f"{request.method} {request.url.path} alerts "
-            + ",".join(str(v.alert.alert_id) for v in subject_views),
-            also=identity.same_person(key),  # consent follows merges
+            reference=f"{request.method} {request.url.path}",
         )
-        released.update(outcome.released)
-        if outcome.disclosure is not None:
-            disclosures.append(outcome.disclosure)
-    shown = [
-        alert_out(view, with_person=f"{view.alert.alert_id}/person" in released)
-        for view in views
-        if str(view.alert.alert_id) in released
-    ]
-    await record_disclosures(request, disclosures)
-    return shown
+    except PublishError as error:
+        raise HTTPException(
+            503, f"the disclosure could not be recorded, so nothing was sent: {error}"
+        ) from error
 
 
 def may_read_inbox(reader: Recipient, practitioner_id: str) -> bool:

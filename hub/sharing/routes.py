@@ -8,7 +8,7 @@ and are themselves recorded before they are answered.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -38,8 +38,9 @@ from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement
+from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel, Disclosure
-from hub.sharing.gate import Item, Release, release
+from hub.sharing.gate import Item, Release
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
@@ -255,6 +256,11 @@ def sharing_router() -> APIRouter:
     return router
 
 
+def sharing_context(request: Request) -> SharingContext:
+    """The request-free gate-and-record path, built from the app's state."""
+    return SharingContext.from_state(request.app.state)
+
+
 def release_now(
     request: Request,
     reader: Recipient,
@@ -266,29 +272,16 @@ def release_now(
     reference: str,
     also: Iterable[str] = (),
 ) -> Release[T]:
-    """The gate for an HTTP read: the app's agreement, the subject's facts (with those under
-    ``also``, the person's other keys) and the app's clock."""
-    store: SharingStore = request.app.state.sharing
-    clock: Callable[[], datetime] = request.app.state.clock
-    return release(
-        request.app.state.agreement,
-        store.facts_for(subject, also=also),
-        recipient=reader,
-        purpose=purpose,
-        subject=subject,
-        at=clock(),
-        items=items,
-        channel=channel,
-        reference=reference,
+    """The gate for an HTTP read: :meth:`SharingContext.release` with the app's adapters."""
+    return sharing_context(request).release(
+        reader, subject, items, channel=channel, purpose=purpose, reference=reference, also=also
     )
 
 
 async def record_disclosures(request: Request, disclosures: list[Disclosure]) -> None:
     """Write every disclosure durably before the response leaves; 503 (and no data) if not."""
-    sink: CaseEventSink = request.app.state.sink
     try:
-        for disclosure in disclosures:
-            await sink.disclose(disclosure)
+        await sharing_context(request).record(disclosures)
     except PublishError as error:
         raise HTTPException(
             503, f"the disclosure could not be recorded, so nothing was sent: {error}"

@@ -1,0 +1,464 @@
+"""Subscriptions in SQL: who subscribed, where to, the cursor, the delivery log, dead letters.
+
+The tables have their own metadata, like the client registry's: they are configuration and
+accountability, not a projection, so rebuilding projections never touches them.
+
+* ``subscriptions`` — the owning client and the identity (organisation, role, user) it had when
+  it subscribed, the URL, the Standard Webhooks secret, created / disabled, and the cursor: the
+  last ``seq`` of the alert change feed this subscription has dealt with. The secret is kept as
+  given (it must sign); it is shown once, at creation, and never by any route after that.
+* ``subscription_deliveries`` — one row per (subscription, change) that reached the gate: the
+  outcome, the attempts and the last error. It makes a run repeatable (a change with a row is
+  not sent again) and answers "what was attempted, what failed".
+* ``subscription_dead_letters`` — changes that failed every attempt, or were held behind such a
+  change (the ordering rule, :func:`hub.subscriptions.rules.family_step`), with the reason and
+  attempts; replay asks the worker to deliver a subscription's dead letters again, in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from hub.projections.changes import Change
+from hub.sharing.policy import Recipient
+
+subscriptions_metadata = MetaData()
+
+subscriptions_table = Table(
+    "subscriptions",
+    subscriptions_metadata,
+    Column("subscription_id", String(40), primary_key=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("organisation_code", String(50), nullable=False),
+    Column("role", String(50), nullable=False),
+    Column("user_id", String(250), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("description", String(500)),
+    Column("secret", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", String(500)),
+    Column("cursor", BigInteger, nullable=False),
+)
+
+deliveries_table = Table(
+    "subscription_deliveries",
+    subscriptions_metadata,
+    Column("subscription_id", String(40), primary_key=True),
+    Column("change_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("group_key", String(250), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(500)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+dead_letters_table = Table(
+    "subscription_dead_letters",
+    subscriptions_metadata,
+    Column("subscription_id", String(40), primary_key=True),
+    Column("change_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("alert_id", String(36), nullable=False),
+    Column("group_key", String(250), nullable=False, index=True),
+    Column("change", String(20), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(1000), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("dead_at", DateTime(timezone=True), nullable=False),
+    Column("replay_requested_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),  # delivered (or settled) on replay
+)
+
+
+class Outcome(StrEnum):
+    """How a change ended for a subscription."""
+
+    DELIVERED = "DELIVERED"  # the receiver answered 2xx
+    WITHHELD = "WITHHELD"  # the gate released nothing to the subscriber: nothing sent
+    GONE = "GONE"  # the alert no longer exists (erased): nothing sent
+    NOT_FOR_SUBSCRIBER = "NOT_FOR_SUBSCRIBER"  # (on replay) no longer addressed to it
+    DEAD = "DEAD"  # in the dead-letter list
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    client_id: str
+    recipient: Recipient  # as subscribed; delivery judges the client's identity *now*
+    url: str
+    description: str | None
+    secret: str
+    created_at: datetime
+    disabled_at: datetime | None
+    cursor: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    change: Change
+    reason: str
+    attempts: int
+    dead_at: datetime
+    replay_requested_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Counts:
+    delivered: int
+    withheld: int
+    dead_letters: int
+    attempts: int
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes, base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _subscription(row: object) -> Subscription:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Subscription(
+        subscription_id=m["subscription_id"],
+        client_id=m["client_id"],
+        recipient=Recipient(m["organisation_code"], m["role"], m["user_id"]),
+        url=m["url"],
+        description=m["description"],
+        secret=m["secret"],
+        created_at=_utc(m["created_at"]) or m["created_at"],
+        disabled_at=_utc(m["disabled_at"]),
+        cursor=int(m["cursor"]),
+    )
+
+
+def _dead_letter(row: object) -> DeadLetter:
+    m = row._mapping  # type: ignore[attr-defined]
+    change = Change(
+        seq=int(m["seq"]),
+        change_id=m["change_id"],
+        alert_id=uuid.UUID(m["alert_id"]),
+        group_key=m["group_key"],
+        change=m["change"],
+        recorded_at=_utc(m["recorded_at"]) or m["recorded_at"],
+    )
+    return DeadLetter(
+        change=change,
+        reason=m["reason"],
+        attempts=int(m["attempts"]),
+        dead_at=_utc(m["dead_at"]) or m["dead_at"],
+        replay_requested_at=_utc(m["replay_requested_at"]),
+    )
+
+
+class SubscriptionStore:
+    """The subscription tables (SQLite or PostgreSQL, the hub's database)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_schema(self) -> None:
+        subscriptions_metadata.create_all(self._engine)
+
+    def create(
+        self,
+        client_id: str,
+        recipient: Recipient,
+        url: str,
+        description: str | None,
+        *,
+        cursor: int,
+        now: datetime,
+    ) -> Subscription:
+        """A new subscription starting after ``cursor`` (the feed's newest ``seq``: changes
+        from now on), with a fresh secret."""
+        subscription = Subscription(
+            subscription_id=f"sub_{uuid.uuid4().hex}",
+            client_id=client_id,
+            recipient=recipient,
+            url=url,
+            description=description,
+            secret=new_secret(),
+            created_at=now,
+            disabled_at=None,
+            cursor=cursor,
+        )
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(subscriptions_table).values(
+                    subscription_id=subscription.subscription_id,
+                    client_id=client_id,
+                    organisation_code=recipient.organisation_code,
+                    role=recipient.role,
+                    user_id=recipient.user_id,
+                    url=url,
+                    description=description,
+                    secret=subscription.secret,
+                    created_at=now,
+                    cursor=cursor,
+                )
+            )
+        return subscription
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(subscriptions_table).where(
+                    subscriptions_table.c.subscription_id == subscription_id
+                )
+            ).first()
+        return None if row is None else _subscription(row)
+
+    def owned_by(self, organisation_code: str, user_id: str) -> list[Subscription]:
+        """A subscriber's own subscriptions (organisation and user), oldest first."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(subscriptions_table)
+                .where(
+                    subscriptions_table.c.organisation_code == organisation_code,
+                    subscriptions_table.c.user_id == user_id,
+                )
+                .order_by(subscriptions_table.c.created_at)
+            ).all()
+        return [_subscription(row) for row in rows]
+
+    def active(self) -> list[Subscription]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(subscriptions_table)
+                .where(subscriptions_table.c.disabled_at.is_(None))
+                .order_by(subscriptions_table.c.created_at)
+            ).all()
+        return [_subscription(row) for row in rows]
+
+    def disable(self, subscription_id: str, now: datetime, reason: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(subscriptions_table)
+                .where(
+                    subscriptions_table.c.subscription_id == subscription_id,
+                    subscriptions_table.c.disabled_at.is_(None),
+                )
+                .values(disabled_at=now, disabled_reason=reason)
+            )
+
+    def move_cursor(self, subscription_id: str, cursor: int) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(subscriptions_table)
+                .where(subscriptions_table.c.subscription_id == subscription_id)
+                .values(cursor=cursor)
+            )
+
+    def dealt_with(self, subscription_id: str, change_id: str) -> bool:
+        """Whether the change already has an outcome here (then a re-run does not send it)."""
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(deliveries_table.c.outcome).where(
+                    deliveries_table.c.subscription_id == subscription_id,
+                    deliveries_table.c.change_id == change_id,
+                )
+            ).first()
+        return found is not None
+
+    def record(
+        self,
+        subscription_id: str,
+        change: Change,
+        outcome: Outcome,
+        attempts: int,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        """The change's outcome in the delivery log (attempts add up over replays)."""
+        key = and_(
+            deliveries_table.c.subscription_id == subscription_id,
+            deliveries_table.c.change_id == change.change_id,
+        )
+        with self._engine.begin() as connection:
+            before = connection.execute(select(deliveries_table.c.attempts).where(key)).first()
+            if before is None:
+                connection.execute(
+                    insert(deliveries_table).values(
+                        subscription_id=subscription_id,
+                        change_id=change.change_id,
+                        seq=change.seq,
+                        group_key=change.group_key,
+                        outcome=outcome.value,
+                        attempts=attempts,
+                        last_error=error,
+                        updated_at=now,
+                    )
+                )
+            else:
+                connection.execute(
+                    update(deliveries_table)
+                    .where(key)
+                    .values(
+                        outcome=outcome.value,
+                        attempts=int(before.attempts) + attempts,
+                        last_error=error,
+                        updated_at=now,
+                    )
+                )
+
+    def dead_letter(
+        self, subscription_id: str, change: Change, reason: str, attempts: int, now: datetime
+    ) -> None:
+        """Put a change in the dead-letter list (or, on a failed replay, update it there)."""
+        key = and_(
+            dead_letters_table.c.subscription_id == subscription_id,
+            dead_letters_table.c.change_id == change.change_id,
+        )
+        with self._engine.begin() as connection:
+            before = connection.execute(select(dead_letters_table.c.attempts).where(key)).first()
+            if before is None:
+                connection.execute(
+                    insert(dead_letters_table).values(
+                        subscription_id=subscription_id,
+                        change_id=change.change_id,
+                        seq=change.seq,
+                        alert_id=str(change.alert_id),
+                        group_key=change.group_key,
+                        change=change.change,
+                        recorded_at=change.recorded_at,
+                        reason=reason[:1000],
+                        attempts=attempts,
+                        dead_at=now,
+                    )
+                )
+            else:
+                connection.execute(
+                    update(dead_letters_table)
+                    .where(key)
+                    .values(
+                        reason=reason[:1000],
+                        attempts=int(before.attempts) + attempts,
+                        dead_at=now,
+                        replay_requested_at=None,
+                    )
+                )
+        self.record(subscription_id, change, Outcome.DEAD, attempts, reason[:500], now)
+
+    def resolve(self, subscription_id: str, change_id: str, now: datetime) -> None:
+        """A dead letter settled on replay (delivered, withheld, gone): off the list."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(dead_letters_table)
+                .where(
+                    dead_letters_table.c.subscription_id == subscription_id,
+                    dead_letters_table.c.change_id == change_id,
+                )
+                .values(resolved_at=now, replay_requested_at=None)
+            )
+
+    def dead_letters(self, subscription_id: str, group_key: str | None = None) -> list[DeadLetter]:
+        """The subscription's unresolved dead letters (of one family, if given), in order."""
+        condition = and_(
+            dead_letters_table.c.subscription_id == subscription_id,
+            dead_letters_table.c.resolved_at.is_(None),
+        )
+        if group_key is not None:
+            condition = and_(condition, dead_letters_table.c.group_key == group_key)
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(dead_letters_table).where(condition).order_by(dead_letters_table.c.seq)
+            ).all()
+        return [_dead_letter(row) for row in rows]
+
+    def request_replay(self, subscription_id: str, now: datetime) -> int:
+        """Mark every unresolved dead letter for delivery at the next run; how many."""
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(dead_letters_table)
+                .where(
+                    dead_letters_table.c.subscription_id == subscription_id,
+                    dead_letters_table.c.resolved_at.is_(None),
+                )
+                .values(replay_requested_at=now)
+            )
+        return int(result.rowcount)
+
+    def cancel_replay(self, subscription_id: str, group_key: str) -> None:
+        """A family's replay stopped at a change that failed again: the rest wait, unrequested."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(dead_letters_table)
+                .where(
+                    dead_letters_table.c.subscription_id == subscription_id,
+                    dead_letters_table.c.group_key == group_key,
+                )
+                .values(replay_requested_at=None)
+            )
+
+    def replay_families(self, subscription_id: str) -> set[str]:
+        """Families with dead letters waiting for replay."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(dead_letters_table.c.group_key)
+                .where(
+                    dead_letters_table.c.subscription_id == subscription_id,
+                    dead_letters_table.c.resolved_at.is_(None),
+                    dead_letters_table.c.replay_requested_at.is_not(None),
+                )
+                .distinct()
+            ).all()
+        return {row.group_key for row in rows}
+
+    def counts(self, subscription_id: str) -> Counts:
+        """Delivered, withheld, dead-lettered changes and attempts made, for the owner."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    deliveries_table.c.outcome,
+                    func.count(),
+                    func.coalesce(func.sum(deliveries_table.c.attempts), 0),
+                )
+                .where(deliveries_table.c.subscription_id == subscription_id)
+                .group_by(deliveries_table.c.outcome)
+            ).all()
+        by_outcome = {row[0]: int(row[1]) for row in rows}
+        return Counts(
+            delivered=by_outcome.get(Outcome.DELIVERED.value, 0),
+            withheld=by_outcome.get(Outcome.WITHHELD.value, 0),
+            dead_letters=len(self.dead_letters(subscription_id)),
+            attempts=sum(int(row[2]) for row in rows),
+        )
+
+    def outcome(self, subscription_id: str, change_id: str) -> tuple[Outcome, int] | None:
+        """A change's outcome and attempts so far (for tests and operators)."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(deliveries_table.c.outcome, deliveries_table.c.attempts).where(
+                    deliveries_table.c.subscription_id == subscription_id,
+                    deliveries_table.c.change_id == change_id,
+                )
+            ).first()
+        return None if row is None else (Outcome(row.outcome), int(row.attempts))
