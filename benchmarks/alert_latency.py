@@ -117,8 +117,7 @@ def probe(sink: CaseEventSink, api: httpx.Client, number: str, appointment: str)
     while time.perf_counter() < deadline:
         response = api.get(f"/people/{number}/alerts")
         if response.status_code == 200 and any(
-            alert["appointment"]["appointment_id"] == appointment
-            for alert in response.json()
+            alert["appointment"]["appointment_id"] == appointment for alert in response.json()
         ):
             return time.perf_counter() - start
         time.sleep(0.01)

@@ -72,10 +72,11 @@ class KafkaPublisher:
         self,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         headers: Mapping[str, bytes] | None = None,
     ) -> Delivery:
-        """Write one record and wait for the broker's confirmation."""
+        """Write one record (``value`` None: a tombstone, for compacted topics) and wait for the
+        broker's confirmation."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
 
@@ -120,7 +121,7 @@ class KafkaPublisher:
         self,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         headers: Mapping[str, bytes] | None,
         on_delivery: Any,
     ) -> None:

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     subscription_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the worker pushes new changes to webhooks."
     )
+    partner_topic_clients: list[str] = Field(
+        default_factory=list,
+        description="Registered client ids that get their own compacted Avro topic of the alerts "
+        'they may see, hub.partner.<client id>.alerts.v1 (JSON list, e.g. ["a1b2c3"]).',
+    )
     stream_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often a Server-Sent Events stream looks for changes."
     )

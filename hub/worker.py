@@ -31,6 +31,7 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import make_deliverer
+from hub.subscriptions.partner_topics import make_partner_topics
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,20 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             log.info("webhooks: %s", report)
 
     app.timer(interval=settings.subscription_interval_seconds)(deliver_webhooks)
+    if settings.partner_topic_clients:
+        partner_topics = make_partner_topics(settings, alerts, sink, agreement, publisher)
+
+        async def relay_partner_topics() -> None:
+            """Write new alert changes to the partners' own topics."""
+            try:
+                report = await partner_topics.run_once()
+            except PublishError as error:  # the cursor did not move: retried next time
+                log.warning("partner topics: publishing failed, retrying: %s", error)
+                return
+            if report.written or report.tombstones:
+                log.info("partner topics: %s", report)
+
+        app.timer(interval=settings.subscription_interval_seconds)(relay_partner_topics)
 
     _agent(app, settings.case_events_topic, "person_index", case_events)
     _agent(app, settings.family_events_topic, "family_projections", family_events)

@@ -13,6 +13,9 @@ gate for *their* recipient at *that* moment: the row names what changed, never w
 ``change_id`` is deterministic (the alert, the change and the log entry that caused it), so it
 doubles as the idempotency key a receiver sees (the ``webhook-id`` header).
 
+An erasure deletes an alert's rows here too and appends one ``erased`` change, which names
+only the alert id and family key, so that subscribers holding a copy delete it.
+
 A rebuilt projection (``hub replay``) does not write this feed: a replay re-derives state, it
 does not re-announce history. ``seq`` is assigned at commit by one writer (the worker applies a
 partition's entries one at a time); with several writers a reader would need to hold back for
@@ -58,6 +61,8 @@ feed = Table(
     Column("group_key", String(250), nullable=False, index=True),
     Column("change", String(20), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # Never reuse a seq after rows are deleted (erasure): readers' cursors would skip new rows.
+    sqlite_autoincrement=True,
 )
 
 
@@ -95,6 +100,27 @@ def record_changes(connection: Connection, effects: Sequence[Effect], *, cause: 
                     recorded_at=now,
                 )
             )
+
+
+ERASED = "erased"
+
+
+def record_erasures(
+    connection: Connection, gone: Sequence[tuple[uuid.UUID, str]], *, cause: str
+) -> None:
+    """Announce alerts deleted by an erasure (their earlier rows are deleted with them), so a
+    subscriber holding a copy — a partner's compacted topic — can delete it too."""
+    now = utc_now()
+    for alert_id, group_key in gone:
+        connection.execute(
+            insert(feed).values(
+                change_id=change_id(alert_id, ERASED, cause),
+                alert_id=str(alert_id),
+                group_key=group_key,
+                change=ERASED,
+                recorded_at=now,
+            )
+        )
 
 
 def changes_after(engine: Engine, seq: int, limit: int = 500) -> list[Change]:

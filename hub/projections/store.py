@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
-from hub.projections.changes import feed, record_changes
+from hub.projections.changes import feed, record_changes, record_erasures
 from hub.projections.missed_appointments import (
     PROJECTION,
     Alert,
@@ -204,7 +204,9 @@ class MissedAppointmentStore:
 
         def write(connection: Connection) -> None:
             if isinstance(event, Erasure):
-                _erase(connection, event.subjects)
+                gone = _erase(connection, event.subjects)
+                if self._change_feed:  # subscribers delete their copies (partner topics)
+                    record_erasures(connection, gone, cause=f"{topic}/{partition}/{offset}")
                 return
             group = key.decode("ascii") if key is not None else event.subject_key()
             _, effects = fold(_load_state(connection, group), event, self._rules)
@@ -491,9 +493,11 @@ def _save_alert(connection: Connection, effect: AlertSaved) -> None:
         connection.execute(insert(alert_recipients), rows)
 
 
-def _erase(connection: Connection, subjects: Sequence[str]) -> None:
-    """Delete everything the projection holds about erased subjects."""
+def _erase(connection: Connection, subjects: Sequence[str]) -> list[tuple[uuid.UUID, str]]:
+    """Delete everything the projection holds about erased subjects; the alerts deleted (id,
+    family)."""
     erased = alerts.c.subject_key.in_(subjects)
+    gone = connection.execute(select(alerts.c.alert_id, alerts.c.group_key).where(erased)).all()
     connection.execute(
         delete(alert_recipients).where(
             alert_recipients.c.alert_id.in_(select(alerts.c.alert_id).where(erased))
@@ -505,3 +509,4 @@ def _erase(connection: Connection, subjects: Sequence[str]) -> None:
     connection.execute(delete(alerts).where(erased))
     for table in (bookings, team, people):
         connection.execute(delete(table).where(table.c.subject_key.in_(subjects)))
+    return [(uuid.UUID(row.alert_id), row.group_key) for row in gone]

@@ -170,9 +170,11 @@ def test_an_erasure_deletes_every_row_about_the_subject(store: MissedAppointment
     assert state.bookings == {}
     assert [a.subject_key for a in state.alerts.values()] == [BABY]
     assert {m.subject_key for m in state.team.values()} == set()
-    assert [change.alert_id for change in changes_after(store.engine, 0)] == [
-        alert_id_for(TRUST, "HV-1")
-    ]  # the erased mother's alert left the change feed with her
+    # The erased mother's alert left the change feed with her; one "erased" row says so.
+    assert [(c.alert_id, c.change) for c in changes_after(store.engine, 0)] == [
+        (alert_id_for(TRUST, "HV-1"), "raised"),
+        (alert_id_for(TRUST, "APT-1"), "erased"),
+    ]
 
 
 def test_every_alert_change_is_in_the_feed_once_in_order(store: MissedAppointmentStore) -> None:

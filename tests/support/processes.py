@@ -22,7 +22,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     secret = {"kafka_bootstrap_servers", "webhook_secrets"}
     for name, value in settings.model_dump(exclude=secret).items():
         if value is not None:
-            env[f"HUB_{name.upper()}"] = str(value)
+            # Lists and mappings are read back as JSON, as an operator writes them.
+            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+            env[f"HUB_{name.upper()}"] = text
     env["HUB_WEBHOOK_SECRETS"] = json.dumps(
         {code: value.get_secret_value() for code, value in settings.webhook_secrets.items()}
     )
