@@ -181,6 +181,7 @@ class Deliverer:
                             sid, dead.change, result.error or "failed", result.attempts, self._now()
                         )
                         self._subscriptions.cancel_replay(sid, group)
+                        report.dead_lettered += 1
                         break
                     self._count(report, result)
                     self._subscriptions.record(
