@@ -107,6 +107,7 @@ class Deliverer:
         retry: RetryPolicy,
         *,
         batch: int = 500,
+        parallel_families: int = 8,
         wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._subscriptions = subscriptions
@@ -115,6 +116,7 @@ class Deliverer:
         self._context = context
         self._retry = retry
         self._batch = batch
+        self._parallel = parallel_families  # per subscription: one receiver is not flooded
         self._now = wall_clock  # signing timestamps and bookkeeping: real time
 
     async def run_once(self) -> RunReport:
@@ -142,12 +144,13 @@ class Deliverer:
         families = by_family(batch)
         for group in self._subscriptions.replay_families(subscription.subscription_id):
             families.setdefault(group, [])
-        stops = await asyncio.gather(
-            *(
-                self._family(http, subscription, recipient, group, changes, report)
-                for group, changes in families.items()
-            )
-        )
+        slots = asyncio.Semaphore(self._parallel)
+
+        async def family(group: str, changes: list[Change]) -> int | None:
+            async with slots:
+                return await self._family(http, subscription, recipient, group, changes, report)
+
+        stops = await asyncio.gather(*(family(g, c) for g, c in families.items()))
         report.subscriptions.add(subscription.subscription_id)
         cursor = next_cursor(subscription.cursor, batch, [s for s in stops if s is not None])
         if cursor != subscription.cursor:
@@ -178,6 +181,7 @@ class Deliverer:
                             sid, dead.change, result.error or "failed", result.attempts, self._now()
                         )
                         self._subscriptions.cancel_replay(sid, group)
+                        report.dead_lettered += 1
                         break
                     self._count(report, result)
                     self._subscriptions.record(

@@ -8,6 +8,8 @@ observable, and the last test shows the worker's own timer delivering.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +33,7 @@ from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
 from hub.subscriptions.store import Outcome, Subscription, SubscriptionStore
 from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, missed, withdrawn
-from tests.support.processes import eventually, hub_process
+from tests.support.processes import eventually, hub_process, settings_env
 from tests.support.receiver import Receiver, webhook_receiver
 from tests.support.topics import read_topic
 
@@ -269,3 +271,27 @@ def test_the_workers_timer_delivers(make_settings: Callable[..., Settings], tmp_
             assert Webhook(subscription.secret).verify(received.body, received.headers)
     finally:
         publisher.close()
+
+
+def test_hub_subscriptions_deliver_once(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings()
+    engine = make_engine(settings.resolved_database_url())
+    SubscriptionStore(engine).create_schema()
+    ClientStore(engine).create_schema()
+    client = ClientStore(engine).register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
+    SubscriptionStore(engine).create(
+        client.client_id, client.recipient(), "http://127.0.0.1:9/", None, cursor=0, now=T0
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "subscriptions", "deliver", "--once"],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "delivered 0" in done.stdout
+    assert "subscriptions 1" in done.stdout
