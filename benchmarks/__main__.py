@@ -1,28 +1,39 @@
-"""``python -m benchmarks [SUITE ...]``: print figures with same-run baselines."""
+"""``python -m benchmarks [SUITE ...] [--events N]``: print figures with same-run baselines."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 
-from benchmarks import alert_latency, codec, extract, hl7, policy, publish
-
-SUITES = {
-    "codec": codec.run,
-    "hl7": hl7.run,
-    "publish": publish.run,
-    "policy": policy.run,
-    "extract": extract.run,
-    "alert-latency": alert_latency.run,
-}
+from benchmarks import alert_latency, codec, extract, hl7, policy, publish, replay
 
 
 def main() -> None:
-    chosen = sys.argv[1:] or list(SUITES)
-    unknown = [name for name in chosen if name not in SUITES]
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("suites", nargs="*", help="suites to run (all if none)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=1_000_000,
+        help="log size for the replay suite (default 1,000,000)",
+    )
+    args = parser.parse_args()
+    suites: dict[str, Callable[[], None]] = {
+        "codec": codec.run,
+        "hl7": hl7.run,
+        "publish": publish.run,
+        "policy": policy.run,
+        "extract": extract.run,
+        "replay": lambda: replay.run(args.events),
+        "alert-latency": alert_latency.run,
+    }
+    chosen = args.suites or list(suites)
+    unknown = [name for name in chosen if name not in suites]
     if unknown:
-        sys.exit(f"unknown suite(s) {unknown}; choose from {sorted(SUITES)}")
+        sys.exit(f"unknown suite(s) {unknown}; choose from {sorted(suites)}")
     for name in chosen:
-        SUITES[name]()
+        suites[name]()
 
 
 main()

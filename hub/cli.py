@@ -197,6 +197,55 @@ def demo() -> None:
         typer.echo(line)
 
 
+@app.command("replay")
+def replay(
+    projection: Annotated[
+        str,
+        typer.Argument(
+            help="missed_appointment_alerts or team_around_the_family (the projection's name)."
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Rebuild PROJECTION from the start of the log into fresh tables, then swap them in.
+
+    Reads the family topic from offset 0 with a consumer of its own (no offsets committed),
+    applies every entry into `<table>__rebuild` tables with their own log positions, keeps
+    reading until it has everything the live projection has applied, then in one database
+    transaction renames the live tables away, renames the rebuilt ones into place, drops the
+    old ones and moves the positions. The worker and the API keep serving the live tables until
+    that moment. Progress (entries applied, rate) is printed every few seconds. ADR 0015.
+    """
+    from hub.projections.replay import Progress, ReplayError, replayable
+    from hub.projections.replay import replay as run_replay
+
+    settings = with_local_broker(_settings())
+    try:
+        replayable(projection)
+    except ReplayError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if not yes:
+        typer.confirm(
+            f"Rebuild {projection} from {settings.family_events_topic} into fresh tables in "
+            f"{settings.resolved_database_url()} and swap them in?",
+            abort=True,
+        )
+
+    def show(step: Progress) -> None:
+        typer.echo(
+            f"{step.stage:<10} {step.applied:>12,} entries applied "
+            f"in {step.elapsed_s:8.1f} s ({step.rate:,.0f}/s)"
+        )
+
+    try:
+        run_replay(settings, projection, progress=show)
+    except ReplayError as error:
+        typer.secho(f"replay failed: {error}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{projection}: the rebuilt tables are live")
+
+
 @app.command("run")
 def run() -> None:
     """Start everything on embedded defaults with demo data; Ctrl-C stops it all."""

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    delete,
     insert,
     select,
 )
@@ -108,10 +109,11 @@ ERASED = "erased"
 def record_erasures(
     connection: Connection, gone: Sequence[tuple[uuid.UUID, str]], *, cause: str
 ) -> None:
-    """Announce alerts deleted by an erasure (their earlier rows are deleted with them), so a
+    """Delete the erased alerts' rows and announce each with one ``erased`` row, so a
     subscriber holding a copy — a partner's compacted topic — can delete it too."""
     now = utc_now()
     for alert_id, group_key in gone:
+        connection.execute(delete(feed).where(feed.c.alert_id == str(alert_id)))
         connection.execute(
             insert(feed).values(
                 change_id=change_id(alert_id, ERASED, cause),

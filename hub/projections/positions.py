@@ -4,6 +4,10 @@ Every SQL projection applies a log entry through :func:`apply_at_position`: the 
 is checked (an entry already applied is skipped), the projection writes its rows, and the new
 position is saved — all in one transaction, so at-least-once delivery has exactly-once effects.
 All projection tables share :data:`metadata`, so one ``create_all`` makes the whole store.
+
+The position is read ``FOR UPDATE`` (a row lock on PostgreSQL; SQLite's single writer already
+serialises), so ``hub replay``'s swap (ADR 0015), which takes the same row locks first, never
+races an apply that read the position of the generation it replaces.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -36,15 +41,31 @@ positions = Table(
 )
 
 
-def next_offset(connection: Connection, projection: str, topic: str, partition: int) -> int | None:
-    row = connection.execute(
-        select(positions.c.next_offset).where(
-            positions.c.projection == projection,
-            positions.c.topic == topic,
-            positions.c.partition == partition,
-        )
-    ).scalar_one_or_none()
+def next_offset(
+    connection: Connection,
+    projection: str,
+    topic: str,
+    partition: int,
+    *,
+    for_update: bool = False,
+) -> int | None:
+    query = select(positions.c.next_offset).where(
+        positions.c.projection == projection,
+        positions.c.topic == topic,
+        positions.c.partition == partition,
+    )
+    row = connection.execute(query.with_for_update() if for_update else query).scalar_one_or_none()
     return None if row is None else int(row)
+
+
+def positions_of(connection: Connection, projection: str) -> dict[tuple[str, int], int]:
+    """Every ``(topic, partition)`` a projection has a position in, with its next offset."""
+    rows = connection.execute(
+        select(positions.c.topic, positions.c.partition, positions.c.next_offset).where(
+            positions.c.projection == projection
+        )
+    )
+    return {(topic, int(partition)): int(offset) for topic, partition, offset in rows}
 
 
 def apply_at_position(
@@ -59,8 +80,24 @@ def apply_at_position(
 
     ``write`` is None for an entry that was dead-lettered: only the position moves.
     """
+    try:
+        return _apply_at_position(engine, projection, topic, partition, offset, write)
+    except IntegrityError:
+        # The partition's first position row was written meanwhile by someone else (a replay
+        # swapping in its positions): nothing of ours was kept, so decide again from that row.
+        return _apply_at_position(engine, projection, topic, partition, offset, write)
+
+
+def _apply_at_position(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    write: Callable[[Connection], None] | None,
+) -> bool:
     with engine.begin() as connection:
-        stored = next_offset(connection, projection, topic, partition)
+        stored = next_offset(connection, projection, topic, partition, for_update=True)
         if stored is not None and offset < stored:
             return False
         if write is not None:

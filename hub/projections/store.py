@@ -17,15 +17,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
-    Boolean,
-    Column,
     Connection,
-    Date,
-    DateTime,
     Engine,
-    String,
     Table,
-    Text,
     create_engine,
     delete,
     event,
@@ -37,7 +31,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
-from hub.projections.changes import feed, record_changes, record_erasures
+from hub.projections.alert_tables import AlertTables, alert_tables
+from hub.projections.changes import record_changes, record_erasures
 from hub.projections.missed_appointments import (
     PROJECTION,
     Alert,
@@ -59,77 +54,8 @@ from hub.projections.positions import apply_at_position, metadata, next_offset
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 
-people = Table(
-    "alert_people",
-    metadata,
-    Column("group_key", String(250), primary_key=True),
-    Column("subject_key", String(250), primary_key=True, index=True),
-    Column("nhs_number", String(10)),
-    Column("given_name", String(200)),
-    Column("family_name", String(200)),
-    Column("birth_date", Date),
-)
-
-team = Table(
-    "alert_team",
-    metadata,
-    Column("group_key", String(250), primary_key=True),
-    Column("subject_key", String(250), primary_key=True, index=True),
-    Column("practitioner_id", String(250), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("role", String(50), nullable=False),
-    Column("organisation_code", String(50), nullable=False),
-    Column("contact", String(250)),
-    Column("assigned_at", DateTime(timezone=True), nullable=False),
-)
-
-bookings = Table(
-    "alert_bookings",
-    metadata,
-    Column("booking_id", String(36), primary_key=True),
-    Column("group_key", String(250), nullable=False, index=True),
-    Column("subject_key", String(250), nullable=False, index=True),
-    Column("subject", Text, nullable=False),
-    Column("source_system", String(100), nullable=False),
-    Column("organisation_code", String(50), nullable=False),
-    Column("appointment", Text, nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("outcome", String(20)),
-)
-
-alerts = Table(
-    "alerts",
-    metadata,
-    Column("alert_id", String(36), primary_key=True),
-    Column("group_key", String(250), nullable=False, index=True),
-    Column("subject_key", String(250), nullable=False, index=True),
-    Column("subject", Text, nullable=False),
-    Column("appointment", Text, nullable=False),
-    Column("appointment_start", DateTime(timezone=True), nullable=False),
-    Column("missed_at", DateTime(timezone=True), nullable=False),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
-    Column("source_system", String(100), nullable=False),
-    Column("organisation_code", String(50), nullable=False),
-    Column("source_event_id", String(36), nullable=False),
-    Column("inferred", Boolean, nullable=False),
-    Column("status", String(20), nullable=False, index=True),
-    Column("escalated_at", DateTime(timezone=True)),
-    Column("escalation_reason", String(500)),
-    Column("acknowledged_by", String(250)),
-    Column("acknowledged_at", DateTime(timezone=True)),
-    Column("closed_by", String(250)),
-    Column("closed_at", DateTime(timezone=True)),
-    Column("close_reason", String(500)),
-)
-
-alert_recipients = Table(
-    "alert_recipients",
-    metadata,
-    Column("alert_id", String(36), primary_key=True),
-    Column("practitioner_id", String(250), primary_key=True, index=True),
-    Column("routine", Boolean, nullable=False),  # addressed as a member of the team
-    Column("escalation", Boolean, nullable=False),  # told because the alert was escalated
-)
+LIVE = alert_tables(metadata)
+people, team, bookings, alerts, alert_recipients = LIVE
 
 
 @dataclass(frozen=True)
@@ -167,13 +93,23 @@ class MissedAppointmentStore:
     """The projection's tables, written only through :meth:`apply`."""
 
     def __init__(
-        self, engine: Engine, rules: Rules | None = None, *, change_feed: bool = True
+        self,
+        engine: Engine,
+        rules: Rules | None = None,
+        *,
+        tables: AlertTables = LIVE,
+        projection: str = PROJECTION,
+        change_feed: bool = True,
     ) -> None:
-        """``change_feed``: append alert changes to :mod:`hub.projections.changes` (off for a
-        rebuild, which re-derives state without re-announcing it)."""
+        """``tables`` and ``projection`` (its name in the log positions) choose a generation:
+        the live one unless ``hub replay`` builds another (ADR 0015). ``change_feed``: append
+        alert changes to :mod:`hub.projections.changes`; never for a rebuilt generation, which
+        re-derives state without re-announcing it."""
         self._engine = engine
         self._rules = rules or Rules()
-        self._change_feed = change_feed
+        self._t = tables
+        self._projection = projection
+        self._change_feed = change_feed and tables is LIVE
 
     @property
     def engine(self) -> Engine:
@@ -181,10 +117,11 @@ class MissedAppointmentStore:
 
     def create_schema(self) -> None:
         metadata.create_all(self._engine)
+        self._t.alerts.metadata.create_all(self._engine)  # another generation's own metadata
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:
-            return next_offset(connection, PROJECTION, topic, partition)
+            return next_offset(connection, self._projection, topic, partition)
 
     def apply(
         self,
@@ -200,96 +137,99 @@ class MissedAppointmentStore:
         one (a direct call) the event's subject stands alone. False when already applied.
         """
         if event is None:
-            return apply_at_position(self._engine, PROJECTION, topic, partition, offset, None)
+            return apply_at_position(self._engine, self._projection, topic, partition, offset, None)
 
         def write(connection: Connection) -> None:
             if isinstance(event, Erasure):
-                gone = _erase(connection, event.subjects)
+                gone = _erase(connection, self._t, event.subjects)
                 if self._change_feed:  # subscribers delete their copies (partner topics)
                     record_erasures(connection, gone, cause=f"{topic}/{partition}/{offset}")
                 return
             group = key.decode("ascii") if key is not None else event.subject_key()
-            _, effects = fold(_load_state(connection, group), event, self._rules)
-            _write(connection, effects)
+            _, effects = fold(_load_state(connection, self._t, group), event, self._rules)
+            _write(connection, self._t, effects)
             if self._change_feed:
                 record_changes(connection, effects, cause=f"{topic}/{partition}/{offset}")
 
-        return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
+        return apply_at_position(self._engine, self._projection, topic, partition, offset, write)
 
     # -- reads -----------------------------------------------------------------------------
 
     def state_of(self, group_key: str) -> FamilyState:
         """What the fold would start from for this family: the stored state, as it is."""
         with self._engine.connect() as connection:
-            return _load_state(connection, group_key)
+            return _load_state(connection, self._t, group_key)
 
     def open_alerts_for(self, practitioner_id: str) -> list[AlertView]:
         """Alerts addressed (or escalated) to one practitioner and not closed, oldest first."""
-        addressed = select(alert_recipients.c.alert_id).where(
-            alert_recipients.c.practitioner_id == practitioner_id
+        addressed = select(self._t.recipients.c.alert_id).where(
+            self._t.recipients.c.practitioner_id == practitioner_id
         )
         return self._alert_views(
-            alerts.c.alert_id.in_(addressed) & (alerts.c.status != AlertStatus.CLOSED.value)
+            self._t.alerts.c.alert_id.in_(addressed)
+            & (self._t.alerts.c.status != AlertStatus.CLOSED.value)
         )
 
     def alerts_about(self, key: str) -> list[AlertView]:
         """Every alert about one person, oldest appointment first."""
-        return self._alert_views(alerts.c.subject_key == key)
+        return self._alert_views(self._t.alerts.c.subject_key == key)
 
     def alert(self, alert_id: uuid.UUID) -> AlertView | None:
-        views = self._alert_views(alerts.c.alert_id == str(alert_id))
+        views = self._alert_views(self._t.alerts.c.alert_id == str(alert_id))
         return views[0] if views else None
 
     def due_bookings(self, now: datetime) -> list[Booking]:
         """Booked appointments with no outcome whose grace period ended by ``now``."""
         with self._engine.connect() as connection:
             rows = connection.execute(
-                select(bookings)
-                .where(bookings.c.outcome.is_(None), bookings.c.due_at <= now)
-                .order_by(bookings.c.due_at, bookings.c.booking_id)
+                select(self._t.bookings)
+                .where(self._t.bookings.c.outcome.is_(None), self._t.bookings.c.due_at <= now)
+                .order_by(self._t.bookings.c.due_at, self._t.bookings.c.booking_id)
             ).mappings()
             return [_booking(row) for row in rows]
 
     def unacknowledged(self, raised_by: datetime) -> list[Alert]:
         """Open, unescalated alerts raised at or before ``raised_by``."""
         condition = (
-            (alerts.c.status == AlertStatus.OPEN.value)
-            & alerts.c.escalated_at.is_(None)
-            & (alerts.c.raised_at <= raised_by)
+            (self._t.alerts.c.status == AlertStatus.OPEN.value)
+            & self._t.alerts.c.escalated_at.is_(None)
+            & (self._t.alerts.c.raised_at <= raised_by)
         )
         return [view.alert for view in self._alert_views(condition)]
 
     def _alert_views(self, condition: ColumnElement[bool]) -> list[AlertView]:
         query = (
             select(
-                alerts,
-                people.c.nhs_number,
-                people.c.given_name,
-                people.c.family_name,
-                people.c.birth_date,
+                self._t.alerts,
+                self._t.people.c.nhs_number,
+                self._t.people.c.given_name,
+                self._t.people.c.family_name,
+                self._t.people.c.birth_date,
             )
             .outerjoin(
-                people,
-                (people.c.subject_key == alerts.c.subject_key)
-                & (people.c.group_key == alerts.c.group_key),
+                self._t.people,
+                (self._t.people.c.subject_key == self._t.alerts.c.subject_key)
+                & (self._t.people.c.group_key == self._t.alerts.c.group_key),
             )
             .where(condition)
-            .order_by(alerts.c.appointment_start, alerts.c.alert_id)
+            .order_by(self._t.alerts.c.appointment_start, self._t.alerts.c.alert_id)
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-            found = _alerts(connection, rows)
+            found = _alerts(connection, self._t, rows)
             return [
                 AlertView(alert=alert, person=_person(row, row["subject_key"]))
                 for alert, row in zip(found, rows, strict=True)
             ]
 
 
-def _load_state(connection: Connection, group: str) -> FamilyState:
-    person_rows = connection.execute(select(people).where(people.c.group_key == group))
-    members = connection.execute(select(team).where(team.c.group_key == group)).mappings()
-    booking_rows = connection.execute(select(bookings).where(bookings.c.group_key == group))
-    alert_rows = connection.execute(select(alerts).where(alerts.c.group_key == group)).mappings()
+def _load_state(connection: Connection, t: AlertTables, group: str) -> FamilyState:
+    person_rows = connection.execute(select(t.people).where(t.people.c.group_key == group))
+    members = connection.execute(select(t.team).where(t.team.c.group_key == group)).mappings()
+    booking_rows = connection.execute(select(t.bookings).where(t.bookings.c.group_key == group))
+    alert_rows = connection.execute(
+        select(t.alerts).where(t.alerts.c.group_key == group)
+    ).mappings()
     return FamilyState(
         group_key=group,
         people={
@@ -297,25 +237,25 @@ def _load_state(connection: Connection, group: str) -> FamilyState:
         },
         team={(m["subject_key"], m["practitioner_id"]): _member(m) for m in members},
         bookings={b.booking_id: b for b in (_booking(row) for row in booking_rows.mappings())},
-        alerts={a.alert_id: a for a in _alerts(connection, alert_rows.all())},
+        alerts={a.alert_id: a for a in _alerts(connection, t, alert_rows.all())},
     )
 
 
-def _alerts(connection: Connection, rows: Sequence[Any]) -> list[Alert]:
+def _alerts(connection: Connection, t: AlertTables, rows: Sequence[Any]) -> list[Alert]:
     """Alert rows with their recipients, read in one query for all of them."""
-    routed = _recipients(connection, [row["alert_id"] for row in rows])
+    routed = _recipients(connection, t, [row["alert_id"] for row in rows])
     none: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
     return [_alert(row, *routed.get(row["alert_id"], none)) for row in rows]
 
 
 def _recipients(
-    connection: Connection, alert_ids: Sequence[str]
+    connection: Connection, t: AlertTables, alert_ids: Sequence[str]
 ) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
     """Per alert: (routine recipients, escalation recipients)."""
     found: dict[str, tuple[set[str], set[str]]] = {}
     if alert_ids:
         rows = connection.execute(
-            select(alert_recipients).where(alert_recipients.c.alert_id.in_(alert_ids))
+            select(t.recipients).where(t.recipients.c.alert_id.in_(alert_ids))
         )
         for row in rows.mappings():
             routine, escalation = found.setdefault(row["alert_id"], (set(), set()))
@@ -385,13 +325,13 @@ def _alert(row: Any, recipients: frozenset[str], escalated_to: frozenset[str]) -
     )
 
 
-def _write(connection: Connection, effects: Sequence[Effect]) -> None:
+def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) -> None:
     for effect in effects:
         if isinstance(effect, PersonUpdated):
             person = effect.person
             _upsert(
                 connection,
-                people,
+                t.people,
                 {"group_key": effect.group_key, "subject_key": person.subject_key},
                 {
                     "nhs_number": person.nhs_number,
@@ -404,7 +344,7 @@ def _write(connection: Connection, effects: Sequence[Effect]) -> None:
             member = effect.member
             _upsert(
                 connection,
-                team,
+                t.team,
                 {
                     "group_key": effect.group_key,
                     "subject_key": member.subject_key,
@@ -419,9 +359,9 @@ def _write(connection: Connection, effects: Sequence[Effect]) -> None:
                 },
             )
         elif isinstance(effect, BookingSaved):
-            _save_booking(connection, effect.group_key, effect.booking)
+            _save_booking(connection, t, effect.group_key, effect.booking)
         else:
-            _save_alert(connection, effect)
+            _save_alert(connection, t, effect)
 
 
 def _upsert(
@@ -432,10 +372,10 @@ def _upsert(
         connection.execute(insert(table).values(**keys, **values))
 
 
-def _save_booking(connection: Connection, group: str, booking: Booking) -> None:
+def _save_booking(connection: Connection, t: AlertTables, group: str, booking: Booking) -> None:
     _upsert(
         connection,
-        bookings,
+        t.bookings,
         {"booking_id": str(booking.booking_id)},
         {
             "group_key": group,
@@ -450,12 +390,12 @@ def _save_booking(connection: Connection, group: str, booking: Booking) -> None:
     )
 
 
-def _save_alert(connection: Connection, effect: AlertSaved) -> None:
+def _save_alert(connection: Connection, t: AlertTables, effect: AlertSaved) -> None:
     alert = effect.alert
     alert_id = str(alert.alert_id)
     _upsert(
         connection,
-        alerts,
+        t.alerts,
         {"alert_id": alert_id},
         {
             "group_key": effect.group_key,
@@ -479,7 +419,7 @@ def _save_alert(connection: Connection, effect: AlertSaved) -> None:
             "close_reason": alert.close_reason,
         },
     )
-    connection.execute(delete(alert_recipients).where(alert_recipients.c.alert_id == alert_id))
+    connection.execute(delete(t.recipients).where(t.recipients.c.alert_id == alert_id))
     rows = [
         {
             "alert_id": alert_id,
@@ -490,23 +430,22 @@ def _save_alert(connection: Connection, effect: AlertSaved) -> None:
         for p in sorted(alert.addressed_to())
     ]
     if rows:
-        connection.execute(insert(alert_recipients), rows)
+        connection.execute(insert(t.recipients), rows)
 
 
-def _erase(connection: Connection, subjects: Sequence[str]) -> list[tuple[uuid.UUID, str]]:
+def _erase(
+    connection: Connection, t: AlertTables, subjects: Sequence[str]
+) -> list[tuple[uuid.UUID, str]]:
     """Delete everything the projection holds about erased subjects; the alerts deleted (id,
     family)."""
-    erased = alerts.c.subject_key.in_(subjects)
-    gone = connection.execute(select(alerts.c.alert_id, alerts.c.group_key).where(erased)).all()
+    erased = t.alerts.c.subject_key.in_(subjects)
+    gone = connection.execute(select(t.alerts.c.alert_id, t.alerts.c.group_key).where(erased)).all()
     connection.execute(
-        delete(alert_recipients).where(
-            alert_recipients.c.alert_id.in_(select(alerts.c.alert_id).where(erased))
+        delete(t.recipients).where(
+            t.recipients.c.alert_id.in_(select(t.alerts.c.alert_id).where(erased))
         )
     )
-    connection.execute(
-        delete(feed).where(feed.c.alert_id.in_(select(alerts.c.alert_id).where(erased)))
-    )
-    connection.execute(delete(alerts).where(erased))
-    for table in (bookings, team, people):
+    connection.execute(delete(t.alerts).where(erased))
+    for table in (t.bookings, t.team, t.people):
         connection.execute(delete(table).where(table.c.subject_key.in_(subjects)))
     return [(uuid.UUID(row.alert_id), row.group_key) for row in gone]

@@ -11,11 +11,13 @@ people an item names (so erasing a person also removes a relationship or birth t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    MetaData,
     RowMapping,
     String,
     Table,
@@ -38,39 +40,60 @@ from hub.projections.team import (
     fold,
 )
 
-items_table = Table(
-    "taf_items",
-    metadata,
-    Column("subject_key", String(250), primary_key=True),
-    Column("item_id", String(600), primary_key=True),
-    Column("kind", String(30), nullable=False),
-    Column("category", String(50), nullable=False),
-    Column("controller", String(50), nullable=False),
-    Column("practitioner_id", String(250), index=True),
-    Column("body", Text, nullable=False),
-)
 
-refs_table = Table(
-    "taf_item_refs",
-    metadata,
-    Column("subject_key", String(250), primary_key=True),
-    Column("item_id", String(600), primary_key=True),
-    Column("ref_key", String(250), primary_key=True, index=True),
-)
+class TeamTables(NamedTuple):
+    """One generation of the projection's tables (ADR 0015)."""
+
+    items: Table
+    refs: Table
+
+
+def team_tables(metadata: MetaData, suffix: str = "") -> TeamTables:
+    """The tables named ``<live name><suffix>`` on ``metadata``."""
+    items = Table(
+        f"taf_items{suffix}",
+        metadata,
+        Column("subject_key", String(250), primary_key=True),
+        Column("item_id", String(600), primary_key=True),
+        Column("kind", String(30), nullable=False),
+        Column("category", String(50), nullable=False),
+        Column("controller", String(50), nullable=False),
+        Column("practitioner_id", String(250), index=True),
+        Column("body", Text, nullable=False),
+    )
+    refs = Table(
+        f"taf_item_refs{suffix}",
+        metadata,
+        Column("subject_key", String(250), primary_key=True),
+        Column("item_id", String(600), primary_key=True),
+        Column("ref_key", String(250), primary_key=True, index=True),
+    )
+    return TeamTables(items, refs)
+
+
+LIVE = team_tables(metadata)
+items_table, refs_table = LIVE
 
 
 class TeamStore:
     """Each person's team-around-the-family items."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, tables: TeamTables = LIVE, projection: str = PROJECTION
+    ) -> None:
+        """``tables`` and ``projection`` (its name in the log positions) choose a generation:
+        the live one unless ``hub replay`` builds another (ADR 0015)."""
         self._engine = engine
+        self._t = tables
+        self._projection = projection
 
     def create_schema(self) -> None:
         metadata.create_all(self._engine)
+        self._t.items.metadata.create_all(self._engine)  # another generation's own metadata
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:
-            return next_offset(connection, PROJECTION, topic, partition)
+            return next_offset(connection, self._projection, topic, partition)
 
     def apply(
         self,
@@ -85,17 +108,17 @@ class TeamStore:
         False when the entry had already been applied.
         """
         if entry is None:
-            return apply_at_position(self._engine, PROJECTION, topic, partition, offset, None)
+            return apply_at_position(self._engine, self._projection, topic, partition, offset, None)
 
         def write(connection: Connection) -> None:
             if isinstance(entry, Erasure):
-                _erase(connection, entry.subjects)
+                _erase(connection, self._t, entry.subjects)
                 return
-            _, changed = fold(_load(connection, entry.subject_key()), entry)
+            _, changed = fold(_load(connection, self._t, entry.subject_key()), entry)
             for item in changed:
-                _save(connection, entry.subject_key(), item)
+                _save(connection, self._t, entry.subject_key(), item)
 
-        return apply_at_position(self._engine, PROJECTION, topic, partition, offset, write)
+        return apply_at_position(self._engine, self._projection, topic, partition, offset, write)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -107,9 +130,9 @@ class TeamStore:
             return found
         with self._engine.connect() as connection:
             rows = connection.execute(
-                select(items_table)
-                .where(items_table.c.subject_key.in_(wanted))
-                .order_by(items_table.c.subject_key, items_table.c.item_id)
+                select(self._t.items)
+                .where(self._t.items.c.subject_key.in_(wanted))
+                .order_by(self._t.items.c.subject_key, self._t.items.c.item_id)
             ).mappings()
             for row in rows:
                 found[row["subject_key"]].append(_item(row))
@@ -119,18 +142,16 @@ class TeamStore:
         """The identifier keys a practitioner has been assigned to (their caseload's people)."""
         with self._engine.connect() as connection:
             rows = connection.execute(
-                select(items_table.c.subject_key)
-                .where(items_table.c.practitioner_id == practitioner_id)
+                select(self._t.items.c.subject_key)
+                .where(self._t.items.c.practitioner_id == practitioner_id)
                 .distinct()
-                .order_by(items_table.c.subject_key)
+                .order_by(self._t.items.c.subject_key)
             )
             return list(rows.scalars())
 
 
-def _load(connection: Connection, key: str) -> TeamState:
-    rows = connection.execute(
-        select(items_table).where(items_table.c.subject_key == key)
-    ).mappings()
+def _load(connection: Connection, t: TeamTables, key: str) -> TeamState:
+    rows = connection.execute(select(t.items).where(t.items.c.subject_key == key)).mappings()
     items = {row["item_id"]: _item(row) for row in rows}
     return TeamState(subject_key=key, items=items) if items else empty_state(key)
 
@@ -144,18 +165,16 @@ def _item(row: RowMapping) -> TeamItem:
     )
 
 
-def _save(connection: Connection, key: str, item: TeamItem) -> None:
+def _save(connection: Connection, t: TeamTables, key: str, item: TeamItem) -> None:
     """Replace one item and the references it makes (delete + insert: one item, one row)."""
-    same = (items_table.c.subject_key == key) & (items_table.c.item_id == item.item_id)
-    connection.execute(delete(items_table).where(same))
+    same = (t.items.c.subject_key == key) & (t.items.c.item_id == item.item_id)
+    connection.execute(delete(t.items).where(same))
     connection.execute(
-        delete(refs_table).where(
-            (refs_table.c.subject_key == key) & (refs_table.c.item_id == item.item_id)
-        )
+        delete(t.refs).where((t.refs.c.subject_key == key) & (t.refs.c.item_id == item.item_id))
     )
     body = item.body
     connection.execute(
-        insert(items_table).values(
+        insert(t.items).values(
             subject_key=key,
             item_id=item.item_id,
             kind=item.kind,
@@ -168,24 +187,22 @@ def _save(connection: Connection, key: str, item: TeamItem) -> None:
     refs = sorted(set(item.refs()))
     if refs:
         connection.execute(
-            insert(refs_table),
+            insert(t.refs),
             [{"subject_key": key, "item_id": item.item_id, "ref_key": ref} for ref in refs],
         )
 
 
-def _erase(connection: Connection, subjects: Sequence[str]) -> None:
+def _erase(connection: Connection, t: TeamTables, subjects: Sequence[str]) -> None:
     """Delete the erased subjects' items, and every item of others that names them."""
     if not subjects:
         return
     naming = connection.execute(
-        select(refs_table.c.subject_key, refs_table.c.item_id).where(
-            refs_table.c.ref_key.in_(subjects)
-        )
+        select(t.refs.c.subject_key, t.refs.c.item_id).where(t.refs.c.ref_key.in_(subjects))
     ).all()
     for key, item_id in naming:
-        for table in (items_table, refs_table):
+        for table in (t.items, t.refs):
             connection.execute(
                 delete(table).where((table.c.subject_key == key) & (table.c.item_id == item_id))
             )
-    connection.execute(delete(refs_table).where(refs_table.c.subject_key.in_(subjects)))
-    connection.execute(delete(items_table).where(items_table.c.subject_key.in_(subjects)))
+    connection.execute(delete(t.refs).where(t.refs.c.subject_key.in_(subjects)))
+    connection.execute(delete(t.items).where(t.items.c.subject_key.in_(subjects)))
