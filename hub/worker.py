@@ -105,8 +105,14 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     deliverer = make_deliverer(settings, alerts, sink, agreement)
 
     async def deliver_webhooks() -> None:
-        """Push new alert changes to the webhook subscriptions (ADR 0016)."""
-        report = await deliverer.run_once()
+        """Push new alert changes to the webhook subscriptions (ADR 0016). A failing run is
+        logged, never fatal to the projections: the cursors only move past what was dealt with,
+        so the next run picks up where this one stopped."""
+        try:
+            report = await deliverer.run_once()
+        except Exception:
+            log.exception("webhooks: the delivery run failed; retrying next interval")
+            return
         if report.delivered or report.dead_lettered or report.stopped:
             log.info("webhooks: %s", report)
 
