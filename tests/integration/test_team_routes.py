@@ -20,6 +20,7 @@ from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0
+from tests.e2e.conftest import register_readers
 from tests.support.net import free_port
 from tests.team_builders import BABY_NHS, baby_born, family_story
 
@@ -38,6 +39,7 @@ SOCIAL_WORKER = reader("sw-7", SALFORD_COUNCIL, "SOCIAL_WORKER")
 MIDWIFE = reader("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 HOME_START_WORKER = reader("hs-3", HOME_START, "KEY_WORKER")
 HOME_START_DSL = reader("homestart-salford-dsl", HOME_START, "DESIGNATED_SAFEGUARDING_LEAD")
+NOBODY = reader("nobody", "R0A", "GP")
 
 
 def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClient]:
@@ -48,6 +50,7 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
     for offset, event in enumerate([*family_story(NOW), baby_born()]):
         identity.apply("case-events", 0, offset, event)
         team.apply(TOPIC, 0, offset, event)
+    register_readers(settings.resolved_database_url())  # the readers' API keys (ADR 0012)
     app = create_api(
         settings, sink=CaseEventSink(publisher, settings), store=store, clock=lambda: NOW
     )
@@ -137,12 +140,7 @@ def test_a_caseload_is_read_by_its_practitioner_or_governance(client: TestClient
     other = client.get("/practitioners/mw-1/caseload", headers=HOME_START_DSL)
     assert other.status_code == 200, other.text
     assert other.json()["families"] == []
-    assert (
-        client.get("/practitioners/nobody/caseload", headers=reader("nobody", "R0A", "GP")).json()[
-            "families"
-        ]
-        == []
-    )
+    assert client.get("/practitioners/nobody/caseload", headers=NOBODY).json()["families"] == []
 
 
 def test_no_data_when_the_disclosure_cannot_be_recorded(
