@@ -116,7 +116,8 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         if report.delivered or report.dead_lettered or report.stopped:
             log.info("webhooks: %s", report)
 
-    app.timer(interval=settings.subscription_interval_seconds)(deliver_webhooks)
+    # On the leader only: with several workers, one pushes (no duplicate sends or disclosures).
+    app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(deliver_webhooks)
 
     _agent(app, settings.case_events_topic, "person_index", case_events)
     _agent(app, settings.family_events_topic, "family_projections", family_events)
