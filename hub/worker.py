@@ -106,17 +106,24 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     deliverer = make_deliverer(settings, alerts, sink, agreement)
 
     async def deliver_webhooks() -> None:
-        """Push new alert changes to the webhook subscriptions (ADR 0016)."""
-        report = await deliverer.run_once()
+        """Push new alert changes to the webhook subscriptions (ADR 0016). A failing run is
+        logged, never fatal to the projections: the cursors only move past what was dealt with,
+        so the next run picks up where this one stopped."""
+        try:
+            report = await deliverer.run_once()
+        except Exception:
+            log.exception("webhooks: the delivery run failed; retrying next interval")
+            return
         if report.delivered or report.dead_lettered or report.stopped:
             log.info("webhooks: %s", report)
 
-    app.timer(interval=settings.subscription_interval_seconds)(deliver_webhooks)
+    # On the leader only: with several workers, one pushes (no duplicate sends or disclosures).
+    app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(deliver_webhooks)
     if settings.partner_topic_clients:
         partner_topics = make_partner_topics(settings, alerts, sink, agreement, publisher)
 
         async def relay_partner_topics() -> None:
-            """Write new alert changes to the partners' own topics."""
+            """Write new alert changes to the partners' own topics (the leader only, too)."""
             try:
                 report = await partner_topics.run_once()
             except PublishError as error:  # the cursor did not move: retried next time
@@ -125,7 +132,9 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             if report.written or report.tombstones:
                 log.info("partner topics: %s", report)
 
-        app.timer(interval=settings.subscription_interval_seconds)(relay_partner_topics)
+        app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(
+            relay_partner_topics
+        )
 
     _agent(app, settings.case_events_topic, "person_index", case_events)
     _agent(app, settings.family_events_topic, "family_projections", family_events)

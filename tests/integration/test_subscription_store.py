@@ -1,0 +1,168 @@
+"""The subscription tables on SQLite and PostgreSQL, and two refusals of the delivery run.
+
+The alerts are applied in-process here (the store's own ``apply``, as the worker calls it), so
+the feed has changes without a worker; the disclosures go to the real broker — or, for the
+refusal, to a broker that is not there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from hub.auth.store import ClientStore
+from hub.projections.changes import Change
+from hub.projections.store import MissedAppointmentStore, make_engine
+from hub.publisher import KafkaPublisher
+from hub.settings import Settings
+from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.policy import Recipient
+from hub.sink import CaseEventSink
+from hub.subscriptions.delivery import make_deliverer
+from hub.subscriptions.store import Outcome, SubscriptionStore, subscriptions_metadata
+from tests.builders import T0, assigned, missed
+from tests.support.net import free_port
+from tests.support.receiver import Receiver, webhook_receiver
+
+MIDWIFE = Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1")
+
+
+@pytest.fixture
+def subscriptions(sql_engine: Engine) -> Iterator[SubscriptionStore]:
+    subscriptions_metadata.create_all(sql_engine)
+    yield SubscriptionStore(sql_engine)
+    if sql_engine.dialect.name == "postgresql":
+        subscriptions_metadata.drop_all(sql_engine)
+
+
+def change(seq: int, family: str) -> Change:
+    return Change(seq, f"chg_{uuid.uuid4().hex}", uuid.uuid4(), family, "raised", T0)
+
+
+def test_subscriptions_cursor_delivery_log_and_dead_letters(
+    subscriptions: SubscriptionStore,
+) -> None:
+    created = subscriptions.create(
+        "client-1", MIDWIFE, "https://x.example/h", "EPR", cursor=7, now=T0
+    )
+    assert created.secret.startswith("whsec_")
+    assert subscriptions.get(created.subscription_id) == created
+    assert subscriptions.owned_by("R0A", "mw-1") == [created]
+    assert subscriptions.owned_by("RM3", "mw-1") == []
+    sid = created.subscription_id
+
+    first, second, other = change(8, "fam-a"), change(9, "fam-a"), change(10, "fam-b")
+    subscriptions.record(sid, other, Outcome.DELIVERED, 1, None, T0)
+    subscriptions.dead_letter(sid, first, "after 3 attempts: HTTP 500", 3, T0)
+    subscriptions.dead_letter(sid, second, "held behind", 0, T0)
+    assert subscriptions.dealt_with(sid, first.change_id)
+    assert not subscriptions.dealt_with(sid, change(11, "fam-a").change_id)
+    assert [d.change for d in subscriptions.dead_letters(sid, "fam-a")] == [first, second]
+    assert subscriptions.dead_letters(sid, "fam-b") == []
+
+    assert subscriptions.request_replay(sid, T0) == 2
+    assert subscriptions.replay_families(sid) == {"fam-a"}
+    subscriptions.dead_letter(sid, first, "after 3 attempts: HTTP 503", 3, T0)  # failed again
+    again = subscriptions.dead_letters(sid)[0]
+    assert (again.attempts, again.reason, again.replay_requested_at) == (
+        6,
+        "after 3 attempts: HTTP 503",
+        None,
+    )
+    subscriptions.cancel_replay(sid, "fam-a")
+    assert subscriptions.replay_families(sid) == set()
+
+    subscriptions.record(sid, first, Outcome.DELIVERED, 1, None, T0)
+    subscriptions.resolve(sid, first.change_id, T0)
+    assert [d.change for d in subscriptions.dead_letters(sid)] == [second]
+    assert subscriptions.outcome(sid, first.change_id) == (Outcome.DELIVERED, 7)
+    counts = subscriptions.counts(sid)
+    assert (counts.delivered, counts.dead_letters, counts.attempts) == (2, 1, 8)
+
+    subscriptions.move_cursor(sid, 10)
+    assert [s.cursor for s in subscriptions.active()] == [10]
+    subscriptions.disable(sid, T0 + timedelta(days=1), "deleted by its owner")
+    assert subscriptions.active() == []
+    assert subscriptions.get(sid) is not None
+
+
+@pytest.fixture
+def alerts(
+    make_settings: Callable[..., Settings],
+) -> tuple[Settings, MissedAppointmentStore]:
+    settings = make_settings(subscription_attempts=1)
+    store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
+    store.create_schema()
+    for offset, event in enumerate([assigned("mw-1"), missed("APT-1")]):
+        store.apply("family-events", 0, offset, event)
+    return settings, store
+
+
+def _subscribe(store: MissedAppointmentStore, receiver: Receiver) -> tuple[ClientStore, str, str]:
+    clients = ClientStore(store.engine)
+    clients.create_schema()
+    client = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
+    subscriptions = SubscriptionStore(store.engine)
+    subscriptions.create_schema()
+    created = subscriptions.create(
+        client.client_id, client.recipient(), receiver.url, None, cursor=0, now=T0
+    )
+    return clients, client.client_id, created.subscription_id
+
+
+@pytest.mark.kafka
+def test_nothing_is_sent_when_the_disclosure_cannot_be_recorded(
+    alerts: tuple[Settings, MissedAppointmentStore],
+) -> None:
+    settings, store = alerts
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    dead = KafkaPublisher(f"127.0.0.1:{free_port()}", timeout_s=2, extra_config={"log_level": 0})
+    live = KafkaPublisher(settings.bootstrap_servers())
+    try:
+        with webhook_receiver() as receiver:
+            _, _, sid = _subscribe(store, receiver)
+            subscriptions = SubscriptionStore(store.engine)
+
+            refused = make_deliverer(settings, store, CaseEventSink(dead, settings), agreement)
+            report = asyncio.run(refused.run_once())
+            assert report.stopped == 1
+            assert receiver.received == []  # nothing leaves without its record
+            sub = subscriptions.get(sid)
+            assert sub is not None
+            assert sub.cursor == 0  # read again next time
+            assert subscriptions.counts(sid).attempts == 0
+
+            working = make_deliverer(settings, store, CaseEventSink(live, settings), agreement)
+            assert asyncio.run(working.run_once()).delivered == 1
+            assert receiver.appointments() == ["APT-1"]
+    finally:
+        dead.close()
+        live.close()
+
+
+@pytest.mark.kafka
+def test_a_revoked_clients_subscription_is_disabled(
+    alerts: tuple[Settings, MissedAppointmentStore],
+) -> None:
+    settings, store = alerts
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    try:
+        with webhook_receiver() as receiver:
+            clients, client_id, sid = _subscribe(store, receiver)
+            clients.revoke(client_id)
+            deliverer = make_deliverer(
+                settings, store, CaseEventSink(publisher, settings), agreement
+            )
+            assert asyncio.run(deliverer.run_once()).delivered == 0
+            assert receiver.received == []
+            disabled = SubscriptionStore(store.engine).get(sid)
+            assert disabled is not None
+            assert disabled.disabled_at is not None
+    finally:
+        publisher.close()
