@@ -156,7 +156,9 @@ def _replay(
         fresh_name = spec.name + REBUILD
         fresh, apply = spec.build(engine, settings, generation_metadata(), REBUILD)
         prepare(engine, fresh_name, fresh)
-        codec = CaseEventLog(SubjectKeyStore(engine), topic, settings.schema_registry_url)
+        keys = SubjectKeyStore(engine)
+        keys.create_schema()
+        codec = CaseEventLog(keys, topic, settings.schema_registry_url)
         consumer.assign([TopicPartition(topic, partition, 0) for partition in start])
         began = time.monotonic()
         position = dict.fromkeys(start, 0)
@@ -170,10 +172,10 @@ def _replay(
             for message in messages:
                 _apply(apply, codec, message)
                 position[message.partition() or 0] = (message.offset() or 0) + 1
-            applied += len(messages)
-            if time.monotonic() - told >= PROGRESS_EVERY_S:
-                progress(now("rebuilding"))
-                told = time.monotonic()
+                applied += 1
+                if time.monotonic() - told >= PROGRESS_EVERY_S:
+                    progress(now("rebuilding"))
+                    told = time.monotonic()
             if len(messages) == BATCH:
                 continue  # more is surely waiting: no need to look at the live positions yet
             for assigned in consumer.position(
