@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -149,9 +149,11 @@ def _replay(
     timeout_s: float,
 ) -> Progress:
     topic = settings.family_events_topic
-    consumer = _consumer(settings.bootstrap_servers())
+    trouble: list[KafkaError] = []
+    consumer = _consumer(settings.bootstrap_servers(), trouble.append)
     try:
         start = _partitions(consumer, topic, settings.bootstrap_servers(), timeout_s)
+        trouble.clear()  # the broker answered: what went before is over
         metadata.create_all(engine)  # the live generation, should the worker not have made it
         fresh_name = spec.name + REBUILD
         fresh, apply = spec.build(engine, settings, generation_metadata(), REBUILD)
@@ -178,6 +180,7 @@ def _replay(
                     told = time.monotonic()
             if len(messages) == BATCH:
                 continue  # more is surely waiting: no need to look at the live positions yet
+            _give_up_on(trouble, settings.bootstrap_servers(), bool(messages))
             for assigned in consumer.position(
                 [TopicPartition(topic, partition) for partition in start]
             ):
@@ -207,7 +210,17 @@ def _replay(
         consumer.close()
 
 
-def _consumer(servers: str) -> Consumer:
+def _give_up_on(trouble: list[KafkaError], servers: str, progressing: bool) -> None:
+    """Stop, swapping nothing, once the broker is lost (rather than wait forever for entries)."""
+    if progressing:
+        trouble.clear()
+        return
+    for error in trouble:
+        if error.fatal() or error.code() == KafkaError._ALL_BROKERS_DOWN:
+            raise ReplayError(f"lost Kafka at {servers}: {error.str()}; nothing was swapped")
+
+
+def _consumer(servers: str, on_error: Callable[[KafkaError], None]) -> Consumer:
     """A consumer of its own: a throwaway group id, never committing an offset."""
     return Consumer(
         {
@@ -219,7 +232,7 @@ def _consumer(servers: str) -> Consumer:
             # Connection trouble surfaces as a ReplayError from the first request; librdkafka's
             # own retries would only repeat it on stderr many times a second.
             "log_level": 0,
-            "error_cb": lambda _error: None,
+            "error_cb": on_error,
         }
     )
 

@@ -9,6 +9,7 @@ the incrementally built ones row for row.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -277,3 +278,40 @@ def test_the_command_prints_progress_and_swaps(hub: Hub) -> None:
     assert refused.exit_code == 2
     assert "unknown projection 'alerts'" in refused.output
     assert f"{ALERTS}, {TEAM}" in refused.output
+
+
+def test_a_replay_while_the_worker_keeps_applying_loses_and_doubles_nothing(hub: Hub) -> None:
+    """The worker-equivalent applies new entries in a thread throughout the replay and its swap;
+    whatever the interleaving, every entry ends up applied once, in the swapped-in tables."""
+    for key, event in story():
+        hub.publish(key, event)
+    hub.apply_published()
+    live_misses = [f"APT-LIVE-{i}" for i in range(12)]
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for i, appointment in enumerate(live_misses):
+                hub.publish(FAMILY, missed(appointment, at=T0 + timedelta(days=10, hours=i)))
+                hub.apply_published()
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        replay(hub.settings, ALERTS)
+    finally:
+        thread.join()
+    assert failures == []
+    hub.apply_published()
+
+    appointments = [
+        view.alert.appointment.appointment_id for view in hub.alerts.alerts_about(NHS_NUMBER)
+    ]
+    assert sorted(a for a in appointments if a.startswith("APT-LIVE-")) == sorted(live_misses)
+    with hub.engine.connect() as connection:
+        assert sum(positions_of(connection, ALERTS).values()) == len(story()) + len(live_misses)
+    settled = snapshot(hub.engine)[ALERTS]
+    replay(hub.settings, ALERTS)
+    assert snapshot(hub.engine)[ALERTS] == settled
