@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from hub.events import Purpose
+from sqlalchemy import Engine
+
+from hub.events import Purpose, utc_now
 from hub.identity.store import IdentityStore
 from hub.sharing.agreement import Agreement
 from hub.sharing.disclosure import Channel, Disclosure
@@ -44,6 +46,12 @@ class SharingContext:
     def from_state(cls, state: Any) -> SharingContext:
         """From a FastAPI app's ``state`` (what :func:`hub.api.create_api` puts there)."""
         return cls(state.agreement, state.sharing, state.identity, state.sink, state.clock)
+
+    @classmethod
+    def on_engine(cls, agreement: Agreement, engine: Engine, sink: CaseEventSink) -> SharingContext:
+        """For a shell with no app (the worker's webhooks and partner topics): the hub's stores
+        on ``engine`` and the wall clock."""
+        return cls(agreement, SharingStore(engine), IdentityStore(engine), sink, utc_now)
 
     def release(
         self,

@@ -34,7 +34,6 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from hub.auth.store import ClientStore
 from hub.events import utc_now
-from hub.identity.store import IdentityStore
 from hub.projections.alert_release import release_alerts
 from hub.projections.changes import Change, changes_after
 from hub.projections.store import MissedAppointmentStore
@@ -44,7 +43,6 @@ from hub.sharing.agreement import Agreement
 from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
-from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 from hub.subscriptions.rules import (
     Step,
@@ -300,7 +298,7 @@ def make_deliverer(
     subscriptions.create_schema()
     clients = ClientStore(engine)
     clients.create_schema()
-    context = SharingContext(agreement, SharingStore(engine), IdentityStore(engine), sink, utc_now)
+    context = SharingContext.on_engine(agreement, engine, sink)
     retry = RetryPolicy(
         attempts=settings.subscription_attempts,
         backoff_seconds=settings.subscription_backoff_seconds,

@@ -44,8 +44,6 @@ from sqlalchemy import (
 
 from hub.auth.store import ClientStore
 from hub.avro_codec import SingleObjectFraming, load_schema
-from hub.events import utc_now
-from hub.identity.store import IdentityStore
 from hub.kafka_admin import admin
 from hub.projections.alert_release import AlertOut, release_alerts
 from hub.projections.changes import Change, changes_after
@@ -56,7 +54,6 @@ from hub.settings import Settings
 from hub.sharing.agreement import Agreement
 from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
-from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 from hub.subscriptions.rules import wants
 
@@ -218,7 +215,7 @@ def make_partner_topics(
     clients = ClientStore(engine)
     clients.create_schema()
     metadata.create_all(engine, tables=[cursors, held])
-    context = SharingContext(agreement, SharingStore(engine), IdentityStore(engine), sink, utc_now)
+    context = SharingContext.on_engine(agreement, engine, sink)
     relay = PartnerTopics(settings.partner_topic_clients, alerts, clients, context, publisher)
     relay.create_topics(settings.bootstrap_servers(), settings.topic_replication_factor)
     return relay
