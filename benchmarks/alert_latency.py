@@ -36,6 +36,7 @@ from hub.auth.store import ClientStore
 from hub.events import CaseEvent, PractitionerRole, utc_now
 from hub.kafka_admin import ensure_topics
 from hub.kafka_local import temporary_broker
+from hub.nhs_number import valid_nhs_numbers
 from hub.projections.store import make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings, default_state_dir
@@ -49,18 +50,6 @@ RATE = float(os.environ.get("HUB_BENCH_RATE", "1000"))
 PROBES = int(os.environ.get("HUB_BENCH_PROBES", "60"))
 LOAD_SECONDS = float(os.environ.get("HUB_BENCH_LOAD_SECONDS", "60"))
 PROBE_TIMEOUT_S = 120.0
-
-
-def nhs_numbers(start: int) -> Iterator[str]:
-    """Valid NHS numbers (modulus 11), from a 9-digit stem upwards."""
-    stem = start
-    while True:
-        digits = f"{stem:09d}"
-        remainder = sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
-        check = (11 - remainder) % 11
-        stem += 1
-        if check != 10:
-            yield digits + str(check)
 
 
 class Background(threading.Thread):
@@ -79,7 +68,7 @@ class Background(threading.Thread):
 
     def _events(self) -> Iterator[CaseEvent]:
         future = utc_now() + timedelta(days=30)  # bookings that no timer will find due
-        for i, number in enumerate(nhs_numbers(500_000_000)):
+        for i, number in enumerate(valid_nhs_numbers(500_000_000)):
             kind = i % 4
             if kind == 0:
                 yield registered(nhs_number=number)
@@ -194,7 +183,7 @@ def run() -> None:
         publisher = KafkaPublisher(servers, client_id="bench-probe")
         stack.callback(publisher.close)
         sink = CaseEventSink(publisher, settings)
-        mothers = nhs_numbers(100_000_000)
+        mothers = valid_nhs_numbers(100_000_000)
         # Each probe's mother has her midwife assigned beforehand, as in practice.
         pool = [next(mothers) for _ in range(2 * PROBES + 5)]
         for number in pool:

@@ -10,6 +10,7 @@ replay's rate is entries applied over its whole wall time, setup and swap includ
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import time
@@ -27,6 +28,7 @@ from hub.erasure.sealing import SubjectKey
 from hub.events import CaseEvent
 from hub.kafka_admin import ensure_topics
 from hub.kafka_local import temporary_broker
+from hub.nhs_number import valid_nhs_numbers
 from hub.projections.missed_appointments import alert_id_for
 from hub.projections.replay import Progress, replay
 from hub.projections.store import make_engine
@@ -40,17 +42,7 @@ PROJECTION = "missed_appointment_alerts"
 
 def nhs_number(n: int) -> str:
     """The n-th valid NHS number from 100000000x (those whose check digit would be 10 skipped)."""
-    found = -1
-    base = 100_000_000
-    while True:
-        digits = str(base)
-        check = 11 - sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
-        check = 0 if check == 11 else check
-        if check != 10:
-            found += 1
-            if found == n:
-                return digits + str(check)
-        base += 1
+    return next(itertools.islice(valid_nhs_numbers(100_000_000), n, None))
 
 
 def family_events(family: int, count: int) -> Iterator[CaseEvent]:

@@ -27,6 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from hub.api import create_api
 from hub.auth.store import ClientStore
 from hub.avro_codec import disclosure_codec
+from hub.nhs_number import valid_nhs_numbers
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -47,18 +48,7 @@ READERS = {  # organisation -> role it reads with
 CATEGORIES = ("APPOINTMENTS", "DEMOGRAPHICS")
 
 
-def _valid_nhs_numbers() -> Iterator[str]:
-    """Valid (modulus-11) NHS numbers in the 999 test range, one after another."""
-    for stem in itertools.count(999000001):
-        digits = str(stem)
-        check = 11 - sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
-        if check == 11:
-            check = 0
-        if check != 10:
-            yield digits + str(check)
-
-
-nhs_numbers = _valid_nhs_numbers()
+nhs_numbers = valid_nhs_numbers(999_000_001)  # the 999 test range
 
 
 @dataclass
