@@ -47,7 +47,7 @@ from hub.identity.matching import (
     new_person_id,
     resolve,
 )
-from hub.projections.positions import apply_at_position, metadata
+from hub.projections.positions import apply_at_position, metadata, upsert
 
 IDENTITY_PROJECTION: Final = "identity"
 
@@ -280,11 +280,7 @@ def _links(connection: Connection, keys: list[str]) -> dict[str, str]:
 
 def _set_links(connection: Connection, links: dict[str, str]) -> None:
     for key, person in links.items():
-        changed = connection.execute(
-            update(links_table).where(links_table.c.identifier_key == key).values(person_id=person)
-        )
-        if changed.rowcount == 0:
-            connection.execute(insert(links_table).values(identifier_key=key, person_id=person))
+        upsert(connection, links_table, {"identifier_key": key}, {"person_id": person})
 
 
 def _candidates(connection: Connection, blocking: str) -> dict[str, Demographics]:
@@ -309,11 +305,7 @@ def _save_demographics(
         "birth_date": demographics.birth_date,
         "postcode": demographics.postcode,
     }
-    changed = connection.execute(
-        update(demographics_table).where(demographics_table.c.person_id == person).values(**values)
-    )
-    if changed.rowcount == 0:
-        connection.execute(insert(demographics_table).values(person_id=person, **values))
+    upsert(connection, demographics_table, {"person_id": person}, values)
 
 
 def _family(connection: Connection, person: str) -> str | None:

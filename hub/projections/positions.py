@@ -3,7 +3,8 @@
 Every SQL projection applies a log entry through :func:`apply_at_position`: the stored position
 is checked (an entry already applied is skipped), the projection writes its rows, and the new
 position is saved — all in one transaction, so at-least-once delivery has exactly-once effects.
-All projection tables share :data:`metadata`, so one ``create_all`` makes the whole store.
+All projection tables share :data:`metadata`, so one ``create_all`` makes the whole store, and
+:func:`upsert` is their shared keyed write.
 
 The position is read ``FOR UPDATE`` (a row lock on PostgreSQL; SQLite's single writer already
 serialises), so ``hub replay``'s swap (ADR 0015), which takes the same row locks first, never
@@ -13,6 +14,7 @@ races an apply that read the position of the generation it replaces.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -119,3 +121,13 @@ def _apply_at_position(
                 .values(next_offset=offset + 1)
             )
     return True
+
+
+def upsert(
+    connection: Connection, table: Table, keys: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Update the row ``keys`` names with ``values``, or insert it: the stores' one write of a
+    keyed row, in the caller's transaction."""
+    condition = [table.c[name] == value for name, value in keys.items()]
+    if connection.execute(update(table).where(*condition).values(**values)).rowcount == 0:
+        connection.execute(insert(table).values(**keys, **values))

@@ -19,13 +19,11 @@ from pydantic import TypeAdapter
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     create_engine,
     delete,
     event,
     insert,
     select,
-    update,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -50,7 +48,7 @@ from hub.projections.missed_appointments import (
     Rules,
     fold,
 )
-from hub.projections.positions import apply_at_position, metadata, next_offset
+from hub.projections.positions import apply_at_position, metadata, next_offset, upsert
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 
@@ -329,7 +327,7 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
     for effect in effects:
         if isinstance(effect, PersonUpdated):
             person = effect.person
-            _upsert(
+            upsert(
                 connection,
                 t.people,
                 {"group_key": effect.group_key, "subject_key": person.subject_key},
@@ -342,7 +340,7 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
             )
         elif isinstance(effect, MemberAssigned):
             member = effect.member
-            _upsert(
+            upsert(
                 connection,
                 t.team,
                 {
@@ -364,16 +362,8 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
             _save_alert(connection, t, effect)
 
 
-def _upsert(
-    connection: Connection, table: Table, keys: dict[str, Any], values: dict[str, Any]
-) -> None:
-    condition = [table.c[name] == value for name, value in keys.items()]
-    if connection.execute(update(table).where(*condition).values(**values)).rowcount == 0:
-        connection.execute(insert(table).values(**keys, **values))
-
-
 def _save_booking(connection: Connection, t: AlertTables, group: str, booking: Booking) -> None:
-    _upsert(
+    upsert(
         connection,
         t.bookings,
         {"booking_id": str(booking.booking_id)},
@@ -393,7 +383,7 @@ def _save_booking(connection: Connection, t: AlertTables, group: str, booking: B
 def _save_alert(connection: Connection, t: AlertTables, effect: AlertSaved) -> None:
     alert = effect.alert
     alert_id = str(alert.alert_id)
-    _upsert(
+    upsert(
         connection,
         t.alerts,
         {"alert_id": alert_id},

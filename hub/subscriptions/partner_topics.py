@@ -39,7 +39,6 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    update,
 )
 
 from hub.auth.store import ClientStore
@@ -47,7 +46,7 @@ from hub.avro_codec import SingleObjectFraming, load_schema
 from hub.kafka_admin import admin
 from hub.projections.alert_release import AlertOut, release_alerts
 from hub.projections.changes import Change, changes_after
-from hub.projections.positions import metadata
+from hub.projections.positions import metadata, upsert
 from hub.projections.store import MissedAppointmentStore
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -175,11 +174,7 @@ class PartnerTopics:
 
     def _advance(self, client_id: str, seq: int) -> None:
         with self._engine.begin() as connection:
-            moved = connection.execute(
-                update(cursors).where(cursors.c.client_id == client_id).values(seq=seq)
-            )
-            if moved.rowcount == 0:
-                connection.execute(insert(cursors).values(client_id=client_id, seq=seq))
+            upsert(connection, cursors, {"client_id": client_id}, {"seq": seq})
 
     def _holds(self, client_id: str, change: Change) -> bool:
         with self._engine.connect() as connection:
