@@ -15,7 +15,6 @@ who may call the hub. SQLite by default, PostgreSQL by URL (the same engine as t
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -30,12 +29,11 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
-    inspect,
     select,
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from hub.auth.assertions import load_public_key
 from hub.auth.credentials import (
@@ -50,6 +48,7 @@ from hub.auth.credentials import (
 from hub.events import utc_now
 from hub.sharing.agreement import KNOWN_ROLES
 from hub.sharing.policy import Recipient
+from hub.sql_schema import SchemaOnce
 
 auth_metadata = MetaData()
 
@@ -149,24 +148,14 @@ class ClientStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = SchemaOnce(engine, auth_metadata, clients_table)
 
     def create_schema(self) -> None:
         """Create the tables; safe when several threads or processes do it at once."""
-        with self._lock:
-            if self._ready:
-                return
-            try:
-                auth_metadata.create_all(self._engine)
-            except (OperationalError, ProgrammingError):
-                if not inspect(self._engine).has_table(clients_table.name):
-                    raise
-            self._ready = True
+        self._schema.create()
 
     def _ensure_schema(self) -> None:
-        if not self._ready:
-            self.create_schema()
+        self._schema.ensure()
 
     def register(
         self,

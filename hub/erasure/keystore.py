@@ -17,7 +17,6 @@ secrets belong in a separate database or under a KMS-held wrapping key (ADR 0009
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -32,14 +31,14 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
-    inspect,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from hub.erasure.sealing import Erasure, LogEntry, SubjectKey, new_key
 from hub.events import utc_now
+from hub.sql_schema import SchemaOnce
 
 key_metadata = MetaData()
 
@@ -78,25 +77,14 @@ class SubjectKeyStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = SchemaOnce(engine, key_metadata, keys_table)
 
     def create_schema(self) -> None:
         """Create the key table; safe when several threads or processes do it at once."""
-        with self._lock:
-            if self._ready:
-                return
-            try:
-                key_metadata.create_all(self._engine)
-            except (OperationalError, ProgrammingError):
-                # Another process created it between the check and the CREATE.
-                if not inspect(self._engine).has_table(keys_table.name):
-                    raise
-            self._ready = True
+        self._schema.create()
 
     def _ensure_schema(self) -> None:
-        if not self._ready:
-            self.create_schema()
+        self._schema.ensure()
 
     def key_for(self, subject: str) -> SubjectKey:
         """The subject's live key, made on first use."""
