@@ -88,19 +88,8 @@ def change_id(alert_id: uuid.UUID, change: str, cause: str) -> str:
 def record_changes(connection: Connection, effects: Sequence[Effect], *, cause: str) -> None:
     """Append the alert changes among ``effects``, in the caller's (the projection's)
     transaction; ``cause`` names the log entry that caused them (topic/partition/offset)."""
-    now = utc_now()  # when the hub knew: what the latency figures measure
-    for effect in effects:
-        if isinstance(effect, AlertSaved):
-            alert_id = effect.alert.alert_id
-            connection.execute(
-                insert(feed).values(
-                    change_id=change_id(alert_id, effect.change, cause),
-                    alert_id=str(alert_id),
-                    group_key=effect.group_key,
-                    change=effect.change,
-                    recorded_at=now,
-                )
-            )
+    rows = [(e.alert.alert_id, e.group_key, e.change) for e in effects if isinstance(e, AlertSaved)]
+    _append(connection, rows, cause)
 
 
 ERASED = "erased"
@@ -111,15 +100,20 @@ def record_erasures(
 ) -> None:
     """Delete the erased alerts' rows and announce each with one ``erased`` row, so a
     subscriber holding a copy — a partner's compacted topic — can delete it too."""
-    now = utc_now()
-    for alert_id, group_key in gone:
+    for alert_id, _ in gone:
         connection.execute(delete(feed).where(feed.c.alert_id == str(alert_id)))
+    _append(connection, [(alert_id, group_key, ERASED) for alert_id, group_key in gone], cause)
+
+
+def _append(connection: Connection, rows: Sequence[tuple[uuid.UUID, str, str]], cause: str) -> None:
+    now = utc_now()  # when the hub knew: what the latency figures measure
+    for alert_id, group_key, change in rows:
         connection.execute(
             insert(feed).values(
-                change_id=change_id(alert_id, ERASED, cause),
+                change_id=change_id(alert_id, change, cause),
                 alert_id=str(alert_id),
                 group_key=group_key,
-                change=ERASED,
+                change=change,
                 recorded_at=now,
             )
         )
