@@ -88,7 +88,7 @@ def read_bundle(body: bytes, *, organisation_code: str, recorded_at: datetime) -
             [("resourceType", f"expected 'Bundle', got {data.get('resourceType')!r}")]
         )
     bundle_type = data.get("type")
-    if bundle_type not in BUNDLE_TYPES:
+    if not isinstance(bundle_type, str) or bundle_type not in BUNDLE_TYPES:
         raise MappingError(
             [
                 (
