@@ -34,9 +34,11 @@ class Settings(BaseSettings):
         "wire format, otherwise Avro single-object encoding.",
     )
     state_dir: Path = Field(default_factory=default_state_dir)
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None,
-        description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset.",
+        description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset. "
+        "Secret because it usually carries the database password: a repr of the settings, or a "
+        "traceback showing them, does not print it.",
     )
     case_events_topic: str = "hub.case-events.v1"
     quarantine_topic: str = "hub.quarantine.v1"
@@ -115,11 +117,16 @@ class Settings(BaseSettings):
         default=600, gt=0, description="How long an access token from /oauth2/token lasts."
     )
     publish_timeout_seconds: float = 15.0
+    log_level: str = Field(
+        default="INFO",
+        pattern="(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Log level of the API and the MLLP listener, uvicorn's loggers included.",
+    )
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to a SQLite file under ``state_dir``."""
         if self.database_url:
-            return self.database_url
+            return self.database_url.get_secret_value()
         return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
 
     def resolved_token_url(self) -> str:

@@ -111,7 +111,8 @@ def read_bundle(body: bytes, *, organisation_code: str, recorded_at: datetime) -
                 EntryResult(index, raw, error=MappingError([(at, "entry has no resource")]))
             )
             continue
-        if bundle_type == "history" and resource.get("resourceType") in STATUS_RESOURCES:
+        kind = resource.get("resourceType")
+        if bundle_type == "history" and isinstance(kind, str) and kind in STATUS_RESOURCES:
             continue  # the notification's SubscriptionStatus, not data
         try:
             event = resource_to_event(

@@ -200,6 +200,9 @@ def test_mutated_fhir_resources_and_bundles_map_or_are_refused(document: Any) ->
 @example(b"[" * 100_000)  # deeper than the JSON parser's recursion limit
 @example(b'{"resourceType": "Bundle", "type": "batch", "entry": ' + b"[" * 50_000)
 @example(b'{"resourceType": "Bundle", "type": []}')  # an unhashable type was a TypeError (500)
+@example(
+    b'{"resourceType": "Bundle", "type": "history", "entry": [{"resource": {"resourceType": []}}]}'
+)
 def test_arbitrary_json_and_bytes_as_fhir(body: bytes) -> None:
     _fhir_property(body)
 
