@@ -7,9 +7,10 @@ configurations side by side in one interpreter.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -103,6 +104,12 @@ class Settings(BaseSettings):
         description="Registered client ids that get their own compacted Avro topic of the alerts "
         'they may see, hub.partner.<client id>.alerts.v1 (JSON list, e.g. ["a1b2c3"]).',
     )
+    subscription_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Private networks webhooks may be sent to, as a JSON list of CIDRs (e.g. "
+        '["10.20.0.0/16"]); any other non-public address (loopback, private, link-local) is '
+        "refused (hub/subscriptions/destinations.py).",
+    )
     stream_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often a Server-Sent Events stream looks for changes."
     )
@@ -122,6 +129,13 @@ class Settings(BaseSettings):
         pattern="(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
         description="Log level of the API and the MLLP listener, uvicorn's loggers included.",
     )
+
+    @field_validator("subscription_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return networks
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to a SQLite file under ``state_dir``."""
