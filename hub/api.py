@@ -39,6 +39,7 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
+from hub.subscriptions.destinations import Destinations
 from hub.subscriptions.routes import subscription_router
 from hub.subscriptions.store import SubscriptionStore
 from hub.subscriptions.stream import stream_router
@@ -78,6 +79,7 @@ def create_api(
         app.state.webhook_receipts = Receipts(the_store.engine)
         app.state.subscriptions = subscriptions = SubscriptionStore(the_store.engine)
         subscriptions.create_schema()
+        app.state.destinations = Destinations.of(settings.subscription_allowed_networks)
         publisher = None
         the_sink = sink
         if the_sink is None:

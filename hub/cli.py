@@ -173,10 +173,16 @@ def api() -> None:
     import uvicorn
 
     from hub.api import create_api
+    from hub.log_redaction import uvicorn_log_config
 
     settings = with_local_broker(_settings())
-    logging.basicConfig(level=logging.INFO)
-    uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port)
+    logging.basicConfig(level=settings.log_level.upper())
+    uvicorn.run(
+        create_api(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=uvicorn_log_config(settings.log_level),
+    )
 
 
 @app.command("mllp")
@@ -184,8 +190,9 @@ def mllp() -> None:
     """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR)."""
     from hub.connectors.hl7v2.listener import serve
 
-    logging.basicConfig(level=logging.INFO)
-    serve(with_local_broker(_settings()))
+    settings = with_local_broker(_settings())
+    logging.basicConfig(level=settings.log_level.upper())
+    serve(settings)
 
 
 @app.command("demo")
@@ -216,6 +223,8 @@ def replay(
     old ones and moves the positions. The worker and the API keep serving the live tables until
     that moment. Progress (entries applied, rate) is printed every few seconds. ADR 0015.
     """
+    from sqlalchemy.engine import make_url
+
     from hub.projections.replay import Progress, ReplayError, replayable
     from hub.projections.replay import replay as run_replay
 
@@ -228,7 +237,8 @@ def replay(
     if not yes:
         typer.confirm(
             f"Rebuild {projection} from {settings.family_events_topic} into fresh tables in "
-            f"{settings.resolved_database_url()} and swap them in?",
+            f"{make_url(settings.resolved_database_url()).render_as_string(hide_password=True)} "
+            "and swap them in?",
             abort=True,
         )
 

@@ -7,9 +7,10 @@ configurations side by side in one interpreter.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,9 +35,11 @@ class Settings(BaseSettings):
         "wire format, otherwise Avro single-object encoding.",
     )
     state_dir: Path = Field(default_factory=default_state_dir)
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None,
-        description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset.",
+        description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset. "
+        "Secret because it usually carries the database password: a repr of the settings, or a "
+        "traceback showing them, does not print it.",
     )
     case_events_topic: str = "hub.case-events.v1"
     quarantine_topic: str = "hub.quarantine.v1"
@@ -101,6 +104,12 @@ class Settings(BaseSettings):
         description="Registered client ids that get their own compacted Avro topic of the alerts "
         'they may see, hub.partner.<client id>.alerts.v1 (JSON list, e.g. ["a1b2c3"]).',
     )
+    subscription_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Private networks webhooks may be sent to, as a JSON list of CIDRs (e.g. "
+        '["10.20.0.0/16"]); any other non-public address (loopback, private, link-local) is '
+        "refused (hub/subscriptions/destinations.py).",
+    )
     stream_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often a Server-Sent Events stream looks for changes."
     )
@@ -115,11 +124,23 @@ class Settings(BaseSettings):
         default=600, gt=0, description="How long an access token from /oauth2/token lasts."
     )
     publish_timeout_seconds: float = 15.0
+    log_level: str = Field(
+        default="INFO",
+        pattern="(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Log level of the API and the MLLP listener, uvicorn's loggers included.",
+    )
+
+    @field_validator("subscription_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return networks
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to a SQLite file under ``state_dir``."""
         if self.database_url:
-            return self.database_url
+            return self.database_url.get_secret_value()
         return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
 
     def resolved_token_url(self) -> str:

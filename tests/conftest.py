@@ -57,6 +57,8 @@ def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Setting
             "family_events_topic": f"test.family-events.{suffix}",
             "worker_group": f"test-projections-{suffix}",
             "topic_partitions": 2,
+            # The tests' webhook receivers listen on 127.0.0.1, which production refuses.
+            "subscription_allowed_networks": ["127.0.0.0/8"],
             **overrides,
         }
         settings = Settings.model_validate(values)

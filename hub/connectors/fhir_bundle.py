@@ -88,7 +88,7 @@ def read_bundle(body: bytes, *, organisation_code: str, recorded_at: datetime) -
             [("resourceType", f"expected 'Bundle', got {data.get('resourceType')!r}")]
         )
     bundle_type = data.get("type")
-    if bundle_type not in BUNDLE_TYPES:
+    if not isinstance(bundle_type, str) or bundle_type not in BUNDLE_TYPES:
         raise MappingError(
             [
                 (
@@ -111,7 +111,8 @@ def read_bundle(body: bytes, *, organisation_code: str, recorded_at: datetime) -
                 EntryResult(index, raw, error=MappingError([(at, "entry has no resource")]))
             )
             continue
-        if bundle_type == "history" and resource.get("resourceType") in STATUS_RESOURCES:
+        kind = resource.get("resourceType")
+        if bundle_type == "history" and isinstance(kind, str) and kind in STATUS_RESOURCES:
             continue  # the notification's SubscriptionStatus, not data
         try:
             event = resource_to_event(

@@ -35,6 +35,8 @@ def load_json(body: bytes, label: str = "body") -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MappingError([(label, f"body is not JSON: {error}")], parse_error=True) from None
+    except RecursionError:  # nesting deeper than the interpreter's stack: not a FHIR resource
+        raise MappingError([(label, "body is nested too deeply")], parse_error=True) from None
     if not isinstance(data, dict):
         raise MappingError([(label, f"expected a JSON object, got {type(data).__name__}")])
     return data

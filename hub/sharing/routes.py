@@ -224,6 +224,11 @@ def sharing_router() -> APIRouter:
         identity: IdentityStore = request.app.state.identity
         # Every identifier of the person: what was disclosed under a record merged in since.
         entries = store.disclosures_about(identity.same_person(person_key))
+        if not any(involves(entry, reader.organisation_code) for entry in entries):
+            # A governance role of an organisation that holds or received nothing about this
+            # person learns nothing, not even who else did (that alone can say "known to
+            # children's services"): as for a person the hub does not know.
+            raise HTTPException(404, "no disclosures about this person involving your organisation")
         now: datetime = request.app.state.clock()
         audit = Disclosure(
             disclosure_id=uuid.uuid4(),
@@ -254,6 +259,15 @@ def sharing_router() -> APIRouter:
         }
 
     return router
+
+
+def involves(entry: Disclosure, organisation: str) -> bool:
+    """Whether ``organisation`` controls data the disclosure is about (shared or withheld), or
+    received some of it: who may read the person's disclosure log."""
+    if entry.recipient_organisation == organisation and entry.items:
+        return True
+    controllers = {item.controller for item in entry.items}
+    return organisation in controllers | {item.controller for item in entry.withheld}
 
 
 def sharing_context(request: Request) -> SharingContext:

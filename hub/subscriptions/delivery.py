@@ -44,6 +44,7 @@ from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
+from hub.subscriptions.destinations import Destinations, RefusedDestinationError
 from hub.subscriptions.rules import (
     Step,
     body_of,
@@ -104,6 +105,7 @@ class Deliverer:
         context: SharingContext,
         retry: RetryPolicy,
         *,
+        destinations: Destinations,
         batch: int = 500,
         parallel_families: int = 8,
         wall_clock: Callable[[], datetime] = utc_now,
@@ -113,6 +115,7 @@ class Deliverer:
         self._clients = clients
         self._context = context
         self._retry = retry
+        self._destinations = destinations
         self._batch = batch
         self._parallel = parallel_families  # per subscription: one receiver is not flooded
         self._now = wall_clock  # signing timestamps and bookkeeping: real time
@@ -277,6 +280,10 @@ class Deliverer:
         self, http: httpx.AsyncClient, subscription: Subscription, change: Change, body: str
     ) -> None:
         """One attempt, signed at its own timestamp, with the change id as ``webhook-id``."""
+        try:  # again at every attempt: what the host resolves to may have changed
+            await asyncio.to_thread(self._destinations.check, subscription.url)
+        except RefusedDestinationError as error:
+            raise ReceiverFailedError(f"not sent: {error}") from None
         headers = signed_headers(subscription.secret, change.change_id, self._now(), body)
         try:
             response = await http.post(subscription.url, content=body, headers=headers)
@@ -305,4 +312,5 @@ def make_deliverer(
         backoff_max_seconds=settings.subscription_backoff_max_seconds,
         timeout_seconds=settings.subscription_timeout_seconds,
     )
-    return Deliverer(subscriptions, alerts, clients, context, retry)
+    destinations = Destinations.of(settings.subscription_allowed_networks)
+    return Deliverer(subscriptions, alerts, clients, context, retry, destinations=destinations)

@@ -2,13 +2,16 @@
 
 A subscription belongs to the authenticated client that made it (its organisation and user);
 anyone else — another organisation, or another user of the same one — gets 404 for it, as for
-one that does not exist, so a subscription's existence is not disclosed either. Subscribing
+one that does not exist, so a subscription's existence is not disclosed either. The URL must
+reach a public address or a network the operator allowed
+(:mod:`hub.subscriptions.destinations`). Subscribing
 grants nothing: every change is judged by the sharing policy for the subscriber when it is
 delivered (:mod:`hub.subscriptions.delivery`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -20,6 +23,7 @@ from hub.projections.changes import last_seq
 from hub.projections.store import MissedAppointmentStore
 from hub.readers import reader_identity
 from hub.sharing.policy import Recipient
+from hub.subscriptions.destinations import Destinations, RefusedDestinationError
 from hub.subscriptions.store import DeadLetter, Subscription, SubscriptionStore
 
 Reader = Annotated[Recipient, Depends(reader_identity)]
@@ -122,6 +126,11 @@ def subscription_router() -> APIRouter:
         """Changes from now on of the alerts addressed to you (an organisation's system: the
         alerts its organisation controls), each as the sharing policy lets you see it when it
         is sent. The answer carries the signing secret, once."""
+        destinations: Destinations = request.app.state.destinations
+        try:
+            await asyncio.to_thread(destinations.check, str(body.url))
+        except RefusedDestinationError as error:
+            raise HTTPException(422, f"not a webhook destination: {error}") from None
         store: SubscriptionStore = request.app.state.subscriptions
         alerts: MissedAppointmentStore = request.app.state.store
         created = store.create(

@@ -105,6 +105,88 @@ def test_signed_webhooks(api: tuple[Settings, str]) -> None:
     assert record.channel == "webhook"
 
 
+def _headers(body: str, *, secret: str = SECRET, at: datetime | None = None) -> dict[str, str]:
+    message_id = f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, body),
+        "content-type": "application/json",
+    }
+
+
+def _without(name: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    return lambda headers: {k: v for k, v in headers.items() if k != name}
+
+
+def _with(name: str, value: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    return lambda headers: {**headers, name: value}
+
+
+OTHER_SECRET = "whsec_" + base64.b64encode(b"not the partner's secret at all!").decode()
+BODY = json.dumps(MISSED)
+# (case, body sent, headers from the correctly signed ones, detail fragment). Every one is
+# refused with 401 and publishes and quarantines nothing: it is not the partner speaking.
+UNVERIFIED: list[tuple[str, bytes, Callable[[dict[str, str]], dict[str, str]], str]] = [
+    ("wrong secret", BODY.encode(), lambda h: _headers(BODY, secret=OTHER_SECRET), "signature"),
+    ("body changed after signing", BODY.replace("LP-501", "LP-502").encode(), dict, "signature"),
+    ("no webhook-id", BODY.encode(), _without("webhook-id"), "Missing required headers"),
+    ("no timestamp", BODY.encode(), _without("webhook-timestamp"), "Missing required headers"),
+    ("no signature", BODY.encode(), _without("webhook-signature"), "Missing required headers"),
+    (
+        "ten minutes old",
+        BODY.encode(),
+        lambda h: _headers(BODY, at=datetime.now(UTC) - timedelta(minutes=10)),
+        "too old",
+    ),
+    (
+        "ten minutes ahead",
+        BODY.encode(),
+        lambda h: _headers(BODY, at=datetime.now(UTC) + timedelta(minutes=10)),
+        "too new",
+    ),
+    (
+        "timestamp not a number",
+        BODY.encode(),
+        _with("webhook-timestamp", "soon"),
+        "Invalid Signature",
+    ),
+    ("signature without version", BODY.encode(), _with("webhook-signature", "abc"), "malformed"),
+    ("signature not base64", BODY.encode(), _with("webhook-signature", "v1,abc"), "malformed"),
+    ("only another version", BODY.encode(), _with("webhook-signature", "v2,YWJj"), "signature"),
+    ("body not UTF-8", b"\xff" + BODY.encode(), dict, "not UTF-8"),
+]
+
+
+def test_unverified_webhooks_are_refused_and_publish_nothing(api: tuple[Settings, str]) -> None:
+    settings, base = api
+    url = f"{base}/partners/{PARTNER}/webhooks"
+    for case, body, headers, fragment in UNVERIFIED:
+        answer = httpx.post(url, content=body, headers=headers(_headers(BODY)))
+        assert answer.status_code == 401, (case, answer.text)
+        assert answer.json()["detail"].startswith("webhook not verified"), case
+        assert fragment in answer.json()["detail"], (case, answer.json())
+
+    # Signed by the partner but not a JSON object: refused naming the missing fields (422) and
+    # quarantined, like any wrong content; a JSON parser's recursion limit is no 500.
+    for text in ("not json", "[" * 100_000):
+        refused = httpx.post(url, content=text, headers=_headers(text))
+        assert refused.status_code == 422, refused.text
+        assert {"field": "record_id", "message": "is required"} in refused.json()["errors"]
+
+    first = _headers(BODY)
+    assert httpx.post(url, content=BODY, headers=first).status_code == 202
+    replayed = httpx.post(url, content=BODY, headers=first)  # the same webhook-id again
+    assert replayed.status_code == 202
+    assert replayed.json() == {"webhook_id": first["webhook-id"], "duplicate": True}
+
+    # Only the one accepted delivery reached the log; only the two signed refusals quarantine.
+    assert len(read_case_events(settings, expect=1)) == 1
+    quarantined = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=2)
+    assert len(quarantined) == 2
+
+
 def test_csv_upload(api: tuple[Settings, str]) -> None:
     settings, base = api
     url = f"{base}/partners/{PARTNER}/uploads"

@@ -37,8 +37,15 @@ def test_subscribe_list_dead_letters_replay_delete(hub: tuple[Settings, str]) ->
     assert refused.status_code == 422
     assert "scheme" in json.dumps(refused.json()["detail"])
 
+    # Not into the hub's own network (SSRF): only public addresses and the networks the
+    # operator allowed (these tests allow 127.0.0.0/8 for their receivers).
+    for inside in ("http://169.254.169.254/latest/meta-data", "http://10.0.0.7:5432/"):
+        ssrf = httpx.post(url, headers=MIDWIFE, json={"url": inside})
+        assert ssrf.status_code == 422, ssrf.text
+        assert "not a public address" in ssrf.json()["detail"]
+
     created = httpx.post(
-        url, headers=MIDWIFE, json={"url": "https://ehr.example.org/hooks", "description": "EPR"}
+        url, headers=MIDWIFE, json={"url": "http://127.0.0.1:9/hooks", "description": "EPR"}
     )
     assert created.status_code == 201, created.text
     body = created.json()

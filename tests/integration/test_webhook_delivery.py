@@ -128,6 +128,23 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Hub]
         publisher.close()
 
 
+def test_a_destination_no_longer_allowed_gets_nothing(hub: Hub) -> None:
+    """The worker checks the URL at every attempt, not only when the subscription was made."""
+    hub.publish(assigned("mw-1"))
+    subscription = hub.subscribe(Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1"))
+    hub.publish(missed("APT-A1"))
+    [change] = hub.feed_after(subscription, 1)
+    agreement = load_agreement(hub.settings.agreement_path or DEFAULT_AGREEMENT)
+    public_only = hub.settings.model_copy(update={"subscription_allowed_networks": []})
+    report = asyncio.run(make_deliverer(public_only, hub.store, hub.sink, agreement).run_once())
+    assert (report.delivered, report.dead_lettered) == (0, 1)
+    assert hub.receiver.received == []
+    [dead] = hub.subscriptions.dead_letters(subscription.subscription_id)
+    assert dead.change.change_id == change.change_id
+    assert "127.0.0.1" in dead.reason
+    assert "not a public address" in dead.reason
+
+
 def test_signed_retried_dead_lettered_replayed_in_order_per_family(hub: Hub) -> None:
     hub.publish(assigned("mw-1"), assigned("mw-1", nhs_number=OTHER_MOTHER))
     subscription = hub.subscribe(Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1"))

@@ -76,6 +76,8 @@ class CINCensus(Connector[ConnectorConfig]):
                 if element.tag != "Child":
                     continue
                 position += 1
+                element.tail = None  # text after </Child> is not the child's, and would make
+                # its serialisation junk after the document element when mapped
                 identifiers = element.find("ChildIdentifiers")
                 child_id = (
                     identifiers.findtext("LAchildID", "").strip() if identifiers is not None else ""
