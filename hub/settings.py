@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     worker_group: str = "hub-projections"
+    worker_instance_id: str | None = Field(
+        default=None,
+        description="Static group membership (KIP-345): a worker restarted with the same id "
+        "(e.g. a StatefulSet pod name) takes its partitions back at once, without waiting for "
+        "the broker to time the old member out; unique per live worker.",
+    )
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     sources_dir: Path | None = Field(

@@ -8,11 +8,17 @@ log positions and deterministic ids (ADR 0004), not by Faust's ``exactly_once``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
 
 import faust
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from sqlalchemy import Engine
 
 from hub.avro_codec import disclosure_codec
 from hub.erasure.keystore import SubjectKeyStore
@@ -20,7 +26,10 @@ from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.events import utc_now
 from hub.identity.routing import FamilyRouter
-from hub.identity.store import IdentityStore
+from hub.identity.store import IDENTITY_PROJECTION, IdentityStore
+from hub.kafka_admin import ensure_topics
+from hub.projections import missed_appointments, team
+from hub.projections.resume import rewinds, stored_positions
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_store import TeamStore
@@ -28,7 +37,7 @@ from hub.projections.timers import AlertTimers, alert_rules
 from hub.publisher import KafkaPublisher, PublishError
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.store import SharingStore
+from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION, SharingStore
 from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import make_partner_topics
@@ -52,6 +61,10 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         topic_replication_factor=settings.topic_replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        consumer_group_instance_id=settings.worker_instance_id,
+        # Faust's own local state (none of the hub's: the stores are SQL) stays with the
+        # hub's, not in whatever directory the worker was started from.
+        datadir=str(settings.state_dir / "faust" / settings.worker_group),
     )
     engine = make_engine(settings.resolved_database_url())
     agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
@@ -62,9 +75,9 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         IdentityStore(engine),
         SubjectKeyStore(engine),
     )
-    team = TeamStore(engine)
+    team_store = TeamStore(engine)
     alerts.create_schema()
-    team.create_schema()
+    team_store.create_schema()
     keys.create_schema()
     publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-producer")
     sink = CaseEventSink(publisher, settings, keys)
@@ -82,7 +95,7 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         then=router.forward,
     )
     family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [alerts.apply, team.apply, sharing.apply, keys.apply],
+        [alerts.apply, team_store.apply, sharing.apply, keys.apply],
         CaseEventLog(keys, settings.family_events_topic, registry),
         sink,
         settings.dead_letter_topic,
@@ -139,7 +152,76 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     _agent(app, settings.case_events_topic, "person_index", case_events)
     _agent(app, settings.family_events_topic, "family_projections", family_events)
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures)
+    # The projections with a stored position in each runner's topic (the key store's apply is
+    # idempotent and keeps none): on assignment each partition resumes from the lowest.
+    stored = {
+        settings.case_events_topic: [IDENTITY_PROJECTION],
+        settings.family_events_topic: [
+            missed_appointments.PROJECTION,
+            team.PROJECTION,
+            SHARING_PROJECTION,
+        ],
+        settings.disclosures_topic: [DISCLOSURE_PROJECTION],
+    }
+    _resume_from_store(app, engine, stored)
     return app, publisher
+
+
+def _resume_from_store(app: faust.App, engine: Engine, stored: Mapping[str, Sequence[str]]) -> None:
+    """Make the store's positions the truth on every assignment (ADR 0004).
+
+    Faust's recovery sends ``on_rebalance_complete`` and then seeks every partition to the
+    group's committed offset. This receiver runs first: where a partition's projections hold
+    less than the group committed, it commits the lower offset, so that seek lands there. The
+    decision is :func:`hub.projections.resume.rewinds`; this is only the Faust plumbing.
+    """
+
+    async def rewind(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        consumer = cast(Consumer, app.consumer)  # the Kafka transport's, which can seek
+        assigned = [tp for tp in consumer.assignment() if tp.topic in stored]
+        if not assigned:
+            return
+        committed = {
+            (tp.topic, tp.partition): offset
+            for tp, offset in (await consumer.seek_to_committed()).items()
+        }
+        starts = {
+            (tp.topic, tp.partition): offset
+            for tp, offset in (await consumer.earliest_offsets(*assigned)).items()
+        }
+        targets: dict[TP, int] = {}
+        for topic, projections in stored.items():
+            partitions = [tp.partition for tp in assigned if tp.topic == topic]
+            if not partitions:
+                continue
+            positions = await asyncio.to_thread(
+                stored_positions, engine, projections, topic, partitions
+            )
+            decided = rewinds(
+                positions,
+                {partition: committed.get((topic, partition)) for partition in partitions},
+                {partition: starts.get((topic, partition), 0) for partition in partitions},
+            )
+            targets.update({TP(topic, partition): offset for partition, offset in decided.items()})
+        if not targets:
+            return
+        for tp, offset in sorted(targets.items()):
+            log.warning(
+                "%s[%d]: the store holds less than the group committed (%s); resuming from %d",
+                tp.topic,
+                tp.partition,
+                committed.get((tp.topic, tp.partition)),
+                offset,
+            )
+        # A raw commit of lower offsets (Faust's own commit only ever moves forward).
+        if not await consumer._commit(targets):
+            raise RuntimeError(f"could not rewind the group to the store's positions: {targets}")
+        # aiokafka's seek to committed ignores an offset of 0, so seek there ourselves.
+        from_start = {tp: offset for tp, offset in targets.items() if offset == 0}
+        if from_start:
+            await consumer.seek_wait(from_start)
+
+    app.on_rebalance_complete.connect(rewind)
 
 
 def _agent(app: faust.App, topic_name: str, name: str, runner: ProjectionRunner[Any]) -> None:
@@ -149,18 +231,40 @@ def _agent(app: faust.App, topic_name: str, name: str, runner: ProjectionRunner[
     async def agent(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
-            await runner.handle(
-                message.topic, message.partition, message.offset, event.value, message.key
-            )
+            try:
+                await runner.handle(
+                    message.topic, message.partition, message.offset, event.value, message.key
+                )
+            except Exception:
+                _die(f"{message.topic}[{message.partition}]@{message.offset}")
             yield None
 
     app.agent(topic, name=name)(agent)
+
+
+def _die(where: str) -> None:
+    """Stop the whole process on an exception the runner does not handle.
+
+    Faust would log it and leave a dead agent behind a live process, its partitions silently
+    stalled. Nothing past the entry was committed (neither the store's position nor the group's
+    offset), so a restarted worker (the supervisor's job) takes it up again.
+    """
+    log.critical("worker stopping: unexpected failure applying %s", where, exc_info=True)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(70)  # EX_SOFTWARE
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
     """Run until SIGINT/SIGTERM (blocking)."""
     from faust.worker import Worker
 
+    # A worker started before its topics exist would ignore them for good ("Ignoring missing
+    # topic"), so it makes them, as ``hub run`` does.
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level
+    created = ensure_topics(settings)
+    if created:
+        log.info("created topics: %s", ", ".join(created))
     app, publisher = create_app(settings)
     logging.getLogger("hub").setLevel(loglevel.upper())
     try:
