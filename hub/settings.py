@@ -115,6 +115,18 @@ class Settings(BaseSettings):
         default=600, gt=0, description="How long an access token from /oauth2/token lasts."
     )
     publish_timeout_seconds: float = 15.0
+    stall_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="/health answers 503 when a projection has entries waiting but its stored "
+        "position has not moved for this long (a hung or dead agent in a live worker).",
+    )
+    worker_stall_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="The worker exits (non-zero, for its supervisor to restart it) when handling "
+        "one entry takes longer than this; redelivery from the stored positions de-duplicates.",
+    )
 
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to a SQLite file under ``state_dir``."""
