@@ -8,13 +8,17 @@ pass their own instances of the same classes). FHIR ingest lives in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from confluent_kafka import KafkaException
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
 from hub.auth.routes import token_router
@@ -28,6 +32,7 @@ from hub.events import utc_now
 from hub.identity.routes import identity_router
 from hub.identity.store import IdentityStore
 from hub.kafka_admin import cluster_health
+from hub.metrics import metrics_registry, read_lags
 from hub.projections.alert_routes import alert_router
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_routes import team_router
@@ -39,6 +44,7 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
+from hub.stalls import StallWatch
 from hub.subscriptions.destinations import Destinations
 from hub.subscriptions.routes import subscription_router
 from hub.subscriptions.store import SubscriptionStore
@@ -59,6 +65,8 @@ def create_api(
 ) -> FastAPI:
     agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
     partners = load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR)
+    # /health and /metrics share one process's observations of the positions (hub/stalls.py).
+    watch = StallWatch(settings.stall_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +88,7 @@ def create_api(
         app.state.subscriptions = subscriptions = SubscriptionStore(the_store.engine)
         subscriptions.create_schema()
         app.state.destinations = Destinations.of(settings.subscription_allowed_networks)
+        app.state.metrics = metrics_registry(settings, the_store.engine, watch)
         publisher = None
         the_sink = sink
         if the_sink is None:
@@ -118,15 +127,31 @@ def create_api(
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
 
-    @app.get("/health", summary="200 when Kafka is reachable and the worker is consuming")
+    @app.get(
+        "/health",
+        summary="200 when Kafka is reachable, the worker is consuming and no projection stalled",
+    )
     def health() -> JSONResponse:
         result = cluster_health(settings)
         body: dict[str, Any] = {
-            "status": "ok" if result.healthy else "unavailable",
             "kafka_reachable": result.kafka_reachable,
             "worker_consuming": result.worker_consuming,
             **result.detail,
         }
-        return JSONResponse(body, status_code=200 if result.healthy else 503)
+        stalled: list[str] = []
+        if result.kafka_reachable:
+            try:
+                lags = read_lags(settings, app.state.store.engine)
+                stalled = [stall.reason() for stall in watch.check(lags, time.monotonic())]
+            except (KafkaException, SQLAlchemyError) as error:
+                stalled = [f"projection positions unreadable: {error}"]
+            body["stalled"] = stalled
+        healthy = result.healthy and not stalled
+        body["status"] = "ok" if healthy else "unavailable"
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", summary="Operator metrics, Prometheus text format (ADR 0019)")
+    def metrics() -> Response:
+        return Response(generate_latest(app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app

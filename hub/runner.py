@@ -61,6 +61,17 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+RESTART_FIRST_S, RESTART_MAX_S, STEADY_S = 1.0, 60.0, 60.0
+
+
+def restart_delay(previous_s: float | None, uptime_s: float) -> float:
+    """How long to wait before restarting a worker that ran ``uptime_s``: doubling from 1 s to
+    60 s while it keeps failing, back to 1 s once it had stayed up a minute."""
+    if previous_s is None or uptime_s >= STEADY_S:
+        return RESTART_FIRST_S
+    return min(RESTART_MAX_S, previous_s * 2)
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -92,11 +103,16 @@ def run_all(settings: Settings) -> int:
         created = ensure_topics(settings)
         say(f"topics created: {', '.join(created)}" if created else "topics exist")
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers()}
+
+        def spawn(command: str) -> subprocess.Popen[bytes]:
+            return subprocess.Popen([sys.executable, "-m", "hub", command], env=env)  # noqa: S603
+
         for command in ("worker", "api", "mllp"):
-            children.append(subprocess.Popen([sys.executable, "-m", "hub", command], env=env))  # noqa: S603
+            children.append(spawn(command))
+        started, delay = time.monotonic(), None
         base = f"http://{settings.api_host}:{settings.api_port}"
         say(f"waiting for {base}/health (the worker joins its consumer group) ...")
-        wait_until("/health", lambda: _get(f"{base}/health")[0] == 200, 180, children)
+        wait_until("/health", lambda: _get(f"{base}/health")[0] == 200, 180, children[1:])
         for line in publish_demo(settings):
             say(f"demo: {line}")
         alerts_url = f"{base}/practitioners/{DEMO_MIDWIFE_ID}/alerts"
@@ -105,7 +121,7 @@ def run_all(settings: Settings) -> int:
             "the demo alert",
             lambda: bool(json.loads(_get(alerts_url, midwife)[1] or "{}").get("alerts")),
             60,
-            children,
+            children[1:],
         )
         headers = " ".join(f"-H '{name}: {value}'" for name, value in midwife.items())
         say(f"ready. The demo midwife's open alerts: curl {headers} {alerts_url}")
@@ -117,8 +133,18 @@ def run_all(settings: Settings) -> int:
         say(
             f"HL7 v2 over MLLP: {settings.mllp_host}:{settings.mllp_port}   Ctrl-C stops everything"
         )
-        while all(child.poll() is None for child in children):
+        while all(child.poll() is None for child in children[1:]):
             time.sleep(1)
+            # The worker exits on purpose when an entry hangs (hub/watchdog.py): restart it.
+            if children[0].poll() is not None:
+                uptime = time.monotonic() - started
+                delay = restart_delay(delay, uptime)
+                say(
+                    f"the worker exited ({children[0].returncode}) after {uptime:.0f} s; "
+                    f"restarting it in {delay:.0f} s"
+                )
+                time.sleep(delay)
+                children[0], started = spawn("worker"), time.monotonic()
         say("a hub process exited; stopping the rest")
         return 1
     except KeyboardInterrupt:

@@ -135,6 +135,18 @@ class Settings(BaseSettings):
         pattern="(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
         description="Log level of the API and the MLLP listener, uvicorn's loggers included.",
     )
+    stall_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="/health answers 503 when a projection has entries waiting but its stored "
+        "position has not moved for this long (a hung or dead agent in a live worker).",
+    )
+    worker_stall_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="The worker exits (non-zero, for its supervisor to restart it) when handling "
+        "one entry takes longer than this; redelivery from the stored positions de-duplicates.",
+    )
 
     @field_validator("subscription_allowed_networks")
     @classmethod

@@ -41,6 +41,7 @@ from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION, Sharing
 from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import make_partner_topics
+from hub.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +150,17 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             relay_partner_topics
         )
 
-    _agent(app, settings.case_events_topic, "person_index", case_events)
-    _agent(app, settings.family_events_topic, "family_projections", family_events)
-    _agent(app, settings.disclosures_topic, "disclosure_log", disclosures)
+    # A hung entry ends the worker for its supervisor to restart (ADR 0019); started with the
+    # worker, so building the app in a test process arms nothing.
+    watchdog = Watchdog(settings.worker_stall_seconds)
+
+    async def start_watchdog() -> None:
+        watchdog.start()
+
+    app.task(start_watchdog)
+    _agent(app, settings.case_events_topic, "person_index", case_events, watchdog)
+    _agent(app, settings.family_events_topic, "family_projections", family_events, watchdog)
+    _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog)
     # The projections with a stored position in each runner's topic (the key store's apply is
     # idempotent and keeps none): on assignment each partition resumes from the lowest.
     stored = {
@@ -224,7 +233,13 @@ def _resume_from_store(app: faust.App, engine: Engine, stored: Mapping[str, Sequ
     app.on_rebalance_complete.connect(rewind)
 
 
-def _agent(app: faust.App, topic_name: str, name: str, runner: ProjectionRunner[Any]) -> None:
+def _agent(
+    app: faust.App,
+    topic_name: str,
+    name: str,
+    runner: ProjectionRunner[Any],
+    watchdog: Watchdog,
+) -> None:
     """One Faust agent: hand every entry of ``topic_name`` to ``runner`` in partition order."""
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", internal=False)
 
@@ -232,9 +247,10 @@ def _agent(app: faust.App, topic_name: str, name: str, runner: ProjectionRunner[
         async for event in stream.events():
             message = event.message
             try:
-                await runner.handle(
-                    message.topic, message.partition, message.offset, event.value, message.key
-                )
+                with watchdog.watch(message.topic, message.partition, message.offset):
+                    await runner.handle(
+                        message.topic, message.partition, message.offset, event.value, message.key
+                    )
             except Exception:
                 _die(f"{message.topic}[{message.partition}]@{message.offset}")
             yield None

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.kafka
 # Routes anyone may call. Each is here for a reason; keep the list short.
 PUBLIC = {
     ("GET", "/health"),  # liveness for load balancers and `make run`
+    ("GET", "/metrics"),  # aggregate counts only, for Prometheus (ADR 0019)
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
