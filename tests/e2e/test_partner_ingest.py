@@ -175,6 +175,14 @@ def test_unverified_webhooks_are_refused_and_publish_nothing(api: tuple[Settings
         assert refused.status_code == 422, refused.text
         assert {"field": "record_id", "message": "is required"} in refused.json()["errors"]
 
+    long_id = {**_headers(BODY), "webhook-id": "m" * 201}
+    long_id["webhook-signature"] = Webhook(SECRET).sign(
+        long_id["webhook-id"], datetime.fromtimestamp(int(long_id["webhook-timestamp"]), UTC), BODY
+    )
+    too_long = httpx.post(url, content=BODY, headers=long_id)
+    assert too_long.status_code == 400, too_long.text
+    assert "longer than 200" in too_long.json()["detail"]
+
     first = _headers(BODY)
     assert httpx.post(url, content=BODY, headers=first).status_code == 202
     replayed = httpx.post(url, content=BODY, headers=first)  # the same webhook-id again

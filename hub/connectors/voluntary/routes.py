@@ -5,7 +5,10 @@
 body, via the ``standardwebhooks`` library; timestamps more than 5 minutes from now are
 refused), refuses a repeated ``webhook-id`` without publishing again, and answers:
 
-* 401 — unsigned, wrongly signed or stale (nothing is kept: it is not the partner speaking);
+* 401 — unsigned, wrongly signed or stale (nothing is kept: it is not the partner speaking),
+  with the reason (missing headers, too old or too new, no matching signature, malformed
+  signature header, body not UTF-8);
+* 400 — a ``webhook-id`` longer than 200 characters;
 * 422 — signed but the content is wrong, naming each field; the body is quarantined first;
 * 202 — after Kafka acknowledged the event (503 if it did not: send again).
 
@@ -43,12 +46,13 @@ from hub.sharing.policy import Recipient
 
 log = logging.getLogger(__name__)
 
+MAX_ID_LENGTH: Final = 200
 receipts_metadata = MetaData()
 receipts_table = Table(
     "webhook_receipts",
     receipts_metadata,
     Column("organisation_code", String(100), primary_key=True),
-    Column("message_id", String(200), primary_key=True),
+    Column("message_id", String(MAX_ID_LENGTH), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
 )
 # Ids are remembered for twice the library's 5-minute timestamp tolerance: an older replay is
@@ -137,6 +141,8 @@ def partner_router(settings: Settings) -> APIRouter:
         body = await request.body()
         _verify(secret.get_secret_value(), body, dict(request.headers))
         message_id = request.headers["webhook-id"]
+        if len(message_id) > MAX_ID_LENGTH:  # the receipts column; PostgreSQL would refuse it
+            raise HTTPException(400, f"webhook-id is longer than {MAX_ID_LENGTH} characters")
         receipts: Receipts = request.app.state.webhook_receipts
         if receipts.seen(code, message_id):
             return JSONResponse({"webhook_id": message_id, "duplicate": True}, status_code=202)
