@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, select
 
 import hub.identity.store
@@ -217,7 +218,7 @@ def reference(settings: Settings, database_url: str) -> Settings:
     suffix = uuid.uuid4().hex[:8]
     clean = settings.model_copy(
         update={
-            "database_url": database_url,
+            "database_url": SecretStr(database_url),
             "worker_group": f"{settings.worker_group}-clean-{suffix}",
             "family_events_topic": f"{settings.family_events_topic}-clean-{suffix}",
             "disclosures_topic": f"{settings.disclosures_topic}-clean-{suffix}",
