@@ -41,7 +41,8 @@ def deliver(
         while True:
             report = asyncio.run(deliverer.run_once())
             typer.echo(
-                f"delivered {report.delivered}, withheld {report.withheld}, dead-lettered "
+                f"delivered {report.delivered}, withheld {report.withheld}, retrying "
+                f"{report.retrying}, dead-lettered "
                 f"{report.dead_lettered}, held {report.held}, stopped {report.stopped}, "
                 f"attempts {report.attempts}, subscriptions {len(report.subscriptions)}"
             )

@@ -16,7 +16,9 @@ with the disclosure recorded (channel ``PARTNER_TOPIC``) before the record is pr
 change is withheld, or the alert was erased, and the partner was sent the alert before, a
 tombstone goes out so that compaction removes the partner's copy. The cursor moves only after
 the broker has acknowledged the record: at least once, and the record's ``change_id`` is the
-idempotency key.
+idempotency key. One relay at a time (:class:`hub.leases.Lease`, as for webhooks): during a
+rebalance the old leader's run and the new leader's would otherwise both write (and disclose)
+the same change.
 
 Not done: a consent withdrawn *without* a later change of the alert does not by itself tombstone
 what was already sent (as a webhook cannot be unsent); the next change of the alert does.
@@ -43,7 +45,9 @@ from sqlalchemy import (
 
 from hub.auth.store import ClientStore
 from hub.avro_codec import SingleObjectFraming, load_schema
+from hub.events import utc_now
 from hub.kafka_admin import admin
+from hub.leases import Lease
 from hub.projections.alert_release import AlertOut, release_alerts
 from hub.projections.changes import Change, changes_after
 from hub.projections.positions import metadata, upsert
@@ -90,6 +94,7 @@ class RelayReport:
     written: int = 0
     tombstones: int = 0
     skipped: int = 0
+    not_leaseholder: bool = False  # another relay was at it: this run wrote nothing
 
 
 class PartnerTopics:
@@ -108,6 +113,7 @@ class PartnerTopics:
         self._publisher = publisher
         self._engine: Engine = alerts.engine
         self._framing = SingleObjectFraming(load_schema("partner_alert"))
+        self._lease = Lease(self._engine, "partner-topics")
 
     def create_topics(self, bootstrap_servers: str, replication_factor: int = 1) -> None:
         """Each partner's topic, compacted, one partition (see the module docstring)."""
@@ -128,8 +134,14 @@ class PartnerTopics:
 
     async def run_once(self) -> RelayReport:
         report = RelayReport()
-        for client_id in self._client_ids:
-            await self._relay(client_id, report)
+        if not self._lease.take(utc_now()):
+            report.not_leaseholder = True
+            return report
+        try:
+            for client_id in self._client_ids:
+                await self._relay(client_id, report)
+        finally:
+            self._lease.give_up()
         return report
 
     async def _relay(self, client_id: str, report: RelayReport) -> None:
@@ -141,6 +153,9 @@ class PartnerTopics:
             return
         recipient, topic = client.recipient(), topic_for(client_id)
         for change in changes_after(self._engine, self._cursor(client_id)):
+            if not self._lease.renew(utc_now()):
+                log.warning("partner topics: another relay took over; stopping")
+                return
             view = self._alerts.alert(change.alert_id)
             shown: list[AlertOut] = []
             if view is not None and wants(recipient, view.alert):

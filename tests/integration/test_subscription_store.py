@@ -66,7 +66,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
     assert subscriptions.dead_letters(sid, "fam-b") == []
 
     assert subscriptions.request_replay(sid, T0) == 2
-    assert subscriptions.replay_families(sid) == {"fam-a"}
+    assert subscriptions.due_families(sid, T0) == {"fam-a"}
     subscriptions.dead_letter(sid, first, "after 3 attempts: HTTP 503", 3, T0)  # failed again
     again = subscriptions.dead_letters(sid)[0]
     assert (again.attempts, again.reason, again.replay_requested_at) == (
@@ -75,7 +75,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
         None,
     )
     subscriptions.cancel_replay(sid, "fam-a")
-    assert subscriptions.replay_families(sid) == set()
+    assert subscriptions.due_families(sid, T0) == set()
 
     subscriptions.record(sid, first, Outcome.DELIVERED, 1, None, T0)
     subscriptions.resolve(sid, first.change_id, T0)
@@ -95,7 +95,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
 def alerts(
     make_settings: Callable[..., Settings],
 ) -> tuple[Settings, MissedAppointmentStore]:
-    settings = make_settings(subscription_attempts=1)
+    settings = make_settings(subscription_retry_schedule=[])
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     for offset, event in enumerate([assigned("mw-1"), missed("APT-1")]):
