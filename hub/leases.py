@@ -10,6 +10,12 @@ it before each change it sends, and gives it up at the end; a runner that cannot
 it stops before sending. A runner that dies holds it until it expires, then the next one takes
 over (and may send its last change again, with the same ``webhook-id``: at least once).
 
+A worker that is *stopped* (a rebalance that removes it, a deploy) is different: Faust cancels
+its timers, and a cancel between "disclosure recorded, sent" and "cursor moved" made the next
+leader disclose and send that change again (the churn test found it). :func:`uninterrupted`
+lets the change in hand finish — its send, its record and its cursor together — before the
+cancellation goes on.
+
 The lease is only as good as the clocks of the processes sharing it and assumes no runner stalls
 for longer than ``seconds`` between renewing and sending; both hold on one host or an NTP-synced
 cluster with the default of a minute against a 10 s send timeout.
@@ -17,11 +23,16 @@ cluster with the default of a minute against a 10 s send timeout.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, insert, or_, update
 from sqlalchemy.exc import IntegrityError
+
+T = TypeVar("T")
 
 leases_metadata = MetaData()
 
@@ -78,3 +89,14 @@ class Lease:
                 .where(leases.c.name == self._name, leases.c.holder == self.holder)
                 .values(until=datetime(1970, 1, 1, tzinfo=UTC))
             )
+
+
+async def uninterrupted(step: Coroutine[Any, Any, T]) -> T:
+    """Run ``step`` to its end even if the caller is cancelled meanwhile (then re-raise the
+    cancellation): one change's send and bookkeeping are not torn apart by a graceful stop."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise

@@ -42,7 +42,7 @@ import httpx
 
 from hub.auth.store import ClientStore
 from hub.events import utc_now
-from hub.leases import Lease
+from hub.leases import Lease, uninterrupted
 from hub.projections.alert_release import release_alerts
 from hub.projections.changes import Change, changes_after
 from hub.projections.store import MissedAppointmentStore
@@ -201,7 +201,8 @@ class Deliverer:
             if waiting and self._due(waiting[0]):
                 for queued in waiting:
                     current = queued.change
-                    if not await self._one(http, subscription, recipient, queued, report):
+                    step = self._one(http, subscription, recipient, queued, report)
+                    if not await uninterrupted(step):
                         break
                 waiting = self._subscriptions.waiting(sid, group)
             for change in changes:
@@ -217,7 +218,9 @@ class Deliverer:
                     )
                     report.held += 1
                     continue
-                if not await self._one(http, subscription, recipient, change, report):
+                if not await uninterrupted(
+                    self._one(http, subscription, recipient, change, report)
+                ):
                     waiting = self._subscriptions.waiting(sid, group)
         except (PublishError, LeaseLostError) as error:
             log.warning("subscription %s: stopped before sending: %s", sid, error)

@@ -47,7 +47,7 @@ from hub.auth.store import ClientStore
 from hub.avro_codec import SingleObjectFraming, load_schema
 from hub.events import utc_now
 from hub.kafka_admin import admin
-from hub.leases import Lease
+from hub.leases import Lease, uninterrupted
 from hub.projections.alert_release import AlertOut, release_alerts
 from hub.projections.changes import Change, changes_after
 from hub.projections.positions import metadata, upsert
@@ -57,6 +57,7 @@ from hub.settings import Settings
 from hub.sharing.agreement import Agreement
 from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
+from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
 from hub.subscriptions.rules import wants
 
@@ -156,29 +157,35 @@ class PartnerTopics:
             if not self._lease.renew(utc_now()):
                 log.warning("partner topics: another relay took over; stopping")
                 return
-            view = self._alerts.alert(change.alert_id)
-            shown: list[AlertOut] = []
-            if view is not None and wants(recipient, view.alert):
-                shown = await release_alerts(
-                    self._context,
-                    recipient,
-                    [view],
-                    channel=Channel.PARTNER_TOPIC,
-                    reference=f"partner topic {topic} change {change.change_id}",
-                )
-            key = str(change.alert_id).encode("ascii")
-            if shown:
-                value = self._framing.encode(partner_record(shown[0], change))
-                await self._publisher.publish(topic, key, value, {"change-id": _id(change)})
-                self._hold(client_id, change, holding=True)
-                report.written += 1
-            elif self._holds(client_id, change):
-                await self._publisher.publish(topic, key, None, {"change-id": _id(change)})
-                self._hold(client_id, change, holding=False)
-                report.tombstones += 1
-            else:
-                report.skipped += 1
-            self._advance(client_id, change.seq)
+            await uninterrupted(self._one(client_id, recipient, topic, change, report))
+
+    async def _one(
+        self, client_id: str, recipient: Recipient, topic: str, change: Change, report: RelayReport
+    ) -> None:
+        """One change: gate and record, write (or tombstone), then move the cursor past it."""
+        view = self._alerts.alert(change.alert_id)
+        shown: list[AlertOut] = []
+        if view is not None and wants(recipient, view.alert):
+            shown = await release_alerts(
+                self._context,
+                recipient,
+                [view],
+                channel=Channel.PARTNER_TOPIC,
+                reference=f"partner topic {topic} change {change.change_id}",
+            )
+        key = str(change.alert_id).encode("ascii")
+        if shown:
+            value = self._framing.encode(partner_record(shown[0], change))
+            await self._publisher.publish(topic, key, value, {"change-id": _id(change)})
+            self._hold(client_id, change, holding=True)
+            report.written += 1
+        elif self._holds(client_id, change):
+            await self._publisher.publish(topic, key, None, {"change-id": _id(change)})
+            self._hold(client_id, change, holding=False)
+            report.tombstones += 1
+        else:
+            report.skipped += 1
+        self._advance(client_id, change.seq)
 
     def _cursor(self, client_id: str) -> int:
         with self._engine.connect() as connection:
