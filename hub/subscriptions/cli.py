@@ -1,8 +1,8 @@
 """``hub subscriptions deliver``: push the alert change feed to the webhook subscriptions.
 
 The worker does this every ``HUB_SUBSCRIPTION_INTERVAL_SECONDS``; the command is for operators
-(after a replay request, or with the worker stopped) and for scripts: ``--once`` runs one pass
-and prints what it did.
+(after a replay request; it takes the same lease as the worker's run, so the two never send
+the same change) and for scripts: ``--once`` runs one pass and prints what it did.
 """
 
 from __future__ import annotations
