@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,14 +91,11 @@ class Settings(BaseSettings):
     alert_sweep_seconds: float = Field(
         default=30, description="How often the worker checks for inferred no-shows and escalations."
     )
-    subscription_attempts: int = Field(
-        default=5, ge=1, description="Attempts per webhook delivery before it is dead-lettered."
-    )
-    subscription_backoff_seconds: float = Field(
-        default=1.0, ge=0, description="First wait between webhook attempts; doubles each time."
-    )
-    subscription_backoff_max_seconds: float = Field(
-        default=300.0, ge=0, description="Longest wait between two webhook attempts."
+    subscription_retry_schedule: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        description="Seconds to wait after each failed webhook attempt before the next (JSON "
+        "list); when it is used up the change goes to the dead-letter list. The default tries "
+        "8 times over about 27 hours (Standard Webhooks / Svix), so an outage of hours heals.",
     )
     subscription_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long one webhook attempt waits for the receiver."

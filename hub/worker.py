@@ -128,7 +128,9 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         except Exception:
             log.exception("webhooks: the delivery run failed; retrying next interval")
             return
-        if report.delivered or report.dead_lettered or report.stopped:
+        if report.skipped:  # e.g. the old leader's run still going during a rebalance
+            log.info("webhooks: another runner holds the delivery lease; not this time")
+        elif report.delivered or report.retrying or report.dead_lettered or report.stopped:
             log.info("webhooks: %s", report)
 
     # On the leader only: with several workers, one pushes (no duplicate sends or disclosures).
@@ -143,7 +145,9 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             except PublishError as error:  # the cursor did not move: retried next time
                 log.warning("partner topics: publishing failed, retrying: %s", error)
                 return
-            if report.written or report.tombstones:
+            if report.not_leaseholder:
+                log.info("partner topics: another relay holds the lease; not this time")
+            elif report.written or report.tombstones:
                 log.info("partner topics: %s", report)
 
         app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(

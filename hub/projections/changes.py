@@ -17,9 +17,14 @@ An erasure deletes an alert's rows here too and appends one ``erased`` change, w
 only the alert id and family key, so that subscribers holding a copy delete it.
 
 A rebuilt projection (``hub replay``) does not write this feed: a replay re-derives state, it
-does not re-announce history. ``seq`` is assigned at commit by one writer (the worker applies a
-partition's entries one at a time); with several writers a reader would need to hold back for
-gaps in ``seq`` (issue 7).
+does not re-announce history.
+
+Readers move a cursor over ``seq``, so ``seq`` order must be commit order: a row that became
+visible *after* a higher ``seq`` would be skipped for good. With several workers (one consumer
+group, partitions shared) there are several writers. SQLite allows one writing transaction at a
+time, so it holds; on PostgreSQL a sequence hands out numbers at insert, not at commit, so a
+writer takes a lock on the feed (``SHARE ROW EXCLUSIVE``, which conflicts with itself but not
+with readers) before it appends: writers of the feed commit one after another, in ``seq`` order.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
 
 from hub.events import utc_now
@@ -106,6 +112,8 @@ def record_erasures(
 
 
 def _append(connection: Connection, rows: Sequence[tuple[uuid.UUID, str, str]], cause: str) -> None:
+    if rows and connection.dialect.name == "postgresql":  # seq in commit order (docstring)
+        connection.execute(text(f"LOCK TABLE {feed.name} IN SHARE ROW EXCLUSIVE MODE"))
     now = utc_now()  # when the hub knew: what the latency figures measure
     for alert_id, group_key, change in rows:
         connection.execute(

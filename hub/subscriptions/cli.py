@@ -1,8 +1,8 @@
 """``hub subscriptions deliver``: push the alert change feed to the webhook subscriptions.
 
 The worker does this every ``HUB_SUBSCRIPTION_INTERVAL_SECONDS``; the command is for operators
-(after a replay request, or with the worker stopped) and for scripts: ``--once`` runs one pass
-and prints what it did.
+(after a replay request; it takes the same lease as the worker's run, so the two never send
+the same change) and for scripts: ``--once`` runs one pass and prints what it did.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def deliver(
         while True:
             report = asyncio.run(deliverer.run_once())
             typer.echo(
-                f"delivered {report.delivered}, withheld {report.withheld}, dead-lettered "
+                f"delivered {report.delivered}, withheld {report.withheld}, retrying "
+                f"{report.retrying}, dead-lettered "
                 f"{report.dead_lettered}, held {report.held}, stopped {report.stopped}, "
                 f"attempts {report.attempts}, subscriptions {len(report.subscriptions)}"
             )

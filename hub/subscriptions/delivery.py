@@ -1,8 +1,9 @@
 """Outgoing webhooks: the change feed pushed to each subscription, gated, recorded, signed.
 
 A run (:meth:`Deliverer.run_once`, every ``HUB_SUBSCRIPTION_INTERVAL_SECONDS`` in the worker, or
-``hub subscriptions deliver --once``) takes, per active subscription, the feed after its cursor
-and, per family side by side (one family's changes strictly in order), for each change:
+``hub subscriptions deliver --once``) takes, per active subscription, the families whose waiting
+changes are due (their retry time has come, or a replay was asked for) and the feed after its
+cursor and, per family side by side (one family's changes strictly in order), for each change:
 
 1. the subscribing client as it is registered *now* (revoked: the subscription is disabled);
 2. the alert as it is *now* (erased: nothing to send);
@@ -11,14 +12,22 @@ and, per family side by side (one family's changes strictly in order), for each 
    :func:`hub.projections.alert_release.release_alerts`, the path every read takes. A consent
    withdrawn after subscribing withholds the alert: nothing is sent (the refusal is on record,
    nothing is disclosed);
-5. POST with the Standard Webhooks headers, retried with exponential backoff (tenacity); after
-   the last failed attempt the change goes to the dead-letter list and the family's later
-   changes are held behind it (:func:`hub.subscriptions.rules.family_step`).
+5. one POST with the Standard Webhooks headers. A failure puts the change in the waiting list,
+   due again after the schedule's next wait (``HUB_SUBSCRIPTION_RETRY_SCHEDULE``: 5 s, 5 min,
+   30 min, 2 h, 5 h, 10 h, 10 h), with the family's later changes queued behind it
+   (:func:`hub.subscriptions.rules.family_step`); when the schedule is used up the family's
+   waiting changes become dead letters, sent again only on replay.
+
+Nothing sleeps between attempts: the next attempt's time is in the store, and each run does
+what is due by the clock it is given (tests advance it), so a receiver down for hours costs a
+few attempts per family and heals by itself, across restarts and changes of leader.
 
 If a disclosure cannot be recorded the family stops there and the cursor waits before that
-change (nothing was sent); the delivery log keeps what was done from being sent twice.
-Delivery is at least once: a crash after the receiver's 2xx and before the log write sends the
-change again, with the same ``webhook-id`` for the receiver to recognise.
+change (nothing was sent); the delivery log keeps what was done from being sent twice. One
+runner at a time (:class:`hub.leases.Lease`): during a rebalance the old leader's run and the new
+leader's would otherwise both send. Delivery is still at least once: a crash after the
+receiver's 2xx and before the log write sends the change again, with the same ``webhook-id``
+for the receiver to recognise.
 """
 
 from __future__ import annotations
@@ -30,10 +39,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from hub.auth.store import ClientStore
 from hub.events import utc_now
+from hub.leases import Lease, uninterrupted
 from hub.projections.alert_release import release_alerts
 from hub.projections.changes import Change, changes_after
 from hub.projections.store import MissedAppointmentStore
@@ -52,26 +61,30 @@ from hub.subscriptions.rules import (
     family_step,
     held_reason,
     next_cursor,
+    retry_at,
     signed_headers,
     wants,
 )
-from hub.subscriptions.store import Outcome, Subscription, SubscriptionStore
+from hub.subscriptions.store import DeadLetter, Outcome, Subscription, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try one change: attempts in all, and the exponential backoff between."""
+    """How long to keep trying one change: the waits after each failed attempt (one attempt
+    more than waits in all), and how long one attempt waits for the receiver."""
 
-    attempts: int = 5
-    backoff_seconds: float = 1.0
-    backoff_max_seconds: float = 300.0
+    schedule: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     timeout_seconds: float = 10.0
 
 
 class ReceiverFailedError(Exception):
     """The receiver did not answer 2xx (or could not be reached)."""
+
+
+class LeaseLostError(Exception):
+    """Another runner holds the delivery lease: stop before sending anything more."""
 
 
 @dataclass
@@ -80,16 +93,18 @@ class RunReport:
 
     delivered: int = 0
     withheld: int = 0
+    retrying: int = 0  # failed this run, due again on the schedule
     dead_lettered: int = 0
     held: int = 0
     stopped: int = 0  # families stopped because a disclosure could not be recorded
     attempts: int = 0
     subscriptions: set[str] = field(default_factory=set)
+    skipped: bool = False  # another runner held the lease: this run did nothing
 
 
 @dataclass(frozen=True)
 class _Result:
-    outcome: Outcome | None  # None: the change is not for this subscriber
+    outcome: Outcome | None  # None: not for this subscriber; DEAD here: this attempt failed
     attempts: int = 0
     error: str | None = None
 
@@ -108,7 +123,8 @@ class Deliverer:
         destinations: Destinations,
         batch: int = 500,
         parallel_families: int = 8,
-        wall_clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime] = utc_now,
+        lease_seconds: float = 60.0,
     ) -> None:
         self._subscriptions = subscriptions
         self._alerts = alerts
@@ -118,17 +134,27 @@ class Deliverer:
         self._destinations = destinations
         self._batch = batch
         self._parallel = parallel_families  # per subscription: one receiver is not flooded
-        self._now = wall_clock  # signing timestamps and bookkeeping: real time
+        # What is due, bookkeeping and the lease; signing timestamps stay on real time (a
+        # receiver checks them against its own clock).
+        self._now = clock
+        self._lease = Lease(alerts.engine, "webhook-delivery", lease_seconds)
 
     async def run_once(self) -> RunReport:
-        """One pass over every active subscription (side by side)."""
+        """One pass over every active subscription (side by side), if no other runner is
+        at it (:class:`hub.leases.Lease`)."""
         report = RunReport()
-        async with httpx.AsyncClient(
-            timeout=self._retry.timeout_seconds, follow_redirects=False
-        ) as http:
-            await asyncio.gather(
-                *(self._subscription(http, s, report) for s in self._subscriptions.active())
-            )
+        if not self._lease.take(self._now()):
+            report.skipped = True
+            return report
+        try:
+            async with httpx.AsyncClient(
+                timeout=self._retry.timeout_seconds, follow_redirects=False
+            ) as http:
+                await asyncio.gather(
+                    *(self._subscription(http, s, report) for s in self._subscriptions.active())
+                )
+        finally:
+            self._lease.give_up()
         return report
 
     async def _subscription(
@@ -143,7 +169,7 @@ class Deliverer:
         recipient = client.recipient()  # who the policy judges: the client as registered now
         batch = changes_after(self._alerts.engine, subscription.cursor, self._batch)
         families = by_family(batch)
-        for group in self._subscriptions.replay_families(subscription.subscription_id):
+        for group in self._subscriptions.due_families(subscription.subscription_id, self._now()):
             families.setdefault(group, [])
         slots = asyncio.Semaphore(self._parallel)
 
@@ -153,6 +179,8 @@ class Deliverer:
 
         stops = await asyncio.gather(*(family(g, c) for g, c in families.items()))
         report.subscriptions.add(subscription.subscription_id)
+        if not self._lease.renew(self._now()):
+            return  # another runner has it now: it moves the cursor
         cursor = next_cursor(subscription.cursor, batch, [s for s in stops if s is not None])
         if cursor != subscription.cursor:
             self._subscriptions.move_cursor(subscription.subscription_id, cursor)
@@ -166,67 +194,87 @@ class Deliverer:
         changes: list[Change],
         report: RunReport,
     ) -> int | None:
-        """One family's replayed dead letters, then its new changes, strictly in order.
-        Returns the ``seq`` it stopped at when a disclosure could not be recorded."""
+        """One family's waiting changes when they are due, then its new changes, strictly in
+        order. Returns the ``seq`` it stopped at when a disclosure could not be recorded (or
+        the lease was lost)."""
         sid = subscription.subscription_id
         current: Change | None = None
         try:
-            waiting = self._subscriptions.dead_letters(sid, group)
-            if any(d.replay_requested_at is not None for d in waiting):
-                for dead in waiting:
-                    current = dead.change
-                    result = await self._deliver(http, subscription, recipient, dead.change)
-                    report.attempts += result.attempts
-                    if result.outcome is Outcome.DEAD:
-                        self._subscriptions.dead_letter(
-                            sid, dead.change, result.error or "failed", result.attempts, self._now()
-                        )
-                        self._subscriptions.cancel_replay(sid, group)
-                        report.dead_lettered += 1
+            waiting = self._subscriptions.waiting(sid, group)
+            if waiting and self._due(waiting[0]):
+                for queued in waiting:
+                    current = queued.change
+                    step = self._one(http, subscription, recipient, queued, report)
+                    if not await uninterrupted(step):
                         break
-                    self._count(report, result)
-                    self._subscriptions.record(
-                        sid,
-                        dead.change,
-                        result.outcome or Outcome.NOT_FOR_SUBSCRIBER,
-                        result.attempts,
-                        None,
-                        self._now(),
-                    )
-                    self._subscriptions.resolve(sid, dead.change.change_id, self._now())
-                waiting = self._subscriptions.dead_letters(sid, group)
+                waiting = self._subscriptions.waiting(sid, group)
             for change in changes:
                 current = change
                 if self._subscriptions.dealt_with(sid, change.change_id):
                     continue
-                first_waiting = waiting[0].change.change_id if waiting else None
-                if family_step(first_waiting) is Step.HOLD:
-                    assert first_waiting is not None
-                    reason = held_reason(first_waiting)
-                    self._subscriptions.dead_letter(sid, change, reason, 0, self._now())
+                first = waiting[0] if waiting else None
+                if family_step(first.change.change_id if first else None) is Step.HOLD:
+                    assert first is not None
+                    reason = held_reason(first.change.change_id)
+                    self._subscriptions.dead_letter(
+                        sid, change, reason, 0, self._now(), first.next_attempt_at
+                    )
                     report.held += 1
                     continue
-                result = await self._deliver(http, subscription, recipient, change)
-                report.attempts += result.attempts
-                if result.outcome is None:
-                    continue  # not for this subscriber: nothing to record
-                if result.outcome is Outcome.DEAD:
-                    error = result.error or "failed"
-                    self._subscriptions.dead_letter(
-                        sid, change, error, result.attempts, self._now()
-                    )
-                    report.dead_lettered += 1
-                    waiting = self._subscriptions.dead_letters(sid, group)
-                    continue
-                self._count(report, result)
-                self._subscriptions.record(
-                    sid, change, result.outcome, result.attempts, None, self._now()
-                )
-        except PublishError as error:
-            log.warning("subscription %s: disclosure not recorded, not sent: %s", sid, error)
+                if not await uninterrupted(
+                    self._one(http, subscription, recipient, change, report)
+                ):
+                    waiting = self._subscriptions.waiting(sid, group)
+        except (PublishError, LeaseLostError) as error:
+            log.warning("subscription %s: stopped before sending: %s", sid, error)
             report.stopped += 1
             return current.seq if current is not None else None
         return None
+
+    def _due(self, first: DeadLetter) -> bool:
+        due = first.next_attempt_at is not None and first.next_attempt_at <= self._now()
+        return due or first.replay_requested_at is not None
+
+    async def _one(
+        self,
+        http: httpx.AsyncClient,
+        subscription: Subscription,
+        recipient: Recipient,
+        item: Change | DeadLetter,
+        report: RunReport,
+    ) -> bool:
+        """Deliver one change (new, or waiting in the list) and book the outcome; ``False``
+        when it failed and now waits — for its next attempt or, schedule used up, a replay."""
+        sid = subscription.subscription_id
+        change = item.change if isinstance(item, DeadLetter) else item
+        if not self._lease.renew(self._now()):
+            raise LeaseLostError("the delivery lease is held by another runner")
+        result = await self._deliver(http, subscription, recipient, change)
+        report.attempts += result.attempts
+        if result.outcome is Outcome.DEAD:  # this attempt failed
+            failed = result.attempts + (item.attempts if isinstance(item, DeadLetter) else 0)
+            replayed = isinstance(item, DeadLetter) and item.replay_requested_at is not None
+            again = None if replayed else retry_at(failed, self._now(), self._retry.schedule)
+            error = f"after {failed} attempts: {result.error or 'failed'}"
+            self._subscriptions.dead_letter(sid, change, error, result.attempts, self._now(), again)
+            self._subscriptions.reschedule(sid, change.group_key, again)
+            if again is None:  # dead letters now, the family's replay (if any) over
+                self._subscriptions.cancel_replay(sid, change.group_key)
+                report.dead_lettered += 1
+            else:
+                report.retrying += 1
+            return False
+        if isinstance(item, DeadLetter):
+            self._count(report, result)
+            outcome = result.outcome or Outcome.NOT_FOR_SUBSCRIBER
+            self._subscriptions.record(sid, change, outcome, result.attempts, None, self._now())
+            self._subscriptions.resolve(sid, change.change_id, self._now())
+        elif result.outcome is not None:  # None: not for this subscriber, nothing to record
+            self._count(report, result)
+            self._subscriptions.record(
+                sid, change, result.outcome, result.attempts, None, self._now()
+            )
+        return True
 
     @staticmethod
     def _count(report: RunReport, result: _Result) -> None:
@@ -242,7 +290,8 @@ class Deliverer:
         recipient: Recipient,
         change: Change,
     ) -> _Result:
-        """Fetch now, gate now, record, then send with retries. Raises
+        """Fetch now, gate now, record, then one attempt (each retry is gated and recorded
+        again: a consent withdrawn during an outage binds the next attempt). Raises
         :class:`PublishError` when the disclosure could not be recorded (nothing sent)."""
         view = self._alerts.alert(change.alert_id)
         if view is None:
@@ -259,22 +308,11 @@ class Deliverer:
         if not shown:
             return _Result(Outcome.WITHHELD)
         body = body_of(change, shown[0])
-        attempts = 0
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._retry.attempts),
-                wait=wait_exponential(
-                    multiplier=self._retry.backoff_seconds, max=self._retry.backoff_max_seconds
-                ),
-                retry=retry_if_exception_type(ReceiverFailedError),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts += 1
-                    await self._post(http, subscription, change, body)
+            await self._post(http, subscription, change, body)
         except ReceiverFailedError as error:
-            return _Result(Outcome.DEAD, attempts, f"after {attempts} attempts: {error}")
-        return _Result(Outcome.DELIVERED, attempts)
+            return _Result(Outcome.DEAD, 1, str(error))
+        return _Result(Outcome.DELIVERED, 1)
 
     async def _post(
         self, http: httpx.AsyncClient, subscription: Subscription, change: Change, body: str
@@ -284,7 +322,7 @@ class Deliverer:
             await asyncio.to_thread(self._destinations.check, subscription.url)
         except RefusedDestinationError as error:
             raise ReceiverFailedError(f"not sent: {error}") from None
-        headers = signed_headers(subscription.secret, change.change_id, self._now(), body)
+        headers = signed_headers(subscription.secret, change.change_id, utc_now(), body)
         try:
             response = await http.post(subscription.url, content=body, headers=headers)
         except httpx.HTTPError as error:
@@ -298,6 +336,7 @@ def make_deliverer(
     alerts: MissedAppointmentStore,
     sink: CaseEventSink,
     agreement: Agreement,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Deliverer:
     """The worker's (and ``hub subscriptions deliver``'s) deliverer on the hub's database."""
     engine = alerts.engine
@@ -307,10 +346,10 @@ def make_deliverer(
     clients.create_schema()
     context = SharingContext.on_engine(agreement, engine, sink)
     retry = RetryPolicy(
-        attempts=settings.subscription_attempts,
-        backoff_seconds=settings.subscription_backoff_seconds,
-        backoff_max_seconds=settings.subscription_backoff_max_seconds,
+        schedule=tuple(settings.subscription_retry_schedule),
         timeout_seconds=settings.subscription_timeout_seconds,
     )
     destinations = Destinations.of(settings.subscription_allowed_networks)
-    return Deliverer(subscriptions, alerts, clients, context, retry, destinations=destinations)
+    return Deliverer(
+        subscriptions, alerts, clients, context, retry, destinations=destinations, clock=clock
+    )

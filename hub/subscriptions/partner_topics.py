@@ -16,7 +16,9 @@ with the disclosure recorded (channel ``PARTNER_TOPIC``) before the record is pr
 change is withheld, or the alert was erased, and the partner was sent the alert before, a
 tombstone goes out so that compaction removes the partner's copy. The cursor moves only after
 the broker has acknowledged the record: at least once, and the record's ``change_id`` is the
-idempotency key.
+idempotency key. One relay at a time (:class:`hub.leases.Lease`, as for webhooks): during a
+rebalance the old leader's run and the new leader's would otherwise both write (and disclose)
+the same change.
 
 Not done: a consent withdrawn *without* a later change of the alert does not by itself tombstone
 what was already sent (as a webhook cannot be unsent); the next change of the alert does.
@@ -43,7 +45,9 @@ from sqlalchemy import (
 
 from hub.auth.store import ClientStore
 from hub.avro_codec import SingleObjectFraming, load_schema
+from hub.events import utc_now
 from hub.kafka_admin import admin
+from hub.leases import Lease, uninterrupted
 from hub.projections.alert_release import AlertOut, release_alerts
 from hub.projections.changes import Change, changes_after
 from hub.projections.positions import metadata, upsert
@@ -53,6 +57,7 @@ from hub.settings import Settings
 from hub.sharing.agreement import Agreement
 from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
+from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
 from hub.subscriptions.rules import wants
 
@@ -90,6 +95,7 @@ class RelayReport:
     written: int = 0
     tombstones: int = 0
     skipped: int = 0
+    not_leaseholder: bool = False  # another relay was at it: this run wrote nothing
 
 
 class PartnerTopics:
@@ -108,6 +114,7 @@ class PartnerTopics:
         self._publisher = publisher
         self._engine: Engine = alerts.engine
         self._framing = SingleObjectFraming(load_schema("partner_alert"))
+        self._lease = Lease(self._engine, "partner-topics")
 
     def create_topics(self, bootstrap_servers: str, replication_factor: int = 1) -> None:
         """Each partner's topic, compacted, one partition (see the module docstring)."""
@@ -128,8 +135,14 @@ class PartnerTopics:
 
     async def run_once(self) -> RelayReport:
         report = RelayReport()
-        for client_id in self._client_ids:
-            await self._relay(client_id, report)
+        if not self._lease.take(utc_now()):
+            report.not_leaseholder = True
+            return report
+        try:
+            for client_id in self._client_ids:
+                await self._relay(client_id, report)
+        finally:
+            self._lease.give_up()
         return report
 
     async def _relay(self, client_id: str, report: RelayReport) -> None:
@@ -141,29 +154,38 @@ class PartnerTopics:
             return
         recipient, topic = client.recipient(), topic_for(client_id)
         for change in changes_after(self._engine, self._cursor(client_id)):
-            view = self._alerts.alert(change.alert_id)
-            shown: list[AlertOut] = []
-            if view is not None and wants(recipient, view.alert):
-                shown = await release_alerts(
-                    self._context,
-                    recipient,
-                    [view],
-                    channel=Channel.PARTNER_TOPIC,
-                    reference=f"partner topic {topic} change {change.change_id}",
-                )
-            key = str(change.alert_id).encode("ascii")
-            if shown:
-                value = self._framing.encode(partner_record(shown[0], change))
-                await self._publisher.publish(topic, key, value, {"change-id": _id(change)})
-                self._hold(client_id, change, holding=True)
-                report.written += 1
-            elif self._holds(client_id, change):
-                await self._publisher.publish(topic, key, None, {"change-id": _id(change)})
-                self._hold(client_id, change, holding=False)
-                report.tombstones += 1
-            else:
-                report.skipped += 1
-            self._advance(client_id, change.seq)
+            if not self._lease.renew(utc_now()):
+                log.warning("partner topics: another relay took over; stopping")
+                return
+            await uninterrupted(self._one(client_id, recipient, topic, change, report))
+
+    async def _one(
+        self, client_id: str, recipient: Recipient, topic: str, change: Change, report: RelayReport
+    ) -> None:
+        """One change: gate and record, write (or tombstone), then move the cursor past it."""
+        view = self._alerts.alert(change.alert_id)
+        shown: list[AlertOut] = []
+        if view is not None and wants(recipient, view.alert):
+            shown = await release_alerts(
+                self._context,
+                recipient,
+                [view],
+                channel=Channel.PARTNER_TOPIC,
+                reference=f"partner topic {topic} change {change.change_id}",
+            )
+        key = str(change.alert_id).encode("ascii")
+        if shown:
+            value = self._framing.encode(partner_record(shown[0], change))
+            await self._publisher.publish(topic, key, value, {"change-id": _id(change)})
+            self._hold(client_id, change, holding=True)
+            report.written += 1
+        elif self._holds(client_id, change):
+            await self._publisher.publish(topic, key, None, {"change-id": _id(change)})
+            self._hold(client_id, change, holding=False)
+            report.tombstones += 1
+        else:
+            report.skipped += 1
+        self._advance(client_id, change.seq)
 
     def _cursor(self, client_id: str) -> int:
         with self._engine.connect() as connection:

@@ -45,6 +45,9 @@ class SubscriptionOut(BaseModel):
     disabled_at: datetime | None
     delivered: int
     withheld: int
+    retrying: int = Field(
+        description="Changes waiting for their next scheduled attempt, or queued behind one."
+    )
     dead_letters: int
     attempts: int
 
@@ -83,6 +86,7 @@ def _out(store: SubscriptionStore, subscription: Subscription) -> SubscriptionOu
         disabled_at=subscription.disabled_at,
         delivered=counts.delivered,
         withheld=counts.withheld,
+        retrying=counts.retrying,
         dead_letters=counts.dead_letters,
         attempts=counts.attempts,
     )

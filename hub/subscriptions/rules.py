@@ -8,8 +8,9 @@ test can call it directly:
   whether the subscriber may *see* it is the sharing gate's question, asked afterwards);
 * :func:`by_family` — the feed split per family, each in ``seq`` order: families are delivered
   side by side, one family's changes strictly one after another;
-* :func:`family_step` — the ordering rule: a family with an undelivered dead letter holds every
-  later change behind it (dead-lettered too, so replay sends them in order);
+* :func:`family_step` — the ordering rule: a family with a change waiting (for its retry, or in
+  the dead-letter list) queues every later change behind it, so they go out in order;
+* :func:`retry_at` — when a change that failed is tried again, or never (dead-lettered);
 * :func:`next_cursor` — how far the subscription's cursor may move after a run;
 * :func:`message` / :func:`signed_headers` — the Standard Webhooks body and headers.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -60,22 +61,34 @@ class Step(StrEnum):
     """What to do with a family's next change."""
 
     DELIVER = "DELIVER"  # nothing of the family is waiting: gate, record, send
-    HOLD = "HOLD"  # an earlier change of the family is dead-lettered: dead-letter this behind it
+    HOLD = "HOLD"  # an earlier change of the family is waiting: queue this one behind it
 
 
 def family_step(waiting_dead_letter: str | None) -> Step:
     """The ordering rule. A receiver relying on order must never see a family's later change
-    before its earlier one; so while an earlier change of the family sits in the dead-letter
-    list (``waiting_dead_letter`` names it), a later one is not attempted but dead-lettered
-    behind it. Replay then sends the family's dead letters in ``seq`` order and stops at the
-    first that fails again. Other families are not affected."""
+    before its earlier one; so while an earlier change of the family waits for its retry or
+    sits in the dead-letter list (``waiting_dead_letter`` names it), a later one is not
+    attempted but queued behind it. The retry (or a replay) then sends the family's waiting
+    changes in ``seq`` order and stops at the first that fails again. Other families are not
+    affected."""
     return Step.DELIVER if waiting_dead_letter is None else Step.HOLD
+
+
+def retry_at(failed_attempts: int, at: datetime, schedule: Sequence[float]) -> datetime | None:
+    """When to try a change again after its ``failed_attempts``-th failure at ``at``: the
+    schedule's wait for that attempt, or ``None`` when the schedule is used up (the change goes
+    to the dead-letter list). A schedule of hours (5 s, 5 min, 30 min, 2 h, ...) lets an
+    outage of a receiver heal by itself; the wait is in the store, not in a sleeping task, so a
+    restart or a change of leader keeps it."""
+    if failed_attempts > len(schedule):
+        return None
+    return at + timedelta(seconds=schedule[failed_attempts - 1])
 
 
 def held_reason(waiting_dead_letter: str) -> str:
     return (
-        f"held behind {waiting_dead_letter}, an earlier change of the same family in the "
-        "dead-letter list: replay delivers them in order"
+        f"held behind {waiting_dead_letter}, an earlier change of the same family waiting for "
+        "its retry or in the dead-letter list: they are delivered in order"
     )
 
 
@@ -85,7 +98,7 @@ def next_cursor(cursor: int, batch: Sequence[Change], stopped_at: Iterable[int])
     Past the whole batch, unless a family had to stop at some change (its disclosure could not
     be recorded, so it was not sent): then just before the earliest such change, so it is read
     again next time. What other families already finished is not sent twice (the delivery log
-    says so), and a change in the dead-letter list counts as finished.
+    says so), and a change waiting for its retry or in the dead-letter list counts as finished.
     """
     stops = list(stopped_at)
     if stops:

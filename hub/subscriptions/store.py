@@ -10,9 +10,12 @@ accountability, not a projection, so rebuilding projections never touches them.
 * ``subscription_deliveries`` — one row per (subscription, change) that reached the gate: the
   outcome, the attempts and the last error. It makes a run repeatable (a change with a row is
   not sent again) and answers "what was attempted, what failed".
-* ``subscription_dead_letters`` — changes that failed every attempt, or were held behind such a
-  change (the ordering rule, :func:`hub.subscriptions.rules.family_step`), with the reason and
-  attempts; replay asks the worker to deliver a subscription's dead letters again, in order.
+* ``subscription_dead_letters`` — changes waiting: one that failed and is due again at
+  ``next_attempt_at`` (the retry schedule, :func:`hub.subscriptions.rules.retry_at`), one whose
+  schedule is used up (``next_attempt_at`` empty: a dead letter), and the family's later changes
+  queued behind either (the ordering rule, :func:`hub.subscriptions.rules.family_step`), with
+  the reason and attempts. The retry time is kept here, not in a sleeping task, so a restart or
+  a new leader picks it up. Replay asks the worker to deliver the dead letters again, in order.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ dead_letters_table = Table(
     Column("attempts", Integer, nullable=False),
     Column("dead_at", DateTime(timezone=True), nullable=False),
     Column("replay_requested_at", DateTime(timezone=True)),
+    Column("next_attempt_at", DateTime(timezone=True)),  # empty: dead, waits for a replay
     Column("resolved_at", DateTime(timezone=True)),  # delivered (or settled) on replay
 )
 
@@ -100,6 +104,7 @@ class Outcome(StrEnum):
     WITHHELD = "WITHHELD"  # the gate released nothing to the subscriber: nothing sent
     GONE = "GONE"  # the alert no longer exists (erased): nothing sent
     NOT_FOR_SUBSCRIBER = "NOT_FOR_SUBSCRIBER"  # (on replay) no longer addressed to it
+    RETRYING = "RETRYING"  # failed (or queued behind one that did); due again on the schedule
     DEAD = "DEAD"  # in the dead-letter list
 
 
@@ -123,6 +128,7 @@ class DeadLetter:
     attempts: int
     dead_at: datetime
     replay_requested_at: datetime | None
+    next_attempt_at: datetime | None = None  # None: a dead letter; else when it is tried again
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ class Counts:
     withheld: int
     dead_letters: int
     attempts: int
+    retrying: int = 0
 
 
 def new_secret() -> str:
@@ -175,6 +182,7 @@ def _dead_letter(row: object) -> DeadLetter:
         attempts=int(m["attempts"]),
         dead_at=_utc(m["dead_at"]) or m["dead_at"],
         replay_requested_at=_utc(m["replay_requested_at"]),
+        next_attempt_at=_utc(m["next_attempt_at"]),
     )
 
 
@@ -270,10 +278,15 @@ class SubscriptionStore:
             )
 
     def move_cursor(self, subscription_id: str, cursor: int) -> None:
+        """Forward only: a runner that finishes late never moves it back over what another
+        has dealt with since."""
         with self._engine.begin() as connection:
             connection.execute(
                 update(subscriptions_table)
-                .where(subscriptions_table.c.subscription_id == subscription_id)
+                .where(
+                    subscriptions_table.c.subscription_id == subscription_id,
+                    subscriptions_table.c.cursor < cursor,
+                )
                 .values(cursor=cursor)
             )
 
@@ -330,9 +343,16 @@ class SubscriptionStore:
                 )
 
     def dead_letter(
-        self, subscription_id: str, change: Change, reason: str, attempts: int, now: datetime
+        self,
+        subscription_id: str,
+        change: Change,
+        reason: str,
+        attempts: int,
+        now: datetime,
+        retry_at: datetime | None = None,
     ) -> None:
-        """Put a change in the dead-letter list (or, on a failed replay, update it there)."""
+        """Put a change in the waiting list, due again at ``retry_at`` — or, when that is
+        ``None``, as a dead letter (or, after another failure, update it there)."""
         key = and_(
             dead_letters_table.c.subscription_id == subscription_id,
             dead_letters_table.c.change_id == change.change_id,
@@ -352,6 +372,7 @@ class SubscriptionStore:
                         reason=reason[:1000],
                         attempts=attempts,
                         dead_at=now,
+                        next_attempt_at=retry_at,
                     )
                 )
             else:
@@ -363,9 +384,35 @@ class SubscriptionStore:
                         attempts=int(before.attempts) + attempts,
                         dead_at=now,
                         replay_requested_at=None,
+                        next_attempt_at=retry_at,
                     )
                 )
-        self.record(subscription_id, change, Outcome.DEAD, attempts, reason[:500], now)
+        outcome = Outcome.DEAD if retry_at is None else Outcome.RETRYING
+        self.record(subscription_id, change, outcome, attempts, reason[:500], now)
+
+    def reschedule(self, subscription_id: str, group_key: str, at: datetime | None) -> None:
+        """A family's waiting changes follow its first one: due again together at ``at``, or
+        all dead letters (``None``) once the first one's schedule is used up."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(dead_letters_table)
+                .where(
+                    dead_letters_table.c.subscription_id == subscription_id,
+                    dead_letters_table.c.group_key == group_key,
+                    dead_letters_table.c.resolved_at.is_(None),
+                )
+                .values(next_attempt_at=at)
+            )
+            if at is None:
+                connection.execute(
+                    update(deliveries_table)
+                    .where(
+                        deliveries_table.c.subscription_id == subscription_id,
+                        deliveries_table.c.group_key == group_key,
+                        deliveries_table.c.outcome == Outcome.RETRYING.value,
+                    )
+                    .values(outcome=Outcome.DEAD.value)
+                )
 
     def resolve(self, subscription_id: str, change_id: str, now: datetime) -> None:
         """A dead letter settled on replay (delivered, withheld, gone): off the list."""
@@ -380,7 +427,13 @@ class SubscriptionStore:
             )
 
     def dead_letters(self, subscription_id: str, group_key: str | None = None) -> list[DeadLetter]:
-        """The subscription's unresolved dead letters (of one family, if given), in order."""
+        """The subscription's dead letters (of one family, if given), in order: the changes
+        whose retry schedule is used up, and those queued behind them."""
+        return [d for d in self.waiting(subscription_id, group_key) if d.next_attempt_at is None]
+
+    def waiting(self, subscription_id: str, group_key: str | None = None) -> list[DeadLetter]:
+        """Every unresolved change of the list (of one family, if given), in order: those
+        due for a retry and the dead letters."""
         condition = and_(
             dead_letters_table.c.subscription_id == subscription_id,
             dead_letters_table.c.resolved_at.is_(None),
@@ -401,6 +454,7 @@ class SubscriptionStore:
                 .where(
                     dead_letters_table.c.subscription_id == subscription_id,
                     dead_letters_table.c.resolved_at.is_(None),
+                    dead_letters_table.c.next_attempt_at.is_(None),
                 )
                 .values(replay_requested_at=now)
             )
@@ -418,15 +472,16 @@ class SubscriptionStore:
                 .values(replay_requested_at=None)
             )
 
-    def replay_families(self, subscription_id: str) -> set[str]:
-        """Families with dead letters waiting for replay."""
+    def due_families(self, subscription_id: str, now: datetime) -> set[str]:
+        """Families with waiting changes due now: a retry whose time has come, or a replay."""
+        table = dead_letters_table
         with self._engine.connect() as connection:
             rows = connection.execute(
-                select(dead_letters_table.c.group_key)
+                select(table.c.group_key)
                 .where(
-                    dead_letters_table.c.subscription_id == subscription_id,
-                    dead_letters_table.c.resolved_at.is_(None),
-                    dead_letters_table.c.replay_requested_at.is_not(None),
+                    table.c.subscription_id == subscription_id,
+                    table.c.resolved_at.is_(None),
+                    table.c.replay_requested_at.is_not(None) | (table.c.next_attempt_at <= now),
                 )
                 .distinct()
             ).all()
@@ -445,11 +500,13 @@ class SubscriptionStore:
                 .group_by(deliveries_table.c.outcome)
             ).all()
         by_outcome = {row[0]: int(row[1]) for row in rows}
+        waiting = self.waiting(subscription_id)
         return Counts(
             delivered=by_outcome.get(Outcome.DELIVERED.value, 0),
             withheld=by_outcome.get(Outcome.WITHHELD.value, 0),
-            dead_letters=len(self.dead_letters(subscription_id)),
+            dead_letters=sum(1 for w in waiting if w.next_attempt_at is None),
             attempts=sum(int(row[2]) for row in rows),
+            retrying=sum(1 for w in waiting if w.next_attempt_at is not None),
         )
 
     def outcome(self, subscription_id: str, change_id: str) -> tuple[Outcome, int] | None:

@@ -66,7 +66,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
     assert subscriptions.dead_letters(sid, "fam-b") == []
 
     assert subscriptions.request_replay(sid, T0) == 2
-    assert subscriptions.replay_families(sid) == {"fam-a"}
+    assert subscriptions.due_families(sid, T0) == {"fam-a"}
     subscriptions.dead_letter(sid, first, "after 3 attempts: HTTP 503", 3, T0)  # failed again
     again = subscriptions.dead_letters(sid)[0]
     assert (again.attempts, again.reason, again.replay_requested_at) == (
@@ -75,7 +75,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
         None,
     )
     subscriptions.cancel_replay(sid, "fam-a")
-    assert subscriptions.replay_families(sid) == set()
+    assert subscriptions.due_families(sid, T0) == set()
 
     subscriptions.record(sid, first, Outcome.DELIVERED, 1, None, T0)
     subscriptions.resolve(sid, first.change_id, T0)
@@ -95,7 +95,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
 def alerts(
     make_settings: Callable[..., Settings],
 ) -> tuple[Settings, MissedAppointmentStore]:
-    settings = make_settings(subscription_attempts=1)
+    settings = make_settings(subscription_retry_schedule=[])
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     for offset, event in enumerate([assigned("mw-1"), missed("APT-1")]):
@@ -166,3 +166,28 @@ def test_a_revoked_clients_subscription_is_disabled(
             assert disabled.disabled_at is not None
     finally:
         publisher.close()
+
+
+def test_waiting_changes_are_due_on_schedule_then_dead(subscriptions: SubscriptionStore) -> None:
+    created = subscriptions.create(
+        "client-1", MIDWIFE, "https://x.example/h", None, cursor=0, now=T0
+    )
+    sid = created.subscription_id
+    first, behind = change(1, "fam-a"), change(2, "fam-a")
+    later = T0 + timedelta(minutes=5)
+    subscriptions.dead_letter(sid, first, "after 1 attempts: HTTP 503", 1, T0, later)
+    subscriptions.dead_letter(sid, behind, "held behind", 0, T0, later)
+    assert [w.change for w in subscriptions.waiting(sid)] == [first, behind]
+    assert subscriptions.dead_letters(sid) == []  # waiting for a retry is not dead
+    assert subscriptions.due_families(sid, T0) == set()
+    assert subscriptions.due_families(sid, later) == {"fam-a"}
+    assert subscriptions.outcome(sid, first.change_id) == (Outcome.RETRYING, 1)
+    counts = subscriptions.counts(sid)
+    assert (counts.retrying, counts.dead_letters) == (2, 0)
+    assert subscriptions.request_replay(sid, T0) == 0  # nothing to replay yet
+
+    subscriptions.reschedule(sid, "fam-a", None)  # the schedule is used up
+    assert [d.change for d in subscriptions.dead_letters(sid)] == [first, behind]
+    assert subscriptions.due_families(sid, later + timedelta(days=9)) == set()
+    assert subscriptions.outcome(sid, first.change_id) == (Outcome.DEAD, 1)
+    assert subscriptions.request_replay(sid, T0) == 2

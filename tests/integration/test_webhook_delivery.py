@@ -33,6 +33,7 @@ from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
 from hub.subscriptions.store import Outcome, Subscription, SubscriptionStore
 from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, missed, withdrawn
+from tests.support.clock import SimulatedClock
 from tests.support.processes import eventually, hub_process, settings_env
 from tests.support.receiver import Receiver, webhook_receiver
 from tests.support.topics import read_topic
@@ -52,6 +53,7 @@ class Hub:
     deliverer: Deliverer
     receiver: Receiver
     log: Path
+    clock: SimulatedClock
 
     def publish(self, *events: CaseEvent) -> None:
         for event in events:
@@ -99,19 +101,18 @@ def appointment_of(store: MissedAppointmentStore, change: Change) -> str:
 
 @pytest.fixture
 def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Hub]:
-    # The worker's own delivery timer stays out of the way (once a day); the test runs it.
+    # The worker's own delivery timer stays out of the way (once a day); the test runs it,
+    # on a clock it moves by hand. Three attempts: at once, 5 s later, 5 min after that.
     settings = make_settings(
-        subscription_interval_seconds=86_400,
-        subscription_attempts=3,
-        subscription_backoff_seconds=0.01,
-        subscription_backoff_max_seconds=0.05,
+        subscription_interval_seconds=86_400, subscription_retry_schedule=[5, 300]
     )
     agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
     sink = CaseEventSink(publisher, settings)
-    deliverer = make_deliverer(settings, store, sink, agreement)
+    clock = SimulatedClock()
+    deliverer = make_deliverer(settings, store, sink, agreement, clock)
     try:
         with webhook_receiver() as receiver, hub_process("worker", settings, tmp_path):
             yield Hub(
@@ -123,6 +124,7 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Hub]
                 deliverer,
                 receiver,
                 tmp_path / "worker.log",
+                clock,
             )
     finally:
         publisher.close()
@@ -154,12 +156,20 @@ def test_signed_retried_dead_lettered_replayed_in_order_per_family(hub: Hub) -> 
     assert change_of["APT-A1"].group_key == change_of["APT-A2"].group_key
     assert change_of["APT-B1"].group_key != change_of["APT-A1"].group_key
 
-    # The receiver fails family A's first change: retried, then dead-lettered; A's second
-    # change is held behind it; family B proceeds.
+    # The receiver fails family A's first change: it waits for its retry, A's second change is
+    # queued behind it; family B proceeds. Nothing is tried again before it is due.
     hub.receiver.status_for = lambda body: 500 if "APT-A1" in body else 200
     report = hub.run()
-    assert (report.delivered, report.dead_lettered, report.held) == (1, 1, 1)
-    # families side by side: B1 is not behind A1's retries
+    assert (report.delivered, report.retrying, report.held) == (1, 1, 1)
+    assert sorted(hub.receiver.appointments()) == ["APT-A1", "APT-B1"]
+    assert hub.run().attempts == 0
+    hub.clock.advance(5)
+    assert (hub.run().retrying, len(hub.receiver.received)) == (1, 3)
+    hub.clock.advance(299)
+    assert hub.run().attempts == 0  # not yet
+    hub.clock.advance(1)
+    report = hub.run()  # the third and last attempt: the family's changes are dead letters
+    assert (report.attempts, report.dead_lettered) == (1, 1)
     assert sorted(hub.receiver.appointments()) == ["APT-A1"] * 3 + ["APT-B1"]
     attempts_a1 = [r for r in hub.receiver.received if r.appointment_id == "APT-A1"]
     assert len(attempts_a1) == 3  # the configured attempts

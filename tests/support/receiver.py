@@ -15,6 +15,7 @@ from typing import Any
 class Received:
     headers: dict[str, str]
     body: str
+    status: int = 200  # what the receiver answered
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -37,9 +38,22 @@ class Receiver:
         self._lock = threading.Lock()
 
     def record(self, headers: dict[str, str], body: str) -> int:
+        status = self.status_for(body)
         with self._lock:
-            self.received.append(Received(headers, body))
-        return self.status_for(body)
+            self.received.append(Received(headers, body, status))
+        return status
+
+    def accepted(self) -> list[Received]:
+        """What a Standard Webhooks receiver acts on: each ``webhook-id`` the first time it is
+        answered 2xx, in arrival order; a repeat of an id it accepted before is dropped."""
+        seen: set[str] = set()
+        kept: list[Received] = []
+        with self._lock:
+            for r in self.received:
+                if r.status < 300 and r.headers["webhook-id"] not in seen:
+                    seen.add(r.headers["webhook-id"])
+                    kept.append(r)
+        return kept
 
     def appointments(self) -> list[str]:
         with self._lock:

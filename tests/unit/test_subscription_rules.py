@@ -21,6 +21,7 @@ from hub.subscriptions.rules import (
     family_step,
     held_reason,
     next_cursor,
+    retry_at,
     signed_headers,
     sse_event,
     wants,
@@ -118,3 +119,11 @@ def test_a_stream_resumes_after_last_event_id_or_starts_from_now() -> None:
     assert start_after("17", 99) == 17
     assert start_after(None, 99) == 99
     assert start_after("not-a-number", 99) == 99
+
+
+def test_retry_at_follows_the_schedule_then_gives_up() -> None:
+    schedule = [5.0, 300.0, 1800.0]
+    assert retry_at(1, T0, schedule) == T0 + timedelta(seconds=5)
+    assert retry_at(3, T0, schedule) == T0 + timedelta(minutes=30)
+    assert retry_at(4, T0, schedule) is None  # used up: the change is dead-lettered
+    assert retry_at(1, T0, []) is None  # no schedule: one attempt only

@@ -1,0 +1,19 @@
+"""What the pure fold says a family's events come to: the answer fault tests compare with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hub.events import CaseEvent
+from hub.projections.missed_appointments import AlertSaved, FamilyState, Rules, empty_state, fold
+
+
+def fold_family(
+    events: Iterable[CaseEvent], rules: Rules, group_key: str = ""
+) -> tuple[FamilyState, list[AlertSaved]]:
+    """The family's state after ``events`` in order, and the alert changes on the way."""
+    state, changes = empty_state(group_key), []
+    for event in events:
+        state, effects = fold(state, event, rules)
+        changes += [e for e in effects if isinstance(e, AlertSaved)]
+    return state, changes
