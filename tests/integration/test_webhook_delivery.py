@@ -139,12 +139,13 @@ def test_a_destination_no_longer_allowed_gets_nothing(hub: Hub) -> None:
     agreement = load_agreement(hub.settings.agreement_path or DEFAULT_AGREEMENT)
     public_only = hub.settings.model_copy(update={"subscription_allowed_networks": []})
     report = asyncio.run(make_deliverer(public_only, hub.store, hub.sink, agreement).run_once())
-    assert (report.delivered, report.dead_lettered) == (0, 1)
+    # Refused like a receiver that is down: it waits for its retry with the reason, unsent.
+    assert (report.delivered, report.retrying) == (0, 1)
     assert hub.receiver.received == []
-    [dead] = hub.subscriptions.dead_letters(subscription.subscription_id)
-    assert dead.change.change_id == change.change_id
-    assert "127.0.0.1" in dead.reason
-    assert "not a public address" in dead.reason
+    [waiting] = hub.subscriptions.waiting(subscription.subscription_id)
+    assert waiting.change.change_id == change.change_id
+    assert "127.0.0.1" in waiting.reason
+    assert "not a public address" in waiting.reason
 
 
 def test_signed_retried_dead_lettered_replayed_in_order_per_family(hub: Hub) -> None:
