@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import faust
+from faust.tables.recovery import RebalanceAgain
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from sqlalchemy import Engine
@@ -190,51 +191,61 @@ def _resume_from_store(app: faust.App, engine: Engine, stored: Mapping[str, Sequ
     """
 
     async def rewind(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        consumer = cast(Consumer, app.consumer)  # the Kafka transport's, which can seek
-        assigned = [tp for tp in consumer.assignment() if tp.topic in stored]
-        if not assigned:
-            return
-        committed = {
-            (tp.topic, tp.partition): offset
-            for tp, offset in (await consumer.seek_to_committed()).items()
-        }
-        starts = {
-            (tp.topic, tp.partition): offset
-            for tp, offset in (await consumer.earliest_offsets(*assigned)).items()
-        }
-        targets: dict[TP, int] = {}
-        for topic, projections in stored.items():
-            partitions = [tp.partition for tp in assigned if tp.topic == topic]
-            if not partitions:
-                continue
-            positions = await asyncio.to_thread(
-                stored_positions, engine, projections, topic, partitions
-            )
-            decided = rewinds(
-                positions,
-                {partition: committed.get((topic, partition)) for partition in partitions},
-                {partition: starts.get((topic, partition), 0) for partition in partitions},
-            )
-            targets.update({TP(topic, partition): offset for partition, offset in decided.items()})
-        if not targets:
-            return
-        for tp, offset in sorted(targets.items()):
-            log.warning(
-                "%s[%d]: the store holds less than the group committed (%s); resuming from %d",
-                tp.topic,
-                tp.partition,
-                committed.get((tp.topic, tp.partition)),
-                offset,
-            )
-        # A raw commit of lower offsets (Faust's own commit only ever moves forward).
-        if not await consumer._commit(targets):
-            raise RuntimeError(f"could not rewind the group to the store's positions: {targets}")
-        # aiokafka's seek to committed ignores an offset of 0, so seek there ourselves.
-        from_start = {tp: offset for tp, offset in targets.items() if offset == 0}
-        if from_start:
-            await consumer.seek_wait(from_start)
+        try:
+            await _rewind(cast(Consumer, app.consumer), engine, stored)
+        except RebalanceAgain:
+            raise  # Faust's recovery waits for the next assignment, which rewinds again
+        except Exception:
+            # Resuming at the group's offsets instead could skip what the store lacks.
+            _die("a partition assignment (resuming from the store's positions)")
 
     app.on_rebalance_complete.connect(rewind)
+
+
+async def _rewind(consumer: Consumer, engine: Engine, stored: Mapping[str, Sequence[str]]) -> None:
+    """Commit the lower offsets :func:`rewinds` decides, before Faust seeks to the committed."""
+    assigned = [tp for tp in consumer.assignment() if tp.topic in stored]
+    if not assigned:
+        return
+    committed = {
+        (tp.topic, tp.partition): offset
+        for tp, offset in (await consumer.seek_to_committed()).items()
+    }
+    starts = {
+        (tp.topic, tp.partition): offset
+        for tp, offset in (await consumer.earliest_offsets(*assigned)).items()
+    }
+    targets: dict[TP, int] = {}
+    for topic, projections in stored.items():
+        partitions = [tp.partition for tp in assigned if tp.topic == topic]
+        if not partitions:
+            continue
+        positions = await asyncio.to_thread(
+            stored_positions, engine, projections, topic, partitions
+        )
+        decided = rewinds(
+            positions,
+            {partition: committed.get((topic, partition)) for partition in partitions},
+            {partition: starts.get((topic, partition), 0) for partition in partitions},
+        )
+        targets.update({TP(topic, partition): offset for partition, offset in decided.items()})
+    if not targets:
+        return
+    for tp, offset in sorted(targets.items()):
+        log.warning(
+            "%s[%d]: the store holds less than the group committed (%s); resuming from %d",
+            tp.topic,
+            tp.partition,
+            committed.get((tp.topic, tp.partition)),
+            offset,
+        )
+    # A raw commit of lower offsets (Faust's own commit only ever moves forward).
+    if not await consumer._commit(targets):  # False only when the group rebalanced again
+        raise RebalanceAgain(f"rewinding to the store's positions: {targets}")
+    # aiokafka's seek to committed ignores an offset of 0, so seek there ourselves.
+    from_start = {tp: offset for tp, offset in targets.items() if offset == 0}
+    if from_start:
+        await consumer.seek_wait(from_start)
 
 
 def _agent(

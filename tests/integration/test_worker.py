@@ -19,6 +19,7 @@ from hub.events import (
     RelationshipRecorded,
 )
 from hub.identity.store import IdentityStore
+from hub.kafka_admin import admin
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -161,3 +162,40 @@ def test_a_familys_events_reach_the_projections_keyed_by_family(
     assert {key_of[k] for k in in_family} == {family.encode()}
     assert key_of[("pat-1", his)] not in (family.encode(), None)
     assert len({m.partition() for m in forwarded if m.key() == family.encode()}) == 1
+
+
+def test_a_worker_started_before_its_topics_exist_makes_them_and_consumes(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Faust ignores a topic missing at start for good ("Ignoring missing topic"): the worker
+    makes its topics first, as ``hub run`` does."""
+    made = make_settings()
+    settings = made.model_copy(
+        update={
+            name: f"{getattr(made, name)}-late"
+            for name in ("case_events_topic", "family_events_topic", "disclosures_topic")
+        }
+    )
+    store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
+    store.create_schema()
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    sink = CaseEventSink(publisher, settings)
+    servers = admin(settings.bootstrap_servers())
+    try:
+        with hub_process("worker", settings, tmp_path):
+            eventually(
+                lambda: settings.case_events_topic in servers.list_topics(timeout=10).topics,
+                timeout_s=60,
+                what="the worker made its topics",
+                log=tmp_path / "worker.log",
+            )
+            for entry in [registered(), assigned("mw-1"), missed("APT-1")]:
+                sink.publish_sync(entry)
+            eventually(
+                lambda: len(store.open_alerts_for("mw-1")) == 1,
+                timeout_s=90,
+                what="an alert from topics made after the worker started",
+                log=tmp_path / "worker.log",
+            )
+    finally:
+        publisher.close()
