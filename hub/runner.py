@@ -1,8 +1,10 @@
 """``hub run`` / ``make run``: the whole hub on one machine, with demo data.
 
 Starts (or reuses) the local broker, creates the topics, runs the worker and the API as child
-processes, waits for ``/health``, loads the demo story and shows the alert it produced. Ctrl-C
-stops every process this command started, and the broker too if this command started it.
+processes, waits for ``/health``, loads the demo story and shows the alert it produced. A worker
+that exits once the hub is up (its watchdog ends it when an entry hangs, ADR 0019) is restarted
+with backoff; any other process exiting stops the rest. Ctrl-C stops every process this command
+started, and the broker too if this command started it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,33 @@ def restart_delay(previous_s: float | None, uptime_s: float) -> float:
     return min(RESTART_MAX_S, previous_s * 2)
 
 
+class Restarting:
+    """A child process restarted, after :func:`restart_delay`, whenever it exits: how ``hub run``
+    supervises the worker, which exits on purpose when an entry hangs (hub/watchdog.py)."""
+
+    def __init__(self, name: str, spawn: Callable[[], subprocess.Popen[bytes]]) -> None:
+        self.name = name
+        self._spawn = spawn
+        self.process = spawn()
+        self.restarts = 0
+        self._started = time.monotonic()
+        self._delay: float | None = None
+
+    def check(self) -> None:
+        """Restart the child if it has exited (blocking for the backoff delay)."""
+        if self.process.poll() is None:
+            return
+        uptime = time.monotonic() - self._started
+        self._delay = restart_delay(self._delay, uptime)
+        say(
+            f"the {self.name} exited ({self.process.returncode}) after {uptime:.0f} s; "
+            f"restarting it in {self._delay:.0f} s"
+        )
+        time.sleep(self._delay)
+        self.process, self._started = self._spawn(), time.monotonic()
+        self.restarts += 1
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -107,9 +136,10 @@ def run_all(settings: Settings) -> int:
         def spawn(command: str) -> subprocess.Popen[bytes]:
             return subprocess.Popen([sys.executable, "-m", "hub", command], env=env)  # noqa: S603
 
-        for command in ("worker", "api", "mllp"):
+        worker = Restarting("worker", lambda: spawn("worker"))
+        children.append(worker.process)
+        for command in ("api", "mllp"):
             children.append(spawn(command))
-        started, delay = time.monotonic(), None
         base = f"http://{settings.api_host}:{settings.api_port}"
         say(f"waiting for {base}/health (the worker joins its consumer group) ...")
         wait_until("/health", lambda: _get(f"{base}/health")[0] == 200, 180, children[1:])
@@ -135,16 +165,8 @@ def run_all(settings: Settings) -> int:
         )
         while all(child.poll() is None for child in children[1:]):
             time.sleep(1)
-            # The worker exits on purpose when an entry hangs (hub/watchdog.py): restart it.
-            if children[0].poll() is not None:
-                uptime = time.monotonic() - started
-                delay = restart_delay(delay, uptime)
-                say(
-                    f"the worker exited ({children[0].returncode}) after {uptime:.0f} s; "
-                    f"restarting it in {delay:.0f} s"
-                )
-                time.sleep(delay)
-                children[0], started = spawn("worker"), time.monotonic()
+            worker.check()
+            children[0] = worker.process  # the one _stop stops
         say("a hub process exited; stopping the rest")
         return 1
     except KeyboardInterrupt:

@@ -7,8 +7,9 @@ Failure policy, so that no event is lost:
 
 * bytes that do not decode, or an event the fold rejects, go to the dead-letter topic with the
   reason (awaited: durably written) before the position moves past them;
-* a store that is down is retried with backoff for as long as it takes, holding the partition
-  rather than skipping events.
+* a store that is down is retried with backoff, holding the partition rather than skipping
+  events — when decoding (the key store) as when applying — until the worker's watchdog
+  (``HUB_WORKER_STALL_SECONDS``, ADR 0019) ends a wait that lasts too long.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class ProjectionRunner(Generic[R]):
     ) -> None:
         event: R | None
         try:
-            event = self._codec.decode(value)
+            event = await self._decode(value)
         except DecodeError as error:
             await self._dead_letter(topic, partition, offset, value, str(error))
             event = None
@@ -101,17 +102,28 @@ class ProjectionRunner(Generic[R]):
         if event is not None and self._then is not None:
             await self._then(event, key, value)
 
-    async def _apply(
-        self, topic: str, partition: int, offset: int, event: R | None, key: bytes | None
-    ) -> None:
-        retrying = AsyncRetrying(
+    @staticmethod
+    def _retrying() -> AsyncRetrying:
+        return AsyncRetrying(
             retry=retry_if_exception_type(OperationalError),
             wait=wait_exponential_jitter(multiplier=0.2, max=10),
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )
+
+    async def _decode(self, value: bytes) -> R | None:
+        """Decoding reads the key store (ADR 0009): SQL, so off the event loop and retried like
+        an apply — an escaping OperationalError would crash the Faust agent (issue 7)."""
+        async for attempt in self._retrying():
+            with attempt:
+                return await asyncio.to_thread(self._codec.decode, value)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _apply(
+        self, topic: str, partition: int, offset: int, event: R | None, key: bytes | None
+    ) -> None:
         for projection in self._projections:
-            async for attempt in retrying.copy():
+            async for attempt in self._retrying():
                 with attempt:
                     await asyncio.to_thread(projection, topic, partition, offset, event, key)
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -47,6 +48,41 @@ def _free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running throwaway server: its database URL, and stop/start for fault tests."""
+
+    url: str
+    data: Path
+    log: Path
+    port: int
+    sockets: Path
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_server_user([str(postgres_bin() / "pg_ctl"), "-D", str(self.data), *args]),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        self._pg_ctl(
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.sockets} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off",
+            "start",
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown: open sessions are disconnected, as in a real restart."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+
 @contextmanager
 def temporary_postgres(work_dir: Path) -> Iterator[str]:
     """Yield a SQLAlchemy URL of an empty database on a server that lives for the block."""
@@ -54,6 +90,13 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
     if existing:
         yield existing
         return
+    with postgres_server() as server:
+        yield server.url
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A server of our own (never ``HUB_TEST_DATABASE_URL``: a fault test stops it)."""
     bin_dir = postgres_bin()
     # Outside work_dir: the postgres user must be able to reach it (pytest's tmp is 0700).
     root = Path(tempfile.mkdtemp(prefix="hub-pg-"))
@@ -64,6 +107,9 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
         shutil.chown(sockets, "postgres")
         root.chmod(0o700)
     port = _free_port()
+    server = PostgresServer(
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/hub_test", data, log, port, sockets
+    )
     try:
         subprocess.run(
             _as_server_user(
@@ -81,26 +127,7 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        subprocess.run(
-            _as_server_user(
-                [
-                    str(bin_dir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(log),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    f"-p {port} -c listen_addresses=127.0.0.1 -k {sockets} -c fsync=off "
-                    "-c synchronous_commit=off -c full_page_writes=off",
-                    "start",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
+        server.start()
     except subprocess.CalledProcessError as error:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         shutil.rmtree(root, ignore_errors=True)
@@ -120,7 +147,7 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/hub_test"
+        yield server
     finally:
         subprocess.run(
             _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
