@@ -402,3 +402,8 @@ def temporary_broker(cache_dir: Path, work_dir: Path) -> Iterator[LocalBroker]:
         yield broker
     finally:
         _terminate(broker.pid, 30)
+
+
+def stop_local(broker: LocalBroker, timeout_s: float = 30.0) -> None:
+    """Stop one broker (SIGTERM, then SIGKILL after ``timeout_s``); its data stays for a restart."""
+    _terminate(broker.pid, timeout_s)
