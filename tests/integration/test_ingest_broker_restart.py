@@ -26,6 +26,8 @@ from hub.kafka_local import LocalBroker, ensure_jars, launch, stop_local, tempor
 from hub.settings import Settings
 from tests.conftest import cache_dir
 from tests.e2e.conftest import api_process, sender
+from tests.e2e.test_partner_ingest import MISSED, PARTNER, SECRET, SESSION
+from tests.e2e.test_partner_ingest import send as send_webhook
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import read_case_events
@@ -151,6 +153,38 @@ def test_fhir_senders_get_503_while_the_broker_is_down_and_every_2xx_is_in_the_l
             )
             assert response.status_code in (201, 503), response.text
             return response.headers["X-Hub-Event-Id"] if response.status_code == 201 else None
+
+        accepted, refusals, restarted = _send_through_an_outage(own_broker, send)
+        try:
+            _assert_all_accepted_in_the_log(settings, accepted, refusals)
+        finally:
+            stop_local(restarted)
+
+
+def test_partner_webhooks_get_503_while_the_broker_is_down_and_every_202_is_in_the_log(
+    make_settings: Callable[..., Settings], own_broker: LocalBroker, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        kafka_bootstrap_servers=own_broker.bootstrap_servers,
+        api_port=free_port(),
+        publish_timeout_seconds=3,
+        webhook_secrets={PARTNER: SECRET},
+    )
+    ensure_topics(settings)
+    run = uuid.uuid4().hex[:6]
+
+    with api_process(settings, tmp_path) as base:
+
+        def send(n: int) -> str | None:
+            # A resend is the same delivery: same webhook-id, same payload (Standard Webhooks).
+            payload = {**MISSED, "data": {**SESSION, "session_id": f"GRP-{run}-{n}"}}
+            response = send_webhook(base, payload, message_id=f"msg_{run}_{n}")
+            assert response.status_code in (202, 503), response.text
+            if response.status_code == 503:
+                return None
+            assert "duplicate" not in response.json()  # a refused delivery was not remembered
+            [event_id] = response.json()["event_ids"]
+            return str(event_id)
 
         accepted, refusals, restarted = _send_through_an_outage(own_broker, send)
         try:
