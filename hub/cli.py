@@ -106,12 +106,12 @@ def kafka_stop() -> None:
 def kafka_status() -> None:
     """Say whether the local broker (or cluster) runs, and where; exit 1 if neither does."""
     from hub.kafka_cluster import cluster_status
-    from hub.kafka_local import broker_status
+    from hub.kafka_local import _alive, broker_status
 
     cluster = cluster_status(_settings().state_dir)
     if cluster is not None:
         for node in cluster.nodes:
-            state = f"pid {node.pid}" if node.pid else "down"
+            state = f"pid {node.pid}" if node.pid and _alive(node.pid) else "down"
             typer.echo(
                 f"node {node.node_id}: {state}, {node.bootstrap_servers}, log {node.log_file}"
             )
