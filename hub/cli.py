@@ -22,7 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-kafka_app = typer.Typer(help="A local single-node Kafka broker (KRaft), fetched with Maven.")
+kafka_app = typer.Typer(
+    help="A local Kafka (KRaft), fetched with Maven: one broker, or a cluster with --nodes."
+)
 schemas_app = typer.Typer(help="The Avro case-event contract in schemas/avro/.")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
@@ -41,9 +43,10 @@ def with_local_broker(settings: Settings) -> Settings:
     """Use KAFKA_BOOTSTRAP_SERVERS if set, else the broker `hub kafka start` left running."""
     if settings.kafka_bootstrap_servers:
         return settings
+    from hub.kafka_cluster import cluster_status
     from hub.kafka_local import broker_status
 
-    broker = broker_status(settings.state_dir)
+    broker = broker_status(settings.state_dir) or cluster_status(settings.state_dir)
     if broker is None:
         typer.secho(
             "No Kafka: set KAFKA_BOOTSTRAP_SERVERS or run `hub kafka start` first.",
@@ -57,12 +60,29 @@ def with_local_broker(settings: Settings) -> Settings:
 @kafka_app.command("start")
 def kafka_start(
     port: Annotated[int | None, typer.Option(help="Client port; a free one if omitted.")] = None,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Nodes (combined broker+controller). 3: replication factor 3, "
+            "min.insync.replicas 2, free ports, fresh data on each start; --port is ignored.",
+        ),
+    ] = 1,
 ) -> None:
-    """Fetch the broker jars (once), then start the broker in the background."""
+    """Fetch the broker jars (once), then start the broker (or cluster) in the background."""
+    from hub.kafka_cluster import start_cluster
     from hub.kafka_local import JavaNotFoundError, MavenNotFoundError, start_broker
 
     settings = _settings()
     try:
+        if nodes > 1:
+            cluster = start_cluster(settings.state_dir, nodes)
+            pids = ", ".join(str(node.pid) for node in cluster.nodes)
+            typer.echo(
+                f"Kafka cluster is running (pids {pids}); data: {cluster.nodes[0].home.parent}"
+            )
+            typer.echo(f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}")
+            return
         broker = start_broker(settings.state_dir, port=port)
     except (JavaNotFoundError, MavenNotFoundError) as error:
         typer.secho(str(error), fg="red", err=True)
@@ -73,18 +93,31 @@ def kafka_start(
 
 @kafka_app.command("stop")
 def kafka_stop() -> None:
-    """Stop the local broker (its data is kept for the next start)."""
+    """Stop the local broker (its data is kept for the next start) and any local cluster."""
+    from hub.kafka_cluster import stop_cluster
     from hub.kafka_local import stop_broker
 
-    typer.echo("stopped" if stop_broker(_settings().state_dir) else "no local broker was running")
+    state_dir = _settings().state_dir
+    stopped = [stop_broker(state_dir), stop_cluster(state_dir)]
+    typer.echo("stopped" if any(stopped) else "no local broker was running")
 
 
 @kafka_app.command("status")
 def kafka_status() -> None:
-    """Say whether the local broker runs, and where; exit 1 if it does not."""
-    from hub.kafka_local import broker_status
+    """Say whether the local broker (or cluster) runs, and where; exit 1 if neither does."""
+    from hub.kafka_cluster import cluster_status
+    from hub.kafka_local import _alive, broker_status
 
+    cluster = cluster_status(_settings().state_dir)
+    if cluster is not None:
+        for node in cluster.nodes:
+            state = f"pid {node.pid}" if node.pid and _alive(node.pid) else "down"
+            typer.echo(
+                f"node {node.node_id}: {state}, {node.bootstrap_servers}, log {node.log_file}"
+            )
     broker = broker_status(_settings().state_dir)
+    if broker is None and cluster is not None:
+        return
     if broker is None:
         typer.echo("no local broker is running")
         raise typer.Exit(1)

@@ -9,6 +9,7 @@ directory recorded in ``<state_dir>/kafka/broker.json`` so that ``hub kafka stop
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,12 +139,24 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _server_properties(home: Path, port: int, controller_port: int) -> str:
+def _server_properties(
+    home: Path,
+    port: int,
+    controller_port: int,
+    *,
+    node_id: int = 1,
+    voters: str | None = None,
+    replicas: int = 1,
+) -> str:
+    """One combined broker+controller node. ``voters`` and ``replicas`` > 1 make it a member of
+    a cluster (``hub.kafka_cluster``): internal topics and new topics then get ``replicas``
+    copies and need a majority of them in sync to accept an ``acks=all`` write."""
+    min_isr = replicas // 2 + 1 if replicas > 1 else 1
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"node.id={node_id}",
+            f"controller.quorum.voters={voters or f'{node_id}@127.0.0.1:{controller_port}'}",
             f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names=CONTROLLER",
@@ -151,12 +165,15 @@ def _server_properties(home: Path, port: int, controller_port: int) -> str:
             f"log.dirs={home / 'data'}",
             "num.partitions=1",
             "auto.create.topics.enable=true",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={min_isr}",
+            "unclean.leader.election.enable=false",
+            f"offsets.topic.replication.factor={replicas}",
             "offsets.topic.num.partitions=5",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={replicas}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
             "group.initial.rebalance.delay.ms=0",
             "",
         ]
@@ -178,19 +195,19 @@ def _java(lib: Path, home: Path, *args: str) -> list[str]:
     ]
 
 
-def _format_storage(lib: Path, home: Path) -> None:
+def random_cluster_id() -> str:
+    """A KRaft cluster id (what ``kafka-storage random-uuid`` prints), without a JVM start."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):  # Kafka never issues these (they read as options)
+            return text
+
+
+def _format_storage(lib: Path, home: Path, cluster_id: str | None = None) -> None:
+    """All nodes of one cluster must be formatted with the same ``cluster_id``."""
     if (home / "data" / "meta.properties").exists():
         return
-    cluster_id = (
-        subprocess.run(  # noqa: S603
-            _java(lib, home, "kafka.tools.StorageTool", "random-uuid"),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    cluster_id = cluster_id or random_cluster_id()
     completed = subprocess.run(  # noqa: S603
         _java(
             lib,
@@ -262,9 +279,16 @@ def launch(lib: Path, home: Path, port: int | None, progress: Progress = _stderr
     (home / "ports.json").write_text(json.dumps([port, controller_port]))
     (home / "server.properties").write_text(_server_properties(home, port, controller_port))
     _format_storage(lib, home)
-    log_file = home / "logs" / "server.log"
-    console = home / "logs" / "console.log"
-    with console.open("ab") as out:
+    process = spawn(lib, home)
+    broker = LocalBroker(f"127.0.0.1:{port}", process.pid, home, home / "logs" / "server.log")
+    progress(f"starting Kafka on {broker.bootstrap_servers} ...")
+    wait_ready(broker)
+    return broker
+
+
+def spawn(lib: Path, home: Path) -> subprocess.Popen[bytes]:
+    """Start the (configured, formatted) node in ``home``, detached; do not wait for it."""
+    with (home / "logs" / "console.log").open("ab") as out:
         process = subprocess.Popen(  # noqa: S603
             _java(lib, home, "kafka.Kafka", str(home / "server.properties")),
             stdout=out,
@@ -273,22 +297,27 @@ def launch(lib: Path, home: Path, port: int | None, progress: Progress = _stderr
             start_new_session=True,
         )
     _LAUNCHED[process.pid] = process
-    broker = LocalBroker(f"127.0.0.1:{port}", process.pid, home, log_file)
-    progress(f"starting Kafka on {broker.bootstrap_servers} ...")
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    return process
+
+
+def wait_ready(broker: LocalBroker, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Block until the node answers metadata requests; stop it and raise if it never does."""
+    console = broker.home / "logs" / "console.log"
+    deadline = time.monotonic() + timeout_s
     while not _ready(broker.bootstrap_servers):
-        if process.poll() is not None:
+        if not _alive(broker.pid):
+            process = _LAUNCHED.pop(broker.pid, None)
+            code = process.wait() if process is not None else "?"
             raise RuntimeError(
-                f"Kafka exited during start-up ({process.returncode}):\n"
-                f"{_log_tail(console)}\n{_log_tail(log_file)}"
+                f"Kafka exited during start-up ({code}):\n"
+                f"{_log_tail(console)}\n{_log_tail(broker.log_file)}"
             )
         if time.monotonic() > deadline:
-            _terminate(process.pid, 10)
+            _terminate(broker.pid, 10)
             raise RuntimeError(
-                f"Kafka was not ready in {READY_TIMEOUT_S:.0f} s:\n{_log_tail(log_file)}"
+                f"Kafka was not ready in {timeout_s:.0f} s:\n{_log_tail(broker.log_file)}"
             )
         time.sleep(0.5)
-    return broker
 
 
 def _read_record(path: Path) -> list[int] | None:
@@ -373,3 +402,8 @@ def temporary_broker(cache_dir: Path, work_dir: Path) -> Iterator[LocalBroker]:
         yield broker
     finally:
         _terminate(broker.pid, 30)
+
+
+def stop_local(broker: LocalBroker, timeout_s: float = 30.0) -> None:
+    """Stop one broker (SIGTERM, then SIGKILL after ``timeout_s``); its data stays for a restart."""
+    _terminate(broker.pid, timeout_s)
