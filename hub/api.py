@@ -18,6 +18,7 @@ from confluent_kafka import KafkaException
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
@@ -149,6 +150,27 @@ def create_api(
         healthy = result.healthy and not stalled
         body["status"] = "ok" if healthy else "unavailable"
         return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get(
+        "/health/ready",
+        summary="200 when this process can take input: Kafka answers and the store is reachable",
+    )
+    def ready() -> JSONResponse:
+        """Readiness for a load balancer. Narrower than ``/health`` on purpose: a stalled or
+        absent worker must not take the API out of service, or a worker outage would become an
+        ingest outage, though what senders give us is durable in Kafka without any worker."""
+        result = cluster_health(settings)
+        body: dict[str, Any] = {"kafka_reachable": result.kafka_reachable}
+        try:
+            with app.state.store.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            body["store_reachable"] = True
+        except SQLAlchemyError as error:
+            body["store_reachable"] = False
+            body["store"] = f"unreachable: {type(error).__name__}"
+        ok = result.kafka_reachable and body["store_reachable"]
+        body["status"] = "ok" if ok else "unavailable"
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Operator metrics, Prometheus text format (ADR 0019)")
     def metrics() -> Response:

@@ -37,7 +37,8 @@ pytestmark = pytest.mark.kafka
 
 # Routes anyone may call. Each is here for a reason; keep the list short.
 PUBLIC = {
-    ("GET", "/health"),  # liveness for load balancers and `make run`
+    ("GET", "/health"),  # the whole hub's state, for monitoring and `make run`
+    ("GET", "/health/ready"),  # readiness of one API process, for load balancers
     ("GET", "/metrics"),  # aggregate counts only, for Prometheus (ADR 0019)
     ("GET", "/openapi.json"),
     ("GET", "/docs"),

@@ -129,7 +129,7 @@ def test_every_http_probe_names_a_route_the_api_serves(tmp_path: Path) -> None:
         if isinstance(node, dict) and isinstance(node.get("test"), list)
     ]
     probes += [match.group(1) for match in compose_checks if match]
-    assert "/health" in probes
+    assert {"/health", "/health/ready"} <= set(probes)
     assert set(probes) <= routes
 
 
