@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,7 +44,7 @@ from hub.projections.positions import metadata, positions_of
 from hub.settings import Settings
 from hub.sharing.store import SHARING_PROJECTION
 from tests.builders import T0, TRUST, appointment, consented, event, withdrawn
-from tests.support.processes import settings_env
+from tests.support.processes import hub_process
 
 FAMILY_PROJECTIONS = (missed_appointments.PROJECTION, team.PROJECTION, SHARING_PROJECTION)
 
@@ -193,23 +191,8 @@ def wait_caught_up(settings: Settings, engine: Engine, log: Path, timeout_s: flo
 @contextmanager
 def worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``hub worker`` as a child process; its output appended to ``log`` (restarts included)."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "worker"],
-            env=settings_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with hub_process("worker", settings, log.parent, append_to=log) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def reference(settings: Settings, database_url: str) -> Settings:

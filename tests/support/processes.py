@@ -34,11 +34,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def hub_process(
-    command: str, settings: Settings, log_dir: Path
+    command: str, settings: Settings, log_dir: Path, *, append_to: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m hub COMMAND`` for the duration of the block; its output goes to a log file."""
-    log_path = log_dir / f"{command}.log"
-    with log_path.open("wb") as log:
+    """``python -m hub COMMAND`` for the duration of the block; its output goes to
+    ``log_dir/COMMAND.log``, or is appended to ``append_to`` (one log across restarts)."""
+    log_path = append_to or log_dir / f"{command}.log"
+    with log_path.open("ab" if append_to else "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hub", command],
             env=settings_env(settings),
