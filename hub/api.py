@@ -172,7 +172,7 @@ def create_api(
         body["status"] = "ok" if ok else "unavailable"
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", summary="Operator metrics, Prometheus text format (ADR 0019)")
+    @app.get("/metrics", summary="Operator metrics, Prometheus text format (ADR 0018)")
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 

@@ -1,4 +1,4 @@
-"""Operator metrics in Prometheus exposition format, computed at scrape time (ADR 0019).
+"""Operator metrics in Prometheus exposition format, computed at scrape time (ADR 0018).
 
 Every figure is read when Prometheus scrapes — from the shared projection store and the
 broker's watermarks — rather than counted in a process's memory, so it is right however many

@@ -2,7 +2,7 @@
 
 Starts (or reuses) the local broker, creates the topics, runs the worker and the API as child
 processes, waits for ``/health``, loads the demo story and shows the alert it produced. A worker
-that exits once the hub is up (its watchdog ends it when an entry hangs, ADR 0019) is restarted
+that exits once the hub is up (its watchdog ends it when an entry hangs, ADR 0018) is restarted
 with backoff; any other process exiting stops the rest. Ctrl-C stops every process this command
 started, and the broker too if this command started it.
 """

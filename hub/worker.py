@@ -155,7 +155,7 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             relay_partner_topics
         )
 
-    # A hung entry ends the worker for its supervisor to restart (ADR 0019); started with the
+    # A hung entry ends the worker for its supervisor to restart (ADR 0018); started with the
     # worker, so building the app in a test process arms nothing.
     watchdog = Watchdog(settings.worker_stall_seconds)
 

@@ -9,7 +9,7 @@ Failure policy, so that no event is lost:
   reason (awaited: durably written) before the position moves past them;
 * a store that is down is retried with backoff, holding the partition rather than skipping
   events — when decoding (the key store) as when applying — until the worker's watchdog
-  (``HUB_WORKER_STALL_SECONDS``, ADR 0019) ends a wait that lasts too long.
+  (``HUB_WORKER_STALL_SECONDS``, ADR 0018) ends a wait that lasts too long.
 """
 
 from __future__ import annotations

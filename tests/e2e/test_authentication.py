@@ -39,7 +39,7 @@ pytestmark = pytest.mark.kafka
 PUBLIC = {
     ("GET", "/health"),  # the whole hub's state, for monitoring and `make run`
     ("GET", "/health/ready"),  # readiness of one API process, for load balancers
-    ("GET", "/metrics"),  # aggregate counts only, for Prometheus (ADR 0019)
+    ("GET", "/metrics"),  # aggregate counts only, for Prometheus (ADR 0018)
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

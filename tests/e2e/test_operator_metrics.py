@@ -1,4 +1,4 @@
-"""GET /metrics against the real broker and real processes (ADR 0019): after a known scenario
+"""GET /metrics against the real broker and real processes (ADR 0018): after a known scenario
 the lag, alert, quarantine and dead-letter figures are the expected numbers."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(base: str) -> Samples:
-    response = httpx.get(f"{base}/metrics", timeout=30)  # no credentials: public (ADR 0019)
+    response = httpx.get(f"{base}/metrics", timeout=30)  # no credentials: public (ADR 0018)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return {

@@ -1,4 +1,4 @@
-"""A real hang (ADR 0019): the projection store's positions table is locked while events arrive.
+"""A real hang (ADR 0018): the projection store's positions table is locked while events arrive.
 
 The worker's apply waits on the lock inside its transaction: Kafka sees a healthy group member,
 so only the stored positions tell. ``/health`` must turn 503 naming the stalled projection, the
