@@ -100,7 +100,11 @@ class ProjectionRunner(Generic[R]):
             await self._apply(topic, partition, offset, None, key)
             return
         if event is not None and self._then is not None:
-            await self._then(event, key, value)
+            # Forwarding reads the person index (SQL) before it publishes: retried like an
+            # apply, or a database restart would stop the worker (tests/faults).
+            async for attempt in self._retrying():
+                with attempt:
+                    await self._then(event, key, value)
 
     @staticmethod
     def _retrying() -> AsyncRetrying:
