@@ -20,6 +20,7 @@ from faust.tables.recovery import RebalanceAgain
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from hub.avro_codec import disclosure_codec
 from hub.erasure.keystore import SubjectKeyStore
@@ -111,11 +112,12 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     timers = AlertTimers(alerts, sink, rules, utc_now)
 
     async def alert_timers() -> None:
-        """Inferred no-shows and escalations; what fails to publish is due again next time."""
+        """Inferred no-shows and escalations; what fails to publish, or finds the store down, is
+        due again next time (the decisions go on the log, so nothing is half done)."""
         try:
             await timers.sweep()
-        except PublishError as error:
-            log.warning("alert timers: publishing failed, retrying next sweep: %s", error)
+        except (PublishError, OperationalError) as error:
+            log.warning("alert timers: failed, retrying next sweep: %s", error)
 
     app.timer(interval=settings.alert_sweep_seconds)(alert_timers)
     deliverer = make_deliverer(settings, alerts, sink, agreement)
@@ -143,8 +145,8 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
             """Write new alert changes to the partners' own topics (the leader only, too)."""
             try:
                 report = await partner_topics.run_once()
-            except PublishError as error:  # the cursor did not move: retried next time
-                log.warning("partner topics: publishing failed, retrying: %s", error)
+            except (PublishError, OperationalError) as error:  # the cursor did not move
+                log.warning("partner topics: failed, retrying next interval: %s", error)
                 return
             if report.not_leaseholder:
                 log.info("partner topics: another relay holds the lease; not this time")
