@@ -26,14 +26,11 @@ from prometheus_client.registry import CollectorRegistry
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.identity.store import IDENTITY_PROJECTION
 from hub.kafka_admin import admin
 from hub.projections.changes import feed
-from hub.projections.missed_appointments import PROJECTION as ALERTS_PROJECTION
 from hub.projections.positions import positions_of
-from hub.projections.team import PROJECTION as TEAM_PROJECTION
+from hub.projections.resume import stored_projections
 from hub.settings import Settings
-from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION
 from hub.stalls import Lag, StallWatch
 from hub.subscriptions.store import Outcome, dead_letters_table, deliveries_table
 
@@ -41,14 +38,11 @@ Watermarks = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (st
 
 
 def watched(settings: Settings) -> list[tuple[str, str]]:
-    """Each projection the worker runs, with the topic it reads (``hub/worker.py``)."""
-    family = settings.family_events_topic
+    """Each projection the worker runs, with the topic it reads."""
     return [
-        (IDENTITY_PROJECTION, settings.case_events_topic),
-        (ALERTS_PROJECTION, family),
-        (TEAM_PROJECTION, family),
-        (SHARING_PROJECTION, family),
-        (DISCLOSURE_PROJECTION, settings.disclosures_topic),
+        (projection, topic)
+        for topic, projections in stored_projections(settings).items()
+        for projection in projections
     ]
 
 

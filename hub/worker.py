@@ -28,10 +28,9 @@ from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.events import utc_now
 from hub.identity.routing import FamilyRouter
-from hub.identity.store import IDENTITY_PROJECTION, IdentityStore
+from hub.identity.store import IdentityStore
 from hub.kafka_admin import ensure_topics
-from hub.projections import missed_appointments, team
-from hub.projections.resume import rewinds, stored_positions
+from hub.projections.resume import rewinds, stored_positions, stored_projections
 from hub.projections.runner import ProjectionRunner
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_store import TeamStore
@@ -39,7 +38,7 @@ from hub.projections.timers import AlertTimers, alert_rules
 from hub.publisher import KafkaPublisher, PublishError
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION, SharingStore
+from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import make_partner_topics
@@ -168,18 +167,7 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     _agent(app, settings.case_events_topic, "person_index", case_events, watchdog)
     _agent(app, settings.family_events_topic, "family_projections", family_events, watchdog)
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog)
-    # The projections with a stored position in each runner's topic (the key store's apply is
-    # idempotent and keeps none): on assignment each partition resumes from the lowest.
-    stored = {
-        settings.case_events_topic: [IDENTITY_PROJECTION],
-        settings.family_events_topic: [
-            missed_appointments.PROJECTION,
-            team.PROJECTION,
-            SHARING_PROJECTION,
-        ],
-        settings.disclosures_topic: [DISCLOSURE_PROJECTION],
-    }
-    _resume_from_store(app, engine, stored)
+    _resume_from_store(app, engine, stored_projections(settings))
     return app, publisher
 
 

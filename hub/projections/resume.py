@@ -18,7 +18,23 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Engine
 
+from hub.identity.store import IDENTITY_PROJECTION
+from hub.projections.missed_appointments import PROJECTION as ALERTS_PROJECTION
 from hub.projections.positions import positions_of
+from hub.projections.team import PROJECTION as TEAM_PROJECTION
+from hub.settings import Settings
+from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION
+
+
+def stored_projections(settings: Settings) -> dict[str, list[str]]:
+    """Each topic the worker reads, with the projections that store a position in it (the key
+    store's apply is idempotent and keeps none). The worker resumes from these positions and
+    ``/metrics`` and ``/health`` measure lag against them."""
+    return {
+        settings.case_events_topic: [IDENTITY_PROJECTION],
+        settings.family_events_topic: [ALERTS_PROJECTION, TEAM_PROJECTION, SHARING_PROJECTION],
+        settings.disclosures_topic: [DISCLOSURE_PROJECTION],
+    }
 
 
 def resume_offset(
