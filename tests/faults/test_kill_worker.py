@@ -27,7 +27,6 @@ from sqlalchemy import Engine, inspect, select
 
 from hub.events import CaseEvent
 from hub.projections.changes import feed
-from hub.projections.missed_appointments import AlertSaved, empty_state, fold
 from hub.projections.positions import positions
 from hub.projections.store import alert_recipients, alerts, make_engine
 from hub.projections.timers import alert_rules
@@ -44,6 +43,7 @@ from tests.faults.support import (
     wait_caught_up,
     worker,
 )
+from tests.support.fold import fold_family
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 
@@ -167,21 +167,18 @@ def folded(
     """Per family (one person each here), the pure fold: alert id → (status, recipients), and
     how many changes of each kind each alert must have had."""
     rules = alert_rules(settings, load_agreement(settings.agreement_path or DEFAULT_AGREEMENT))
-    states: dict[str, object] = {}
+    by_family: dict[str, list[CaseEvent]] = {}
+    for entry in events:
+        by_family.setdefault(entry.subject[0].value, []).append(entry)
     alerts_found: dict[str, tuple[str, frozenset[str]]] = {}
     changes: Counter[tuple[str, str]] = Counter()
-    for entry in events:
-        family = entry.subject[0].value
-        state = states.get(family) or empty_state(family)
-        state, effects = fold(state, entry, rules)  # type: ignore[arg-type]
-        states[family] = state
-        for effect in effects:
-            if isinstance(effect, AlertSaved):
-                changes[(str(effect.alert.alert_id), effect.change)] += 1
-                alerts_found[str(effect.alert.alert_id)] = (
-                    effect.alert.status.value,
-                    effect.alert.recipients,
-                )
+    for family, family_events in by_family.items():
+        for saved in fold_family(family_events, rules, family)[1]:
+            changes[(str(saved.alert.alert_id), saved.change)] += 1
+            alerts_found[str(saved.alert.alert_id)] = (
+                saved.alert.status.value,
+                saved.alert.recipients,
+            )
     return alerts_found, changes
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Message
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
@@ -55,6 +55,7 @@ from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import cursors, topic_for
 from hub.subscriptions.store import SubscriptionStore
 from tests.builders import T0, TRUST, assigned, missed
+from tests.faults.support import end_offsets
 from tests.support.fold import fold_family
 from tests.support.processes import eventually, hub_process
 from tests.support.receiver import Receiver, webhook_receiver
@@ -94,24 +95,13 @@ def family_events() -> list[list[CaseEvent]]:
     return families
 
 
-def end_offsets(servers: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": servers, "group.id": f"w-{uuid.uuid4().hex}"})
-    try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(PARTITIONS)
-        }
-    finally:
-        consumer.close()
-
-
 def skipped_offsets(engine: Engine, servers: str, topics: list[str]) -> dict[str, int]:
     """Per projection and topic, how many entries lie between its positions and the end."""
     with engine.connect() as connection:
         rows = connection.execute(select(positions)).all()
     gaps: dict[str, int] = {}
     for topic in topics:
-        ends = end_offsets(servers, topic)
+        ends = end_offsets(servers, topic, PARTITIONS)
         stored: dict[str, dict[int, int]] = {}
         for row in rows:
             if row.topic == topic:
@@ -249,7 +239,7 @@ def _check_side_effects(
         assert arrived == sorted(arrived), f"family {group} out of order"
 
     # disclosures: one per change and subscriber, for the webhook and the partner topic
-    ends = end_offsets(settings.bootstrap_servers(), settings.disclosures_topic)
+    ends = end_offsets(settings.bootstrap_servers(), settings.disclosures_topic, PARTITIONS)
     codec = disclosure_codec(settings.disclosures_topic)
     records = [
         codec.decode(m.value() or b"")
