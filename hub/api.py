@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +34,16 @@ from hub.identity.routes import identity_router
 from hub.identity.store import IdentityStore
 from hub.kafka_admin import cluster_health
 from hub.metrics import metrics_registry, read_lags
+from hub.openapi_responses import (
+    FHIR_ERRORS,
+    KAFKA_UNCONFIRMED,
+    NOT_FOUND,
+    TOKEN_ERRORS,
+    FhirJSONResponse,
+    OperationOutcome,
+    documented,
+    fhir_errors,
+)
 from hub.projections.alert_routes import alert_router
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_routes import team_router
@@ -55,6 +65,12 @@ from hub.web.session import NotSignedInError, session_router, sign_in_required
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
+UNHEALTHY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "Not healthy: the body says which part is not (same fields as 200).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 def create_api(
@@ -114,23 +130,33 @@ def create_api(
         lifespan=lifespan,
     )
 
-    app.include_router(token_router(settings))
-    app.include_router(fhir_router(settings))
-    app.include_router(sharing_router())
-    app.include_router(identity_router())
-    app.include_router(erasure_router())
-    app.include_router(partner_router(settings))
-    app.include_router(alert_router())
-    app.include_router(team_router())
-    app.include_router(subscription_router())
-    app.include_router(stream_router(settings))
+    # What every route answers besides success is declared once (hub/openapi_responses.py):
+    # 401/403 where a route authenticates, 503 where it answers after Kafka confirmed.
+    app.include_router(token_router(settings), responses=TOKEN_ERRORS)
+    app.include_router(
+        documented(fhir_router(settings), model=OperationOutcome),
+        responses=FHIR_ERRORS,
+        default_response_class=FhirJSONResponse,
+    )
+    app.include_router(documented(sharing_router()), responses=KAFKA_UNCONFIRMED)
+    app.include_router(documented(identity_router()))
+    app.include_router(documented(erasure_router()), responses=KAFKA_UNCONFIRMED)
+    app.include_router(
+        documented(partner_router(settings)), responses=KAFKA_UNCONFIRMED | NOT_FOUND
+    )
+    app.include_router(documented(alert_router()), responses=KAFKA_UNCONFIRMED)
+    app.include_router(documented(team_router()), responses=KAFKA_UNCONFIRMED)
+    app.include_router(documented(subscription_router()))
+    app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
+    fhir_errors(app)
 
     @app.get(
         "/health",
         summary="200 when Kafka is reachable, the worker is consuming and no projection stalled",
+        responses=UNHEALTHY,
     )
     def health() -> JSONResponse:
         result = cluster_health(settings)
@@ -154,6 +180,7 @@ def create_api(
     @app.get(
         "/health/ready",
         summary="200 when this process can take input: Kafka answers and the store is reachable",
+        responses=UNHEALTHY,
     )
     def ready() -> JSONResponse:
         """Readiness for a load balancer. Narrower than ``/health`` on purpose: a stalled or
@@ -172,7 +199,11 @@ def create_api(
         body["status"] = "ok" if ok else "unavailable"
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", summary="Operator metrics, Prometheus text format (ADR 0018)")
+    @app.get(
+        "/metrics",
+        summary="Operator metrics, Prometheus text format (ADR 0018)",
+        response_class=PlainTextResponse,
+    )
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 

@@ -41,28 +41,34 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def build_settings(kafka_bootstrap: str, state_dir: Path, **overrides: object) -> Settings:
+    """Settings with unique topics and group, topics created: ``make_settings`` for fixtures
+    wider than one test (a module's API process)."""
+    suffix = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "state_dir": state_dir,
+        "case_events_topic": f"test.case-events.{suffix}",
+        "quarantine_topic": f"test.quarantine.{suffix}",
+        "dead_letter_topic": f"test.dead-letter.{suffix}",
+        "disclosures_topic": f"test.disclosures.{suffix}",
+        "family_events_topic": f"test.family-events.{suffix}",
+        "worker_group": f"test-projections-{suffix}",
+        "topic_partitions": 2,
+        # The tests' webhook receivers listen on 127.0.0.1, which production refuses.
+        "subscription_allowed_networks": ["127.0.0.0/8"],
+        **overrides,
+    }
+    settings = Settings.model_validate(values)
+    ensure_topics(settings)
+    return settings
+
+
 @pytest.fixture
 def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings with unique topics and group for one test, topics created."""
 
     def build(**overrides: object) -> Settings:
-        suffix = uuid.uuid4().hex[:8]
-        values: dict[str, object] = {
-            "kafka_bootstrap_servers": kafka_bootstrap,
-            "state_dir": tmp_path,
-            "case_events_topic": f"test.case-events.{suffix}",
-            "quarantine_topic": f"test.quarantine.{suffix}",
-            "dead_letter_topic": f"test.dead-letter.{suffix}",
-            "disclosures_topic": f"test.disclosures.{suffix}",
-            "family_events_topic": f"test.family-events.{suffix}",
-            "worker_group": f"test-projections-{suffix}",
-            "topic_partitions": 2,
-            # The tests' webhook receivers listen on 127.0.0.1, which production refuses.
-            "subscription_allowed_networks": ["127.0.0.0/8"],
-            **overrides,
-        }
-        settings = Settings.model_validate(values)
-        ensure_topics(settings)
-        return settings
+        return build_settings(kafka_bootstrap, tmp_path, **overrides)
 
     return build

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import erasure_marker
 from hub.identity.store import IdentityStore
+from hub.openapi_responses import NOT_FOUND
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import ERASURE_ROLES, Agreement
@@ -50,6 +51,7 @@ def erasure_router() -> APIRouter:
         status_code=202,
         response_model=ErasureOut,
         summary="Erase a person: destroy their data keys, then purge the projections",
+        responses=NOT_FOUND,
     )
     async def erase(key: str, body: ErasureIn, reader: Reader, request: Request) -> ErasureOut:
         agreement: Agreement = request.app.state.agreement

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
 from hub.identity.store import IdentityStore
+from hub.openapi_responses import CONFLICT, KAFKA_UNCONFIRMED, NOT_FOUND
 from hub.readers import reader_identity
 from hub.sharing.agreement import Agreement
 from hub.sharing.policy import Recipient
@@ -56,7 +57,12 @@ def identity_router() -> APIRouter:
         store: IdentityStore = request.app.state.identity
         return [asdict(review) for review in store.open_reviews()]
 
-    @router.post("/identity/reviews/{review_id}", status_code=202, response_model=Accepted | None)
+    @router.post(
+        "/identity/reviews/{review_id}",
+        status_code=202,
+        response_model=Accepted | None,
+        responses=NOT_FOUND | CONFLICT | KAFKA_UNCONFIRMED,
+    )
     async def decide_review(
         review_id: str, body: ReviewDecisionIn, reader: Reader, request: Request
     ) -> Accepted | None:

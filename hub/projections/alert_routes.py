@@ -22,6 +22,7 @@ from hub.events import (
     Sensitivity,
 )
 from hub.identity.store import IdentityStore
+from hub.openapi_responses import CONFLICT, NOT_FOUND
 from hub.projections.alert_release import AlertOut as AlertOut  # the inbox's import
 from hub.projections.alert_release import release_alerts
 from hub.projections.missed_appointments import AlertStatus
@@ -151,6 +152,7 @@ def alert_router() -> APIRouter:
         status_code=202,
         response_model=AlertChangeAccepted,
         summary="Acknowledge an alert addressed to you (stops its escalation timer)",
+        responses=NOT_FOUND | CONFLICT,
     )
     async def acknowledge(
         alert_id: uuid.UUID, body: AcknowledgeIn, request: Request, reader: Reader
@@ -163,6 +165,7 @@ def alert_router() -> APIRouter:
         status_code=202,
         response_model=AlertChangeAccepted,
         summary="Close an alert addressed to you, saying how it was followed up",
+        responses=NOT_FOUND | CONFLICT,
     )
     async def close(
         alert_id: uuid.UUID, body: CloseIn, request: Request, reader: Reader

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from hub.events import Purpose
 from hub.identity.families import ANCHOR, Member
 from hub.identity.store import IdentityStore
+from hub.openapi_responses import NOT_FOUND as MAY_BE_NOT_FOUND
 from hub.projections.team_models import CaseloadOut, TeamOut
 from hub.projections.team_store import TeamStore
 from hub.projections.team_view import (
@@ -48,6 +49,7 @@ def team_router() -> APIRouter:
         "/families/{family_key}/team",
         response_model=TeamOut,
         summary="The team around a family, as far as the reader may see it",
+        responses=MAY_BE_NOT_FOUND,
     )
     async def family_team(family_key: str, reader: Reader, request: Request) -> TeamOut:
         identity: IdentityStore = request.app.state.identity
@@ -60,6 +62,7 @@ def team_router() -> APIRouter:
         "/people/{person_key:path}/team",
         response_model=TeamOut,
         summary="The team around a person's family (or the person alone, in no family)",
+        responses=MAY_BE_NOT_FOUND,
     )
     async def person_team(person_key: str, reader: Reader, request: Request) -> TeamOut:
         view = await team_of_person(request, reader, person_key)

@@ -35,6 +35,7 @@ from hub.events import (
 )
 from hub.identity.store import IdentityStore
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.openapi_responses import NOT_FOUND
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement
@@ -214,6 +215,7 @@ def sharing_router() -> APIRouter:
     @router.get(
         "/people/{person_key:path}/disclosures",
         summary="Who has seen data about this person: a subject-access style report",
+        responses=NOT_FOUND,
     )
     async def disclosures_about(
         person_key: str, reader: Reader, request: Request

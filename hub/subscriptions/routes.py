@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from hub.events import utc_now
+from hub.openapi_responses import NOT_FOUND, unprocessable
 from hub.projections.changes import last_seq
 from hub.projections.store import MissedAppointmentStore
 from hub.readers import reader_identity
@@ -134,7 +135,9 @@ def subscription_router() -> APIRouter:
         try:
             await asyncio.to_thread(destinations.check, str(body.url))
         except RefusedDestinationError as error:
-            raise HTTPException(422, f"not a webhook destination: {error}") from None
+            raise unprocessable(
+                ("body", "url"), f"not a webhook destination: {error}", str(body.url)
+            ) from None
         store: SubscriptionStore = request.app.state.subscriptions
         alerts: MissedAppointmentStore = request.app.state.store
         created = store.create(
@@ -159,6 +162,7 @@ def subscription_router() -> APIRouter:
         status_code=204,
         response_class=Response,
         summary="Stop a subscription (nothing more is sent)",
+        responses=NOT_FOUND,
     )
     async def delete(subscription_id: str, request: Request, reader: Reader) -> Response:
         store: SubscriptionStore = request.app.state.subscriptions
@@ -170,6 +174,7 @@ def subscription_router() -> APIRouter:
         "/subscriptions/{subscription_id}/dead-letters",
         response_model=list[DeadLetterOut],
         summary="Changes that could not be delivered (or wait behind one that could not)",
+        responses=NOT_FOUND,
     )
     async def dead_letters(
         subscription_id: str, request: Request, reader: Reader
@@ -183,6 +188,7 @@ def subscription_router() -> APIRouter:
         status_code=202,
         response_model=ReplayAccepted,
         summary="Deliver the dead letters again, in order, at the worker's next run",
+        responses=NOT_FOUND,
     )
     async def replay(subscription_id: str, request: Request, reader: Reader) -> ReplayAccepted:
         """Each is fetched and judged by the policy again when it is sent: a consent withdrawn

@@ -229,7 +229,8 @@ def test_csv_upload(api: tuple[Settings, str]) -> None:
     )
     wrong_columns = httpx.post(url, content=b"a,b\n1,2\n", headers=headers)
     assert wrong_columns.status_code == 422
-    assert "missing column(s) record_id, event, occurred_on" in wrong_columns.json()["detail"]
+    [problem] = wrong_columns.json()["detail"]
+    assert "missing column(s) record_id, event, occurred_on" in problem["msg"]
 
     events = read_case_events(settings, expect=9)
     assert len(events) == 9

@@ -27,10 +27,11 @@ import io
 import json
 import logging
 from datetime import timedelta
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -39,6 +40,7 @@ from hub.connectors.partners import PartnerFeed
 from hub.connectors.runtime import Refused, deliver, translate
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
+from hub.openapi_responses import TOO_LARGE, UNSUPPORTED, ErrorOut, unprocessable
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.settings import Settings
@@ -59,6 +61,23 @@ receipts_table = Table(
 # refused by its timestamp, so the table stays small.
 REMEMBER_IDS: Final = timedelta(minutes=10)
 Code = Annotated[str, Path(description="The partner organisation's code.")]
+CSV_BODY: Final = {
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+
+class WebhookRefused(BaseModel):
+    """A signed delivery whose content is wrong: each field named (and quarantined)."""
+
+    webhook_id: str
+    errors: list[dict[str, str]]
+
+
+WEBHOOK_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": ErrorOut, "description": "A webhook-id longer than 200 characters."},
+    401: {"model": ErrorOut, "description": "Unsigned, wrongly signed or stale: the reason."},
+    422: {"model": WebhookRefused, "description": "Signed, but the content is wrong."},
+}
 
 
 class Receipts:
@@ -131,7 +150,7 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> None:
 def partner_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/partners", tags=["Partner ingest"])
 
-    @router.post("/{code}/webhooks", status_code=202)
+    @router.post("/{code}/webhooks", status_code=202, responses=WEBHOOK_REFUSALS)
     async def webhook(request: Request, code: Code) -> JSONResponse:
         """A Standard Webhooks delivery from a partner's system."""
         feed = _feed(request, code)
@@ -161,7 +180,7 @@ def partner_router(settings: Settings) -> APIRouter:
         ids = [str(event.event_id) for event in outcome.events]
         return JSONResponse({"webhook_id": message_id, "event_ids": ids}, status_code=202)
 
-    @router.post("/{code}/uploads")
+    @router.post("/{code}/uploads", responses=TOO_LARGE | UNSUPPORTED, openapi_extra=CSV_BODY)
     async def upload(
         request: Request, code: Code, reader: Annotated[Recipient, Depends(reader_identity)]
     ) -> JSONResponse:
@@ -178,7 +197,7 @@ def partner_router(settings: Settings) -> APIRouter:
         try:
             records = list(feed.connector.read(io.BytesIO(body), name))
         except InputError as error:
-            raise HTTPException(422, str(error)) from None
+            raise unprocessable(("body",), str(error), name) from None
         outcomes = list(translate(feed.connector, feed.config, records, utc_now()))
         try:
             published = await deliver(
