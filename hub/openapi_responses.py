@@ -4,6 +4,7 @@ The OpenAPI document is a contract partners generate clients from, and a fuzzer 
 to (``tests/e2e/test_openapi_fuzz.py``): every status and body a route can answer is declared.
 What is common is declared here and applied where routers are included (``hub/api.py``):
 
+* every route that takes a body FastAPI parses answers 400 for bytes it cannot parse;
 * every route that authenticates its caller (depends on :func:`hub.readers.reader_identity`)
   answers 401 (no, a malformed, unknown, revoked or expired credential) and 403 (a client whose
   role the agreement no longer knows): :func:`documented` adds both;
@@ -80,6 +81,7 @@ ROLE_UNKNOWN: Final = (
     "Refused: the client's role is no longer known to the agreement, or the route's own rule "
     "refuses this reader."
 )
+UNPARSABLE: Final = "The body could not be parsed (e.g. not UTF-8)."
 UNCONFIRMED: Final = (
     "Kafka did not confirm the write (or the disclosure record): nothing was recorded or sent; "
     "send again."
@@ -130,18 +132,21 @@ def _authenticates(route: APIRoute) -> bool:
 
 
 def documented(router: APIRouter, *, model: type[BaseModel] = ErrorOut) -> APIRouter:
-    """The router with 401 and 403 declared on each route that authenticates its caller.
+    """The router with 401 and 403 declared on each route that authenticates its caller, and
+    400 on each that takes a body FastAPI parses.
 
     Applied before ``include_router``, which builds the app's routes (and their response
     models) from these declarations; a route's own declaration of a status wins.
     """
     for route in router.routes:
-        if isinstance(route, APIRoute) and _authenticates(route):
-            common: Responses = {
-                401: _error(UNAUTHENTICATED, model),
-                403: _error(ROLE_UNKNOWN, model),
-            }
-            route.responses = {**common, **route.responses}
+        if not isinstance(route, APIRoute):
+            continue
+        common: Responses = {}
+        if route.body_field is not None:  # bytes FastAPI cannot parse as the body's type
+            common[400] = _error(UNPARSABLE, model)
+        if _authenticates(route):
+            common |= {401: _error(UNAUTHENTICATED, model), 403: _error(ROLE_UNKNOWN, model)}
+        route.responses = {**common, **route.responses}
     return router
 
 

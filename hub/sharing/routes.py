@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hub.api_inputs import Instant
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     PAYLOAD_TYPES,
@@ -84,7 +85,7 @@ class ConsentIn(BaseModel):
     recipients: tuple[str, ...] = Field(min_length=1)
     categories: tuple[DataCategory, ...] = Field(min_length=1)
     purposes: tuple[Purpose, ...] = (Purpose.DIRECT_CARE,)
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class WithdrawalIn(BaseModel):
@@ -104,7 +105,7 @@ class OverrideIn(BaseModel):
     reason: str | None = None
     recipients: tuple[str, ...] = Field(min_length=1)
     categories: tuple[DataCategory, ...] = Field(min_length=1)
-    expires_at: AwareDatetime
+    expires_at: Instant
 
 
 class OverrideEndIn(BaseModel):

@@ -37,10 +37,13 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def start_after(last_event_id: str | None, newest: int) -> int:
-    """Where a stream starts: after the client's ``Last-Event-ID`` if it is a feed ``seq``,
-    else after the newest change (from now on)."""
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
+    """Where a stream starts: after the client's ``Last-Event-ID`` if it is a feed ``seq``
+    (no later than the newest), else after the newest change (from now on)."""
+    given = (last_event_id or "").strip()
+    # ASCII digits only ("٣".isdigit() too), and no more than a seq can be: a 40-digit id
+    # would overflow the SQL integer it is compared with.
+    if given.isascii() and given.isdigit() and int(given) <= newest:
+        return int(given)
     return newest
 
 

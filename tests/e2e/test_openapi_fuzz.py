@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -27,9 +28,12 @@ from tests.e2e.conftest import api_process, reader
 from tests.support.net import free_port
 
 EXAMPLES_PER_OPERATION = 25
+SEQUENCES = 30
+STEPS_PER_SEQUENCE = 6
+MIDWIFE = ("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 # Who the fuzzer acts as; ``None``: no credential at all (every route's 401).
 READERS: dict[str, tuple[str, str, str] | None] = {
-    "midwife": ("mw-1", "R0A", "COMMUNITY_MIDWIFE"),
+    "midwife": MIDWIFE,
     "social-worker": ("sw-1", "LA1", "SOCIAL_WORKER"),
     "anonymous": None,
 }
@@ -113,3 +117,66 @@ def fuzz(schema: BaseSchema, who: str) -> list[str]:
 def test_every_answer_is_documented(api_schema: BaseSchema, who: str) -> None:
     failures = fuzz(api_schema, who)
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.kafka
+def test_sequences_the_document_links_are_documented_too(api_schema: BaseSchema) -> None:
+    """The stateful phase: sequences along the links schemathesis finds in the document (record
+    a consent, then withdraw it; record an override, then end it; list subscriptions, then read
+    or delete one ...), each answer checked as above."""
+    headers = reader(*MIDWIFE)
+    base: Any = api_schema.exclude(path=NOT_FUZZED).as_state_machine()
+
+    class Sequences(base):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
+            return {"headers": headers, "timeout": 30}
+
+        def validate_response(
+            self, response: Response, case: Case[Any], *args: Any, **kwargs: Any
+        ) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    Sequences.run(
+        settings=settings(
+            max_examples=SEQUENCES,
+            stateful_step_count=STEPS_PER_SEQUENCE,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            deadline=None,
+        )
+    )
+
+
+@pytest.mark.kafka
+def test_a_subscription_and_a_consent_through_their_lives(api_schema: BaseSchema) -> None:
+    """The sequences random data rarely completes, made explicitly, every answer checked
+    against the document: a subscription created, read and deleted (then gone for its owner and
+    never visible to anyone else); a consent recorded, then withdrawn."""
+
+    def call(
+        who: tuple[str, str, str], method: str, path: str, **parts: Any
+    ) -> httpx.Response | Any:
+        case = api_schema[path][method].Case(**parts)
+        response = case.call(headers=reader(*who), timeout=30)
+        case.validate_response(response, checks=CHECKS)
+        return response
+
+    social_worker = ("sw-1", "LA1", "SOCIAL_WORKER")
+    created = call(MIDWIFE, "POST", "/subscriptions", body={"url": "http://127.0.0.1:9/hooks"})
+    assert created.status_code == 201
+    mine = {"subscription_id": created.json()["subscription_id"]}
+    listed = call(MIDWIFE, "GET", "/subscriptions").json()
+    assert mine["subscription_id"] in [s["subscription_id"] for s in listed]
+    dead = "/subscriptions/{subscription_id}/dead-letters"
+    assert call(MIDWIFE, "GET", dead, path_parameters=mine).json() == []
+    one = "/subscriptions/{subscription_id}"
+    assert call(social_worker, "DELETE", one, path_parameters=mine).status_code == 404
+    assert call(MIDWIFE, "DELETE", one, path_parameters=mine).status_code == 204
+
+    subject = {"system": "https://example.org/maternity-id", "value": "M-1"}
+    consent = {"subject": subject, "recipients": ["LA1"], "categories": ["APPOINTMENTS"]}
+    recorded = call(MIDWIFE, "POST", "/sharing/consents", body=consent | {"consent_id": "c-1"})
+    assert recorded.status_code == 202
+    withdrawal = {"subject": subject, "consent_id": "c-1"}
+    assert call(MIDWIFE, "POST", "/sharing/withdrawals", body=withdrawal).status_code == 202

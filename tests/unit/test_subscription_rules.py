@@ -119,6 +119,8 @@ def test_a_stream_resumes_after_last_event_id_or_starts_from_now() -> None:
     assert start_after("17", 99) == 17
     assert start_after(None, 99) == 99
     assert start_after("not-a-number", 99) == 99
+    assert start_after("٣", 99) == 99  # a digit, but not a seq
+    assert start_after("9" * 40, 99) == 99  # past any seq (and SQL's integers)
 
 
 def test_retry_at_follows_the_schedule_then_gives_up() -> None:
