@@ -89,7 +89,6 @@ UNCONFIRMED: Final = (
 
 KAFKA_UNCONFIRMED: Final[Responses] = {503: _error(UNCONFIRMED)}
 NOT_FOUND: Final[Responses] = {404: _error("Not found, or not yours to see (the same answer).")}
-FORBIDDEN: Final[Responses] = {403: _error(ROLE_UNKNOWN)}
 CONFLICT: Final[Responses] = {409: _error("The change conflicts with the current state.")}
 TOO_LARGE: Final[Responses] = {413: _error("The body is larger than this route takes.")}
 UNSUPPORTED: Final[Responses] = {
