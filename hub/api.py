@@ -130,22 +130,20 @@ def create_api(
         lifespan=lifespan,
     )
 
-    # What every route answers besides success is declared once (hub/openapi_responses.py):
-    # 401/403 where a route authenticates, 503 where it answers after Kafka confirmed.
-    app.include_router(token_router(settings), responses=TOKEN_ERRORS)
+    # What routes answer besides success is declared once (hub/openapi_responses.py): 401/403
+    # where a route authenticates, 400/404/422 where it takes input, and per router what all
+    # its routes answer (503 where they answer after Kafka confirmed).
+    app.include_router(documented(token_router(settings), TOKEN_ERRORS))
     app.include_router(
-        documented(fhir_router(settings), model=OperationOutcome),
-        responses=FHIR_ERRORS,
+        documented(fhir_router(settings), FHIR_ERRORS, model=OperationOutcome),
         default_response_class=FhirJSONResponse,
     )
-    app.include_router(documented(sharing_router()), responses=KAFKA_UNCONFIRMED)
+    app.include_router(documented(sharing_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(identity_router()))
-    app.include_router(documented(erasure_router()), responses=KAFKA_UNCONFIRMED)
-    app.include_router(
-        documented(partner_router(settings)), responses=KAFKA_UNCONFIRMED | NOT_FOUND
-    )
-    app.include_router(documented(alert_router()), responses=KAFKA_UNCONFIRMED)
-    app.include_router(documented(team_router()), responses=KAFKA_UNCONFIRMED)
+    app.include_router(documented(erasure_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(partner_router(settings), KAFKA_UNCONFIRMED | NOT_FOUND))
+    app.include_router(documented(alert_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(team_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(subscription_router()))
     app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())

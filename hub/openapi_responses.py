@@ -4,7 +4,9 @@ The OpenAPI document is a contract partners generate clients from, and a fuzzer 
 to (``tests/e2e/test_openapi_fuzz.py``): every status and body a route can answer is declared.
 What is common is declared here and applied where routers are included (``hub/api.py``):
 
-* every route that takes a body FastAPI parses answers 400 for bytes it cannot parse;
+* every route that takes a body FastAPI parses answers 400 for bytes it cannot parse, and
+  every route with a path parameter 404 for a value no route's path matches (the fuzzer's
+  person key with a line break);
 * every route that authenticates its caller (depends on :func:`hub.readers.reader_identity`)
   answers 401 (no, a malformed, unknown, revoked or expired credential) and 403 (a client whose
   role the agreement no longer knows): :func:`documented` adds both;
@@ -82,6 +84,7 @@ ROLE_UNKNOWN: Final = (
     "refuses this reader."
 )
 UNPARSABLE: Final = "The body could not be parsed (e.g. not UTF-8)."
+UNROUTABLE: Final = "No route for this path: a path parameter with a '/' or a line break."
 UNCONFIRMED: Final = (
     "Kafka did not confirm the write (or the disclosure record): nothing was recorded or sent; "
     "send again."
@@ -130,12 +133,16 @@ def _authenticates(route: APIRoute) -> bool:
     return False
 
 
-def documented(router: APIRouter, *, model: type[BaseModel] = ErrorOut) -> APIRouter:
-    """The router with 401 and 403 declared on each route that authenticates its caller, and
-    400 on each that takes a body FastAPI parses.
+def documented(
+    router: APIRouter, every: Responses | None = None, *, model: type[BaseModel] = ErrorOut
+) -> APIRouter:
+    """The router with 401 and 403 declared on each route that authenticates its caller, 400
+    on each that takes a body FastAPI parses and 404 on each with a path parameter.
 
+    ``every`` is declared on every route of the router (e.g. :data:`KAFKA_UNCONFIRMED`).
     Applied before ``include_router``, which builds the app's routes (and their response
-    models) from these declarations; a route's own declaration of a status wins.
+    models) from these declarations; a route's own declaration of a status wins, then
+    ``every``'s, then the common ones.
     """
     for route in router.routes:
         if not isinstance(route, APIRoute):
@@ -143,9 +150,11 @@ def documented(router: APIRouter, *, model: type[BaseModel] = ErrorOut) -> APIRo
         common: Responses = {}
         if route.body_field is not None:  # bytes FastAPI cannot parse as the body's type
             common[400] = _error(UNPARSABLE, model)
+        if route.dependant.path_params:  # a value no route's path matches: "a/b", a newline
+            common[404] = _error(UNROUTABLE, model)
         if _authenticates(route):
             common |= {401: _error(UNAUTHENTICATED, model), 403: _error(ROLE_UNKNOWN, model)}
-        route.responses = {**common, **route.responses}
+        route.responses = {**common, **(every or {}), **route.responses}
     return router
 
 

@@ -185,3 +185,36 @@ def test_a_subscription_and_a_consent_through_their_lives(api_schema: BaseSchema
     assert recorded.status_code == 202
     withdrawal = {"subject": subject, "consent_id": "c-1"}
     assert call(MIDWIFE, "POST", "/sharing/withdrawals", body=withdrawal).status_code == 202
+
+
+# What longer runs found, kept as explicit cases: (method, path, parts of the request, status).
+FOUND = [
+    ("GET", "/people/{person_key}/alerts", {"path_parameters": {"person_key": "a\nb"}}, 404),
+    ("POST", "/identity/reviews/{review_id}", {"path_parameters": {"review_id": "r"}}, 400),
+    (
+        "POST",
+        "/sharing/consents",
+        {
+            "body": {
+                "subject": {"system": "https://example.org/ë", "value": "ñ-1"},
+                "recipients": ["Ü"],
+                "categories": ["APPOINTMENTS"],
+                "expires_at": "0163-05-01T00:00:00Z",
+            }
+        },
+        422,
+    ),
+]
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(("method", "path", "parts", "status"), FOUND)
+def test_what_longer_runs_found_is_answered_as_documented(
+    api_schema: BaseSchema, method: str, path: str, parts: dict[str, Any], status: int
+) -> None:
+    case = api_schema[path][method].Case(**parts)
+    if method == "POST" and "body" not in parts:  # bytes that are no JSON, not even UTF-8
+        case.body, case.media_type = b"\xff\xfe{", "application/json"
+    response = case.call(headers=reader(*MIDWIFE), timeout=30)
+    case.validate_response(response, checks=CHECKS)
+    assert response.status_code == status, response.text
