@@ -42,6 +42,7 @@ from hub.projections.timers import alert_rules
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.change_log import ChangeLog
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
@@ -79,6 +80,8 @@ def create_api(
         the_store.create_schema()
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
+        app.state.changes = changes = ChangeLog(the_store.engine)
+        changes.create_schema()
         app.state.identity = IdentityStore(the_store.engine)
         app.state.team = TeamStore(the_store.engine)
         app.state.keys = keys = SubjectKeyStore(the_store.engine)
