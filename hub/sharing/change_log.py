@@ -16,7 +16,18 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from pydantic import AwareDatetime, Field
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
 
 from hub.events import FrozenModel
 from hub.sharing.agreement import ChangeKind
@@ -27,7 +38,8 @@ change_metadata = MetaData()
 changes_table = Table(
     "sharing_changes",
     change_metadata,
-    Column("change_id", String(36), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # the order they came in
+    Column("change_id", String(36), nullable=False, unique=True),
     Column("subject_key", String(250), nullable=False, index=True),
     Column("organisation_code", String(100), nullable=False, index=True),
     Column("outcome", String(10), nullable=False),
@@ -85,11 +97,11 @@ class ChangeLog:
             )
 
     def about(self, subject_keys: Iterable[str]) -> list[ChangeRecord]:
-        """Every attempt about any of a person's identifier keys, oldest first."""
+        """Every attempt about any of a person's identifier keys, in the order they came."""
         return self._select(changes_table.c.subject_key.in_(list(subject_keys)))
 
     def held_or_refused(self, organisation_code: str) -> list[ChangeRecord]:
-        """What the organisation's people tried and the policy refused or held, oldest first."""
+        """What the organisation's people tried and the policy refused or held, in order."""
         return self._select(
             changes_table.c.organisation_code == organisation_code,
             changes_table.c.outcome.in_(HELD_OR_REFUSED),
@@ -97,8 +109,7 @@ class ChangeLog:
 
     def _select(self, *conditions: Any) -> list[ChangeRecord]:
         self._schema.ensure()
-        query = select(changes_table.c.body).where(*conditions)
+        query = select(changes_table.c.body).where(*conditions).order_by(changes_table.c.seq)
         with self._engine.connect() as connection:
             rows = connection.execute(query).scalars().all()
-        found = [ChangeRecord.model_validate_json(body) for body in rows]
-        return sorted(found, key=lambda r: (r.at, str(r.change_id)))
+        return [ChangeRecord.model_validate_json(body) for body in rows]

@@ -34,6 +34,14 @@ from hub.sharing.facts import SharingFacts
 from hub.sharing.policy import Decision, Outcome, Recipient
 
 SYSTEM_ROLE: Final = "PARTNER_SYSTEM"
+# What each change is, in the refusals' words: (the act, the thing).
+WORDS: Final = {
+    ChangeKind.CONSENT_RECORDED: ("record a consent", "a consent"),
+    ChangeKind.CONSENT_WITHDRAWN: ("record a withdrawal of consent", "a withdrawal"),
+    ChangeKind.OVERRIDE_STARTED: ("start a safeguarding override", "an override"),
+    ChangeKind.OVERRIDE_ENDED: ("end a safeguarding override", "an override's end"),
+    ChangeKind.IDENTITY_LINK_CONFIRMED: ("confirm an identity link", "an identity link"),
+}
 WIDENING: Final = frozenset(
     {ChangeKind.CONSENT_RECORDED, ChangeKind.OVERRIDE_STARTED, ChangeKind.IDENTITY_LINK_CONFIRMED}
 )
@@ -60,7 +68,7 @@ def decide_change(
 ) -> Decision:
     """Permit, hold for review or deny one change; deny unless a rule permits it."""
     version, code = agreement.version, actor.organisation_code
-    what = change.kind.value.lower().replace("_", " ")
+    act, what = WORDS[change.kind]
 
     def deny(reason: str, rule: ChangeRule | None = None) -> Decision:
         return Decision(Outcome.DENY, reason, None, version, None if rule is None else rule.name)
@@ -81,7 +89,7 @@ def decide_change(
     if rule is None:
         return deny(
             f"no rule of agreement {version} lets a {actor.role} of {code} "
-            f"({organisation.kind}) record a {what}"
+            f"({organisation.kind}) {act}"
         )
     if (
         change.kind is ChangeKind.CONSENT_RECORDED
@@ -104,7 +112,7 @@ def decide_change(
     )
     if outside:
         kinds = "/".join(rule.recipient_kinds) or "party"
-        return deny(f"a {what} may name only {kinds} organisations of the agreement: {outside}")
+        return deny(f"{what} may name only {kinds} organisations of the agreement: {outside}")
     if change.kind is ChangeKind.OVERRIDE_ENDED:
         override = next((o for o in facts.overrides if o.override_id == change.override_id), None)
         if override is None or override.recorded_by_organisation != code:
@@ -119,10 +127,10 @@ def decide_change(
         if rule.own_organisation is OwnAccess.REVIEW:
             return Decision(
                 Outcome.REVIEW,
-                f"a {what} naming {code}, the recorder's own organisation, is held for review",
+                f"{what} naming {code}, the recorder's own organisation, is held for review",
                 None,
                 version,
                 rule.name,
             )
-        return deny(f"a {what} may not widen {code}'s own access", rule)
+        return deny(f"{what} may not widen {code}'s own access", rule)
     return Decision(Outcome.PERMIT, f"rule {rule.name!r}", None, version, rule.name)

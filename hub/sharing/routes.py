@@ -42,7 +42,12 @@ from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES, ChangeKind
-from hub.sharing.change_check import Attempt, check_change, record_change
+from hub.sharing.change_check import (
+    Attempt,
+    check_change,
+    involved_organisations,
+    record_change,
+)
 from hub.sharing.change_log import ChangeLog
 from hub.sharing.changes import SYSTEM_ROLE, Change
 from hub.sharing.context import SharingContext
@@ -336,7 +341,9 @@ def sharing_router() -> APIRouter:
         # Every identifier of the person: what was disclosed under a record merged in since.
         keys = identity.same_person(person_key)
         entries = store.disclosures_about(keys)
-        if not any(involves(entry, reader.organisation_code) for entry in entries):
+        if not any(
+            involves(entry, reader.organisation_code) for entry in entries
+        ) and reader.organisation_code not in involved_organisations(request.app.state, keys):
             # A governance role of an organisation that holds or received nothing about this
             # person learns nothing, not even who else did (that alone can say "known to
             # children's services"): as for a person the hub does not know.

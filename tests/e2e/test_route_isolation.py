@@ -127,12 +127,14 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("PUT", "/fhir/{resource_type}/{resource_id}"): "writes as the caller's organisation",
     ("POST", "/fhir"): "writes as the caller's organisation",
     ("POST", "/partners/{code}/uploads"): "403 for another organisation (test_partner_ingest)",
-    ("POST", "/sharing/consents"): "records the caller's organisation's decision",
-    ("POST", "/sharing/withdrawals"): "records the caller's organisation's decision",
-    ("POST", "/sharing/overrides"): "records the caller's organisation's decision",
+    # Changes of sharing: decided by the policy for every caller (test_sharing_change_routes).
+    ("POST", "/sharing/consents"): "a change decided by the policy (test_sharing_change_routes)",
+    ("POST", "/sharing/withdrawals"): "a change decided by the policy (test_sharing_change_routes)",
+    ("POST", "/sharing/overrides"): "a change decided by the policy (test_sharing_change_routes)",
     ("POST", "/sharing/overrides/{override_id}/end"): (
-        "an override is ended by its own organisation (test_sharing_state_machine)"
+        "ended only by its own organisation (test_sharing_change_routes)"
     ),
+    ("GET", "/sharing/refused-changes"): "the caller's organisation's refused and held changes",
     ("GET", "/safeguarding/overrides"): "the caller's organisation's overrides",
     ("GET", "/identity/reviews"): "possible matches for the caller's organisation's records",
     ("POST", "/identity/reviews/{review_id}"): "decided by the reviewing organisation",
