@@ -4,7 +4,7 @@ The app in-process (real SQLite stores, the real gate, the real broker), with th
 Salford story applied: her midwife's trust (R0A) and the council hold records about her and
 have practitioners assigned; Home-Start does not, until its key worker is assigned. First the
 tester's three attacks, then every sharing-change route x the roles and kinds of organisation
-that call it, then what the safeguarding lead, the audit report and a partner's webhook see.
+that call it, held changes, a partner's webhook consents and identity links.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from hub.events import PractitionerRole
+from hub.events import PersonIdentifier, PractitionerRole
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL
 from tests.e2e.conftest import reader
 from tests.integration.test_team_routes import NOW, _client
-from tests.team_builders import HOME_START_SOURCE, practitioner
+from tests.team_builders import COUNCIL, HOME_START_SOURCE, mother_registered, practitioner
 
 pytestmark = pytest.mark.kafka
 
@@ -39,6 +39,7 @@ MIDWIFE = reader("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 R0A_SAFEGUARDING = reader("r0a-sg", "R0A", "SAFEGUARDING_MIDWIFE")
 R0A_CALDICOTT = reader("r0a-caldicott", "R0A", "CALDICOTT_GUARDIAN")
 R0A_SYSTEM = reader("r0a-system", "R0A", "PARTNER_SYSTEM")
+GP = reader("gp-1", "R0A", "GP")
 SOCIAL_WORKER = reader("sw-7", SALFORD_COUNCIL, "SOCIAL_WORKER")
 COUNCIL_DSL = reader(
     "salford-csc-designated-officer", SALFORD_COUNCIL, "DESIGNATED_SAFEGUARDING_LEAD"
@@ -312,4 +313,30 @@ def test_a_charitys_webhook_consents_pass_the_same_decision(client: TestClient) 
     assert [(c["outcome"], c["channel"], c["role"]) for c in listed] == [
         ("DENY", "webhook", "PARTNER_SYSTEM"),
         ("REVIEW", "webhook", "PARTNER_SYSTEM"),
+    ]
+
+
+def test_an_identity_link_is_confirmed_only_by_the_roles_the_agreement_names(
+    client: TestClient,
+) -> None:
+    council_record = mother_registered(source=COUNCIL).model_copy(
+        update={"subject": (PersonIdentifier(system="urn:council:355:person", value="P77"),)}
+    )
+    client.app.state.identity.apply("more", 0, 0, council_record)  # type: ignore[attr-defined]
+    [review] = client.get("/identity/reviews", headers=SOCIAL_WORKER).json()
+    path = f"/identity/reviews/{review['review_id']}"
+    for who in (GP, MIDWIFE, R0A_SYSTEM):
+        refused = client.post(path, headers=who, json={"decision": "LINK"})
+        assert refused.status_code == 403, refused.text
+        assert "confirm an identity link" in refused.json()["detail"]
+    assert client.post(path, headers=KEY_WORKER, json={"decision": "LINK"}).status_code == 403
+    assert len(client.get("/identity/reviews", headers=SOCIAL_WORKER).json()) == 1  # still open
+    linked = client.post(path, headers=SOCIAL_WORKER, json={"decision": "LINK"})
+    assert linked.status_code == 202, linked.text
+    assert linked.json()["event_type"] == "PERSON_MERGED"
+    listed = client.get("/sharing/refused-changes", headers=R0A_CALDICOTT).json()
+    assert [(c["kind"], c["role"]) for c in listed] == [
+        ("IDENTITY_LINK_CONFIRMED", "GP"),
+        ("IDENTITY_LINK_CONFIRMED", "COMMUNITY_MIDWIFE"),
+        ("IDENTITY_LINK_CONFIRMED", "PARTNER_SYSTEM"),
     ]
