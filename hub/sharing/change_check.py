@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.connectors.runtime import Mapped, Outcome, Refused
-from hub.events import CaseEvent, ConsentRecorded, ConsentWithdrawn
+from hub.events import (
+    PAYLOAD_TYPES,
+    CaseEvent,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    EventType,
+    Payload,
+    PersonIdentifier,
+)
 from hub.identity.store import IdentityStore
 from hub.projections.store import MissedAppointmentStore
 from hub.projections.team import Involvement
@@ -127,6 +135,28 @@ def record_change(
     return entry
 
 
+def held_form(
+    event_type: EventType,
+    payload: Payload,
+    subject: Sequence[PersonIdentifier],
+    family_key: str | None,
+) -> dict[str, Any]:
+    """What a held change keeps of the event it did not publish, to publish it on review."""
+    return {
+        "event_type": event_type.value,
+        "payload": payload.model_dump(mode="json"),
+        "subject": [i.model_dump(mode="json") for i in subject],
+        "family_key": family_key,
+    }
+
+
+def from_held(held: dict[str, Any]) -> tuple[Payload, tuple[PersonIdentifier, ...], str | None]:
+    """The payload, subject and family of a held change (:func:`held_form`, read back)."""
+    payload = PAYLOAD_TYPES[EventType(held["event_type"])].model_validate(held["payload"])
+    subject = tuple(PersonIdentifier.model_validate(i) for i in held["subject"])
+    return payload, subject, held["family_key"]  # type: ignore[return-value]
+
+
 def screen_partner_changes(
     state: Any, organisation: str, outcomes: Sequence[Outcome], reference: str
 ) -> list[Outcome]:
@@ -169,7 +199,7 @@ def screen_partner_changes(
                 record_change(state, attempt, decision)
                 refusals.append(("event", f"refused by the sharing policy: {decision.reason}"))
             elif decision.outcome is DecisionOutcome.REVIEW:
-                held = event.model_dump(mode="json")
+                held = held_form(event.event_type, payload, event.subject, event.family_key)
                 record_change(state, attempt, decision, held=held)
             else:
                 record_change(state, attempt, decision, event_id=event.event_id)

@@ -4,9 +4,11 @@ Each attempt keeps who made it (organisation, role, user), what it was, the deci
 reason and agreement rule, and the evidence or justification given (for a consent: who obtained
 it, when and how). Applied changes are on the case-event log as well; held and refused ones are
 only here, so this table is a primary record like the clients' (its own metadata: rebuilding
-projections never touches it). It answers three questions: the person's audit report (every
-change about them), the safeguarding lead's list of her organisation's refused and held
-attempts, and, for a held change, the event that would be published if it were applied.
+projections never touches it). It answers: the person's audit report (every change about
+them), the safeguarding lead's list of her organisation's refused and held attempts, the held
+changes waiting for a reviewer, and, for a held change, the event that would be published if
+it were applied (and, once a reviewer applied or rejected it, the record that did: at most one,
+``review_of`` is unique).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ changes_table = Table(
     Column("organisation_code", String(100), nullable=False, index=True),
     Column("outcome", String(10), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("review_of", String(36), unique=True),  # the held change this one decides
     Column("body", Text, nullable=False),
 )
 HELD_OR_REFUSED: Final = (Outcome.DENY.value, Outcome.REVIEW.value)
@@ -70,6 +73,7 @@ class ChangeRecord(FrozenModel):
     reference: str  # the route or webhook id
     event_id: uuid.UUID | None = None  # the case-event, once applied
     held_event: dict[str, Any] | None = None  # REVIEW: the event that was not published
+    review_of: uuid.UUID | None = None  # the held change this record applies or rejects
 
 
 class ChangeLog:
@@ -92,6 +96,7 @@ class ChangeLog:
                     organisation_code=entry.organisation_code,
                     outcome=entry.outcome.value,
                     at=entry.at,
+                    review_of=None if entry.review_of is None else str(entry.review_of),
                     body=entry.model_dump_json(),
                 )
             )
@@ -106,6 +111,23 @@ class ChangeLog:
             changes_table.c.organisation_code == organisation_code,
             changes_table.c.outcome.in_(HELD_OR_REFUSED),
         )
+
+    def get(self, change_id: uuid.UUID) -> ChangeRecord | None:
+        found = self._select(changes_table.c.change_id == str(change_id))
+        return found[0] if found else None
+
+    def held(self) -> list[ChangeRecord]:
+        """Changes held for review that nobody has applied or rejected yet, in order."""
+        reviewed = select(changes_table.c.review_of).where(changes_table.c.review_of.is_not(None))
+        return self._select(
+            changes_table.c.outcome == Outcome.REVIEW.value,
+            changes_table.c.change_id.not_in(reviewed),
+        )
+
+    def review_of(self, change_id: uuid.UUID) -> ChangeRecord | None:
+        """The record that applied or rejected a held change, if any."""
+        found = self._select(changes_table.c.review_of == str(change_id))
+        return found[0] if found else None
 
     def _select(self, *conditions: Any) -> list[ChangeRecord]:
         self._schema.ensure()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from hub.sharing.agreement import Agreement, ChangeKind, ChangeRule, OwnAccess
+from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement, ChangeKind, ChangeRule, OwnAccess
 from hub.sharing.facts import SharingFacts
 from hub.sharing.policy import Decision, Outcome, Recipient
 
@@ -134,3 +134,25 @@ def decide_change(
             )
         return deny(f"{what} may not widen {code}'s own access", rule)
     return Decision(Outcome.PERMIT, f"rule {rule.name!r}", None, version, rule.name)
+
+
+def decide_held(
+    agreement: Agreement, reviewer: Recipient, held_by: str, involvement: frozenset[str]
+) -> Decision:
+    """Who may apply or reject a change held for review: a designated safeguarding lead or
+    Caldicott guardian of a statutory party involved with the person — the organisations whose
+    records would flow — and never of the organisation whose own access the change widens."""
+    version, code = agreement.version, reviewer.organisation_code
+
+    def deny(reason: str) -> Decision:
+        return Decision(Outcome.DENY, reason, None, version)
+
+    if not agreement.is_statutory(code):
+        return deny(f"{code} is not a statutory party to agreement {version}: it reviews nothing")
+    if reviewer.role not in GOVERNANCE_ROLES:
+        return deny(f"only {sorted(GOVERNANCE_ROLES)} review held changes")
+    if code == held_by:
+        return deny(f"a change widening {code}'s own access is reviewed by another organisation")
+    if code not in involvement:
+        return deny(f"{code} holds no record about this person and has no practitioner assigned")
+    return Decision(Outcome.PERMIT, f"reviewed by {code}", None, version, "review")

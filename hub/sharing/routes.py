@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import IntegrityError
 
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -45,11 +46,13 @@ from hub.sharing.agreement import GOVERNANCE_ROLES, ChangeKind
 from hub.sharing.change_check import (
     Attempt,
     check_change,
+    from_held,
+    held_form,
     involved_organisations,
     record_change,
 )
-from hub.sharing.change_log import ChangeLog
-from hub.sharing.changes import SYSTEM_ROLE, Change
+from hub.sharing.change_log import ChangeLog, ChangeRecord
+from hub.sharing.changes import SYSTEM_ROLE, Change, decide_held
 from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.gate import Item, Release
@@ -149,13 +152,25 @@ class Accepted(BaseModel):
 
 
 class ChangeAnswer(BaseModel):
-    """A change to sharing the policy permitted (``applied``) or held for ``review``."""
+    """A change to sharing the policy permitted (``applied``) or held for ``review``; a held
+    change a reviewer ``rejected``."""
 
-    status: Literal["applied", "review"]
+    status: Literal["applied", "review", "rejected"]
     change_id: uuid.UUID = Field(description="Its entry in the change log.")
     reason: str
     event_id: uuid.UUID | None = Field(default=None, description="The case-event, if applied.")
     event_type: EventType | None = None
+
+
+class HeldDecision(StrEnum):
+    APPLY = "APPLY"
+    REJECT = "REJECT"
+
+
+class HeldDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: HeldDecision
+    reason: str = Field(min_length=1, description="Why, in the reviewer's words.")
 
 
 CHANGE_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
@@ -283,6 +298,100 @@ def sharing_router() -> APIRouter:
             entry.model_dump(mode="json")
             for entry in changes.held_or_refused(reader.organisation_code)
         ]
+
+    @router.get(
+        "/sharing/held-changes",
+        summary="Changes held for review that the reader's organisation may decide",
+        responses={
+            401: {"description": "No or bad credentials."},
+            403: {"description": "Not a governance role."},
+        },
+    )
+    def held_changes(reader: Reader, request: Request) -> list[dict[str, Any]]:
+        """For the designated safeguarding lead / Caldicott guardian of a statutory party: the
+        held changes about people her organisation holds records about or works with."""
+        if reader.role not in GOVERNANCE_ROLES:
+            raise HTTPException(403, f"only {sorted(GOVERNANCE_ROLES)} review held changes")
+        state = request.app.state
+        identity: IdentityStore = state.identity
+        changes: ChangeLog = state.changes
+        return [
+            held.model_dump(mode="json")
+            for held in changes.held()
+            if decide_held(
+                state.agreement,
+                reader,
+                held.organisation_code,
+                involved_organisations(state, identity.same_person(held.subject_key)),
+            ).permitted
+        ]
+
+    @router.post(
+        "/sharing/held-changes/{change_id}",
+        status_code=202,
+        response_model=ChangeAnswer,
+        responses={
+            **CHANGE_RESPONSES,
+            403: {"description": "The reader may not review this change; the reason says why."},
+            404: {"description": "No change held for review with this id."},
+            409: {"description": "Already applied or rejected."},
+        },
+    )
+    async def review_held_change(
+        change_id: uuid.UUID, body: HeldDecisionIn, reader: Reader, request: Request
+    ) -> ChangeAnswer:
+        """Apply (publish as its recorder made it) or reject a held change, with a reason."""
+        state = request.app.state
+        changes: ChangeLog = state.changes
+        identity: IdentityStore = state.identity
+        held = changes.get(change_id)
+        if held is None or held.outcome is not Outcome.REVIEW or held.held_event is None:
+            raise HTTPException(404, f"no change {change_id} is held for review")
+        involvement = involved_organisations(state, identity.same_person(held.subject_key))
+        decision = decide_held(state.agreement, reader, held.organisation_code, involvement)
+        reviewed = held.model_copy(
+            update={
+                "change_id": uuid.uuid4(),
+                "at": state.clock(),
+                "organisation_code": reader.organisation_code,
+                "role": reader.role,
+                "user_id": reader.user_id,
+                "outcome": decision.outcome,
+                "reason": decision.reason,
+                "rule": decision.authority,
+                "channel": "api",
+                "justification": body.reason,
+                "reference": f"{request.method} {request.url.path}",
+                "held_event": None,
+            }
+        )
+        if not decision.permitted:
+            changes.record(reviewed)
+            raise HTTPException(403, decision.reason)
+        if changes.review_of(change_id) is not None:
+            raise HTTPException(409, f"change {change_id} was already applied or rejected")
+        if body.decision is HeldDecision.REJECT:
+            reason = f"held change {change_id} rejected on review by {reader.organisation_code}"
+            rejected = reviewed.model_copy(
+                update={"outcome": Outcome.DENY, "reason": reason, "review_of": change_id}
+            )
+            _record_review(changes, rejected)
+            return ChangeAnswer(status="rejected", change_id=rejected.change_id, reason=reason)
+        payload, subject, family_key = from_held(held.held_event)
+        recorder = Recipient(held.organisation_code, held.role, held.user_id)
+        accepted = await publish_from_api(request, recorder, subject, family_key, payload)
+        reason = f"held change {change_id} applied on review by {reader.organisation_code}"
+        applied = reviewed.model_copy(
+            update={"reason": reason, "review_of": change_id, "event_id": accepted.event_id}
+        )
+        _record_review(changes, applied)
+        return ChangeAnswer(
+            status="applied",
+            change_id=applied.change_id,
+            reason=reason,
+            event_id=accepted.event_id,
+            event_type=accepted.event_type,
+        )
 
     @router.get(
         "/safeguarding/overrides", summary="Overrides recorded by the reader's organisation"
@@ -423,6 +532,15 @@ async def record_disclosures(request: Request, disclosures: list[Disclosure]) ->
         ) from error
 
 
+def _record_review(changes: ChangeLog, entry: ChangeRecord) -> None:
+    try:
+        changes.record(entry)
+    except IntegrityError:  # another reviewer decided it at the same moment
+        raise HTTPException(
+            409, f"change {entry.review_of} was already applied or rejected"
+        ) from None
+
+
 def _attempt(
     request: Request,
     reader: Recipient,
@@ -458,12 +576,8 @@ async def _change(
         record_change(state, attempt, decision)
         raise HTTPException(403, decision.reason)
     if decision.outcome is Outcome.REVIEW:
-        held = {
-            "payload_type": type(payload).__name__,
-            "payload": payload.model_dump(mode="json"),
-            "subject": [i.model_dump(mode="json") for i in subject.identifiers()],
-            "family_key": family_key,
-        }
+        event_type = next(t for t, cls in PAYLOAD_TYPES.items() if isinstance(payload, cls))
+        held = held_form(event_type, payload, subject.identifiers(), family_key)
         entry = record_change(state, attempt, decision, held=held)
         return ChangeAnswer(status="review", change_id=entry.change_id, reason=decision.reason)
     accepted = await publish_from_api(

@@ -135,6 +135,10 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
         "ended only by its own organisation (test_sharing_change_routes)"
     ),
     ("GET", "/sharing/refused-changes"): "the caller's organisation's refused and held changes",
+    ("GET", "/sharing/held-changes"): "held changes the caller's organisation may review",
+    ("POST", "/sharing/held-changes/{change_id}"): (
+        "reviewed only by an involved statutory party (test_sharing_change_routes)"
+    ),
     ("GET", "/safeguarding/overrides"): "the caller's organisation's overrides",
     ("GET", "/identity/reviews"): "possible matches for the caller's organisation's records",
     ("POST", "/identity/reviews/{review_id}"): "decided by the reviewing organisation",

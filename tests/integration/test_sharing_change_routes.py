@@ -251,6 +251,41 @@ def test_a_charity_widening_its_own_access_is_held_for_review(client: TestClient
     [listed] = client.get("/sharing/refused-changes", headers=HOME_START_DSL).json()
     assert listed["outcome"] == "REVIEW"
     assert listed["held_event"]["payload"]["recipients"] == [HOME_START]
+    # Reviewed by a statutory party involved with her, never by the charity itself or outsiders.
+    assert client.get("/sharing/held-changes", headers=HOME_START_DSL).json() == []
+    assert client.get("/sharing/held-changes", headers=STRANGER_DSL).json() == []
+    [waiting] = client.get("/sharing/held-changes", headers=R0A_CALDICOTT).json()
+    assert waiting["change_id"] == held.json()["change_id"]
+    path = f"/sharing/held-changes/{waiting['change_id']}"
+    apply = {"decision": "APPLY", "reason": "confirmed with the mother at her booking visit"}
+    for who in (KEY_WORKER, HOME_START_DSL, STRANGER_DSL, MIDWIFE):
+        refused = client.post(path, headers=who, json=apply)
+        assert refused.status_code == 403, refused.text
+    assert not sees_missed_appointment(client, KEY_WORKER)
+    applied = client.post(path, headers=R0A_CALDICOTT, json=apply)
+    assert applied.status_code == 202, applied.text
+    assert applied.json()["status"] == "applied"
+    assert sees_missed_appointment(client, KEY_WORKER)  # the consent is in force now
+    again = client.post(path, headers=COUNCIL_DSL, json={**apply, "decision": "REJECT"})
+    assert again.status_code == 409, again.text
+    assert client.get("/sharing/held-changes", headers=R0A_CALDICOTT).json() == []
+    report = client.get(f"/people/{NHS_NUMBER}/disclosures", headers=R0A_CALDICOTT).json()
+    [review] = [c for c in report["changes"] if c["review_of"] == waiting["change_id"]]
+    assert (review["organisation_code"], review["outcome"]) == ("R0A", "PERMIT")
+    assert review["justification"] == apply["reason"]
+    assert review["event_id"] == applied.json()["event_id"]
+
+    # Another held consent, rejected: nothing applied.
+    second = client.post("/sharing/consents", headers=KEY_WORKER, json=consent(consent_id="c-2"))
+    assert second.json()["status"] == "review", second.text
+    rejected = client.post(
+        f"/sharing/held-changes/{second.json()['change_id']}",
+        headers=COUNCIL_DSL,
+        json={"decision": "REJECT", "reason": "the mother says she did not agree to this"},
+    )
+    assert rejected.json()["status"] == "rejected", rejected.text
+    assert client.get("/sharing/held-changes", headers=COUNCIL_DSL).json() == []
+
     # The key worker may record a consent she obtained for another charity, and a withdrawal.
     other = client.post("/sharing/consents", headers=KEY_WORKER, json=consent(WOMENS_AID))
     assert other.json()["status"] == "applied", other.text

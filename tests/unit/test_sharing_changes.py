@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from hub.sharing.agreement import KNOWN_ROLES, ChangeKind, load_agreement
-from hub.sharing.changes import Change, decide_change
+from hub.sharing.changes import Change, decide_change, decide_held
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.policy import Outcome, Recipient
 from tests.builders import HOME_START, SALFORD_COUNCIL, T0, override
@@ -266,3 +266,57 @@ def test_an_agreement_without_change_rules_lets_nobody_change_anything() -> None
     decision = decide_change(bare, MIDWIFE, CONSENT, FACTS, EVERYONE, NOW)
     assert decision.outcome is Outcome.DENY
     assert "no rule" in decision.reason
+
+
+# who reviews a change Home-Start's key worker made that widens Home-Start's own access
+REVIEWERS: list[tuple[str, Recipient, frozenset[str], Outcome]] = [
+    (
+        "the trust's Caldicott guardian",
+        Recipient(TRUST, "CALDICOTT_GUARDIAN", "cg"),
+        EVERYONE,
+        Outcome.PERMIT,
+    ),
+    (
+        "the council's safeguarding lead",
+        Recipient(SALFORD_COUNCIL, "DESIGNATED_SAFEGUARDING_LEAD", "dsl"),
+        EVERYONE,
+        Outcome.PERMIT,
+    ),
+    (
+        "an uninvolved trust's Caldicott guardian",
+        Recipient("RM3", "CALDICOTT_GUARDIAN", "cg"),
+        EVERYONE,
+        Outcome.DENY,
+    ),
+    ("the trust's midwife", MIDWIFE, EVERYONE, Outcome.DENY),
+    (
+        "the charity's own safeguarding lead",
+        Recipient(HOME_START, "DESIGNATED_SAFEGUARDING_LEAD", "d"),
+        EVERYONE,
+        Outcome.DENY,
+    ),
+    (
+        "another charity's safeguarding lead",
+        Recipient(WOMENS_AID, "DESIGNATED_SAFEGUARDING_LEAD", "d"),
+        EVERYONE | {WOMENS_AID},
+        Outcome.DENY,
+    ),
+    (
+        "a Caldicott guardian outside the agreement",
+        Recipient(OUTSIDE, "CALDICOTT_GUARDIAN", "cg"),
+        EVERYONE | {OUTSIDE},
+        Outcome.DENY,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("reviewer", "involvement", "outcome"),
+    [row[1:] for row in REVIEWERS],
+    ids=[row[0] for row in REVIEWERS],
+)
+def test_who_reviews_a_held_change(
+    reviewer: Recipient, involvement: frozenset[str], outcome: Outcome
+) -> None:
+    decision = decide_held(AGREEMENT, reviewer, HOME_START, involvement)
+    assert decision.outcome is outcome, decision.reason
