@@ -61,3 +61,15 @@ def test_who_may_change_the_team(
     decision = may_change_team(AGREEMENT, who, change, organisation, role)
     assert (decision.allowed, decision.status) == (status == 202, status), decision.reason
     assert decision.reason  # a refusal says why
+
+
+def test_the_routes_document_every_status_they_answer() -> None:
+    from fastapi import FastAPI
+
+    from hub.assignments.routes import assignments_router
+
+    app = FastAPI()
+    app.include_router(assignments_router())
+    paths = app.openapi()["paths"]
+    for path in ("/team/assignments", "/team/unassignments"):
+        assert set(paths[path]["post"]["responses"]) == {"202", "401", "403", "422", "503"}
