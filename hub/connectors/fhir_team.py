@@ -190,8 +190,15 @@ def _event(
     event_type = EventType.PRACTITIONER_ASSIGNED if assigning else EventType.PRACTITIONER_UNASSIGNED
     key = f"{change.organisation_code}|{change.practitioner_id}|{change.role}"
     return CaseEvent(
+        # a re-sent resource is the same event; the same change stated again later is not
         event_id=deterministic_event_id(
-            SOURCE_SYSTEM, organisation_code, kind, record_id, key, event_type
+            SOURCE_SYSTEM,
+            organisation_code,
+            kind,
+            record_id,
+            key,
+            event_type,
+            occurred_at.isoformat(),
         ),
         event_type=event_type,
         occurred_at=occurred_at,
