@@ -133,6 +133,12 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("POST", "/sharing/overrides/{override_id}/end"): (
         "an override is ended by its own organisation (test_sharing_state_machine)"
     ),
+    ("POST", "/team/assignments"): (
+        "403 outside the agreement or for a charity (tests/unit/test_team_change_decision.py)"
+    ),
+    ("POST", "/team/unassignments"): (
+        "ends only the caller's organisation's assignments (test_team_change_decision)"
+    ),
     ("GET", "/safeguarding/overrides"): "the caller's organisation's overrides",
     ("GET", "/identity/reviews"): "possible matches for the caller's organisation's records",
     ("POST", "/identity/reviews/{review_id}"): "decided by the reviewing organisation",
