@@ -234,7 +234,7 @@ class PractitionerUnassigned(FrozenModel):
     """
 
     practitioner_id: str = Field(min_length=1)
-    organisation_code: str
+    organisation_code: str = Field(min_length=1)
     role: PractitionerRole
     scope: AssignmentScope
     reason: str | None = None

@@ -220,7 +220,7 @@ payloads: dict[EventType, st.SearchStrategy[object]] = {
     EventType.PRACTITIONER_UNASSIGNED: st.builds(
         PractitionerUnassigned,
         practitioner_id=non_empty,
-        organisation_code=text,
+        organisation_code=non_empty,
         role=st.sampled_from(PractitionerRole),
         scope=st.sampled_from(AssignmentScope),
         reason=st.none() | text,
