@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.assignments.routes import assignments_router
 from hub.auth.routes import token_router
 from hub.auth.store import ClientStore
 from hub.connectors.fhir_http import fhir_router
@@ -120,6 +121,7 @@ def create_api(
     app.include_router(token_router(settings))
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
+    app.include_router(assignments_router())
     app.include_router(identity_router())
     app.include_router(erasure_router())
     app.include_router(partner_router(settings))

@@ -139,6 +139,12 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("POST", "/sharing/held-changes/{change_id}"): (
         "reviewed only by an involved statutory party (test_sharing_change_routes)"
     ),
+    ("POST", "/team/assignments"): (
+        "403 outside the agreement or for a charity (tests/unit/test_team_change_decision.py)"
+    ),
+    ("POST", "/team/unassignments"): (
+        "ends only the caller's organisation's assignments (test_team_change_decision)"
+    ),
     ("GET", "/safeguarding/overrides"): "the caller's organisation's overrides",
     ("GET", "/identity/reviews"): "possible matches for the caller's organisation's records",
     ("POST", "/identity/reviews/{review_id}"): "decided by the reviewing organisation",
