@@ -51,6 +51,18 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorsOut(BaseModel):
+    """A 422 of the JSON API: each problem with the field it is in (FastAPI's validation body)."""
+
+    detail: list[ValidationIssue]
+
+
 class OutcomeIssue(BaseModel):
     severity: Literal["fatal", "error", "warning", "information"]
     code: str
@@ -142,7 +154,8 @@ def documented(
     ``every`` is declared on every route of the router (e.g. :data:`KAFKA_UNCONFIRMED`).
     Applied before ``include_router``, which builds the app's routes (and their response
     models) from these declarations; a route's own declaration of a status wins, then
-    ``every``'s, then the common ones.
+    ``every``'s, then the common ones. An error a route declares by description alone gets
+    ``model`` as its body.
     """
     for route in router.routes:
         if not isinstance(route, APIRoute):
@@ -154,8 +167,21 @@ def documented(
             common[404] = _error(UNROUTABLE, model)
         if _authenticates(route):
             common |= {401: _error(UNAUTHENTICATED, model), 403: _error(ROLE_UNKNOWN, model)}
-        route.responses = {**common, **(every or {}), **route.responses}
+        declared = {**common, **(every or {}), **route.responses}
+        route.responses = {
+            status: _with_body(status, response, model) for status, response in declared.items()
+        }
     return router
+
+
+def _with_body(
+    status: int | str, response: dict[str, Any], model: type[BaseModel]
+) -> dict[str, Any]:
+    """An error declared by its description alone has the router's error body."""
+    if str(status).isdigit() and int(status) >= 400 and not {"model", "content"} & set(response):
+        validation = str(status) == "422" and model is ErrorOut
+        return {"model": ValidationErrorsOut if validation else model, **response}
+    return response
 
 
 def unprocessable(location: Sequence[str | int], message: str, given: object) -> Exception:

@@ -1,5 +1,6 @@
 """Datetimes the API takes: refused at the model, naming the field, when the hub cannot keep
 them (the fuzzer's year-163 consent expiry), accepted otherwise."""
+# A consent's ``obtained_at`` is the same type (hub/api_inputs.Instant); expiries stand for both.
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ CONSENT: dict[str, Any] = {
     "categories": ["APPOINTMENTS"],
 }
 OVERRIDE: dict[str, Any] = CONSENT | {"reason_code": "SECTION_47_ENQUIRY"}
+CONSENT |= {"method": "WRITTEN"}
 
 REFUSED = [
     "0163-05-01T00:00:00Z",  # the fuzzer's
