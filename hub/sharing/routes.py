@@ -638,6 +638,5 @@ async def publish_from_api(
         await sink.publish(event)
     except PublishError as error:
         raise HTTPException(503, f"not recorded, send again: {error}") from error
-    store: SharingStore = request.app.state.sharing
-    store.record_now(event)
+    # The app's sink has folded a sharing fact into the store already (CaseEventSink.publish).
     return Accepted(event_id=event.event_id, event_type=event_type)
