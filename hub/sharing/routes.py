@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 
+from hub.api_identifiers import PersonKey
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     PAYLOAD_TYPES,
@@ -440,7 +441,7 @@ def sharing_router() -> APIRouter:
         summary="Who has seen data about this person: a subject-access style report",
     )
     async def disclosures_about(
-        person_key: str, reader: Reader, request: Request
+        person_key: PersonKey, reader: Reader, request: Request
     ) -> dict[str, Any]:
         if reader.role not in GOVERNANCE_ROLES:
             raise HTTPException(403, f"only {sorted(GOVERNANCE_ROLES)} read the disclosure log")
