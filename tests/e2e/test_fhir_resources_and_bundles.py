@@ -29,7 +29,7 @@ def test_resources_create_and_update(hub: tuple[Settings, str]) -> None:
     assert _post(f"{base}/fhir/Patient", "uk-core-patient").status_code == 201
     updated = _post(f"{base}/fhir/Patient/amy-example", "uk-core-patient", "PUT")
     assert updated.status_code == 200
-    assert updated.headers["Location"] == "/fhir/Patient/amy-example"
+    assert updated.headers["Location"].startswith("/fhir/Patient/amy-example/_history/")
     assert _post(f"{base}/fhir/Encounter", "uk-core-encounter-finished").status_code == 201
     wrong_id = _post(f"{base}/fhir/Patient/someone-else", "uk-core-patient", "PUT")
     assert wrong_id.status_code == 422
