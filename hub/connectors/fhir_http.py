@@ -285,7 +285,19 @@ def fhir_router(settings: Settings) -> APIRouter:
                 if entry.events:
                     for event in entry.events:
                         await sink.publish(event)
-                    responses.append({"response": {"status": "201 Created"}})
+                    resource = json.loads(entry.raw)["resource"]
+                    version = resource_version(
+                        resource["resourceType"], resource, entry.events[-1], organisation
+                    )
+                    responses.append(
+                        {
+                            "response": {
+                                "status": "201 Created",
+                                "location": version.location,
+                                "etag": version.etag,
+                            }
+                        }
+                    )
                 else:
                     assert entry.error is not None
                     await sink.quarantine(

@@ -49,6 +49,9 @@ def test_a_transaction_is_all_or_nothing(hub: tuple[Settings, str]) -> None:
     assert good.status_code == 200
     assert good.json()["type"] == "transaction-response"
     assert [e["response"]["status"] for e in good.json()["entry"]] == ["201 Created"] * 2
+    for entry in good.json()["entry"]:  # each with the id and version written, as FHIR asks
+        location, etag = entry["response"]["location"], entry["response"]["etag"]
+        assert location.split("/_history/")[1] == etag.removeprefix('W/"').removesuffix('"')
     events = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=2)
     assert len(events) == 2  # nothing from the refused transaction
     [refused] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
