@@ -1,4 +1,4 @@
-"""A withdrawal binds the very next read, whichever path recorded it (issue 16, point 3).
+"""A withdrawal binds the very next read and push, whichever path recorded it (issue 16, 3).
 
 No worker runs here: only the API process's own fold of what the broker acknowledged can make
 the read after the 2xx exclude the data. Each path is what a user of it would send: the sharing
@@ -19,11 +19,24 @@ from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from hub.api import create_api
-from hub.events import DataCategory
+from hub.events import AssignmentScope, DataCategory, PractitionerAssigned, PractitionerRole, Source
+from hub.projections.changes import last_seq
+from hub.projections.missed_appointments import alert_id_for
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.settings import Settings
+from hub.sharing.context import SharingContext
+from hub.sharing.policy import Recipient
 from hub.sharing.store import SharingStore
-from tests.builders import HOME_START, NHS_NUMBER, consented, missed
+from hub.subscriptions.stream import alert_events
+from tests.builders import (
+    HOME_START,
+    NHS_NUMBER,
+    TRUST,
+    acknowledged,
+    assigned,
+    consented,
+    missed,
+)
 from tests.e2e.conftest import reader, register_readers
 
 pytestmark = pytest.mark.kafka
@@ -55,11 +68,25 @@ def client(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[T
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     store.apply("seed", 0, 0, missed("APT-1"))
+    store.apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
     # The parent's consent, folded as the worker would have long ago.
     SharingStore(store.engine).apply("seed", 0, 1, consented(categories=(APPOINTMENTS,)))
     with TestClient(create_api(settings, store=store)) as client:
         register_readers(settings.resolved_database_url())
         yield client
+
+
+KEY_WORKER_ASSIGNED = assigned("hs-3").model_copy(
+    update={
+        "payload": PractitionerAssigned(
+            practitioner_id="hs-3",
+            name="Jo Bloggs",
+            role=PractitionerRole.KEY_WORKER,
+            organisation_code=HOME_START,
+            scope=AssignmentScope.PERSON,
+        )
+    }
+)
 
 
 def by_api(client: TestClient) -> tuple[int, str]:
@@ -104,3 +131,37 @@ def test_the_read_after_the_2xx_excludes_the_withdrawn_data(
     after = client.get(f"/people/{NHS_NUMBER}/alerts", headers=KEY_WORKER)
     assert after.status_code == 200
     assert after.json() == [], "the withdrawn appointments were still shown"
+
+
+@pytest.mark.parametrize("withdraw", [by_api, by_webhook, by_upload])
+def test_the_push_after_the_2xx_excludes_the_withdrawn_data(
+    client: TestClient, withdraw: Callable[[TestClient], tuple[int, str]]
+) -> None:
+    """The key worker's live stream: the trust's alert changes after the withdrawal, then the
+    charity's own one (always hers to see); the first thing pushed must be the charity's."""
+    store: MissedAppointmentStore = client.app.state.store  # type: ignore[attr-defined]
+    cursor = last_seq(store.engine)
+    status, text = withdraw(client)
+    assert 200 <= status < 300, text
+    trusts = alert_id_for(TRUST, "APT-1")
+    store.apply("seed", 0, 3, acknowledged(trusts))
+    charity = Source(system="homestart-lamplight", organisation_code=HOME_START)
+    store.apply("seed", 0, 4, missed("GRP-1", source=charity))
+
+    async def first_push() -> str:
+        pushes = alert_events(
+            store,
+            SharingContext.from_state(client.app.state),  # type: ignore[attr-defined]
+            Recipient(HOME_START, "KEY_WORKER", "hs-3"),
+            cursor,
+            poll_seconds=0.05,
+            reference="test",
+        )
+        async for text in pushes:
+            if text.startswith("id: "):
+                return text
+        raise AssertionError("the stream ended")
+
+    pushed = client.portal.call(first_push)  # type: ignore[union-attr]
+    assert str(alert_id_for(charity, "GRP-1")) in pushed
+    assert str(trusts) not in pushed, "the withdrawn appointment was pushed"
