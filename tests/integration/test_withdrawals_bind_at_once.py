@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,7 +27,7 @@ from hub.projections.missed_appointments import alert_id_for
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.settings import Settings
 from hub.sharing.context import SharingContext
-from hub.sharing.policy import Recipient
+from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.subscriptions.stream import alert_events
 from tests.builders import (
@@ -38,6 +40,7 @@ from tests.builders import (
     missed,
 )
 from tests.e2e.conftest import reader, register_readers
+from tests.support.processes import settings_env
 
 pytestmark = pytest.mark.kafka
 APPOINTMENTS = DataCategory.APPOINTMENTS
@@ -165,3 +168,28 @@ def test_the_push_after_the_2xx_excludes_the_withdrawn_data(
     pushed = client.portal.call(first_push)  # type: ignore[union-attr]
     assert str(alert_id_for(charity, "GRP-1")) in pushed
     assert str(trusts) not in pushed, "the withdrawn appointment was pushed"
+
+
+def test_an_extract_run_withdrawal_is_applied_when_the_run_ends(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """``hub connector run`` (a partner's file dropped on a schedule) folds it as it publishes:
+    when the command returns, with no worker running, the policy already has the withdrawal."""
+    settings = make_settings()
+    extract = tmp_path / "withdrawals.csv"
+    extract.write_text(",".join(WITHDRAWAL) + "\n" + ",".join(WITHDRAWAL.values()) + "\n")
+    config = tmp_path / "homestart.toml"
+    config.write_text(f'system = "homestart-lamplight"\norganisation_code = "{HOME_START}"\n')
+    hub = Path(sys.executable).parent / "hub"
+    done = subprocess.run(
+        [hub, "connector", "run", "voluntary-activity", extract, "--config", config],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    sharing = SharingStore(make_engine(settings.resolved_database_url()))
+    withdrawals = sharing.facts_for(Subject(NHS_NUMBER)).withdrawals
+    assert len(withdrawals) == 1, "the run's withdrawal waits for the worker"
+    assert withdrawals[0].recipients == frozenset()  # all recipients: the row names none
