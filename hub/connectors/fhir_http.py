@@ -102,6 +102,7 @@ _VERSION_HEADERS: Final = {
 }
 _REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
     400: {"description": "not JSON (an OperationOutcome; the body is quarantined)"},
+    401: {"description": 'no valid credentials (see the README\'s "Who is calling")'},
     403: {"description": "X-Source-Organisation names another organisation"},
     422: {"description": "not a resource the hub takes, naming each problem (quarantined)"},
     503: {"description": "Kafka did not confirm the write: send again"},
