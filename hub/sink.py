@@ -19,6 +19,7 @@ from hub.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
+from hub.sharing.facts import SHARING_PAYLOADS
 from hub.sharing.store import SharingStore
 
 
@@ -59,7 +60,7 @@ class CaseEventSink:
         # The key lookup is SQL: off the event loop, so a slow database never stalls a listener.
         key, value = await asyncio.to_thread(self._log.encode, event)
         delivery = await self._publisher.publish(self._events_topic, key, value, _headers(event))
-        if self._sharing is not None:
+        if self._sharing is not None and isinstance(event.payload, SHARING_PAYLOADS):
             await asyncio.to_thread(self._sharing.record_now, event)
         return delivery
 
