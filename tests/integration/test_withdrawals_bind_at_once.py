@@ -25,6 +25,7 @@ from hub.events import AssignmentScope, DataCategory, PractitionerAssigned, Prac
 from hub.projections.changes import last_seq
 from hub.projections.missed_appointments import alert_id_for
 from hub.projections.store import MissedAppointmentStore, make_engine
+from hub.projections.team_store import TeamStore
 from hub.settings import Settings
 from hub.sharing.context import SharingContext
 from hub.sharing.policy import Recipient, Subject
@@ -71,7 +72,9 @@ def client(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[T
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     store.apply("seed", 0, 0, missed("APT-1"))
+    # The charity's key worker is on the team, so the charity is involved (ADR 0020).
     store.apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
+    TeamStore(store.engine).apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
     # The parent's consent, folded as the worker would have long ago.
     SharingStore(store.engine).apply("seed", 0, 1, consented(categories=(APPOINTMENTS,)))
     with TestClient(create_api(settings, store=store)) as client:
