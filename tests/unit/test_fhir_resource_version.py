@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hub.connectors.fhir_bundle import resource_to_event
+from hub.connectors.fhir_bundle import resource_to_events
 from hub.connectors.fhir_http import resource_version
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -21,7 +21,7 @@ WITHOUT_ID = {k: v for k, v in BOOKED.items() if k != "id"}
 
 
 def version(resource: dict[str, Any], organisation: str = "R0A") -> tuple[str, str]:
-    event = resource_to_event(resource, organisation_code=organisation, recorded_at=NOW)
+    *_, event = resource_to_events(resource, organisation_code=organisation, recorded_at=NOW)
     written = resource_version(resource["resourceType"], resource, event, organisation)
     assert written.location == f"/fhir/Appointment/{written.id}/_history/{written.version_id}"
     assert written.etag == f'W/"{written.version_id}"'
