@@ -237,7 +237,7 @@ def withdrawn(
     at: datetime = T0,
     record_id: str = "withdrawal-1",
 ) -> CaseEvent:
-    return event(
+    stated = event(
         EventType.CONSENT_WITHDRAWN,
         ConsentWithdrawn(
             consent_id=consent_id,
@@ -249,6 +249,8 @@ def withdrawn(
         at=at,
         source=PROGRAMME,
     )
+    # Received as it occurred, as through the API: a withdrawal binds from its receipt.
+    return stated.model_copy(update={"recorded_at": at})
 
 
 def override(

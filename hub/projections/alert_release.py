@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
+from hub.api_identifiers import AppointmentId
 from hub.events import DataCategory, Purpose
 from hub.projections.missed_appointments import AlertStatus
 from hub.projections.store import AlertView
@@ -31,7 +32,7 @@ class PersonOut(BaseModel):
 
 
 class AppointmentOut(BaseModel):
-    appointment_id: str
+    appointment_id: AppointmentId
     start: datetime
     end: datetime | None
     service_type: str | None
