@@ -123,14 +123,18 @@ TOKEN_ERRORS: Final[Responses] = {
     401: _error("An unknown client, or an assertion that fails (`invalid_client`).", TokenErrorOut),
 }
 FHIR_ERRORS: Final[Responses] = {
-    400: _error("The body is not JSON, or not a FHIR resource.", OperationOutcome),
+    400: _error("Not JSON (the body is quarantined).", OperationOutcome),
     401: _error(UNAUTHENTICATED, OperationOutcome),
     403: _error(
         "X-Source-Organisation names another organisation than the client's, or the client's "
         "role is no longer known.",
         OperationOutcome,
     ),
-    422: _error("A parameter or the resource is invalid, naming each problem.", OperationOutcome),
+    422: _error(
+        "Not a resource the hub takes, or a parameter is invalid, naming each problem "
+        "(the body is quarantined).",
+        OperationOutcome,
+    ),
     503: _error(UNCONFIRMED, OperationOutcome),
 }
 

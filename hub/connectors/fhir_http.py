@@ -100,17 +100,12 @@ _VERSION_HEADERS: Final = {
     "ETag": {"description": 'W/"{vid}": the version written', "schema": {"type": "string"}},
     "Last-Modified": {"description": "when the hub received it", "schema": {"type": "string"}},
 }
-_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"description": "not JSON (an OperationOutcome; the body is quarantined)"},
-    401: {"description": 'no valid credentials (see the README\'s "Who is calling")'},
-    403: {"description": "X-Source-Organisation names another organisation"},
-    422: {"description": "not a resource the hub takes, naming each problem (quarantined)"},
-    503: {"description": "Kafka did not confirm the write: send again"},
-}
 
 
 def _written(status: int, what: str) -> dict[int | str, dict[str, Any]]:
-    return {status: {"description": what, "headers": _VERSION_HEADERS}, **_REFUSALS}
+    """The success with its headers; the refusals every /fhir route answers are declared
+    where the router is included (hub/openapi_responses.FHIR_ERRORS)."""
+    return {status: {"description": what, "headers": _VERSION_HEADERS}}
 
 
 def operation_outcome(status: int, issues: list[tuple[str, str]], *, code: str) -> JSONResponse:
