@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -25,6 +25,7 @@ from hub import __version__
 from hub.assignments.routes import assignments_router
 from hub.auth.routes import token_router
 from hub.auth.store import ClientStore
+from hub.body_limits import TOO_LARGE, refuse_declared_oversize, too_large
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
@@ -118,6 +119,10 @@ def create_api(
         version=__version__,
         description="Multi-agency case-event hub: FHIR ingest, alerts and health.",
         lifespan=lifespan,
+        # Every other route's limit; the larger (or smaller) ones are set on their routes.
+        max_body_size=settings.body_limit_bytes,
+        dependencies=[Depends(refuse_declared_oversize)],
+        responses=TOO_LARGE,
     )
 
     app.include_router(token_router(settings))
@@ -134,6 +139,7 @@ def create_api(
     app.include_router(inbox_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
+    app.add_exception_handler(413, too_large)
 
     @app.get(
         "/health",
