@@ -212,20 +212,14 @@ def worker(loglevel: Annotated[str, typer.Option(help="Log level.")] = "info") -
 
 @app.command("api")
 def api() -> None:
-    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT)."""
-    import uvicorn
-
+    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT; limits: HUB_BODY_LIMIT_*,
+    HUB_HTTP_*)."""
     from hub.api import create_api
-    from hub.log_redaction import uvicorn_log_config
+    from hub.http_server import api_server
 
     settings = with_local_broker(_settings())
     logging.basicConfig(level=settings.log_level.upper())
-    uvicorn.run(
-        create_api(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=uvicorn_log_config(settings.log_level),
-    )
+    api_server(create_api(settings), settings).run()
 
 
 @app.command("mllp")

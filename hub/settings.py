@@ -122,10 +122,11 @@ class Settings(BaseSettings):
         default=2048, ge=1, description="Connections the kernel queues before the API accepts."
     )
     mllp_idle_timeout_seconds: float = Field(
-        default=60.0,
+        default=120.0,
         gt=0,
-        description="An MLLP connection that sends no byte for this long is closed (a sender "
-        "that started a message and stopped holds nothing for ever).",
+        description="An MLLP connection on which no complete message arrives for this long (of "
+        "opening, or of the last acknowledgement) is closed: a sender that started a message "
+        "and stopped holds nothing for ever.",
     )
     mllp_max_connections_per_address: int = Field(
         default=20,
