@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -25,7 +25,7 @@ from hub import __version__
 from hub.assignments.routes import assignments_router
 from hub.auth.routes import token_router
 from hub.auth.store import ClientStore
-from hub.body_limits import TOO_LARGE, refuse_declared_oversize, too_large
+from hub.body_limits import TOO_LARGE, NameTheLimit, too_large
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
@@ -119,11 +119,13 @@ def create_api(
         version=__version__,
         description="Multi-agency case-event hub: FHIR ingest, alerts and health.",
         lifespan=lifespan,
-        # Every other route's limit; the larger (or smaller) ones are set on their routes.
-        max_body_size=settings.body_limit_bytes,
-        dependencies=[Depends(refuse_declared_oversize)],
         responses=TOO_LARGE,
     )
+    # The body limit of every route that does not set its own (hub/body_limits.py). Set on the
+    # router, not as FastAPI(max_body_size=): that one also counts outside NameTheLimit,
+    # whose 413 it would replace by its bare one.
+    app.router.max_body_size = settings.body_limit_bytes
+    app.add_middleware(NameTheLimit)
 
     app.include_router(token_router(settings))
     app.include_router(fhir_router(settings))
