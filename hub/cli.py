@@ -76,14 +76,14 @@ def kafka_start(
     settings = _settings()
     try:
         if nodes > 1:
-            cluster = start_cluster(settings.state_dir, nodes)
+            cluster = start_cluster(settings.state_dir, settings.resolved_kafka_jars_dir(), nodes)
             pids = ", ".join(str(node.pid) for node in cluster.nodes)
             typer.echo(
                 f"Kafka cluster is running (pids {pids}); data: {cluster.nodes[0].home.parent}"
             )
             typer.echo(f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}")
             return
-        broker = start_broker(settings.state_dir, port=port)
+        broker = start_broker(settings.state_dir, settings.resolved_kafka_jars_dir(), port=port)
     except (JavaNotFoundError, MavenNotFoundError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
