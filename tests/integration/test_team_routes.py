@@ -154,3 +154,25 @@ def test_no_data_when_the_disclosure_cannot_be_recorded(
         assert response.status_code == 503
         assert "family_key" not in response.text
         assert client.get("/practitioners/mw-1/caseload", headers=MIDWIFE).status_code == 503
+
+
+@pytest.mark.parametrize("person", [NHS_NUMBER, "0000000000"], ids=["known", "unknown"])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        # Not a governance role: refused for who the reader is, the same for every person, so
+        # the answer says nothing about this one (README, "Who may read what").
+        (SOCIAL_WORKER, 403),
+        (MIDWIFE, 403),
+        (HOME_START_WORKER, 403),
+        (reader("hs-dpo", HOME_START, "DATA_PROTECTION_OFFICER"), 403),  # erases; reads no log
+        # A governance role whose organisation holds or received nothing about the person (no
+        # disclosure is in the log in-process: the worker files them): as for a stranger.
+        (reader("r0a-caldicott", "R0A", "CALDICOTT_GUARDIAN"), 404),
+        (HOME_START_DSL, 404),
+    ],
+)
+def test_the_disclosure_report_refuses_by_role_then_hides_by_involvement(
+    client: TestClient, person: str, headers: dict[str, str], status: int
+) -> None:
+    assert client.get(f"/people/{person}/disclosures", headers=headers).status_code == status
