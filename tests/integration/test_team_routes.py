@@ -54,10 +54,12 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
     )
     from tests.e2e.conftest import register_readers
 
-    with TestClient(app) as client:
-        register_readers(settings.resolved_database_url())  # the clients the headers name
-        yield client
-    publisher.close()
+    try:
+        with TestClient(app) as client:
+            register_readers(settings.resolved_database_url())  # the clients the headers name
+            yield client
+    finally:
+        publisher.close()
 
 
 @pytest.fixture
