@@ -180,12 +180,13 @@ def agreement_check(
         typer.Argument(help="Agreement TOML; HUB_AGREEMENT_PATH or config/sharing/ if omitted."),
     ] = None,
 ) -> None:
-    """Validate an agreement file, print its organisations and flows, and check that every
-    organisation the hub's configuration names is a party to it: the owner and clinics of each
-    source (HUB_SOURCES_DIR), each partner feed (HUB_PARTNERS_DIR) and each live registered
-    client (HUB_DATABASE_URL). Exits 1 naming each file and code that is not; the API, worker,
-    MLLP listener and `hub run` refuse to start in that case."""
+    """Validate an agreement file, print its organisations, flows and change rules, and check
+    that every organisation the hub's configuration names is a party to it: the owner and
+    clinics of each source (HUB_SOURCES_DIR), each partner feed (HUB_PARTNERS_DIR) and each live
+    registered client (HUB_DATABASE_URL). Exits 1 naming each file and code that is not; the
+    API, worker, MLLP listener and `hub run` refuse to start in that case."""
     from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError, load_agreement
+    from hub.sharing.changes import WIDENING
     from hub.sharing.parties import check_parties
 
     settings = Settings()
@@ -210,6 +211,15 @@ def agreement_check(
         typer.echo(
             f"  flow {flow.name}: {to} may see {', '.join(flow.categories)} for "
             f"{', '.join(flow.purposes)} on {flow.basis}{review}"
+        )
+    for rule in agreement.change_rules:
+        involved = ", if involved with the person" if rule.involved else ""
+        naming = f", naming {'/'.join(rule.recipient_kinds)}" if rule.recipient_kinds else ""
+        own = f"; naming its own organisation: {rule.own_organisation}"
+        typer.echo(
+            f"  change {rule.change}: {'/'.join(rule.organisation_kinds)} "
+            f"{', '.join(rule.roles)}{involved}{naming}"
+            f"{own if rule.change in WIDENING else ''}"
         )
 
 

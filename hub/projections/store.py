@@ -42,6 +42,7 @@ from hub.projections.missed_appointments import (
     FamilyState,
     Member,
     MemberAssigned,
+    MemberUnassigned,
     Outcome,
     Person,
     PersonUpdated,
@@ -358,6 +359,15 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
                     "contact": member.contact,
                     "assigned_at": member.assigned_at,
                 },
+            )
+        elif isinstance(effect, MemberUnassigned):
+            team = t.team.c
+            connection.execute(
+                delete(t.team).where(
+                    (team.group_key == effect.group_key)
+                    & (team.subject_key == effect.subject_key)
+                    & (team.practitioner_id == effect.practitioner_id)
+                )
             )
         elif isinstance(effect, BookingSaved):
             _save_booking(connection, t, effect.group_key, effect.booking)

@@ -46,6 +46,7 @@ from hub.events import (
     PlanType,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ReferralReceived,
@@ -73,7 +74,8 @@ class Demographics(FrozenModel):
 
 
 class Involvement(FrozenModel):
-    """A practitioner in the team: ``since`` is when the assignment first took effect."""
+    """A practitioner in the team: ``since`` is when the assignment first took effect;
+    ``until`` is when it ended (kept for history, like an ended plan; views leave it out)."""
 
     kind: Literal["practitioner"] = "practitioner"
     practitioner_id: str
@@ -83,6 +85,11 @@ class Involvement(FrozenModel):
     contact: str | None = None
     scope: AssignmentScope
     since: AwareDatetime
+    until: AwareDatetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.until is None
 
 
 class Plan(FrozenModel):
@@ -266,6 +273,12 @@ def _item_for(state: TeamState, event: CaseEvent) -> tuple[str, Body] | None:
             scope=payload.scope,
             since=since,
         )
+    if isinstance(payload, PractitionerUnassigned):
+        item_id = f"practitioner|{org}|{payload.practitioner_id}|{payload.role}"
+        old = previous(item_id)
+        if not isinstance(old, Involvement) or old.organisation_code != payload.organisation_code:
+            return None  # nothing held to end
+        return item_id, old.model_copy(update={"until": event.occurred_at})
     if isinstance(payload, PlanStarted | PlanEnded):
         return _plan(previous, org, payload)
     if isinstance(payload, AssessmentCompleted):

@@ -28,6 +28,7 @@ from hub.leases import Lease, leases_metadata
 from hub.projections.positions import metadata
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_store import TeamStore
+from hub.sharing.change_log import ChangeLog, change_metadata
 from hub.sharing.store import SharingStore
 from hub.subscriptions.store import SubscriptionStore, subscriptions_metadata
 
@@ -42,6 +43,7 @@ def create_every_schema(url: str, barrier: Barrier) -> None:
     TeamStore(engine).create_schema()
     IdentityStore(engine).create_schema()
     SharingStore(engine).create_schema()
+    ChangeLog(engine).create_schema()
     SubjectKeyStore(engine).create_schema()
     ClientStore(engine).create_schema()
     SubscriptionStore(engine).create_schema()
@@ -52,7 +54,14 @@ def create_every_schema(url: str, barrier: Barrier) -> None:
 
 
 def every_table() -> set[str]:
-    schemas = (metadata, auth_metadata, cursor_metadata, receipts_metadata, key_metadata)
+    schemas = (
+        metadata,
+        auth_metadata,
+        cursor_metadata,
+        receipts_metadata,
+        key_metadata,
+        change_metadata,
+    )
     return {
         name
         for schema in (*schemas, leases_metadata, subscriptions_metadata)

@@ -113,6 +113,7 @@ def test_consent_opens_the_view_for_home_start(client: TestClient) -> None:
             "subject": {"nhs_number": NHS_NUMBER},
             "recipients": [HOME_START],
             "categories": ["APPOINTMENTS", "DEMOGRAPHICS"],
+            "method": "VERBAL",
         },
     )
     assert consent.status_code == 202, consent.text
@@ -158,23 +159,34 @@ def test_no_data_when_the_disclosure_cannot_be_recorded(
         assert client.get("/practitioners/mw-1/caseload", headers=MIDWIFE).status_code == 503
 
 
-@pytest.mark.parametrize("person", [NHS_NUMBER, "0000000000"], ids=["known", "unknown"])
+UNKNOWN = "0000000000"
+R0A_CALDICOTT = reader("r0a-caldicott", "R0A", "CALDICOTT_GUARDIAN")
+
+
 @pytest.mark.parametrize(
-    ("headers", "status"),
+    ("headers", "person", "status"),
     [
         # Not a governance role: refused for who the reader is, the same for every person, so
         # the answer says nothing about this one (README, "Who may read what").
-        (SOCIAL_WORKER, 403),
-        (MIDWIFE, 403),
-        (HOME_START_WORKER, 403),
-        (reader("hs-dpo", HOME_START, "DATA_PROTECTION_OFFICER"), 403),  # erases; reads no log
-        # A governance role whose organisation holds or received nothing about the person (no
-        # disclosure is in the log in-process: the worker files them): as for a stranger.
-        (reader("r0a-caldicott", "R0A", "CALDICOTT_GUARDIAN"), 404),
-        (HOME_START_DSL, 404),
+        *[
+            (who, person, 403)
+            for who in (
+                SOCIAL_WORKER,
+                MIDWIFE,
+                HOME_START_WORKER,
+                reader("hs-dpo", HOME_START, "DATA_PROTECTION_OFFICER"),  # erases; reads no log
+            )
+            for person in (NHS_NUMBER, UNKNOWN)
+        ],
+        # A governance role: her report if her organisation is involved (R0A holds the
+        # mother's records), else 404, as for a person the hub does not know.
+        (R0A_CALDICOTT, NHS_NUMBER, 200),
+        (R0A_CALDICOTT, UNKNOWN, 404),
+        (HOME_START_DSL, NHS_NUMBER, 404),
+        (HOME_START_DSL, UNKNOWN, 404),
     ],
 )
 def test_the_disclosure_report_refuses_by_role_then_hides_by_involvement(
-    client: TestClient, person: str, headers: dict[str, str], status: int
+    client: TestClient, headers: dict[str, str], person: str, status: int
 ) -> None:
     assert client.get(f"/people/{person}/disclosures", headers=headers).status_code == status

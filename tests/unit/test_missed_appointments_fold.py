@@ -22,6 +22,7 @@ from hub.projections.missed_appointments import (
     Effect,
     FamilyState,
     MemberAssigned,
+    MemberUnassigned,
     Outcome,
     PersonUpdated,
     Rules,
@@ -46,6 +47,7 @@ from tests.builders import (
     modified,
     registered,
     rescheduled,
+    unassigned,
 )
 from tests.builders import event as case_event
 
@@ -359,3 +361,37 @@ def test_a_no_show_of_an_appointment_never_booked_here_keeps_its_own_location() 
     assert only_alert(state).appointment.location == "Room 3"
     state, _ = run([case_event(EventType.APPOINTMENT_MISSED, _at(None), record_id="APT-1")])
     assert only_alert(state).appointment.location is None
+
+
+# -- unassignment ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ending", "still_hears"),
+    [
+        (unassigned("mw-1"), False),  # the assignment held ends
+        (unassigned("mw-1", organisation_code="RW6"), True),  # another trust's mw-1
+        (unassigned("mw-1", role=PractitionerRole.HEALTH_VISITOR), True),  # a role not held
+        (unassigned("mw-2"), True),  # someone else
+    ],
+)
+def test_an_unassignment_takes_only_the_assignment_it_names_out_of_later_alerts(
+    ending: CaseEvent, still_hears: bool
+) -> None:
+    state, _ = run(
+        [
+            assigned("mw-1"),
+            booked("APT-1"),
+            missed("APT-1"),
+            ending,
+            booked("APT-2", at=T0 + timedelta(days=40)),
+            missed("APT-2", at=T0 + timedelta(days=40)),
+        ]
+    )
+    first = state.alerts[APT1]
+    later = state.alerts[alert_id_for(TRUST, "APT-2")]
+    assert "mw-1" in first.recipients  # whoever was told stays told
+    assert ("mw-1" in later.recipients) is still_hears
+    assert any(isinstance(e, MemberUnassigned) for e in run([assigned(), ending])[1]) is (
+        not still_hears
+    )
