@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         "wire format, otherwise Avro single-object encoding.",
     )
     state_dir: Path = Field(default_factory=default_state_dir)
+    kafka_jars_dir: Path | None = Field(
+        default=None,
+        description="Where the local broker's jars are fetched to (once) and read from; "
+        "state_dir/kafka-jars if unset. Point a fresh state_dir at an existing cache to start "
+        "without fetching.",
+    )
     database_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset. "
@@ -215,6 +221,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
+
+    def resolved_kafka_jars_dir(self) -> Path:
+        """The local broker's jar cache, defaulting to ``state_dir/kafka-jars``."""
+        return self.kafka_jars_dir or self.state_dir / "kafka-jars"
 
     def resolved_token_url(self) -> str:
         """The ``aud`` a client assertion must carry (set ``token_url`` behind a proxy)."""

@@ -13,6 +13,7 @@ from hub.auth.credentials import new_api_key, new_client_id
 from hub.auth.store import ClientStore
 from hub.projections.store import make_engine
 from hub.settings import Settings
+from hub.sharing.agreement import load_agreement
 from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process
 
@@ -21,6 +22,9 @@ from tests.support.processes import eventually, hub_process
 # under test reads (see ``api_process``), so ``reader()`` works at module level too.
 _READERS: dict[tuple[str, str, str], tuple[str, str]] = {}
 _LIVE_DATABASES: list[str] = []
+# A hub refuses to start with a client of any other organisation registered (hub/sharing/
+# parties.py), so ``reader`` registers only these; ``outsider`` registers one in a running hub.
+_PARTIES = frozenset(load_agreement().organisations)
 
 
 def register_readers(database_url: str) -> None:
@@ -48,6 +52,11 @@ def reader(
     The client is registered (through :class:`hub.auth.store.ClientStore`) in the database of
     every API ``api_process`` runs, whether it started before or after this call.
     """
+    if organisation not in _PARTIES:
+        raise ValueError(
+            f"{organisation} is no party to the agreement: a hub with its client registered "
+            "refuses to start; register it in a running hub with outsider()"
+        )
     identity = (user, organisation, role)
     if identity not in _READERS:
         client_id = new_client_id()
@@ -55,6 +64,17 @@ def reader(
         for url in _LIVE_DATABASES:
             register_readers(url)
     return {"Authorization": f"Bearer {_READERS[identity][1]}"}
+
+
+def outsider(settings: Settings, user: str, organisation: str, role: str) -> dict[str, str]:
+    """The ``Authorization`` header of a client of ``organisation``, no party to the agreement,
+    registered in the database of a hub already running (the one way such a client exists)."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        key = ClientStore(engine).register(organisation, role, user).api_key
+    finally:
+        engine.dispose()
+    return {"Authorization": f"Bearer {key}"}
 
 
 def status_of(url: str) -> int:

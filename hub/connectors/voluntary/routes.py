@@ -45,6 +45,7 @@ from hub.readers import reader_identity
 from hub.settings import Settings
 from hub.sharing.change_check import screen_partner_changes
 from hub.sharing.policy import Recipient
+from hub.sql_schema import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Receipts:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        receipts_metadata.create_all(engine)
+        create_tables(engine, receipts_metadata)
 
     def seen(self, organisation: str, message_id: str) -> bool:
         with self._engine.connect() as connection:
