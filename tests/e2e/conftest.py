@@ -21,18 +21,21 @@ from tests.support.processes import eventually, hub_process
 # role) -> (client id, API key). Made once per session; registered in each database an API
 # under test reads (see ``api_process``), so ``reader()`` works at module level too.
 _READERS: dict[tuple[str, str, str], tuple[str, str]] = {}
+_OUTSIDERS: dict[tuple[str, str, str], tuple[str, str]] = {}  # see in_process_outsider
 _LIVE_DATABASES: list[str] = []
 # A hub refuses to start with a client of any other organisation registered (hub/sharing/
 # parties.py), so ``reader`` registers only these; ``outsider`` registers one in a running hub.
 _PARTIES = frozenset(load_agreement().organisations)
 
 
-def register_readers(database_url: str) -> None:
-    """Register every reader named so far in this database (idempotent)."""
+def register_readers(database_url: str, *, outsiders: bool = False) -> None:
+    """Register every reader named so far in this database (idempotent); with ``outsiders``,
+    the :func:`in_process_outsider` ones too (only for an app built in the test's process)."""
     engine = make_engine(database_url)
     try:
         store = ClientStore(engine)
-        for (user, organisation, role), (client_id, key) in _READERS.items():
+        named = {**_READERS, **_OUTSIDERS} if outsiders else _READERS
+        for (user, organisation, role), (client_id, key) in named.items():
             if store.get(client_id) is None:
                 store.register(organisation, role, user, client_id=client_id, api_key=key)
     finally:
@@ -64,6 +67,17 @@ def reader(
         for url in _LIVE_DATABASES:
             register_readers(url)
     return {"Authorization": f"Bearer {_READERS[identity][1]}"}
+
+
+def in_process_outsider(user: str, organisation: str, role: str) -> dict[str, str]:
+    """The ``Authorization`` header of a client of ``organisation``, no party to the agreement,
+    for an app built in the test's process (``create_api`` does not run the start-up check that
+    ``hub api`` does), registered by ``register_readers(url, outsiders=True)``."""
+    identity = (user, organisation, role)
+    if identity not in _OUTSIDERS:
+        client_id = new_client_id()
+        _OUTSIDERS[identity] = (client_id, new_api_key(client_id))
+    return {"Authorization": f"Bearer {_OUTSIDERS[identity][1]}"}
 
 
 def outsider(settings: Settings, user: str, organisation: str, role: str) -> dict[str, str]:

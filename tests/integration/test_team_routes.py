@@ -56,7 +56,9 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
 
     try:
         with TestClient(app) as client:
-            register_readers(settings.resolved_database_url())  # the clients the headers name
+            register_readers(
+                settings.resolved_database_url(), outsiders=True
+            )  # the headers' clients
             yield client
     finally:
         publisher.close()

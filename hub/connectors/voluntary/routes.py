@@ -154,7 +154,7 @@ def partner_router(settings: Settings) -> APIRouter:
         record = webhook_record(body, message_id)
         outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
         outcomes = screen_partner_changes(
-            request.app.state, code, outcomes, f"webhook {message_id}"
+            request.app.state, code, outcomes, f"webhook {message_id}", channel="webhook"
         )
         try:
             await deliver(
@@ -185,7 +185,13 @@ def partner_router(settings: Settings) -> APIRouter:
             records = list(feed.connector.read(io.BytesIO(body), name))
         except InputError as error:
             raise HTTPException(422, str(error)) from None
-        outcomes = list(translate(feed.connector, feed.config, records, utc_now()))
+        outcomes = screen_partner_changes(
+            request.app.state,
+            code,
+            list(translate(feed.connector, feed.config, records, utc_now())),
+            f"upload {name}",
+            channel="upload",
+        )
         try:
             published = await deliver(
                 request.app.state.sink, outcomes, channel="upload", system=feed.config.system
