@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +25,7 @@ from hub import __version__
 from hub.assignments.routes import assignments_router
 from hub.auth.routes import token_router
 from hub.auth.store import ClientStore
+from hub.body_limits import NameTheLimit, too_large
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
@@ -40,6 +41,7 @@ from hub.openapi_responses import (
     KAFKA_UNCONFIRMED,
     NOT_FOUND,
     TOKEN_ERRORS,
+    TOO_LARGE,
     FhirJSONResponse,
     OperationOutcome,
     documented,
@@ -134,7 +136,13 @@ def create_api(
         version=__version__,
         description="Multi-agency case-event hub: FHIR ingest, alerts and health.",
         lifespan=lifespan,
+        responses=TOO_LARGE,
     )
+    # The body limit of every route that does not set its own (hub/body_limits.py). Set on the
+    # router, not as FastAPI(max_body_size=): that one also counts outside NameTheLimit,
+    # whose 413 it would replace by its bare one.
+    app.router.max_body_size = settings.body_limit_bytes
+    app.add_middleware(NameTheLimit)
 
     # What routes answer besides success is declared once (hub/openapi_responses.py): 401/403
     # where a route authenticates, 400/404/422 where it takes input, and per router what all
@@ -156,6 +164,7 @@ def create_api(
     app.include_router(inbox_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
+    app.add_exception_handler(413, too_large)
     fhir_errors(app)
 
     @app.get(
@@ -207,7 +216,8 @@ def create_api(
     @app.get(
         "/metrics",
         summary="Operator metrics, Prometheus text format (ADR 0018)",
-        response_class=PlainTextResponse,
+        response_class=Response,  # no media type of its own: errors stay JSON
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -38,6 +38,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub import body_limits
 from hub.connectors.fhir_http import FHIR_JSON, operation_outcome
 from hub.readers import reader_identity
 
@@ -67,7 +68,7 @@ class OutcomeIssue(BaseModel):
     severity: Literal["fatal", "error", "warning", "information"]
     code: str
     diagnostics: str
-    expression: list[str]
+    expression: list[str] | None = None
 
 
 class OperationOutcome(BaseModel):
@@ -105,7 +106,7 @@ UNCONFIRMED: Final = (
 KAFKA_UNCONFIRMED: Final[Responses] = {503: _error(UNCONFIRMED)}
 NOT_FOUND: Final[Responses] = {404: _error("Not found, or not yours to see (the same answer).")}
 CONFLICT: Final[Responses] = {409: _error("The change conflicts with the current state.")}
-TOO_LARGE: Final[Responses] = {413: _error("The body is larger than this route takes.")}
+TOO_LARGE: Final[Responses] = {413: _error(body_limits.TOO_LARGE[413]["description"])}
 UNSUPPORTED: Final[Responses] = {
     415: _error("The body's Content-Type is not one this route takes.")
 }
@@ -135,6 +136,7 @@ FHIR_ERRORS: Final[Responses] = {
         "(the body is quarantined).",
         OperationOutcome,
     ),
+    415: _error("Not FHIR JSON: the media types taken are named.", OperationOutcome),
     503: _error(UNCONFIRMED, OperationOutcome),
 }
 
@@ -167,6 +169,8 @@ def documented(
         common: Responses = {}
         if route.body_field is not None:  # bytes FastAPI cannot parse as the body's type
             common[400] = _error(UNPARSABLE, model)
+        # Every route reads at most its limit (hub/body_limits.py).
+        common[413] = _error(TOO_LARGE[413]["description"], model)
         if route.dependant.path_params:  # a value no route's path matches: "a/b", a newline
             common[404] = _error(UNROUTABLE, model)
         if _authenticates(route):

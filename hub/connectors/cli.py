@@ -224,5 +224,7 @@ def new_connector(
     except (ValueError, FileExistsError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
+    # pip looks a bare name up on the package index: name the directory as a path.
+    local = root if root.is_absolute() else f"./{root}"
     typer.echo(f"created {root}")
-    typer.echo(f"next: pip install {root} && hub connector test {name} {root}/*/sample.csv")
+    typer.echo(f"next: pip install {local} && hub connector test {name} {local}/*/sample.csv")

@@ -41,6 +41,7 @@ from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 FHIR_JSON: Final = "application/fhir+json"
+ACCEPTED_MEDIA_TYPES: Final = (FHIR_JSON, "application/json")
 ResourceType = Literal["Appointment", "Patient", "Encounter", "CareTeam", "EpisodeOfCare"]
 assert set(ResourceType.__args__) == set(RESOURCES)  # type: ignore[attr-defined]
 
@@ -50,7 +51,11 @@ SourceHeader = Annotated[
 ]
 Sender = Annotated[Recipient, Depends(reader_identity)]
 FHIR_BODY: Final = {
-    "requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "required": True}
+    "requestBody": {
+        "content": {media: {"schema": {"type": "object"}} for media in ACCEPTED_MEDIA_TYPES},
+        "required": True,
+    },
+    "responses": {"415": {"description": "Not FHIR JSON: an OperationOutcome names what is taken"}},
 }
 
 
@@ -130,6 +135,24 @@ def _unavailable(error: PublishError) -> JSONResponse:
     )
 
 
+def media_type_problem(content_type: str | None) -> str | None:
+    """Why a FHIR write's ``Content-Type`` is not taken (None: it is JSON, any charset)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type in ACCEPTED_MEDIA_TYPES:
+        return None
+    return (
+        f"Content-Type {content_type!r} is not accepted: send FHIR JSON as "
+        f"{' or '.join(ACCEPTED_MEDIA_TYPES)}"
+    )
+
+
+def _unsupported(request: Request) -> JSONResponse | None:
+    problem = media_type_problem(request.headers.get("content-type"))
+    return (
+        None if problem is None else operation_outcome(415, [("", problem)], code="not-supported")
+    )
+
+
 def sending_organisation(sender: Recipient, claimed: str | None) -> str:
     """The organisation a FHIR write is from: the authenticated client's, never another."""
     if claimed is not None and claimed != sender.organisation_code:
@@ -170,6 +193,8 @@ def fhir_router(settings: Settings) -> APIRouter:
     async def ingest(
         request: Request, resource_type: str, resource_id: str | None, organisation: str
     ) -> Response:
+        if (refused := _unsupported(request)) is not None:
+            return refused
         raw = await request.body()
         try:
             data = load_json(raw, resource_type)
@@ -224,6 +249,7 @@ def fhir_router(settings: Settings) -> APIRouter:
         status_code=201,
         openapi_extra=FHIR_BODY,
         responses=_written(201, "Written: the resource, with its id and meta.versionId"),
+        max_body_size=settings.body_limit_fhir_resource_bytes,
         summary="Create: ingest a Patient, Appointment (noshow = missed), Encounter, CareTeam or "
         "EpisodeOfCare",
     )
@@ -240,6 +266,7 @@ def fhir_router(settings: Settings) -> APIRouter:
         "/{resource_type}/{resource_id}",
         openapi_extra=FHIR_BODY,
         responses=_written(200, "Written: the resource, with meta.versionId"),
+        max_body_size=settings.body_limit_fhir_resource_bytes,
         summary="Update: ingest a changed Patient, Appointment, Encounter, CareTeam or "
         "EpisodeOfCare",
     )
@@ -256,12 +283,15 @@ def fhir_router(settings: Settings) -> APIRouter:
     @router.post(
         "",
         openapi_extra=FHIR_BODY,
+        max_body_size=settings.body_limit_fhir_bundle_bytes,
         summary="A batch, transaction or subscription-notification Bundle",
     )
     async def bundle(
         request: Request, sender: Sender, x_source_organisation: SourceHeader = None
     ) -> Response:
         organisation = sending_organisation(sender, x_source_organisation)
+        if (refused := _unsupported(request)) is not None:
+            return refused
         raw = await request.body()
         try:
             reading = read_bundle(

@@ -106,12 +106,19 @@ class SourceRegistry:
         return len(self._by_facility)
 
 
-def load_sources(directory: Path = DEFAULT_SOURCES_DIR) -> SourceRegistry:
-    """Read every ``*.toml`` in ``directory``; a bad file fails naming the file and field."""
+def read_sources(directory: Path = DEFAULT_SOURCES_DIR) -> list[tuple[Path, SourceConfig]]:
+    """Every ``*.toml`` in ``directory`` with its path; a bad file fails naming file and field."""
     sources = []
     for path in sorted(directory.glob("*.toml")):
         try:
-            sources.append(SourceConfig.model_validate(tomllib.loads(path.read_text("utf-8"))))
+            config = SourceConfig.model_validate(tomllib.loads(path.read_text("utf-8")))
         except (tomllib.TOMLDecodeError, ValidationError) as error:
             raise ValueError(f"{path}: {error}") from error
-    return SourceRegistry(sources)
+        sources.append((path, config))
+    return sources
+
+
+def load_sources(*directories: Path) -> SourceRegistry:
+    """The sources of every ``*.toml`` in ``directories`` (``config/sources`` if none)."""
+    found = [read_sources(d) for d in directories or (DEFAULT_SOURCES_DIR,)]
+    return SourceRegistry([config for sources in found for _, config in sources])

@@ -77,7 +77,7 @@ class SubjectKeyStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._schema = SchemaOnce(engine, key_metadata, keys_table)
+        self._schema = SchemaOnce(engine, key_metadata)
 
     def create_schema(self) -> None:
         """Create the key table; safe when several threads or processes do it at once."""

@@ -365,6 +365,11 @@ def _missed(
 ) -> tuple[FamilyState, list[Effect]]:
     appointment = payload.appointment
     alert_id = alert_id_for(event.source, appointment.appointment_id)
+    booking = state.bookings.get(alert_id)
+    if appointment.location is None and booking is not None:
+        # A no-show message (an SIU^S26 often has no AIL segment) need not repeat where the
+        # appointment was: the booking said, and the alert keeps it.
+        appointment = appointment.model_copy(update={"location": booking.appointment.location})
     state, effects = _resolved(state, event, appointment, Outcome.MISSED)
     if alert_id in state.alerts:
         return state, effects

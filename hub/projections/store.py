@@ -50,6 +50,7 @@ from hub.projections.missed_appointments import (
     fold,
 )
 from hub.projections.positions import apply_at_position, metadata, next_offset, upsert
+from hub.sql_schema import create_tables
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 
@@ -81,8 +82,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # API reads while the worker writes
+            # First: switching to WAL takes a lock, which another process starting at the same
+            # time may hold for a moment.
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")  # API reads while the worker writes
             cursor.close()
 
     return engine
@@ -115,8 +118,8 @@ class MissedAppointmentStore:
         return self._engine
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
-        self._t.alerts.metadata.create_all(self._engine)  # another generation's own metadata
+        # The shared metadata, and another generation's own.
+        create_tables(self._engine, metadata, self._t.alerts.metadata)
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:

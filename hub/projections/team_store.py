@@ -39,6 +39,7 @@ from hub.projections.team import (
     empty_state,
     fold,
 )
+from hub.sql_schema import create_tables
 
 
 class TeamTables(NamedTuple):
@@ -88,8 +89,8 @@ class TeamStore:
         self._projection = projection
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
-        self._t.items.metadata.create_all(self._engine)  # another generation's own metadata
+        # The shared metadata, and another generation's own.
+        create_tables(self._engine, metadata, self._t.items.metadata)
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:

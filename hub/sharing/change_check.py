@@ -50,7 +50,7 @@ class Attempt:
     actor: Recipient
     change: Change
     subject_key: str  # the identifier key of the person the change is about
-    channel: str  # "api" or "webhook"
+    channel: str  # "api", "webhook" or "upload"
     reference: str  # the route, or the webhook id
     justification: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -158,7 +158,7 @@ def from_held(held: dict[str, Any]) -> tuple[Payload, tuple[PersonIdentifier, ..
 
 
 def screen_partner_changes(
-    state: Any, organisation: str, outcomes: Sequence[Outcome], reference: str
+    state: Any, organisation: str, outcomes: Sequence[Outcome], reference: str, channel: str
 ) -> list[Outcome]:
     """A partner's mapped records with every consent or withdrawal in them decided first.
 
@@ -190,7 +190,7 @@ def screen_partner_changes(
                 Recipient(organisation, SYSTEM_ROLE, payload.recorded_by),
                 change,
                 event.subject_key(),
-                channel="webhook",
+                channel=channel,
                 reference=reference,
                 evidence={"recorded_by": payload.recorded_by, "source": event.source_record_id},
             )

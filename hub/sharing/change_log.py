@@ -81,7 +81,7 @@ class ChangeLog:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._schema = SchemaOnce(engine, change_metadata, changes_table)
+        self._schema = SchemaOnce(engine, change_metadata)
 
     def create_schema(self) -> None:
         self._schema.create()

@@ -39,6 +39,7 @@ from hub.sharing.facts import (
     fold_sharing,
 )
 from hub.sharing.policy import Subject
+from hub.sql_schema import create_tables
 
 SHARING_PROJECTION: Final = "sharing_facts"
 DISCLOSURE_PROJECTION: Final = "disclosure_log"
@@ -75,7 +76,7 @@ class SharingStore:
         self._engine = engine
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
+        create_tables(self._engine, metadata)
 
     def apply(
         self,

@@ -59,6 +59,7 @@ from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
+from hub.sql_schema import create_tables
 from hub.subscriptions.rules import wants
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ def make_partner_topics(
     engine = alerts.engine
     clients = ClientStore(engine)
     clients.create_schema()
-    metadata.create_all(engine, tables=[cursors, held])
+    create_tables(engine, cursors, held)
     context = SharingContext.on_engine(agreement, engine, sink)
     relay = PartnerTopics(settings.partner_topic_clients, alerts, clients, context, publisher)
     relay.create_topics(settings.bootstrap_servers(), settings.topic_replication_factor)

@@ -45,6 +45,7 @@ from sqlalchemy import (
 
 from hub.projections.changes import Change
 from hub.sharing.policy import Recipient
+from hub.sql_schema import create_tables
 
 subscriptions_metadata = MetaData()
 
@@ -193,7 +194,7 @@ class SubscriptionStore:
         self._engine = engine
 
     def create_schema(self) -> None:
-        subscriptions_metadata.create_all(self._engine)
+        create_tables(self._engine, subscriptions_metadata)
 
     def create(
         self,

@@ -124,10 +124,11 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
         try:
             context = browser.new_context(viewport={"width": 1100, "height": 800})
             page = context.new_page()
-            # Not signed in: the inbox answers 401 with the sign-in form; a wrong key is refused.
+            # Not signed in: the inbox sends her to the sign-in page; a wrong key is refused.
             response = page.goto(f"{base}/inbox")
             assert response is not None
-            assert response.status == 401
+            assert response.request.redirected_from is not None
+            assert (response.status, page.url) == (200, f"{base}/inbox/sign-in")
             _sign_in(page, "hubk_nobody_not-a-key")
             assert "unknown or has been revoked" in page.locator("#error").inner_text()
             _sign_in(page, _api_key("mw-1", "R0A", "COMMUNITY_MIDWIFE"))

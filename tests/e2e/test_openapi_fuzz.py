@@ -39,7 +39,7 @@ MIDWIFE = ("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 # Who the fuzzer acts as; ``None``: no credential at all (every route's 401).
 READERS: dict[str, tuple[str, str, str] | None] = {
     "midwife": MIDWIFE,
-    "social-worker": ("sw-1", "LA1", "SOCIAL_WORKER"),
+    "social-worker": ("sw-1", "355", "SOCIAL_WORKER"),
     "anonymous": None,
 }
 # A live stream never ends: its 403 (another practitioner's) and 401 are fuzzed, its 200 is
@@ -167,7 +167,7 @@ def test_a_subscription_and_a_consent_through_their_lives(api_schema: BaseSchema
         case.validate_response(response, checks=CHECKS)
         return response
 
-    social_worker = ("sw-1", "LA1", "SOCIAL_WORKER")
+    social_worker = ("sw-1", "355", "SOCIAL_WORKER")
     created = call(MIDWIFE, "POST", "/subscriptions", body={"url": "http://127.0.0.1:9/hooks"})
     assert created.status_code == 201
     mine = {"subscription_id": created.json()["subscription_id"]}
@@ -182,7 +182,7 @@ def test_a_subscription_and_a_consent_through_their_lives(api_schema: BaseSchema
     subject = {"system": "https://example.org/maternity-id", "value": "M-1"}
     consent = {
         "subject": subject,
-        "recipients": ["LA1"],
+        "recipients": ["355"],
         "categories": ["APPOINTMENTS"],
         "method": "VERBAL",
     }

@@ -25,7 +25,7 @@ from hub.events import PersonIdentifier, PractitionerRole
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL
-from tests.e2e.conftest import reader
+from tests.e2e.conftest import in_process_outsider, reader
 from tests.integration.test_team_routes import NOW, _client
 from tests.team_builders import COUNCIL, HOME_START_SOURCE, mother_registered, practitioner
 
@@ -44,8 +44,8 @@ SOCIAL_WORKER = reader("sw-7", SALFORD_COUNCIL, "SOCIAL_WORKER")
 COUNCIL_DSL = reader(
     "salford-csc-designated-officer", SALFORD_COUNCIL, "DESIGNATED_SAFEGUARDING_LEAD"
 )
-STRANGER = reader("mw-9", OUTSIDE, "COMMUNITY_MIDWIFE")
-STRANGER_DSL = reader("rx1-dsl", OUTSIDE, "DESIGNATED_SAFEGUARDING_LEAD")
+STRANGER = in_process_outsider("mw-9", OUTSIDE, "COMMUNITY_MIDWIFE")
+STRANGER_DSL = in_process_outsider("rx1-dsl", OUTSIDE, "DESIGNATED_SAFEGUARDING_LEAD")
 MOTHER = {"nhs_number": NHS_NUMBER}
 SECRET = "whsec_" + base64.b64encode(b"a test secret of thirty-two bytes").decode()
 
@@ -349,6 +349,23 @@ def test_a_charitys_webhook_consents_pass_the_same_decision(client: TestClient) 
         ("DENY", "webhook", "PARTNER_SYSTEM"),
         ("REVIEW", "webhook", "PARTNER_SYSTEM"),
     ]
+
+
+def test_a_charitys_uploaded_consents_pass_the_same_decision(client: TestClient) -> None:
+    csv = (
+        "record_id,event,occurred_on,nhs_number,recorded_by,recipients,categories,purposes\n"
+        f"CON-1,consent_recorded,2026-03-01,{NHS_NUMBER},hs-3,{HOME_START},APPOINTMENTS,"
+        "DIRECT_CARE\n"
+    )
+    headers = {**KEY_WORKER, "content-type": "text/csv"}
+    uploaded = client.post(f"/partners/{HOME_START}/uploads", content=csv, headers=headers)
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["published"] == 0  # Home-Start is not involved with her
+    [refusal] = uploaded.json()["refused"]
+    assert "refused by the sharing policy" in json.dumps(refusal["errors"])
+    assert team_status(client, KEY_WORKER) == 404
+    listed = client.get("/sharing/refused-changes", headers=HOME_START_DSL).json()
+    assert [(c["outcome"], c["channel"]) for c in listed] == [("DENY", "upload")]
 
 
 def test_an_identity_link_is_confirmed_only_by_the_roles_the_agreement_names(

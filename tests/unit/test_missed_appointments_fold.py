@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from hub.events import CaseEvent, PractitionerRole
+from hub.events import (
+    AppointmentBooked,
+    AppointmentMissed,
+    CaseEvent,
+    EventType,
+    PractitionerRole,
+)
 from hub.projections.missed_appointments import (
     HUB_USER,
     Alert,
@@ -30,6 +36,7 @@ from tests.builders import (
     T0,
     TRUST,
     acknowledged,
+    appointment,
     assigned,
     attended,
     booked,
@@ -42,6 +49,7 @@ from tests.builders import (
     rescheduled,
     unassigned,
 )
+from tests.builders import event as case_event
 
 FAMILY = "family-1"
 BABY = "4010232137"
@@ -317,6 +325,42 @@ def test_the_fold_is_deterministic() -> None:
         acknowledged(APT1),
     ]
     assert run(events) == run(events)
+
+
+# -- what the alert says -----------------------------------------------------------------------
+
+
+def _at(location: str | None) -> AppointmentMissed:
+    return AppointmentMissed(appointment=appointment().model_copy(update={"location": location}))
+
+
+@pytest.mark.parametrize(
+    ("booked_at", "missed_at", "alert_at"),
+    [
+        ("North Manchester antenatal clinic", None, "North Manchester antenatal clinic"),
+        ("North Manchester antenatal clinic", "Room 3, NMGH", "Room 3, NMGH"),  # the newer word
+        (None, None, None),
+        (None, "Room 3, NMGH", "Room 3, NMGH"),
+    ],
+)
+def test_an_alert_keeps_the_bookings_location_when_the_no_show_has_none(
+    booked_at: str | None, missed_at: str | None, alert_at: str | None
+) -> None:
+    booking = AppointmentBooked(appointment=_at(booked_at).appointment)
+    events = [
+        assigned(),
+        case_event(EventType.APPOINTMENT_BOOKED, booking, record_id="APT-1-booked"),
+        case_event(EventType.APPOINTMENT_MISSED, _at(missed_at), record_id="APT-1"),
+    ]
+    state, _ = run(events)
+    assert only_alert(state).appointment.location == alert_at
+
+
+def test_a_no_show_of_an_appointment_never_booked_here_keeps_its_own_location() -> None:
+    state, _ = run([case_event(EventType.APPOINTMENT_MISSED, _at("Room 3"), record_id="APT-1")])
+    assert only_alert(state).appointment.location == "Room 3"
+    state, _ = run([case_event(EventType.APPOINTMENT_MISSED, _at(None), record_id="APT-1")])
+    assert only_alert(state).appointment.location is None
 
 
 # -- unassignment ----------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class VoluntaryActivity(Connector[ActivityConfig]):
     config_model = ActivityConfig
     example_config: ClassVar = {
         "system": "homestart-lamplight",
-        "organisation_code": "HOMESTART-MCR",
+        "organisation_code": "VCS-HOMESTART-SALFORD",
         "programme": "Strengthening Families",
     }
     key_columns = ("record_id", "event")

@@ -47,6 +47,7 @@ from hub.readers import reader_identity
 from hub.settings import Settings
 from hub.sharing.change_check import screen_partner_changes
 from hub.sharing.policy import Recipient
+from hub.sql_schema import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Receipts:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        receipts_metadata.create_all(engine)
+        create_tables(engine, receipts_metadata)
 
     def seen(self, organisation: str, message_id: str) -> bool:
         with self._engine.connect() as connection:
@@ -152,7 +153,12 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> None:
 def partner_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/partners", tags=["Partner ingest"])
 
-    @router.post("/{code}/webhooks", status_code=202, responses=WEBHOOK_REFUSALS)
+    @router.post(
+        "/{code}/webhooks",
+        status_code=202,
+        max_body_size=settings.body_limit_webhook_bytes,
+        responses=WEBHOOK_REFUSALS,
+    )
     async def webhook(request: Request, code: Code) -> JSONResponse:
         """A Standard Webhooks delivery from a partner's system."""
         feed = _feed(request, code)
@@ -170,7 +176,7 @@ def partner_router(settings: Settings) -> APIRouter:
         record = webhook_record(body, message_id)
         outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
         outcomes = screen_partner_changes(
-            request.app.state, code, outcomes, f"webhook {message_id}"
+            request.app.state, code, outcomes, f"webhook {message_id}", channel="webhook"
         )
         try:
             await deliver(
@@ -185,7 +191,12 @@ def partner_router(settings: Settings) -> APIRouter:
         ids = [str(event.event_id) for event in outcome.events]
         return JSONResponse({"webhook_id": message_id, "event_ids": ids}, status_code=202)
 
-    @router.post("/{code}/uploads", responses=TOO_LARGE | UNSUPPORTED, openapi_extra=CSV_BODY)
+    @router.post(
+        "/{code}/uploads",
+        max_body_size=settings.upload_max_bytes,
+        responses=TOO_LARGE | UNSUPPORTED,
+        openapi_extra=CSV_BODY,
+    )
     async def upload(
         request: Request, code: Code, reader: Annotated[Recipient, Depends(reader_identity)]
     ) -> JSONResponse:
@@ -195,15 +206,19 @@ def partner_router(settings: Settings) -> APIRouter:
             raise HTTPException(403, f"{reader.organisation_code} cannot upload for {code}")
         if not request.headers.get("content-type", "").startswith("text/csv"):
             raise HTTPException(415, "send the file as text/csv")
-        body = await request.body()
-        if len(body) > settings.upload_max_bytes:
-            raise HTTPException(413, f"larger than {settings.upload_max_bytes} bytes: split it")
+        body = await request.body()  # at most settings.upload_max_bytes (hub/body_limits.py)
         name = request.headers.get("x-filename", "upload.csv")
         try:
             records = list(feed.connector.read(io.BytesIO(body), name))
         except InputError as error:
             raise unprocessable(("body",), str(error), name) from None
-        outcomes = list(translate(feed.connector, feed.config, records, utc_now()))
+        outcomes = screen_partner_changes(
+            request.app.state,
+            code,
+            list(translate(feed.connector, feed.config, records, utc_now())),
+            f"upload {name}",
+            channel="upload",
+        )
         try:
             published = await deliver(
                 request.app.state.sink, outcomes, channel="upload", system=feed.config.system
