@@ -252,7 +252,8 @@ def _item_for(state: TeamState, event: CaseEvent) -> tuple[str, Body] | None:
             postcode=payload.postcode or before.postcode,
         )
     if isinstance(payload, PractitionerAssigned):
-        item_id = f"practitioner|{org}|{payload.practitioner_id}|{payload.role}"
+        who = f"{payload.organisation_code}|{payload.practitioner_id}"  # an id is per organisation
+        item_id = f"practitioner|{org}|{who}|{payload.role}"
         old = previous(item_id)
         since = event.occurred_at
         if isinstance(old, Involvement):

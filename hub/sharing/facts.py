@@ -21,6 +21,7 @@ from hub.events import (
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
 )
+from hub.practitioners import PractitionerRef, acted_by
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Consent:
     purposes: frozenset[Purpose]
     given_at: datetime
     expires_at: datetime | None
-    recorded_by: str
+    recorded_by: PractitionerRef  # who obtained it, as (organisation, id)
     source_organisation: str
 
 
@@ -105,7 +106,7 @@ def fold_sharing(facts: SharingFacts, event: CaseEvent) -> SharingFacts:
             purposes=frozenset(payload.purposes),
             given_at=event.occurred_at,
             expires_at=payload.expires_at,
-            recorded_by=payload.recorded_by,
+            recorded_by=acted_by(event, payload.recorded_by, payload.recorded_by_organisation),
             source_organisation=event.source.organisation_code,
         )
         if consent in facts.consents:

@@ -128,6 +128,7 @@ def sharing_router() -> APIRouter:
             categories=body.categories,
             purposes=body.purposes,
             recorded_by=reader.user_id,
+            recorded_by_organisation=reader.organisation_code,
             expires_at=body.expires_at,
         )
         return await _publish(request, reader, body.subject, body.family_key, payload)
@@ -140,6 +141,7 @@ def sharing_router() -> APIRouter:
             recipients=body.recipients,
             categories=body.categories,
             recorded_by=reader.user_id,
+            recorded_by_organisation=reader.organisation_code,
         )
         return await _publish(request, reader, body.subject, None, payload)
 
@@ -166,7 +168,11 @@ def sharing_router() -> APIRouter:
         override_id: str, body: OverrideEndIn, reader: Reader, request: Request
     ) -> Accepted:
         """End an override early, on review."""
-        payload = SafeguardingOverrideEnded(override_id=override_id, ended_by=reader.user_id)
+        payload = SafeguardingOverrideEnded(
+            override_id=override_id,
+            ended_by=reader.user_id,
+            ended_by_organisation=reader.organisation_code,
+        )
         return await _publish(request, reader, body.subject, None, payload)
 
     @router.get(

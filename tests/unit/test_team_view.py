@@ -27,7 +27,7 @@ from hub.sharing.disclosure import Channel
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Subject
-from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, withdrawn
+from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, ref, withdrawn
 from tests.team_builders import UNBORN_KEY, family_story, plan_ended
 
 AGREEMENT = load_agreement()
@@ -195,10 +195,10 @@ def test_a_caseload_line_summarises_the_family_for_its_practitioner() -> None:
         )
 
     assembled = assemble_team(
-        FAMILY, members(family_story(NOW)), gate, NOW, shown_in_caseload("mw-1", NOW)
+        FAMILY, members(family_story(NOW)), gate, NOW, shown_in_caseload(ref("mw-1"), NOW)
     )
     assert assembled.view is not None
-    entry = caseload_entry("mw-1", assembled.view)
+    entry = caseload_entry(ref("mw-1"), assembled.view)
     assert entry is not None
     assert entry.roles == [PractitionerRole.COMMUNITY_MIDWIFE]
     assert entry.missed_appointments == 1
@@ -206,7 +206,7 @@ def test_a_caseload_line_summarises_the_family_for_its_practitioner() -> None:
     assert entry.expected_delivery_dates
     assert entry.lead_practitioner is not None
     assert assembled.view.assessments == []  # not part of a caseload line: not gated, not sent
-    assert caseload_entry("someone-else", assembled.view) is None
+    assert caseload_entry(ref("someone-else"), assembled.view) is None
 
 
 def test_not_sent_moves_every_disclosed_item_to_withheld() -> None:
