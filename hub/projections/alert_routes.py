@@ -9,7 +9,7 @@ reach every process by the log; the alert shows its new status once the worker h
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,16 @@ from hub.sharing.routes import publish_from_api, sharing_context
 ALERTS_SYSTEM = "hub-api"
 Reader = Annotated[Recipient, Depends(reader_identity)]
 DISCLOSURE_NOT_RECORDED = "The disclosure could not be recorded, so nothing was sent."
+CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: PRACTITIONER_RESPONSES[401],
+    403: {"description": "The client's role is no longer known."},
+    404: {
+        "description": "No such alert, or the reader — her organisation and id — is not among "
+        "its recipients."
+    },
+    409: {"description": "The alert is already closed."},
+    503: {"description": "The event could not be put on the log: send again."},
+}
 
 
 class AlertsOut(BaseModel):
@@ -180,6 +190,7 @@ def alert_router() -> APIRouter:
         status_code=202,
         response_model=AlertChangeAccepted,
         summary="Acknowledge an alert addressed to you (stops its escalation timer)",
+        responses=CHANGE_RESPONSES,
     )
     async def acknowledge(
         alert_id: uuid.UUID, body: AcknowledgeIn, request: Request, reader: Reader
@@ -192,6 +203,7 @@ def alert_router() -> APIRouter:
         status_code=202,
         response_model=AlertChangeAccepted,
         summary="Close an alert addressed to you, saying how it was followed up",
+        responses=CHANGE_RESPONSES,
     )
     async def close(
         alert_id: uuid.UUID, body: CloseIn, request: Request, reader: Reader

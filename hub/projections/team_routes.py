@@ -71,7 +71,10 @@ def team_router() -> APIRouter:
         "/practitioners/{practitioner_id}/caseload",
         response_model=CaseloadOut,
         summary="The families a practitioner is in the team of",
-        responses=PRACTITIONER_RESPONSES,
+        responses={
+            **PRACTITIONER_RESPONSES,
+            503: {"description": "The disclosures could not be recorded, so nothing was sent."},
+        },
     )
     async def caseload(
         practitioner_id: str, reader: Reader, request: Request, organisation: Organisation = None
