@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.assignments.routes import assignments_router
 from hub.auth.routes import token_router
 from hub.auth.store import ClientStore
 from hub.connectors.fhir_http import fhir_router
@@ -42,6 +43,7 @@ from hub.projections.timers import alert_rules
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.change_log import ChangeLog
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
@@ -79,6 +81,8 @@ def create_api(
         the_store.create_schema()
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
+        app.state.changes = changes = ChangeLog(the_store.engine)
+        changes.create_schema()
         app.state.identity = IdentityStore(the_store.engine)
         app.state.team = TeamStore(the_store.engine)
         app.state.keys = keys = SubjectKeyStore(the_store.engine)
@@ -117,6 +121,7 @@ def create_api(
     app.include_router(token_router(settings))
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
+    app.include_router(assignments_router())
     app.include_router(identity_router())
     app.include_router(erasure_router())
     app.include_router(partner_router(settings))

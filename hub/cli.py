@@ -162,8 +162,9 @@ def agreement_check(
         typer.Argument(help="Agreement TOML; HUB_AGREEMENT_PATH or config/sharing/ if omitted."),
     ] = None,
 ) -> None:
-    """Validate an agreement file and print its organisations and flows."""
+    """Validate an agreement file and print its organisations, flows and change rules."""
     from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError, load_agreement
+    from hub.sharing.changes import WIDENING
 
     chosen = path or Settings().agreement_path or DEFAULT_AGREEMENT
     try:
@@ -180,6 +181,15 @@ def agreement_check(
         typer.echo(
             f"  flow {flow.name}: {to} may see {', '.join(flow.categories)} for "
             f"{', '.join(flow.purposes)} on {flow.basis}{review}"
+        )
+    for rule in agreement.change_rules:
+        involved = ", if involved with the person" if rule.involved else ""
+        naming = f", naming {'/'.join(rule.recipient_kinds)}" if rule.recipient_kinds else ""
+        own = f"; naming its own organisation: {rule.own_organisation}"
+        typer.echo(
+            f"  change {rule.change}: {'/'.join(rule.organisation_kinds)} "
+            f"{', '.join(rule.roles)}{involved}{naming}"
+            f"{own if rule.change in WIDENING else ''}"
         )
 
 

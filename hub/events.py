@@ -60,6 +60,7 @@ class EventType(StrEnum):
     ALERT_ACKNOWLEDGED = "ALERT_ACKNOWLEDGED"
     ALERT_CLOSED = "ALERT_CLOSED"
     ALERT_ESCALATED = "ALERT_ESCALATED"
+    PRACTITIONER_UNASSIGNED = "PRACTITIONER_UNASSIGNED"
 
 
 class DataCategory(StrEnum):
@@ -120,6 +121,7 @@ class PractitionerRole(StrEnum):
     LEAD_PRACTITIONER = "LEAD_PRACTITIONER"
     KEY_WORKER = "KEY_WORKER"
     OTHER = "OTHER"
+    CONSULTANT = "CONSULTANT"
 
 
 MIDWIFE_ROLES: Final = frozenset(
@@ -220,6 +222,22 @@ class PractitionerAssigned(FrozenModel):
     organisation_code: str
     contact: str | None = None
     scope: AssignmentScope
+
+
+class PractitionerUnassigned(FrozenModel):
+    """A practitioner left the team around a person or family in a role (HL7 ROL-2 ``DE``, a
+    FHIR CareTeam participant whose period ended, an unassignment through the API).
+
+    The practitioner is ``(organisation_code, practitioner_id)``, as in
+    :class:`PractitionerAssigned`; alerts raised after it are no longer addressed to them
+    (those already sent stay sent: whoever was told stays told).
+    """
+
+    practitioner_id: str = Field(min_length=1)
+    organisation_code: str = Field(min_length=1)
+    role: PractitionerRole
+    scope: AssignmentScope
+    reason: str | None = None
 
 
 class AppointmentRescheduled(FrozenModel):
@@ -425,6 +443,7 @@ Payload = (
     | AlertAcknowledged
     | AlertClosed
     | AlertEscalated
+    | PractitionerUnassigned
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -455,6 +474,7 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.ALERT_ACKNOWLEDGED: AlertAcknowledged,
     EventType.ALERT_CLOSED: AlertClosed,
     EventType.ALERT_ESCALATED: AlertEscalated,
+    EventType.PRACTITIONER_UNASSIGNED: PractitionerUnassigned,
 }
 
 

@@ -29,6 +29,7 @@ from hub.events import (
     PersonRegistered,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     Purpose,
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
@@ -185,6 +186,25 @@ def assigned(
             scope=AssignmentScope.PERSON,
         ),
         record_id=f"assign-{organisation_code}-{practitioner_id}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def unassigned(
+    practitioner_id: str = "mw-1",
+    role: PractitionerRole = PractitionerRole.COMMUNITY_MIDWIFE,
+    organisation_code: str = "R0A",
+    **kwargs: object,
+) -> CaseEvent:
+    return event(
+        EventType.PRACTITIONER_UNASSIGNED,
+        PractitionerUnassigned(
+            practitioner_id=practitioner_id,
+            organisation_code=organisation_code,
+            role=role,
+            scope=AssignmentScope.PERSON,
+        ),
+        record_id=f"unassign-{practitioner_id}",
         **kwargs,  # type: ignore[arg-type]
     )
 

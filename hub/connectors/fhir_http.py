@@ -1,4 +1,5 @@
-"""FHIR R4 REST ingest: ``Patient``, ``Appointment``, ``Encounter`` and Bundles.
+"""FHIR R4 REST ingest: ``Patient``, ``Appointment``, ``Encounter``, ``CareTeam``,
+``EpisodeOfCare`` and Bundles.
 
 Create (``POST /fhir/{type}``) and update (``PUT /fhir/{type}/{id}``) answer 201 / 200 only after
 Kafka confirmed the write. ``POST /fhir`` takes ``batch``, ``transaction`` and subscription
@@ -8,7 +9,9 @@ one. Refused input is quarantined before the refusal is sent; if even that fails
 
 The sender authenticates like every caller (:func:`hub.readers.reader_identity`): its events
 are recorded as from the registered client's organisation. ``X-Source-Organisation`` may name
-that organisation again and is refused (403) if it names another.
+that organisation again and is refused (403) if it names another. Which practitioners a
+resource names to the team, and as what, is read with that organisation's source file
+(``[practitioner_roles]`` in ``config/sources/``, ADR 0023).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from hub.connectors.fhir_bundle import RESOURCES, read_bundle, resource_to_event
+from hub.connectors.fhir_bundle import NO_ROLES, RESOURCES, read_bundle, resource_to_events
 from hub.connectors.fhir_common import MappingError, load_json
+from hub.connectors.sources import PractitionerRoles, load_sources
 from hub.events import utc_now
 from hub.publisher import PublishError
 from hub.quarantine import quarantine_record
@@ -31,7 +35,7 @@ from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 FHIR_JSON: Final = "application/fhir+json"
-ResourceType = Literal["Appointment", "Patient", "Encounter"]
+ResourceType = Literal["Appointment", "Patient", "Encounter", "CareTeam", "EpisodeOfCare"]
 assert set(ResourceType.__args__) == set(RESOURCES)  # type: ignore[attr-defined]
 
 SourceHeader = Annotated[
@@ -79,6 +83,11 @@ def sending_organisation(sender: Recipient, claimed: str | None) -> str:
 
 def fhir_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/fhir", tags=["FHIR R4 ingest"])
+    sources = load_sources(settings.sources_dir) if settings.sources_dir else load_sources()
+
+    def roles_of(organisation: str) -> PractitionerRoles:
+        source = sources.for_organisation(organisation)
+        return source.practitioner_roles if source is not None else NO_ROLES
 
     async def refuse(
         request: Request, raw: bytes, error: MappingError, organisation: str
@@ -122,15 +131,21 @@ def fhir_router(settings: Settings) -> APIRouter:
                         )
                     ]
                 )
-            event = resource_to_event(data, organisation_code=organisation, recorded_at=utc_now())
+            events = resource_to_events(
+                data,
+                organisation_code=organisation,
+                recorded_at=utc_now(),
+                roles=roles_of(organisation),
+            )
         except MappingError as error:
             return await refuse(request, raw, error, organisation)
         sink: CaseEventSink = request.app.state.sink
         try:
-            await sink.publish(event)
+            for event in events:  # team changes first, the resource's own event last
+                await sink.publish(event)
         except PublishError as error:
             return _unavailable(error)
-        headers = {"X-Hub-Event-Id": str(event.event_id)}
+        headers = {"X-Hub-Event-Id": str(events[-1].event_id)}
         if data.get("id"):
             headers["Location"] = f"/fhir/{resource_type}/{data['id']}"
         status = 200 if resource_id is not None else 201
@@ -140,7 +155,8 @@ def fhir_router(settings: Settings) -> APIRouter:
         "/{resource_type}",
         status_code=201,
         openapi_extra=FHIR_BODY,
-        summary="Create: ingest a Patient, Appointment (noshow = missed) or Encounter",
+        summary="Create: ingest a Patient, Appointment (noshow = missed), Encounter, CareTeam or "
+        "EpisodeOfCare",
     )
     async def create(
         request: Request,
@@ -154,7 +170,8 @@ def fhir_router(settings: Settings) -> APIRouter:
     @router.put(
         "/{resource_type}/{resource_id}",
         openapi_extra=FHIR_BODY,
-        summary="Update: ingest a changed Patient, Appointment or Encounter",
+        summary="Update: ingest a changed Patient, Appointment, Encounter, CareTeam or "
+        "EpisodeOfCare",
     )
     async def update(
         request: Request,
@@ -177,7 +194,12 @@ def fhir_router(settings: Settings) -> APIRouter:
         organisation = sending_organisation(sender, x_source_organisation)
         raw = await request.body()
         try:
-            reading = read_bundle(raw, organisation_code=organisation, recorded_at=utc_now())
+            reading = read_bundle(
+                raw,
+                organisation_code=organisation,
+                recorded_at=utc_now(),
+                roles=roles_of(organisation),
+            )
             if reading.atomic and reading.issues():
                 raise MappingError(reading.issues())
         except MappingError as error:
@@ -186,8 +208,9 @@ def fhir_router(settings: Settings) -> APIRouter:
         responses: list[dict[str, Any]] = []
         try:
             for entry in reading.entries:
-                if entry.event is not None:
-                    await sink.publish(entry.event)
+                if entry.events:
+                    for event in entry.events:
+                        await sink.publish(event)
                     responses.append({"response": {"status": "201 Created"}})
                 else:
                     assert entry.error is not None

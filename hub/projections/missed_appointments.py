@@ -17,6 +17,9 @@ Rules:
   organisation, never the id alone.
 * **One alert per appointment.** Its id derives from the source and appointment id, so a
   re-sent no-show, an inferred one for the same appointment, or a replay raises nothing new.
+* **Who stops hearing.** A ``PractitionerUnassigned`` (same organisation and role) takes the
+  practitioner out of the team: alerts raised after it are not addressed to them; alerts
+  already raised keep their recipients (whoever was told stays told).
 * **Never dropped.** An alert raised before anyone is assigned is kept and routed at assignment.
 * **Escalation** to the family's safeguarding midwife (else the controller's safeguarding lead
   in the agreement): when the family misses ``rules.escalate_after_missed`` appointments within
@@ -52,6 +55,7 @@ from hub.events import (
     PersonRegistered,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     Source,
     deterministic_event_id,
 )
@@ -185,6 +189,15 @@ class MemberAssigned:
 
 
 @dataclass(frozen=True)
+class MemberUnassigned:
+    """A practitioner left the team: later alerts are not addressed to them."""
+
+    group_key: str
+    subject_key: str
+    practitioner: PractitionerRef
+
+
+@dataclass(frozen=True)
 class BookingSaved:
     group_key: str
     booking: Booking
@@ -199,7 +212,7 @@ class AlertSaved:
     change: str
 
 
-Effect = PersonUpdated | MemberAssigned | BookingSaved | AlertSaved
+Effect = PersonUpdated | MemberAssigned | MemberUnassigned | BookingSaved | AlertSaved
 
 
 def empty_state(group_key: str) -> FamilyState:
@@ -220,6 +233,8 @@ def fold(state: FamilyState, event: CaseEvent, rules: Rules) -> tuple[FamilyStat
         return _registered(state, event, payload)
     if isinstance(payload, PractitionerAssigned):
         return _assigned(state, event, payload, rules)
+    if isinstance(payload, PractitionerUnassigned):
+        return _unassigned(state, event, payload)
     if isinstance(payload, AppointmentBooked | AppointmentRescheduled | AppointmentModified):
         return _booked(state, event, payload.appointment, rules, reset=_resets(payload))
     if isinstance(payload, AppointmentCancelled):
@@ -289,6 +304,22 @@ def _assigned(
             state, saved = _save(state, routed, "routed")
             effects.append(saved)
     return state, effects
+
+
+def _unassigned(
+    state: FamilyState, event: CaseEvent, payload: PractitionerUnassigned
+) -> tuple[FamilyState, list[Effect]]:
+    """The member leaves the team if the assignment that ends is the one held (same
+    organisation and role); alerts already raised keep their recipients."""
+    who = PractitionerRef(
+        organisation_code=payload.organisation_code, practitioner_id=payload.practitioner_id
+    )
+    slot = (event.subject_key(), who)
+    member = state.team.get(slot)
+    if member is None or member.role is not payload.role:
+        return state, []
+    team = {k: m for k, m in state.team.items() if k != slot}
+    return replace(state, team=team), [MemberUnassigned(state.group_key, slot[0], who)]
 
 
 def _booked(

@@ -43,6 +43,7 @@ from hub.projections.missed_appointments import (
     FamilyState,
     Member,
     MemberAssigned,
+    MemberUnassigned,
     Outcome,
     Person,
     PersonUpdated,
@@ -371,6 +372,16 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
                     "contact": member.contact,
                     "assigned_at": member.assigned_at,
                 },
+            )
+        elif isinstance(effect, MemberUnassigned):
+            team = t.team.c
+            connection.execute(
+                delete(t.team).where(
+                    (team.group_key == effect.group_key)
+                    & (team.subject_key == effect.subject_key)
+                    & (team.organisation_code == effect.practitioner.organisation_code)
+                    & (team.practitioner_id == effect.practitioner.practitioner_id)
+                )
             )
         elif isinstance(effect, BookingSaved):
             _save_booking(connection, t, effect.group_key, effect.booking)

@@ -188,10 +188,13 @@ def _save(connection: Connection, t: TeamTables, key: str, item: TeamItem) -> No
             kind=item.kind,
             category=item.category.value,
             controller=item.controller,
+            # only a current involvement puts the person on the practitioner's caseload
             practitioner_organisation=(
-                body.organisation_code if isinstance(body, Involvement) else None
+                body.organisation_code if isinstance(body, Involvement) and body.active else None
             ),
-            practitioner_id=body.practitioner_id if isinstance(body, Involvement) else None,
+            practitioner_id=(
+                body.practitioner_id if isinstance(body, Involvement) and body.active else None
+            ),
             body=BODY.dump_json(body).decode(),
         )
     )

@@ -76,11 +76,12 @@ Wanted = Callable[[TeamItem], bool]
 
 
 def shown_in_team(now: datetime) -> Wanted:
-    """The family view: everything but ended plans and past or settled appointments."""
+    """The family view: everything but ended plans and involvements, and past or settled
+    appointments."""
 
     def wanted(item: TeamItem) -> bool:
         body = item.body
-        if isinstance(body, Plan):
+        if isinstance(body, Plan | Involvement):
             return body.active
         if isinstance(body, AppointmentItem):
             return _upcoming(body, now) or body.status is AppointmentStatus.MISSED
@@ -97,7 +98,7 @@ def shown_in_caseload(practitioner: PractitionerRef, now: datetime) -> Wanted:
     def wanted(item: TeamItem) -> bool:
         body = item.body
         if isinstance(body, Involvement):
-            return (
+            return body.active and (
                 _is(practitioner, body.organisation_code, body.practitioner_id)
                 or body.role is PractitionerRole.LEAD_PRACTITIONER
             )

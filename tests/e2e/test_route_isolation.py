@@ -127,11 +127,23 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("PUT", "/fhir/{resource_type}/{resource_id}"): "writes as the caller's organisation",
     ("POST", "/fhir"): "writes as the caller's organisation",
     ("POST", "/partners/{code}/uploads"): "403 for another organisation (test_partner_ingest)",
-    ("POST", "/sharing/consents"): "records the caller's organisation's decision",
-    ("POST", "/sharing/withdrawals"): "records the caller's organisation's decision",
-    ("POST", "/sharing/overrides"): "records the caller's organisation's decision",
+    # Changes of sharing: decided by the policy for every caller (test_sharing_change_routes).
+    ("POST", "/sharing/consents"): "a change decided by the policy (test_sharing_change_routes)",
+    ("POST", "/sharing/withdrawals"): "a change decided by the policy (test_sharing_change_routes)",
+    ("POST", "/sharing/overrides"): "a change decided by the policy (test_sharing_change_routes)",
     ("POST", "/sharing/overrides/{override_id}/end"): (
-        "an override is ended by its own organisation (test_sharing_state_machine)"
+        "ended only by its own organisation (test_sharing_change_routes)"
+    ),
+    ("GET", "/sharing/refused-changes"): "the caller's organisation's refused and held changes",
+    ("GET", "/sharing/held-changes"): "held changes the caller's organisation may review",
+    ("POST", "/sharing/held-changes/{change_id}"): (
+        "reviewed only by an involved statutory party (test_sharing_change_routes)"
+    ),
+    ("POST", "/team/assignments"): (
+        "403 outside the agreement or for a charity (tests/unit/test_team_change_decision.py)"
+    ),
+    ("POST", "/team/unassignments"): (
+        "ends only the caller's organisation's assignments (test_team_change_decision)"
     ),
     ("GET", "/safeguarding/overrides"): "the caller's organisation's overrides",
     ("GET", "/identity/reviews"): "possible matches for the caller's organisation's records",

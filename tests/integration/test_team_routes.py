@@ -111,6 +111,7 @@ def test_consent_opens_the_view_for_home_start(client: TestClient) -> None:
             "subject": {"nhs_number": NHS_NUMBER},
             "recipients": [HOME_START],
             "categories": ["APPOINTMENTS", "DEMOGRAPHICS"],
+            "method": "VERBAL",
         },
     )
     assert consent.status_code == 202, consent.text

@@ -16,6 +16,7 @@ from hub.projections.missed_appointments import (
     Effect,
     FamilyState,
     MemberAssigned,
+    MemberUnassigned,
     Outcome,
     PersonUpdated,
     Rules,
@@ -41,6 +42,7 @@ from tests.builders import (
     refs,
     registered,
     rescheduled,
+    unassigned,
 )
 
 FAMILY = "family-1"
@@ -368,3 +370,37 @@ def test_escalation_to_the_lead_names_the_lead_in_the_controllers_organisation()
     rules = Rules(escalate_after_missed=1, safeguarding_leads={"R0A": "lead-1", COUNCIL: "lead-1"})
     state, _ = run([missed("APT-1")], rules=rules)
     assert only_alert(state).escalated_to == refs("lead-1", organisation_code="R0A")
+
+
+# -- unassignment ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ending", "still_hears"),
+    [
+        (unassigned("mw-1"), False),  # the assignment held ends
+        (unassigned("mw-1", organisation_code="RW6"), True),  # another trust's mw-1
+        (unassigned("mw-1", role=PractitionerRole.HEALTH_VISITOR), True),  # a role not held
+        (unassigned("mw-2"), True),  # someone else
+    ],
+)
+def test_an_unassignment_takes_only_the_assignment_it_names_out_of_later_alerts(
+    ending: CaseEvent, still_hears: bool
+) -> None:
+    state, _ = run(
+        [
+            assigned("mw-1"),
+            booked("APT-1"),
+            missed("APT-1"),
+            ending,
+            booked("APT-2", at=T0 + timedelta(days=40)),
+            missed("APT-2", at=T0 + timedelta(days=40)),
+        ]
+    )
+    first = state.alerts[APT1]
+    later = state.alerts[alert_id_for(TRUST, "APT-2")]
+    assert ref("mw-1") in first.recipients  # whoever was told stays told
+    assert (ref("mw-1") in later.recipients) is still_hears
+    assert any(isinstance(e, MemberUnassigned) for e in run([assigned(), ending])[1]) is (
+        not still_hears
+    )

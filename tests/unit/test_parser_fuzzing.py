@@ -30,7 +30,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hub.connectors.fhir_appointment import appointment_to_event, parse_appointment
-from hub.connectors.fhir_bundle import read_bundle, resource_to_event
+from hub.connectors.fhir_bundle import read_bundle, resource_to_events
 from hub.connectors.fhir_common import MappingError, load_json
 from hub.connectors.hl7v2.ack import build_ack
 from hub.connectors.hl7v2.mapping import Accepted, translate
@@ -177,8 +177,9 @@ def _fhir_property(body: bytes) -> None:
             for entry in reading.entries:
                 assert (entry.event is None) != (entry.error is None)
         else:
-            event = resource_to_event(data, organisation_code="R0A", recorded_at=RECORDED_AT)
-            assert isinstance(event, CaseEvent)
+            events = resource_to_events(data, organisation_code="R0A", recorded_at=RECORDED_AT)
+            assert events
+            assert all(isinstance(e, CaseEvent) for e in events)
     except MappingError as error:
         issues.append(error.issues)
     try:

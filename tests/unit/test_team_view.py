@@ -167,6 +167,30 @@ def test_the_lead_is_the_latest_lead_practitioner_assigned() -> None:
     assert team.lead_practitioner.practitioner_id == "lp-2"
 
 
+def test_an_ended_involvement_is_not_shown_nor_on_the_caseload() -> None:
+    from tests.team_builders import practitioner_ended
+
+    ended = practitioner_ended(
+        "mw-1", PractitionerRole.COMMUNITY_MIDWIFE, at=T0 + timedelta(days=3)
+    )
+    events = [*family_story(NOW), ended]
+    team = view(MIDWIFE, events=events).view
+    assert team is not None
+    assert "mw-1" not in {p.practitioner_id for p in team.practitioners}
+    before = view(MIDWIFE).view
+    assert before is not None
+    assert "mw-1" in {p.practitioner_id for p in before.practitioners}
+    state = empty_state(NHS_NUMBER)
+    for event in events:
+        state, _ = fold(state, event)
+    involvement = next(
+        i
+        for i in state.items.values()
+        if i.kind == "practitioner" and getattr(i.body, "practitioner_id", None) == "mw-1"
+    )
+    assert shown_in_caseload(ref("mw-1"), NOW)(involvement) is False  # off her caseload
+
+
 def test_no_lead_practitioner_is_none() -> None:
     events = [
         e

@@ -9,7 +9,8 @@ refused), refuses a repeated ``webhook-id`` without publishing again, and answer
   with the reason (missing headers, too old or too new, no matching signature, malformed
   signature header, body not UTF-8);
 * 400 — a ``webhook-id`` longer than 200 characters;
-* 422 — signed but the content is wrong, naming each field; the body is quarantined first;
+* 422 — signed but the content is wrong, naming each field, or a consent or withdrawal the
+  sharing policy refused (ADR 0020); the body is quarantined first;
 * 202 — after Kafka acknowledged the event (503 if it did not: send again).
 
 The body is ``{"type": "<event>", "timestamp": "...", "data": {<fields>}}`` (the Standard
@@ -42,6 +43,7 @@ from hub.events import utc_now
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.settings import Settings
+from hub.sharing.change_check import screen_partner_changes
 from hub.sharing.policy import Recipient
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,9 @@ def partner_router(settings: Settings) -> APIRouter:
             return JSONResponse({"webhook_id": message_id, "duplicate": True}, status_code=202)
         record = webhook_record(body, message_id)
         outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
+        outcomes = screen_partner_changes(
+            request.app.state, code, outcomes, f"webhook {message_id}"
+        )
         try:
             await deliver(
                 request.app.state.sink, outcomes, channel="webhook", system=feed.config.system
