@@ -104,7 +104,9 @@ def create_api(
             )
             # Seals with the key store the erasure route shreds: one engine, not two.
             the_sink = CaseEventSink(publisher, settings, keys)
-        app.state.sink = the_sink
+        # Every write path of the API (sharing routes, partner webhooks and uploads) publishes
+        # through this sink: a withdrawal it records binds the next read.
+        app.state.sink = the_sink.applying_sharing_facts(app.state.sharing)
         try:
             yield
         finally:

@@ -257,7 +257,7 @@ def withdrawn(
     at: datetime = T0,
     record_id: str = "withdrawal-1",
 ) -> CaseEvent:
-    return event(
+    stated = event(
         EventType.CONSENT_WITHDRAWN,
         ConsentWithdrawn(
             consent_id=consent_id,
@@ -269,6 +269,8 @@ def withdrawn(
         at=at,
         source=PROGRAMME,
     )
+    # Received as it occurred, as through the API: a withdrawal binds from its receipt.
+    return stated.model_copy(update={"recorded_at": at})
 
 
 def override(

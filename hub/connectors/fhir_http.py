@@ -2,10 +2,13 @@
 ``EpisodeOfCare`` and Bundles.
 
 Create (``POST /fhir/{type}``) and update (``PUT /fhir/{type}/{id}``) answer 201 / 200 only after
-Kafka confirmed the write. ``POST /fhir`` takes ``batch``, ``transaction`` and subscription
-notification (``history``) Bundles: a transaction is all or nothing (one bad entry: 422 and the
-whole Bundle is quarantined); a batch or notification answers per entry, quarantining each bad
-one. Refused input is quarantined before the refusal is sent; if even that fails, 503.
+Kafka confirmed the write, with ``Location: /fhir/{type}/{id}/_history/{vid}``, ``ETag: W/"{vid}"``
+and ``Last-Modified`` as FHIR's REST API asks, and the resource with that ``id`` and
+``meta.versionId`` (see :func:`resource_version`). ``POST /fhir`` takes ``batch``,
+``transaction`` and subscription notification (``history``) Bundles: a transaction is all or
+nothing (one bad entry: 422 and the whole Bundle is quarantined); a batch or notification
+answers per entry, quarantining each bad one. Refused input is quarantined before the refusal
+is sent; if even that fails, 503.
 
 The sender authenticates like every caller (:func:`hub.readers.reader_identity`): its events
 are recorded as from the registered client's organisation. ``X-Source-Organisation`` may name
@@ -16,7 +19,10 @@ resource names to the team, and as what, is read with that organisation's source
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
@@ -25,7 +31,7 @@ from fastapi.responses import JSONResponse
 from hub.connectors.fhir_bundle import NO_ROLES, RESOURCES, read_bundle, resource_to_events
 from hub.connectors.fhir_common import MappingError, load_json
 from hub.connectors.sources import PractitionerRoles, load_sources
-from hub.events import utc_now
+from hub.events import CaseEvent, deterministic_event_id, utc_now
 from hub.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.readers import reader_identity
@@ -46,6 +52,65 @@ Sender = Annotated[Recipient, Depends(reader_identity)]
 FHIR_BODY: Final = {
     "requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "required": True}
 }
+
+
+@dataclass(frozen=True)
+class ResourceVersion:
+    """The id and version a FHIR write is answered with."""
+
+    resource_type: str
+    id: str
+    version_id: str
+
+    @property
+    def location(self) -> str:
+        return f"/fhir/{self.resource_type}/{self.id}/_history/{self.version_id}"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+
+def resource_version(
+    resource_type: str, data: dict[str, Any], event: CaseEvent, organisation: str
+) -> ResourceVersion:
+    """The resource's own ``id``, or one the hub derives from what identifies the record.
+
+    The hub keeps no copy of a resource (it keeps the case-event it stands for), so neither is
+    stored: a resource without an ``id`` gets a UUIDv5 of the sending organisation, the type
+    and the record's identity (its business identifier, or the patient's NHS number), the same
+    whenever it is sent again, so a client can update it by that id. The version is the
+    case-event's id, derived from the content: the same content is the same version, a change
+    is a new one (not a counter: the hub cannot count versions it does not keep).
+    """
+    own = data.get("id")
+    assigned = str(
+        deterministic_event_id("fhir-id", organisation, resource_type, event.source_record_id)
+    )
+    return ResourceVersion(
+        resource_type, own if isinstance(own, str) and own else assigned, str(event.event_id)
+    )
+
+
+_VERSION_HEADERS: Final = {
+    "Location": {
+        "description": "/fhir/{type}/{id}/_history/{vid}: the id and version written",
+        "schema": {"type": "string"},
+    },
+    "ETag": {"description": 'W/"{vid}": the version written', "schema": {"type": "string"}},
+    "Last-Modified": {"description": "when the hub received it", "schema": {"type": "string"}},
+}
+_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"description": "not JSON (an OperationOutcome; the body is quarantined)"},
+    401: {"description": 'no valid credentials (see the README\'s "Who is calling")'},
+    403: {"description": "X-Source-Organisation names another organisation"},
+    422: {"description": "not a resource the hub takes, naming each problem (quarantined)"},
+    503: {"description": "Kafka did not confirm the write: send again"},
+}
+
+
+def _written(status: int, what: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": what, "headers": _VERSION_HEADERS}, **_REFUSALS}
 
 
 def operation_outcome(status: int, issues: list[tuple[str, str]], *, code: str) -> JSONResponse:
@@ -145,16 +210,25 @@ def fhir_router(settings: Settings) -> APIRouter:
                 await sink.publish(event)
         except PublishError as error:
             return _unavailable(error)
-        headers = {"X-Hub-Event-Id": str(events[-1].event_id)}
-        if data.get("id"):
-            headers["Location"] = f"/fhir/{resource_type}/{data['id']}"
+        version = resource_version(resource_type, data, events[-1], organisation)
+        headers = {
+            "X-Hub-Event-Id": str(events[-1].event_id),
+            "Location": version.location,
+            "ETag": version.etag,
+            "Last-Modified": format_datetime(events[-1].recorded_at, usegmt=True),
+        }
+        meta: dict[str, Any] = data["meta"] if isinstance(data.get("meta"), dict) else {}
+        answer = {**data, "id": version.id, "meta": {**meta, "versionId": version.version_id}}
         status = 200 if resource_id is not None else 201
-        return Response(raw, status_code=status, media_type=FHIR_JSON, headers=headers)
+        return Response(
+            json.dumps(answer), status_code=status, media_type=FHIR_JSON, headers=headers
+        )
 
     @router.post(
         "/{resource_type}",
         status_code=201,
         openapi_extra=FHIR_BODY,
+        responses=_written(201, "Written: the resource, with its id and meta.versionId"),
         summary="Create: ingest a Patient, Appointment (noshow = missed), Encounter, CareTeam or "
         "EpisodeOfCare",
     )
@@ -170,6 +244,7 @@ def fhir_router(settings: Settings) -> APIRouter:
     @router.put(
         "/{resource_type}/{resource_id}",
         openapi_extra=FHIR_BODY,
+        responses=_written(200, "Written: the resource, with meta.versionId"),
         summary="Update: ingest a changed Patient, Appointment, Encounter, CareTeam or "
         "EpisodeOfCare",
     )
@@ -211,7 +286,19 @@ def fhir_router(settings: Settings) -> APIRouter:
                 if entry.events:
                     for event in entry.events:
                         await sink.publish(event)
-                    responses.append({"response": {"status": "201 Created"}})
+                    resource = json.loads(entry.raw)["resource"]
+                    version = resource_version(
+                        resource["resourceType"], resource, entry.events[-1], organisation
+                    )
+                    responses.append(
+                        {
+                            "response": {
+                                "status": "201 Created",
+                                "location": version.location,
+                                "etag": version.etag,
+                            }
+                        }
+                    )
                 else:
                     assert entry.error is not None
                     await sink.quarantine(

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
+from hub.api_identifiers import AppointmentId
 from hub.events import DataCategory, Purpose
 from hub.practitioners import PractitionerRef, sort_key
 from hub.projections.missed_appointments import AlertStatus
@@ -32,7 +33,7 @@ class PersonOut(BaseModel):
 
 
 class AppointmentOut(BaseModel):
-    appointment_id: str
+    appointment_id: AppointmentId
     start: datetime
     end: datetime | None
     service_type: str | None

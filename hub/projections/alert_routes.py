@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.api_identifiers import PersonKey
 from hub.events import (
     AlertAcknowledged,
     AlertClosed,
@@ -176,7 +177,9 @@ def alert_router() -> APIRouter:
         response_model=list[AlertOut],
         summary="Missed-appointment alerts about a person, as far as the reader may see them",
     )
-    async def person_alerts(person_key: str, request: Request, reader: Reader) -> list[AlertOut]:
+    async def person_alerts(
+        person_key: PersonKey, request: Request, reader: Reader
+    ) -> list[AlertOut]:
         """For the team around the family (key worker, social worker, lead practitioner)."""
         store: MissedAppointmentStore = request.app.state.store
         identity: IdentityStore = request.app.state.identity

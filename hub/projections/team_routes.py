@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from hub.api_identifiers import PersonKey
 from hub.events import Purpose
 from hub.identity.families import ANCHOR, Member
 from hub.identity.store import IdentityStore
@@ -61,7 +62,7 @@ def team_router() -> APIRouter:
         response_model=TeamOut,
         summary="The team around a person's family (or the person alone, in no family)",
     )
-    async def person_team(person_key: str, reader: Reader, request: Request) -> TeamOut:
+    async def person_team(person_key: PersonKey, reader: Reader, request: Request) -> TeamOut:
         view = await team_of_person(request, reader, person_key)
         if view is None:
             raise HTTPException(404, NOT_FOUND)

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 
+from hub.api_identifiers import PersonKey
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     PAYLOAD_TYPES,
@@ -446,7 +447,7 @@ def sharing_router() -> APIRouter:
         summary="Who has seen data about this person: a subject-access style report",
     )
     async def disclosures_about(
-        person_key: str, reader: Reader, request: Request
+        person_key: PersonKey, reader: Reader, request: Request
     ) -> dict[str, Any]:
         if reader.role not in GOVERNANCE_ROLES:
             raise HTTPException(403, f"only {sorted(GOVERNANCE_ROLES)} read the disclosure log")
@@ -644,6 +645,5 @@ async def publish_from_api(
         await sink.publish(event)
     except PublishError as error:
         raise HTTPException(503, f"not recorded, send again: {error}") from error
-    store: SharingStore = request.app.state.sharing
-    store.record_now(event)
+    # The app's sink has folded a sharing fact into the store already (CaseEventSink.publish).
     return Accepted(event_id=event.event_id, event_type=event_type)

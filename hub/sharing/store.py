@@ -99,10 +99,11 @@ class SharingStore:
         return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
 
     def record_now(self, event: CaseEvent) -> None:
-        """Fold a sharing event the API has just had acknowledged by the broker.
+        """Fold a sharing event the broker has just acknowledged (other events are ignored).
 
-        So that a withdrawal takes effect at the very next read rather than when the worker
-        catches up; the worker folds the same event later, and folding is idempotent.
+        Called by :meth:`hub.sink.CaseEventSink.publish` for every path that records one, so
+        that a withdrawal takes effect at the very next read rather than when the worker catches
+        up; the worker folds the same event later, and folding is idempotent.
         """
         if not isinstance(event.payload, SHARING_PAYLOADS):
             return
