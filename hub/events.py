@@ -283,6 +283,7 @@ class ConsentRecorded(FrozenModel):
     purposes: tuple[Purpose, ...] = Field(min_length=1)
     recorded_by: str = Field(min_length=1)
     expires_at: AwareDatetime | None = None
+    recorded_by_organisation: str | None = None  # None in older events: the source's
 
 
 class ConsentWithdrawn(FrozenModel):
@@ -292,6 +293,7 @@ class ConsentWithdrawn(FrozenModel):
     recipients: tuple[str, ...] = ()
     categories: tuple[DataCategory, ...] = ()
     recorded_by: str = Field(min_length=1)
+    recorded_by_organisation: str | None = None  # None in older events: the source's
 
 
 class SafeguardingOverrideRecorded(FrozenModel):
@@ -312,6 +314,7 @@ class SafeguardingOverrideEnded(FrozenModel):
 
     override_id: str = Field(min_length=1)
     ended_by: str = Field(min_length=1)
+    ended_by_organisation: str | None = None  # None in older events: the source's
 
 
 class ReferralReceived(FrozenModel):
@@ -395,12 +398,14 @@ class AlertAcknowledged(FrozenModel):
     alert_id: uuid.UUID
     by: str = Field(min_length=1)
     note: str | None = None
+    by_organisation: str | None = None  # None in older events: the source's (hub.practitioners)
 
 
 class AlertClosed(FrozenModel):
     alert_id: uuid.UUID
     by: str = Field(min_length=1)
     reason: str = Field(min_length=1)
+    by_organisation: str | None = None  # None in older events: the source's (hub.practitioners)
 
 
 class AlertEscalated(FrozenModel):

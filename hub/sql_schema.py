@@ -12,8 +12,9 @@ winner made, and creates only what is still missing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, MetaData, Table, text
+from sqlalchemy import Connection, Engine, MetaData, Table, inspect, text
 
 # Any fixed 64-bit key: the one advisory lock the hub takes, for creating tables.
 _PG_SCHEMA_LOCK = 0x7468696E6B66616D  # "thinkfam"
@@ -61,3 +62,32 @@ class SchemaOnce:
         """Before a read or write: create the tables if this object has not yet."""
         if not self._ready:
             self.create()
+
+
+class StaleTablesError(RuntimeError):
+    """A table made by an earlier version of the code, which this one cannot use."""
+
+
+def require_current(engine: Engine, tables: Sequence[Table], *, rebuild_with: str) -> None:
+    """Refuse to start on tables that lack a column, or have another primary key, than the code
+    declares (``CREATE TABLE IF NOT EXISTS`` leaves an existing table as it was).
+
+    A projection's tables are a fold of the log: the remedy named is to rebuild them
+    (``hub replay``, ADR 0015), which makes them afresh with today's shape and swaps them in.
+    """
+    inspector = inspect(engine)
+    stale = []
+    for table in tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = sorted(set(table.columns.keys()) - present)
+        key = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        if missing or set(key) != {column.name for column in table.primary_key}:
+            why = f"missing {', '.join(missing)}" if missing else f"primary key ({', '.join(key)})"
+            stale.append(f"{table.name} ({why})")
+    if stale:
+        raise StaleTablesError(
+            f"tables made by an earlier version: {'; '.join(stale)}. Rebuild them from the log "
+            f"with `{rebuild_with}` (the worker and the API may be stopped meanwhile)."
+        )

@@ -259,7 +259,7 @@ def _item_for(state: TeamState, event: CaseEvent) -> tuple[str, Body] | None:
             postcode=payload.postcode or before.postcode,
         )
     if isinstance(payload, PractitionerAssigned):
-        item_id = f"practitioner|{org}|{payload.practitioner_id}|{payload.role}"
+        item_id = _involvement_id(org, payload)
         old = previous(item_id)
         since = event.occurred_at
         if isinstance(old, Involvement):
@@ -274,7 +274,7 @@ def _item_for(state: TeamState, event: CaseEvent) -> tuple[str, Body] | None:
             since=since,
         )
     if isinstance(payload, PractitionerUnassigned):
-        item_id = f"practitioner|{org}|{payload.practitioner_id}|{payload.role}"
+        item_id = _involvement_id(org, payload)
         old = previous(item_id)
         if not isinstance(old, Involvement) or old.organisation_code != payload.organisation_code:
             return None  # nothing held to end
@@ -414,3 +414,10 @@ def is_upcoming(item: TeamItem, now: datetime) -> bool:
         and body.status is AppointmentStatus.BOOKED
         and body.start > now
     )
+
+
+def _involvement_id(controller: str, payload: PractitionerAssigned | PractitionerUnassigned) -> str:
+    """One involvement per recorder, practitioner and role; the practitioner is her
+    organisation and id (an id alone names nobody, ADR 0024)."""
+    who = f"{payload.organisation_code}|{payload.practitioner_id}"
+    return f"practitioner|{controller}|{who}|{payload.role}"

@@ -150,6 +150,7 @@ class CaseloadEntryOut(BaseModel):
 
 
 class CaseloadOut(BaseModel):
+    organisation_code: str  # the practitioner's: an id means something only in its organisation
     practitioner_id: str
     as_of: datetime
     families: list[CaseloadEntryOut]

@@ -22,6 +22,7 @@ from hub.events import (
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
 )
+from hub.practitioners import PractitionerRef, acted_by
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Consent:
     purposes: frozenset[Purpose]
     given_at: datetime
     expires_at: datetime | None
-    recorded_by: str
+    recorded_by: PractitionerRef  # who obtained it, as (organisation, id)
     source_organisation: str
 
 
@@ -125,7 +126,7 @@ def fold_sharing(facts: SharingFacts, event: CaseEvent) -> SharingFacts:
             purposes=frozenset(payload.purposes),
             given_at=event.occurred_at,
             expires_at=payload.expires_at,
-            recorded_by=payload.recorded_by,
+            recorded_by=acted_by(event, payload.recorded_by, payload.recorded_by_organisation),
             source_organisation=event.source.organisation_code,
         )
         if consent in facts.consents:

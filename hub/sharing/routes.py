@@ -202,6 +202,7 @@ def sharing_router() -> APIRouter:
             categories=body.categories,
             purposes=body.purposes,
             recorded_by=reader.user_id,
+            recorded_by_organisation=reader.organisation_code,
             expires_at=body.expires_at,
         )
         obtained_by = body.obtained_by or (None if reader.role == SYSTEM_ROLE else reader.user_id)
@@ -238,6 +239,7 @@ def sharing_router() -> APIRouter:
             recipients=body.recipients,
             categories=body.categories,
             recorded_by=reader.user_id,
+            recorded_by_organisation=reader.organisation_code,
         )
         change = Change(ChangeKind.CONSENT_WITHDRAWN, frozenset(body.recipients))
         attempt = _attempt(request, reader, body.subject, change, justification=body.reason)
@@ -278,7 +280,11 @@ def sharing_router() -> APIRouter:
         override_id: str, body: OverrideEndIn, reader: Reader, request: Request
     ) -> ChangeAnswer:
         """End an override early, on review: only its own organisation's safeguarding roles."""
-        payload = SafeguardingOverrideEnded(override_id=override_id, ended_by=reader.user_id)
+        payload = SafeguardingOverrideEnded(
+            override_id=override_id,
+            ended_by=reader.user_id,
+            ended_by_organisation=reader.organisation_code,
+        )
         change = Change(ChangeKind.OVERRIDE_ENDED, override_id=override_id)
         attempt = _attempt(request, reader, body.subject, change, justification=body.reason)
         return await _change(request, attempt, body.subject, None, payload)

@@ -45,6 +45,8 @@ from tests.builders import (
     escalated,
     missed,
     modified,
+    ref,
+    refs,
     registered,
     rescheduled,
     unassigned,
@@ -82,7 +84,7 @@ def raised(effects: list[Effect]) -> list[Alert]:
 def test_a_missed_appointment_is_addressed_to_the_assigned_midwife() -> None:
     state, effects = run([assigned("mw-1"), missed("APT-1")])
     (alert,) = raised(effects)
-    assert alert.recipients == {"mw-1"}
+    assert alert.recipients == refs("mw-1")
     assert alert.appointment.appointment_id == "APT-1"
     assert alert.alert_id == APT1
     assert only_alert(state).status is AlertStatus.OPEN
@@ -100,7 +102,7 @@ def test_a_missed_appointment_is_addressed_to_the_assigned_midwife() -> None:
 )
 def test_midwives_lead_practitioner_and_key_worker_are_addressed(role: PractitionerRole) -> None:
     state, _ = run([assigned("p-1", role), missed()])
-    assert only_alert(state).recipients == {"p-1"}
+    assert only_alert(state).recipients == refs("p-1")
 
 
 @pytest.mark.parametrize(
@@ -116,21 +118,21 @@ def test_other_roles_are_not_addressed_routinely(role: PractitionerRole) -> None
 def test_the_familys_midwife_hears_of_a_missed_appointment_of_the_baby() -> None:
     state, _ = run([assigned("mw-1"), missed("HV-CHECK", nhs_number=BABY)])
     alert = only_alert(state)
-    assert (alert.subject_key, alert.recipients) == (BABY, frozenset({"mw-1"}))
+    assert (alert.subject_key, alert.recipients) == (BABY, refs("mw-1"))
 
 
 def test_an_alert_raised_before_anyone_is_assigned_is_routed_at_assignment() -> None:
     state, effects = run([missed("APT-1"), assigned("mw-9")])
     assert [e.change for e in effects if isinstance(e, AlertSaved)] == ["raised", "routed"]
-    assert only_alert(state).recipients == {"mw-9"}
+    assert only_alert(state).recipients == refs("mw-9")
 
 
 def test_a_second_midwife_joins_open_alerts_but_not_closed_ones() -> None:
     state, _ = run([assigned("mw-1"), missed("APT-1"), closed(APT1), missed("APT-2")])
     state, _ = run([assigned("mw-2")], state=state)
     by_id = {a.appointment.appointment_id: a for a in state.alerts.values()}
-    assert by_id["APT-1"].recipients == {"mw-1"}
-    assert by_id["APT-2"].recipients == {"mw-1", "mw-2"}
+    assert by_id["APT-1"].recipients == refs("mw-1")
+    assert by_id["APT-2"].recipients == refs("mw-1", "mw-2")
 
 
 def test_reassigning_the_same_midwife_changes_nothing() -> None:
@@ -237,7 +239,7 @@ def test_the_second_miss_within_the_window_escalates_to_the_safeguarding_midwife
     )
     first, second = raised(effects)
     assert first.escalated_at is None
-    assert second.escalated_to == {"smw-1"}
+    assert second.escalated_to == refs("smw-1")
     assert second.escalation_reason == "2 appointments missed within 28 days"
     assert second.escalated_at == T0 + timedelta(days=27)
 
@@ -255,9 +257,11 @@ def test_misses_further_apart_than_the_window_do_not_escalate() -> None:
 def test_with_no_safeguarding_midwife_escalation_goes_to_the_organisations_lead() -> None:
     rules = Rules(escalate_after_missed=1, safeguarding_leads={"R0A": "r0a-lead"})
     state, _ = run([missed("APT-1")], rules=rules)
-    assert only_alert(state).escalated_to == {"r0a-lead"}
+    assert only_alert(state).escalated_to == refs("r0a-lead")
     state, _ = run([assigned("smw-1", PractitionerRole.SAFEGUARDING_MIDWIFE)], rules, state)
-    assert only_alert(state).escalated_to == {"r0a-lead", "smw-1"}  # whoever was told stays told
+    assert only_alert(state).escalated_to == refs(
+        "r0a-lead", "smw-1"
+    )  # whoever was told stays told
 
 
 def test_an_unacknowledged_alert_is_escalated_by_the_timer() -> None:
@@ -268,7 +272,7 @@ def test_an_unacknowledged_alert_is_escalated_by_the_timer() -> None:
     (event,) = unacknowledged_escalations([alert], limit, RULES)
     state, _ = run([event], state=state)
     alert = only_alert(state)
-    assert alert.escalated_to == {"r0a-named-midwife-safeguarding"}
+    assert alert.escalated_to == refs("r0a-named-midwife-safeguarding")
     assert alert.escalation_reason == "not acknowledged within 24 hours of being raised"
 
 
@@ -287,12 +291,12 @@ def test_acknowledge_then_close_records_who_and_when() -> None:
     alert = only_alert(state)
     assert (alert.status, alert.acknowledged_by, alert.acknowledged_at) == (
         AlertStatus.ACKNOWLEDGED,
-        "mw-1",
+        ref("mw-1"),
         at,
     )
     state, _ = run([closed(APT1, "mw-1", at=at + timedelta(hours=1))], state=state)
     alert = only_alert(state)
-    assert (alert.status, alert.closed_by) == (AlertStatus.CLOSED, "mw-1")
+    assert (alert.status, alert.closed_by) == (AlertStatus.CLOSED, ref("mw-1"))
     assert alert.close_reason == "phoned her; rebooked for Friday"
 
 
@@ -363,6 +367,55 @@ def test_a_no_show_of_an_appointment_never_booked_here_keeps_its_own_location() 
     assert only_alert(state).appointment.location is None
 
 
+# -- recipients are (organisation, id) ------------------------------------------------------------
+
+COUNCIL, CHARITY = "SAL-COUNCIL", "HOME-START"
+
+
+def test_namesakes_in_two_organisations_are_two_team_members_and_only_the_addressed_one_hears() -> (
+    None
+):
+    state, _ = run(
+        [
+            assigned("kw-7", PractitionerRole.SOCIAL_WORKER, organisation_code=COUNCIL),
+            assigned("kw-7", PractitionerRole.KEY_WORKER, organisation_code=CHARITY),
+            missed("APT-1"),
+        ]
+    )
+    assert len(state.team) == 2  # neither assignment replaced the other
+    alert = only_alert(state)
+    assert alert.recipients == refs("kw-7", organisation_code=CHARITY)
+    assert ref("kw-7", COUNCIL) not in alert.addressed_to()
+
+
+@pytest.mark.parametrize(
+    ("by_organisation", "recorded_as"),
+    [
+        (CHARITY, ref("kw-7", CHARITY)),
+        (None, ref("kw-7", "R0A")),  # an event from before the field: the source's organisation
+    ],
+)
+def test_who_acknowledged_and_closed_is_an_organisation_and_an_id(
+    by_organisation: str | None, recorded_as: object
+) -> None:
+    state, _ = run(
+        [
+            assigned("kw-7", PractitionerRole.KEY_WORKER, organisation_code=CHARITY),
+            missed("APT-1"),
+            acknowledged(APT1, "kw-7", by_organisation),
+        ]
+    )
+    assert only_alert(state).acknowledged_by == recorded_as
+    state, _ = run([closed(APT1, "kw-7", by_organisation)], state=state)
+    assert only_alert(state).closed_by == recorded_as
+
+
+def test_escalation_to_the_lead_names_the_lead_in_the_controllers_organisation() -> None:
+    rules = Rules(escalate_after_missed=1, safeguarding_leads={"R0A": "lead-1", COUNCIL: "lead-1"})
+    state, _ = run([missed("APT-1")], rules=rules)
+    assert only_alert(state).escalated_to == refs("lead-1", organisation_code="R0A")
+
+
 # -- unassignment ----------------------------------------------------------------------------
 
 
@@ -390,8 +443,8 @@ def test_an_unassignment_takes_only_the_assignment_it_names_out_of_later_alerts(
     )
     first = state.alerts[APT1]
     later = state.alerts[alert_id_for(TRUST, "APT-2")]
-    assert "mw-1" in first.recipients  # whoever was told stays told
-    assert ("mw-1" in later.recipients) is still_hears
+    assert ref("mw-1") in first.recipients  # whoever was told stays told
+    assert (ref("mw-1") in later.recipients) is still_hears
     assert any(isinstance(e, MemberUnassigned) for e in run([assigned(), ending])[1]) is (
         not still_hears
     )
