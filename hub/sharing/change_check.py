@@ -71,14 +71,18 @@ def involved_organisations(state: Any, keys: Sequence[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-def check_change(state: Any, attempt: Attempt) -> Decision:
-    """The policy's answer for ``attempt`` now (``state``: the API's ``app.state``)."""
+def check_change(
+    state: Any, attempt: Attempt, also_involved: frozenset[str] = frozenset()
+) -> Decision:
+    """The policy's answer for ``attempt`` now (``state``: the API's ``app.state``);
+    ``also_involved``: organisations involved by records accepted with the change but not yet
+    folded into the stores (earlier rows of the same upload)."""
     identity: IdentityStore = state.identity
     sharing: SharingStore = state.sharing
     agreement: Agreement = state.agreement
     keys = identity.same_person(attempt.subject_key)
     facts = sharing.facts_for(Subject(attempt.subject_key), also=keys)
-    involvement = involved_organisations(state, keys)
+    involvement = involved_organisations(state, keys) | also_involved
     return decide_change(
         agreement, attempt.actor, attempt.change, facts, involvement, state.clock()
     )
@@ -166,8 +170,14 @@ def screen_partner_changes(
     practitioner the record names (``recorded_by``: who obtained the consent). A refused change
     turns its record into a refusal (quarantined with the reason, like any refused input); a
     held one is left out of what is published. Both are in the change log.
+
+    A record earlier in the same delivery that the partner controls (a referral accepted, a key
+    worker allocated) involves the partner with its person for the rows after it, as it will
+    once the worker has folded it: a file that allocates a key worker and then records the
+    parent's withdrawal is not refused for the order in which the hub applies it.
     """
     screened: list[Outcome] = []
+    controls: set[str] = set()  # subject keys of this delivery's records already kept
     for outcome in outcomes:
         if not isinstance(outcome, Mapped):
             screened.append(outcome)
@@ -178,6 +188,7 @@ def screen_partner_changes(
             payload = event.payload
             if not isinstance(payload, ConsentRecorded | ConsentWithdrawn):
                 kept.append(event)
+                controls.add(event.subject_key())
                 continue
             recorded = isinstance(payload, ConsentRecorded)
             change = Change(
@@ -194,7 +205,8 @@ def screen_partner_changes(
                 reference=reference,
                 evidence={"recorded_by": payload.recorded_by, "source": event.source_record_id},
             )
-            decision = check_change(state, attempt)
+            earlier = frozenset({organisation}) if attempt.subject_key in controls else frozenset()
+            decision = check_change(state, attempt, also_involved=earlier)
             if decision.outcome is DecisionOutcome.DENY:
                 record_change(state, attempt, decision)
                 refusals.append(("event", f"refused by the sharing policy: {decision.reason}"))
