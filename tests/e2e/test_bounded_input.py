@@ -29,7 +29,7 @@ from tests.support.processes import eventually
 
 pytestmark = pytest.mark.kafka
 
-PARTNER = "HOMESTART-MCR"
+PARTNER = "VCS-HOMESTART-SALFORD"
 SECRET = "whsec_dGhpcnR5LXR3byBieXRlcyBvZiB0ZXN0IHNlY3JldCE="
 LIMITS = {
     "body_limit_fhir_resource_bytes": 4096,
