@@ -14,7 +14,7 @@ from hub.auth.store import ClientStore
 from hub.projections.store import make_engine
 from hub.settings import Settings
 from hub.sharing.agreement import load_agreement
-from tests.support.net import free_port
+from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 
 # Every reader a test names, with the API key it authenticates with: (user, organisation,
@@ -142,3 +142,22 @@ def worker_ready_with_midwife(settings: Settings, base: str, log: Path) -> None:
         CaseEventSink(publisher, settings).publish_sync(assigned("mw-1"))
     finally:
         publisher.close()
+
+
+@pytest.fixture
+def running_hub(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> Iterator[tuple[Settings, str]]:
+    """The API, the worker and the MLLP listener as real processes, once all answer."""
+    settings = make_settings(api_port=free_port(), mllp_port=free_port())
+    with (
+        api_process(settings, tmp_path) as base,
+        hub_process("worker", settings, tmp_path),
+        hub_process("mllp", settings, tmp_path),
+    ):
+        log = tmp_path / "worker.log"
+        eventually(
+            lambda: status_of(f"{base}/health") == 200, timeout_s=90, what="/health", log=log
+        )
+        eventually(lambda: listening(settings.mllp_port), timeout_s=60, what="MLLP", log=log)
+        yield settings, base

@@ -4,7 +4,6 @@ inbox page (headless Chromium) and in the API — for the right recipients only.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,9 +16,8 @@ from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import assigned, registered
-from tests.e2e.conftest import api_process, reader, status_of
-from tests.support.net import free_port, listening
-from tests.support.processes import eventually, hub_process
+from tests.e2e.conftest import reader
+from tests.support.processes import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -36,24 +34,6 @@ def artefacts_dir() -> Path:
     path = Path(os.environ.get("HUB_TEST_ARTEFACTS", REPO / "test-artefacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture
-def running_hub(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port(), mllp_port=free_port())
-    with (
-        api_process(settings, tmp_path) as base,
-        hub_process("worker", settings, tmp_path),
-        hub_process("mllp", settings, tmp_path),
-    ):
-        log = tmp_path / "worker.log"
-        eventually(
-            lambda: status_of(f"{base}/health") == 200, timeout_s=90, what="/health", log=log
-        )
-        eventually(lambda: listening(settings.mllp_port), timeout_s=60, what="MLLP", log=log)
-        yield settings, base
 
 
 def _api_key(user: str, organisation: str, role: str) -> str:

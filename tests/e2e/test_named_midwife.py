@@ -5,7 +5,6 @@ the assignment (ROL delete, the API's unassignment) takes her off later alerts (
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,8 @@ import pytest
 from hl7.client import MLLPClient
 
 from hub.settings import Settings
-from tests.e2e.conftest import api_process, reader, sender, status_of
-from tests.support.net import free_port, listening
-from tests.support.processes import eventually, hub_process
+from tests.e2e.conftest import reader, sender
+from tests.support.processes import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -26,24 +24,6 @@ FHIR = REPO / "tests" / "golden" / "fhir_appointment"
 MOTHER = "9434765919"
 MIDWIFE = reader("MW-7", "R0A", "COMMUNITY_MIDWIFE")  # the midwife the trust names
 FHIR_JSON = "application/fhir+json"
-
-
-@pytest.fixture
-def running_hub(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port(), mllp_port=free_port())
-    with (
-        api_process(settings, tmp_path) as base,
-        hub_process("worker", settings, tmp_path),
-        hub_process("mllp", settings, tmp_path),
-    ):
-        log = tmp_path / "worker.log"
-        eventually(
-            lambda: status_of(f"{base}/health") == 200, timeout_s=90, what="/health", log=log
-        )
-        eventually(lambda: listening(settings.mllp_port), timeout_s=60, what="MLLP", log=log)
-        yield settings, base
 
 
 def _addressed(alert: dict[str, Any]) -> list[str]:
