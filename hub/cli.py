@@ -39,6 +39,14 @@ def _settings() -> Settings:
     return Settings()
 
 
+@app.callback()
+def _private_state() -> None:
+    """Before any command: what this process writes under HUB_STATE_DIR is the owner's alone."""
+    from hub.state_files import private_state
+
+    private_state(_settings().state_dir)
+
+
 def with_local_broker(settings: Settings) -> Settings:
     """Use KAFKA_BOOTSTRAP_SERVERS if set, else the broker `hub kafka start` left running."""
     if settings.kafka_bootstrap_servers:
