@@ -27,7 +27,7 @@ from hub.auth.store import ClientStore
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.routes import erasure_router
 from hub.events import utc_now
 from hub.identity.routes import identity_router
@@ -81,7 +81,7 @@ def create_api(
         app.state.sharing = SharingStore(the_store.engine)
         app.state.identity = IdentityStore(the_store.engine)
         app.state.team = TeamStore(the_store.engine)
-        app.state.keys = keys = SubjectKeyStore(the_store.engine)
+        app.state.keys = keys = open_key_store(settings)
         app.state.clients = clients = ClientStore(the_store.engine)
         clients.create_schema()
         app.state.partners = partners

@@ -33,6 +33,8 @@ app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
 app.add_typer(subscriptions_app, name="subscriptions")
+keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0021).")
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
@@ -303,6 +305,18 @@ def run() -> None:
     from hub.runner import run_all
 
     raise typer.Exit(run_all(_settings()))
+
+
+@keys_app.command("migrate")
+def keys_migrate() -> None:
+    """Move subject keys from the projection database (a state from before ADR 0021, in clear)
+    into the key store, wrapped with the key-encryption key; then drop them there. Run once,
+    with every hub process stopped, after backing up the database."""
+    from hub.erasure.keystore import migrate_legacy_keys
+
+    settings = _settings()
+    moved = migrate_legacy_keys(settings)
+    typer.echo(f"{moved} subject keys moved into the key store; none are left in the projections")
 
 
 def main() -> None:

@@ -105,9 +105,7 @@ class Sink(Protocol):
 
     async def publish(self, event: CaseEvent) -> Delivery: ...
 
-    async def quarantine(
-        self, record: QuarantineRecord, *, topic: str | None = None
-    ) -> Delivery: ...
+    async def quarantine(self, record: QuarantineRecord) -> Delivery: ...
 
 
 def refusal_record(refused: Refused, *, channel: str, system: str) -> QuarantineRecord:

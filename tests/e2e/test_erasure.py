@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from hub.erasure.keystore import SubjectKeyStore, keys_table, purges_table
+from hub.erasure.keystore import keys_table, open_key_store, purges_table
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import EventType, PersonIdentifier, PersonRegistered
@@ -87,10 +87,10 @@ def test_an_erased_person_is_gone_from_projections_log_and_replay(
         )
         assert sharing.facts_for(Subject(NHS_NUMBER, None)).consents == ()
         assert len(alerts(OTHER_NHS_NUMBER)) == 1
-        keys = SubjectKeyStore(engine)
+        keys = open_key_store(settings)
 
         def her_key_rows() -> list[Any]:
-            with engine.connect() as connection:
+            with keys.engine.connect() as connection:
                 keys_ = select(keys_table.c.key_id).where(keys_table.c.subject == NHS_NUMBER)
                 purges = select(purges_table.c.key_id).where(purges_table.c.subject == NHS_NUMBER)
                 return [*connection.execute(keys_), *connection.execute(purges)]

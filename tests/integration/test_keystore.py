@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
+from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import SubjectKeyStore, UnknownKeyError
 from hub.erasure.sealing import erasure_marker
 
@@ -16,7 +17,7 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def test_keys_are_made_once_destroyed_for_good_and_purges_forgotten(sql_engine: Engine) -> None:
-    keys = SubjectKeyStore(sql_engine)
+    keys = SubjectKeyStore(sql_engine, LocalKek.generate())
     with ThreadPoolExecutor(max_workers=4) as pool:
         made = {k.key_id for k in pool.map(lambda _: keys.key_for("9434765919"), range(12))}
     [key_id] = made

@@ -19,7 +19,6 @@ import pytest
 from standardwebhooks import Webhook
 
 from hub.auth.store import ClientStore
-from hub.avro_codec import disclosure_codec
 from hub.events import CaseEvent, PractitionerRole
 from hub.projections.changes import Change, changes_after, last_seq
 from hub.projections.store import MissedAppointmentStore, make_engine
@@ -36,7 +35,7 @@ from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, miss
 from tests.support.clock import SimulatedClock
 from tests.support.processes import eventually, hub_process, settings_env
 from tests.support.receiver import Receiver, webhook_receiver
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -86,7 +85,7 @@ class Hub:
         return asyncio.run(self.deliverer.run_once())
 
     def disclosures(self, expect: int) -> list[Disclosure]:
-        codec = disclosure_codec(self.settings.disclosures_topic)
+        codec = disclosures_read(self.settings)
         messages = read_topic(
             self.settings.bootstrap_servers(), self.settings.disclosures_topic, expect=expect
         )
