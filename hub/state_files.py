@@ -32,8 +32,14 @@ def private_state(state_dir: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """Create ``path`` empty and 0600 if it does not exist; make it 0600 if it does."""
+    """Create ``path`` empty and 0600 if it does not exist; make it 0600 if it does.
+
+    An existing file is never opened: closing any descriptor of a SQLite database releases
+    every POSIX lock the process holds on it, so opening and closing the file under a live
+    connection would break SQLite's locking (its own documentation warns of exactly this).
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE)
-    os.close(descriptor)
-    path.chmod(PRIVATE_FILE)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE))
+    except FileExistsError:
+        path.chmod(PRIVATE_FILE)

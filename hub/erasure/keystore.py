@@ -257,9 +257,13 @@ def open_key_store(settings: Settings) -> SubjectKeyStore:
 
 
 def _holds_legacy_keys(settings: Settings) -> bool:
+    """A ``subject_keys`` table with the clear ``secret`` column in the projection database."""
     projections = make_engine(settings.resolved_database_url())
     try:
-        return inspect(projections).has_table(keys_table.name)
+        schema = inspect(projections)
+        if not schema.has_table(_legacy_keys.name):
+            return False
+        return "secret" in {column["name"] for column in schema.get_columns(_legacy_keys.name)}
     finally:
         projections.dispose()
 
@@ -272,7 +276,7 @@ def migrate_legacy_keys(settings: Settings) -> int:
     keys = SubjectKeyStore(make_engine(settings.resolved_key_store_url()), wrapper)
     keys.create_schema()
     try:
-        if not inspect(projections).has_table(keys_table.name):
+        if not _holds_legacy_keys(settings):
             return 0
         with projections.connect() as connection:
             old_keys = connection.execute(select(_legacy_keys)).all()

@@ -116,7 +116,7 @@ def test_after_erasure_no_topic_log_or_database_file_names_her(
         # Read about (a disclosure; her NHS number in the request paths) ...
         read = httpx.get(f"{base}/people/{NHS_NUMBER}/alerts", headers=SOCIAL_WORKER, timeout=30)
         assert read.status_code == 200, read.text
-        assert len(read.json()) == 1
+        assert len(read.json()) == 1, read.text
         # ... and input about her refused (quarantine).
         refused = (APPOINTMENT / "proposed-without-start.input.json").read_bytes()
         refused = refused.replace(b"Amy Example", f"{GIVEN} {FAMILY}".encode())
