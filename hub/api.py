@@ -86,7 +86,9 @@ def create_api(
         clients.create_schema()
         app.state.partners = partners
         app.state.webhook_receipts = Receipts(the_store.engine)
-        app.state.subscriptions = subscriptions = SubscriptionStore(the_store.engine)
+        app.state.subscriptions = subscriptions = SubscriptionStore(
+            the_store.engine, settings.key_wrapper()
+        )
         subscriptions.create_schema()
         app.state.destinations = Destinations.of(settings.subscription_allowed_networks)
         app.state.metrics = metrics_registry(settings, the_store.engine, watch)

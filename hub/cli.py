@@ -310,13 +310,20 @@ def run() -> None:
 @keys_app.command("migrate")
 def keys_migrate() -> None:
     """Move subject keys from the projection database (a state from before ADR 0021, in clear)
-    into the key store, wrapped with the key-encryption key; then drop them there. Run once,
-    with every hub process stopped, after backing up the database."""
+    into the key store, wrapped with the key-encryption key, then drop them there; wrap webhook
+    signing secrets stored in clear. Run once, with every hub process stopped, after backing up
+    the database."""
     from hub.erasure.keystore import migrate_legacy_keys
+    from hub.projections.store import make_engine
+    from hub.subscriptions.store import SubscriptionStore
 
     settings = _settings()
     moved = migrate_legacy_keys(settings)
     typer.echo(f"{moved} subject keys moved into the key store; none are left in the projections")
+    subscriptions = SubscriptionStore(
+        make_engine(settings.resolved_database_url()), settings.key_wrapper()
+    )
+    typer.echo(f"{subscriptions.wrap_clear_secrets()} webhook signing secrets wrapped")
 
 
 def main() -> None:

@@ -76,7 +76,9 @@ def test_subscribe_list_dead_letters_replay_delete(hub: tuple[Settings, str]) ->
     assert deleted["disabled_at"] is not None
     engine = make_engine(settings.resolved_database_url())
     try:
-        assert SubscriptionStore(engine).active() == []  # nothing more is delivered
+        assert (
+            SubscriptionStore(engine, settings.key_wrapper()).active() == []
+        )  # nothing more is delivered
     finally:
         engine.dispose()
 

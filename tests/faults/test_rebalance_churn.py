@@ -128,7 +128,7 @@ def test_workers_one_three_two_while_events_flow(
         )
         store = MissedAppointmentStore(engine)
         store.create_schema()
-        subscriptions = SubscriptionStore(engine)
+        subscriptions = SubscriptionStore(engine, settings.key_wrapper())
         subscriptions.create_schema()
         midwife = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
         subscription = subscriptions.create(
@@ -291,7 +291,7 @@ def test_two_delivery_runs_at_once_send_and_disclose_each_change_once(
             clients = ClientStore(store.engine)
             clients.create_schema()
             client = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
-            subscriptions = SubscriptionStore(store.engine)
+            subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
             subscriptions.create_schema()
             sid = subscriptions.create(
                 client.client_id, client.recipient(), receiver.url, None, cursor=0, now=T0

@@ -118,7 +118,7 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Hub]
                 settings,
                 store,
                 sink,
-                SubscriptionStore(store.engine),
+                SubscriptionStore(store.engine, settings.key_wrapper()),
                 ClientStore(store.engine),
                 deliverer,
                 receiver,
@@ -269,7 +269,7 @@ def test_the_workers_timer_delivers(make_settings: Callable[..., Settings], tmp_
     settings = make_settings(subscription_interval_seconds=0.5)
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
-    subscriptions = SubscriptionStore(store.engine)
+    subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
     subscriptions.create_schema()
     clients = ClientStore(store.engine)
     clients.create_schema()
@@ -305,10 +305,10 @@ def test_hub_subscriptions_deliver_once(
 ) -> None:
     settings = make_settings()
     engine = make_engine(settings.resolved_database_url())
-    SubscriptionStore(engine).create_schema()
+    SubscriptionStore(engine, settings.key_wrapper()).create_schema()
     ClientStore(engine).create_schema()
     client = ClientStore(engine).register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
-    SubscriptionStore(engine).create(
+    SubscriptionStore(engine, settings.key_wrapper()).create(
         client.client_id, client.recipient(), "http://127.0.0.1:9/", None, cursor=0, now=T0
     )
     done = subprocess.run(
