@@ -14,11 +14,12 @@ import asyncio
 from hub.avro_codec import quarantine_codec
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog, Keyring
-from hub.erasure.records import disclosure_log, quarantine_log
+from hub.erasure.records import disclosure_log, named_in, quarantine_log
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
 from hub.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
+from hub.record_limits import check_fits, in_parts
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
 
@@ -41,12 +42,16 @@ class CaseEventSink:
         self._dead = quarantine_codec(settings.dead_letter_topic, registry)
 
     async def publish(self, event: CaseEvent) -> Delivery:
+        """Raises :class:`~hub.record_limits.RecordTooLargeError` before producing anything
+        when the entry can never be one Kafka record: a permanent refusal, not a retry."""
         # The key lookup is SQL: off the event loop, so a slow database never stalls a listener.
         key, value = await asyncio.to_thread(self._log.encode, event)
+        check_fits(key, value, _headers(event))
         return await self._publisher.publish(self._events_topic, key, value, _headers(event))
 
     def publish_sync(self, event: CaseEvent) -> Delivery:
         key, value = self._log.encode(event)
+        check_fits(key, value, _headers(event))
         return self._publisher.publish_sync(self._events_topic, key, value, _headers(event))
 
     async def publish_erasure(self, marker: Erasure) -> Delivery:
@@ -57,11 +62,18 @@ class CaseEventSink:
         )
 
     async def quarantine(self, record: QuarantineRecord) -> Delivery:
-        """Refused input, sealed with the keys of the people it names (ADR 0021)."""
-        key, value = await asyncio.to_thread(self._refused.encode, record)
-        return await self._publisher.publish(
-            self._quarantine_topic, key, value, {"hub-channel": record.channel.encode()}
-        )
+        """Refused input, sealed with the keys of the people it names (ADR 0021); input too
+        large for one record goes in parts (:func:`~hub.record_limits.in_parts`), each sealed
+        with the keys of everyone the whole input names. The last part's delivery."""
+        subjects = named_in(record)
+        delivery: Delivery | None = None
+        for part in in_parts(record):
+            key, value = await asyncio.to_thread(self._refused.encode, part, subjects)
+            delivery = await self._publisher.publish(
+                self._quarantine_topic, key, value, {"hub-channel": record.channel.encode()}
+            )
+        assert delivery is not None  # in_parts returns at least the record itself
+        return delivery
 
     async def dead_letter(self, record: QuarantineRecord, topic: str) -> Delivery:
         """An entry a projection could not take; its raw bytes are an entry of a sealed topic."""

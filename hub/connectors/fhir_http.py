@@ -25,6 +25,7 @@ from hub.events import utc_now
 from hub.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.readers import reader_identity
+from hub.record_limits import RecordTooLargeError
 from hub.settings import Settings
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
@@ -130,6 +131,10 @@ def fhir_router(settings: Settings) -> APIRouter:
             await sink.publish(event)
         except PublishError as error:
             return _unavailable(error)
+        except RecordTooLargeError as error:  # for good: quarantined, 422, never "try later"
+            return await refuse(
+                request, raw, MappingError([(resource_type, str(error))]), organisation
+            )
         headers = {"X-Hub-Event-Id": str(event.event_id)}
         if data.get("id"):
             headers["Location"] = f"/fhir/{resource_type}/{data['id']}"

@@ -43,6 +43,7 @@ from hub.erasure.kek import KeyWrapper
 from hub.erasure.sealing import Erasure, LogEntry, SubjectKey, new_key
 from hub.events import utc_now
 from hub.projections.store import make_engine
+from hub.publisher import PublishError
 from hub.settings import Settings
 from hub.sql_schema import SchemaOnce
 
@@ -74,6 +75,15 @@ Index(
 )
 
 
+class ErasureInProgressError(PublishError):
+    """A write about a person whose erasure the projections have not finished applying.
+
+    Sealing it would make a new key for the person — naming them in the key store again — and
+    store data the erasure is about to delete: refused as "not stored, send again later"
+    (a :class:`~hub.publisher.PublishError`: 503, HL7 AR), which is true within seconds.
+    """
+
+
 class UnknownKeyError(LookupError):
     """An entry sealed with a key this key store never held: the wrong database for this log."""
 
@@ -98,10 +108,18 @@ class SubjectKeyStore:
         self._schema.ensure()
 
     def key_for(self, subject: str) -> SubjectKey:
-        """The subject's live key, made on first use."""
+        """The subject's live key, made on first use; :class:`ErasureInProgressError` while an
+        erasure of the subject is still being applied."""
         self._ensure_schema()
         for _ in range(3):
             with self._engine.begin() as connection:
+                pending = connection.execute(
+                    select(purges_table.c.key_id).where(purges_table.c.subject == subject)
+                ).first()
+                if pending is not None:
+                    raise ErasureInProgressError(
+                        "this person's erasure is still being applied: send again later"
+                    )
                 row = connection.execute(
                     select(keys_table.c.key_id, keys_table.c.wrapped_secret).where(
                         keys_table.c.subject == subject, keys_table.c.wrapped_secret.is_not(None)

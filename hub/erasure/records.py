@@ -6,8 +6,9 @@ carry :class:`~hub.erasure.sealing.SealedRecord` values (``schemas/avro/sealed_r
 the record's Avro single-object bytes sealed with the data key of every person it names — a
 disclosure its subject, quarantined input every valid NHS number found in it (raw bytes, reason
 and error messages). Erasing any of them makes the record unreadable; the Kafka key is the
-record id, never an identifier. Input in which no NHS number can be found is kept in clear for
-the quarantine topic's retention (``HUB_QUARANTINE_RETENTION_DAYS``): the hub cannot tell whom
+(first) key id, so one person's records stay in order, or the record id — never an
+identifier. Input in which no NHS number can be found is kept in clear for the quarantine
+topic's retention (``HUB_QUARANTINE_RETENTION_DAYS``): the hub cannot tell whom
 it is about, so no erasure could find it.
 """
 
@@ -46,9 +47,14 @@ class SealedTopic(Generic[M]):
         self._keys, self._inner, self._framing = keys, inner, framing
         self._record_id, self._subjects = record_id, subjects
 
-    def encode(self, record: M) -> tuple[bytes, bytes]:
-        """The Kafka key (the record id) and value; reads (or makes) the subjects' keys: SQL."""
-        keys = {key.key_id: key for key in map(self._keys.key_for, set(self._subjects(record)))}
+    def encode(self, record: M, subjects: Iterable[str] | None = None) -> tuple[bytes, bytes]:
+        """The Kafka key (the first key id, else the record id) and value; reads (or makes) the
+        subjects' keys: SQL.
+
+        ``subjects`` overrides the record's own (a part of a larger input is sealed with the
+        keys of everyone the whole input names)."""
+        named = set(self._subjects(record) if subjects is None else subjects)
+        keys = {key.key_id: key for key in map(self._keys.key_for, named)}
         sealed = seal_record(
             list(keys.values()), self._record_id(record), self._inner.encode(record)
         )
@@ -58,7 +64,9 @@ class SealedTopic(Generic[M]):
             "nonce": sealed.nonce,
             "body": sealed.body,
         }
-        return sealed.record_id.encode(), self._framing.encode(datum)
+        # One person's records on one partition, in order; input naming nobody by its id.
+        kafka_key = sealed.key_ids[0] if sealed.key_ids else sealed.record_id
+        return kafka_key.encode(), self._framing.encode(datum)
 
     def decode(self, value: bytes) -> M | None:
         """The record; None when one of its keys was destroyed; :class:`DecodeError` for bytes

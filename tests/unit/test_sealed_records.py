@@ -12,9 +12,15 @@ import pytest
 
 from hub.avro_codec import DecodeError
 from hub.erasure.kek import LocalKek
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import ErasureInProgressError, SubjectKeyStore
 from hub.erasure.records import disclosure_log, quarantine_log
-from hub.erasure.sealing import UnsealError, new_key, seal_record, unseal_record
+from hub.erasure.sealing import (
+    UnsealError,
+    erasure_marker,
+    new_key,
+    seal_record,
+    unseal_record,
+)
 from hub.events import DataCategory, Purpose, utc_now
 from hub.projections.store import make_engine
 from hub.quarantine import quarantine_record
@@ -74,7 +80,7 @@ def test_the_disclosure_log_names_nobody_and_is_gone_with_the_key(keys: SubjectK
     log = disclosure_log(keys, "disclosures")
     record = disclosure()
     kafka_key, value = log.encode(record)
-    assert kafka_key == str(record.disclosure_id).encode()
+    assert kafka_key == keys.key_for(NHS_NUMBER).key_id.encode()  # her records in order
     assert NHS_NUMBER.encode() not in kafka_key + value
     assert log.decode(value) == record
     keys.shred([NHS_NUMBER], utc_now())
@@ -141,3 +147,19 @@ def test_an_erased_persons_disclosure_is_kept_without_them() -> None:
     assert NHS_NUMBER not in kept.model_dump_json()
     assert kept.reference == "/people/<person>/team"
     assert kept.items == disclosure().items
+
+
+def test_nothing_is_sealed_for_a_person_while_their_erasure_is_applied(
+    keys: SubjectKeyStore,
+) -> None:
+    log = disclosure_log(keys, "disclosures")
+    keys.key_for(NHS_NUMBER)
+    [key_id] = keys.shred([NHS_NUMBER, "urn:council|P-1"], utc_now())  # her one key: destroyed
+    for subject in (NHS_NUMBER, "urn:council|P-1"):
+        with pytest.raises(ErasureInProgressError, match="send again later"):
+            keys.key_for(subject)  # a new key would name her in the key store again
+    with pytest.raises(ErasureInProgressError):
+        log.encode(disclosure())
+    marker = erasure_marker(key_id, uuid.uuid4(), utc_now(), "R0A/dpo-1", "Art. 17 request")
+    keys.apply("family-events", 0, 0, marker)  # the projections have purged her rows
+    assert keys.key_for(NHS_NUMBER).key_id != key_id  # a re-registration gets a new key

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hub.connectors.partners import PartnerFeed
-from hub.connectors.runtime import Refused, deliver, translate
+from hub.connectors.runtime import Refused, deliver, published_events, translate
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
 from hub.publisher import PublishError
@@ -149,7 +149,7 @@ def partner_router(settings: Settings) -> APIRouter:
         record = webhook_record(body, message_id)
         outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
         try:
-            await deliver(
+            outcomes = await deliver(
                 request.app.state.sink, outcomes, channel="webhook", system=feed.config.system
             )
         except PublishError as error:
@@ -181,11 +181,12 @@ def partner_router(settings: Settings) -> APIRouter:
             raise HTTPException(422, str(error)) from None
         outcomes = list(translate(feed.connector, feed.config, records, utc_now()))
         try:
-            published = await deliver(
+            outcomes = await deliver(
                 request.app.state.sink, outcomes, channel="upload", system=feed.config.system
             )
         except PublishError as error:
             return _unavailable(error)
+        published = published_events(outcomes)
         refused = [o for o in outcomes if isinstance(o, Refused)]
         return JSONResponse(
             {
