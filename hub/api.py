@@ -22,8 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.assignments.routes import assignments_router
 from hub.auth.routes import token_router
 from hub.auth.store import ClientStore
+from hub.body_limits import TOO_LARGE, NameTheLimit, too_large
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
@@ -42,6 +44,7 @@ from hub.projections.timers import alert_rules
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.change_log import ChangeLog
 from hub.sharing.routes import sharing_router
 from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
@@ -79,6 +82,8 @@ def create_api(
         the_store.create_schema()
         app.state.store = the_store
         app.state.sharing = SharingStore(the_store.engine)
+        app.state.changes = changes = ChangeLog(the_store.engine)
+        changes.create_schema()
         app.state.identity = IdentityStore(the_store.engine)
         app.state.team = TeamStore(the_store.engine)
         app.state.keys = keys = open_key_store(settings)
@@ -102,7 +107,9 @@ def create_api(
             )
             # Seals with the key store the erasure route shreds: one engine, not two.
             the_sink = CaseEventSink(publisher, settings, keys)
-        app.state.sink = the_sink
+        # Every write path of the API (sharing routes, partner webhooks and uploads) publishes
+        # through this sink: a withdrawal it records binds the next read.
+        app.state.sink = the_sink.applying_sharing_facts(app.state.sharing)
         try:
             yield
         finally:
@@ -114,11 +121,18 @@ def create_api(
         version=__version__,
         description="Multi-agency case-event hub: FHIR ingest, alerts and health.",
         lifespan=lifespan,
+        responses=TOO_LARGE,
     )
+    # The body limit of every route that does not set its own (hub/body_limits.py). Set on the
+    # router, not as FastAPI(max_body_size=): that one also counts outside NameTheLimit,
+    # whose 413 it would replace by its bare one.
+    app.router.max_body_size = settings.body_limit_bytes
+    app.add_middleware(NameTheLimit)
 
     app.include_router(token_router(settings))
     app.include_router(fhir_router(settings))
     app.include_router(sharing_router())
+    app.include_router(assignments_router())
     app.include_router(identity_router())
     app.include_router(erasure_router())
     app.include_router(partner_router(settings))
@@ -129,6 +143,7 @@ def create_api(
     app.include_router(inbox_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
+    app.add_exception_handler(413, too_large)
 
     @app.get(
         "/health",

@@ -49,6 +49,24 @@ def _private_state() -> None:
     private_state(_settings().state_dir)
 
 
+def parties_checked(settings: Settings) -> Settings:
+    """``settings``, once every organisation the deployment names is a party to its agreement;
+    otherwise say which file names which code, and exit 2 (hub/sharing/parties.py)."""
+    from hub.sharing.agreement import AgreementError
+    from hub.sharing.parties import check_parties
+
+    try:
+        problems = check_parties(settings)
+    except (AgreementError, ValueError) as error:
+        problems = [str(error)]
+    if problems:
+        typer.secho("The hub will not start:", fg="red", err=True)
+        for problem in problems:
+            typer.secho(f"  {problem}", fg="red", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
 def with_local_broker(settings: Settings) -> Settings:
     """Use KAFKA_BOOTSTRAP_SERVERS if set, else the broker `hub kafka start` left running."""
     if settings.kafka_bootstrap_servers:
@@ -86,14 +104,14 @@ def kafka_start(
     settings = _settings()
     try:
         if nodes > 1:
-            cluster = start_cluster(settings.state_dir, nodes)
+            cluster = start_cluster(settings.state_dir, settings.resolved_kafka_jars_dir(), nodes)
             pids = ", ".join(str(node.pid) for node in cluster.nodes)
             typer.echo(
                 f"Kafka cluster is running (pids {pids}); data: {cluster.nodes[0].home.parent}"
             )
             typer.echo(f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}")
             return
-        broker = start_broker(settings.state_dir, port=port)
+        broker = start_broker(settings.state_dir, settings.resolved_kafka_jars_dir(), port=port)
     except (JavaNotFoundError, MavenNotFoundError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -172,15 +190,28 @@ def agreement_check(
         typer.Argument(help="Agreement TOML; HUB_AGREEMENT_PATH or config/sharing/ if omitted."),
     ] = None,
 ) -> None:
-    """Validate an agreement file and print its organisations and flows."""
+    """Validate an agreement file, print its organisations, flows and change rules, and check
+    that every organisation the hub's configuration names is a party to it: the owner and
+    clinics of each source (HUB_SOURCES_DIR), each partner feed (HUB_PARTNERS_DIR) and each live
+    registered client (HUB_DATABASE_URL). Exits 1 naming each file and code that is not; the
+    API, worker, MLLP listener and `hub run` refuse to start in that case."""
     from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError, load_agreement
+    from hub.sharing.changes import WIDENING
+    from hub.sharing.parties import check_parties
 
-    chosen = path or Settings().agreement_path or DEFAULT_AGREEMENT
+    settings = Settings()
+    chosen = path or settings.agreement_path or DEFAULT_AGREEMENT
     try:
         agreement = load_agreement(chosen)
-    except AgreementError as error:
+        problems = check_parties(settings.model_copy(update={"agreement_path": chosen}))
+    except (AgreementError, ValueError) as error:
         typer.secho(f"invalid: {error}", fg="red", err=True)
         raise typer.Exit(1) from error
+    if problems:
+        typer.secho(f"MISMATCH {chosen}: organisations that are no party to it", fg="red")
+        for problem in problems:
+            typer.secho(f"  {problem}", fg="red")
+        raise typer.Exit(1)
     typer.echo(f"ok      {chosen}: version {agreement.version} ({agreement.title})")
     for code, organisation in sorted(agreement.organisations.items()):
         typer.echo(f"  organisation {code:<24} {organisation.kind:<16} {organisation.name}")
@@ -190,6 +221,15 @@ def agreement_check(
         typer.echo(
             f"  flow {flow.name}: {to} may see {', '.join(flow.categories)} for "
             f"{', '.join(flow.purposes)} on {flow.basis}{review}"
+        )
+    for rule in agreement.change_rules:
+        involved = ", if involved with the person" if rule.involved else ""
+        naming = f", naming {'/'.join(rule.recipient_kinds)}" if rule.recipient_kinds else ""
+        own = f"; naming its own organisation: {rule.own_organisation}"
+        typer.echo(
+            f"  change {rule.change}: {'/'.join(rule.organisation_kinds)} "
+            f"{', '.join(rule.roles)}{involved}{naming}"
+            f"{own if rule.change in WIDENING else ''}"
         )
 
 
@@ -207,25 +247,19 @@ def worker(loglevel: Annotated[str, typer.Option(help="Log level.")] = "info") -
     """Run the Faust worker that maintains the projections (until Ctrl-C)."""
     from hub.worker import run_worker
 
-    run_worker(with_local_broker(_settings()), loglevel=loglevel)
+    run_worker(with_local_broker(parties_checked(_settings())), loglevel=loglevel)
 
 
 @app.command("api")
 def api() -> None:
-    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT)."""
-    import uvicorn
-
+    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT; limits: HUB_BODY_LIMIT_*,
+    HUB_HTTP_*)."""
     from hub.api import create_api
-    from hub.log_redaction import uvicorn_log_config
+    from hub.http_server import api_server
 
-    settings = with_local_broker(_settings())
+    settings = with_local_broker(parties_checked(_settings()))
     logging.basicConfig(level=settings.log_level.upper())
-    uvicorn.run(
-        create_api(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=uvicorn_log_config(settings.log_level),
-    )
+    api_server(create_api(settings), settings).run()
 
 
 @app.command("mllp")
@@ -233,7 +267,7 @@ def mllp() -> None:
     """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR)."""
     from hub.connectors.hl7v2.listener import serve
 
-    settings = with_local_broker(_settings())
+    settings = with_local_broker(parties_checked(_settings()))
     logging.basicConfig(level=settings.log_level.upper())
     serve(settings)
 
@@ -304,7 +338,7 @@ def run() -> None:
     """Start everything on embedded defaults with demo data; Ctrl-C stops it all."""
     from hub.runner import run_all
 
-    raise typer.Exit(run_all(_settings()))
+    raise typer.Exit(run_all(parties_checked(_settings())))
 
 
 @keys_app.command("migrate")

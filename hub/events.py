@@ -60,6 +60,7 @@ class EventType(StrEnum):
     ALERT_ACKNOWLEDGED = "ALERT_ACKNOWLEDGED"
     ALERT_CLOSED = "ALERT_CLOSED"
     ALERT_ESCALATED = "ALERT_ESCALATED"
+    PRACTITIONER_UNASSIGNED = "PRACTITIONER_UNASSIGNED"
 
 
 class DataCategory(StrEnum):
@@ -120,6 +121,7 @@ class PractitionerRole(StrEnum):
     LEAD_PRACTITIONER = "LEAD_PRACTITIONER"
     KEY_WORKER = "KEY_WORKER"
     OTHER = "OTHER"
+    CONSULTANT = "CONSULTANT"
 
 
 MIDWIFE_ROLES: Final = frozenset(
@@ -222,6 +224,22 @@ class PractitionerAssigned(FrozenModel):
     scope: AssignmentScope
 
 
+class PractitionerUnassigned(FrozenModel):
+    """A practitioner left the team around a person or family in a role (HL7 ROL-2 ``DE``, a
+    FHIR CareTeam participant whose period ended, an unassignment through the API).
+
+    The practitioner is ``(organisation_code, practitioner_id)``, as in
+    :class:`PractitionerAssigned`; alerts raised after it are no longer addressed to them
+    (those already sent stay sent: whoever was told stays told).
+    """
+
+    practitioner_id: str = Field(min_length=1)
+    organisation_code: str = Field(min_length=1)
+    role: PractitionerRole
+    scope: AssignmentScope
+    reason: str | None = None
+
+
 class AppointmentRescheduled(FrozenModel):
     appointment: Appointment
     previous_start: AwareDatetime | None = None
@@ -265,6 +283,7 @@ class ConsentRecorded(FrozenModel):
     purposes: tuple[Purpose, ...] = Field(min_length=1)
     recorded_by: str = Field(min_length=1)
     expires_at: AwareDatetime | None = None
+    recorded_by_organisation: str | None = None  # None in older events: the source's
 
 
 class ConsentWithdrawn(FrozenModel):
@@ -274,6 +293,7 @@ class ConsentWithdrawn(FrozenModel):
     recipients: tuple[str, ...] = ()
     categories: tuple[DataCategory, ...] = ()
     recorded_by: str = Field(min_length=1)
+    recorded_by_organisation: str | None = None  # None in older events: the source's
 
 
 class SafeguardingOverrideRecorded(FrozenModel):
@@ -294,6 +314,7 @@ class SafeguardingOverrideEnded(FrozenModel):
 
     override_id: str = Field(min_length=1)
     ended_by: str = Field(min_length=1)
+    ended_by_organisation: str | None = None  # None in older events: the source's
 
 
 class ReferralReceived(FrozenModel):
@@ -377,12 +398,14 @@ class AlertAcknowledged(FrozenModel):
     alert_id: uuid.UUID
     by: str = Field(min_length=1)
     note: str | None = None
+    by_organisation: str | None = None  # None in older events: the source's (hub.practitioners)
 
 
 class AlertClosed(FrozenModel):
     alert_id: uuid.UUID
     by: str = Field(min_length=1)
     reason: str = Field(min_length=1)
+    by_organisation: str | None = None  # None in older events: the source's (hub.practitioners)
 
 
 class AlertEscalated(FrozenModel):
@@ -420,6 +443,7 @@ Payload = (
     | AlertAcknowledged
     | AlertClosed
     | AlertEscalated
+    | PractitionerUnassigned
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -450,6 +474,7 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.ALERT_ACKNOWLEDGED: AlertAcknowledged,
     EventType.ALERT_CLOSED: AlertClosed,
     EventType.ALERT_ESCALATED: AlertEscalated,
+    EventType.PRACTITIONER_UNASSIGNED: PractitionerUnassigned,
 }
 
 

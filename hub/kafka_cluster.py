@@ -169,12 +169,15 @@ def cluster_status(state_dir: Path) -> LocalCluster | None:
     return cluster if any(_alive(node.pid) for node in nodes) else None
 
 
-def start_cluster(state_dir: Path, nodes: int, progress: Progress = _stderr) -> LocalCluster:
-    """Start the local cluster (or return the one running). Data is fresh on each start."""
+def start_cluster(
+    state_dir: Path, jars_dir: Path, nodes: int, progress: Progress = _stderr
+) -> LocalCluster:
+    """Start the local cluster (or return the one running). Data is fresh on each start; the
+    jars are cached in ``jars_dir``."""
     running = cluster_status(state_dir)
     if running is not None:
         return running
-    lib = ensure_jars(state_dir / "kafka-jars", progress)
+    lib = ensure_jars(jars_dir, progress)
     work_dir = state_dir / "kafka" / "cluster"
     shutil.rmtree(work_dir, ignore_errors=True)
     cluster = launch_cluster(lib, work_dir, nodes, progress)

@@ -370,13 +370,18 @@ def broker_status(state_dir: Path) -> LocalBroker | None:
 
 
 def start_broker(
-    state_dir: Path, *, port: int | None = None, progress: Progress = _stderr
+    state_dir: Path,
+    jars_dir: Path,
+    *,
+    port: int | None = None,
+    progress: Progress = _stderr,
 ) -> LocalBroker:
-    """Start the local broker (or return the one already running). Data persists in state_dir."""
+    """Start the local broker (or return the one already running). Data persists in state_dir;
+    the jars are cached in ``jars_dir``."""
     running = broker_status(state_dir)
     if running is not None:
         return running
-    lib = ensure_jars(state_dir / "kafka-jars", progress)
+    lib = ensure_jars(jars_dir, progress)
     broker = launch(lib, state_dir / "kafka" / "broker", port, progress)
     record = {**asdict(broker), "home": str(broker.home), "log_file": str(broker.log_file)}
     _state_file(state_dir).write_text(json.dumps(record, indent=2))

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 
+from hub.sql_schema import create_tables
+
 T = TypeVar("T")
 
 leases_metadata = MetaData()
@@ -52,7 +54,7 @@ class Lease:
         self._engine, self._name = engine, name
         self._seconds = timedelta(seconds=seconds)
         self.holder = uuid.uuid4().hex
-        leases_metadata.create_all(engine)
+        create_tables(engine, leases_metadata)
 
     def take(self, now: datetime) -> bool:
         """Take the lease (or renew it) unless another runner holds it unexpired."""

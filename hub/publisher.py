@@ -141,10 +141,15 @@ class KafkaPublisher:
                 raise PublishError(f"Kafka refused the write to {topic}: {error}") from error
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush what is queued, then stop the delivery thread."""
+        """Flush what is queued, stop the delivery thread, then end the client. A librdkafka
+        client only flushed lives on until it is garbage-collected, reconnecting (and logging
+        "Connection refused") to a broker that may be long gone."""
+        if self._closed.is_set():
+            return
         self._producer.flush(timeout_s)
         self._closed.set()
         self._poller.join(timeout_s)
+        self._producer.close()
 
 
 def _outcome(error: KafkaError | None, message: Message) -> Delivery | PublishError:

@@ -13,9 +13,9 @@ wrong, without telling which part of a key failed.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from fastapi import HTTPException, Request, Security
+from fastapi import HTTPException, Query, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
 from hub.auth.credentials import (
@@ -28,6 +28,7 @@ from hub.auth.credentials import (
 )
 from hub.auth.store import ClientStore, TokenState
 from hub.events import utc_now
+from hub.practitioners import PractitionerRef
 from hub.sharing.agreement import KNOWN_ROLES
 from hub.sharing.policy import Recipient
 
@@ -91,3 +92,34 @@ def reader_identity(
         raise HTTPException(403, f"the client's role {client.role!r} is no longer known")
     request.state.client_id = client.client_id  # for what a client owns (its subscriptions)
     return client.recipient()
+
+
+Organisation = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=50,
+        description="The organisation (ODS or partner code) of the practitioner the path names; "
+        "by default the reader's own. A practitioner id means something only within its "
+        "organisation; naming another organisation is for governance roles.",
+    ),
+]
+
+PRACTITIONER_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"description": "No credential, or one that is unknown, revoked or expired."},
+    403: {
+        "description": "The reader is not this practitioner (of this organisation), or not a "
+        "governance role where one may read it; or the client's role is no longer known."
+    },
+}
+
+
+def named_practitioner(
+    reader: Recipient, practitioner_id: str, organisation: str | None
+) -> PractitionerRef:
+    """The practitioner a ``/practitioners/{practitioner_id}/...`` path names: of the reader's
+    own organisation unless ``?organisation=`` names another (whether the reader may read it is
+    the route's decision)."""
+    return PractitionerRef(
+        organisation_code=organisation or reader.organisation_code, practitioner_id=practitioner_id
+    )

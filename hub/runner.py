@@ -120,7 +120,9 @@ def run_all(settings: Settings) -> int:
     if not settings.kafka_bootstrap_servers:
         already = broker_status(settings.state_dir)
         try:
-            broker = already or start_broker(settings.state_dir, progress=say)
+            broker = already or start_broker(
+                settings.state_dir, settings.resolved_kafka_jars_dir(), progress=say
+            )
         except (JavaNotFoundError, MavenNotFoundError) as error:
             say(str(error))
             return 2

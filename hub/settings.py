@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         "wire format, otherwise Avro single-object encoding.",
     )
     state_dir: Path = Field(default_factory=default_state_dir)
+    kafka_jars_dir: Path | None = Field(
+        default=None,
+        description="Where the local broker's jars are fetched to (once) and read from; "
+        "state_dir/kafka-jars if unset. Point a fresh state_dir at an existing cache to start "
+        "without fetching.",
+    )
     database_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset. "
@@ -97,7 +103,64 @@ class Settings(BaseSettings):
         description='Webhook signing secret per partner organisation, as JSON: {"CODE": '
         '"whsec_<base64>"} (Standard Webhooks). A partner without one has no webhook.',
     )
-    upload_max_bytes: int = Field(default=20_000_000, description="Largest CSV upload accepted.")
+    upload_max_bytes: int = Field(
+        default=20_000_000,
+        ge=0,
+        description="Largest CSV upload body (POST /partners/{code}/uploads), counted as it "
+        "streams: 413 once it is passed, before the rest is read.",
+    )
+    body_limit_fhir_resource_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="Largest body of a FHIR create or update (the MLLP listener's message limit).",
+    )
+    body_limit_fhir_bundle_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=0, description="Largest FHIR Bundle body (POST /fhir)."
+    )
+    body_limit_webhook_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="Largest partner webhook body: the route is reached before the signature "
+        "is checked, so it is read by anyone; one record is far smaller.",
+    )
+    body_limit_token_bytes: int = Field(
+        default=16 * 1024,
+        ge=0,
+        description="Largest /oauth2/token form (unauthenticated; an RS512 assertion is ~1 KB).",
+    )
+    body_limit_bytes: int = Field(
+        default=64 * 1024, ge=0, description="Largest body of every other route (JSON commands)."
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An HTTP connection that has not finished a request's headers this long "
+        "after it opened (or after its previous response) is closed.",
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive HTTP connection is closed after this."
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open HTTP connections (and requests in progress) beyond this are answered "
+        "503 (uvicorn's limit_concurrency).",
+    )
+    http_backlog: int = Field(
+        default=2048, ge=1, description="Connections the kernel queues before the API accepts."
+    )
+    mllp_idle_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="An MLLP connection on which no complete message arrives for this long (of "
+        "opening, or of the last acknowledgement) is closed: a sender that started a message "
+        "and stopped holds nothing for ever.",
+    )
+    mllp_max_connections_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Open MLLP connections one source address may hold; more are closed at once.",
+    )
     alert_grace_minutes: float = Field(
         default=30,
         description="A booked appointment with no arrival, attendance, cancellation or "
@@ -192,6 +255,10 @@ class Settings(BaseSettings):
         if self.key_encryption_key:
             return LocalKek(parse_kek(self.key_encryption_key.get_secret_value()))
         return LocalKek(kek_file(self.state_dir))
+
+    def resolved_kafka_jars_dir(self) -> Path:
+        """The local broker's jar cache, defaulting to ``state_dir/kafka-jars``."""
+        return self.kafka_jars_dir or self.state_dir / "kafka-jars"
 
     def resolved_token_url(self) -> str:
         """The ``aud`` a client assertion must carry (set ``token_url`` behind a proxy)."""

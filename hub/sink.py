@@ -22,6 +22,8 @@ from hub.quarantine import QuarantineRecord
 from hub.record_limits import check_fits, in_parts
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
+from hub.sharing.facts import SHARING_PAYLOADS
+from hub.sharing.store import SharingStore
 
 
 class CaseEventSink:
@@ -40,6 +42,19 @@ class CaseEventSink:
         self._refused = quarantine_log(keys, settings.quarantine_topic, registry)
         self._disclosures = disclosure_log(keys, settings.disclosures_topic, registry)
         self._dead = quarantine_codec(settings.dead_letter_topic, registry)
+        self._sharing: SharingStore | None = None
+
+    def applying_sharing_facts(self, sharing: SharingStore) -> CaseEventSink:
+        """From now on, fold each sharing fact into ``sharing`` once the broker acknowledged it.
+
+        Every path that records a consent, withdrawal or override (the sharing API, a partner's
+        signed webhook or CSV upload, an extract run) publishes through its process's sink, so
+        here, once, a withdrawal binds the very next read and the next push (SSE, outgoing
+        webhooks and partner topics read the same store) rather than when the worker catches
+        up. The worker folds the same event later; folding is idempotent.
+        """
+        self._sharing = sharing
+        return self
 
     async def publish(self, event: CaseEvent) -> Delivery:
         """Raises :class:`~hub.record_limits.RecordTooLargeError` before producing anything
@@ -47,12 +62,18 @@ class CaseEventSink:
         # The key lookup is SQL: off the event loop, so a slow database never stalls a listener.
         key, value = await asyncio.to_thread(self._log.encode, event)
         check_fits(key, value, _headers(event))
-        return await self._publisher.publish(self._events_topic, key, value, _headers(event))
+        delivery = await self._publisher.publish(self._events_topic, key, value, _headers(event))
+        if self._sharing is not None and isinstance(event.payload, SHARING_PAYLOADS):
+            await asyncio.to_thread(self._sharing.record_now, event)
+        return delivery
 
     def publish_sync(self, event: CaseEvent) -> Delivery:
         key, value = self._log.encode(event)
         check_fits(key, value, _headers(event))
-        return self._publisher.publish_sync(self._events_topic, key, value, _headers(event))
+        delivery = self._publisher.publish_sync(self._events_topic, key, value, _headers(event))
+        if self._sharing is not None:
+            self._sharing.record_now(event)
+        return delivery
 
     async def publish_erasure(self, marker: Erasure) -> Delivery:
         """The marker goes to the partition of the destroyed key's events, after all of them."""

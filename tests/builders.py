@@ -29,6 +29,7 @@ from hub.events import (
     PersonRegistered,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     Purpose,
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
@@ -36,6 +37,7 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
+from hub.practitioners import PractitionerRef
 
 NHS_NUMBER = "9434765919"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -123,19 +125,37 @@ def modified(appointment_id: str, start: datetime, **kwargs: object) -> CaseEven
     )
 
 
-def acknowledged(alert_id: uuid.UUID, by: str = "mw-1", **kwargs: object) -> CaseEvent:
+def ref(practitioner_id: str, organisation_code: str = "R0A") -> PractitionerRef:
+    """A practitioner of the trust (the builders' default organisation) unless told another."""
+    return PractitionerRef(organisation_code=organisation_code, practitioner_id=practitioner_id)
+
+
+def refs(*practitioner_ids: str, organisation_code: str = "R0A") -> frozenset[PractitionerRef]:
+    return frozenset(ref(p, organisation_code) for p in practitioner_ids)
+
+
+def acknowledged(
+    alert_id: uuid.UUID, by: str = "mw-1", by_organisation: str | None = None, **kwargs: object
+) -> CaseEvent:
     return event(
         EventType.ALERT_ACKNOWLEDGED,
-        AlertAcknowledged(alert_id=alert_id, by=by),
+        AlertAcknowledged(alert_id=alert_id, by=by, by_organisation=by_organisation),
         record_id=f"ack-{alert_id}-{by}",
         **kwargs,  # type: ignore[arg-type]
     )
 
 
-def closed(alert_id: uuid.UUID, by: str = "mw-1", **kwargs: object) -> CaseEvent:
+def closed(
+    alert_id: uuid.UUID, by: str = "mw-1", by_organisation: str | None = None, **kwargs: object
+) -> CaseEvent:
     return event(
         EventType.ALERT_CLOSED,
-        AlertClosed(alert_id=alert_id, by=by, reason="phoned her; rebooked for Friday"),
+        AlertClosed(
+            alert_id=alert_id,
+            by=by,
+            by_organisation=by_organisation,
+            reason="phoned her; rebooked for Friday",
+        ),
         record_id=f"close-{alert_id}-{by}",
         **kwargs,  # type: ignore[arg-type]
     )
@@ -153,6 +173,7 @@ def escalated(alert_id: uuid.UUID, **kwargs: object) -> CaseEvent:
 def assigned(
     practitioner_id: str = "mw-1",
     role: PractitionerRole = PractitionerRole.COMMUNITY_MIDWIFE,
+    organisation_code: str = "R0A",
     **kwargs: object,
 ) -> CaseEvent:
     return event(
@@ -161,10 +182,29 @@ def assigned(
             practitioner_id=practitioner_id,
             name=f"Practitioner {practitioner_id}",
             role=role,
-            organisation_code="R0A",
+            organisation_code=organisation_code,
             scope=AssignmentScope.PERSON,
         ),
-        record_id=f"assign-{practitioner_id}",
+        record_id=f"assign-{organisation_code}-{practitioner_id}",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def unassigned(
+    practitioner_id: str = "mw-1",
+    role: PractitionerRole = PractitionerRole.COMMUNITY_MIDWIFE,
+    organisation_code: str = "R0A",
+    **kwargs: object,
+) -> CaseEvent:
+    return event(
+        EventType.PRACTITIONER_UNASSIGNED,
+        PractitionerUnassigned(
+            practitioner_id=practitioner_id,
+            organisation_code=organisation_code,
+            role=role,
+            scope=AssignmentScope.PERSON,
+        ),
+        record_id=f"unassign-{practitioner_id}",
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -217,7 +257,7 @@ def withdrawn(
     at: datetime = T0,
     record_id: str = "withdrawal-1",
 ) -> CaseEvent:
-    return event(
+    stated = event(
         EventType.CONSENT_WITHDRAWN,
         ConsentWithdrawn(
             consent_id=consent_id,
@@ -229,6 +269,8 @@ def withdrawn(
         at=at,
         source=PROGRAMME,
     )
+    # Received as it occurred, as through the API: a withdrawal binds from its receipt.
+    return stated.model_copy(update={"recorded_at": at})
 
 
 def override(

@@ -39,6 +39,7 @@ from hub.events import (
     PlanType,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     Purpose,
@@ -216,6 +217,14 @@ payloads: dict[EventType, st.SearchStrategy[object]] = {
         AlertClosed, alert_id=st.uuids(), by=non_empty, reason=non_empty
     ),
     EventType.ALERT_ESCALATED: st.builds(AlertEscalated, alert_id=st.uuids(), reason=non_empty),
+    EventType.PRACTITIONER_UNASSIGNED: st.builds(
+        PractitionerUnassigned,
+        practitioner_id=non_empty,
+        organisation_code=non_empty,
+        role=st.sampled_from(PractitionerRole),
+        scope=st.sampled_from(AssignmentScope),
+        reason=st.none() | text,
+    ),
 }
 assert set(payloads) == set(PAYLOAD_TYPES)
 

@@ -31,6 +31,7 @@ from hub.events import (
     PlanType,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ReferralReceived,
@@ -118,6 +119,29 @@ def practitioner(
             scope=AssignmentScope.FAMILY,
         ),
         record_id=f"assign-{practitioner_id}-{role}",
+        category=DataCategory.PRACTITIONER_ALLOCATION,
+        source=source,
+        at=at,
+    )
+
+
+def practitioner_ended(
+    practitioner_id: str,
+    role: PractitionerRole,
+    *,
+    organisation: str = "R0A",
+    source: Source = TRUST,
+    at: datetime = T0,
+) -> CaseEvent:
+    return case_event(
+        EventType.PRACTITIONER_UNASSIGNED,
+        PractitionerUnassigned(
+            practitioner_id=practitioner_id,
+            organisation_code=organisation,
+            role=role,
+            scope=AssignmentScope.FAMILY,
+        ),
+        record_id=f"unassign-{practitioner_id}-{role}",
         category=DataCategory.PRACTITIONER_ALLOCATION,
         source=source,
         at=at,

@@ -5,7 +5,8 @@ The client signs a short-lived JWT with its private key and posts it to ``/oauth
 
 * header: ``alg`` RS512, ``kid`` naming the key registered for the client;
 * claims: ``iss`` = ``sub`` = the client id, ``aud`` = the token endpoint's URL, a unique
-  ``jti``, and ``exp`` in the future but no more than five minutes ahead.
+  ``jti``, and ``exp`` in the future but no more than five minutes ahead; an ``iat``, if
+  given, no later than now (a minute's clock skew allowed) and no more than five minutes ago.
 
 PyJWT parses and verifies the signature (never hand-written JWT parsing); the time checks are
 ours, against the ``now`` the caller passes, so tests state the time instead of sleeping. The
@@ -27,6 +28,9 @@ GRANT_TYPE: Final = "client_credentials"
 ALGORITHM: Final = "RS512"
 MAX_LIFETIME: Final = timedelta(minutes=5)
 REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "jti")
+CLOCK_SKEW: Final = timedelta(minutes=1)
+# An RS512 assertion signed with a 4096-bit key is about 1.2 KB; nothing longer is parsed.
+MAX_ASSERTION_CHARS: Final = 8 * 1024
 
 
 class TokenRequestError(Exception):
@@ -89,6 +93,8 @@ def check_token_form(form: dict[str, str]) -> str:
     assertion = form.get("client_assertion")
     if not assertion:
         raise invalid_request("client_assertion is missing")
+    if len(assertion) > MAX_ASSERTION_CHARS:
+        raise invalid_request(f"client_assertion is longer than {MAX_ASSERTION_CHARS} characters")
     return assertion
 
 
@@ -172,4 +178,13 @@ def verify_assertion(
         )
     if "nbf" in claims and _timestamp(claims, "nbf") > now:
         raise invalid_client("the assertion is not valid yet ('nbf')")
+    if "iat" in claims:
+        issued_at = _timestamp(claims, "iat")
+        if issued_at > now + CLOCK_SKEW:
+            raise invalid_client(f"the assertion is issued in the future ('iat' {issued_at})")
+        if issued_at < now - MAX_LIFETIME - CLOCK_SKEW:
+            raise invalid_client(
+                f"the assertion was issued more than {int(MAX_LIFETIME.total_seconds())} s "
+                f"ago ('iat' {issued_at}): make a new one"
+            )
     return Verified(client_id, jti, expires_at)

@@ -17,7 +17,8 @@ import typer
 from hub.auth.store import ClientStore
 from hub.projections.store import make_engine
 from hub.settings import Settings
-from hub.sharing.agreement import KNOWN_ROLES
+from hub.sharing.agreement import DEFAULT_AGREEMENT, KNOWN_ROLES, load_agreement
+from hub.sharing.parties import Claim, strays
 
 clients_app = typer.Typer(
     help="API clients: register one (prints its API key once), list them, revoke one.",
@@ -51,7 +52,13 @@ def add(
         typer.Option(help="Key id the assertions' 'kid' header names (with --public-key)."),
     ] = None,
 ) -> None:
-    """Register a client; print its id and API key (shown only this once)."""
+    """Register a client; print its id and API key (shown only this once). The organisation
+    must be a party to the agreement (HUB_AGREEMENT_PATH): the hub would not start otherwise."""
+    settings = Settings()
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    for problem in strays(agreement, [Claim("--organisation", "organisation", organisation)]):
+        typer.secho(f"not registered: {problem}", fg="red", err=True)
+        raise typer.Exit(2)
     try:
         pem = public_key.read_text("utf-8") if public_key is not None else None
         registration = _store().register(organisation, role, user, public_key_pem=pem, kid=kid)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from hub.auth.assertions import (
     TokenRequestError,
@@ -78,17 +79,23 @@ def token_router(settings: Settings) -> APIRouter:
     @router.post(
         "/oauth2/token",
         openapi_extra=TOKEN_REQUEST_BODY,
+        max_body_size=settings.body_limit_token_bytes,
         summary="An access token for a client that proves itself with a signed JWT",
     )
     async def token(request: Request) -> JSONResponse:
         """OAuth2 client credentials, client authenticated by a signed-JWT assertion."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type != FORM:
+            return _error(invalid_request(f"send the request as {FORM}"))
+        body = await request.body()  # at most settings.body_limit_token_bytes
+        # Decoding, RSA verification and the store are blocking work: off the event loop, so
+        # that a burst of token requests does not stall every other route.
+        return await run_in_threadpool(_issue, body, request.app.state.clients)
+
+    def _issue(body: bytes, clients: ClientStore) -> JSONResponse:
         try:
-            if content_type != FORM:
-                raise invalid_request(f"send the request as {FORM}")
-            assertion = check_token_form(_form(await request.body()))
+            assertion = check_token_form(_form(body))
             claimed = claimed_by(assertion)
-            clients: ClientStore = request.app.state.clients
             client = clients.live_client(claimed.client_id)
             if client is None or client.public_key_pem is None or client.kid is None:
                 raise invalid_client("unknown or revoked client, or no public key registered")
@@ -107,11 +114,11 @@ def token_router(settings: Settings) -> APIRouter:
             access_token, _ = clients.issue_access_token(client.client_id, ttl, now)
         except TokenRequestError as error:
             return _error(error)
-        body: dict[str, Any] = {
+        answer: dict[str, Any] = {
             "access_token": access_token,
             "expires_in": settings.access_token_seconds,
             "token_type": "bearer",
         }
-        return JSONResponse(body, headers=NO_STORE)
+        return JSONResponse(answer, headers=NO_STORE)
 
     return router

@@ -148,7 +148,7 @@ class ClientStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._schema = SchemaOnce(engine, auth_metadata, clients_table)
+        self._schema = SchemaOnce(engine, auth_metadata)
 
     def create_schema(self) -> None:
         """Create the tables; safe when several threads or processes do it at once."""

@@ -171,11 +171,14 @@ async def _run(
     from hub.connectors.runtime import run_extract
     from hub.projections.store import make_engine
     from hub.publisher import KafkaPublisher
+    from hub.sharing.store import SharingStore
     from hub.sink import CaseEventSink
 
     engine = make_engine(settings.resolved_database_url())
     cursors = CursorStore(engine)
     cursors.create_schema()
+    sharing = SharingStore(engine)  # a partner's file may withdraw consent: it binds at once
+    sharing.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers(), client_id=f"hub-connector-{extract}")
     try:
         return await run_extract(
@@ -184,7 +187,7 @@ async def _run(
             connector.read(stream, input_name),
             extract=extract,
             input_name=input_name,
-            sink=CaseEventSink(publisher, settings),
+            sink=CaseEventSink(publisher, settings).applying_sharing_facts(sharing),
             cursors=cursors,
             progress=progress,
         )
@@ -221,5 +224,7 @@ def new_connector(
     except (ValueError, FileExistsError) as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
+    # pip looks a bare name up on the package index: name the directory as a path.
+    local = root if root.is_absolute() else f"./{root}"
     typer.echo(f"created {root}")
-    typer.echo(f"next: pip install {root} && hub connector test {name} {root}/*/sample.csv")
+    typer.echo(f"next: pip install {local} && hub connector test {name} {local}/*/sample.csv")

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 
 from hub.events import utc_now
+from hub.sql_schema import create_tables
 
 cursor_metadata = MetaData()
 
@@ -112,7 +113,7 @@ class CursorStore:
         self._engine = engine
 
     def create_schema(self) -> None:
-        cursor_metadata.create_all(self._engine)
+        create_tables(self._engine, cursor_metadata)
 
     def start(self, extract: str, input_name: str) -> str:
         run_id = str(uuid.uuid4())

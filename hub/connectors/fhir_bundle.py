@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
+from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.episodeofcare import EpisodeOfCare
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel
 
@@ -23,23 +25,71 @@ from hub.connectors.fhir_appointment import appointment_to_event
 from hub.connectors.fhir_common import MappingError, load_json, validate
 from hub.connectors.fhir_encounter import encounter_to_event
 from hub.connectors.fhir_patient import patient_to_event
-from hub.events import CaseEvent
+from hub.connectors.fhir_team import appointment_team, careteam_to_events, episode_to_events
+from hub.connectors.sources import PractitionerRoles
+from hub.events import CaseEvent, EventType
 
-Mapper = Callable[..., CaseEvent]
+Mapper = Callable[..., tuple[CaseEvent, ...]]
+NO_ROLES: Final = PractitionerRoles()
+
+
+def _one(mapper: Callable[..., CaseEvent]) -> Mapper:
+    """A mapper of one resource to one event, as a mapper to events (roles unused)."""
+
+    def mapped(
+        resource: Any, *, organisation_code: str, recorded_at: datetime, roles: PractitionerRoles
+    ) -> tuple[CaseEvent, ...]:
+        return (mapper(resource, organisation_code=organisation_code, recorded_at=recorded_at),)
+
+    return mapped
+
+
+def _appointment(
+    resource: FhirAppointment,
+    *,
+    organisation_code: str,
+    recorded_at: datetime,
+    roles: PractitionerRoles,
+) -> tuple[CaseEvent, ...]:
+    """The practitioners it names in a mapped role first, then the appointment's own event."""
+    event = appointment_to_event(
+        resource, organisation_code=organisation_code, recorded_at=recorded_at
+    )
+    if event.event_type is EventType.APPOINTMENT_CANCELLED:
+        return (event,)
+    team = appointment_team(
+        resource,
+        organisation_code=organisation_code,
+        recorded_at=recorded_at,
+        roles=roles,
+        subject=event.subject,
+        record_id=event.source_record_id,
+    )
+    return (*team, event)
+
+
 RESOURCES: Final[dict[str, tuple[type[BaseModel], Mapper]]] = {
-    "Appointment": (FhirAppointment, appointment_to_event),
-    "Patient": (Patient, patient_to_event),
-    "Encounter": (Encounter, encounter_to_event),
+    "Appointment": (FhirAppointment, _appointment),
+    "Patient": (Patient, _one(patient_to_event)),
+    "Encounter": (Encounter, _one(encounter_to_event)),
+    "CareTeam": (CareTeam, careteam_to_events),
+    "EpisodeOfCare": (EpisodeOfCare, episode_to_events),
 }
 BUNDLE_TYPES: Final = frozenset({"batch", "transaction", "history"})
 # Entries of a subscription notification that describe the subscription, not the data.
 STATUS_RESOURCES: Final = frozenset({"Parameters", "SubscriptionStatus"})
 
 
-def resource_to_event(
-    data: dict[str, Any], *, organisation_code: str, recorded_at: datetime, at: str = ""
-) -> CaseEvent:
-    """The case-event for one resource; issue locations are prefixed with ``at`` if given."""
+def resource_to_events(
+    data: dict[str, Any],
+    *,
+    organisation_code: str,
+    recorded_at: datetime,
+    roles: PractitionerRoles = NO_ROLES,
+    at: str = "",
+) -> tuple[CaseEvent, ...]:
+    """The case-events for one resource (the resource's own last); issue locations are
+    prefixed with ``at`` if given. ``roles`` are the sender's (its config/sources file)."""
     kind = data.get("resourceType")
     if not isinstance(kind, str) or kind not in RESOURCES:
         where = f"{at}.resourceType" if at else "resourceType"
@@ -49,7 +99,9 @@ def resource_to_event(
     model, mapper = RESOURCES[kind]
     try:
         resource = validate(data, model)
-        return mapper(resource, organisation_code=organisation_code, recorded_at=recorded_at)
+        return mapper(
+            resource, organisation_code=organisation_code, recorded_at=recorded_at, roles=roles
+        )
     except MappingError as error:
         if not at:
             raise
@@ -64,8 +116,13 @@ def resource_to_event(
 class EntryResult:
     index: int
     raw: bytes
-    event: CaseEvent | None = None
+    events: tuple[CaseEvent, ...] = ()
     error: MappingError | None = None
+
+    @property
+    def event(self) -> CaseEvent | None:
+        """The entry's own event (after any team changes it names)."""
+        return self.events[-1] if self.events else None
 
 
 @dataclass(frozen=True)
@@ -81,7 +138,13 @@ class BundleReading:
         return [issue for e in self.entries if e.error for issue in e.error.issues]
 
 
-def read_bundle(body: bytes, *, organisation_code: str, recorded_at: datetime) -> BundleReading:
+def read_bundle(
+    body: bytes,
+    *,
+    organisation_code: str,
+    recorded_at: datetime,
+    roles: PractitionerRoles = NO_ROLES,
+) -> BundleReading:
     data = load_json(body, "Bundle")
     if data.get("resourceType") != "Bundle":
         raise MappingError(
@@ -115,11 +178,15 @@ def read_bundle(body: bytes, *, organisation_code: str, recorded_at: datetime) -
         if bundle_type == "history" and isinstance(kind, str) and kind in STATUS_RESOURCES:
             continue  # the notification's SubscriptionStatus, not data
         try:
-            event = resource_to_event(
-                resource, organisation_code=organisation_code, recorded_at=recorded_at, at=at
+            events = resource_to_events(
+                resource,
+                organisation_code=organisation_code,
+                recorded_at=recorded_at,
+                roles=roles,
+                at=at,
             )
         except MappingError as error:
             results.append(EntryResult(index, raw, error=error))
         else:
-            results.append(EntryResult(index, raw, event=event))
+            results.append(EntryResult(index, raw, events=events))
     return BundleReading(str(bundle_type), tuple(results))

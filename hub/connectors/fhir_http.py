@@ -1,27 +1,37 @@
-"""FHIR R4 REST ingest: ``Patient``, ``Appointment``, ``Encounter`` and Bundles.
+"""FHIR R4 REST ingest: ``Patient``, ``Appointment``, ``Encounter``, ``CareTeam``,
+``EpisodeOfCare`` and Bundles.
 
 Create (``POST /fhir/{type}``) and update (``PUT /fhir/{type}/{id}``) answer 201 / 200 only after
-Kafka confirmed the write. ``POST /fhir`` takes ``batch``, ``transaction`` and subscription
-notification (``history``) Bundles: a transaction is all or nothing (one bad entry: 422 and the
-whole Bundle is quarantined); a batch or notification answers per entry, quarantining each bad
-one. Refused input is quarantined before the refusal is sent; if even that fails, 503.
+Kafka confirmed the write, with ``Location: /fhir/{type}/{id}/_history/{vid}``, ``ETag: W/"{vid}"``
+and ``Last-Modified`` as FHIR's REST API asks, and the resource with that ``id`` and
+``meta.versionId`` (see :func:`resource_version`). ``POST /fhir`` takes ``batch``,
+``transaction`` and subscription notification (``history``) Bundles: a transaction is all or
+nothing (one bad entry: 422 and the whole Bundle is quarantined); a batch or notification
+answers per entry, quarantining each bad one. Refused input is quarantined before the refusal
+is sent; if even that fails, 503.
 
 The sender authenticates like every caller (:func:`hub.readers.reader_identity`): its events
 are recorded as from the registered client's organisation. ``X-Source-Organisation`` may name
-that organisation again and is refused (403) if it names another.
+that organisation again and is refused (403) if it names another. Which practitioners a
+resource names to the team, and as what, is read with that organisation's source file
+(``[practitioner_roles]`` in ``config/sources/``, ADR 0023).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from hub.connectors.fhir_bundle import RESOURCES, read_bundle, resource_to_event
+from hub.connectors.fhir_bundle import NO_ROLES, RESOURCES, read_bundle, resource_to_events
 from hub.connectors.fhir_common import MappingError, load_json
-from hub.events import utc_now
+from hub.connectors.sources import PractitionerRoles, load_sources
+from hub.events import CaseEvent, deterministic_event_id, utc_now
 from hub.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.readers import reader_identity
@@ -32,7 +42,8 @@ from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 FHIR_JSON: Final = "application/fhir+json"
-ResourceType = Literal["Appointment", "Patient", "Encounter"]
+ACCEPTED_MEDIA_TYPES: Final = (FHIR_JSON, "application/json")
+ResourceType = Literal["Appointment", "Patient", "Encounter", "CareTeam", "EpisodeOfCare"]
 assert set(ResourceType.__args__) == set(RESOURCES)  # type: ignore[attr-defined]
 
 SourceHeader = Annotated[
@@ -41,8 +52,71 @@ SourceHeader = Annotated[
 ]
 Sender = Annotated[Recipient, Depends(reader_identity)]
 FHIR_BODY: Final = {
-    "requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "required": True}
+    "requestBody": {
+        "content": {media: {"schema": {"type": "object"}} for media in ACCEPTED_MEDIA_TYPES},
+        "required": True,
+    },
+    "responses": {"415": {"description": "Not FHIR JSON: an OperationOutcome names what is taken"}},
 }
+
+
+@dataclass(frozen=True)
+class ResourceVersion:
+    """The id and version a FHIR write is answered with."""
+
+    resource_type: str
+    id: str
+    version_id: str
+
+    @property
+    def location(self) -> str:
+        return f"/fhir/{self.resource_type}/{self.id}/_history/{self.version_id}"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+
+def resource_version(
+    resource_type: str, data: dict[str, Any], event: CaseEvent, organisation: str
+) -> ResourceVersion:
+    """The resource's own ``id``, or one the hub derives from what identifies the record.
+
+    The hub keeps no copy of a resource (it keeps the case-event it stands for), so neither is
+    stored: a resource without an ``id`` gets a UUIDv5 of the sending organisation, the type
+    and the record's identity (its business identifier, or the patient's NHS number), the same
+    whenever it is sent again, so a client can update it by that id. The version is the
+    case-event's id, derived from the content: the same content is the same version, a change
+    is a new one (not a counter: the hub cannot count versions it does not keep).
+    """
+    own = data.get("id")
+    assigned = str(
+        deterministic_event_id("fhir-id", organisation, resource_type, event.source_record_id)
+    )
+    return ResourceVersion(
+        resource_type, own if isinstance(own, str) and own else assigned, str(event.event_id)
+    )
+
+
+_VERSION_HEADERS: Final = {
+    "Location": {
+        "description": "/fhir/{type}/{id}/_history/{vid}: the id and version written",
+        "schema": {"type": "string"},
+    },
+    "ETag": {"description": 'W/"{vid}": the version written', "schema": {"type": "string"}},
+    "Last-Modified": {"description": "when the hub received it", "schema": {"type": "string"}},
+}
+_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"description": "not JSON (an OperationOutcome; the body is quarantined)"},
+    401: {"description": 'no valid credentials (see the README\'s "Who is calling")'},
+    403: {"description": "X-Source-Organisation names another organisation"},
+    422: {"description": "not a resource the hub takes, naming each problem (quarantined)"},
+    503: {"description": "Kafka did not confirm the write: send again"},
+}
+
+
+def _written(status: int, what: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": what, "headers": _VERSION_HEADERS}, **_REFUSALS}
 
 
 def operation_outcome(status: int, issues: list[tuple[str, str]], *, code: str) -> JSONResponse:
@@ -67,6 +141,24 @@ def _unavailable(error: PublishError) -> JSONResponse:
     )
 
 
+def media_type_problem(content_type: str | None) -> str | None:
+    """Why a FHIR write's ``Content-Type`` is not taken (None: it is JSON, any charset)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type in ACCEPTED_MEDIA_TYPES:
+        return None
+    return (
+        f"Content-Type {content_type!r} is not accepted: send FHIR JSON as "
+        f"{' or '.join(ACCEPTED_MEDIA_TYPES)}"
+    )
+
+
+def _unsupported(request: Request) -> JSONResponse | None:
+    problem = media_type_problem(request.headers.get("content-type"))
+    return (
+        None if problem is None else operation_outcome(415, [("", problem)], code="not-supported")
+    )
+
+
 def sending_organisation(sender: Recipient, claimed: str | None) -> str:
     """The organisation a FHIR write is from: the authenticated client's, never another."""
     if claimed is not None and claimed != sender.organisation_code:
@@ -80,6 +172,11 @@ def sending_organisation(sender: Recipient, claimed: str | None) -> str:
 
 def fhir_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/fhir", tags=["FHIR R4 ingest"])
+    sources = load_sources(settings.sources_dir) if settings.sources_dir else load_sources()
+
+    def roles_of(organisation: str) -> PractitionerRoles:
+        source = sources.for_organisation(organisation)
+        return source.practitioner_roles if source is not None else NO_ROLES
 
     async def refuse(
         request: Request, raw: bytes, error: MappingError, organisation: str
@@ -102,6 +199,8 @@ def fhir_router(settings: Settings) -> APIRouter:
     async def ingest(
         request: Request, resource_type: str, resource_id: str | None, organisation: str
     ) -> Response:
+        if (refused := _unsupported(request)) is not None:
+            return refused
         raw = await request.body()
         try:
             data = load_json(raw, resource_type)
@@ -123,29 +222,46 @@ def fhir_router(settings: Settings) -> APIRouter:
                         )
                     ]
                 )
-            event = resource_to_event(data, organisation_code=organisation, recorded_at=utc_now())
+            events = resource_to_events(
+                data,
+                organisation_code=organisation,
+                recorded_at=utc_now(),
+                roles=roles_of(organisation),
+            )
         except MappingError as error:
             return await refuse(request, raw, error, organisation)
         sink: CaseEventSink = request.app.state.sink
         try:
-            await sink.publish(event)
+            for event in events:  # team changes first, the resource's own event last
+                await sink.publish(event)
         except PublishError as error:
             return _unavailable(error)
         except RecordTooLargeError as error:  # for good: quarantined, 422, never "try later"
             return await refuse(
                 request, raw, MappingError([(resource_type, str(error))]), organisation
             )
-        headers = {"X-Hub-Event-Id": str(event.event_id)}
-        if data.get("id"):
-            headers["Location"] = f"/fhir/{resource_type}/{data['id']}"
+        version = resource_version(resource_type, data, events[-1], organisation)
+        headers = {
+            "X-Hub-Event-Id": str(events[-1].event_id),
+            "Location": version.location,
+            "ETag": version.etag,
+            "Last-Modified": format_datetime(events[-1].recorded_at, usegmt=True),
+        }
+        meta: dict[str, Any] = data["meta"] if isinstance(data.get("meta"), dict) else {}
+        answer = {**data, "id": version.id, "meta": {**meta, "versionId": version.version_id}}
         status = 200 if resource_id is not None else 201
-        return Response(raw, status_code=status, media_type=FHIR_JSON, headers=headers)
+        return Response(
+            json.dumps(answer), status_code=status, media_type=FHIR_JSON, headers=headers
+        )
 
     @router.post(
         "/{resource_type}",
         status_code=201,
         openapi_extra=FHIR_BODY,
-        summary="Create: ingest a Patient, Appointment (noshow = missed) or Encounter",
+        responses=_written(201, "Written: the resource, with its id and meta.versionId"),
+        max_body_size=settings.body_limit_fhir_resource_bytes,
+        summary="Create: ingest a Patient, Appointment (noshow = missed), Encounter, CareTeam or "
+        "EpisodeOfCare",
     )
     async def create(
         request: Request,
@@ -159,7 +275,10 @@ def fhir_router(settings: Settings) -> APIRouter:
     @router.put(
         "/{resource_type}/{resource_id}",
         openapi_extra=FHIR_BODY,
-        summary="Update: ingest a changed Patient, Appointment or Encounter",
+        responses=_written(200, "Written: the resource, with meta.versionId"),
+        max_body_size=settings.body_limit_fhir_resource_bytes,
+        summary="Update: ingest a changed Patient, Appointment, Encounter, CareTeam or "
+        "EpisodeOfCare",
     )
     async def update(
         request: Request,
@@ -174,15 +293,23 @@ def fhir_router(settings: Settings) -> APIRouter:
     @router.post(
         "",
         openapi_extra=FHIR_BODY,
+        max_body_size=settings.body_limit_fhir_bundle_bytes,
         summary="A batch, transaction or subscription-notification Bundle",
     )
     async def bundle(
         request: Request, sender: Sender, x_source_organisation: SourceHeader = None
     ) -> Response:
         organisation = sending_organisation(sender, x_source_organisation)
+        if (refused := _unsupported(request)) is not None:
+            return refused
         raw = await request.body()
         try:
-            reading = read_bundle(raw, organisation_code=organisation, recorded_at=utc_now())
+            reading = read_bundle(
+                raw,
+                organisation_code=organisation,
+                recorded_at=utc_now(),
+                roles=roles_of(organisation),
+            )
             if reading.atomic and reading.issues():
                 raise MappingError(reading.issues())
         except MappingError as error:
@@ -191,9 +318,22 @@ def fhir_router(settings: Settings) -> APIRouter:
         responses: list[dict[str, Any]] = []
         try:
             for entry in reading.entries:
-                if entry.event is not None:
-                    await sink.publish(entry.event)
-                    responses.append({"response": {"status": "201 Created"}})
+                if entry.events:
+                    for event in entry.events:
+                        await sink.publish(event)
+                    resource = json.loads(entry.raw)["resource"]
+                    version = resource_version(
+                        resource["resourceType"], resource, entry.events[-1], organisation
+                    )
+                    responses.append(
+                        {
+                            "response": {
+                                "status": "201 Created",
+                                "location": version.location,
+                                "etag": version.etag,
+                            }
+                        }
+                    )
                 else:
                     assert entry.error is not None
                     await sink.quarantine(

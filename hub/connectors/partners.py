@@ -26,6 +26,14 @@ class PartnerFile(FrozenModel):
     connector: str = Field(min_length=1)
     config: dict[str, Any]
 
+    @classmethod
+    def read(cls, path: Path) -> PartnerFile:
+        """One partner file; a bad one fails naming the file."""
+        try:
+            return cls.model_validate(tomllib.loads(path.read_text("utf-8")))
+        except (tomllib.TOMLDecodeError, ValidationError) as error:
+            raise ValueError(f"{path}: {error}") from error
+
 
 @dataclass(frozen=True)
 class PartnerFeed:
@@ -38,11 +46,11 @@ def load_partners(directory: Path = DEFAULT_PARTNERS_DIR) -> dict[str, PartnerFe
     """Every partner feed by organisation code; a bad file fails naming the file and field."""
     feeds: dict[str, PartnerFeed] = {}
     for path in sorted(directory.glob("*.toml")):
+        file = PartnerFile.read(path)
         try:
-            file = PartnerFile.model_validate(tomllib.loads(path.read_text("utf-8")))
             connector = load_connector(file.connector)
             config = connector.config(file.config)
-        except (tomllib.TOMLDecodeError, ValidationError, InputError, LookupError) as error:
+        except (ValidationError, InputError, LookupError) as error:
             raise ValueError(f"{path}: {error}") from error
         if config.organisation_code != file.organisation_code:
             raise ValueError(

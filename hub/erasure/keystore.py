@@ -94,7 +94,7 @@ class SubjectKeyStore:
     def __init__(self, engine: Engine, wrapper: KeyWrapper) -> None:
         self._engine = engine
         self._wrapper = wrapper
-        self._schema = SchemaOnce(engine, key_metadata, keys_table)
+        self._schema = SchemaOnce(engine, key_metadata)
 
     @property
     def engine(self) -> Engine:

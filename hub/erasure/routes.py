@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.api_identifiers import PersonKey
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import erasure_marker
 from hub.identity.store import IdentityStore
@@ -51,7 +52,9 @@ def erasure_router() -> APIRouter:
         response_model=ErasureOut,
         summary="Erase a person: destroy their data keys, then purge the projections",
     )
-    async def erase(key: str, body: ErasureIn, reader: Reader, request: Request) -> ErasureOut:
+    async def erase(
+        key: PersonKey, body: ErasureIn, reader: Reader, request: Request
+    ) -> ErasureOut:
         agreement: Agreement = request.app.state.agreement
         if not agreement.is_statutory(reader.organisation_code):
             raise HTTPException(403, "erasure is decided by a statutory partner")

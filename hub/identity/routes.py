@@ -2,8 +2,10 @@
 
 Confirming a link publishes a ``PERSON_MERGED`` case-event (source system ``hub-api``, the
 reviewer's organisation as source), so the merge is on the log and a replay rebuilds the same
-index. Rejecting one
-closes the task. Statutory partners only: they hold the records being linked.
+index. Linking widens what each record's readers see of the other, so it is a change of sharing
+decided by :func:`hub.sharing.changes.decide_change` (roles the agreement names; 403 with the
+reason otherwise) and kept in the change log. Rejecting one closes the task. Statutory partners
+only: they hold the records being linked.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from pydantic import BaseModel, ConfigDict
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
 from hub.identity.store import IdentityStore
 from hub.readers import reader_identity
-from hub.sharing.agreement import Agreement
+from hub.sharing.agreement import Agreement, ChangeKind
+from hub.sharing.change_check import Attempt, check_change, record_change
+from hub.sharing.changes import Change
 from hub.sharing.policy import Recipient
-from hub.sharing.routes import Accepted, publish_from_api
+from hub.sharing.routes import CHANGE_RESPONSES, Accepted, publish_from_api
 
 Reader = Annotated[Recipient, Depends(reader_identity)]
 
@@ -56,7 +60,16 @@ def identity_router() -> APIRouter:
         store: IdentityStore = request.app.state.identity
         return [asdict(review) for review in store.open_reviews()]
 
-    @router.post("/identity/reviews/{review_id}", status_code=202, response_model=Accepted | None)
+    @router.post(
+        "/identity/reviews/{review_id}",
+        status_code=202,
+        response_model=Accepted | None,
+        responses={
+            **CHANGE_RESPONSES,
+            404: {"description": "No such open review."},
+            409: {"description": "One of the persons has no identifiers left."},
+        },
+    )
     async def decide_review(
         review_id: str, body: ReviewDecisionIn, reader: Reader, request: Request
     ) -> Accepted | None:
@@ -71,9 +84,22 @@ def identity_router() -> APIRouter:
             merged = [identifier(k) for k in store.keys_of(review.person_id)]
             if not survivor or not merged:
                 raise HTTPException(409, "one of the persons has no identifiers left")
+            attempt = Attempt(
+                reader,
+                Change(ChangeKind.IDENTITY_LINK_CONFIRMED),
+                survivor[0].key(),
+                channel="api",
+                reference=f"{request.method} {request.url.path}",
+                evidence={"merged": [i.key() for i in merged]},
+            )
+            decision = check_change(request.app.state, attempt)
+            if not decision.permitted:  # naming no recipients, a link is never held
+                record_change(request.app.state, attempt, decision)
+                raise HTTPException(403, decision.reason)
             accepted = await publish_from_api(
                 request, reader, tuple(survivor), None, PersonMerged(merged=tuple(merged))
             )
+            record_change(request.app.state, attempt, decision, event_id=accepted.event_id)
         status = "LINKED" if body.decision is Decision.LINK else "DISTINCT"
         store.close_review(review_id, status, reader.user_id, request.app.state.clock())
         return accepted

@@ -48,6 +48,7 @@ from hub.identity.matching import (
     resolve,
 )
 from hub.projections.positions import apply_at_position, metadata, upsert
+from hub.sql_schema import create_tables
 
 IDENTITY_PROJECTION: Final = "identity"
 
@@ -94,7 +95,7 @@ class IdentityStore:
         self._rule = rule
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
+        create_tables(self._engine, metadata)
 
     def apply(
         self,

@@ -14,7 +14,9 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
+from hub.api_identifiers import AppointmentId
 from hub.events import DataCategory, Purpose
+from hub.practitioners import PractitionerRef, sort_key
 from hub.projections.missed_appointments import AlertStatus
 from hub.projections.store import AlertView
 from hub.sharing.context import SharingContext
@@ -31,7 +33,7 @@ class PersonOut(BaseModel):
 
 
 class AppointmentOut(BaseModel):
-    appointment_id: str
+    appointment_id: AppointmentId
     start: datetime
     end: datetime | None
     service_type: str | None
@@ -49,13 +51,13 @@ class AlertOut(BaseModel):
     inferred: bool
     source_system: str
     organisation_code: str
-    recipients: list[str]
-    escalated_to: list[str]
+    recipients: list[PractitionerRef]
+    escalated_to: list[PractitionerRef]
     escalated_at: datetime | None
     escalation_reason: str | None
-    acknowledged_by: str | None
+    acknowledged_by: PractitionerRef | None
     acknowledged_at: datetime | None
-    closed_by: str | None
+    closed_by: PractitionerRef | None
     closed_at: datetime | None
     close_reason: str | None
 
@@ -86,8 +88,8 @@ def alert_out(view: AlertView, *, with_person: bool) -> AlertOut:
         inferred=alert.inferred,
         source_system=alert.source_system,
         organisation_code=alert.organisation_code,
-        recipients=sorted(alert.recipients),
-        escalated_to=sorted(alert.escalated_to),
+        recipients=sorted(alert.recipients, key=sort_key),
+        escalated_to=sorted(alert.escalated_to, key=sort_key),
         escalated_at=alert.escalated_at,
         escalation_reason=alert.escalation_reason,
         acknowledged_by=alert.acknowledged_by,

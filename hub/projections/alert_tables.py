@@ -4,6 +4,10 @@
 name suffix: the live generation (``""``, on the shared :data:`~hub.projections.positions.
 metadata`) is what the worker and the API use; ``hub replay`` builds a ``__rebuild`` generation
 beside it and swaps it in.
+
+A practitioner is stored as two columns, organisation and id (``hub.practitioners``); tables
+made before that are refused at start (:func:`hub.sql_schema.require_columns`) until ``hub
+replay missed_appointment_alerts`` has rebuilt them.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ def alert_tables(metadata: MetaData, suffix: str = "") -> AlertTables:
         metadata,
         Column("group_key", String(250), primary_key=True),
         Column("subject_key", String(250), primary_key=True, index=True),
+        Column("organisation_code", String(50), primary_key=True),  # the practitioner's
         Column("practitioner_id", String(250), primary_key=True),
         Column("name", String(200), nullable=False),
         Column("role", String(50), nullable=False),
-        Column("organisation_code", String(50), nullable=False),
         Column("contact", String(250)),
         Column("assigned_at", DateTime(timezone=True), nullable=False),
     )
@@ -78,8 +82,10 @@ def alert_tables(metadata: MetaData, suffix: str = "") -> AlertTables:
         Column("status", String(20), nullable=False, index=True),
         Column("escalated_at", DateTime(timezone=True)),
         Column("escalation_reason", String(500)),
+        Column("acknowledged_by_organisation", String(50)),
         Column("acknowledged_by", String(250)),
         Column("acknowledged_at", DateTime(timezone=True)),
+        Column("closed_by_organisation", String(50)),
         Column("closed_by", String(250)),
         Column("closed_at", DateTime(timezone=True)),
         Column("close_reason", String(500)),
@@ -88,6 +94,8 @@ def alert_tables(metadata: MetaData, suffix: str = "") -> AlertTables:
         f"alert_recipients{suffix}",
         metadata,
         Column("alert_id", String(36), primary_key=True),
+        # who, as (organisation, id): a namesake in another organisation is another row
+        Column("organisation_code", String(50), primary_key=True, index=True),
         Column("practitioner_id", String(250), primary_key=True, index=True),
         Column("routine", Boolean, nullable=False),  # addressed as a member of the team
         Column("escalation", Boolean, nullable=False),  # told because the alert was escalated

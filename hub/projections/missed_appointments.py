@@ -12,9 +12,14 @@ Rules:
 
 * **Who hears.** An alert is addressed to the family's midwives and its lead practitioner and
   key worker(s), whoever is assigned, before or after the alert. Whether each may *see* it is
-  the sharing policy's decision at delivery (``hub/sharing/gate.py``), not the fold's.
+  the sharing policy's decision at delivery (``hub/sharing/gate.py``), not the fold's. Each is
+  addressed as (organisation, id) (:class:`hub.practitioners.PractitionerRef`): the assignment's
+  organisation, never the id alone.
 * **One alert per appointment.** Its id derives from the source and appointment id, so a
   re-sent no-show, an inferred one for the same appointment, or a replay raises nothing new.
+* **Who stops hearing.** A ``PractitionerUnassigned`` (same organisation and role) takes the
+  practitioner out of the team: alerts raised after it are not addressed to them; alerts
+  already raised keep their recipients (whoever was told stays told).
 * **Never dropped.** An alert raised before anyone is assigned is kept and routed at assignment.
 * **Escalation** to the family's safeguarding midwife (else the controller's safeguarding lead
   in the agreement): when the family misses ``rules.escalate_after_missed`` appointments within
@@ -50,14 +55,17 @@ from hub.events import (
     PersonRegistered,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     Source,
     deterministic_event_id,
 )
+from hub.practitioners import PractitionerRef, acted_by
 
 PROJECTION = "missed_appointment_alerts"
 # Roles an alert is addressed to besides the midwives (policy permitting, at delivery).
 TEAM_ROLES: Final = frozenset({PractitionerRole.LEAD_PRACTITIONER, PractitionerRole.KEY_WORKER})
-HUB_USER: Final = "hub"  # who closes an alert the log itself resolved
+# who closes an alert the log itself resolved
+HUB_USER: Final = PractitionerRef(organisation_code="hub", practitioner_id="hub")
 
 
 class AlertStatus(StrEnum):
@@ -82,7 +90,8 @@ class Rules:
     escalate_after_missed: int = 2
     escalate_within: timedelta = timedelta(days=28)
     escalate_unacknowledged_after: timedelta = timedelta(hours=24)
-    # organisation code -> user id of its safeguarding lead (from the agreement)
+    # organisation code -> user id of its safeguarding lead (from the agreement), who is
+    # addressed as (that organisation, that id)
     safeguarding_leads: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -106,6 +115,12 @@ class Member:
     organisation_code: str
     contact: str | None
     assigned_at: datetime
+
+    @property
+    def ref(self) -> PractitionerRef:
+        return PractitionerRef(
+            organisation_code=self.organisation_code, practitioner_id=self.practitioner_id
+        )
 
 
 @dataclass(frozen=True)
@@ -133,19 +148,20 @@ class Alert:
     organisation_code: str
     source_event_id: uuid.UUID
     inferred: bool = False
-    recipients: frozenset[str] = frozenset()
-    escalated_to: frozenset[str] = frozenset()
+    recipients: frozenset[PractitionerRef] = frozenset()
+    escalated_to: frozenset[PractitionerRef] = frozenset()
     escalated_at: datetime | None = None
     escalation_reason: str | None = None
     status: AlertStatus = AlertStatus.OPEN
-    acknowledged_by: str | None = None
+    acknowledged_by: PractitionerRef | None = None
     acknowledged_at: datetime | None = None
-    closed_by: str | None = None
+    closed_by: PractitionerRef | None = None
     closed_at: datetime | None = None
     close_reason: str | None = None
 
-    def addressed_to(self) -> frozenset[str]:
-        """Everyone the alert was sent to: the team, and whoever it was escalated to."""
+    def addressed_to(self) -> frozenset[PractitionerRef]:
+        """Everyone the alert was sent to: the team, and whoever it was escalated to — each as
+        (organisation, id), so a namesake in another organisation is not among them."""
         return self.recipients | self.escalated_to
 
 
@@ -155,7 +171,7 @@ class FamilyState:
 
     group_key: str
     people: dict[str, Person] = field(default_factory=dict)
-    team: dict[tuple[str, str], Member] = field(default_factory=dict)
+    team: dict[tuple[str, PractitionerRef], Member] = field(default_factory=dict)
     bookings: dict[uuid.UUID, Booking] = field(default_factory=dict)
     alerts: dict[uuid.UUID, Alert] = field(default_factory=dict)
 
@@ -173,6 +189,15 @@ class MemberAssigned:
 
 
 @dataclass(frozen=True)
+class MemberUnassigned:
+    """A practitioner left the team: later alerts are not addressed to them."""
+
+    group_key: str
+    subject_key: str
+    practitioner: PractitionerRef
+
+
+@dataclass(frozen=True)
 class BookingSaved:
     group_key: str
     booking: Booking
@@ -187,7 +212,7 @@ class AlertSaved:
     change: str
 
 
-Effect = PersonUpdated | MemberAssigned | BookingSaved | AlertSaved
+Effect = PersonUpdated | MemberAssigned | MemberUnassigned | BookingSaved | AlertSaved
 
 
 def empty_state(group_key: str) -> FamilyState:
@@ -208,6 +233,8 @@ def fold(state: FamilyState, event: CaseEvent, rules: Rules) -> tuple[FamilyStat
         return _registered(state, event, payload)
     if isinstance(payload, PractitionerAssigned):
         return _assigned(state, event, payload, rules)
+    if isinstance(payload, PractitionerUnassigned):
+        return _unassigned(state, event, payload)
     if isinstance(payload, AppointmentBooked | AppointmentRescheduled | AppointmentModified):
         return _booked(state, event, payload.appointment, rules, reset=_resets(payload))
     if isinstance(payload, AppointmentCancelled):
@@ -260,7 +287,7 @@ def _assigned(
         contact=payload.contact,
         assigned_at=event.occurred_at,
     )
-    slot = (member.subject_key, member.practitioner_id)
+    slot = (member.subject_key, member.ref)
     if state.team.get(slot) == member:
         return state, []
     effects: list[Effect] = [MemberAssigned(state.group_key, member)]
@@ -277,6 +304,22 @@ def _assigned(
             state, saved = _save(state, routed, "routed")
             effects.append(saved)
     return state, effects
+
+
+def _unassigned(
+    state: FamilyState, event: CaseEvent, payload: PractitionerUnassigned
+) -> tuple[FamilyState, list[Effect]]:
+    """The member leaves the team if the assignment that ends is the one held (same
+    organisation and role); alerts already raised keep their recipients."""
+    who = PractitionerRef(
+        organisation_code=payload.organisation_code, practitioner_id=payload.practitioner_id
+    )
+    slot = (event.subject_key(), who)
+    member = state.team.get(slot)
+    if member is None or member.role is not payload.role:
+        return state, []
+    team = {k: m for k, m in state.team.items() if k != slot}
+    return replace(state, team=team), [MemberUnassigned(state.group_key, slot[0], who)]
 
 
 def _booked(
@@ -331,6 +374,11 @@ def _missed(
 ) -> tuple[FamilyState, list[Effect]]:
     appointment = payload.appointment
     alert_id = alert_id_for(event.source, appointment.appointment_id)
+    booking = state.bookings.get(alert_id)
+    if appointment.location is None and booking is not None:
+        # A no-show message (an SIU^S26 often has no AIL segment) need not repeat where the
+        # appointment was: the booking said, and the alert keeps it.
+        appointment = appointment.model_copy(update={"location": booking.appointment.location})
     state, effects = _resolved(state, event, appointment, Outcome.MISSED)
     if alert_id in state.alerts:
         return state, effects
@@ -386,7 +434,7 @@ def _alert_changed(
         changed = replace(
             alert,
             status=AlertStatus.ACKNOWLEDGED,
-            acknowledged_by=payload.by,
+            acknowledged_by=acted_by(event, payload.by, payload.by_organisation),
             acknowledged_at=event.occurred_at,
         )
         change = "acknowledged"
@@ -394,7 +442,7 @@ def _alert_changed(
         changed = replace(
             alert,
             status=AlertStatus.CLOSED,
-            closed_by=payload.by,
+            closed_by=acted_by(event, payload.by, payload.by_organisation),
             closed_at=event.occurred_at,
             close_reason=payload.reason,
         )
@@ -408,22 +456,27 @@ def _alert_changed(
     return state, [saved]
 
 
-def _recipients(state: FamilyState) -> frozenset[str]:
-    return frozenset(m.practitioner_id for m in state.team.values() if _addressed_to(m))
+def _recipients(state: FamilyState) -> frozenset[PractitionerRef]:
+    return frozenset(m.ref for m in state.team.values() if _addressed_to(m))
 
 
-def _escalation_to(state: FamilyState, alert: Alert, rules: Rules) -> frozenset[str]:
+def _escalation_to(state: FamilyState, alert: Alert, rules: Rules) -> frozenset[PractitionerRef]:
     """The family's safeguarding midwives, else the controller's safeguarding lead; never
     fewer than before (whoever was told stays told)."""
     if alert.escalated_at is None:
         return alert.escalated_to
     named = frozenset(
-        m.practitioner_id
-        for m in state.team.values()
-        if m.role is PractitionerRole.SAFEGUARDING_MIDWIFE
+        m.ref for m in state.team.values() if m.role is PractitionerRole.SAFEGUARDING_MIDWIFE
     )
-    lead = rules.safeguarding_leads.get(alert.organisation_code)
-    return alert.escalated_to | (named or (frozenset({lead}) if lead else frozenset()))
+    lead_id = rules.safeguarding_leads.get(alert.organisation_code)
+    lead = (
+        frozenset(
+            {PractitionerRef(organisation_code=alert.organisation_code, practitioner_id=lead_id)}
+        )
+        if lead_id
+        else frozenset()
+    )
+    return alert.escalated_to | (named or lead)
 
 
 def _escalated(

@@ -38,6 +38,7 @@ from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.projections.team_store import LIVE as TEAM_TABLES
 from hub.projections.team_store import TeamStore, team_tables
 from hub.settings import Settings
+from hub.sql_schema import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _replay(
     try:
         start = _partitions(consumer, topic, settings.bootstrap_servers(), timeout_s)
         trouble.clear()  # the broker answered: what went before is over
-        metadata.create_all(engine)  # the live generation, should the worker not have made it
+        create_tables(engine, metadata)  # the live generation, should the worker not have made it
         fresh_name = spec.name + REBUILD
         fresh, apply = spec.build(engine, settings, generation_metadata(), REBUILD)
         prepare(engine, fresh_name, fresh)

@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
+from hub.practitioners import PractitionerRef, sort_key
 from hub.projections.alert_tables import AlertTables, alert_tables
 from hub.projections.changes import record_changes, record_erasures
 from hub.projections.missed_appointments import (
@@ -43,6 +44,7 @@ from hub.projections.missed_appointments import (
     FamilyState,
     Member,
     MemberAssigned,
+    MemberUnassigned,
     Outcome,
     Person,
     PersonUpdated,
@@ -50,6 +52,7 @@ from hub.projections.missed_appointments import (
     fold,
 )
 from hub.projections.positions import apply_at_position, metadata, next_offset, upsert
+from hub.sql_schema import create_tables, require_current
 from hub.state_files import private_file
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
@@ -88,8 +91,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # API reads while the worker writes
+            # First: switching to WAL takes a lock, which another process starting at the same
+            # time may hold for a moment.
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")  # API reads while the worker writes
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
@@ -123,8 +128,9 @@ class MissedAppointmentStore:
         return self._engine
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
-        self._t.alerts.metadata.create_all(self._engine)  # another generation's own metadata
+        # The shared metadata, and another generation's own.
+        create_tables(self._engine, metadata, self._t.alerts.metadata)
+        require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:
@@ -167,10 +173,11 @@ class MissedAppointmentStore:
         with self._engine.connect() as connection:
             return _load_state(connection, self._t, group_key)
 
-    def open_alerts_for(self, practitioner_id: str) -> list[AlertView]:
+    def open_alerts_for(self, practitioner: PractitionerRef) -> list[AlertView]:
         """Alerts addressed (or escalated) to one practitioner and not closed, oldest first."""
         addressed = select(self._t.recipients.c.alert_id).where(
-            self._t.recipients.c.practitioner_id == practitioner_id
+            (self._t.recipients.c.organisation_code == practitioner.organisation_code)
+            & (self._t.recipients.c.practitioner_id == practitioner.practitioner_id)
         )
         return self._alert_views(
             self._t.alerts.c.alert_id.in_(addressed)
@@ -242,7 +249,7 @@ def _load_state(connection: Connection, t: AlertTables, group: str) -> FamilySta
         people={
             row["subject_key"]: _person(row, row["subject_key"]) for row in person_rows.mappings()
         },
-        team={(m["subject_key"], m["practitioner_id"]): _member(m) for m in members},
+        team={(m.subject_key, m.ref): m for m in map(_member, members)},
         bookings={b.booking_id: b for b in (_booking(row) for row in booking_rows.mappings())},
         alerts={a.alert_id: a for a in _alerts(connection, t, alert_rows.all())},
     )
@@ -251,25 +258,27 @@ def _load_state(connection: Connection, t: AlertTables, group: str) -> FamilySta
 def _alerts(connection: Connection, t: AlertTables, rows: Sequence[Any]) -> list[Alert]:
     """Alert rows with their recipients, read in one query for all of them."""
     routed = _recipients(connection, t, [row["alert_id"] for row in rows])
-    none: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    none: tuple[frozenset[PractitionerRef], frozenset[PractitionerRef]] = (frozenset(), frozenset())
     return [_alert(row, *routed.get(row["alert_id"], none)) for row in rows]
 
 
 def _recipients(
     connection: Connection, t: AlertTables, alert_ids: Sequence[str]
-) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+) -> dict[str, tuple[frozenset[PractitionerRef], frozenset[PractitionerRef]]]:
     """Per alert: (routine recipients, escalation recipients)."""
-    found: dict[str, tuple[set[str], set[str]]] = {}
+    found: dict[str, tuple[set[PractitionerRef], set[PractitionerRef]]] = {}
     if alert_ids:
         rows = connection.execute(
             select(t.recipients).where(t.recipients.c.alert_id.in_(alert_ids))
         )
         for row in rows.mappings():
             routine, escalation = found.setdefault(row["alert_id"], (set(), set()))
+            who = _practitioner(row["organisation_code"], row["practitioner_id"])
+            assert who is not None  # both columns are the primary key
             if row["routine"]:
-                routine.add(row["practitioner_id"])
+                routine.add(who)
             if row["escalation"]:
-                escalation.add(row["practitioner_id"])
+                escalation.add(who)
     return {key: (frozenset(r), frozenset(e)) for key, (r, e) in found.items()}
 
 
@@ -281,6 +290,14 @@ def _person(row: Any, key: str) -> Person:
         family_name=row["family_name"],
         birth_date=row["birth_date"],
     )
+
+
+def _practitioner(
+    organisation_code: str | None, practitioner_id: str | None
+) -> PractitionerRef | None:
+    if organisation_code is None or practitioner_id is None:
+        return None
+    return PractitionerRef(organisation_code=organisation_code, practitioner_id=practitioner_id)
 
 
 def _member(row: Any) -> Member:
@@ -307,7 +324,9 @@ def _booking(row: Any) -> Booking:
     )
 
 
-def _alert(row: Any, recipients: frozenset[str], escalated_to: frozenset[str]) -> Alert:
+def _alert(
+    row: Any, recipients: frozenset[PractitionerRef], escalated_to: frozenset[PractitionerRef]
+) -> Alert:
     return Alert(
         alert_id=uuid.UUID(row["alert_id"]),
         subject_key=row["subject_key"],
@@ -324,9 +343,9 @@ def _alert(row: Any, recipients: frozenset[str], escalated_to: frozenset[str]) -
         escalated_at=_maybe_utc(row["escalated_at"]),
         escalation_reason=row["escalation_reason"],
         status=AlertStatus(row["status"]),
-        acknowledged_by=row["acknowledged_by"],
+        acknowledged_by=_practitioner(row["acknowledged_by_organisation"], row["acknowledged_by"]),
         acknowledged_at=_maybe_utc(row["acknowledged_at"]),
-        closed_by=row["closed_by"],
+        closed_by=_practitioner(row["closed_by_organisation"], row["closed_by"]),
         closed_at=_maybe_utc(row["closed_at"]),
         close_reason=row["close_reason"],
     )
@@ -355,15 +374,25 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
                 {
                     "group_key": effect.group_key,
                     "subject_key": member.subject_key,
+                    "organisation_code": member.organisation_code,
                     "practitioner_id": member.practitioner_id,
                 },
                 {
                     "name": member.name,
                     "role": member.role.value,
-                    "organisation_code": member.organisation_code,
                     "contact": member.contact,
                     "assigned_at": member.assigned_at,
                 },
+            )
+        elif isinstance(effect, MemberUnassigned):
+            team = t.team.c
+            connection.execute(
+                delete(t.team).where(
+                    (team.group_key == effect.group_key)
+                    & (team.subject_key == effect.subject_key)
+                    & (team.organisation_code == effect.practitioner.organisation_code)
+                    & (team.practitioner_id == effect.practitioner.practitioner_id)
+                )
             )
         elif isinstance(effect, BookingSaved):
             _save_booking(connection, t, effect.group_key, effect.booking)
@@ -411,9 +440,9 @@ def _save_alert(connection: Connection, t: AlertTables, effect: AlertSaved) -> N
             "status": alert.status.value,
             "escalated_at": alert.escalated_at,
             "escalation_reason": alert.escalation_reason,
-            "acknowledged_by": alert.acknowledged_by,
+            **_by("acknowledged_by", alert.acknowledged_by),
             "acknowledged_at": alert.acknowledged_at,
-            "closed_by": alert.closed_by,
+            **_by("closed_by", alert.closed_by),
             "closed_at": alert.closed_at,
             "close_reason": alert.close_reason,
         },
@@ -422,14 +451,23 @@ def _save_alert(connection: Connection, t: AlertTables, effect: AlertSaved) -> N
     rows = [
         {
             "alert_id": alert_id,
-            "practitioner_id": p,
+            "organisation_code": p.organisation_code,
+            "practitioner_id": p.practitioner_id,
             "routine": p in alert.recipients,
             "escalation": p in alert.escalated_to,
         }
-        for p in sorted(alert.addressed_to())
+        for p in sorted(alert.addressed_to(), key=sort_key)
     ]
     if rows:
         connection.execute(insert(t.recipients), rows)
+
+
+def _by(column: str, who: PractitionerRef | None) -> dict[str, str | None]:
+    """A practitioner's two columns, ``<column>_organisation`` and ``<column>``."""
+    return {
+        f"{column}_organisation": who.organisation_code if who else None,
+        column: who.practitioner_id if who else None,
+    }
 
 
 def _erase(

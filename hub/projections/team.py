@@ -46,6 +46,7 @@ from hub.events import (
     PlanType,
     PractitionerAssigned,
     PractitionerRole,
+    PractitionerUnassigned,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ReferralReceived,
@@ -73,7 +74,8 @@ class Demographics(FrozenModel):
 
 
 class Involvement(FrozenModel):
-    """A practitioner in the team: ``since`` is when the assignment first took effect."""
+    """A practitioner in the team: ``since`` is when the assignment first took effect;
+    ``until`` is when it ended (kept for history, like an ended plan; views leave it out)."""
 
     kind: Literal["practitioner"] = "practitioner"
     practitioner_id: str
@@ -83,6 +85,11 @@ class Involvement(FrozenModel):
     contact: str | None = None
     scope: AssignmentScope
     since: AwareDatetime
+    until: AwareDatetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.until is None
 
 
 class Plan(FrozenModel):
@@ -252,7 +259,7 @@ def _item_for(state: TeamState, event: CaseEvent) -> tuple[str, Body] | None:
             postcode=payload.postcode or before.postcode,
         )
     if isinstance(payload, PractitionerAssigned):
-        item_id = f"practitioner|{org}|{payload.practitioner_id}|{payload.role}"
+        item_id = _involvement_id(org, payload)
         old = previous(item_id)
         since = event.occurred_at
         if isinstance(old, Involvement):
@@ -266,6 +273,12 @@ def _item_for(state: TeamState, event: CaseEvent) -> tuple[str, Body] | None:
             scope=payload.scope,
             since=since,
         )
+    if isinstance(payload, PractitionerUnassigned):
+        item_id = _involvement_id(org, payload)
+        old = previous(item_id)
+        if not isinstance(old, Involvement) or old.organisation_code != payload.organisation_code:
+            return None  # nothing held to end
+        return item_id, old.model_copy(update={"until": event.occurred_at})
     if isinstance(payload, PlanStarted | PlanEnded):
         return _plan(previous, org, payload)
     if isinstance(payload, AssessmentCompleted):
@@ -401,3 +414,10 @@ def is_upcoming(item: TeamItem, now: datetime) -> bool:
         and body.status is AppointmentStatus.BOOKED
         and body.start > now
     )
+
+
+def _involvement_id(controller: str, payload: PractitionerAssigned | PractitionerUnassigned) -> str:
+    """One involvement per recorder, practitioner and role; the practitioner is her
+    organisation and id (an id alone names nobody, ADR 0024)."""
+    who = f"{payload.organisation_code}|{payload.practitioner_id}"
+    return f"practitioner|{controller}|{who}|{payload.role}"

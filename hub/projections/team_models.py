@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
+from hub.api_identifiers import AppointmentId
 from hub.events import AssessmentType, AssignmentScope, PlanType, PractitionerRole
 from hub.projections.team import AppointmentStatus
 
@@ -106,7 +107,7 @@ class BirthOut(BaseModel):
 
 class AppointmentOut(BaseModel):
     person_id: str
-    appointment_id: str
+    appointment_id: AppointmentId
     start: datetime
     end: datetime | None
     service_type: str | None
@@ -149,6 +150,7 @@ class CaseloadEntryOut(BaseModel):
 
 
 class CaseloadOut(BaseModel):
+    organisation_code: str  # the practitioner's: an id means something only in its organisation
     practitioner_id: str
     as_of: datetime
     families: list[CaseloadEntryOut]

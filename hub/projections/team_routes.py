@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from hub.api_identifiers import PersonKey
 from hub.events import Purpose
 from hub.identity.families import ANCHOR, Member
 from hub.identity.store import IdentityStore
@@ -29,7 +30,7 @@ from hub.projections.team_view import (
     not_sent,
     shown_in_caseload,
 )
-from hub.readers import reader_identity
+from hub.readers import PRACTITIONER_RESPONSES, Organisation, named_practitioner, reader_identity
 from hub.sharing.agreement import GOVERNANCE_ROLES
 from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.gate import Item, Release
@@ -61,7 +62,7 @@ def team_router() -> APIRouter:
         response_model=TeamOut,
         summary="The team around a person's family (or the person alone, in no family)",
     )
-    async def person_team(person_key: str, reader: Reader, request: Request) -> TeamOut:
+    async def person_team(person_key: PersonKey, reader: Reader, request: Request) -> TeamOut:
         view = await team_of_person(request, reader, person_key)
         if view is None:
             raise HTTPException(404, NOT_FOUND)
@@ -71,29 +72,36 @@ def team_router() -> APIRouter:
         "/practitioners/{practitioner_id}/caseload",
         response_model=CaseloadOut,
         summary="The families a practitioner is in the team of",
+        responses={
+            **PRACTITIONER_RESPONSES,
+            503: {"description": "The disclosures could not be recorded, so nothing was sent."},
+        },
     )
-    async def caseload(practitioner_id: str, reader: Reader, request: Request) -> CaseloadOut:
+    async def caseload(
+        practitioner_id: str, reader: Reader, request: Request, organisation: Organisation = None
+    ) -> CaseloadOut:
         """Read by the practitioner, or a governance role; each family summarised through the
         gate. A family appears only if the reader may see the practitioner's involvement."""
-        if reader.user_id != practitioner_id and reader.role not in GOVERNANCE_ROLES:
+        practitioner = named_practitioner(reader, practitioner_id, organisation)
+        if practitioner != reader.practitioner and reader.role not in GOVERNANCE_ROLES:
             raise HTTPException(403, "a caseload is read by its practitioner or governance roles")
         identity: IdentityStore = request.app.state.identity
         team: TeamStore = request.app.state.team
         now: datetime = request.app.state.clock()
         groups: dict[str, tuple[str | None, list[Member]]] = {}
-        for key in team.subjects_involving(practitioner_id):
+        for key in team.subjects_involving(practitioner):
             person = identity.person_of(key)
             if person is None:
                 continue  # not (or no longer) in the person index: erased, or not yet indexed
             family, members = identity.family_of(person)
             group = family or f"person|{person}"
             groups.setdefault(group, (family, members or [Member(person, SELF)]))
-        wanted = shown_in_caseload(practitioner_id, now)
+        wanted = shown_in_caseload(practitioner, now)
         entries = []
         disclosures: list[Disclosure] = []
         for family, members in groups.values():
             assembled = _assemble(request, reader, family, members, now, wanted)
-            entry = caseload_entry(practitioner_id, assembled.view) if assembled.view else None
+            entry = caseload_entry(practitioner, assembled.view) if assembled.view else None
             if entry is None:
                 why = "not sent: the reader may not see this practitioner's involvement"
                 disclosures.extend(not_sent(d, why) for d in assembled.disclosures)
@@ -101,7 +109,12 @@ def team_router() -> APIRouter:
                 disclosures.extend(assembled.disclosures)
                 entries.append(entry)
         await record_disclosures(request, disclosures)
-        return CaseloadOut(practitioner_id=practitioner_id, as_of=now, families=entries)
+        return CaseloadOut(
+            organisation_code=practitioner.organisation_code,
+            practitioner_id=practitioner.practitioner_id,
+            as_of=now,
+            families=entries,
+        )
 
     return router
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import DataCategory
+from hub.practitioners import PractitionerRef
 from hub.projections.positions import apply_at_position, metadata, next_offset
 from hub.projections.team import (
     BODY,
@@ -39,6 +40,7 @@ from hub.projections.team import (
     empty_state,
     fold,
 )
+from hub.sql_schema import create_tables, require_current
 
 
 class TeamTables(NamedTuple):
@@ -58,6 +60,8 @@ def team_tables(metadata: MetaData, suffix: str = "") -> TeamTables:
         Column("kind", String(30), nullable=False),
         Column("category", String(50), nullable=False),
         Column("controller", String(50), nullable=False),
+        # a practitioner's involvement, as (organisation, id): whose caseload it is in
+        Column("practitioner_organisation", String(50)),
         Column("practitioner_id", String(250), index=True),
         Column("body", Text, nullable=False),
     )
@@ -88,8 +92,9 @@ class TeamStore:
         self._projection = projection
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
-        self._t.items.metadata.create_all(self._engine)  # another generation's own metadata
+        # The shared metadata, and another generation's own.
+        create_tables(self._engine, metadata, self._t.items.metadata)
+        require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         with self._engine.connect() as connection:
@@ -138,12 +143,15 @@ class TeamStore:
                 found[row["subject_key"]].append(_item(row))
         return found
 
-    def subjects_involving(self, practitioner_id: str) -> list[str]:
+    def subjects_involving(self, practitioner: PractitionerRef) -> list[str]:
         """The identifier keys a practitioner has been assigned to (their caseload's people)."""
         with self._engine.connect() as connection:
             rows = connection.execute(
                 select(self._t.items.c.subject_key)
-                .where(self._t.items.c.practitioner_id == practitioner_id)
+                .where(
+                    (self._t.items.c.practitioner_organisation == practitioner.organisation_code)
+                    & (self._t.items.c.practitioner_id == practitioner.practitioner_id)
+                )
                 .distinct()
                 .order_by(self._t.items.c.subject_key)
             )
@@ -180,7 +188,13 @@ def _save(connection: Connection, t: TeamTables, key: str, item: TeamItem) -> No
             kind=item.kind,
             category=item.category.value,
             controller=item.controller,
-            practitioner_id=body.practitioner_id if isinstance(body, Involvement) else None,
+            # only a current involvement puts the person on the practitioner's caseload
+            practitioner_organisation=(
+                body.organisation_code if isinstance(body, Involvement) and body.active else None
+            ),
+            practitioner_id=(
+                body.practitioner_id if isinstance(body, Involvement) and body.active else None
+            ),
             body=BODY.dump_json(body).decode(),
         )
     )

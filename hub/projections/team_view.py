@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.events import PractitionerRole, Relationship
+from hub.practitioners import PractitionerRef
 from hub.projections.team import (
     AppointmentItem,
     AppointmentStatus,
@@ -75,11 +76,12 @@ Wanted = Callable[[TeamItem], bool]
 
 
 def shown_in_team(now: datetime) -> Wanted:
-    """The family view: everything but ended plans and past or settled appointments."""
+    """The family view: everything but ended plans and involvements, and past or settled
+    appointments."""
 
     def wanted(item: TeamItem) -> bool:
         body = item.body
-        if isinstance(body, Plan):
+        if isinstance(body, Plan | Involvement):
             return body.active
         if isinstance(body, AppointmentItem):
             return _upcoming(body, now) or body.status is AppointmentStatus.MISSED
@@ -88,7 +90,7 @@ def shown_in_team(now: datetime) -> Wanted:
     return wanted
 
 
-def shown_in_caseload(practitioner_id: str, now: datetime) -> Wanted:
+def shown_in_caseload(practitioner: PractitionerRef, now: datetime) -> Wanted:
     """A caseload line: membership, the practitioner's own roles and the lead, active plans,
     programmes, due dates, next and missed appointments — nothing else is gated or sent."""
     team = shown_in_team(now)
@@ -96,8 +98,8 @@ def shown_in_caseload(practitioner_id: str, now: datetime) -> Wanted:
     def wanted(item: TeamItem) -> bool:
         body = item.body
         if isinstance(body, Involvement):
-            return (
-                body.practitioner_id == practitioner_id
+            return body.active and (
+                _is(practitioner, body.organisation_code, body.practitioner_id)
                 or body.role is PractitionerRole.LEAD_PRACTITIONER
             )
         if isinstance(body, Assessment | Referral | Closure):
@@ -351,10 +353,19 @@ def _appointment(person_id: str, item: TeamItem, body: AppointmentItem) -> Appoi
     )
 
 
-def caseload_entry(practitioner_id: str, view: TeamOut) -> CaseloadEntryOut | None:
+def _is(practitioner: PractitionerRef, organisation_code: str, practitioner_id: str) -> bool:
+    return practitioner == PractitionerRef(
+        organisation_code=organisation_code, practitioner_id=practitioner_id
+    )
+
+
+def caseload_entry(practitioner: PractitionerRef, view: TeamOut) -> CaseloadEntryOut | None:
     """A family's caseload line; None when the reader may not see the practitioner is in it
-    (the line itself would disclose the involvement)."""
-    own = [p for p in view.practitioners if p.practitioner_id == practitioner_id]
+    (the line itself would disclose the involvement). A namesake in another organisation is
+    not the practitioner."""
+    own = [
+        p for p in view.practitioners if _is(practitioner, p.organisation_code, p.practitioner_id)
+    ]
     if not own:
         return None
     return CaseloadEntryOut(

@@ -51,6 +51,53 @@ KNOWN_ROLES: Final = frozenset(
 )
 
 
+class ChangeKind(StrEnum):
+    """The kinds of change to who may see what (ADR 0020)."""
+
+    CONSENT_RECORDED = "CONSENT_RECORDED"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    OVERRIDE_STARTED = "OVERRIDE_STARTED"
+    OVERRIDE_ENDED = "OVERRIDE_ENDED"
+    IDENTITY_LINK_CONFIRMED = "IDENTITY_LINK_CONFIRMED"
+
+
+class OwnAccess(StrEnum):
+    """What a change that widens the actor's own organisation's access gets."""
+
+    DENY = "DENY"
+    REVIEW = "REVIEW"
+
+
+class ChangeRule(FrozenModel):
+    """Who may make one kind of change: organisation kinds x roles, and on what conditions."""
+
+    name: str
+    change: ChangeKind
+    organisation_kinds: tuple[OrganisationKind, ...] = Field(min_length=1)
+    roles: tuple[str, ...] = Field(min_length=1)
+    involved: bool = Field(
+        default=True,
+        description="The actor's organisation must hold a record about the person or have a "
+        "practitioner assigned to them.",
+    )
+    own_organisation: OwnAccess = Field(
+        default=OwnAccess.DENY,
+        description="A consent or override naming the actor's own organisation: refused, or "
+        "held for review.",
+    )
+    recipient_kinds: tuple[OrganisationKind, ...] = Field(
+        default=(),
+        description="Whom a consent or override may name, by kind; empty: any party.",
+    )
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> ChangeRule:
+        unknown = set(self.roles) - KNOWN_ROLES
+        if unknown:
+            raise ValueError(f"change rule {self.name!r}: unknown roles {sorted(unknown)}")
+        return self
+
+
 class Organisation(FrozenModel):
     name: str
     kind: OrganisationKind
@@ -92,6 +139,9 @@ class Agreement(FrozenModel):
     title: str
     organisations: dict[str, Organisation]
     flows: tuple[Flow, ...]
+    change_rules: tuple[ChangeRule, ...] = Field(
+        default=(), description="Who may change sharing (ADR 0020); none: nobody may."
+    )
 
     @model_validator(mode="after")
     def _known_organisations(self) -> Agreement:

@@ -8,6 +8,7 @@ withdrawal on, and a projection rebuilt later still reads today's facts at read 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from hub.events import (
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
 )
+from hub.practitioners import PractitionerRef, acted_by
 
 
 @dataclass(frozen=True)
@@ -33,19 +35,25 @@ class Consent:
     purposes: frozenset[Purpose]
     given_at: datetime
     expires_at: datetime | None
-    recorded_by: str
+    recorded_by: PractitionerRef  # who obtained it, as (organisation, id)
     source_organisation: str
 
 
 @dataclass(frozen=True)
 class Withdrawal:
-    """Withdraws the matching consents given before ``at``; empty sets mean all."""
+    """Withdraws the matching consents given before ``at``; empty sets mean all.
+
+    ``event_id`` is the statement's: a partner's row sent again (a re-uploaded file, a webhook
+    re-sent under a new id) has the same id, and must not become a second, later withdrawal
+    covering a consent given again in between.
+    """
 
     subject_key: str
     consent_id: str | None
     recipients: frozenset[str]
     categories: frozenset[DataCategory]
     at: datetime
+    event_id: uuid.UUID | None = None
 
     def covers(self, consent: Consent, recipient: str, category: DataCategory) -> bool:
         return (
@@ -92,6 +100,19 @@ SHARING_PAYLOADS = (
 )
 
 
+def withdrawal_takes_effect(event: CaseEvent) -> datetime:
+    """A withdrawal binds from when the hub received it (``recorded_at``), whatever it is dated.
+
+    A partner dates a withdrawal by day (``occurred_on``, kept on the event as stated), which
+    as an instant is midnight. Back-dated to midnight it would not cover a consent given that
+    morning (a withdrawal covers only consents given before it), so it would silently not bite;
+    and the reads made before it arrived were permitted when made and are on the disclosure
+    log as such: the hub cannot unshare them. Dated later than its arrival it would leave data
+    flowing that the parent asked to stop. The API's withdrawals are received as they occur.
+    """
+    return event.recorded_at
+
+
 def fold_sharing(facts: SharingFacts, event: CaseEvent) -> SharingFacts:
     """Add what a consent or override event says; other events leave the facts as they are."""
     payload, key = event.payload, event.subject_key()
@@ -105,7 +126,7 @@ def fold_sharing(facts: SharingFacts, event: CaseEvent) -> SharingFacts:
             purposes=frozenset(payload.purposes),
             given_at=event.occurred_at,
             expires_at=payload.expires_at,
-            recorded_by=payload.recorded_by,
+            recorded_by=acted_by(event, payload.recorded_by, payload.recorded_by_organisation),
             source_organisation=event.source.organisation_code,
         )
         if consent in facts.consents:
@@ -117,9 +138,10 @@ def fold_sharing(facts: SharingFacts, event: CaseEvent) -> SharingFacts:
             consent_id=payload.consent_id,
             recipients=frozenset(payload.recipients),
             categories=frozenset(payload.categories),
-            at=event.occurred_at,
+            at=withdrawal_takes_effect(event),
+            event_id=event.event_id,
         )
-        if withdrawal in facts.withdrawals:
+        if any(w.event_id == event.event_id or w == withdrawal for w in facts.withdrawals):
             return facts
         return replace(facts, withdrawals=(*facts.withdrawals, withdrawal))
     if isinstance(payload, SafeguardingOverrideRecorded):

@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Final
 
 from hub.events import DataCategory, Purpose
+from hub.practitioners import PractitionerRef
 from hub.sharing.agreement import Agreement, Flow, LawfulBasis
 from hub.sharing.facts import Consent, Override, SharingFacts
 
@@ -45,6 +46,13 @@ class Recipient:
     organisation_code: str
     role: str
     user_id: str
+
+    @property
+    def practitioner(self) -> PractitionerRef:
+        """The reader as a practitioner: the user id means something only in its organisation."""
+        return PractitionerRef(
+            organisation_code=self.organisation_code, practitioner_id=self.user_id
+        )
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from hub.sharing.facts import (
     fold_sharing,
 )
 from hub.sharing.policy import Subject
+from hub.sql_schema import create_tables
 
 SHARING_PROJECTION: Final = "sharing_facts"
 DISCLOSURE_PROJECTION: Final = "disclosure_log"
@@ -76,7 +77,7 @@ class SharingStore:
         self._engine = engine
 
     def create_schema(self) -> None:
-        metadata.create_all(self._engine)
+        create_tables(self._engine, metadata)
 
     def apply(
         self,
@@ -100,10 +101,11 @@ class SharingStore:
         return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
 
     def record_now(self, event: CaseEvent) -> None:
-        """Fold a sharing event the API has just had acknowledged by the broker.
+        """Fold a sharing event the broker has just acknowledged (other events are ignored).
 
-        So that a withdrawal takes effect at the very next read rather than when the worker
-        catches up; the worker folds the same event later, and folding is idempotent.
+        Called by :meth:`hub.sink.CaseEventSink.publish` for every path that records one, so
+        that a withdrawal takes effect at the very next read rather than when the worker catches
+        up; the worker folds the same event later, and folding is idempotent.
         """
         if not isinstance(event.payload, SHARING_PAYLOADS):
             return

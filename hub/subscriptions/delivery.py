@@ -53,7 +53,7 @@ from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
-from hub.subscriptions.destinations import Destinations, RefusedDestinationError
+from hub.subscriptions.destinations import Destinations, RefusedDestinationError, pinned
 from hub.subscriptions.rules import (
     Step,
     body_of,
@@ -319,12 +319,19 @@ class Deliverer:
     ) -> None:
         """One attempt, signed at its own timestamp, with the change id as ``webhook-id``."""
         try:  # again at every attempt: what the host resolves to may have changed
-            await asyncio.to_thread(self._destinations.check, subscription.url)
+            address = await asyncio.to_thread(self._destinations.check, subscription.url)
         except RefusedDestinationError as error:
             raise ReceiverFailedError(f"not sent: {error}") from None
+        # To the address just checked, not to what a second DNS answer says (rebinding).
+        target = pinned(subscription.url, address)
         headers = signed_headers(subscription.secret, change.change_id, utc_now(), body)
         try:
-            response = await http.post(subscription.url, content=body, headers=headers)
+            response = await http.post(
+                target.url,
+                content=body,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
+            )
         except httpx.HTTPError as error:
             raise ReceiverFailedError(f"{type(error).__name__}: {error}") from error
         if not response.is_success:

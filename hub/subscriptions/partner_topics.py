@@ -59,6 +59,7 @@ from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
+from hub.sql_schema import create_tables
 from hub.subscriptions.rules import wants
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,15 @@ def partner_record(alert: AlertOut, change: Change) -> dict[str, Any]:
     """The Avro datum of a released alert (pure: what the gate released, and the change)."""
     datum = alert.model_dump(mode="python")
     datum["status"] = alert.status.value
+    # Version 1 of the schema had bare ids; the practitioners, as (organisation, id), beside them.
+    datum["recipient_practitioners"] = datum.pop("recipients")
+    datum["escalated_to_practitioners"] = datum.pop("escalated_to")
+    datum["recipients"] = [p.practitioner_id for p in alert.recipients]
+    datum["escalated_to"] = [p.practitioner_id for p in alert.escalated_to]
+    for field in ("acknowledged_by", "closed_by"):
+        who = getattr(alert, field)
+        datum[field] = who.practitioner_id if who else None
+        datum[f"{field}_organisation"] = who.organisation_code if who else None
     datum["change"], datum["change_id"] = change.change, change.change_id
     return datum
 
@@ -231,7 +241,7 @@ def make_partner_topics(
     engine = alerts.engine
     clients = ClientStore(engine)
     clients.create_schema()
-    metadata.create_all(engine, tables=[cursors, held])
+    create_tables(engine, cursors, held)
     context = SharingContext.on_engine(agreement, engine, sink)
     relay = PartnerTopics(settings.partner_topic_clients, alerts, clients, context, publisher)
     relay.create_topics(settings.bootstrap_servers(), settings.topic_replication_factor)

@@ -38,7 +38,8 @@ organisation controls (raised from its records), not those addressed to a named 
 def wants(subscriber: Recipient, alert: Alert) -> bool:
     """Whether a change of ``alert`` is for ``subscriber`` (before the sharing gate decides).
 
-    A person's subscription follows the alerts addressed to that person — the team and whoever
+    A person's subscription follows the alerts addressed to that person — (organisation, id):
+    a namesake in another organisation is another person — the team and whoever
     it was escalated to, as :meth:`Alert.addressed_to` says *now*, so an escalation brings the
     safeguarding lead the alert's later changes. An organisation's system (role
     ``PARTNER_SYSTEM``) has no user an alert is addressed to; it follows the alerts about its
@@ -46,7 +47,7 @@ def wants(subscriber: Recipient, alert: Alert) -> bool:
     """
     if subscriber.role == ORGANISATION_ROLE:
         return alert.organisation_code == subscriber.organisation_code
-    return subscriber.user_id in alert.addressed_to()
+    return subscriber.practitioner in alert.addressed_to()
 
 
 def by_family(changes: Iterable[Change]) -> dict[str, list[Change]]:

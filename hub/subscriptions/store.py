@@ -49,6 +49,7 @@ from sqlalchemy import (
 from hub.erasure.kek import KeyWrapper
 from hub.projections.changes import Change
 from hub.sharing.policy import Recipient
+from hub.sql_schema import create_tables
 
 subscriptions_metadata = MetaData()
 
@@ -213,7 +214,7 @@ class SubscriptionStore:
         self._wrapper = wrapper
 
     def create_schema(self) -> None:
-        subscriptions_metadata.create_all(self._engine)
+        create_tables(self._engine, subscriptions_metadata)
 
     def _wrap(self, subscription_id: str, secret: str) -> str:
         wrapped = self._wrapper.wrap(secret.encode(), f"subscription {subscription_id}")

@@ -25,7 +25,7 @@ from hub.projections.alert_release import release_alerts
 from hub.projections.changes import changes_after, last_seq
 from hub.projections.store import MissedAppointmentStore
 from hub.publisher import PublishError
-from hub.readers import reader_identity
+from hub.readers import PRACTITIONER_RESPONSES, Organisation, named_practitioner, reader_identity
 from hub.settings import Settings
 from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
@@ -92,16 +92,18 @@ def stream_router(settings: Settings) -> APIRouter:
         "/practitioners/{practitioner_id}/alerts/stream",
         summary="Server-Sent Events: changes of alerts addressed to you, as they happen",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={200: {"content": {"text/event-stream": {}}}, **PRACTITIONER_RESPONSES},
     )
     async def stream(
         practitioner_id: str,
         request: Request,
         reader: Reader,
         last_event_id: Annotated[str | None, Header()] = None,
+        organisation: Organisation = None,
     ) -> StreamingResponse:
-        """Only the practitioner herself: a live push is hers, not a supervisor's view."""
-        if reader.user_id != practitioner_id:
+        """Only the practitioner herself (her organisation and id): a live push is hers, not a
+        supervisor's view."""
+        if named_practitioner(reader, practitioner_id, organisation) != reader.practitioner:
             raise HTTPException(403, "an alert stream is read by the practitioner it is for")
         store: MissedAppointmentStore = request.app.state.store
         cursor = start_after(last_event_id, last_seq(store.engine))

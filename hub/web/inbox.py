@@ -18,8 +18,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from hub.events import AlertAcknowledged, AlertClosed
-from hub.projections.alert_routes import AlertOut, change_alert, released_alerts
+from hub.projections.alert_routes import (
+    AlertOut,
+    acknowledgement,
+    change_alert,
+    closure,
+    released_alerts,
+)
 from hub.projections.store import MissedAppointmentStore
 from hub.projections.team_routes import team_of_person
 from hub.sharing.disclosure import Channel
@@ -44,7 +49,7 @@ def inbox_router() -> APIRouter:
     @router.get("/inbox", response_class=HTMLResponse)
     async def inbox(request: Request, reader: Reader) -> HTMLResponse:
         store: MissedAppointmentStore = request.app.state.store
-        views = store.open_alerts_for(reader.user_id)
+        views = store.open_alerts_for(reader.practitioner)
         alerts = await released_alerts(request, reader, views, channel=Channel.API)
         return _page(request, "inbox.html", reader, alerts=alerts)
 
@@ -67,7 +72,7 @@ def inbox_router() -> APIRouter:
         note: Annotated[str, Form(max_length=2000)] = "",
     ) -> RedirectResponse:
         same_origin(request)
-        payload = AlertAcknowledged(alert_id=alert_id, by=reader.user_id, note=note or None)
+        payload = acknowledgement(reader, alert_id, note or None)
         await change_alert(request, reader, alert_id, payload)
         return RedirectResponse(f"/inbox/alerts/{alert_id}?done=acknowledged", status_code=303)
 
@@ -79,7 +84,7 @@ def inbox_router() -> APIRouter:
         reason: Annotated[str, Form(min_length=3, max_length=2000)],
     ) -> RedirectResponse:
         same_origin(request)
-        payload = AlertClosed(alert_id=alert_id, by=reader.user_id, reason=reason)
+        payload = closure(reader, alert_id, reason)
         await change_alert(request, reader, alert_id, payload)
         return RedirectResponse(f"/inbox/alerts/{alert_id}?done=closed", status_code=303)
 
@@ -93,7 +98,7 @@ async def _alert_for(
     404 unless addressed to her and released to her."""
     store: MissedAppointmentStore = request.app.state.store
     view = store.alert(alert_id)
-    if view is None or reader.user_id not in view.alert.addressed_to():
+    if view is None or reader.practitioner not in view.alert.addressed_to():
         raise HTTPException(404, f"no alert {alert_id} addressed to you")
     shown = await released_alerts(request, reader, [view], channel=Channel.API)
     if not shown:

@@ -8,8 +8,8 @@ the ``hub_session`` cookie: ``HttpOnly`` (page scripts cannot read it), ``SameSi
 Signing out revokes the token at once, so a copied cookie stops working too.
 
 Pages that need a reader raise :class:`NotSignedInError` instead of the API's JSON 401; the
-handler answers a browser (``Accept: text/html``) with 401 and the sign-in form, so she is told
-what to do, and any other client with the API's JSON 401.
+handler sends a browser (``Accept: text/html``) to the sign-in page (303), saying so when her
+session expired, and answers any other client with the API's JSON 401.
 """
 
 from __future__ import annotations
@@ -59,16 +59,13 @@ def sign_in_page(request: Request, *, error: str | None, status_code: int) -> HT
 
 
 async def sign_in_required(request: Request, exc: Exception) -> Response:
-    """Exception handler: 401 with the sign-in form for a browser (an expired session says
-    so), and the API's JSON 401 for anything that does not ask for HTML."""
+    """Exception handler: a browser is sent to the sign-in page (303, the page saying so when
+    her session expired); anything that does not ask for HTML gets the API's JSON 401."""
     assert isinstance(exc, NotSignedInError)
     if "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": exc.reason}, status_code=401, headers=exc.headers)
-    expired = "expired" in exc.reason
-    message = "Your session has expired: sign in again." if expired else None
-    page = sign_in_page(request, error=message, status_code=401)
-    page.headers.update(exc.headers)
-    return page
+    expired = "?expired=1" if "expired" in exc.reason else ""
+    return RedirectResponse(f"{SIGN_IN}{expired}", status_code=303)
 
 
 def session_router(settings: Settings) -> APIRouter:
@@ -76,8 +73,9 @@ def session_router(settings: Settings) -> APIRouter:
     lifetime = timedelta(seconds=settings.access_token_seconds)
 
     @router.get(SIGN_IN, response_class=HTMLResponse)
-    async def sign_in_form(request: Request) -> HTMLResponse:
-        return sign_in_page(request, error=None, status_code=200)
+    async def sign_in_form(request: Request, expired: bool = False) -> HTMLResponse:
+        message = "Your session has expired: sign in again." if expired else None
+        return sign_in_page(request, error=message, status_code=200)
 
     @router.post(SIGN_IN, response_model=None)
     async def sign_in(

@@ -13,6 +13,7 @@ from hub.auth.credentials import new_api_key, new_client_id
 from hub.auth.store import ClientStore
 from hub.projections.store import make_engine
 from hub.settings import Settings
+from hub.sharing.agreement import load_agreement
 from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process
 
@@ -20,15 +21,21 @@ from tests.support.processes import eventually, hub_process
 # role) -> (client id, API key). Made once per session; registered in each database an API
 # under test reads (see ``api_process``), so ``reader()`` works at module level too.
 _READERS: dict[tuple[str, str, str], tuple[str, str]] = {}
+_OUTSIDERS: dict[tuple[str, str, str], tuple[str, str]] = {}  # see in_process_outsider
 _LIVE_DATABASES: list[str] = []
+# A hub refuses to start with a client of any other organisation registered (hub/sharing/
+# parties.py), so ``reader`` registers only these; ``outsider`` registers one in a running hub.
+_PARTIES = frozenset(load_agreement().organisations)
 
 
-def register_readers(database_url: str) -> None:
-    """Register every reader named so far in this database (idempotent)."""
+def register_readers(database_url: str, *, outsiders: bool = False) -> None:
+    """Register every reader named so far in this database (idempotent); with ``outsiders``,
+    the :func:`in_process_outsider` ones too (only for an app built in the test's process)."""
     engine = make_engine(database_url)
     try:
         store = ClientStore(engine)
-        for (user, organisation, role), (client_id, key) in _READERS.items():
+        named = {**_READERS, **_OUTSIDERS} if outsiders else _READERS
+        for (user, organisation, role), (client_id, key) in named.items():
             if store.get(client_id) is None:
                 store.register(organisation, role, user, client_id=client_id, api_key=key)
     finally:
@@ -48,6 +55,11 @@ def reader(
     The client is registered (through :class:`hub.auth.store.ClientStore`) in the database of
     every API ``api_process`` runs, whether it started before or after this call.
     """
+    if organisation not in _PARTIES:
+        raise ValueError(
+            f"{organisation} is no party to the agreement: a hub with its client registered "
+            "refuses to start; register it in a running hub with outsider()"
+        )
     identity = (user, organisation, role)
     if identity not in _READERS:
         client_id = new_client_id()
@@ -55,6 +67,28 @@ def reader(
         for url in _LIVE_DATABASES:
             register_readers(url)
     return {"Authorization": f"Bearer {_READERS[identity][1]}"}
+
+
+def in_process_outsider(user: str, organisation: str, role: str) -> dict[str, str]:
+    """The ``Authorization`` header of a client of ``organisation``, no party to the agreement,
+    for an app built in the test's process (``create_api`` does not run the start-up check that
+    ``hub api`` does), registered by ``register_readers(url, outsiders=True)``."""
+    identity = (user, organisation, role)
+    if identity not in _OUTSIDERS:
+        client_id = new_client_id()
+        _OUTSIDERS[identity] = (client_id, new_api_key(client_id))
+    return {"Authorization": f"Bearer {_OUTSIDERS[identity][1]}"}
+
+
+def outsider(settings: Settings, user: str, organisation: str, role: str) -> dict[str, str]:
+    """The ``Authorization`` header of a client of ``organisation``, no party to the agreement,
+    registered in the database of a hub already running (the one way such a client exists)."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        key = ClientStore(engine).register(organisation, role, user).api_key
+    finally:
+        engine.dispose()
+    return {"Authorization": f"Bearer {key}"}
 
 
 def status_of(url: str) -> int:

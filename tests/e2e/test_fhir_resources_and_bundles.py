@@ -28,7 +28,7 @@ def test_resources_create_and_update(hub: tuple[Settings, str]) -> None:
     assert _post(f"{base}/fhir/Patient", "uk-core-patient").status_code == 201
     updated = _post(f"{base}/fhir/Patient/amy-example", "uk-core-patient", "PUT")
     assert updated.status_code == 200
-    assert updated.headers["Location"] == "/fhir/Patient/amy-example"
+    assert updated.headers["Location"].startswith("/fhir/Patient/amy-example/_history/")
     assert _post(f"{base}/fhir/Encounter", "uk-core-encounter-finished").status_code == 201
     wrong_id = _post(f"{base}/fhir/Patient/someone-else", "uk-core-patient", "PUT")
     assert wrong_id.status_code == 422
@@ -48,6 +48,9 @@ def test_a_transaction_is_all_or_nothing(hub: tuple[Settings, str]) -> None:
     assert good.status_code == 200
     assert good.json()["type"] == "transaction-response"
     assert [e["response"]["status"] for e in good.json()["entry"]] == ["201 Created"] * 2
+    for entry in good.json()["entry"]:  # each with the id and version written, as FHIR asks
+        location, etag = entry["response"]["location"], entry["response"]["etag"]
+        assert location.split("/_history/")[1] == etag.removeprefix('W/"').removesuffix('"')
     events = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=2)
     assert len(events) == 2  # nothing from the refused transaction
     [refused] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)

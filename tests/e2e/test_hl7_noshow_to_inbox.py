@@ -73,7 +73,7 @@ def _team(settings: Settings) -> None:
         sink = CaseEventSink(publisher, settings)
         sink.publish_sync(registered(nhs_number=MOTHER))  # the trust's record of the mother
         sink.publish_sync(assigned("mw-1"))
-        kw = assigned("kw-1", PractitionerRole.KEY_WORKER)
+        kw = assigned("kw-1", PractitionerRole.KEY_WORKER, organisation_code=CHARITY)
         sink.publish_sync(kw)
         sink.publish_sync(assigned("mw-other", nhs_number=OTHER_MOTHER))
     finally:
@@ -109,7 +109,10 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
     [alert] = _alerts(base, "mw-1", "R0A", "COMMUNITY_MIDWIFE")
     assert alert["person"]["nhs_number"] == MOTHER  # type: ignore[index]
     assert alert["appointment"]["appointment_id"] == "APT000123"  # type: ignore[index]
-    assert alert["recipients"] == ["kw-1", "mw-1"]
+    assert alert["recipients"] == [
+        {"organisation_code": o, "practitioner_id": p}
+        for o, p in sorted([(CHARITY, "kw-1"), ("R0A", "mw-1")])
+    ]
     # The charity's key worker is addressed, but without the mother's consent the policy
     # releases nothing to her; another family's midwife is not addressed at all.
     assert _alerts(base, "kw-1", CHARITY, "KEY_WORKER") == []
@@ -124,10 +127,11 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
         try:
             context = browser.new_context(viewport={"width": 1100, "height": 800})
             page = context.new_page()
-            # Not signed in: the inbox answers 401 with the sign-in form; a wrong key is refused.
+            # Not signed in: the inbox sends her to the sign-in page; a wrong key is refused.
             response = page.goto(f"{base}/inbox")
             assert response is not None
-            assert response.status == 401
+            assert response.request.redirected_from is not None
+            assert (response.status, page.url) == (200, f"{base}/inbox/sign-in")
             _sign_in(page, "hubk_nobody_not-a-key")
             assert "unknown or has been revoked" in page.locator("#error").inner_text()
             _sign_in(page, _api_key("mw-1", "R0A", "COMMUNITY_MIDWIFE"))
@@ -179,4 +183,7 @@ def test_an_s26_over_mllp_reaches_the_midwife_and_nobody_else(
         finally:
             browser.close()
     [after] = _alerts(base, "mw-1", "R0A", "COMMUNITY_MIDWIFE")
-    assert (after["status"], after["acknowledged_by"]) == ("ACKNOWLEDGED", "mw-1")
+    assert (after["status"], after["acknowledged_by"]) == (
+        "ACKNOWLEDGED",
+        {"organisation_code": "R0A", "practitioner_id": "mw-1"},
+    )

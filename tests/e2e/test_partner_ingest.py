@@ -21,7 +21,7 @@ from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
-PARTNER = "HOMESTART-MCR"
+PARTNER = "VCS-HOMESTART-SALFORD"
 SECRET = "whsec_" + base64.b64encode(b"a test secret of thirty-two bytes").decode()
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "connectors" / "voluntary-activity"
 SESSION: dict[str, object] = {
@@ -217,7 +217,7 @@ def test_csv_upload(api: tuple[Settings, str]) -> None:
     assert len(report["refused"]) == 6
 
     assert httpx.post(url, content=good, headers={"content-type": "text/csv"}).status_code == 401
-    council = reader(user="sw-1", organisation="E08000006", role="SOCIAL_WORKER")
+    council = reader(user="sw-1", organisation="355", role="SOCIAL_WORKER")
     assert (
         httpx.post(url, content=good, headers={**council, "content-type": "text/csv"}).status_code
         == 403

@@ -26,7 +26,7 @@ from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import HOME_START, NHS_NUMBER
-from tests.e2e.conftest import api_process, reader
+from tests.e2e.conftest import api_process, outsider, reader
 from tests.e2e.test_authentication import PUBLIC, _routes
 from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process
@@ -39,10 +39,13 @@ MIDWIFE = reader("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 # (config/sharing/agreement.toml); these may not: a trust that is no party to it, and a charity
 # she has not consented to.
 OUTSIDE = "RX1"
+# Registered once the hub runs (it would refuse to start with them): (user, organisation, role).
+OUTSIDERS = {
+    "a midwife of a trust outside the agreement": ("mw-9", OUTSIDE, "COMMUNITY_MIDWIFE"),
+    "its Caldicott guardian": ("rx1-caldicott", OUTSIDE, "CALDICOTT_GUARDIAN"),
+    "its data protection officer": ("rx1-dpo", OUTSIDE, "DATA_PROTECTION_OFFICER"),
+}
 INTRUDERS = {
-    "a midwife of a trust outside the agreement": reader("mw-9", OUTSIDE, "COMMUNITY_MIDWIFE"),
-    "its Caldicott guardian": reader("rx1-caldicott", OUTSIDE, "CALDICOTT_GUARDIAN"),
-    "its data protection officer": reader("rx1-dpo", OUTSIDE, "DATA_PROTECTION_OFFICER"),
     "a charity worker without consent": reader("hs-3", HOME_START, "KEY_WORKER"),
     "the charity's safeguarding lead": reader("hs-dsl", HOME_START, "DESIGNATED_SAFEGUARDING_LEAD"),
 }
@@ -127,11 +130,23 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("PUT", "/fhir/{resource_type}/{resource_id}"): "writes as the caller's organisation",
     ("POST", "/fhir"): "writes as the caller's organisation",
     ("POST", "/partners/{code}/uploads"): "403 for another organisation (test_partner_ingest)",
-    ("POST", "/sharing/consents"): "records the caller's organisation's decision",
-    ("POST", "/sharing/withdrawals"): "records the caller's organisation's decision",
-    ("POST", "/sharing/overrides"): "records the caller's organisation's decision",
+    # Changes of sharing: decided by the policy for every caller (test_sharing_change_routes).
+    ("POST", "/sharing/consents"): "a change decided by the policy (test_sharing_change_routes)",
+    ("POST", "/sharing/withdrawals"): "a change decided by the policy (test_sharing_change_routes)",
+    ("POST", "/sharing/overrides"): "a change decided by the policy (test_sharing_change_routes)",
     ("POST", "/sharing/overrides/{override_id}/end"): (
-        "an override is ended by its own organisation (test_sharing_state_machine)"
+        "ended only by its own organisation (test_sharing_change_routes)"
+    ),
+    ("GET", "/sharing/refused-changes"): "the caller's organisation's refused and held changes",
+    ("GET", "/sharing/held-changes"): "held changes the caller's organisation may review",
+    ("POST", "/sharing/held-changes/{change_id}"): (
+        "reviewed only by an involved statutory party (test_sharing_change_routes)"
+    ),
+    ("POST", "/team/assignments"): (
+        "403 outside the agreement or for a charity (tests/unit/test_team_change_decision.py)"
+    ),
+    ("POST", "/team/unassignments"): (
+        "ends only the caller's organisation's assignments (test_team_change_decision)"
     ),
     ("GET", "/safeguarding/overrides"): "the caller's organisation's overrides",
     ("GET", "/identity/reviews"): "possible matches for the caller's organisation's records",
@@ -221,7 +236,8 @@ def _call(
 
 
 def test_no_route_gives_an_intruder_the_familys_data(story: tuple[str, Ids, Settings]) -> None:
-    base, ids, _ = story
+    base, ids, settings = story
+    intruders = {**INTRUDERS, **{who: outsider(settings, *o) for who, o in OUTSIDERS.items()}}
     midwife_view = httpx.get(f"{base}/people/{ids.person}/team", headers=MIDWIFE).json()
     members = midwife_view["members"]
     demographics = [m["demographics"] for m in members if m["demographics"]]
@@ -233,7 +249,7 @@ def test_no_route_gives_an_intruder_the_familys_data(story: tuple[str, Ids, Sett
     probes = [(route, probe) for route, probe in ROUTES.items() if isinstance(probe, Probe)]
     # Erasure last: were it allowed, it would empty what the other probes look for.
     probes.sort(key=lambda item: item[0][1].endswith("/erasure"))
-    for who, headers in INTRUDERS.items():
+    for who, headers in intruders.items():
         for (method, path), probe in probes:
             status, body = _call(base, method, probe, ids, headers)
             leaked = sorted(s for s in secrets if s in body and s not in probe.path(ids))

@@ -37,7 +37,7 @@ from tests.support.processes import settings_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-PARTNER = "HOMESTART-MCR"
+PARTNER = "VCS-HOMESTART-SALFORD"
 PARTNER_SECRET = "whsec_" + base64.b64encode(b"the partner's own thirty-two byte").decode()
 
 

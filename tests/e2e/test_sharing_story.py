@@ -66,6 +66,7 @@ def test_consent_withdrawal_override_and_the_disclosure_log(
             "consent_id": "sf-consent-1",
             "recipients": [HOME_START],
             "categories": ["APPOINTMENTS", "DEMOGRAPHICS"],
+            "method": "WRITTEN",
         },
     )
     [seen] = alerts(HOME_START_WORKER)  # at once: the API folded the acknowledged consent

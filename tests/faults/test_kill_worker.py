@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 
 from hub.events import CaseEvent
+from hub.practitioners import PractitionerRef
 from hub.projections.changes import feed
 from hub.projections.positions import positions
 from hub.projections.store import alert_recipients, alerts, make_engine
@@ -34,6 +35,7 @@ from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sink import CaseEventSink
+from tests.builders import ref
 from tests.faults.support import (
     QUIET,
     contents,
@@ -163,14 +165,14 @@ def _emptied(engine: Engine) -> Engine:
 
 def folded(
     events: list[CaseEvent], settings: Settings
-) -> tuple[dict[str, tuple[str, frozenset[str]]], Counter[tuple[str, str]]]:
+) -> tuple[dict[str, tuple[str, frozenset[PractitionerRef]]], Counter[tuple[str, str]]]:
     """Per family (one person each here), the pure fold: alert id → (status, recipients), and
     how many changes of each kind each alert must have had."""
     rules = alert_rules(settings, load_agreement(settings.agreement_path or DEFAULT_AGREEMENT))
     by_family: dict[str, list[CaseEvent]] = {}
     for entry in events:
         by_family.setdefault(entry.subject[0].value, []).append(entry)
-    alerts_found: dict[str, tuple[str, frozenset[str]]] = {}
+    alerts_found: dict[str, tuple[str, frozenset[PractitionerRef]]] = {}
     changes: Counter[tuple[str, str]] = Counter()
     for family, family_events in by_family.items():
         for saved in fold_family(family_events, rules, family)[1]:
@@ -182,17 +184,19 @@ def folded(
     return alerts_found, changes
 
 
-def stored_alerts(engine: Engine) -> dict[str, tuple[str, frozenset[str]]]:
+def stored_alerts(engine: Engine) -> dict[str, tuple[str, frozenset[PractitionerRef]]]:
     with engine.connect() as connection:
         status = {a: s for a, s in connection.execute(select(alerts.c.alert_id, alerts.c.status))}
         routine = connection.execute(
-            select(alert_recipients.c.alert_id, alert_recipients.c.practitioner_id).where(
-                alert_recipients.c.routine
-            )
+            select(
+                alert_recipients.c.alert_id,
+                alert_recipients.c.organisation_code,
+                alert_recipients.c.practitioner_id,
+            ).where(alert_recipients.c.routine)
         ).all()
-        recipients: dict[str, set[str]] = {alert_id: set() for alert_id in status}
-        for alert_id, practitioner in routine:
-            recipients[alert_id].add(practitioner)
+        recipients: dict[str, set[PractitionerRef]] = {alert_id: set() for alert_id in status}
+        for alert_id, organisation, practitioner in routine:
+            recipients[alert_id].add(ref(practitioner, organisation))
     return {a: (s, frozenset(recipients[a])) for a, s in status.items()}
 
 

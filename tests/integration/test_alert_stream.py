@@ -52,7 +52,10 @@ def test_the_stream_withholds_until_consent_and_records_each_event(
     store.create_schema()
     sharing = SharingStore(engine)
     for offset, event in enumerate(
-        [assigned("hs-3", PractitionerRole.KEY_WORKER), missed("APT-1")]
+        [
+            assigned("hs-3", PractitionerRole.KEY_WORKER, organisation_code=HOME_START),
+            missed("APT-1"),
+        ]
     ):
         store.apply("family-events", 0, offset, event)
     publisher = KafkaPublisher(settings.bootstrap_servers())

@@ -22,7 +22,7 @@ from hub.projections.timers import AlertTimers, SweepReport
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
-from tests.builders import NHS_NUMBER, T0, assigned, attended, booked, cancelled
+from tests.builders import NHS_NUMBER, T0, assigned, attended, booked, cancelled, ref, refs
 from tests.support.processes import eventually, hub_process
 
 pytestmark = pytest.mark.kafka
@@ -94,27 +94,27 @@ def test_a_booking_with_no_outcome_becomes_an_alert_then_escalates_when_unacknow
             clock.now = T0 + timedelta(minutes=31)
             assert sweep().inferred == 1
             eventually(
-                lambda: len(store.open_alerts_for("mw-1")) == 1,
+                lambda: len(store.open_alerts_for(ref("mw-1"))) == 1,
                 timeout_s=60,
                 what="the inferred no-show's alert",
                 log=log,
             )
-            [view] = store.open_alerts_for("kw-1")
+            [view] = store.open_alerts_for(ref("kw-1"))
             alert = view.alert
             assert alert.inferred
             assert alert.appointment.appointment_id == "APT-1"
-            assert alert.recipients == {"mw-1", "kw-1"}
+            assert alert.recipients == refs("mw-1", "kw-1")
             assert sweep() == SweepReport(inferred=0, escalated=0)  # nothing due twice
 
             clock.now = alert.raised_at + timedelta(hours=24)
             assert sweep().escalated == 1
             eventually(
-                lambda: store.open_alerts_for("r0a-named-midwife-safeguarding") != [],
+                lambda: store.open_alerts_for(ref("r0a-named-midwife-safeguarding")) != [],
                 timeout_s=60,
                 what="escalation to the safeguarding lead",
                 log=log,
             )
-            [escalated] = store.open_alerts_for("r0a-named-midwife-safeguarding")
+            [escalated] = store.open_alerts_for(ref("r0a-named-midwife-safeguarding"))
             assert escalated.alert.status is AlertStatus.OPEN
             assert escalated.alert.alert_id == alert.alert_id
             assert sweep() == SweepReport(inferred=0, escalated=0)
@@ -135,12 +135,12 @@ def test_the_workers_own_timer_infers_a_no_show(
         sink.publish_sync(booked("APT-NOW", utc_now()))
         with hub_process("worker", settings, tmp_path):
             eventually(
-                lambda: len(store.open_alerts_for("mw-1")) == 1,
+                lambda: len(store.open_alerts_for(ref("mw-1"))) == 1,
                 timeout_s=90,
                 what="an inferred no-show from the worker's timer",
                 log=tmp_path / "worker.log",
             )
-        [view] = store.open_alerts_for("mw-1")
+        [view] = store.open_alerts_for(ref("mw-1"))
         assert view.alert.inferred
     finally:
         publisher.close()

@@ -170,6 +170,13 @@ def test_hub_clients_add_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     assert wrong.exit_code == 2
     assert "unknown role 'MIDWIFE'" in wrong.output
+    # An organisation outside the agreement: the hub would refuse to start with it registered.
+    for code in ("HOMESTART-MCR", "RX1", "r0a"):
+        outside = runner.invoke(
+            app, ["clients", "add", "--organisation", code, "--role", "KEY_WORKER", "--user", "x"]
+        )
+        assert outside.exit_code == 2
+        assert f"organisation {code!r} is not a party to the agreement" in outside.output
 
     engine = make_engine(Settings().resolved_database_url())
     try:

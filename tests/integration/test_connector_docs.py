@@ -81,3 +81,36 @@ def test_following_the_doc(make_settings: Callable[..., Settings], tmp_path: Pat
         check=True,
     )
     assert "home-visits" not in hub_alone.stdout  # the hub's own environment is untouched
+
+
+def _next_step(cwd: Path, env: dict[str, str], *args: str) -> str:
+    made = subprocess.run(
+        ["hub", "connector", "new", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    [step] = [line for line in made.stdout.splitlines() if line.startswith("next: ")]
+    return step.removeprefix("next: ")
+
+
+def test_the_next_step_hub_connector_new_prints_works(tmp_path: Path) -> None:
+    """What ``hub connector new`` says to do next installs the package it made from its
+    directory (a bare name would be looked up on the package index, where it is not) and
+    dry-runs its sample."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PIP_TARGET": str(tmp_path / "site"),
+        "PIP_NO_DEPS": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PYTHONPATH": str(tmp_path / "site"),
+    }
+    elsewhere = tmp_path / "elsewhere"
+    step = _next_step(tmp_path, env, "clinic-visits", "--directory", str(elsewhere))
+    assert step.startswith(f"pip install {elsewhere}/hub-connector-clinic-visits && "), step
+    step = _next_step(tmp_path, env, "walk-ins")
+    assert step.startswith("pip install ./hub-connector-walk-ins && "), step
+    done = subprocess.run(
+        ["bash", "-c", step], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, f"$ {step}\n{done.stdout}\n{done.stderr}"
+    assert "2 records: 2 mapped to 2 events, 0 refused" in done.stderr

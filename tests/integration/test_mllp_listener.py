@@ -143,3 +143,73 @@ def test_no_broker_means_ar_and_the_sender_keeps_the_message(
             ack = _send(client, "siu-s26-noshow-start-in-ais")
     assert str(ack.segment("MSA")(1)) == "AR"
     assert str(ack.segment("ERR")(3)(1)(1)) == "207"
+
+
+@pytest.fixture
+def strict_mllp(
+    make_settings: Callable[..., Settings], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """A listener with the overrides the test names (``@pytest.mark.parametrize`` indirect)."""
+    settings = make_settings(mllp_port=free_port(), **request.param)
+    with hub_process("mllp", settings, tmp_path):
+        eventually(
+            lambda: listening(settings.mllp_port),
+            timeout_s=60,
+            what="the MLLP listener",
+            log=tmp_path / "mllp.log",
+        )
+        yield settings
+
+
+@pytest.mark.parametrize("strict_mllp", [{"mllp_idle_timeout_seconds": 0.5}], indirect=True)
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"\x0b", b"\x0bMSH|^~\\&|PAS|RXX|HUB|HUB|20260120||ADT^A28|1|P|2.5\r"],
+    ids=["nothing", "a start byte", "half a message"],
+)
+def test_a_connection_that_stops_mid_message_is_closed(strict_mllp: Settings, sent: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", strict_mllp.mllp_port), timeout=30) as sock:
+        sock.sendall(sent)
+        assert sock.recv(1024) == b""  # closed by the listener after its 0.5 s idle timeout
+
+
+def _served(address: tuple[str, int]) -> MLLPClient:
+    """A connection the listener serves (it acknowledged a message on it): the fixture's
+    readiness probe may still count against the cap for a moment after it closed."""
+    served: list[MLLPClient] = []
+
+    def connect() -> bool:
+        client = MLLPClient(*address)
+        try:
+            _send(client, "siu-s12-booked")
+        except (OSError, ValueError):
+            client.close()
+            return False
+        served.append(client)
+        return True
+
+    eventually(connect, timeout_s=30, what="a connection the listener serves")
+    return served[0]
+
+
+@pytest.mark.parametrize("strict_mllp", [{"mllp_max_connections_per_address": 2}], indirect=True)
+def test_one_address_holds_at_most_its_cap_of_connections(strict_mllp: Settings) -> None:
+    address = ("127.0.0.1", strict_mllp.mllp_port)
+    held = [_served(address), _served(address)]
+    try:
+        for _ in range(3):  # each one beyond the cap is closed at once, however often it tries
+            with socket.create_connection(address, timeout=30) as extra:
+                assert extra.recv(1024) == b""
+    finally:
+        for client in held:
+            client.close()
+
+    def acknowledged() -> bool:
+        try:
+            with MLLPClient(*address) as client:
+                return str(_send(client, "siu-s12-booked").segment("MSA")[1]) == "AA"
+        except (OSError, ValueError):  # the listener has not yet seen the held ones close
+            return False
+
+    # The cap counts open connections, not ever-opened ones.
+    eventually(acknowledged, timeout_s=30, what="an AA once the held connections closed")

@@ -92,7 +92,10 @@ def test_each_partner_topic_holds_what_that_partner_may_see(
     alert = str(alert_id_for(TRUST, "APT-1"))
     try:
         with hub_process("worker", settings, tmp_path):
-            for event in (assigned("mw-1"), assigned("hs-3", PractitionerRole.KEY_WORKER)):
+            for event in (
+                assigned("mw-1"),
+                assigned("hs-3", PractitionerRole.KEY_WORKER, organisation_code=HOME_START),
+            ):
                 sink.publish_sync(event)
             sink.publish_sync(missed("APT-1"))
             feed(1)

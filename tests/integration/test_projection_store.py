@@ -22,6 +22,8 @@ from tests.builders import (
     booked,
     closed,
     missed,
+    ref,
+    refs,
     registered,
 )
 from tests.unit.test_missed_appointments_fold import run
@@ -38,12 +40,12 @@ def test_an_applied_no_show_is_an_open_alert_for_the_midwife(store: MissedAppoin
     store.apply(TOPIC, 0, 0, registered("Amy", "Example"))
     store.apply(TOPIC, 0, 1, assigned("mw-1"))
     store.apply(TOPIC, 0, 2, missed("APT-1"))
-    [view] = store.open_alerts_for("mw-1")
+    [view] = store.open_alerts_for(ref("mw-1"))
     assert view.alert.appointment.appointment_id == "APT-1"
-    assert view.alert.recipients == {"mw-1"}
+    assert view.alert.recipients == refs("mw-1")
     assert (view.person.given_name, view.person.nhs_number) == ("Amy", NHS_NUMBER)
     assert view.alert.missed_at.tzinfo is not None
-    assert store.open_alerts_for("someone-else") == []
+    assert store.open_alerts_for(ref("someone-else")) == []
 
 
 def test_a_replayed_offset_is_skipped(store: MissedAppointmentStore) -> None:
@@ -52,7 +54,7 @@ def test_a_replayed_offset_is_skipped(store: MissedAppointmentStore) -> None:
     assert not store.apply(TOPIC, 0, 1, missed("APT-1"))
     assert not store.apply(TOPIC, 0, 0, assigned("mw-1"))
     assert store.next_offset(TOPIC, 0) == 2
-    assert len(store.open_alerts_for("mw-1")) == 1
+    assert len(store.open_alerts_for(ref("mw-1"))) == 1
 
 
 def test_positions_are_per_partition(store: MissedAppointmentStore) -> None:
@@ -66,20 +68,20 @@ def test_the_same_no_show_at_a_new_offset_raises_nothing_new(store: MissedAppoin
     store.apply(TOPIC, 0, 0, assigned("mw-1"))
     store.apply(TOPIC, 0, 1, missed("APT-1"))
     store.apply(TOPIC, 0, 2, missed("APT-1"))  # the sender re-sent it
-    assert len(store.open_alerts_for("mw-1")) == 1
+    assert len(store.open_alerts_for(ref("mw-1"))) == 1
 
 
 def test_a_late_midwife_receives_the_open_alert(store: MissedAppointmentStore) -> None:
     store.apply(TOPIC, 0, 0, missed("APT-1"))
     store.apply(TOPIC, 0, 1, assigned("mw-2"))
-    [view] = store.open_alerts_for("mw-2")
-    assert view.alert.recipients == {"mw-2"}
+    [view] = store.open_alerts_for(ref("mw-2"))
+    assert view.alert.recipients == refs("mw-2")
 
 
 def test_a_dead_lettered_entry_moves_only_the_position(store: MissedAppointmentStore) -> None:
     assert store.apply(TOPIC, 0, 0, None)
     assert store.next_offset(TOPIC, 0) == 1
-    assert store.open_alerts_for("mw-1") == []
+    assert store.open_alerts_for(ref("mw-1")) == []
 
 
 FAMILY = b"family-1"
@@ -108,7 +110,7 @@ def test_the_stored_state_is_the_folds_state(store: MissedAppointmentStore) -> N
     assert stored.bookings == expected.bookings
     assert stored.team == expected.team
     assert stored.people == expected.people
-    assert any(a.escalated_to == {"smw-1"} for a in stored.alerts.values())
+    assert any(a.escalated_to == refs("smw-1") for a in stored.alerts.values())
 
 
 def test_one_familys_alerts_reach_its_midwife_whoever_they_are_about(
@@ -117,7 +119,7 @@ def test_one_familys_alerts_reach_its_midwife_whoever_they_are_about(
     store.apply(TOPIC, 0, 0, assigned("mw-1"), FAMILY)
     store.apply(TOPIC, 0, 1, missed("HV-1", nhs_number=BABY), FAMILY)
     store.apply(TOPIC, 0, 2, missed("OTHER", nhs_number="9999999468"), b"another-family")
-    [view] = store.open_alerts_for("mw-1")
+    [view] = store.open_alerts_for(ref("mw-1"))
     assert view.alert.subject_key == BABY
 
 
@@ -126,10 +128,10 @@ def test_closed_alerts_leave_the_inbox(store: MissedAppointmentStore) -> None:
     store.apply(TOPIC, 0, 0, assigned("mw-1"), FAMILY)
     store.apply(TOPIC, 0, 1, missed("APT-1"), FAMILY)
     store.apply(TOPIC, 0, 2, acknowledged(apt1), FAMILY)
-    [view] = store.open_alerts_for("mw-1")
+    [view] = store.open_alerts_for(ref("mw-1"))
     assert view.alert.status is AlertStatus.ACKNOWLEDGED
     store.apply(TOPIC, 0, 3, closed(apt1), FAMILY)
-    assert store.open_alerts_for("mw-1") == []
+    assert store.open_alerts_for(ref("mw-1")) == []
     closed_view = store.alert(apt1)
     assert closed_view is not None
     assert closed_view.alert.status is AlertStatus.CLOSED
@@ -199,6 +201,6 @@ def test_a_store_without_the_feed_records_no_changes(sql_engine: Engine) -> None
     quiet = MissedAppointmentStore(sql_engine, change_feed=False)
     quiet.apply(TOPIC, 0, 0, assigned("mw-1"))
     quiet.apply(TOPIC, 0, 1, missed("APT-1"))
-    assert len(quiet.open_alerts_for("mw-1")) == 1
+    assert len(quiet.open_alerts_for(ref("mw-1"))) == 1
     assert changes_after(sql_engine, 0) == []
     assert last_seq(sql_engine) == 0

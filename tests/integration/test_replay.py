@@ -45,6 +45,7 @@ from tests.builders import (
     closed,
     consented,
     missed,
+    ref,
     registered,
 )
 from tests.team_builders import family_story
@@ -210,7 +211,7 @@ def test_a_replayed_projection_equals_the_one_built_incrementally(hub: Hub) -> N
     hub.publish(FAMILY, missed("APT-9", at=T0 + timedelta(days=9)))
     hub.apply_published()
     assert sorted(
-        view.alert.appointment.appointment_id for view in hub.alerts.open_alerts_for("mw-1")
+        view.alert.appointment.appointment_id for view in hub.alerts.open_alerts_for(ref("mw-1"))
     ) == ["APT-16W", "APT-9", "HV-1"]
 
 

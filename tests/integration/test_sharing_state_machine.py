@@ -131,6 +131,7 @@ def test_every_read_is_what_the_policy_permits_and_is_on_record(
                 "consent_id": f"c-{self.run}-{next(ids)}",
                 "recipients": sorted(recipients),
                 "categories": sorted(categories),
+                "method": "WRITTEN",
             }
             if expiry is not None:
                 body["expires_at"] = expiry.isoformat()

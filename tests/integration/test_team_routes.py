@@ -54,10 +54,14 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
     )
     from tests.e2e.conftest import register_readers
 
-    with TestClient(app) as client:
-        register_readers(settings.resolved_database_url())  # the clients the headers name
-        yield client
-    publisher.close()
+    try:
+        with TestClient(app) as client:
+            register_readers(
+                settings.resolved_database_url(), outsiders=True
+            )  # the headers' clients
+            yield client
+    finally:
+        publisher.close()
 
 
 @pytest.fixture
@@ -111,6 +115,7 @@ def test_consent_opens_the_view_for_home_start(client: TestClient) -> None:
             "subject": {"nhs_number": NHS_NUMBER},
             "recipients": [HOME_START],
             "categories": ["APPOINTMENTS", "DEMOGRAPHICS"],
+            "method": "VERBAL",
         },
     )
     assert consent.status_code == 202, consent.text
@@ -154,3 +159,36 @@ def test_no_data_when_the_disclosure_cannot_be_recorded(
         assert response.status_code == 503
         assert "family_key" not in response.text
         assert client.get("/practitioners/mw-1/caseload", headers=MIDWIFE).status_code == 503
+
+
+UNKNOWN = "0000000000"
+R0A_CALDICOTT = reader("r0a-caldicott", "R0A", "CALDICOTT_GUARDIAN")
+
+
+@pytest.mark.parametrize(
+    ("headers", "person", "status"),
+    [
+        # Not a governance role: refused for who the reader is, the same for every person, so
+        # the answer says nothing about this one (README, "Who may read what").
+        *[
+            (who, person, 403)
+            for who in (
+                SOCIAL_WORKER,
+                MIDWIFE,
+                HOME_START_WORKER,
+                reader("hs-dpo", HOME_START, "DATA_PROTECTION_OFFICER"),  # erases; reads no log
+            )
+            for person in (NHS_NUMBER, UNKNOWN)
+        ],
+        # A governance role: her report if her organisation is involved (R0A holds the
+        # mother's records), else 404, as for a person the hub does not know.
+        (R0A_CALDICOTT, NHS_NUMBER, 200),
+        (R0A_CALDICOTT, UNKNOWN, 404),
+        (HOME_START_DSL, NHS_NUMBER, 404),
+        (HOME_START_DSL, UNKNOWN, 404),
+    ],
+)
+def test_the_disclosure_report_refuses_by_role_then_hides_by_involvement(
+    client: TestClient, headers: dict[str, str], person: str, status: int
+) -> None:
+    assert client.get(f"/people/{person}/disclosures", headers=headers).status_code == status

@@ -12,7 +12,7 @@ from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
 from hub.projections.team import AppointmentItem, AppointmentStatus, Plan, Related
 from hub.projections.team_store import TeamStore
-from tests.builders import NHS_NUMBER, T0
+from tests.builders import NHS_NUMBER, SALFORD_COUNCIL, T0, ref
 from tests.team_builders import (
     BABY_NHS,
     UNBORN_KEY,
@@ -66,9 +66,9 @@ def test_applied_events_are_the_persons_items(store: TeamStore) -> None:
         if isinstance(i.body, AppointmentItem) and i.body.appointment_id == "APT-20W"
     ]
     assert appointment.start.tzinfo is not None
-    assert store.subjects_involving("mw-1") == [NHS_NUMBER]
-    assert store.subjects_involving("lp-1") == [NHS_NUMBER]
-    assert store.subjects_involving("nobody") == []
+    assert store.subjects_involving(ref("mw-1")) == [NHS_NUMBER]
+    assert store.subjects_involving(ref("lp-1", SALFORD_COUNCIL)) == [NHS_NUMBER]
+    assert store.subjects_involving(ref("nobody")) == []
 
 
 def test_updates_replace_the_item(store: TeamStore) -> None:
@@ -88,7 +88,7 @@ def test_an_applied_offset_is_skipped(store: TeamStore) -> None:
     assert store.apply(TOPIC, 0, 0, practitioner("mw-1", PractitionerRole.COMMUNITY_MIDWIFE))
     assert not store.apply(TOPIC, 0, 0, practitioner("mw-2", PractitionerRole.COMMUNITY_MIDWIFE))
     assert store.next_offset(TOPIC, 0) == 1
-    assert store.subjects_involving("mw-2") == []
+    assert store.subjects_involving(ref("mw-2")) == []
     assert store.apply(TOPIC, 0, 1, None)  # dead-lettered: only the position moves
     assert store.next_offset(TOPIC, 0) == 2
 
@@ -107,7 +107,7 @@ def test_erasure_deletes_the_subjects_items(store: TeamStore) -> None:
     store.apply(TOPIC, 0, 100, baby_born())
     assert store.apply(TOPIC, 0, 101, erasure(NHS_NUMBER))
     assert store.items_of([NHS_NUMBER])[NHS_NUMBER] == []
-    assert store.subjects_involving("mw-1") == []
+    assert store.subjects_involving(ref("mw-1")) == []
     # the baby's birth names the erased mother: it goes too
     assert store.items_of([BABY_NHS])[BABY_NHS] == []
 

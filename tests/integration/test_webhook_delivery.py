@@ -225,7 +225,7 @@ def test_signed_retried_dead_lettered_replayed_in_order_per_family(hub: Hub) -> 
 
 def test_a_consent_withdrawn_after_subscribing_stops_delivery(hub: Hub) -> None:
     hub.publish(
-        assigned("hs-3", PractitionerRole.KEY_WORKER),
+        assigned("hs-3", PractitionerRole.KEY_WORKER, organisation_code=HOME_START),
         consented("sf-consent-1", (HOME_START,)),
     )
     sharing = SharingStore(hub.store.engine)

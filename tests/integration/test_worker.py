@@ -23,7 +23,7 @@ from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
-from tests.builders import NHS_NUMBER, assigned, event, missed, registered
+from tests.builders import NHS_NUMBER, assigned, event, missed, ref, registered
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import key_store, read_topic
 
@@ -48,12 +48,12 @@ def test_the_worker_turns_a_no_show_into_one_alert_and_dead_letters_garbage(
         sink.publish_sync(missed("APT-2"))
         with hub_process("worker", settings, tmp_path):
             eventually(
-                lambda: len(store.open_alerts_for("mw-1")) == 2,
+                lambda: len(store.open_alerts_for(ref("mw-1"))) == 2,
                 timeout_s=90,
                 what="two alerts for mw-1",
                 log=tmp_path / "worker.log",
             )
-        views = store.open_alerts_for("mw-1")
+        views = store.open_alerts_for(ref("mw-1"))
         assert sorted(v.alert.appointment.appointment_id for v in views) == ["APT-1", "APT-2"]
         assert views[0].person.given_name == "Amy"
         [dead] = read_topic(settings.bootstrap_servers(), settings.dead_letter_topic, expect=1)
@@ -77,7 +77,7 @@ def test_a_restarted_worker_raises_no_duplicate_alerts(
         sink.publish_sync(missed("APT-1"))
         with hub_process("worker", settings, tmp_path):
             eventually(
-                lambda: len(store.open_alerts_for("mw-1")) == 1,
+                lambda: len(store.open_alerts_for(ref("mw-1"))) == 1,
                 timeout_s=90,
                 what="first alert",
                 log=tmp_path / "worker.log",
@@ -86,12 +86,12 @@ def test_a_restarted_worker_raises_no_duplicate_alerts(
         sink.publish_sync(missed("APT-3"))
         with hub_process("worker", settings, tmp_path):
             eventually(
-                lambda: len(store.open_alerts_for("mw-1")) == 2,
+                lambda: len(store.open_alerts_for(ref("mw-1"))) == 2,
                 timeout_s=90,
                 what="second alert after restart",
                 log=tmp_path / "worker.log",
             )
-        assert {v.alert.appointment.appointment_id for v in store.open_alerts_for("mw-1")} == {
+        assert {v.alert.appointment.appointment_id for v in store.open_alerts_for(ref("mw-1"))} == {
             "APT-1",
             "APT-3",
         }
@@ -189,7 +189,7 @@ def test_a_worker_started_before_its_topics_exist_makes_them_and_consumes(
             for entry in [registered(), assigned("mw-1"), missed("APT-1")]:
                 sink.publish_sync(entry)
             eventually(
-                lambda: len(store.open_alerts_for("mw-1")) == 1,
+                lambda: len(store.open_alerts_for(ref("mw-1"))) == 1,
                 timeout_s=90,
                 what="an alert from topics made after the worker started",
                 log=tmp_path / "worker.log",

@@ -7,6 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hub.connectors.sources import DEFAULT_SOURCES_DIR, load_sources
+
+# The sources the golden messages come from: config/sources, and the public samples' senders,
+# which are no party to the demo agreement and so are not configured in config/sources.
+GOLDEN_SOURCES = load_sources(
+    DEFAULT_SOURCES_DIR, Path(__file__).resolve().parents[1] / "golden" / "hl7v2" / "sources"
+)
+
 
 def check_golden(case: Path, actual: Any, input_suffix: str) -> None:
     """Compare with ``<name>.expected.json`` beside the input; HUB_UPDATE_GOLDEN=1 rewrites it."""

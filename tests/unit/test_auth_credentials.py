@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from hub.auth.assertions import (
     ASSERTION_TYPE,
+    MAX_ASSERTION_CHARS,
     TokenRequestError,
     check_token_form,
     claimed_by,
@@ -175,6 +176,12 @@ def test_a_good_assertion_verifies() -> None:
             "RS512",
         ),
         (lambda: _assertion(key=_rsa(), algorithm="RS256"), "invalid_client", "RS512"),
+        # 'iat': minted ahead of time to be used later, or kept and replayed long after.
+        (lambda: _assertion(iat=_at(minutes=1, seconds=1)), "invalid_client", "in the future"),
+        (lambda: _assertion(iat=_at(days=365)), "invalid_client", "in the future"),
+        (lambda: _assertion(iat=_at(minutes=-6, seconds=-1)), "invalid_client", "issued more"),
+        (lambda: _assertion(iat=0), "invalid_client", "issued more"),
+        (lambda: _assertion(iat="yesterday"), "invalid_request", "'iat'"),
     ],
 )
 def test_assertions_that_do_not_prove_the_client_are_refused(
@@ -185,6 +192,28 @@ def test_assertions_that_do_not_prove_the_client_are_refused(
     assert refused.value.error == error
     assert fragment in refused.value.description
     assert refused.value.status == (401 if error == "invalid_client" else 400)
+
+
+def _at(**delta: float) -> int:
+    return int((NOW + timedelta(**delta)).timestamp())
+
+
+@pytest.mark.parametrize(
+    "iat", [_at(minutes=1), _at(), _at(minutes=-6), None], ids=["skew", "now", "6 min", "absent"]
+)
+def test_an_iat_within_the_skew_and_the_lifetime_or_none_is_taken(iat: int | None) -> None:
+    _verify(_assertion(iat=iat))
+
+
+def test_an_assertion_longer_than_any_real_one_is_not_parsed() -> None:
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": _assertion(padding="x" * MAX_ASSERTION_CHARS),
+    }
+    with pytest.raises(TokenRequestError, match=f"longer than {MAX_ASSERTION_CHARS}"):
+        check_token_form(form)
+    check_token_form({**form, "client_assertion": _assertion()})
 
 
 def test_an_unsigned_assertion_is_refused() -> None:

@@ -11,13 +11,18 @@ from typing import Any
 
 import pytest
 
-from hub.connectors.fhir_bundle import read_bundle, resource_to_event
+from hub.connectors.fhir_bundle import read_bundle, resource_to_events
 from hub.connectors.fhir_common import MappingError, load_json
+from hub.connectors.sources import load_sources
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_resources"
 RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 CASES = sorted(GOLDEN.glob("*.input.json"))
+# The demo trust's roles (config/sources/demo-mft-maternity.toml): what R0A's resources mean.
+DEMO_TRUST = load_sources().for_organisation("R0A")
+assert DEMO_TRUST is not None
+ROLES = DEMO_TRUST.practitioner_roles
 
 
 def _event(event: Any) -> dict[str, Any]:
@@ -28,7 +33,9 @@ def _event(event: Any) -> dict[str, Any]:
 def translate(raw: bytes) -> dict[str, Any]:
     try:
         if load_json(raw).get("resourceType") == "Bundle":
-            reading = read_bundle(raw, organisation_code="R0A", recorded_at=RECORDED_AT)
+            reading = read_bundle(
+                raw, organisation_code="R0A", recorded_at=RECORDED_AT, roles=ROLES
+            )
             return {
                 "bundle_type": reading.bundle_type,
                 "entries": [
@@ -38,10 +45,14 @@ def translate(raw: bytes) -> dict[str, Any]:
                     for e in reading.entries
                 ],
             }
-        event = resource_to_event(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)
+        events = resource_to_events(
+            load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT, roles=ROLES
+        )
     except MappingError as error:
         return {"refused": {"parse_error": error.parse_error, "issues": error.issues}}
-    return {"event": _event(event)}
+    if len(events) == 1:
+        return {"event": _event(events[0])}
+    return {"events": [_event(e) for e in events]}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.json"))
@@ -51,9 +62,9 @@ def test_golden(case: Path) -> None:
 
 def test_a_resent_patient_is_the_same_event_and_a_changed_one_is_not() -> None:
     raw = (GOLDEN / "uk-core-patient.input.json").read_bytes()
-    first = resource_to_event(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)
-    again = resource_to_event(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)
+    first = resource_to_events(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)[-1]
+    again = resource_to_events(load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT)[-1]
     changed = load_json(raw)
     changed["address"][0]["postalCode"] = "M9 8AA"
-    moved = resource_to_event(changed, organisation_code="R0A", recorded_at=RECORDED_AT)
+    moved = resource_to_events(changed, organisation_code="R0A", recorded_at=RECORDED_AT)[-1]
     assert first.event_id == again.event_id != moved.event_id

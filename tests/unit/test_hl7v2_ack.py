@@ -12,10 +12,10 @@ from hub.connectors.hl7v2.ack import build_ack
 from hub.connectors.hl7v2.listener import receive
 from hub.connectors.hl7v2.mapping import Accepted, Refused
 from hub.connectors.hl7v2.reading import Hl7Problem
-from hub.connectors.sources import load_sources
+from tests.support.golden import GOLDEN_SOURCES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
-SOURCES = load_sources()
+SOURCES = GOLDEN_SOURCES
 
 
 def _ack_for(name: str) -> hl7.Message:

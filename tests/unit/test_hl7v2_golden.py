@@ -16,12 +16,12 @@ import pytest
 from hub.connectors.hl7v2.mapping import TRIGGERS, Accepted, translate
 from hub.connectors.hl7v2.reading import Hl7ReadError, parse
 from hub.connectors.sources import load_sources
-from tests.support.golden import check_golden
+from tests.support.golden import GOLDEN_SOURCES, check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
 RECORDED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CASES = sorted(GOLDEN.glob("*.input.hl7"))
-SOURCES = load_sources()
+SOURCES = GOLDEN_SOURCES
 
 
 def translate_file(raw: bytes) -> dict[str, Any]:

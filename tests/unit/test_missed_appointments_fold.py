@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from hub.events import CaseEvent, PractitionerRole
+from hub.events import (
+    AppointmentBooked,
+    AppointmentMissed,
+    CaseEvent,
+    EventType,
+    PractitionerRole,
+)
 from hub.projections.missed_appointments import (
     HUB_USER,
     Alert,
@@ -16,6 +22,7 @@ from hub.projections.missed_appointments import (
     Effect,
     FamilyState,
     MemberAssigned,
+    MemberUnassigned,
     Outcome,
     PersonUpdated,
     Rules,
@@ -29,6 +36,7 @@ from tests.builders import (
     T0,
     TRUST,
     acknowledged,
+    appointment,
     assigned,
     attended,
     booked,
@@ -37,9 +45,13 @@ from tests.builders import (
     escalated,
     missed,
     modified,
+    ref,
+    refs,
     registered,
     rescheduled,
+    unassigned,
 )
+from tests.builders import event as case_event
 
 FAMILY = "family-1"
 BABY = "4010232137"
@@ -72,7 +84,7 @@ def raised(effects: list[Effect]) -> list[Alert]:
 def test_a_missed_appointment_is_addressed_to_the_assigned_midwife() -> None:
     state, effects = run([assigned("mw-1"), missed("APT-1")])
     (alert,) = raised(effects)
-    assert alert.recipients == {"mw-1"}
+    assert alert.recipients == refs("mw-1")
     assert alert.appointment.appointment_id == "APT-1"
     assert alert.alert_id == APT1
     assert only_alert(state).status is AlertStatus.OPEN
@@ -90,7 +102,7 @@ def test_a_missed_appointment_is_addressed_to_the_assigned_midwife() -> None:
 )
 def test_midwives_lead_practitioner_and_key_worker_are_addressed(role: PractitionerRole) -> None:
     state, _ = run([assigned("p-1", role), missed()])
-    assert only_alert(state).recipients == {"p-1"}
+    assert only_alert(state).recipients == refs("p-1")
 
 
 @pytest.mark.parametrize(
@@ -106,21 +118,21 @@ def test_other_roles_are_not_addressed_routinely(role: PractitionerRole) -> None
 def test_the_familys_midwife_hears_of_a_missed_appointment_of_the_baby() -> None:
     state, _ = run([assigned("mw-1"), missed("HV-CHECK", nhs_number=BABY)])
     alert = only_alert(state)
-    assert (alert.subject_key, alert.recipients) == (BABY, frozenset({"mw-1"}))
+    assert (alert.subject_key, alert.recipients) == (BABY, refs("mw-1"))
 
 
 def test_an_alert_raised_before_anyone_is_assigned_is_routed_at_assignment() -> None:
     state, effects = run([missed("APT-1"), assigned("mw-9")])
     assert [e.change for e in effects if isinstance(e, AlertSaved)] == ["raised", "routed"]
-    assert only_alert(state).recipients == {"mw-9"}
+    assert only_alert(state).recipients == refs("mw-9")
 
 
 def test_a_second_midwife_joins_open_alerts_but_not_closed_ones() -> None:
     state, _ = run([assigned("mw-1"), missed("APT-1"), closed(APT1), missed("APT-2")])
     state, _ = run([assigned("mw-2")], state=state)
     by_id = {a.appointment.appointment_id: a for a in state.alerts.values()}
-    assert by_id["APT-1"].recipients == {"mw-1"}
-    assert by_id["APT-2"].recipients == {"mw-1", "mw-2"}
+    assert by_id["APT-1"].recipients == refs("mw-1")
+    assert by_id["APT-2"].recipients == refs("mw-1", "mw-2")
 
 
 def test_reassigning_the_same_midwife_changes_nothing() -> None:
@@ -227,7 +239,7 @@ def test_the_second_miss_within_the_window_escalates_to_the_safeguarding_midwife
     )
     first, second = raised(effects)
     assert first.escalated_at is None
-    assert second.escalated_to == {"smw-1"}
+    assert second.escalated_to == refs("smw-1")
     assert second.escalation_reason == "2 appointments missed within 28 days"
     assert second.escalated_at == T0 + timedelta(days=27)
 
@@ -245,9 +257,11 @@ def test_misses_further_apart_than_the_window_do_not_escalate() -> None:
 def test_with_no_safeguarding_midwife_escalation_goes_to_the_organisations_lead() -> None:
     rules = Rules(escalate_after_missed=1, safeguarding_leads={"R0A": "r0a-lead"})
     state, _ = run([missed("APT-1")], rules=rules)
-    assert only_alert(state).escalated_to == {"r0a-lead"}
+    assert only_alert(state).escalated_to == refs("r0a-lead")
     state, _ = run([assigned("smw-1", PractitionerRole.SAFEGUARDING_MIDWIFE)], rules, state)
-    assert only_alert(state).escalated_to == {"r0a-lead", "smw-1"}  # whoever was told stays told
+    assert only_alert(state).escalated_to == refs(
+        "r0a-lead", "smw-1"
+    )  # whoever was told stays told
 
 
 def test_an_unacknowledged_alert_is_escalated_by_the_timer() -> None:
@@ -258,7 +272,7 @@ def test_an_unacknowledged_alert_is_escalated_by_the_timer() -> None:
     (event,) = unacknowledged_escalations([alert], limit, RULES)
     state, _ = run([event], state=state)
     alert = only_alert(state)
-    assert alert.escalated_to == {"r0a-named-midwife-safeguarding"}
+    assert alert.escalated_to == refs("r0a-named-midwife-safeguarding")
     assert alert.escalation_reason == "not acknowledged within 24 hours of being raised"
 
 
@@ -277,12 +291,12 @@ def test_acknowledge_then_close_records_who_and_when() -> None:
     alert = only_alert(state)
     assert (alert.status, alert.acknowledged_by, alert.acknowledged_at) == (
         AlertStatus.ACKNOWLEDGED,
-        "mw-1",
+        ref("mw-1"),
         at,
     )
     state, _ = run([closed(APT1, "mw-1", at=at + timedelta(hours=1))], state=state)
     alert = only_alert(state)
-    assert (alert.status, alert.closed_by) == (AlertStatus.CLOSED, "mw-1")
+    assert (alert.status, alert.closed_by) == (AlertStatus.CLOSED, ref("mw-1"))
     assert alert.close_reason == "phoned her; rebooked for Friday"
 
 
@@ -315,3 +329,122 @@ def test_the_fold_is_deterministic() -> None:
         acknowledged(APT1),
     ]
     assert run(events) == run(events)
+
+
+# -- what the alert says -----------------------------------------------------------------------
+
+
+def _at(location: str | None) -> AppointmentMissed:
+    return AppointmentMissed(appointment=appointment().model_copy(update={"location": location}))
+
+
+@pytest.mark.parametrize(
+    ("booked_at", "missed_at", "alert_at"),
+    [
+        ("North Manchester antenatal clinic", None, "North Manchester antenatal clinic"),
+        ("North Manchester antenatal clinic", "Room 3, NMGH", "Room 3, NMGH"),  # the newer word
+        (None, None, None),
+        (None, "Room 3, NMGH", "Room 3, NMGH"),
+    ],
+)
+def test_an_alert_keeps_the_bookings_location_when_the_no_show_has_none(
+    booked_at: str | None, missed_at: str | None, alert_at: str | None
+) -> None:
+    booking = AppointmentBooked(appointment=_at(booked_at).appointment)
+    events = [
+        assigned(),
+        case_event(EventType.APPOINTMENT_BOOKED, booking, record_id="APT-1-booked"),
+        case_event(EventType.APPOINTMENT_MISSED, _at(missed_at), record_id="APT-1"),
+    ]
+    state, _ = run(events)
+    assert only_alert(state).appointment.location == alert_at
+
+
+def test_a_no_show_of_an_appointment_never_booked_here_keeps_its_own_location() -> None:
+    state, _ = run([case_event(EventType.APPOINTMENT_MISSED, _at("Room 3"), record_id="APT-1")])
+    assert only_alert(state).appointment.location == "Room 3"
+    state, _ = run([case_event(EventType.APPOINTMENT_MISSED, _at(None), record_id="APT-1")])
+    assert only_alert(state).appointment.location is None
+
+
+# -- recipients are (organisation, id) ------------------------------------------------------------
+
+COUNCIL, CHARITY = "SAL-COUNCIL", "HOME-START"
+
+
+def test_namesakes_in_two_organisations_are_two_team_members_and_only_the_addressed_one_hears() -> (
+    None
+):
+    state, _ = run(
+        [
+            assigned("kw-7", PractitionerRole.SOCIAL_WORKER, organisation_code=COUNCIL),
+            assigned("kw-7", PractitionerRole.KEY_WORKER, organisation_code=CHARITY),
+            missed("APT-1"),
+        ]
+    )
+    assert len(state.team) == 2  # neither assignment replaced the other
+    alert = only_alert(state)
+    assert alert.recipients == refs("kw-7", organisation_code=CHARITY)
+    assert ref("kw-7", COUNCIL) not in alert.addressed_to()
+
+
+@pytest.mark.parametrize(
+    ("by_organisation", "recorded_as"),
+    [
+        (CHARITY, ref("kw-7", CHARITY)),
+        (None, ref("kw-7", "R0A")),  # an event from before the field: the source's organisation
+    ],
+)
+def test_who_acknowledged_and_closed_is_an_organisation_and_an_id(
+    by_organisation: str | None, recorded_as: object
+) -> None:
+    state, _ = run(
+        [
+            assigned("kw-7", PractitionerRole.KEY_WORKER, organisation_code=CHARITY),
+            missed("APT-1"),
+            acknowledged(APT1, "kw-7", by_organisation),
+        ]
+    )
+    assert only_alert(state).acknowledged_by == recorded_as
+    state, _ = run([closed(APT1, "kw-7", by_organisation)], state=state)
+    assert only_alert(state).closed_by == recorded_as
+
+
+def test_escalation_to_the_lead_names_the_lead_in_the_controllers_organisation() -> None:
+    rules = Rules(escalate_after_missed=1, safeguarding_leads={"R0A": "lead-1", COUNCIL: "lead-1"})
+    state, _ = run([missed("APT-1")], rules=rules)
+    assert only_alert(state).escalated_to == refs("lead-1", organisation_code="R0A")
+
+
+# -- unassignment ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ending", "still_hears"),
+    [
+        (unassigned("mw-1"), False),  # the assignment held ends
+        (unassigned("mw-1", organisation_code="RW6"), True),  # another trust's mw-1
+        (unassigned("mw-1", role=PractitionerRole.HEALTH_VISITOR), True),  # a role not held
+        (unassigned("mw-2"), True),  # someone else
+    ],
+)
+def test_an_unassignment_takes_only_the_assignment_it_names_out_of_later_alerts(
+    ending: CaseEvent, still_hears: bool
+) -> None:
+    state, _ = run(
+        [
+            assigned("mw-1"),
+            booked("APT-1"),
+            missed("APT-1"),
+            ending,
+            booked("APT-2", at=T0 + timedelta(days=40)),
+            missed("APT-2", at=T0 + timedelta(days=40)),
+        ]
+    )
+    first = state.alerts[APT1]
+    later = state.alerts[alert_id_for(TRUST, "APT-2")]
+    assert ref("mw-1") in first.recipients  # whoever was told stays told
+    assert (ref("mw-1") in later.recipients) is still_hears
+    assert any(isinstance(e, MemberUnassigned) for e in run([assigned(), ending])[1]) is (
+        not still_hears
+    )

@@ -30,7 +30,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hub.connectors.fhir_appointment import appointment_to_event, parse_appointment
-from hub.connectors.fhir_bundle import read_bundle, resource_to_event
+from hub.connectors.fhir_bundle import read_bundle, resource_to_events
 from hub.connectors.fhir_common import MappingError, load_json
 from hub.connectors.hl7v2.ack import build_ack
 from hub.connectors.hl7v2.mapping import Accepted, translate
@@ -38,9 +38,9 @@ from hub.connectors.hl7v2.reading import Hl7ReadError, parse
 from hub.connectors.runtime import Mapped, Refused
 from hub.connectors.runtime import translate as translate_records
 from hub.connectors.sdk import InputError, discover, load_connector
-from hub.connectors.sources import load_sources
 from hub.connectors.voluntary.routes import webhook_record
 from hub.events import CaseEvent
+from tests.support.golden import GOLDEN_SOURCES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 HL7_SAMPLES = [p.read_bytes() for p in sorted((GOLDEN / "hl7v2").glob("*.input.hl7"))]
@@ -51,7 +51,7 @@ FHIR_SAMPLES = [
     if p.read_bytes().lstrip().startswith(b"{")
 ]
 CONNECTOR_SAMPLES = sorted((GOLDEN / "connectors").glob("*/*.input.*"))
-SOURCES = load_sources()
+SOURCES = GOLDEN_SOURCES
 RECORDED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "60"))
 fuzz = settings(max_examples=EXAMPLES, deadline=None)
@@ -177,8 +177,9 @@ def _fhir_property(body: bytes) -> None:
             for entry in reading.entries:
                 assert (entry.event is None) != (entry.error is None)
         else:
-            event = resource_to_event(data, organisation_code="R0A", recorded_at=RECORDED_AT)
-            assert isinstance(event, CaseEvent)
+            events = resource_to_events(data, organisation_code="R0A", recorded_at=RECORDED_AT)
+            assert events
+            assert all(isinstance(e, CaseEvent) for e in events)
     except MappingError as error:
         issues.append(error.issues)
     try:

@@ -423,3 +423,57 @@ def test_hub_agreement_check_validates_the_shipped_agreement(tmp_path: Path) -> 
     refused = CliRunner().invoke(app, ["agreement", "check", str(bad)])
     assert refused.exit_code == 1
     assert "title: Field required" in refused.output
+
+
+def _charity_withdrawal(received_at: datetime) -> CaseEvent:
+    """A charity's ``consent_withdrawn`` row dated by day only, as the connector maps it."""
+    from hub.connectors.sdk import Record
+    from hub.connectors.voluntary.activity import ActivityConfig, VoluntaryActivity
+
+    fields = {
+        "record_id": "WD-1",
+        "event": "consent_withdrawn",
+        "occurred_on": (T0 + DAY).date().isoformat(),
+        "nhs_number": NHS_NUMBER,
+        "recorded_by": "hs-3",
+    }
+    config = ActivityConfig(system="lamplight", organisation_code=HOME_START)
+    record = Record("withdrawals.csv:2", "WD-1|consent_withdrawn", b"", fields)
+    [event] = VoluntaryActivity().map(record, config, received_at)
+    return event
+
+
+MORNING, RECEIVED = T0 + DAY, T0 + DAY + timedelta(hours=6)  # T0 is 09:30 UTC
+
+
+@pytest.mark.parametrize(
+    ("read_at", "expected"),
+    [
+        # The consent given the same morning is withdrawn: midnight would not have covered it.
+        (RECEIVED, Outcome.DENY),
+        (RECEIVED + DAY, Outcome.DENY),
+        # Before the withdrawal reached the hub, the read was permitted (and was recorded so).
+        (RECEIVED - timedelta(minutes=1), Outcome.PERMIT),
+    ],
+)
+def test_a_withdrawal_dated_by_day_binds_from_when_it_was_received(
+    read_at: datetime, expected: Outcome
+) -> None:
+    withdrawal = _charity_withdrawal(RECEIVED)
+    assert withdrawal.occurred_at < MORNING  # dated midnight, as stated
+    request = Request(HOME_START_WORKER, CARE, A, Subject(NHS_NUMBER), TRUST, read_at)
+    folded = facts([consented("same-morning", at=MORNING), withdrawal])
+    assert decide(AGREEMENT, folded, request).outcome is expected
+
+
+def test_the_same_withdrawal_sent_again_does_not_withdraw_a_consent_given_since() -> None:
+    again = RECEIVED + DAY
+    events = [
+        consented(at=MORNING),
+        _charity_withdrawal(RECEIVED),
+        consented("given-again", at=RECEIVED + timedelta(hours=1)),
+        _charity_withdrawal(again),  # the same file uploaded again the next day
+    ]
+    request = Request(HOME_START_WORKER, CARE, A, Subject(NHS_NUMBER), TRUST, again)
+    decision = decide(AGREEMENT, facts(events), request)
+    assert (decision.outcome, decision.authority) == (Outcome.PERMIT, "given-again")

@@ -28,7 +28,7 @@ from hub.subscriptions.rules import (
 )
 from hub.subscriptions.store import new_secret
 from hub.subscriptions.stream import start_after
-from tests.builders import NHS_NUMBER, T0, appointment
+from tests.builders import NHS_NUMBER, T0, appointment, refs
 
 ALERT = Alert(
     alert_id=uuid.uuid4(),
@@ -40,8 +40,8 @@ ALERT = Alert(
     source_system="test-pas",
     organisation_code="R0A",
     source_event_id=uuid.uuid4(),
-    recipients=frozenset({"mw-1", "kw-1"}),
-    escalated_to=frozenset({"r0a-named-midwife-safeguarding"}),
+    recipients=refs("mw-1") | refs("kw-1", organisation_code="VCS-HOMESTART-SALFORD"),
+    escalated_to=refs("r0a-named-midwife-safeguarding"),
 )
 
 
@@ -60,9 +60,11 @@ def test_a_person_is_sent_the_alerts_addressed_to_her_including_escalations() ->
     assert wants(Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1"), ALERT)
     assert wants(Recipient("R0A", "SAFEGUARDING_MIDWIFE", "r0a-named-midwife-safeguarding"), ALERT)
     assert not wants(Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-2"), ALERT)
-    # Addressing is by user: the same user id at another organisation is still addressed
-    # (the gate then decides what that organisation may see).
     assert wants(Recipient("VCS-HOMESTART-SALFORD", "KEY_WORKER", "kw-1"), ALERT)
+    # Addressing is by (organisation, user): the same user id at another organisation is
+    # somebody else, and is not sent it.
+    assert not wants(Recipient("355", "SOCIAL_WORKER", "kw-1"), ALERT)
+    assert not wants(Recipient("R0A", "KEY_WORKER", "kw-1"), ALERT)
 
 
 def test_an_organisations_system_is_sent_the_alerts_its_organisation_controls() -> None:

@@ -53,6 +53,7 @@ from tests.team_builders import (
     plan_ended,
     plan_started,
     practitioner,
+    practitioner_ended,
     pre_birth_assessment,
     programme_accepted,
     programme_progress,
@@ -120,6 +121,26 @@ def test_the_same_practitioner_in_two_roles_is_two_involvements() -> None:
         PractitionerRole.COMMUNITY_MIDWIFE,
         PractitionerRole.SAFEGUARDING_MIDWIFE,
     }
+
+
+@pytest.mark.parametrize(
+    ("ending", "ended"),
+    [
+        (practitioner_ended("mw-1", PractitionerRole.COMMUNITY_MIDWIFE), True),
+        (practitioner_ended("mw-1", PractitionerRole.HEALTH_VISITOR), False),  # not held
+        (practitioner_ended("mw-1", PractitionerRole.COMMUNITY_MIDWIFE, organisation="RW6"), False),
+        (practitioner_ended("mw-2", PractitionerRole.COMMUNITY_MIDWIFE), False),
+    ],
+)
+def test_an_unassignment_ends_only_the_involvement_it_names_and_keeps_it_for_history(
+    ending: CaseEvent, ended: bool
+) -> None:
+    later = ending.model_copy(update={"occurred_at": T0 + timedelta(days=9)})
+    state = folded([practitioner("mw-1", PractitionerRole.COMMUNITY_MIDWIFE), later])
+    [involvement] = only(state, Involvement)
+    assert involvement.since == T0
+    assert involvement.active is not ended
+    assert involvement.until == (T0 + timedelta(days=9) if ended else None)
 
 
 def test_a_plan_starts_active_and_ends_kept_for_history() -> None:

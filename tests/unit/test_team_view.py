@@ -27,7 +27,7 @@ from hub.sharing.disclosure import Channel
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Subject
-from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, withdrawn
+from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, ref, withdrawn
 from tests.team_builders import UNBORN_KEY, family_story, plan_ended
 
 AGREEMENT = load_agreement()
@@ -167,6 +167,30 @@ def test_the_lead_is_the_latest_lead_practitioner_assigned() -> None:
     assert team.lead_practitioner.practitioner_id == "lp-2"
 
 
+def test_an_ended_involvement_is_not_shown_nor_on_the_caseload() -> None:
+    from tests.team_builders import practitioner_ended
+
+    ended = practitioner_ended(
+        "mw-1", PractitionerRole.COMMUNITY_MIDWIFE, at=T0 + timedelta(days=3)
+    )
+    events = [*family_story(NOW), ended]
+    team = view(MIDWIFE, events=events).view
+    assert team is not None
+    assert "mw-1" not in {p.practitioner_id for p in team.practitioners}
+    before = view(MIDWIFE).view
+    assert before is not None
+    assert "mw-1" in {p.practitioner_id for p in before.practitioners}
+    state = empty_state(NHS_NUMBER)
+    for event in events:
+        state, _ = fold(state, event)
+    involvement = next(
+        i
+        for i in state.items.values()
+        if i.kind == "practitioner" and getattr(i.body, "practitioner_id", None) == "mw-1"
+    )
+    assert shown_in_caseload(ref("mw-1"), NOW)(involvement) is False  # off her caseload
+
+
 def test_no_lead_practitioner_is_none() -> None:
     events = [
         e
@@ -195,10 +219,10 @@ def test_a_caseload_line_summarises_the_family_for_its_practitioner() -> None:
         )
 
     assembled = assemble_team(
-        FAMILY, members(family_story(NOW)), gate, NOW, shown_in_caseload("mw-1", NOW)
+        FAMILY, members(family_story(NOW)), gate, NOW, shown_in_caseload(ref("mw-1"), NOW)
     )
     assert assembled.view is not None
-    entry = caseload_entry("mw-1", assembled.view)
+    entry = caseload_entry(ref("mw-1"), assembled.view)
     assert entry is not None
     assert entry.roles == [PractitionerRole.COMMUNITY_MIDWIFE]
     assert entry.missed_appointments == 1
@@ -206,7 +230,7 @@ def test_a_caseload_line_summarises_the_family_for_its_practitioner() -> None:
     assert entry.expected_delivery_dates
     assert entry.lead_practitioner is not None
     assert assembled.view.assessments == []  # not part of a caseload line: not gated, not sent
-    assert caseload_entry("someone-else", assembled.view) is None
+    assert caseload_entry(ref("someone-else"), assembled.view) is None
 
 
 def test_not_sent_moves_every_disclosed_item_to_withheld() -> None:

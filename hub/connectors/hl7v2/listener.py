@@ -10,6 +10,12 @@ another (order is kept) and each is acknowledged only once its fate is durable:
 
 Bytes that are not MLLP-framed cannot be answered in HL7 (there is no message to echo), so the
 connection is closed; the listener itself keeps serving other connections.
+
+Every wait is bounded: a connection on which no complete message arrives within
+``HUB_MLLP_IDLE_TIMEOUT_SECONDS`` (of opening, or of the previous acknowledgement) is closed —
+a sender that opened a block and stopped, or trickles a byte at a time, holds nothing for
+ever — and one source address holds at most ``HUB_MLLP_MAX_CONNECTIONS_PER_ADDRESS``
+connections; the ones beyond are closed at once. An interface engine reconnects to send.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections import Counter
 from dataclasses import dataclass
 
 import hl7
@@ -67,11 +74,23 @@ def receive(raw: bytes, sources: SourceRegistry) -> Received:
 
 
 class MllpListener:
-    def __init__(self, sink: CaseEventSink, sources: SourceRegistry, host: str, port: int) -> None:
+    def __init__(
+        self,
+        sink: CaseEventSink,
+        sources: SourceRegistry,
+        host: str,
+        port: int,
+        *,
+        idle_timeout_s: float = 120.0,
+        max_per_address: int = 20,
+    ) -> None:
         self._sink = sink
         self._sources = sources
         self._host = host
         self._port = port
+        self._idle_timeout_s = idle_timeout_s
+        self._max_per_address = max_per_address
+        self._open: Counter[str] = Counter()  # connections per source address
         self._server: asyncio.Server | None = None
 
     @property
@@ -123,10 +142,30 @@ class MllpListener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        if self._open[address] >= self._max_per_address:
+            log.warning(
+                "refusing an MLLP connection from %s: it has %d open already",
+                address,
+                self._open[address],
+            )
+            writer.close()
+            return
+        self._open[address] += 1
         try:
             while True:
                 try:
-                    raw: bytes = await reader.readblock()  # type: ignore[attr-defined]
+                    raw: bytes = await asyncio.wait_for(
+                        reader.readblock(),  # type: ignore[attr-defined]
+                        self._idle_timeout_s,
+                    )
+                except TimeoutError:
+                    log.info(
+                        "closing MLLP connection from %s: no message for %s s",
+                        peer,
+                        self._idle_timeout_s,
+                    )
+                    return
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return  # the sender closed the connection
                 except (InvalidBlockError, ValueError) as error:
@@ -136,6 +175,9 @@ class MllpListener:
                 writer.writeblock(ack)  # type: ignore[attr-defined]
                 await writer.drain()
         finally:
+            self._open[address] -= 1
+            if not self._open[address]:
+                del self._open[address]
             writer.close()
 
 
@@ -156,7 +198,12 @@ def serve(settings: Settings) -> None:
             timeout_s=settings.publish_timeout_seconds,
         )
         listener = MllpListener(
-            CaseEventSink(publisher, settings), sources, settings.mllp_host, settings.mllp_port
+            CaseEventSink(publisher, settings),
+            sources,
+            settings.mllp_host,
+            settings.mllp_port,
+            idle_timeout_s=settings.mllp_idle_timeout_seconds,
+            max_per_address=settings.mllp_max_connections_per_address,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

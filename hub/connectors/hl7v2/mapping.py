@@ -5,8 +5,12 @@
 (content errors: each :class:`Hl7Problem` names segment, field and HL7 error code). The listener
 turns that into the acknowledgement; this module does no I/O.
 
-Event ids are UUIDv5 of sending facility and MSH-10 (and the event's position in the
-message), so a re-sent message yields the same ids and no second alert.
+The practitioners a message names to the team (ROL, and the PV1 / AIP fields the source
+configures: :mod:`hub.connectors.hl7v2.roles`) come first, as ``PRACTITIONER_ASSIGNED`` /
+``PRACTITIONER_UNASSIGNED`` events, so a no-show that names its midwife is addressed to her.
+
+Event ids are UUIDv5 of sending facility and MSH-10 (and the event's place in the message), so
+a re-sent message yields the same ids and no second alert.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Final, Literal
 import hl7
 
 from hub.connectors.hl7v2.reading import Hl7Problem, first_segment, repetitions, timestamp, value
+from hub.connectors.hl7v2.roles import Named, named_practitioners
 from hub.connectors.sources import SourceConfig, SourceRegistry
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -34,6 +39,7 @@ from hub.events import (
     PersonIdentifier,
     PersonMerged,
     PersonRegistered,
+    PractitionerAssigned,
     Sensitivity,
     Source,
     deterministic_event_id,
@@ -141,9 +147,21 @@ def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: dateti
         category = DataCategory.APPOINTMENTS
         missed = event_type is EventType.APPOINTMENT_MISSED and appointment is not None
         occurred_at = appointment.start if missed and appointment else sent_at
-    if problems or payload is None or occurred_at is None or not subject:
+    named = named_practitioners(list(message), source, problems)
+    if problems or payload is None or occurred_at is None or not subject or sent_at is None:
         return Refused("AE", tuple(problems))
     record_id = _record_id(payload, control_id)
+    team = tuple(
+        _team_event(
+            n,
+            (facility, control_id, record_id),
+            subject,
+            Source(system=source.system, organisation_code=organisation),
+            occurred_at=occurred_at if kind == "ADT" else sent_at,
+            recorded_at=recorded_at,
+        )
+        for n in named
+    )
     event = CaseEvent(
         event_id=deterministic_event_id("hl7v2", facility, control_id, "0"),
         event_type=event_type,
@@ -156,7 +174,35 @@ def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: dateti
         sensitivity=Sensitivity.ROUTINE,
         payload=payload,
     )
-    return Accepted((event,))
+    return Accepted((*team, event))
+
+
+def _team_event(
+    named: Named,
+    message_ids: tuple[str, str, str],
+    subject: list[PersonIdentifier],
+    source: Source,
+    *,
+    occurred_at: datetime,
+    recorded_at: datetime,
+) -> CaseEvent:
+    """One team change: timed by the ADT's event time or an SIU's sending time (MSH-7)."""
+    facility, control_id, record_id = message_ids
+    assigning = isinstance(named.change, PractitionerAssigned)
+    return CaseEvent(
+        event_id=deterministic_event_id("hl7v2", facility, control_id, named.key),
+        event_type=(
+            EventType.PRACTITIONER_ASSIGNED if assigning else EventType.PRACTITIONER_UNASSIGNED
+        ),
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        source=source,
+        source_record_id=f"{record_id}|{named.key}",
+        subject=tuple(subject),
+        data_category=DataCategory.PRACTITIONER_ALLOCATION,
+        sensitivity=Sensitivity.ROUTINE,
+        payload=named.change,
+    )
 
 
 def _record_id(payload: Payload, control_id: str) -> str:

@@ -18,16 +18,18 @@ row (or one webhook ``data`` object) per fact, named by ``event``. Columns:
 ``session_id``         the session (attended / missed), with ``session_start`` (ISO date-time)
 ``sessions_attended``  progress: so far; ``sessions_planned``, ``stage``, ``completed`` (yes/no)
 ``instrument``         ``SDQ``, ``WEMWBS`` or ``SWEMWBS``, with ``score`` and ``respondent``
-``recipients``         consent: organisation codes separated by ``;`` (and ``categories``,
-                       ``purposes``, ``consent_id``, ``recorded_by``)
+``recipients``         consent: organisation codes, a JSON array or separated by ``;`` (and
+                       ``categories``, ``purposes``, ``consent_id``, ``recorded_by``)
 =====================  ===========================================================================
 
+docs/voluntary-activity.md documents each event type with examples (a test keeps it true).
 Assessment scores are special-category health data (UK GDPR Art 9): classed
 ``ASSESSMENT_SCORES`` / ``SPECIAL_CATEGORY`` so the policy shares them only where agreed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import ClassVar, Final, TypeVar
@@ -98,7 +100,7 @@ class VoluntaryActivity(Connector[ActivityConfig]):
     config_model = ActivityConfig
     example_config: ClassVar = {
         "system": "homestart-lamplight",
-        "organisation_code": "HOMESTART-MCR",
+        "organisation_code": "VCS-HOMESTART-SALFORD",
         "programme": "Strengthening Families",
     }
     key_columns = ("record_id", "event")
@@ -246,14 +248,38 @@ def _score(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> Cas
 
 
 def _listed(f: Fields, name: str) -> tuple[str, ...]:
-    """A field of values separated by ``;``."""
-    return tuple(v.strip() for v in (f.text(name, required=False) or "").split(";") if v.strip())
+    """A list field: values separated by ``;``, or a JSON array of strings.
+
+    A webhook's ``data`` may give a list as a JSON array (the webhook route hands it on as its
+    JSON text); a CSV cell as ``A;B``. Both mean the same list.
+    """
+    text = f.text(name, required=False) or ""
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except ValueError:
+            values = None
+        if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+            f.fail(name, f"{text!r} is not a JSON array of strings nor values separated by ';'")
+            return ()
+        return tuple(v.strip() for v in values if v.strip())
+    return tuple(v.strip() for v in text.split(";") if v.strip())
 
 
-def _chosen(f: Fields, name: str, allowed: Mapping[str, T]) -> tuple[T, ...]:
+def _required_list(f: Fields, name: str) -> tuple[str, ...]:
+    reported = len(f.issues)
+    values = _listed(f, name)
+    if not values and len(f.issues) == reported:  # (an unreadable list was reported already)
+        f.fail(name, "is required (a JSON array, or values separated by ';')")
+    return values
+
+
+def _chosen(
+    f: Fields, name: str, allowed: Mapping[str, T], listed: tuple[str, ...] | None = None
+) -> tuple[T, ...]:
     """The listed values as ``allowed`` maps them (case-insensitive); others are reported."""
     chosen = []
-    for value in _listed(f, name):
+    for value in _listed(f, name) if listed is None else listed:
         if value.lower() in allowed:
             chosen.append(allowed[value.lower()])
         else:
@@ -267,12 +293,10 @@ _PURPOSES: Final = {p.value.lower(): p for p in Purpose}
 
 def _consent(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
     on, recorded_by = f.date("occurred_on"), f.text("recorded_by")
-    recipients = _listed(f, "recipients")
-    categories = _chosen(f, "categories", _CATEGORIES)
-    purposes = _chosen(f, "purposes", _PURPOSES)
-    for name in ("recipients", "categories", "purposes"):
-        if not _listed(f, name):  # (an invalid value was reported already)
-            f.fail(name, "is required (values separated by ';')")
+    listed = {name: _required_list(f, name) for name in ("recipients", "categories", "purposes")}
+    recipients = listed["recipients"]
+    categories = _chosen(f, "categories", _CATEGORIES, listed["categories"])
+    purposes = _chosen(f, "purposes", _PURPOSES, listed["purposes"])
     if on is None or recorded_by is None or not (recipients and categories and purposes):
         return None
     payload = ConsentRecorded(

@@ -9,7 +9,8 @@ refused), refuses a repeated ``webhook-id`` without publishing again, and answer
   with the reason (missing headers, too old or too new, no matching signature, malformed
   signature header, body not UTF-8);
 * 400 — a ``webhook-id`` longer than 200 characters;
-* 422 — signed but the content is wrong, naming each field; the body is quarantined first;
+* 422 — signed but the content is wrong, naming each field, or a consent or withdrawal the
+  sharing policy refused (ADR 0020); the body is quarantined first;
 * 202 — after Kafka acknowledged the event (503 if it did not: send again).
 
 The body is ``{"type": "<event>", "timestamp": "...", "data": {<fields>}}`` (the Standard
@@ -42,7 +43,9 @@ from hub.events import utc_now
 from hub.publisher import PublishError
 from hub.readers import reader_identity
 from hub.settings import Settings
+from hub.sharing.change_check import screen_partner_changes
 from hub.sharing.policy import Recipient
+from hub.sql_schema import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Receipts:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        receipts_metadata.create_all(engine)
+        create_tables(engine, receipts_metadata)
 
     def seen(self, organisation: str, message_id: str) -> bool:
         with self._engine.connect() as connection:
@@ -131,7 +134,9 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> None:
 def partner_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/partners", tags=["Partner ingest"])
 
-    @router.post("/{code}/webhooks", status_code=202)
+    @router.post(
+        "/{code}/webhooks", status_code=202, max_body_size=settings.body_limit_webhook_bytes
+    )
     async def webhook(request: Request, code: Code) -> JSONResponse:
         """A Standard Webhooks delivery from a partner's system."""
         feed = _feed(request, code)
@@ -148,6 +153,9 @@ def partner_router(settings: Settings) -> APIRouter:
             return JSONResponse({"webhook_id": message_id, "duplicate": True}, status_code=202)
         record = webhook_record(body, message_id)
         outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
+        outcomes = screen_partner_changes(
+            request.app.state, code, outcomes, f"webhook {message_id}", channel="webhook"
+        )
         try:
             outcomes = await deliver(
                 request.app.state.sink, outcomes, channel="webhook", system=feed.config.system
@@ -161,7 +169,7 @@ def partner_router(settings: Settings) -> APIRouter:
         ids = [str(event.event_id) for event in outcome.events]
         return JSONResponse({"webhook_id": message_id, "event_ids": ids}, status_code=202)
 
-    @router.post("/{code}/uploads")
+    @router.post("/{code}/uploads", max_body_size=settings.upload_max_bytes)
     async def upload(
         request: Request, code: Code, reader: Annotated[Recipient, Depends(reader_identity)]
     ) -> JSONResponse:
@@ -171,15 +179,19 @@ def partner_router(settings: Settings) -> APIRouter:
             raise HTTPException(403, f"{reader.organisation_code} cannot upload for {code}")
         if not request.headers.get("content-type", "").startswith("text/csv"):
             raise HTTPException(415, "send the file as text/csv")
-        body = await request.body()
-        if len(body) > settings.upload_max_bytes:
-            raise HTTPException(413, f"larger than {settings.upload_max_bytes} bytes: split it")
+        body = await request.body()  # at most settings.upload_max_bytes (hub/body_limits.py)
         name = request.headers.get("x-filename", "upload.csv")
         try:
             records = list(feed.connector.read(io.BytesIO(body), name))
         except InputError as error:
             raise HTTPException(422, str(error)) from None
-        outcomes = list(translate(feed.connector, feed.config, records, utc_now()))
+        outcomes = screen_partner_changes(
+            request.app.state,
+            code,
+            list(translate(feed.connector, feed.config, records, utc_now())),
+            f"upload {name}",
+            channel="upload",
+        )
         try:
             outcomes = await deliver(
                 request.app.state.sink, outcomes, channel="upload", system=feed.config.system

@@ -1,0 +1,92 @@
+"""``hub run`` (what ``make run`` starts) on an empty state directory, then again on its state.
+
+The first ``make run`` on a fresh machine once failed: the API and the worker raced to create
+the same tables (issue 16). This runs the real command as a user does — its own broker (from the
+cached jars, so nothing is fetched), worker, API and MLLP listener — until the demo alert is
+readable through the API; stops it with Ctrl-C (SIGINT); starts it again on the same state and
+reads the alert again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.kafka_local import stop_broker
+from tests.conftest import cache_dir
+from tests.support.net import free_port
+from tests.support.processes import eventually
+
+pytestmark = pytest.mark.kafka
+
+READY = re.compile(r"ready\. The demo midwife's open alerts: curl -H '([^:]+): ([^']+)' (\S+)")
+
+
+@contextmanager
+def hub_run(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``hub run`` in its own process group; afterwards nothing it started is left running."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        with suppress(ProcessLookupError):  # a child that outlived it (the broker has its own)
+            os.killpg(process.pid, signal.SIGKILL)
+        stop_broker(Path(env["HUB_STATE_DIR"]))
+
+
+def demo_alerts_read_through_the_api(log: Path) -> list[object]:
+    """Wait for ``hub run``'s "ready" line, then read the alerts it names as the midwife."""
+    eventually(
+        lambda: READY.search(log.read_text()) is not None, timeout_s=240, what="ready", log=log
+    )
+    ready = READY.search(log.read_text())
+    assert ready is not None
+    header, value, url = ready.groups()
+    response = httpx.get(url, headers={header: value}, timeout=10)
+    assert response.status_code == 200, response.text
+    alerts: list[object] = response.json()["alerts"]
+    return alerts
+
+
+def test_hub_run_on_an_empty_state_directory_then_again_on_its_state(tmp_path: Path) -> None:
+    state = tmp_path / "state"  # does not exist yet: a fresh machine
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # hub run starts its own broker
+    env |= {
+        "HUB_STATE_DIR": str(state),
+        "HUB_KAFKA_JARS_DIR": str(cache_dir() / "kafka-jars"),
+        "HUB_API_PORT": str(free_port()),
+        "HUB_MLLP_PORT": str(free_port()),
+    }
+    for run in ("first", "second"):
+        log = tmp_path / f"{run}-run.log"
+        with hub_run(env, log) as process:
+            alerts = demo_alerts_read_through_the_api(log)
+            assert len(alerts) == 1, alerts
+            process.send_signal(signal.SIGINT)
+            assert process.wait(60) == 0, log.read_text()
+        assert "Kafka stopped" in log.read_text()
+    assert not (state / "kafka-jars").exists()  # the cache was used: nothing was fetched

@@ -1,0 +1,62 @@
+"""Projection tables made by an earlier version are refused at start, and a rebuild mends them.
+
+Recipients became (organisation, id) (ADR 0024): an ``alert_recipients`` or ``taf_items`` table
+from before has no organisation column, and ``CREATE TABLE IF NOT EXISTS`` would leave it so —
+every later write would fail, or a read would match namesakes. The stores refuse such a table
+with the command that rebuilds it; the rebuild's swap (ADR 0015) replaces it whatever its shape.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, text
+
+from hub.projections.alert_tables import alert_tables
+from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
+from hub.projections.missed_appointments import PROJECTION
+from hub.projections.store import LIVE, MissedAppointmentStore
+from hub.projections.team_store import TeamStore
+from hub.sql_schema import StaleTablesError
+
+# The tables as the previous version made them (their primary keys without the organisation).
+OLD = {
+    "alert_recipients": "CREATE TABLE alert_recipients (alert_id VARCHAR(36) NOT NULL, "
+    "practitioner_id VARCHAR(250) NOT NULL, routine BOOLEAN NOT NULL, escalation BOOLEAN NOT NULL, "
+    "PRIMARY KEY (alert_id, practitioner_id))",
+    "taf_items": "CREATE TABLE taf_items (subject_key VARCHAR(250) NOT NULL, "
+    "item_id VARCHAR(600) NOT NULL, kind VARCHAR(30) NOT NULL, category VARCHAR(50) NOT NULL, "
+    "controller VARCHAR(50) NOT NULL, practitioner_id VARCHAR(250), body TEXT NOT NULL, "
+    "PRIMARY KEY (subject_key, item_id))",
+}
+
+
+def _make_old(engine: Engine, table: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE {table}"))
+        connection.execute(text(OLD[table]))
+
+
+@pytest.mark.parametrize(
+    ("table", "start", "command"),
+    [
+        ("alert_recipients", "alerts", "hub replay missed_appointment_alerts"),
+        ("taf_items", "team", "hub replay team_around_the_family"),
+    ],
+)
+def test_a_table_of_the_earlier_shape_is_refused_with_the_remedy(
+    sql_engine: Engine, table: str, start: str, command: str
+) -> None:
+    _make_old(sql_engine, table)
+    store = MissedAppointmentStore(sql_engine) if start == "alerts" else TeamStore(sql_engine)
+    with pytest.raises(StaleTablesError) as refused:
+        store.create_schema()
+    assert table in str(refused.value)
+    assert command in str(refused.value)
+
+
+def test_the_rebuilds_swap_replaces_an_old_table(sql_engine: Engine) -> None:
+    _make_old(sql_engine, "alert_recipients")
+    fresh = alert_tables(generation_metadata(), REBUILD)
+    prepare(sql_engine, PROJECTION + REBUILD, fresh)
+    assert swap(sql_engine, PROJECTION, LIVE, PROJECTION + REBUILD, fresh) == []
+    MissedAppointmentStore(sql_engine).create_schema()  # the live tables are today's now
