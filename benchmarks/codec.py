@@ -11,6 +11,7 @@ import fastavro
 
 from benchmarks.harness import rate, report
 from hub.avro_codec import case_event_codec, case_event_to_avro, load_schema
+from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.events import CaseEvent
@@ -71,7 +72,7 @@ def run() -> None:
     # Sealing (ADR 0009): key lookup in SQLite + AES-256-GCM on top of the codec.
     with tempfile.TemporaryDirectory() as directory:
         engine = make_engine(f"sqlite:///{Path(directory) / 'keys.sqlite3'}")
-        log = CaseEventLog(SubjectKeyStore(engine), "bench")
+        log = CaseEventLog(SubjectKeyStore(engine, LocalKek.generate()), "bench")
         sample = events[:5000]
 
         def sealed() -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.harness import rate, report
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import SubjectKeyStore, open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import SubjectKey
 from hub.events import CaseEvent
@@ -86,7 +86,7 @@ class CachedKeys:
 
 def produce(settings: Settings, events: int) -> None:
     engine = make_engine(settings.resolved_database_url())
-    keys = SubjectKeyStore(engine)
+    keys = open_key_store(settings)
     keys.create_schema()
     log = CaseEventLog(CachedKeys(keys), settings.family_events_topic)
     producer = Producer(

@@ -29,7 +29,7 @@ from hub.body_limits import NameTheLimit, too_large
 from hub.connectors.fhir_http import fhir_router
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
 from hub.connectors.voluntary.routes import Receipts, partner_router
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.routes import erasure_router
 from hub.events import utc_now
 from hub.identity.routes import identity_router
@@ -103,12 +103,14 @@ def create_api(
         changes.create_schema()
         app.state.identity = IdentityStore(the_store.engine)
         app.state.team = TeamStore(the_store.engine)
-        app.state.keys = keys = SubjectKeyStore(the_store.engine)
+        app.state.keys = keys = open_key_store(settings)
         app.state.clients = clients = ClientStore(the_store.engine)
         clients.create_schema()
         app.state.partners = partners
         app.state.webhook_receipts = Receipts(the_store.engine)
-        app.state.subscriptions = subscriptions = SubscriptionStore(the_store.engine)
+        app.state.subscriptions = subscriptions = SubscriptionStore(
+            the_store.engine, settings.key_wrapper()
+        )
         subscriptions.create_schema()
         app.state.destinations = Destinations.of(settings.subscription_allowed_networks)
         app.state.metrics = metrics_registry(settings, the_store.engine, watch)

@@ -33,10 +33,20 @@ app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
 app.add_typer(subscriptions_app, name="subscriptions")
+keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0021).")
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
     return Settings()
+
+
+@app.callback()
+def _private_state() -> None:
+    """Before any command: what this process writes under HUB_STATE_DIR is the owner's alone."""
+    from hub.state_files import private_state
+
+    private_state(_settings().state_dir)
 
 
 def parties_checked(settings: Settings) -> Settings:
@@ -329,6 +339,25 @@ def run() -> None:
     from hub.runner import run_all
 
     raise typer.Exit(run_all(parties_checked(_settings())))
+
+
+@keys_app.command("migrate")
+def keys_migrate() -> None:
+    """Move subject keys from the projection database (a state from before ADR 0021, in clear)
+    into the key store, wrapped with the key-encryption key, then drop them there; wrap webhook
+    signing secrets stored in clear. Run once, with every hub process stopped, after backing up
+    the database."""
+    from hub.erasure.keystore import migrate_legacy_keys
+    from hub.projections.store import make_engine
+    from hub.subscriptions.store import SubscriptionStore
+
+    settings = _settings()
+    moved = migrate_legacy_keys(settings)
+    typer.echo(f"{moved} subject keys moved into the key store; none are left in the projections")
+    subscriptions = SubscriptionStore(
+        make_engine(settings.resolved_database_url()), settings.key_wrapper()
+    )
+    typer.echo(f"{subscriptions.wrap_clear_secrets()} webhook signing secrets wrapped")
 
 
 def main() -> None:

@@ -33,13 +33,15 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         settings.disclosures_topic,
         settings.family_events_topic,
     }
+    refused_ms = str(int(settings.quarantine_retention_days * 86_400_000))
     missing = [
         NewTopic(
             name,
             num_partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
-            # Case-events are the system of record: keep them (erasure is by crypto-shredding).
-            config={"retention.ms": "-1"} if name in kept_forever else {},
+            # Case-events are the system of record: keep them (erasure is by crypto-shredding);
+            # refused input for the quarantine retention (ADR 0021).
+            config={"retention.ms": "-1" if name in kept_forever else refused_ms},
         )
         for name in wanted
         if name not in existing

@@ -1,40 +1,65 @@
-"""Keeping credentials out of the API's logs.
+"""Keeping credentials and people's identifiers out of the API's logs.
 
 The hub never logs a header or a body, but uvicorn's access log writes each request's path
-*with its query string*, and a caller may put a key there (``?api_key=...``, a token in a
-link) however the documentation says not to. The query is replaced by ``?<redacted>`` before
-the line is formatted: the path is enough to operate the service, and an access log is read
-by more people, and kept longer, than the credentials it would leak.
+*with its query string*. Two things are replaced before the line is formatted:
+
+* the **query** by ``?<redacted>``: a caller may put a key there (``?api_key=...``, a token in a
+  link) however the documentation says not to;
+* a **person key in the path** (``/people/<NHS number or system|value>/team``) by
+  ``<person>``, and any NHS number written elsewhere in the path by ``<nhs-number>``: an access
+  log is read by more people, and kept longer, than the records it would name, and no erasure
+  reaches a log file (ADR 0021).
+
+The route (``/people/<person>/alerts``) and the status are enough to operate the service.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import re
 from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG
 
+from hub.nhs_number import SHAPED, is_valid_nhs_number
 
-class RedactQuery(logging.Filter):
-    """Drops the query string from uvicorn access-log records (args: client, method, path,
-    HTTP version, status)."""
+# A person key is everything between /people/ and the route's last segment (keys may hold
+# slashes: a FHIR system URI), or to the end when the path has no known last segment.
+_PERSON = re.compile(
+    r"(?P<prefix>/people/)[^?]+?(?P<suffix>/(?:alerts|team|disclosures|erasure))?$"
+)
+
+_NHS_NUMBER = re.compile(SHAPED)
+
+
+def redact_path(path: str) -> str:
+    """The path without its query, person keys or NHS numbers (pure)."""
+    path, _, query = path.partition("?")
+    path = _PERSON.sub(r"\g<prefix><person>\g<suffix>", path)
+    path = _NHS_NUMBER.sub(
+        lambda m: "<nhs-number>" if is_valid_nhs_number(m.group()) else m.group(), path
+    )
+    return f"{path}?<redacted>" if query else path
+
+
+class RedactPath(logging.Filter):
+    """Redacts the path of uvicorn access-log records (args: client, method, path, HTTP
+    version, status) with :func:`redact_path`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            path, _, query = args[2].partition("?")
-            if query:
-                record.args = (args[0], args[1], f"{path}?<redacted>", *args[3:])
+            record.args = (args[0], args[1], redact_path(args[2]), *args[3:])
         return True
 
 
 def uvicorn_log_config(level: str) -> dict[str, Any]:
-    """uvicorn's own logging configuration, at ``level``, with :class:`RedactQuery` on the
+    """uvicorn's own logging configuration, at ``level``, with :class:`RedactPath` on the
     access log."""
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact_query": {"()": RedactQuery}}
-    config["handlers"]["access"]["filters"] = ["redact_query"]
+    config["filters"] = {"redact_path": {"()": RedactPath}}
+    config["handlers"]["access"]["filters"] = ["redact_path"]
     for logger in config["loggers"].values():
         logger["level"] = level.upper()
     return config

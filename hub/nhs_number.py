@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
+from typing import Final
 
 _WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 
@@ -36,3 +38,16 @@ def valid_nhs_numbers(start: int) -> Iterator[str]:
         check = check_digit(digits)
         if check is not None:
             yield digits + str(check)
+
+
+# Ten digits as people write them (``9434765919``, ``943 476 5919``, ``943-476-5919``).
+SHAPED: Final = r"(?<![0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9])"
+_SHAPED_BYTES: Final = re.compile(SHAPED.encode("ascii"))
+
+
+def nhs_numbers_in(raw: bytes) -> tuple[str, ...]:
+    """Every valid NHS number written anywhere in ``raw`` (with or without spaces or dashes),
+    normalised and sorted: how quarantine attributes input it could not parse to the people
+    it names (ADR 0021)."""
+    found = {normalise_nhs_number(m.group().decode("ascii")) for m in _SHAPED_BYTES.finditer(raw)}
+    return tuple(sorted(n for n in found if is_valid_nhs_number(n)))

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.erasure.kek import LocalKek, kek_file, parse_kek
+
 
 def default_state_dir() -> Path:
     """Where local state lives (broker jars and data, the SQLite store) unless configured."""
@@ -47,6 +49,26 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the projection store; a SQLite file in state_dir if unset. "
         "Secret because it usually carries the database password: a repr of the settings, or a "
         "traceback showing them, does not print it.",
+    )
+    key_store_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the key store (subjects' data keys, ADR 0009/0021), kept "
+        "apart from the projection store so that a copy of one is not a copy of the other; a "
+        "SQLite file keys.sqlite3 in state_dir if unset.",
+    )
+    key_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="The key-encryption key that wraps every stored data key and webhook "
+        "secret (base64 of 32 random bytes, e.g. `openssl rand -base64 32`, from a secret "
+        "manager); if unset, the file key-encryption-key in state_dir, created 0600 on first "
+        "run. Losing it loses every sealed record (ADR 0021).",
+    )
+    quarantine_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long the quarantine and dead-letter topics keep records (retention.ms, "
+        "set when the hub creates them). Refused input that names no NHS number is kept in "
+        "clear, so this is the limit on how long it can name anyone (ADR 0021).",
     )
     case_events_topic: str = "hub.case-events.v1"
     quarantine_topic: str = "hub.quarantine.v1"
@@ -221,6 +243,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.state_dir / 'projections.sqlite3'}"
+
+    def resolved_key_store_url(self) -> str:
+        """The key store URL, defaulting to a SQLite file of its own under ``state_dir``."""
+        if self.key_store_url:
+            return self.key_store_url.get_secret_value()
+        return f"sqlite:///{self.state_dir / 'keys.sqlite3'}"
+
+    def key_wrapper(self) -> LocalKek:
+        """The key-encryption key: the setting, else the state directory's file (made once)."""
+        if self.key_encryption_key:
+            return LocalKek(parse_kek(self.key_encryption_key.get_secret_value()))
+        return LocalKek(kek_file(self.state_dir))
 
     def resolved_kafka_jars_dir(self) -> Path:
         """The local broker's jar cache, defaulting to ``state_dir/kafka-jars``."""

@@ -3,20 +3,23 @@
 Keys decide partitions, and partitions decide order: every event about one identifier is sealed
 with that identifier's data key and carries the key's random id as its Kafka key (ADR 0009), so
 the projections see one person's events in order and no identifier is ever in clear on the log.
+Disclosures and quarantined input are sealed with the keys of the people they name (ADR 0021);
+dead letters are entries of those topics, sealed already, and are written as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from hub.avro_codec import disclosure_codec, quarantine_codec
-from hub.erasure.keystore import SubjectKeyStore
+from hub.avro_codec import quarantine_codec
+from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog, Keyring
+from hub.erasure.records import disclosure_log, named_in, quarantine_log
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
-from hub.projections.store import make_engine
 from hub.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
+from hub.record_limits import check_fits, in_parts
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
 from hub.sharing.facts import SHARING_PAYLOADS
@@ -32,16 +35,13 @@ class CaseEventSink:
         self._publisher = publisher
         self._events_topic = settings.case_events_topic
         self._quarantine_topic = settings.quarantine_topic
-        self._log = CaseEventLog(
-            keys or SubjectKeyStore(make_engine(settings.resolved_database_url())),
-            settings.case_events_topic,
-            settings.schema_registry_url,
-        )
-        self._refused = quarantine_codec(settings.quarantine_topic, settings.schema_registry_url)
         self._disclosures_topic = settings.disclosures_topic
-        self._disclosures = disclosure_codec(
-            settings.disclosures_topic, settings.schema_registry_url
-        )
+        registry = settings.schema_registry_url
+        keys = keys or open_key_store(settings)
+        self._log = CaseEventLog(keys, settings.case_events_topic, registry)
+        self._refused = quarantine_log(keys, settings.quarantine_topic, registry)
+        self._disclosures = disclosure_log(keys, settings.disclosures_topic, registry)
+        self._dead = quarantine_codec(settings.dead_letter_topic, registry)
         self._sharing: SharingStore | None = None
 
     def applying_sharing_facts(self, sharing: SharingStore) -> CaseEventSink:
@@ -57,8 +57,11 @@ class CaseEventSink:
         return self
 
     async def publish(self, event: CaseEvent) -> Delivery:
+        """Raises :class:`~hub.record_limits.RecordTooLargeError` before producing anything
+        when the entry can never be one Kafka record: a permanent refusal, not a retry."""
         # The key lookup is SQL: off the event loop, so a slow database never stalls a listener.
         key, value = await asyncio.to_thread(self._log.encode, event)
+        check_fits(key, value, _headers(event))
         delivery = await self._publisher.publish(self._events_topic, key, value, _headers(event))
         if self._sharing is not None and isinstance(event.payload, SHARING_PAYLOADS):
             await asyncio.to_thread(self._sharing.record_now, event)
@@ -66,6 +69,7 @@ class CaseEventSink:
 
     def publish_sync(self, event: CaseEvent) -> Delivery:
         key, value = self._log.encode(event)
+        check_fits(key, value, _headers(event))
         delivery = self._publisher.publish_sync(self._events_topic, key, value, _headers(event))
         if self._sharing is not None:
             self._sharing.record_now(event)
@@ -78,21 +82,34 @@ class CaseEventSink:
             self._events_topic, key, value, {"hub-event-type": b"SUBJECT_ERASED"}
         )
 
-    async def quarantine(self, record: QuarantineRecord, *, topic: str | None = None) -> Delivery:
+    async def quarantine(self, record: QuarantineRecord) -> Delivery:
+        """Refused input, sealed with the keys of the people it names (ADR 0021); input too
+        large for one record goes in parts (:func:`~hub.record_limits.in_parts`), each sealed
+        with the keys of everyone the whole input names. The last part's delivery."""
+        subjects = named_in(record)
+        delivery: Delivery | None = None
+        for part in in_parts(record):
+            key, value = await asyncio.to_thread(self._refused.encode, part, subjects)
+            delivery = await self._publisher.publish(
+                self._quarantine_topic, key, value, {"hub-channel": record.channel.encode()}
+            )
+        assert delivery is not None  # in_parts returns at least the record itself
+        return delivery
+
+    async def dead_letter(self, record: QuarantineRecord, topic: str) -> Delivery:
+        """An entry a projection could not take; its raw bytes are an entry of a sealed topic."""
         return await self._publisher.publish(
-            topic or self._quarantine_topic,
+            topic,
             str(record.quarantine_id).encode(),
-            self._refused.encode(record),
+            self._dead.encode(record),
             {"hub-channel": record.channel.encode()},
         )
 
     async def disclose(self, disclosure: Disclosure) -> Delivery:
         """Record a disclosure durably; the caller releases the data only after this returns."""
+        key, value = await asyncio.to_thread(self._disclosures.encode, disclosure)
         return await self._publisher.publish(
-            self._disclosures_topic,
-            disclosure.subject_key.encode(),
-            self._disclosures.encode(disclosure),
-            {"hub-channel": disclosure.channel.value.encode()},
+            self._disclosures_topic, key, value, {"hub-channel": disclosure.channel.value.encode()}
         )
 
 

@@ -22,10 +22,11 @@ from faust.types import TP
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from hub.avro_codec import disclosure_codec
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
+from hub.erasure.records import disclosure_log
 from hub.erasure.sealing import LogEntry
+from hub.erasure.wal import ForgetWal
 from hub.events import utc_now
 from hub.identity.routing import FamilyRouter
 from hub.identity.store import IdentityStore
@@ -75,7 +76,7 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         MissedAppointmentStore(engine, rules),
         SharingStore(engine),
         IdentityStore(engine),
-        SubjectKeyStore(engine),
+        open_key_store(settings),
     )
     team_store = TeamStore(engine)
     alerts.create_schema()
@@ -97,14 +98,20 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         then=router.forward,
     )
     family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [alerts.apply, team_store.apply, sharing.apply, keys.apply],
+        [
+            alerts.apply,
+            team_store.apply,
+            sharing.apply,
+            keys.apply,
+            ForgetWal(engine, keys.engine).apply,
+        ],
         CaseEventLog(keys, settings.family_events_topic, registry),
         sink,
         settings.dead_letter_topic,
     )
     disclosures = ProjectionRunner(
         [sharing.apply_disclosure],
-        disclosure_codec(settings.disclosures_topic, registry),
+        disclosure_log(keys, settings.disclosures_topic, registry),
         sink,
         settings.dead_letter_topic,
     )

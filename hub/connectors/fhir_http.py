@@ -35,6 +35,7 @@ from hub.events import CaseEvent, deterministic_event_id, utc_now
 from hub.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.readers import reader_identity
+from hub.record_limits import RecordTooLargeError
 from hub.settings import Settings
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
@@ -230,6 +231,10 @@ def fhir_router(settings: Settings) -> APIRouter:
                 await sink.publish(event)
         except PublishError as error:
             return _unavailable(error)
+        except RecordTooLargeError as error:  # for good: quarantined, 422, never "try later"
+            return await refuse(
+                request, raw, MappingError([(resource_type, str(error))]), organisation
+            )
         version = resource_version(resource_type, data, events[-1], organisation)
         headers = {
             "X-Hub-Event-Id": str(events[-1].event_id),

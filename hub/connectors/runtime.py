@@ -29,6 +29,7 @@ from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, R
 from hub.events import CaseEvent, utc_now
 from hub.publisher import Delivery, PublishError
 from hub.quarantine import QuarantineRecord, quarantine_record
+from hub.record_limits import RecordTooLargeError
 
 # Refusals kept in a report (the rest are counted): a report of a million bad rows stays small.
 REPORTED_REFUSALS: Final = 100
@@ -105,9 +106,7 @@ class Sink(Protocol):
 
     async def publish(self, event: CaseEvent) -> Delivery: ...
 
-    async def quarantine(
-        self, record: QuarantineRecord, *, topic: str | None = None
-    ) -> Delivery: ...
+    async def quarantine(self, record: QuarantineRecord) -> Delivery: ...
 
 
 def refusal_record(refused: Refused, *, channel: str, system: str) -> QuarantineRecord:
@@ -127,25 +126,47 @@ async def deliver(
     channel: str,
     system: str,
     attempts: int = 1,
-) -> int:
+) -> list[Outcome]:
     """Publish every mapped event and quarantine every refusal, concurrently; return when all
-    are acknowledged (raising :class:`PublishError` if any write failed after ``attempts``)."""
-    writes: list[Callable[[], Any]] = []
-    for outcome in outcomes:
-        if isinstance(outcome, Mapped):
-            writes.extend(_bind(sink.publish, event) for event in outcome.events)
-        else:
-            record = refusal_record(outcome, channel=channel, system=system)
-            writes.append(_bind(sink.quarantine, record))
+    are acknowledged (raising :class:`PublishError` if any write failed after ``attempts``).
+
+    Returns the outcomes as delivered: a record whose event can never be one Kafka record
+    (:class:`~hub.record_limits.RecordTooLargeError`, decided before producing) comes back
+    refused, its raw input quarantined — a permanent refusal, not "send again later"."""
     # Every write settles before a failure is raised: no acknowledgement is left in flight
     # for a caller that has stopped waiting.
     results = await asyncio.gather(
-        *(_with_retries(write, attempts) for write in writes), return_exceptions=True
+        *(_deliver_one(sink, o, channel, system, attempts) for o in outcomes),
+        return_exceptions=True,
     )
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:
         raise failures[0]
+    return [result for result in results if not isinstance(result, BaseException)]
+
+
+def published_events(outcomes: Iterable[Outcome]) -> int:
     return sum(len(o.events) for o in outcomes if isinstance(o, Mapped))
+
+
+async def _deliver_one(
+    sink: Sink, outcome: Outcome, channel: str, system: str, attempts: int
+) -> Outcome:
+    if isinstance(outcome, Mapped):
+        results = await asyncio.gather(
+            *(_with_retries(_bind(sink.publish, e), attempts) for e in outcome.events),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        too_large = [f for f in failures if isinstance(f, RecordTooLargeError)]
+        if failures and not too_large:
+            raise failures[0]
+        if not failures:
+            return outcome
+        outcome = Refused(outcome.record, (("record", str(too_large[0])),))
+    record = refusal_record(outcome, channel=channel, system=system)
+    await _with_retries(_bind(sink.quarantine, record), attempts)
+    return outcome
 
 
 def _bind(function: Callable[[Any], Any], argument: Any) -> Callable[[], Any]:
@@ -254,7 +275,12 @@ async def _run_batch(
             report.changed += 1
         to_send.append(Mapped(outcome.record, new_events))
         written[key] = Written(key, digest, frozenset(str(e.event_id) for e in outcome.events))
-    report.published += await deliver(
+    delivered = await deliver(
         sink, to_send, channel="extract", system=config.system, attempts=attempts
     )
+    report.published += published_events(delivered)
+    for sent, outcome in zip(to_send, delivered, strict=True):
+        if isinstance(sent, Mapped) and isinstance(outcome, Refused):  # too large, for good
+            written.pop(outcome.record.key, None)  # not "unchanged" next run: refused again
+            report.refuse(outcome)
     cursors.commit(extract, run_id, list(written.values()), seen)

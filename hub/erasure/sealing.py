@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AwareDatetime
 
 from hub.events import CaseEvent, FrozenModel
@@ -100,6 +103,64 @@ def unseal(key_id: str, secret: bytes, sealed: Sealed) -> bytes:
     except InvalidTag as error:
         raise UnsealError(
             f"entry {sealed.event_id} does not open with key {key_id}: tampered or mis-keyed"
+        ) from error
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """A record of another topic (a disclosure, quarantined input) sealed with the keys of
+    every person it names (ADR 0021): destroying *any* of them makes it unreadable.
+
+    ``key_ids`` empty means no person could be found in it (quarantined bytes with no NHS
+    number): ``body`` is then the record in clear and ``nonce`` is empty.
+    """
+
+    record_id: str
+    key_ids: tuple[str, ...]
+    nonce: bytes
+    body: bytes
+
+
+def _record_key(secrets: Sequence[bytes]) -> bytes:
+    """One AES key from all the subjects' keys (HKDF-SHA256 over their concatenation), so the
+    record opens only while every one of them exists."""
+    if len(secrets) == 1:
+        return secrets[0]
+    hkdf = HKDF(SHA256(), length=KEY_BYTES, salt=None, info=b"thinkfamilyhub sealed record")
+    return hkdf.derive(b"".join(secrets))
+
+
+def _record_data(record_id: str, key_ids: Sequence[str]) -> bytes:
+    return "\x1f".join((record_id, *key_ids)).encode("utf-8")
+
+
+def seal_record(keys: Sequence[SubjectKey], record_id: str, plaintext: bytes) -> SealedRecord:
+    """``plaintext`` sealed with every key of ``keys`` (in clear when there are none)."""
+    ordered = sorted(keys, key=lambda k: k.key_id)
+    key_ids = tuple(k.key_id for k in ordered)
+    if not ordered:
+        return SealedRecord(record_id, (), b"", plaintext)
+    nonce = os.urandom(NONCE_BYTES)
+    secret = _record_key([k.secret for k in ordered])
+    body = AESGCM(secret).encrypt(nonce, plaintext, _record_data(record_id, key_ids))
+    return SealedRecord(record_id, key_ids, nonce, body)
+
+
+def unseal_record(secrets: Sequence[bytes], sealed: SealedRecord) -> bytes:
+    """The record's bytes, given the secrets of ``sealed.key_ids`` in that order."""
+    if not sealed.key_ids:
+        return sealed.body
+    if len(secrets) != len(sealed.key_ids) or any(len(s) != KEY_BYTES for s in secrets):
+        raise UnsealError(f"record {sealed.record_id}: wrong number or length of keys")
+    if len(sealed.nonce) != NONCE_BYTES:
+        raise UnsealError(f"record {sealed.record_id}: the nonce has the wrong length")
+    try:
+        return AESGCM(_record_key(secrets)).decrypt(
+            sealed.nonce, sealed.body, _record_data(sealed.record_id, sealed.key_ids)
+        )
+    except InvalidTag as error:
+        raise UnsealError(
+            f"record {sealed.record_id} does not open with its keys: tampered or mis-keyed"
         ) from error
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from hub.avro_codec import DecodeError
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.projections import missed_appointments, team
@@ -159,7 +159,7 @@ def _replay(
         fresh_name = spec.name + REBUILD
         fresh, apply = spec.build(engine, settings, generation_metadata(), REBUILD)
         prepare(engine, fresh_name, fresh)
-        keys = SubjectKeyStore(engine)
+        keys = open_key_store(settings)
         keys.create_schema()
         codec = CaseEventLog(keys, topic, settings.schema_registry_url)
         consumer.assign([TopicPartition(topic, partition, 0) for partition in start])

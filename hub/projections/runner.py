@@ -141,4 +141,4 @@ class ProjectionRunner(Generic[R]):
             reason=f"{topic}[{partition}]@{offset}: {reason}",
             errors=[(f"{topic}[{partition}]@{offset}", reason)],
         )
-        await self._sink.quarantine(record, topic=self._dead_letter_topic)
+        await self._sink.dead_letter(record, self._dead_letter_topic)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -52,6 +53,7 @@ from hub.projections.missed_appointments import (
 )
 from hub.projections.positions import apply_at_position, metadata, next_offset, upsert
 from hub.sql_schema import create_tables, require_current
+from hub.state_files import private_file
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 
@@ -77,8 +79,14 @@ def _maybe_utc(value: datetime | None) -> datetime | None:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a SQLite file is created 0600 (its ``-wal``/``-shm`` files take
+    its mode) and deletes overwrite what they delete (``secure_delete``), so an erased person's
+    rows do not linger in free pages of the file (ADR 0021)."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_file(Path(database))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -87,6 +95,7 @@ def make_engine(url: str) -> Engine:
             # time may hold for a moment.
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA journal_mode=WAL")  # API reads while the worker writes
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
     return engine

@@ -4,6 +4,9 @@ Every outgoing path writes one through :mod:`hub.sharing.gate` before the data l
 ``hub.disclosures.v1`` topic (Avro, ``schemas/avro/disclosure.avsc``); the worker folds the topic
 into the disclosure store that answers "who has seen data about this person". Withheld items are
 recorded too, so an auditor sees what the policy refused as well as what it released.
+
+After an erasure the record is kept without the person (:func:`without_subject`, ADR 0021):
+who was shown which categories, when, on which basis, under the erasure's id.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime
 
 from hub.events import DataCategory, FrozenModel, Purpose
+from hub.log_redaction import redact_path
 from hub.sharing.agreement import LawfulBasis
 
 
@@ -54,3 +58,16 @@ class Disclosure(FrozenModel):
     withheld: tuple[WithheldItem, ...] = ()
     agreement_version: str
     reference: str
+
+
+def without_subject(disclosure: Disclosure, erasure_id: uuid.UUID) -> Disclosure:
+    """What the accountability record keeps of a disclosure about a person since erased: the
+    recipient, time, channel, purpose and items, under ``erased:<erasure id>`` instead of the
+    person's identifier, without the family and with the person key cut from the reference."""
+    return disclosure.model_copy(
+        update={
+            "subject_key": f"erased:{erasure_id}",
+            "family_key": None,
+            "reference": redact_path(disclosure.reference),
+        }
+    )

@@ -24,12 +24,13 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent
 from hub.projections.positions import apply_at_position, metadata
-from hub.sharing.disclosure import Disclosure
+from hub.sharing.disclosure import Disclosure, without_subject
 from hub.sharing.facts import (
     SHARING_PAYLOADS,
     Consent,
@@ -88,13 +89,13 @@ class SharingStore:
     ) -> bool:
         """Fold sharing events; on an erasure, delete the subject's facts.
 
-        The disclosure log is kept after an erasure: it records who was shown what, holds
-        identifiers and categories but no content, and is the controllers' accountability record
-        (ADR 0009).
+        The disclosure log is kept after an erasure, without the person: it is the controllers'
+        accountability record (who was shown which categories, when, on which basis), so each
+        row about the subjects is kept under the erasure's id (ADR 0021).
         """
         write: Callable[[Connection], None] | None = None
         if isinstance(event, Erasure):
-            write = _eraser(event.subjects)
+            write = _eraser(event)
         elif event is not None and isinstance(event.payload, SHARING_PAYLOADS):
             write = _folder(event)
         return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
@@ -236,8 +237,22 @@ def _row(kind: str, index: int, key: str, family: str | None, body: bytes) -> di
     }
 
 
-def _eraser(subjects: Sequence[str]) -> Callable[[Connection], None]:
+def _eraser(erasure: Erasure) -> Callable[[Connection], None]:
+    subjects = erasure.subjects
+
     def write(connection: Connection) -> None:
         connection.execute(delete(facts_table).where(facts_table.c.subject_key.in_(subjects)))
+        rows = connection.execute(
+            select(disclosures_table.c.disclosure_id, disclosures_table.c.body).where(
+                disclosures_table.c.subject_key.in_(subjects)
+            )
+        ).all()
+        for row in rows:
+            kept = without_subject(Disclosure.model_validate_json(row.body), erasure.erasure_id)
+            connection.execute(
+                update(disclosures_table)
+                .where(disclosures_table.c.disclosure_id == row.disclosure_id)
+                .values(subject_key=kept.subject_key, body=kept.model_dump_json())
+            )
 
     return write

@@ -347,7 +347,7 @@ def make_deliverer(
 ) -> Deliverer:
     """The worker's (and ``hub subscriptions deliver``'s) deliverer on the hub's database."""
     engine = alerts.engine
-    subscriptions = SubscriptionStore(engine)
+    subscriptions = SubscriptionStore(engine, settings.key_wrapper())
     subscriptions.create_schema()
     clients = ClientStore(engine)
     clients.create_schema()

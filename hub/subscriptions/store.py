@@ -5,8 +5,10 @@ accountability, not a projection, so rebuilding projections never touches them.
 
 * ``subscriptions`` — the owning client and the identity (organisation, role, user) it had when
   it subscribed, the URL, the Standard Webhooks secret, created / disabled, and the cursor: the
-  last ``seq`` of the alert change feed this subscription has dealt with. The secret is kept as
-  given (it must sign); it is shown once, at creation, and never by any route after that.
+  last ``seq`` of the alert change feed this subscription has dealt with. The secret must sign,
+  so it is kept recoverable, but wrapped with the key-encryption key (``wrapped:`` + base64,
+  :mod:`hub.erasure.kek`, ADR 0021): a copy of the database alone signs nothing. It is shown
+  once, at creation, and never by any route after that.
 * ``subscription_deliveries`` — one row per (subscription, change) that reached the gate: the
   outcome, the attempts and the last error. It makes a run repeatable (a change with a row is
   not sent again) and answers "what was attempted, what failed".
@@ -26,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Final
 
 from sqlalchemy import (
     BigInteger,
@@ -43,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 
+from hub.erasure.kek import KeyWrapper
 from hub.projections.changes import Change
 from hub.sharing.policy import Recipient
 from hub.sql_schema import create_tables
@@ -152,15 +156,30 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _subscription(row: object) -> Subscription:
+WRAPPED: Final = "wrapped:"
+
+
+class ClearSecretError(RuntimeError):
+    """A signing secret stored in clear: a database from before ADR 0021."""
+
+
+def _subscription(row: object, wrapper: KeyWrapper) -> Subscription:
     m = row._mapping  # type: ignore[attr-defined]
+    stored: str = m["secret"]
+    if not stored.startswith(WRAPPED):
+        raise ClearSecretError(
+            f"subscription {m['subscription_id']}'s signing secret is stored in clear (a "
+            "database from before ADR 0021): stop the hub and run `hub keys migrate`"
+        )
+    owner = f"subscription {m['subscription_id']}"
+    secret = wrapper.unwrap(base64.b64decode(stored.removeprefix(WRAPPED)), owner).decode()
     return Subscription(
         subscription_id=m["subscription_id"],
         client_id=m["client_id"],
         recipient=Recipient(m["organisation_code"], m["role"], m["user_id"]),
         url=m["url"],
         description=m["description"],
-        secret=m["secret"],
+        secret=secret,
         created_at=_utc(m["created_at"]) or m["created_at"],
         disabled_at=_utc(m["disabled_at"]),
         cursor=int(m["cursor"]),
@@ -190,11 +209,33 @@ def _dead_letter(row: object) -> DeadLetter:
 class SubscriptionStore:
     """The subscription tables (SQLite or PostgreSQL, the hub's database)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, wrapper: KeyWrapper) -> None:
         self._engine = engine
+        self._wrapper = wrapper
 
     def create_schema(self) -> None:
         create_tables(self._engine, subscriptions_metadata)
+
+    def _wrap(self, subscription_id: str, secret: str) -> str:
+        wrapped = self._wrapper.wrap(secret.encode(), f"subscription {subscription_id}")
+        return WRAPPED + base64.b64encode(wrapped).decode()
+
+    def wrap_clear_secrets(self) -> int:
+        """Wrap signing secrets stored in clear (before ADR 0021); ``hub keys migrate``."""
+        self.create_schema()
+        with self._engine.begin() as connection:
+            rows = connection.execute(
+                select(subscriptions_table.c.subscription_id, subscriptions_table.c.secret).where(
+                    subscriptions_table.c.secret.not_like(f"{WRAPPED}%")
+                )
+            ).all()
+            for row in rows:
+                connection.execute(
+                    update(subscriptions_table)
+                    .where(subscriptions_table.c.subscription_id == row.subscription_id)
+                    .values(secret=self._wrap(row.subscription_id, row.secret))
+                )
+        return len(rows)
 
     def create(
         self,
@@ -229,7 +270,7 @@ class SubscriptionStore:
                     user_id=recipient.user_id,
                     url=url,
                     description=description,
-                    secret=subscription.secret,
+                    secret=self._wrap(subscription.subscription_id, subscription.secret),
                     created_at=now,
                     cursor=cursor,
                 )
@@ -243,7 +284,7 @@ class SubscriptionStore:
                     subscriptions_table.c.subscription_id == subscription_id
                 )
             ).first()
-        return None if row is None else _subscription(row)
+        return None if row is None else _subscription(row, self._wrapper)
 
     def owned_by(self, organisation_code: str, user_id: str) -> list[Subscription]:
         """A subscriber's own subscriptions (organisation and user), oldest first."""
@@ -256,7 +297,7 @@ class SubscriptionStore:
                 )
                 .order_by(subscriptions_table.c.created_at)
             ).all()
-        return [_subscription(row) for row in rows]
+        return [_subscription(row, self._wrapper) for row in rows]
 
     def active(self) -> list[Subscription]:
         with self._engine.connect() as connection:
@@ -265,7 +306,7 @@ class SubscriptionStore:
                 .where(subscriptions_table.c.disabled_at.is_(None))
                 .order_by(subscriptions_table.c.created_at)
             ).all()
-        return [_subscription(row) for row in rows]
+        return [_subscription(row, self._wrapper) for row in rows]
 
     def disable(self, subscription_id: str, now: datetime, reason: str) -> None:
         with self._engine.begin() as connection:

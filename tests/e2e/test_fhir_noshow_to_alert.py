@@ -8,11 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
 from tests.e2e.conftest import reader, sender, worker_ready_with_midwife
 from tests.support.processes import eventually
-from tests.support.topics import read_topic
+from tests.support.topics import quarantine_read, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -87,7 +86,7 @@ def test_a_malformed_appointment_gets_an_operation_outcome_and_is_quarantined(
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["expression"] == [location]
     [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
-    record = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    record = quarantine_read(settings).decode(message.value() or b"")
     assert record.raw == raw
     assert record.channel == "fhir-rest"
     assert json.dumps(location) in json.dumps([e.location for e in record.errors])

@@ -7,11 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
 from tests.e2e.conftest import reader, sender, worker_ready_with_midwife
 from tests.support.processes import eventually
-from tests.support.topics import read_case_events, read_topic
+from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -55,7 +54,7 @@ def test_a_transaction_is_all_or_nothing(hub: tuple[Settings, str]) -> None:
     events = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=2)
     assert len(events) == 2  # nothing from the refused transaction
     [refused] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
-    record = quarantine_codec(settings.quarantine_topic).decode(refused.value() or b"")
+    record = quarantine_read(settings).decode(refused.value() or b"")
     assert record.raw == (GOLDEN / "bundle-transaction-one-bad.input.json").read_bytes()
 
 

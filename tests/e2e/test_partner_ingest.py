@@ -13,12 +13,11 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from hub.avro_codec import quarantine_codec
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from tests.e2e.conftest import api_process, reader
 from tests.support.net import free_port
-from tests.support.topics import read_case_events, read_topic
+from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -99,7 +98,7 @@ def test_signed_webhooks(api: tuple[Settings, str]) -> None:
     assert event.event_type == "APPOINTMENT_MISSED"
     assert event.source.organisation_code == PARTNER
     [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
-    record = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    record = quarantine_read(settings).decode(message.value() or b"")
     assert isinstance(record, QuarantineRecord)
     assert json.loads(record.raw) == bad
     assert record.channel == "webhook"

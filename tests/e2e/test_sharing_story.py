@@ -14,14 +14,13 @@ from typing import Any
 
 import httpx
 
-from hub.avro_codec import disclosure_codec
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 HOME_START_WORKER = reader("hs-3", HOME_START, "KEY_WORKER")
 SOCIAL_WORKER = reader("sw-7", SALFORD_COUNCIL, "SOCIAL_WORKER")
@@ -142,7 +141,7 @@ def test_consent_withdrawal_override_and_the_disclosure_log(
     ]
     assert any("withdrawn" in w["reason"] for w in withheld)
 
-    codec = disclosure_codec(settings.disclosures_topic)
+    codec = disclosures_read(settings)
     on_topic = [
         codec.decode(m.value() or b"")
         for m in read_topic(settings.bootstrap_servers(), settings.disclosures_topic, expect=8)

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from hub.avro_codec import disclosure_codec
 from hub.projections.store import make_engine
 from hub.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -22,7 +21,7 @@ from hub.sink import CaseEventSink
 from hub.subscriptions.store import SubscriptionStore
 from tests.builders import NHS_NUMBER, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 MIDWIFE = reader("mw-1", "R0A", "COMMUNITY_MIDWIFE")
 OTHER_ORG = reader("mw-1", "RM3", "COMMUNITY_MIDWIFE")  # same user name, another organisation
@@ -79,7 +78,9 @@ def test_subscribe_list_dead_letters_replay_delete(hub: tuple[Settings, str]) ->
     assert deleted["disabled_at"] is not None
     engine = make_engine(settings.resolved_database_url())
     try:
-        assert SubscriptionStore(engine).active() == []  # nothing more is delivered
+        assert (
+            SubscriptionStore(engine, settings.key_wrapper()).active() == []
+        )  # nothing more is delivered
     finally:
         engine.dispose()
 
@@ -141,7 +142,7 @@ def test_the_stream_sends_the_gated_change_and_resumes(
         [again] = _events(response.iter_lines(), 1)
     assert again["id"] == event["id"]
 
-    codec = disclosure_codec(settings.disclosures_topic)
+    codec = disclosures_read(settings)
     records = [
         codec.decode(m.value() or b"")
         for m in read_topic(settings.bootstrap_servers(), settings.disclosures_topic, expect=2)

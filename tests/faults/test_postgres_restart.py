@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.metrics import alert_change_totals
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
@@ -35,7 +35,7 @@ def test_the_worker_reconnects_after_a_postgres_restart_and_loses_nothing(
         engine = make_engine(pg.url)
         MissedAppointmentStore(engine).create_schema()  # to count alerts before the worker runs
         publisher = KafkaPublisher(settings.bootstrap_servers())
-        sink = CaseEventSink(publisher, settings, SubjectKeyStore(engine))  # disposed below
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))  # disposed below
         log = tmp_path / "worker.log"
         try:
             sink.publish_sync(registered())

@@ -37,8 +37,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 from hub.auth.store import ClientStore
-from hub.avro_codec import disclosure_codec
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.nhs_number import valid_nhs_numbers
 from hub.projections.changes import Change, changes_after, last_seq
@@ -59,7 +58,7 @@ from tests.faults.support import end_offsets
 from tests.support.fold import fold_family
 from tests.support.processes import eventually, hub_process
 from tests.support.receiver import Receiver, webhook_receiver
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.faults]
 
@@ -129,7 +128,7 @@ def test_workers_one_three_two_while_events_flow(
         )
         store = MissedAppointmentStore(engine)
         store.create_schema()
-        subscriptions = SubscriptionStore(engine)
+        subscriptions = SubscriptionStore(engine, settings.key_wrapper())
         subscriptions.create_schema()
         midwife = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
         subscription = subscriptions.create(
@@ -137,7 +136,7 @@ def test_workers_one_three_two_while_events_flow(
         )
         families = family_events()
         publisher = KafkaPublisher(settings.bootstrap_servers())
-        sink = CaseEventSink(publisher, settings, SubjectKeyStore(engine))  # one engine, disposed
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))  # one engine, disposed
 
         def publish() -> None:  # round by round: each family's events in order, interleaved
             for step in range(1 + MISSED_EACH):
@@ -240,7 +239,7 @@ def _check_side_effects(
 
     # disclosures: one per change and subscriber, for the webhook and the partner topic
     ends = end_offsets(settings.bootstrap_servers(), settings.disclosures_topic, PARTITIONS)
-    codec = disclosure_codec(settings.disclosures_topic)
+    codec = disclosures_read(settings)
     records = [
         codec.decode(m.value() or b"")
         for m in read_topic(
@@ -292,7 +291,7 @@ def test_two_delivery_runs_at_once_send_and_disclose_each_change_once(
             clients = ClientStore(store.engine)
             clients.create_schema()
             client = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
-            subscriptions = SubscriptionStore(store.engine)
+            subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
             subscriptions.create_schema()
             sid = subscriptions.create(
                 client.client_id, client.recipient(), receiver.url, None, cursor=0, now=T0

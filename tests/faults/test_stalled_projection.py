@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
 from hub.runner import Restarting
@@ -74,7 +74,7 @@ def test_a_hung_projection_is_reported_restarted_and_catches_up(
         engine = make_engine(pg.url)
         MissedAppointmentStore(engine).create_schema()  # to count alerts before the worker runs
         publisher = KafkaPublisher(settings.bootstrap_servers())
-        sink = CaseEventSink(publisher, settings, SubjectKeyStore(engine))  # disposed below
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))  # disposed below
         log = tmp_path / "worker.log"
         worker: Restarting | None = None
         try:

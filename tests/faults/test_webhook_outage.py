@@ -99,7 +99,7 @@ def outage(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[O
     sink = CaseEventSink(publisher, settings)
     clock = SimulatedClock()
     deliverer = make_deliverer(settings, store, sink, agreement, clock)
-    subscriptions = SubscriptionStore(store.engine)
+    subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
     clients = ClientStore(store.engine)
     try:
         with webhook_receiver() as receiver, hub_process("worker", settings, tmp_path):

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from hub.avro_codec import disclosure_codec
 from hub.events import PractitionerRole
 from hub.identity.store import IdentityStore
 from hub.projections.store import MissedAppointmentStore, make_engine
@@ -25,7 +24,7 @@ from hub.sharing.store import SharingStore
 from hub.sink import CaseEventSink
 from hub.subscriptions.stream import alert_events
 from tests.builders import HOME_START, T0, assigned, consented, missed
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -88,7 +87,7 @@ def test_the_stream_withholds_until_consent_and_records_each_event(
     finally:
         publisher.close()
 
-    codec = disclosure_codec(settings.disclosures_topic)
+    codec = disclosures_read(settings)
     records = [
         codec.decode(m.value() or b"")
         for m in read_topic(settings.bootstrap_servers(), settings.disclosures_topic, expect=3)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from hub.avro_codec import quarantine_codec
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import ExtractReport, Sink, run_extract
@@ -20,7 +19,7 @@ from hub.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from hub.sink import CaseEventSink
-from tests.support.topics import read_case_events, read_topic
+from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 HEADER = (
     "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,"
@@ -122,7 +121,7 @@ def test_a_bad_row_is_quarantined_with_its_place_and_the_rest_proceed(
         "episodes.csv:3 DECOM: '31/02/2024' is not a date (expected DD/MM/YYYY or YYYY-MM-DD)"
     )
     [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
-    record = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    record = quarantine_read(settings).decode(message.value() or b"")
     assert isinstance(record, QuarantineRecord)
     assert record.raw == bad.encode()
     assert "episodes.csv:3" in record.reason
@@ -148,8 +147,8 @@ class CrashingSink:
             raise CrashError  # not a PublishError: nothing retries a dead process
         return await self._sink.publish(event)
 
-    async def quarantine(self, record: QuarantineRecord, *, topic: str | None = None) -> Delivery:
-        return await self._sink.quarantine(record, topic=topic)
+    async def quarantine(self, record: QuarantineRecord) -> Delivery:
+        return await self._sink.quarantine(record)
 
 
 @pytest.mark.kafka

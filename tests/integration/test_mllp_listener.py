@@ -13,11 +13,10 @@ from hl7.client import MLLPClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.avro_codec import quarantine_codec
 from hub.settings import Settings
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
-from tests.support.topics import read_case_events, read_topic
+from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -83,7 +82,7 @@ def test_acks_on_one_connection_and_the_events_are_in_kafka(
 
     # Every non-AA message is quarantined raw, with its reason.
     refused = [
-        quarantine_codec(settings.quarantine_topic).decode(m.value() or b"")
+        quarantine_read(settings).decode(m.value() or b"")
         for m in read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=3)
     ]
     assert sorted(r.raw for r in refused) == sorted(

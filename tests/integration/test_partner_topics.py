@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
 from hub.auth.store import ClientStore
-from hub.avro_codec import SingleObjectFraming, disclosure_codec, load_schema
+from hub.avro_codec import SingleObjectFraming, load_schema
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
 from hub.kafka_admin import admin
@@ -41,7 +41,7 @@ from tests.builders import (
     withdrawn,
 )
 from tests.support.processes import eventually, hub_process
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 pytestmark = pytest.mark.kafka
 FRAMING = SingleObjectFraming(load_schema("partner_alert"))
@@ -150,7 +150,7 @@ def test_each_partner_topic_holds_what_that_partner_may_see(
     assert config["cleanup.policy"].value == "compact"
     topic = kafka.list_topics(topic_for(trust), timeout=10)
     assert len(topic.topics[topic_for(trust)].partitions) == 1
-    codec = disclosure_codec(settings.disclosures_topic)
+    codec = disclosures_read(settings)
     disclosed = [
         codec.decode(m.value() or b"")
         for m in read_topic(settings.bootstrap_servers(), settings.disclosures_topic, expect=6)

@@ -9,13 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
-from hub.avro_codec import quarantine_codec
 from hub.publisher import KafkaPublisher, PublishError
 from hub.quarantine import quarantine_record
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import missed
-from tests.support.topics import read_case_events, read_topic
+from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -61,7 +60,7 @@ def test_quarantine_keeps_the_raw_bytes(make_settings: Callable[..., Settings]) 
     finally:
         publisher.close()
     [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)
-    stored = quarantine_codec(settings.quarantine_topic).decode(message.value() or b"")
+    stored = quarantine_read(settings).decode(message.value() or b"")
     assert stored.raw == raw
     assert stored.errors[0].location == "here"
 

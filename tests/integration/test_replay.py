@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Table, inspect, select, text
 from typer.testing import CliRunner
 
 from hub.cli import app
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.events import CaseEvent, PractitionerRole
@@ -88,7 +88,7 @@ class Hub:
         self.settings = settings
         self.engine = engine
         self.topic = settings.family_events_topic
-        self.keys = SubjectKeyStore(engine)
+        self.keys = open_key_store(settings)
         self.keys.create_schema()
         self.alerts = MissedAppointmentStore(engine)
         self.team = TeamStore(engine)

@@ -22,6 +22,7 @@ import hub.subscriptions.partner_topics  # noqa: F401 - registers its tables on 
 from hub.auth.store import ClientStore, auth_metadata
 from hub.connectors.cursors import CursorStore, cursor_metadata
 from hub.connectors.voluntary.routes import Receipts, receipts_metadata
+from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import SubjectKeyStore, key_metadata
 from hub.identity.store import IdentityStore
 from hub.leases import Lease, leases_metadata
@@ -44,9 +45,9 @@ def create_every_schema(url: str, barrier: Barrier) -> None:
     IdentityStore(engine).create_schema()
     SharingStore(engine).create_schema()
     ChangeLog(engine).create_schema()
-    SubjectKeyStore(engine).create_schema()
+    SubjectKeyStore(engine, LocalKek.generate()).create_schema()
     ClientStore(engine).create_schema()
-    SubscriptionStore(engine).create_schema()
+    SubscriptionStore(engine, LocalKek.generate()).create_schema()
     CursorStore(engine).create_schema()
     Receipts(engine)
     Lease(engine, "schema-race")

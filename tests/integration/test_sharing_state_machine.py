@@ -26,7 +26,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from hub.api import create_api
 from hub.auth.store import ClientStore
-from hub.avro_codec import disclosure_codec
 from hub.nhs_number import valid_nhs_numbers
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
@@ -34,6 +33,7 @@ from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
 from hub.sink import CaseEventSink
 from tests.builders import HOME_START, SALFORD_COUNCIL, T0, missed
+from tests.support.topics import disclosures_read
 
 WOMENS_AID = "VCS-WOMENSAID-MCR"
 VOLUNTARY = (HOME_START, WOMENS_AID)
@@ -228,7 +228,7 @@ def test_every_read_is_what_the_policy_permits_and_is_on_record(
 
 
 def _disclosures(settings_: Settings, *, expect: int) -> Iterator[Disclosure]:
-    codec = disclosure_codec(settings_.disclosures_topic)
+    codec = disclosures_read(settings_)
     consumer = Consumer(
         {
             "bootstrap.servers": settings_.bootstrap_servers(),

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from hub.auth.store import ClientStore
+from hub.erasure.kek import LocalKek, WrongKekError
 from hub.projections.changes import Change
 from hub.projections.store import MissedAppointmentStore, make_engine
 from hub.publisher import KafkaPublisher
@@ -24,7 +25,13 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.policy import Recipient
 from hub.sink import CaseEventSink
 from hub.subscriptions.delivery import make_deliverer
-from hub.subscriptions.store import Outcome, SubscriptionStore, subscriptions_metadata
+from hub.subscriptions.store import (
+    ClearSecretError,
+    Outcome,
+    SubscriptionStore,
+    subscriptions_metadata,
+    subscriptions_table,
+)
 from tests.builders import T0, assigned, missed
 from tests.support.net import free_port
 from tests.support.receiver import Receiver, webhook_receiver
@@ -35,7 +42,7 @@ MIDWIFE = Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1")
 @pytest.fixture
 def subscriptions(sql_engine: Engine) -> Iterator[SubscriptionStore]:
     subscriptions_metadata.create_all(sql_engine)
-    yield SubscriptionStore(sql_engine)
+    yield SubscriptionStore(sql_engine, LocalKek.generate())
     if sql_engine.dialect.name == "postgresql":
         subscriptions_metadata.drop_all(sql_engine)
 
@@ -103,11 +110,13 @@ def alerts(
     return settings, store
 
 
-def _subscribe(store: MissedAppointmentStore, receiver: Receiver) -> tuple[ClientStore, str, str]:
+def _subscribe(
+    settings: Settings, store: MissedAppointmentStore, receiver: Receiver
+) -> tuple[ClientStore, str, str]:
     clients = ClientStore(store.engine)
     clients.create_schema()
     client = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
-    subscriptions = SubscriptionStore(store.engine)
+    subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
     subscriptions.create_schema()
     created = subscriptions.create(
         client.client_id, client.recipient(), receiver.url, None, cursor=0, now=T0
@@ -125,8 +134,8 @@ def test_nothing_is_sent_when_the_disclosure_cannot_be_recorded(
     live = KafkaPublisher(settings.bootstrap_servers())
     try:
         with webhook_receiver() as receiver:
-            _, _, sid = _subscribe(store, receiver)
-            subscriptions = SubscriptionStore(store.engine)
+            _, _, sid = _subscribe(settings, store, receiver)
+            subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
 
             refused = make_deliverer(settings, store, CaseEventSink(dead, settings), agreement)
             report = asyncio.run(refused.run_once())
@@ -154,14 +163,14 @@ def test_a_revoked_clients_subscription_is_disabled(
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
         with webhook_receiver() as receiver:
-            clients, client_id, sid = _subscribe(store, receiver)
+            clients, client_id, sid = _subscribe(settings, store, receiver)
             clients.revoke(client_id)
             deliverer = make_deliverer(
                 settings, store, CaseEventSink(publisher, settings), agreement
             )
             assert asyncio.run(deliverer.run_once()).delivered == 0
             assert receiver.received == []
-            disabled = SubscriptionStore(store.engine).get(sid)
+            disabled = SubscriptionStore(store.engine, settings.key_wrapper()).get(sid)
             assert disabled is not None
             assert disabled.disabled_at is not None
     finally:
@@ -191,3 +200,36 @@ def test_waiting_changes_are_due_on_schedule_then_dead(subscriptions: Subscripti
     assert subscriptions.due_families(sid, later + timedelta(days=9)) == set()
     assert subscriptions.outcome(sid, first.change_id) == (Outcome.DEAD, 1)
     assert subscriptions.request_replay(sid, T0) == 2
+
+
+def test_a_signing_secret_is_stored_wrapped_and_old_clear_ones_are_wrapped_once(
+    sql_engine: Engine,
+) -> None:
+    subscriptions_metadata.create_all(sql_engine)
+    kek = LocalKek.generate()
+    store = SubscriptionStore(sql_engine, kek)
+    created = store.create("c1", MIDWIFE, "https://example.org/hook", None, cursor=0, now=T0)
+    with sql_engine.connect() as connection:
+        stored = connection.execute(
+            select(subscriptions_table.c.secret).where(
+                subscriptions_table.c.subscription_id == created.subscription_id
+            )
+        ).scalar_one()
+    assert stored.startswith("wrapped:")
+    assert created.secret not in stored
+    assert store.get(created.subscription_id) == created
+    with pytest.raises(WrongKekError):
+        SubscriptionStore(sql_engine, LocalKek.generate()).get(created.subscription_id)
+    with sql_engine.begin() as connection:  # as a database from before ADR 0021 holds it
+        connection.execute(
+            update(subscriptions_table)
+            .where(subscriptions_table.c.subscription_id == created.subscription_id)
+            .values(secret=created.secret)
+        )
+    with pytest.raises(ClearSecretError, match="hub keys migrate"):
+        store.get(created.subscription_id)
+    assert store.wrap_clear_secrets() == 1
+    assert store.wrap_clear_secrets() == 0
+    assert store.get(created.subscription_id) == created
+    if sql_engine.dialect.name == "postgresql":
+        subscriptions_metadata.drop_all(sql_engine)

@@ -19,7 +19,6 @@ import pytest
 from standardwebhooks import Webhook
 
 from hub.auth.store import ClientStore
-from hub.avro_codec import disclosure_codec
 from hub.events import CaseEvent, PractitionerRole
 from hub.projections.changes import Change, changes_after, last_seq
 from hub.projections.store import MissedAppointmentStore, make_engine
@@ -36,7 +35,7 @@ from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, miss
 from tests.support.clock import SimulatedClock
 from tests.support.processes import eventually, hub_process, settings_env
 from tests.support.receiver import Receiver, webhook_receiver
-from tests.support.topics import read_topic
+from tests.support.topics import disclosures_read, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -86,7 +85,7 @@ class Hub:
         return asyncio.run(self.deliverer.run_once())
 
     def disclosures(self, expect: int) -> list[Disclosure]:
-        codec = disclosure_codec(self.settings.disclosures_topic)
+        codec = disclosures_read(self.settings)
         messages = read_topic(
             self.settings.bootstrap_servers(), self.settings.disclosures_topic, expect=expect
         )
@@ -119,7 +118,7 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Hub]
                 settings,
                 store,
                 sink,
-                SubscriptionStore(store.engine),
+                SubscriptionStore(store.engine, settings.key_wrapper()),
                 ClientStore(store.engine),
                 deliverer,
                 receiver,
@@ -270,7 +269,7 @@ def test_the_workers_timer_delivers(make_settings: Callable[..., Settings], tmp_
     settings = make_settings(subscription_interval_seconds=0.5)
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
-    subscriptions = SubscriptionStore(store.engine)
+    subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
     subscriptions.create_schema()
     clients = ClientStore(store.engine)
     clients.create_schema()
@@ -306,10 +305,10 @@ def test_hub_subscriptions_deliver_once(
 ) -> None:
     settings = make_settings()
     engine = make_engine(settings.resolved_database_url())
-    SubscriptionStore(engine).create_schema()
+    SubscriptionStore(engine, settings.key_wrapper()).create_schema()
     ClientStore(engine).create_schema()
     client = ClientStore(engine).register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client
-    SubscriptionStore(engine).create(
+    SubscriptionStore(engine, settings.key_wrapper()).create(
         client.client_id, client.recipient(), "http://127.0.0.1:9/", None, cursor=0, now=T0
     )
     done = subprocess.run(

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from hub.avro_codec import quarantine_codec
-from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -26,7 +25,7 @@ from hub.settings import Settings
 from hub.sink import CaseEventSink
 from tests.builders import NHS_NUMBER, assigned, event, missed, ref, registered
 from tests.support.processes import eventually, hub_process
-from tests.support.topics import read_topic
+from tests.support.topics import key_store, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -147,9 +146,7 @@ def test_a_familys_events_reach_the_projections_keyed_by_family(
     )
     family = identity.family_key_of(NHS_NUMBER)
     assert family is not None
-    log = CaseEventLog(
-        SubjectKeyStore(make_engine(settings.resolved_database_url())), settings.case_events_topic
-    )
+    log = CaseEventLog(key_store(settings), settings.case_events_topic)
     key_of: dict[tuple[str, str], object] = {}
     for message in forwarded:
         decoded = log.decode(message.value() or b"")

@@ -19,7 +19,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process build exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers()
-    secret = {"kafka_bootstrap_servers", "webhook_secrets"}
+    secret = {"kafka_bootstrap_servers", "webhook_secrets", "key_store_url", "key_encryption_key"}
     for name, value in settings.model_dump(exclude=secret).items():
         if value is not None:
             # Lists and mappings are read back as JSON, as an operator writes them.
@@ -29,6 +29,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         {code: value.get_secret_value() for code, value in settings.webhook_secrets.items()}
     )
     env["HUB_DATABASE_URL"] = settings.resolved_database_url()
+    env["HUB_KEY_STORE_URL"] = settings.resolved_key_store_url()
+    if settings.key_encryption_key is not None:
+        env["HUB_KEY_ENCRYPTION_KEY"] = settings.key_encryption_key.get_secret_value()
     return env
 
 

@@ -4,14 +4,47 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Generic, TypeVar
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, TopicPartition
+from pydantic import BaseModel
 
-from hub.erasure.keystore import SubjectKeyStore
+from hub.erasure.keystore import SubjectKeyStore, open_key_store
 from hub.erasure.log import CaseEventLog
+from hub.erasure.records import SealedTopic, disclosure_log, quarantine_log
 from hub.events import CaseEvent
-from hub.projections.store import make_engine
+from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
+from hub.sharing.disclosure import Disclosure
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Unsealed(Generic[M]):
+    """A sealed topic's records (ADR 0021) as a test reads them: an erased one fails here."""
+
+    def __init__(self, sealed: SealedTopic[M]) -> None:
+        self._sealed = sealed
+
+    def decode(self, value: bytes) -> M:
+        record = self._sealed.decode(value)
+        assert record is not None, "a record sealed with a destroyed key"
+        return record
+
+
+def disclosures_read(settings: Settings) -> Unsealed[Disclosure]:
+    """Decodes ``hub.disclosures.v1`` with the hub's key store."""
+    return Unsealed(disclosure_log(key_store(settings), settings.disclosures_topic))
+
+
+def quarantine_read(settings: Settings) -> Unsealed[QuarantineRecord]:
+    """Decodes ``hub.quarantine.v1`` with the hub's key store."""
+    return Unsealed(quarantine_log(key_store(settings), settings.quarantine_topic))
+
+
+def key_store(settings: Settings) -> SubjectKeyStore:
+    """The key store the hub's processes with these settings use."""
+    return open_key_store(settings)
 
 
 def read_topic(
@@ -50,9 +83,7 @@ def read_topic(
 
 def read_case_events(settings: Settings, *, expect: int) -> list[CaseEvent]:
     """The case-events on the topic, unsealed with the hub's key store (ADR 0009)."""
-    log = CaseEventLog(
-        SubjectKeyStore(make_engine(settings.resolved_database_url())), settings.case_events_topic
-    )
+    log = CaseEventLog(key_store(settings), settings.case_events_topic)
     events = []
     for message in read_topic(
         settings.bootstrap_servers(), settings.case_events_topic, expect=expect
@@ -61,3 +92,43 @@ def read_case_events(settings: Settings, *, expect: int) -> list[CaseEvent]:
         assert isinstance(entry, CaseEvent), f"not a readable case-event: {entry!r}"
         events.append(entry)
     return events
+
+
+def every_byte(bootstrap_servers: str, topics: list[str]) -> dict[str, bytes]:
+    """Per topic, every record's key, value and header values of every partition, from the
+    first offset to the high watermark: what a byte search of a topic looks at."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"test-search-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    found: dict[str, bytes] = {}
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        for topic in topics:
+            chunks: list[bytes] = []
+            for partition in metadata[topic].partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                if high <= low:
+                    continue
+                consumer.assign([TopicPartition(topic, partition, low)])
+                offset = low
+                while offset < high:
+                    message = consumer.poll(5)
+                    if message is None:
+                        raise RuntimeError(f"{topic}[{partition}] stopped at {offset} of {high}")
+                    if message.error():
+                        raise RuntimeError(message.error())
+                    chunks += [message.key() or b"", message.value() or b""]
+                    for header in message.headers() or []:
+                        if isinstance(header, tuple) and isinstance(header[1], bytes):
+                            chunks.append(header[1])
+                    offset = (message.offset() or 0) + 1
+            found[topic] = b"\x00".join(chunks)
+    finally:
+        consumer.close()
+    return found

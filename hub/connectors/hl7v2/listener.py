@@ -32,6 +32,7 @@ from hl7.mllp import InvalidBlockError, start_hl7_server
 from hub.connectors.hl7v2.ack import build_ack
 from hub.connectors.hl7v2.mapping import (
     APPLICATION_INTERNAL_ERROR,
+    DATA_TYPE_ERROR,
     Accepted,
     Outcome,
     Refused,
@@ -42,6 +43,7 @@ from hub.connectors.sources import SourceRegistry, load_sources
 from hub.events import utc_now
 from hub.publisher import KafkaPublisher, PublishError
 from hub.quarantine import quarantine_record
+from hub.record_limits import RecordTooLargeError
 from hub.settings import Settings
 from hub.sink import CaseEventSink
 
@@ -119,6 +121,8 @@ class MllpListener:
                     await self._sink.publish(event)
             except PublishError as error:
                 outcome = _not_stored(error)
+            except RecordTooLargeError as error:  # decided before producing: for good
+                outcome = Refused("AE", (Hl7Problem("MSH", 0, str(error), DATA_TYPE_ERROR),))
         if isinstance(outcome, Refused) and outcome.problems[0].code != APPLICATION_INTERNAL_ERROR:
             record = quarantine_record(
                 raw,

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hub.connectors.partners import PartnerFeed
-from hub.connectors.runtime import Refused, deliver, translate
+from hub.connectors.runtime import Refused, deliver, published_events, translate
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
 from hub.openapi_responses import TOO_LARGE, UNSUPPORTED, ErrorOut, unprocessable
@@ -179,7 +179,7 @@ def partner_router(settings: Settings) -> APIRouter:
             request.app.state, code, outcomes, f"webhook {message_id}", channel="webhook"
         )
         try:
-            await deliver(
+            outcomes = await deliver(
                 request.app.state.sink, outcomes, channel="webhook", system=feed.config.system
             )
         except PublishError as error:
@@ -220,11 +220,12 @@ def partner_router(settings: Settings) -> APIRouter:
             channel="upload",
         )
         try:
-            published = await deliver(
+            outcomes = await deliver(
                 request.app.state.sink, outcomes, channel="upload", system=feed.config.system
             )
         except PublishError as error:
             return _unavailable(error)
+        published = published_events(outcomes)
         refused = [o for o in outcomes if isinstance(o, Refused)]
         return JSONResponse(
             {
