@@ -33,7 +33,7 @@ app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
 app.add_typer(subscriptions_app, name="subscriptions")
-keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0021).")
+keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0020).")
 app.add_typer(keys_app, name="keys")
 
 
@@ -343,7 +343,7 @@ def run() -> None:
 
 @keys_app.command("migrate")
 def keys_migrate() -> None:
-    """Move subject keys from the projection database (a state from before ADR 0021, in clear)
+    """Move subject keys from the projection database (a state from before ADR 0020, in clear)
     into the key store, wrapped with the key-encryption key, then drop them there; wrap webhook
     signing secrets stored in clear. Run once, with every hub process stopped, after backing up
     the database."""

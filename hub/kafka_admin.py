@@ -40,7 +40,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             num_partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
             # Case-events are the system of record: keep them (erasure is by crypto-shredding);
-            # refused input for the quarantine retention (ADR 0021).
+            # refused input for the quarantine retention (ADR 0020).
             config={"retention.ms": "-1" if name in kept_forever else refused_ms},
         )
         for name in wanted

@@ -8,7 +8,7 @@ The hub never logs a header or a body, but uvicorn's access log writes each requ
 * a **person key in the path** (``/people/<NHS number or system|value>/team``) by
   ``<person>``, and any NHS number written elsewhere in the path by ``<nhs-number>``: an access
   log is read by more people, and kept longer, than the records it would name, and no erasure
-  reaches a log file (ADR 0021).
+  reaches a log file (ADR 0020).
 
 The route (``/people/<person>/alerts``) and the status are enough to operate the service.
 """

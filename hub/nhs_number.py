@@ -48,6 +48,6 @@ _SHAPED_BYTES: Final = re.compile(SHAPED.encode("ascii"))
 def nhs_numbers_in(raw: bytes) -> tuple[str, ...]:
     """Every valid NHS number written anywhere in ``raw`` (with or without spaces or dashes),
     normalised and sorted: how quarantine attributes input it could not parse to the people
-    it names (ADR 0021)."""
+    it names (ADR 0020)."""
     found = {normalise_nhs_number(m.group().decode("ascii")) for m in _SHAPED_BYTES.finditer(raw)}
     return tuple(sorted(n for n in found if is_valid_nhs_number(n)))

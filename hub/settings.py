@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     )
     key_store_url: SecretStr | None = Field(
         default=None,
-        description="SQLAlchemy URL of the key store (subjects' data keys, ADR 0009/0021), kept "
+        description="SQLAlchemy URL of the key store (subjects' data keys, ADR 0009/0020), kept "
         "apart from the projection store so that a copy of one is not a copy of the other; a "
         "SQLite file keys.sqlite3 in state_dir if unset.",
     )
@@ -61,14 +61,14 @@ class Settings(BaseSettings):
         description="The key-encryption key that wraps every stored data key and webhook "
         "secret (base64 of 32 random bytes, e.g. `openssl rand -base64 32`, from a secret "
         "manager); if unset, the file key-encryption-key in state_dir, created 0600 on first "
-        "run. Losing it loses every sealed record (ADR 0021).",
+        "run. Losing it loses every sealed record (ADR 0020).",
     )
     quarantine_retention_days: float = Field(
         default=30,
         gt=0,
         description="How long the quarantine and dead-letter topics keep records (retention.ms, "
         "set when the hub creates them). Refused input that names no NHS number is kept in "
-        "clear, so this is the limit on how long it can name anyone (ADR 0021).",
+        "clear, so this is the limit on how long it can name anyone (ADR 0020).",
     )
     case_events_topic: str = "hub.case-events.v1"
     quarantine_topic: str = "hub.quarantine.v1"

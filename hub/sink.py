@@ -3,7 +3,7 @@
 Keys decide partitions, and partitions decide order: every event about one identifier is sealed
 with that identifier's data key and carries the key's random id as its Kafka key (ADR 0009), so
 the projections see one person's events in order and no identifier is ever in clear on the log.
-Disclosures and quarantined input are sealed with the keys of the people they name (ADR 0021);
+Disclosures and quarantined input are sealed with the keys of the people they name (ADR 0020);
 dead letters are entries of those topics, sealed already, and are written as they are.
 """
 
@@ -83,7 +83,7 @@ class CaseEventSink:
         )
 
     async def quarantine(self, record: QuarantineRecord) -> Delivery:
-        """Refused input, sealed with the keys of the people it names (ADR 0021); input too
+        """Refused input, sealed with the keys of the people it names (ADR 0020); input too
         large for one record goes in parts (:func:`~hub.record_limits.in_parts`), each sealed
         with the keys of everyone the whole input names. The last part's delivery."""
         subjects = named_in(record)

@@ -1,4 +1,4 @@
-"""Files the hub writes under ``HUB_STATE_DIR`` are its owner's alone (ADR 0021).
+"""Files the hub writes under ``HUB_STATE_DIR`` are its owner's alone (ADR 0020).
 
 The state directory holds the projection and key databases, the key-encryption key and the
 local broker's data: every process that may create something there first calls
@@ -20,7 +20,7 @@ PRIVATE_DIR = 0o700
 def private_state(state_dir: Path) -> None:
     """Owner-only from here on: umask 077 for this process, ``state_dir`` made 0700.
 
-    A state directory from before ADR 0021 (0755, files 0644) is tightened in place: the
+    A state directory from before ADR 0020 (0755, files 0644) is tightened in place: the
     directory's mode is what keeps other accounts out, and the SQLite files at its top are set
     to 0600 as well (their ``-wal``/``-shm`` take the database file's mode).
     """

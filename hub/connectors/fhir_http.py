@@ -14,7 +14,7 @@ The sender authenticates like every caller (:func:`hub.readers.reader_identity`)
 are recorded as from the registered client's organisation. ``X-Source-Organisation`` may name
 that organisation again and is refused (403) if it names another. Which practitioners a
 resource names to the team, and as what, is read with that organisation's source file
-(``[practitioner_roles]`` in ``config/sources/``, ADR 0023).
+(``[practitioner_roles]`` in ``config/sources/``, ADR 0021).
 """
 
 from __future__ import annotations

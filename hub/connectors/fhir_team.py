@@ -1,6 +1,6 @@
 """FHIR R4 (UK Core) resources that name the team around a person, as a pure translation.
 
-Three ways a trust's FHIR system says "this is her midwife" (ADR 0023), each read with the
+Three ways a trust's FHIR system says "this is her midwife" (ADR 0021), each read with the
 sending organisation's :class:`~hub.connectors.sources.PractitionerRoles`:
 
 * ``CareTeam``: each ``participant`` whose ``role`` coding code is in ``codes`` and whose

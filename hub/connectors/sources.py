@@ -4,7 +4,7 @@ Integration engineers describe each source in a TOML file under ``config/sources
 directory ``HUB_SOURCES_DIR`` names) instead of changing code: which organisation it belongs to,
 which of its appointment types are antenatal, which clinics belong to which organisation, which
 of its practitioner fields and role codes name "the family's midwife", a consultant or a health
-visitor (ADR 0023), and the time zone of timestamps that carry no offset. A message from a
+visitor (ADR 0021), and the time zone of timestamps that carry no offset. A message from a
 source with no file is refused, so nothing is ever attributed to the wrong organisation.
 """
 
@@ -23,7 +23,7 @@ DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
 
 
 class PractitionerRoles(BaseModel):
-    """Which practitioners a source's messages name, and as what (ADR 0023).
+    """Which practitioners a source's messages name, and as what (ADR 0021).
 
     Only what is configured assigns: a PV1 field left out, or a role code not in ``codes``,
     names nobody to the team, so a source's local conventions never guess a midwife.

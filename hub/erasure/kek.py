@@ -2,7 +2,7 @@
 
 Subjects' data keys (ADR 0009) and outgoing-webhook signing secrets (ADR 0016) are stored
 wrapped (AES-256-GCM, the record's id bound as associated data), never in clear: a copy of a
-database alone decrypts nothing (ADR 0021). The key-encryption key (KEK) is outside every
+database alone decrypts nothing (ADR 0020). The key-encryption key (KEK) is outside every
 database — ``HUB_KEY_ENCRYPTION_KEY`` (base64 of 32 bytes, from a secret manager), else the
 file ``key-encryption-key`` under ``HUB_STATE_DIR``, created 0600 on first run.
 

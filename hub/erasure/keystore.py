@@ -2,7 +2,7 @@
 
 One row per key: ``key_id`` (random), the ``subject`` it belongs to (an identifier key, the
 same rule as :meth:`hub.events.PersonIdentifier.key`), the secret wrapped with the
-key-encryption key (:mod:`hub.erasure.kek`, ADR 0021), and when it was shredded.
+key-encryption key (:mod:`hub.erasure.kek`, ADR 0020), and when it was shredded.
 
 * At most one **live** key per subject (a partial unique index), so two processes sealing the
   first events about a new person concurrently end up with the same key.
@@ -14,7 +14,7 @@ key-encryption key (:mod:`hub.erasure.kek`, ADR 0021), and when it was shredded.
 
 The key tables live in a database of their own (``HUB_KEY_STORE_URL``, else ``keys.sqlite3``
 in the state directory; :func:`open_key_store`), apart from the projections: rebuilding
-projections never touches keys, and a copy of either database alone opens nothing (ADR 0021).
+projections never touches keys, and a copy of either database alone opens nothing (ADR 0020).
 """
 
 from __future__ import annotations
@@ -249,25 +249,25 @@ _legacy_purges = Table(
 
 
 class LegacyKeyStoreError(RuntimeError):
-    """Subject keys in the projection database, in clear: a state from before ADR 0021."""
+    """Subject keys in the projection database, in clear: a state from before ADR 0020."""
 
 
 def open_key_store(settings: Settings) -> SubjectKeyStore:
     """The hub's key store: its own database, its secrets wrapped with the configured KEK.
 
     Refuses (:class:`LegacyKeyStoreError`, with what to do) while the projection database still
-    holds a ``subject_keys`` table: keys from before ADR 0021, in clear, which ``hub keys
+    holds a ``subject_keys`` table: keys from before ADR 0020, in clear, which ``hub keys
     migrate`` moves into the key store (wrapped) and then drops.
     """
     if settings.resolved_key_store_url() == settings.resolved_database_url():
         raise ValueError(
             "HUB_KEY_STORE_URL names the projection database: the key store must be a database "
-            "of its own (ADR 0021)"
+            "of its own (ADR 0020)"
         )
     if _holds_legacy_keys(settings):
         raise LegacyKeyStoreError(
             "the projection database holds subject keys in clear (a hub state from before "
-            "ADR 0021). Stop every hub process and run `hub keys migrate` once: it wraps them "
+            "ADR 0020). Stop every hub process and run `hub keys migrate` once: it wraps them "
             "with the key-encryption key into the key store and drops them from the projection "
             "database. Back up both databases and the key-encryption key first."
         )

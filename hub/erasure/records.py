@@ -1,4 +1,4 @@
-"""The disclosure and quarantine topics, sealed per person like the case-events (ADR 0021).
+"""The disclosure and quarantine topics, sealed per person like the case-events (ADR 0020).
 
 ADR 0009 sealed the case-event log and left two topics in clear: the disclosure log (the NHS
 number was its Kafka key and in its value) and quarantine (raw input as received). Both now

@@ -109,7 +109,7 @@ def unseal(key_id: str, secret: bytes, sealed: Sealed) -> bytes:
 @dataclass(frozen=True)
 class SealedRecord:
     """A record of another topic (a disclosure, quarantined input) sealed with the keys of
-    every person it names (ADR 0021): destroying *any* of them makes it unreadable.
+    every person it names (ADR 0020): destroying *any* of them makes it unreadable.
 
     ``key_ids`` empty means no person could be found in it (quarantined bytes with no NHS
     number): ``body`` is then the record in clear and ``nonce`` is empty.

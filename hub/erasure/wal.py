@@ -1,4 +1,4 @@
-"""After an erasure, SQLite's write-ahead log forgets the erased rows too (ADR 0021).
+"""After an erasure, SQLite's write-ahead log forgets the erased rows too (ADR 0020).
 
 With ``secure_delete`` a delete overwrites the row in the database file, but the ``-wal`` file
 still holds the page images written before it until SQLite resets the log, which a busy hub may

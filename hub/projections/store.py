@@ -81,7 +81,7 @@ def _maybe_utc(value: datetime | None) -> datetime | None:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file is created 0600 (its ``-wal``/``-shm`` files take
     its mode) and deletes overwrite what they delete (``secure_delete``), so an erased person's
-    rows do not linger in free pages of the file (ADR 0021)."""
+    rows do not linger in free pages of the file (ADR 0020)."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         database = engine.url.database

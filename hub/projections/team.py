@@ -418,6 +418,6 @@ def is_upcoming(item: TeamItem, now: datetime) -> bool:
 
 def _involvement_id(controller: str, payload: PractitionerAssigned | PractitionerUnassigned) -> str:
     """One involvement per recorder, practitioner and role; the practitioner is her
-    organisation and id (an id alone names nobody, ADR 0024)."""
+    organisation and id (an id alone names nobody, ADR 0022)."""
     who = f"{payload.organisation_code}|{payload.practitioner_id}"
     return f"practitioner|{controller}|{who}|{payload.role}"

@@ -52,7 +52,7 @@ KNOWN_ROLES: Final = frozenset(
 
 
 class ChangeKind(StrEnum):
-    """The kinds of change to who may see what (ADR 0020)."""
+    """The kinds of change to who may see what (ADR 0019)."""
 
     CONSENT_RECORDED = "CONSENT_RECORDED"
     CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
@@ -140,7 +140,7 @@ class Agreement(FrozenModel):
     organisations: dict[str, Organisation]
     flows: tuple[Flow, ...]
     change_rules: tuple[ChangeRule, ...] = Field(
-        default=(), description="Who may change sharing (ADR 0020); none: nobody may."
+        default=(), description="Who may change sharing (ADR 0019); none: nobody may."
     )
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""The record of every attempt to change sharing: applied, held for review, or refused (ADR 0020).
+"""The record of every attempt to change sharing: applied, held for review, or refused (ADR 0019).
 
 Each attempt keeps who made it (organisation, role, user), what it was, the decision with its
 reason and agreement rule, and the evidence or justification given (for a consent: who obtained

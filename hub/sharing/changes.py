@@ -1,4 +1,4 @@
-"""The one place a change to sharing is decided (ADR 0020), beside :func:`.policy.decide`.
+"""The one place a change to sharing is decided (ADR 0019), beside :func:`.policy.decide`.
 
 Recording a consent, withdrawing one, starting or ending a safeguarding override and confirming
 that two records are one person all change who may see what, so each is a decision of the

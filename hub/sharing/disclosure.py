@@ -5,7 +5,7 @@ Every outgoing path writes one through :mod:`hub.sharing.gate` before the data l
 into the disclosure store that answers "who has seen data about this person". Withheld items are
 recorded too, so an auditor sees what the policy refused as well as what it released.
 
-After an erasure the record is kept without the person (:func:`without_subject`, ADR 0021):
+After an erasure the record is kept without the person (:func:`without_subject`, ADR 0020):
 who was shown which categories, when, on which basis, under the erasure's id.
 """
 

@@ -1,7 +1,7 @@
 """HTTP routes for consent, safeguarding overrides and the disclosure log.
 
 Writes change who may see what, so each is first a decision of the policy
-(:func:`hub.sharing.changes.decide_change`, ADR 0020): refused is 403 with the reason, held for
+(:func:`hub.sharing.changes.decide_change`, ADR 0019): refused is 403 with the reason, held for
 review is 202 with status ``review`` and nothing published, permitted becomes a case-event
 (accepted with 202 only after the broker's ack), so consent and overrides reach every projection
 and every process by the same log. Every attempt is in the change log. Reads go through the

@@ -91,7 +91,7 @@ class SharingStore:
 
         The disclosure log is kept after an erasure, without the person: it is the controllers'
         accountability record (who was shown which categories, when, on which basis), so each
-        row about the subjects is kept under the erasure's id (ADR 0021).
+        row about the subjects is kept under the erasure's id (ADR 0020).
         """
         write: Callable[[Connection], None] | None = None
         if isinstance(event, Erasure):

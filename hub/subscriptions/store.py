@@ -7,7 +7,7 @@ accountability, not a projection, so rebuilding projections never touches them.
   it subscribed, the URL, the Standard Webhooks secret, created / disabled, and the cursor: the
   last ``seq`` of the alert change feed this subscription has dealt with. The secret must sign,
   so it is kept recoverable, but wrapped with the key-encryption key (``wrapped:`` + base64,
-  :mod:`hub.erasure.kek`, ADR 0021): a copy of the database alone signs nothing. It is shown
+  :mod:`hub.erasure.kek`, ADR 0020): a copy of the database alone signs nothing. It is shown
   once, at creation, and never by any route after that.
 * ``subscription_deliveries`` — one row per (subscription, change) that reached the gate: the
   outcome, the attempts and the last error. It makes a run repeatable (a change with a row is
@@ -160,7 +160,7 @@ WRAPPED: Final = "wrapped:"
 
 
 class ClearSecretError(RuntimeError):
-    """A signing secret stored in clear: a database from before ADR 0021."""
+    """A signing secret stored in clear: a database from before ADR 0020."""
 
 
 def _subscription(row: object, wrapper: KeyWrapper) -> Subscription:
@@ -169,7 +169,7 @@ def _subscription(row: object, wrapper: KeyWrapper) -> Subscription:
     if not stored.startswith(WRAPPED):
         raise ClearSecretError(
             f"subscription {m['subscription_id']}'s signing secret is stored in clear (a "
-            "database from before ADR 0021): stop the hub and run `hub keys migrate`"
+            "database from before ADR 0020): stop the hub and run `hub keys migrate`"
         )
     owner = f"subscription {m['subscription_id']}"
     secret = wrapper.unwrap(base64.b64decode(stored.removeprefix(WRAPPED)), owner).decode()
@@ -221,7 +221,7 @@ class SubscriptionStore:
         return WRAPPED + base64.b64encode(wrapped).decode()
 
     def wrap_clear_secrets(self) -> int:
-        """Wrap signing secrets stored in clear (before ADR 0021); ``hub keys migrate``."""
+        """Wrap signing secrets stored in clear (before ADR 0020); ``hub keys migrate``."""
         self.create_schema()
         with self._engine.begin() as connection:
             rows = connection.execute(

@@ -1,4 +1,4 @@
-"""After an erasure no topic, log file or database file yields the person (ADR 0021).
+"""After an erasure no topic, log file or database file yields the person (ADR 0020).
 
 The hub runs as real processes (API, worker) against the real broker, with its state in its own
 directory. A person is registered, misses an appointment, is read about (a disclosure, and the

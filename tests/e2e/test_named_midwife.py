@@ -1,6 +1,6 @@
 """End to end on real processes: a trust names the family's midwife — over HL7 (ROL) and over
 FHIR (CareTeam) — and the later no-show's alert is addressed to her and in her inbox; ending
-the assignment (ROL delete, the API's unassignment) takes her off later alerts (ADR 0023)."""
+the assignment (ROL delete, the API's unassignment) takes her off later alerts (ADR 0021)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Changing who may see what, over HTTP, as the tester of issue 17 did it (ADR 0020).
+"""Changing who may see what, over HTTP, as the tester of issue 17 did it (ADR 0019).
 
 The app in-process (real SQLite stores, the real gate, the real broker), with the mother's
 Salford story applied: her midwife's trust (R0A) and the council hold records about her and

@@ -1,6 +1,6 @@
 """Projection tables made by an earlier version are refused at start, and a rebuild mends them.
 
-Recipients became (organisation, id) (ADR 0024): an ``alert_recipients`` or ``taf_items`` table
+Recipients became (organisation, id) (ADR 0022): an ``alert_recipients`` or ``taf_items`` table
 from before has no organisation column, and ``CREATE TABLE IF NOT EXISTS`` would leave it so —
 every later write would fail, or a read would match namesakes. The stores refuse such a table
 with the command that rebuilds it; the rebuild's swap (ADR 0015) replaces it whatever its shape.

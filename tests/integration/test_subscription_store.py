@@ -220,7 +220,7 @@ def test_a_signing_secret_is_stored_wrapped_and_old_clear_ones_are_wrapped_once(
     assert store.get(created.subscription_id) == created
     with pytest.raises(WrongKekError):
         SubscriptionStore(sql_engine, LocalKek.generate()).get(created.subscription_id)
-    with sql_engine.begin() as connection:  # as a database from before ADR 0021 holds it
+    with sql_engine.begin() as connection:  # as a database from before ADR 0020 holds it
         connection.execute(
             update(subscriptions_table)
             .where(subscriptions_table.c.subscription_id == created.subscription_id)

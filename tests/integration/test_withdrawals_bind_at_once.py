@@ -72,7 +72,7 @@ def client(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[T
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     store.apply("seed", 0, 0, missed("APT-1"))
-    # The charity's key worker is on the team, so the charity is involved (ADR 0020).
+    # The charity's key worker is on the team, so the charity is involved (ADR 0019).
     store.apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
     TeamStore(store.engine).apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
     # The parent's consent, folded as the worker would have long ago.

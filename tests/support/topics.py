@@ -21,7 +21,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Unsealed(Generic[M]):
-    """A sealed topic's records (ADR 0021) as a test reads them: an erased one fails here."""
+    """A sealed topic's records (ADR 0020) as a test reads them: an erased one fails here."""
 
     def __init__(self, sealed: SealedTopic[M]) -> None:
         self._sealed = sealed

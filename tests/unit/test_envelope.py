@@ -1,4 +1,4 @@
-"""Envelope encryption of the key store: a copy of a database alone decrypts nothing (ADR 0021)."""
+"""Envelope encryption of the key store: a copy of a database alone decrypts nothing (ADR 0020)."""
 
 from __future__ import annotations
 

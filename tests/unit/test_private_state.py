@@ -1,4 +1,4 @@
-"""What the hub writes is its owner's alone, and its logs name nobody (ADR 0021)."""
+"""What the hub writes is its owner's alone, and its logs name nobody (ADR 0020)."""
 
 from __future__ import annotations
 

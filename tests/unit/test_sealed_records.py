@@ -1,5 +1,5 @@
 """Disclosures and quarantined input are sealed with the keys of the people they name, and
-erasing any of them makes the record unreadable (ADR 0021)."""
+erasing any of them makes the record unreadable (ADR 0020)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The agreement is the repository's own ``config/sharing/agreement.toml``. The first table is every
 kind of change x every known role x each kind of organisation, involved with the person or not,
 and an organisation outside the agreement; its expectations come from :func:`expected`, the
-rules of ADR 0020 written out again here, not from the code under test. The second table is
+rules of ADR 0019 written out again here, not from the code under test. The second table is
 what an attacker (and a careless partner system) would try.
 """
 
@@ -52,7 +52,7 @@ CHANGES = {
 
 
 def expected(kind: ChangeKind, organisation: str, role: str, involved: bool) -> Outcome:
-    """ADR 0020's rules, restated."""
+    """ADR 0019's rules, restated."""
     org_kind = KINDS[organisation]
     statutory = org_kind in ("NHS", "LOCAL_AUTHORITY")
     if org_kind is None:

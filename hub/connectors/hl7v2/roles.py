@@ -1,4 +1,4 @@
-"""Who an HL7 v2 message names to the team around the family, as a pure reading (ADR 0023).
+"""Who an HL7 v2 message names to the team around the family, as a pure reading (ADR 0021).
 
 Three places name a practitioner, and the source's configuration
 (:class:`hub.connectors.sources.PractitionerRoles`) says which of them mean what:

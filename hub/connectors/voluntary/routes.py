@@ -10,7 +10,7 @@ refused), refuses a repeated ``webhook-id`` without publishing again, and answer
   signature header, body not UTF-8);
 * 400 — a ``webhook-id`` longer than 200 characters;
 * 422 — signed but the content is wrong, naming each field, or a consent or withdrawal the
-  sharing policy refused (ADR 0020); the body is quarantined first;
+  sharing policy refused (ADR 0019); the body is quarantined first;
 * 202 — after Kafka acknowledged the event (503 if it did not: send again).
 
 The body is ``{"type": "<event>", "timestamp": "...", "data": {<fields>}}`` (the Standard
