@@ -67,6 +67,12 @@ class CaseEventSink:
             await asyncio.to_thread(self._sharing.record_now, event)
         return delivery
 
+    async def check_fits(self, event: CaseEvent) -> None:
+        """Raise :class:`~hub.record_limits.RecordTooLargeError` if ``event`` can never be one
+        Kafka record, writing nothing: a FHIR transaction checks every entry before any."""
+        key, value = await asyncio.to_thread(self._log.encode, event)
+        check_fits(key, value, _headers(event))
+
     def publish_sync(self, event: CaseEvent) -> Delivery:
         key, value = self._log.encode(event)
         check_fits(key, value, _headers(event))

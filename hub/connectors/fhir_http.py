@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import format_datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -310,12 +310,26 @@ def fhir_router(settings: Settings) -> APIRouter:
         except MappingError as error:
             return await refuse(request, raw, error, organisation)
         sink: CaseEventSink = request.app.state.sink
+        if reading.atomic:  # all or nothing: an entry too large for the log refuses them all
+            try:
+                for event in (event for entry in reading.entries for event in entry.events):
+                    await sink.check_fits(event)
+            except RecordTooLargeError as error:
+                return await refuse(
+                    request, raw, MappingError([("Bundle", str(error))]), organisation
+                )
         responses: list[dict[str, Any]] = []
         try:
             for entry in reading.entries:
                 if entry.events:
-                    for event in entry.events:
-                        await sink.publish(event)
+                    try:
+                        for event in entry.events:
+                            await sink.publish(event)
+                    except RecordTooLargeError as error:  # for good: this entry, not the batch
+                        entry = replace(
+                            entry, events=(), error=MappingError([("Bundle.entry", str(error))])
+                        )
+                if entry.events:
                     resource = json.loads(entry.raw)["resource"]
                     version = resource_version(
                         resource["resourceType"], resource, entry.events[-1], organisation
