@@ -41,13 +41,12 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def build_settings(kafka_bootstrap: str, state_dir: Path, **overrides: object) -> Settings:
+def build_settings(kafka_bootstrap: str, **overrides: object) -> Settings:
     """Settings with unique topics and group, topics created: ``make_settings`` for fixtures
-    wider than one test (a module's API process)."""
+    wider than one test (a module's API process); give ``state_dir``."""
     suffix = uuid.uuid4().hex[:8]
     values: dict[str, object] = {
         "kafka_bootstrap_servers": kafka_bootstrap,
-        "state_dir": state_dir,
         "case_events_topic": f"test.case-events.{suffix}",
         "quarantine_topic": f"test.quarantine.{suffix}",
         "dead_letter_topic": f"test.dead-letter.{suffix}",
@@ -69,6 +68,6 @@ def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Setting
     """Settings with unique topics and group for one test, topics created."""
 
     def build(**overrides: object) -> Settings:
-        return build_settings(kafka_bootstrap, tmp_path, **overrides)
+        return build_settings(kafka_bootstrap, **{"state_dir": tmp_path, **overrides})
 
     return build

@@ -52,7 +52,7 @@ def fuzzed_api(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, str]]:
     state = tmp_path_factory.mktemp("fuzzed-api")
-    settings = build_settings(kafka_bootstrap, state, api_port=free_port())
+    settings = build_settings(kafka_bootstrap, state_dir=state, api_port=free_port())
     with api_process(settings, Path(state)) as base:
         yield settings, base
 
