@@ -230,6 +230,12 @@ def test_csv_upload(api: tuple[Settings, str]) -> None:
     assert wrong_columns.status_code == 422
     [problem] = wrong_columns.json()["detail"]
     assert "missing column(s) record_id, event, occurred_on" in problem["msg"]
+    # A field past the CSV reader's limit (Python's csv: 128 KiB) can never be read: 422 for
+    # good, and the file kept whole in quarantine like every refused input.
+    huge_field = good + b"HS-2000,session_missed,2026-03-02,9434765919," + b"x" * 200_000 + b"\n"
+    unreadable = httpx.post(url, content=huge_field, headers=headers)
+    assert unreadable.status_code == 422, unreadable.text
+    assert "field larger than field limit" in unreadable.json()["detail"][0]["msg"]
 
     events = read_case_events(settings, expect=9)
     assert len(events) == 9
@@ -237,5 +243,12 @@ def test_csv_upload(api: tuple[Settings, str]) -> None:
     assert {(e.data_category, e.sensitivity) for e in scores} == {
         ("ASSESSMENT_SCORES", "SPECIAL_CATEGORY")
     }
-    quarantined = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=6)
-    assert len(quarantined) == 6
+    # the six bad rows, and the two files no row of which could be read, kept whole
+    quarantined = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=8)
+    assert len(quarantined) == 8
+    codec = quarantine_read(settings)
+    kept = [codec.decode(m.value() or b"") for m in quarantined]
+    assert {r.raw for r in kept if r.reason.startswith("CSV upload refused")} == {
+        b"a,b\n1,2\n",
+        huge_field,
+    }

@@ -43,6 +43,7 @@ from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
 from hub.openapi_responses import TOO_LARGE, UNSUPPORTED, ErrorOut, unprocessable
 from hub.publisher import PublishError
+from hub.quarantine import quarantine_record
 from hub.readers import reader_identity
 from hub.settings import Settings
 from hub.sharing.change_check import screen_partner_changes
@@ -210,7 +211,19 @@ def partner_router(settings: Settings) -> APIRouter:
         name = request.headers.get("x-filename", "upload.csv")
         try:
             records = list(feed.connector.read(io.BytesIO(body), name))
-        except InputError as error:
+        except InputError as error:  # a file no row of which can be read: kept whole, then 422
+            unreadable = quarantine_record(
+                body,
+                channel="upload",
+                reason=f"CSV upload refused: {error}",
+                errors=(("body", str(error)),),
+                source_system=feed.config.system,
+                content_type="text/csv",
+            )
+            try:
+                await request.app.state.sink.quarantine(unreadable)
+            except PublishError as publish_error:
+                return _unavailable(publish_error)
             raise unprocessable(("body",), str(error), name) from None
         outcomes = screen_partner_changes(
             request.app.state,
