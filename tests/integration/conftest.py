@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from hub.connectors.cursors import cursor_metadata
 from hub.erasure.keystore import key_metadata
 from hub.projections.positions import metadata
 from hub.projections.store import make_engine
+from hub.settings import Settings
+from tests.support.net import free_port, listening
+from tests.support.processes import eventually, hub_process
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -32,3 +36,19 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         key_metadata.drop_all(engine)
         cursor_metadata.drop_all(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def mllp(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
+    """The MLLP listener as a real process, once it listens."""
+    settings = make_settings(mllp_port=free_port())
+    with hub_process("mllp", settings, tmp_path) as process:
+        eventually(
+            lambda: listening(settings.mllp_port),
+            timeout_s=60,
+            what="the MLLP listener",
+            log=tmp_path / "mllp.log",
+        )
+        yield settings, process

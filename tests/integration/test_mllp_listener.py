@@ -23,21 +23,6 @@ pytestmark = pytest.mark.kafka
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
 
 
-@pytest.fixture
-def mllp(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    settings = make_settings(mllp_port=free_port())
-    with hub_process("mllp", settings, tmp_path) as process:
-        eventually(
-            lambda: listening(settings.mllp_port),
-            timeout_s=60,
-            what="the MLLP listener",
-            log=tmp_path / "mllp.log",
-        )
-        yield settings, process
-
-
 def _send(client: MLLPClient, name: str) -> hl7.Message:
     raw = (GOLDEN / f"{name}.input.hl7").read_bytes()
     reply = client.send_message(raw)

@@ -9,7 +9,6 @@ quarantine in parts that join back to it, and a resend gets the same answer.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hl7
@@ -19,8 +18,6 @@ from hl7.client import MLLPClient
 from hub.quarantine import QuarantineRecord
 from hub.record_limits import joined
 from hub.settings import Settings
-from tests.support.net import free_port, listening
-from tests.support.processes import eventually, hub_process
 from tests.support.topics import quarantine_read, read_topic
 
 pytestmark = pytest.mark.kafka
@@ -33,21 +30,6 @@ def quarantined(settings: Settings, expect: int) -> list[QuarantineRecord]:
     messages = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=expect)
     codec = quarantine_read(settings)
     return [codec.decode(m.value() or b"") for m in messages]
-
-
-@pytest.fixture
-def mllp(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    settings = make_settings(mllp_port=free_port())
-    with hub_process("mllp", settings, tmp_path) as process:
-        eventually(
-            lambda: listening(settings.mllp_port),
-            timeout_s=60,
-            what="the MLLP listener",
-            log=tmp_path / "mllp.log",
-        )
-        yield settings, process
 
 
 def test_an_hl7_message_too_large_is_refused_with_ae_every_time_and_kept(
