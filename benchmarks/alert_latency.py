@@ -34,13 +34,13 @@ import httpx
 
 from hub.auth.store import ClientStore
 from hub.events import CaseEvent, PractitionerRole, utc_now
-from hub.kafka_admin import ensure_topics
-from hub.kafka_local import temporary_broker
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import ensure_topics
+from hub.kafka.local import temporary_broker
+from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
-from hub.projections.store import make_engine
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings, default_state_dir
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import assigned, attended, booked, missed, registered
 from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process

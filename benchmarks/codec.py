@@ -10,13 +10,13 @@ from pathlib import Path
 import fastavro
 
 from benchmarks.harness import rate, report
-from hub.avro_codec import case_event_codec, case_event_to_avro, load_schema
-from hub.erasure.kek import LocalKek
+from hub.alerts.fold import Rules, empty_state, fold
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.events import CaseEvent
-from hub.projections.missed_appointments import Rules, empty_state, fold
-from hub.projections.store import make_engine
+from hub.kafka.codec import case_event_codec, case_event_to_avro, load_schema
+from hub.storage.engine import make_engine
+from hub.storage.kek import LocalKek
 from tests.builders import T0, assigned, missed
 
 N = 20_000

@@ -29,12 +29,12 @@ from confluent_kafka import Producer
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import run_extract
-from hub.kafka_admin import ensure_topics
-from hub.kafka_local import temporary_broker
-from hub.projections.store import make_engine
-from hub.publisher import KafkaPublisher, producer_config
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import ensure_topics
+from hub.kafka.local import temporary_broker
+from hub.kafka.publisher import KafkaPublisher, producer_config
 from hub.settings import Settings, default_state_dir
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 
 HEADER = (
     "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN"

@@ -14,17 +14,17 @@ import hl7
 from hl7.client import MLLPClient
 
 from benchmarks.harness import rate, report
-from hub.avro_codec import case_event_codec
 from hub.connectors.hl7v2.listener import MllpListener
 from hub.connectors.hl7v2.mapping import Accepted, translate
 from hub.connectors.hl7v2.reading import parse
 from hub.connectors.sources import load_sources
 from hub.events import utc_now
-from hub.kafka_admin import ensure_topics
-from hub.kafka_local import temporary_broker
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import ensure_topics
+from hub.kafka.codec import case_event_codec
+from hub.kafka.local import temporary_broker
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings, default_state_dir
-from hub.sink import CaseEventSink
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "hl7v2"
 ACCEPTED = [

@@ -15,14 +15,15 @@ from itertools import cycle, islice
 from pathlib import Path
 
 from benchmarks.harness import rate, report
+from hub.alerts.store import AlertView, MissedAppointmentStore
 from hub.events import CaseEvent, DataCategory, Purpose
-from hub.projections.store import AlertView, MissedAppointmentStore, make_engine
 from hub.sharing.agreement import load_agreement
 from hub.sharing.disclosure import Channel
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, release
 from hub.sharing.policy import Recipient, Request, Subject, decide
 from hub.sharing.store import SharingStore
+from hub.storage.engine import make_engine
 from tests.builders import HOME_START, NHS_NUMBER, T0, consented, missed, override, withdrawn
 
 N = 50_000

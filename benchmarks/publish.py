@@ -12,11 +12,11 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from benchmarks.harness import rate, report
-from hub.kafka_admin import ensure_topics
-from hub.kafka_local import temporary_broker
-from hub.publisher import KafkaPublisher, producer_config
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import ensure_topics
+from hub.kafka.local import temporary_broker
+from hub.kafka.publisher import KafkaPublisher, producer_config
 from hub.settings import Settings, default_state_dir
-from hub.sink import CaseEventSink
 from tests.builders import missed
 
 N = 5_000

@@ -22,18 +22,18 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.harness import rate, report
+from hub.alerts.fold import alert_id_for
 from hub.erasure.keystore import SubjectKeyStore, open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import SubjectKey
 from hub.events import CaseEvent
-from hub.kafka_admin import ensure_topics
-from hub.kafka_local import temporary_broker
+from hub.kafka.admin import ensure_topics
+from hub.kafka.local import temporary_broker
+from hub.kafka.publisher import producer_config
 from hub.nhs_number import valid_nhs_numbers
-from hub.projections.missed_appointments import alert_id_for
 from hub.projections.replay import Progress, replay
-from hub.projections.store import make_engine
-from hub.publisher import producer_config
 from hub.settings import Settings, default_state_dir
+from hub.storage.engine import make_engine
 from tests.builders import TRUST, acknowledged, assigned, booked, closed, missed, registered
 
 EVENTS_PER_FAMILY = 50

@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.erasure.kek import LocalKek, kek_file, parse_kek
+from hub.storage.kek import LocalKek, kek_file, parse_kek
 
 
 def default_state_dir() -> Path:

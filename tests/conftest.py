@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from hub.kafka_admin import ensure_topics
+from hub.kafka.admin import ensure_topics
 from hub.settings import Settings, default_state_dir
 from tests.support.kafka import kafka_cluster
 from tests.support.postgres import temporary_postgres

@@ -48,7 +48,7 @@ from hub.auth.credentials import (
 from hub.events import utc_now
 from hub.sharing.agreement import KNOWN_ROLES
 from hub.sharing.policy import Recipient
-from hub.sql_schema import SchemaOnce
+from hub.storage.schema import SchemaOnce
 
 auth_metadata = MetaData()
 

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from hub.avro_codec import case_event_codec
 from hub.connectors.runtime import Mapped, Outcome, Refused, translate
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError, discover
+from hub.kafka.codec import case_event_codec
 
 
 class ConnectorConformance:

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 
 from hub.events import utc_now
-from hub.sql_schema import create_tables
+from hub.storage.schema import create_tables
 
 cursor_metadata = MetaData()
 

@@ -27,9 +27,9 @@ from tenacity import (
 from hub.connectors.cursors import CursorStore, Written
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, RecordError
 from hub.events import CaseEvent, utc_now
-from hub.publisher import Delivery, PublishError
+from hub.ingest.record_limits import RecordTooLargeError
+from hub.kafka.publisher import Delivery, PublishError
 from hub.quarantine import QuarantineRecord, quarantine_record
-from hub.record_limits import RecordTooLargeError
 
 # Refusals kept in a report (the rest are counted): a report of a million bad rows stays small.
 REPORTED_REFUSALS: Final = 100
@@ -102,7 +102,7 @@ def golden_output(
 
 
 class Sink(Protocol):
-    """What the runtime needs of :class:`hub.sink.CaseEventSink`."""
+    """What the runtime needs of :class:`hub.ingest.sink.CaseEventSink`."""
 
     async def publish(self, event: CaseEvent) -> Delivery: ...
 
@@ -131,7 +131,7 @@ async def deliver(
     are acknowledged (raising :class:`PublishError` if any write failed after ``attempts``).
 
     Returns the outcomes as delivered: a record whose event can never be one Kafka record
-    (:class:`~hub.record_limits.RecordTooLargeError`, decided before producing) comes back
+    (:class:`~hub.ingest.record_limits.RecordTooLargeError`, decided before producing) comes back
     refused, its raw input quarantined — a permanent refusal, not "send again later"."""
     # Every write settles before a failure is raised: no acknowledgement is left in flight
     # for a caller that has stopped waiting.

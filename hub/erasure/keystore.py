@@ -2,7 +2,7 @@
 
 One row per key: ``key_id`` (random), the ``subject`` it belongs to (an identifier key, the
 same rule as :meth:`hub.events.PersonIdentifier.key`), the secret wrapped with the
-key-encryption key (:mod:`hub.erasure.kek`, ADR 0020), and when it was shredded.
+key-encryption key (:mod:`hub.storage.kek`, ADR 0020), and when it was shredded.
 
 * At most one **live** key per subject (a partial unique index), so two processes sealing the
   first events about a new person concurrently end up with the same key.
@@ -39,13 +39,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from hub.erasure.kek import KeyWrapper
 from hub.erasure.sealing import Erasure, LogEntry, SubjectKey, new_key
 from hub.events import utc_now
-from hub.projections.store import make_engine
-from hub.publisher import PublishError
+from hub.kafka.publisher import PublishError
 from hub.settings import Settings
-from hub.sql_schema import SchemaOnce
+from hub.storage.engine import make_engine
+from hub.storage.kek import KeyWrapper
+from hub.storage.schema import SchemaOnce
 
 key_metadata = MetaData()
 
@@ -80,7 +80,7 @@ class ErasureInProgressError(PublishError):
 
     Sealing it would make a new key for the person — naming them in the key store again — and
     store data the erasure is about to delete: refused as "not stored, send again later"
-    (a :class:`~hub.publisher.PublishError`: 503, HL7 AR), which is true within seconds.
+    (a :class:`~hub.kafka.publisher.PublishError`: 503, HL7 AR), which is true within seconds.
     """
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol
 
-from hub.avro_codec import DecodeError, Framing, case_event_codec, framing_for
 from hub.erasure.keystore import UnknownKeyError
 from hub.erasure.sealing import (
     Erasure,
@@ -23,6 +22,7 @@ from hub.erasure.sealing import (
     unseal,
 )
 from hub.events import CaseEvent
+from hub.kafka.codec import DecodeError, Framing, case_event_codec, framing_for
 
 _NAMESPACE: Final = "org.thinkfamilyhub.events"
 SEALED: Final = f"{_NAMESPACE}.SealedCaseEvent"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.identity.store import IdentityStore
-from hub.publisher import KafkaPublisher
+from hub.kafka.publisher import KafkaPublisher
 
 
 class FamilyRouter:

@@ -47,8 +47,8 @@ from hub.identity.matching import (
     new_person_id,
     resolve,
 )
-from hub.projections.positions import apply_at_position, metadata, upsert
-from hub.sql_schema import create_tables
+from hub.storage.positions import apply_at_position, metadata, upsert
+from hub.storage.schema import create_tables
 
 IDENTITY_PROJECTION: Final = "identity"
 

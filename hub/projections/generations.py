@@ -17,7 +17,7 @@ from typing import Final
 
 from sqlalchemy import Connection, Engine, MetaData, Table, delete, insert, text, update
 
-from hub.projections.positions import positions, positions_of
+from hub.storage.positions import positions, positions_of
 
 REBUILD: Final = "__rebuild"
 RETIRED: Final = "__retired"

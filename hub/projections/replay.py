@@ -24,21 +24,23 @@ from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from hub.avro_codec import DecodeError
+from hub.alerts import fold as alert_fold
+from hub.alerts.store import LIVE as ALERT_TABLES
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.tables import alert_tables
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
-from hub.projections import missed_appointments, team
-from hub.projections.alert_tables import alert_tables
+from hub.kafka.codec import DecodeError
 from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
-from hub.projections.positions import metadata, positions_of
 from hub.projections.runner import Projection
-from hub.projections.store import LIVE as ALERT_TABLES
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.team_store import LIVE as TEAM_TABLES
-from hub.projections.team_store import TeamStore, team_tables
 from hub.settings import Settings
-from hub.sql_schema import create_tables
+from hub.storage.engine import make_engine
+from hub.storage.positions import metadata, positions_of
+from hub.storage.schema import create_tables
+from hub.team import fold as team_fold
+from hub.team.store import LIVE as TEAM_TABLES
+from hub.team.store import TeamStore, team_tables
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,12 @@ class Replayable:
 def _alerts(
     engine: Engine, settings: Settings, generation: MetaData, suffix: str
 ) -> tuple[Sequence[Table], Projection[LogEntry]]:
-    from hub.projections.timers import alert_rules
+    from hub.alerts.timers import alert_rules
     from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 
     tables = alert_tables(generation, suffix)
     rules = alert_rules(settings, load_agreement(settings.agreement_path or DEFAULT_AGREEMENT))
-    name = missed_appointments.PROJECTION + suffix
+    name = alert_fold.PROJECTION + suffix
     return tables, MissedAppointmentStore(engine, rules, tables=tables, projection=name).apply
 
 
@@ -77,15 +79,15 @@ def _team(
     engine: Engine, _settings: Settings, generation: MetaData, suffix: str
 ) -> tuple[Sequence[Table], Projection[LogEntry]]:
     tables = team_tables(generation, suffix)
-    name = team.PROJECTION + suffix
+    name = team_fold.PROJECTION + suffix
     return tables, TeamStore(engine, tables=tables, projection=name).apply
 
 
 PROJECTIONS: Final[Mapping[str, Replayable]] = {
     spec.name: spec
     for spec in (
-        Replayable(missed_appointments.PROJECTION, ALERT_TABLES, _alerts),
-        Replayable(team.PROJECTION, TEAM_TABLES, _team),
+        Replayable(alert_fold.PROJECTION, ALERT_TABLES, _alerts),
+        Replayable(team_fold.PROJECTION, TEAM_TABLES, _team),
     )
 }
 

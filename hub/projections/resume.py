@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Engine
 
+from hub.alerts.fold import PROJECTION as ALERTS_PROJECTION
 from hub.identity.store import IDENTITY_PROJECTION
-from hub.projections.missed_appointments import PROJECTION as ALERTS_PROJECTION
-from hub.projections.positions import positions_of
-from hub.projections.team import PROJECTION as TEAM_PROJECTION
 from hub.settings import Settings
 from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION
+from hub.storage.positions import positions_of
+from hub.team.fold import PROJECTION as TEAM_PROJECTION
 
 
 def stored_projections(settings: Settings) -> dict[str, list[str]]:

@@ -1,7 +1,7 @@
 """The shell around the projection fold: decode, dead-letter, apply with retries.
 
 Kept apart from Faust so the same loop body runs under any runtime (ADR 0005): the Faust agent
-in ``hub/worker.py`` only feeds it ``(topic, partition, offset, bytes)``.
+in ``hub/processes/worker.py`` only feeds it ``(topic, partition, offset, bytes)``.
 
 Failure policy, so that no event is lost:
 
@@ -28,9 +28,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from hub.avro_codec import DecodeError
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.codec import DecodeError
 from hub.quarantine import quarantine_record
-from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 

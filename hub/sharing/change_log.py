@@ -34,7 +34,7 @@ from sqlalchemy import (
 from hub.events import FrozenModel
 from hub.sharing.agreement import ChangeKind
 from hub.sharing.policy import Outcome
-from hub.sql_schema import SchemaOnce
+from hub.storage.schema import SchemaOnce
 
 change_metadata = MetaData()
 changes_table = Table(

@@ -29,7 +29,6 @@ from sqlalchemy import (
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent
-from hub.projections.positions import apply_at_position, metadata
 from hub.sharing.disclosure import Disclosure, without_subject
 from hub.sharing.facts import (
     SHARING_PAYLOADS,
@@ -40,7 +39,8 @@ from hub.sharing.facts import (
     fold_sharing,
 )
 from hub.sharing.policy import Subject
-from hub.sql_schema import create_tables
+from hub.storage.positions import apply_at_position, metadata
+from hub.storage.schema import create_tables
 
 SHARING_PROJECTION: Final = "sharing_facts"
 DISCLOSURE_PROJECTION: Final = "disclosure_log"
@@ -103,7 +103,7 @@ class SharingStore:
     def record_now(self, event: CaseEvent) -> None:
         """Fold a sharing event the broker has just acknowledged (other events are ignored).
 
-        Called by :meth:`hub.sink.CaseEventSink.publish` for every path that records one, so
+        Called by :meth:`hub.ingest.sink.CaseEventSink.publish` for every path that records one, so
         that a withdrawal takes effect at the very next read rather than when the worker catches
         up; the worker folds the same event later, and folding is idempotent.
         """

@@ -9,7 +9,7 @@ cursor and, per family side by side (one family's changes strictly in order), fo
 2. the alert as it is *now* (erased: nothing to send);
 3. whether it is for this subscriber (:func:`hub.subscriptions.rules.wants`);
 4. the sharing gate for the subscriber *now*, and the disclosure recorded durably — through
-   :func:`hub.projections.alert_release.release_alerts`, the path every read takes. A consent
+   :func:`hub.services.alert_release.release_alerts`, the path every read takes. A consent
    withdrawn after subscribing withholds the alert: nothing is sent (the refusal is on record,
    nothing is disclosed);
 5. one POST with the Standard Webhooks headers. A failure puts the change in the waiting list,
@@ -24,8 +24,8 @@ few attempts per family and heals by itself, across restarts and changes of lead
 
 If a disclosure cannot be recorded the family stops there and the cursor waits before that
 change (nothing was sent); the delivery log keeps what was done from being sent twice. One
-runner at a time (:class:`hub.leases.Lease`): during a rebalance the old leader's run and the new
-leader's would otherwise both send. Delivery is still at least once: a crash after the
+runner at a time (:class:`hub.storage.leases.Lease`): during a rebalance the old leader's run
+and the new leader's would otherwise both send. Delivery is still at least once: a crash after the
 receiver's 2xx and before the log write sends the change again, with the same ``webhook-id``
 for the receiver to recognise.
 """
@@ -40,19 +40,19 @@ from datetime import datetime
 
 import httpx
 
+from hub.alerts.changes import Change, changes_after
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
 from hub.events import utc_now
-from hub.leases import Lease, uninterrupted
-from hub.projections.alert_release import release_alerts
-from hub.projections.changes import Change, changes_after
-from hub.projections.store import MissedAppointmentStore
-from hub.publisher import PublishError
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import PublishError
+from hub.services.alert_release import release_alerts
+from hub.services.release import SharingContext
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
-from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
-from hub.sink import CaseEventSink
+from hub.storage.leases import Lease, uninterrupted
 from hub.subscriptions.destinations import Destinations, RefusedDestinationError, pinned
 from hub.subscriptions.rules import (
     Step,
@@ -141,7 +141,7 @@ class Deliverer:
 
     async def run_once(self) -> RunReport:
         """One pass over every active subscription (side by side), if no other runner is
-        at it (:class:`hub.leases.Lease`)."""
+        at it (:class:`hub.storage.leases.Lease`)."""
         report = RunReport()
         if not self._lease.take(self._now()):
             report.skipped = True

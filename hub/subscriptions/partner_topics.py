@@ -11,12 +11,12 @@ changes included).
 The relay (:meth:`PartnerTopics.run_once`, on the worker's timer) reads the alerts' change feed
 after its cursor and, for each change, takes the same path as a webhook: the partner's client as
 registered *now* (revoked: nothing more is written), :func:`hub.subscriptions.rules.wants`, then
-:func:`hub.projections.alert_release.release_alerts` — the sharing gate for that client *now*,
+:func:`hub.services.alert_release.release_alerts` — the sharing gate for that client *now*,
 with the disclosure recorded (channel ``PARTNER_TOPIC``) before the record is produced. When a
 change is withheld, or the alert was erased, and the partner was sent the alert before, a
 tombstone goes out so that compaction removes the partner's copy. The cursor moves only after
 the broker has acknowledged the record: at least once, and the record's ``change_id`` is the
-idempotency key. One relay at a time (:class:`hub.leases.Lease`, as for webhooks): during a
+idempotency key. One relay at a time (:class:`hub.storage.leases.Lease`, as for webhooks): during a
 rebalance the old leader's run and the new leader's would otherwise both write (and disclose)
 the same change.
 
@@ -43,23 +43,23 @@ from sqlalchemy import (
     select,
 )
 
+from hub.alerts.changes import Change, changes_after
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
-from hub.avro_codec import SingleObjectFraming, load_schema
 from hub.events import utc_now
-from hub.kafka_admin import admin
-from hub.leases import Lease, uninterrupted
-from hub.projections.alert_release import AlertOut, release_alerts
-from hub.projections.changes import Change, changes_after
-from hub.projections.positions import metadata, upsert
-from hub.projections.store import MissedAppointmentStore
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import admin
+from hub.kafka.codec import SingleObjectFraming, load_schema
+from hub.kafka.publisher import KafkaPublisher
+from hub.services.alert_release import AlertOut, release_alerts
+from hub.services.release import SharingContext
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
-from hub.sharing.context import SharingContext
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
-from hub.sink import CaseEventSink
-from hub.sql_schema import create_tables
+from hub.storage.leases import Lease, uninterrupted
+from hub.storage.positions import metadata, upsert
+from hub.storage.schema import create_tables
 from hub.subscriptions.rules import wants
 
 log = logging.getLogger(__name__)

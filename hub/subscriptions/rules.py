@@ -1,6 +1,6 @@
 """What a subscriber is sent, in which order, and what its message looks like. Pure.
 
-The shells (:mod:`hub.subscriptions.delivery` for webhooks, :mod:`hub.subscriptions.stream` for
+The shells (:mod:`hub.subscriptions.delivery` for webhooks, :mod:`hub.http.stream` for
 Server-Sent Events) read the change feed and the alerts; every choice they make is here, so a
 test can call it directly:
 
@@ -25,9 +25,9 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from hub.projections.alert_release import AlertOut
-from hub.projections.changes import Change
-from hub.projections.missed_appointments import Alert
+from hub.alerts.changes import Change
+from hub.alerts.fold import Alert
+from hub.services.alert_release import AlertOut
 from hub.sharing.policy import Recipient
 
 ORGANISATION_ROLE = "PARTNER_SYSTEM"

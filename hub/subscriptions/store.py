@@ -7,7 +7,7 @@ accountability, not a projection, so rebuilding projections never touches them.
   it subscribed, the URL, the Standard Webhooks secret, created / disabled, and the cursor: the
   last ``seq`` of the alert change feed this subscription has dealt with. The secret must sign,
   so it is kept recoverable, but wrapped with the key-encryption key (``wrapped:`` + base64,
-  :mod:`hub.erasure.kek`, ADR 0020): a copy of the database alone signs nothing. It is shown
+  :mod:`hub.storage.kek`, ADR 0020): a copy of the database alone signs nothing. It is shown
   once, at creation, and never by any route after that.
 * ``subscription_deliveries`` — one row per (subscription, change) that reached the gate: the
   outcome, the attempts and the last error. It makes a run repeatable (a change with a row is
@@ -46,10 +46,10 @@ from sqlalchemy import (
     update,
 )
 
-from hub.erasure.kek import KeyWrapper
-from hub.projections.changes import Change
+from hub.alerts.changes import Change
 from hub.sharing.policy import Recipient
-from hub.sql_schema import create_tables
+from hub.storage.kek import KeyWrapper
+from hub.storage.schema import create_tables
 
 subscriptions_metadata = MetaData()
 

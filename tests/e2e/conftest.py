@@ -11,9 +11,9 @@ import pytest
 
 from hub.auth.credentials import new_api_key, new_client_id
 from hub.auth.store import ClientStore
-from hub.projections.store import make_engine
 from hub.settings import Settings
 from hub.sharing.agreement import load_agreement
+from hub.storage.engine import make_engine
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 
@@ -130,8 +130,8 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tupl
 
 def worker_ready_with_midwife(settings: Settings, base: str, log: Path) -> None:
     """Wait for /health, then record the mother's midwife as the maternity system would."""
-    from hub.publisher import KafkaPublisher
-    from hub.sink import CaseEventSink
+    from hub.ingest.sink import CaseEventSink
+    from hub.kafka.publisher import KafkaPublisher
     from tests.builders import assigned
 
     eventually(

@@ -24,12 +24,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.routing import iter_route_contexts
 
-from hub.api import create_api
 from hub.auth.assertions import ASSERTION_TYPE
 from hub.auth.store import ClientStore
 from hub.events import utc_now
-from hub.projections.store import make_engine
+from hub.http.app import create_api
 from hub.settings import Settings
+from hub.storage.engine import make_engine
 from tests.e2e.conftest import api_process, reader, sender
 from tests.support.net import free_port
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.kafka_admin import ensure_topics
+from hub.kafka.admin import ensure_topics
 from hub.settings import Settings
 from tests.e2e.conftest import api_process, reader, sender
 from tests.support.net import free_port

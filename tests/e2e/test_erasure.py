@@ -14,18 +14,19 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import keys_table, open_key_store, purges_table
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import EventType, PersonIdentifier, PersonRegistered
 from hub.identity.store import IdentityStore
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.projections.runner import ProjectionRunner
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.policy import Subject
 from hub.sharing.store import SharingStore
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import NHS_NUMBER, assigned, consented, event, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually

@@ -20,13 +20,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import keys_table, purges_table
 from hub.events import EventType, PersonRegistered
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.store import disclosures_table
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import NHS_NUMBER, event, missed
 from tests.e2e.conftest import api_process, reader, sender, worker_ready_with_midwife
 from tests.support.net import free_port

@@ -12,9 +12,9 @@ from hl7.client import MLLPClient
 from playwright.sync_api import Page, sync_playwright
 
 from hub.events import PractitionerRole
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.builders import assigned, registered
 from tests.e2e.conftest import reader
 from tests.support.processes import eventually

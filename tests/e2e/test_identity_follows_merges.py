@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 
 from hub.events import EventType, PersonIdentifier, PersonMerged, PersonRegistered
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.builders import NHS_NUMBER, event, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.kafka_local import stop_broker
+from hub.kafka.local import stop_broker
 from tests.conftest import cache_dir
 from tests.support.net import free_port
 from tests.support.processes import eventually

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.record_limits import joined
+from hub.ingest.record_limits import joined
 from hub.settings import Settings
 from tests.e2e.conftest import sender
 from tests.support.topics import quarantine_read, read_topic

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.builders import HOME_START, NHS_NUMBER
 from tests.e2e.conftest import api_process, outsider, reader
 from tests.e2e.test_authentication import PUBLIC, _routes

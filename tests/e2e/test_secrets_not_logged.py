@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
 
 from hub.auth.store import ClientStore
-from hub.projections.store import make_engine
 from hub.settings import Settings
+from hub.storage.engine import make_engine
 from tests.e2e.conftest import api_process
 from tests.e2e.test_authentication import _assertion, _public_pem, _token_request
 from tests.support.net import free_port

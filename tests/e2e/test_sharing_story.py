@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife
 from tests.support.processes import eventually

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from hub.projections.store import make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from hub.subscriptions.store import SubscriptionStore
 from tests.builders import NHS_NUMBER, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife

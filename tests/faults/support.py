@@ -21,10 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, select
 
-import hub.identity.store
-import hub.projections.store
-import hub.projections.team_store
-import hub.sharing.store  # noqa: F401  (their tables join the projections' metadata)
+from hub.alerts import fold as alert_fold
 from hub.events import (
     AppointmentAttended,
     AppointmentBooked,
@@ -37,16 +34,16 @@ from hub.events import (
     PractitionerRole,
 )
 from hub.identity.store import IDENTITY_PROJECTION
-from hub.kafka_admin import ensure_topics
+from hub.kafka.admin import ensure_topics
 from hub.nhs_number import valid_nhs_numbers
-from hub.projections import missed_appointments, team
-from hub.projections.positions import metadata, positions_of
 from hub.settings import Settings
 from hub.sharing.store import SHARING_PROJECTION
+from hub.storage.positions import metadata, positions_of
+from hub.team import fold as team_fold
 from tests.builders import T0, TRUST, appointment, consented, event, withdrawn
 from tests.support.processes import hub_process
 
-FAMILY_PROJECTIONS = (missed_appointments.PROJECTION, team.PROJECTION, SHARING_PROJECTION)
+FAMILY_PROJECTIONS = (alert_fold.PROJECTION, team_fold.PROJECTION, SHARING_PROJECTION)
 
 # Timers and pushes write to the log and depend on the wall clock: off, so that the log is the
 # scenario alone and a clean rebuild must reproduce the projections exactly.

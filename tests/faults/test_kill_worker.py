@@ -25,16 +25,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, select
 
+from hub.alerts.changes import feed
+from hub.alerts.store import alert_recipients, alerts
+from hub.alerts.timers import alert_rules
 from hub.events import CaseEvent
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.practitioners import PractitionerRef
-from hub.projections.changes import feed
-from hub.projections.positions import positions
-from hub.projections.store import alert_recipients, alerts, make_engine
-from hub.projections.timers import alert_rules
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
+from hub.storage.positions import positions
 from tests.builders import ref
 from tests.faults.support import (
     QUIET,
@@ -157,7 +158,7 @@ def applied(engine: Engine) -> int:
 
 def _emptied(engine: Engine) -> Engine:
     """The copy holds the worker's projections too: the clean rebuild starts without them."""
-    from hub.projections.positions import metadata
+    from hub.storage.positions import metadata
 
     metadata.drop_all(engine)
     return engine

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.projections.positions import metadata
-from hub.projections.store import make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
+from hub.storage.positions import metadata
 from tests.faults.support import (
     QUIET,
     contents,

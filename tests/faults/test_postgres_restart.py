@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import open_key_store
-from hub.metrics import alert_change_totals
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.http.metrics import alert_change_totals
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import assigned, missed, registered
 from tests.faults.test_stalled_projection import alerts
 from tests.support.postgres import postgres_server

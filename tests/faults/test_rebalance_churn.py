@@ -36,20 +36,21 @@ from confluent_kafka import Message
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
+from hub.alerts.changes import Change, changes_after, last_seq
+from hub.alerts.fold import alert_id_for
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.timers import alert_rules
 from hub.auth.store import ClientStore
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
-from hub.projections.changes import Change, changes_after, last_seq
-from hub.projections.missed_appointments import alert_id_for
-from hub.projections.positions import positions
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.timers import alert_rules
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.disclosure import Channel
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
+from hub.storage.positions import positions
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import cursors, topic_for
 from hub.subscriptions.store import SubscriptionStore

@@ -3,8 +3,8 @@
 The worker's apply waits on the lock inside its transaction: Kafka sees a healthy group member,
 so only the stored positions tell. ``/health`` must turn 503 naming the stalled projection, the
 watchdog must end the worker (exit 70, naming the stuck entry), ``hub run``'s supervisor
-(:class:`hub.runner.Restarting`) must restart it, and once the lock is released the projection
-must catch up — every alert once — and ``/health`` be 200 again.
+(:class:`hub.processes.supervisor.Restarting`) must restart it, and once the lock is released
+the projection must catch up — every alert once — and ``/health`` be 200 again.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import open_key_store
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
-from hub.runner import Restarting
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
+from hub.processes.supervisor import Restarting
+from hub.projections.watchdog import EXIT_STALLED
 from hub.settings import Settings
-from hub.sink import CaseEventSink
-from hub.watchdog import EXIT_STALLED
+from hub.storage.engine import make_engine
 from tests.builders import assigned, missed, registered
 from tests.e2e.conftest import api_process
 from tests.support.net import free_port

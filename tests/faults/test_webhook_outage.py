@@ -20,16 +20,17 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
+from hub.alerts.changes import Change, changes_after
+from hub.alerts.fold import Rules
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.timers import alert_rules
 from hub.auth.store import ClientStore
 from hub.events import CaseEvent
-from hub.projections.changes import Change, changes_after
-from hub.projections.missed_appointments import Rules
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.timers import alert_rules
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
 from hub.subscriptions.store import Subscription, SubscriptionStore
 from tests.builders import T0, assigned, missed

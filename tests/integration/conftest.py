@@ -13,9 +13,9 @@ import hub.identity.store
 import hub.sharing.store  # noqa: F401 - registers their tables on the shared metadata
 from hub.connectors.cursors import cursor_metadata
 from hub.erasure.keystore import key_metadata
-from hub.projections.positions import metadata
-from hub.projections.store import make_engine
 from hub.settings import Settings
+from hub.storage.engine import make_engine
+from hub.storage.positions import metadata
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 

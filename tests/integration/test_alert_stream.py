@@ -12,17 +12,18 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from hub.alerts.store import MissedAppointmentStore
 from hub.events import PractitionerRole
+from hub.http.stream import alert_events
 from hub.identity.store import IdentityStore
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
+from hub.services.release import SharingContext
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.context import SharingContext
 from hub.sharing.policy import Recipient
 from hub.sharing.store import SharingStore
-from hub.sink import CaseEventSink
-from hub.subscriptions.stream import alert_events
+from hub.storage.engine import make_engine
 from tests.builders import HOME_START, T0, assigned, consented, missed
 from tests.support.topics import disclosures_read, read_topic
 

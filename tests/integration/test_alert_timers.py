@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from hub.alerts.fold import AlertStatus, Rules
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.timers import AlertTimers, SweepReport
 from hub.events import PractitionerRole, utc_now
 from hub.identity.store import IdentityStore
-from hub.projections.missed_appointments import AlertStatus, Rules
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.timers import AlertTimers, SweepReport
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import NHS_NUMBER, T0, assigned, attended, booked, cancelled, ref, refs
 from tests.support.processes import eventually, hub_process
 

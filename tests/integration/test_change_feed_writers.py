@@ -3,7 +3,7 @@
 A reader moves a cursor over ``seq``; if a row with a higher ``seq`` became visible while a lower
 one was still uncommitted, the cursor would pass the lower one for good — a webhook, SSE event
 or partner-topic record skipped. On PostgreSQL a sequence hands out numbers at insert, so the
-feed's writers take a lock (``hub/projections/changes.py``); this test holds one writer's
+feed's writers take a lock (``hub/alerts/changes.py``); this test holds one writer's
 transaction open and shows the second waits for it.
 """
 
@@ -16,7 +16,7 @@ import uuid
 import pytest
 from sqlalchemy import Engine
 
-from hub.projections.changes import changes_after, record_erasures
+from hub.alerts.changes import changes_after, record_erasures
 
 pytestmark = pytest.mark.postgres
 

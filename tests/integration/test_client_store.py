@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from hub.auth.store import ClientStore, TokenState, auth_metadata, clients_table, tokens_table
-from hub.demo import DEMO_CLIENT_ID, demo_reader
-from hub.projections.store import make_engine
+from hub.processes.demo import DEMO_CLIENT_ID, demo_reader
 from hub.settings import Settings
+from hub.storage.engine import make_engine
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -130,7 +130,7 @@ def test_hub_clients_add_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from cryptography.hazmat.primitives.asymmetric import rsa
     from typer.testing import CliRunner
 
-    from hub.cli import app
+    from hub.cli.main import app
 
     monkeypatch.setenv("HUB_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("HUB_DATABASE_URL", raising=False)

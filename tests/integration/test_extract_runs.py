@@ -15,10 +15,10 @@ from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import ExtractReport, Sink, run_extract
 from hub.events import CaseEvent
-from hub.publisher import Delivery, KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.support.topics import quarantine_read, read_case_events, read_topic
 
 HEADER = (

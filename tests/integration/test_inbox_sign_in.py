@@ -12,13 +12,14 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api import create_api
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.credentials import SESSION_COOKIE
 from hub.auth.store import ClientStore
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.http.app import create_api
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 
 CHROMIUM = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 

@@ -21,8 +21,8 @@ import pytest
 from hl7.client import MLLPClient
 
 from hub.events import deterministic_event_id
-from hub.kafka_admin import ensure_topics
-from hub.kafka_local import LocalBroker, ensure_jars, launch, stop_local, temporary_broker
+from hub.kafka.admin import ensure_topics
+from hub.kafka.local import LocalBroker, ensure_jars, launch, stop_local, temporary_broker
 from hub.settings import Settings
 from tests.conftest import cache_dir
 from tests.e2e.conftest import api_process, sender

@@ -18,8 +18,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from hub.kafka_cluster import LocalCluster, temporary_cluster
-from hub.publisher import KafkaPublisher, PublishError
+from hub.kafka.cluster import LocalCluster, temporary_cluster
+from hub.kafka.publisher import KafkaPublisher, PublishError
 from tests.conftest import cache_dir
 
 pytestmark = pytest.mark.kafka

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import ErasureInProgressError, SubjectKeyStore, UnknownKeyError
 from hub.erasure.sealing import erasure_marker
+from hub.storage.kek import LocalKek
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ import hl7
 import pytest
 from hl7.client import MLLPClient
 
+from hub.ingest.record_limits import joined
 from hub.quarantine import QuarantineRecord
-from hub.record_limits import joined
 from hub.settings import Settings
 from tests.support.topics import quarantine_read, read_topic
 

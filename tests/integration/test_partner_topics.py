@@ -12,21 +12,22 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
+from hub.alerts.changes import changes_after
+from hub.alerts.fold import alert_id_for
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
-from hub.avro_codec import SingleObjectFraming, load_schema
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
-from hub.kafka_admin import admin
-from hub.projections.changes import changes_after
-from hub.projections.missed_appointments import alert_id_for
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import admin
+from hub.kafka.codec import SingleObjectFraming, load_schema
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Subject
 from hub.sharing.store import SharingStore
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from hub.subscriptions.partner_topics import PartnerTopics, make_partner_topics, topic_for
 from tests.builders import (
     HOME_START,

@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 import pytest
 
-from hub.avro_codec import case_event_codec, quarantine_codec
 from hub.events import CaseEvent
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.codec import case_event_codec, quarantine_codec
+from hub.kafka.publisher import KafkaPublisher
 from hub.projections.runner import ProjectionRunner
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.builders import assigned, missed
 from tests.support.topics import read_topic
 

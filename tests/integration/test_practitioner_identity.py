@@ -22,19 +22,20 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api import create_api
+from hub.alerts.fold import alert_id_for
+from hub.alerts.store import MissedAppointmentStore
 from hub.events import CaseEvent, DataCategory, PractitionerRole
+from hub.http.app import create_api
+from hub.http.stream import alert_events
 from hub.identity.store import IdentityStore
-from hub.projections.missed_appointments import alert_id_for
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.team_store import TeamStore
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
+from hub.services.release import SharingContext
 from hub.settings import Settings
-from hub.sharing.context import SharingContext
 from hub.sharing.policy import Recipient
 from hub.sharing.store import SharingStore
-from hub.sink import CaseEventSink
-from hub.subscriptions.stream import alert_events
+from hub.storage.engine import make_engine
+from hub.team.store import TeamStore
 from tests.builders import (
     HOME_START,
     SALFORD_COUNCIL,

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
+from hub.alerts.changes import changes_after, last_seq
+from hub.alerts.fold import AlertStatus, Rules, alert_id_for
+from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
-from hub.projections.changes import changes_after, last_seq
-from hub.projections.missed_appointments import AlertStatus, Rules, alert_id_for
-from hub.projections.store import MissedAppointmentStore
 from tests.builders import (
     NHS_NUMBER,
     T0,

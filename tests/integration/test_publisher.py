@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from hub.publisher import KafkaPublisher, PublishError
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher, PublishError
 from hub.quarantine import quarantine_record
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 from tests.builders import missed
 from tests.support.topics import quarantine_read, read_case_events, read_topic
 

@@ -20,20 +20,20 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine, Table, inspect, select, text
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.alerts.fold import alert_id_for
+from hub.alerts.store import MissedAppointmentStore
+from hub.cli.main import app
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.events import CaseEvent, PractitionerRole
-from hub.projections.missed_appointments import alert_id_for
-from hub.projections.positions import positions_of
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.projections.replay import PROJECTIONS, Progress, replay
 from hub.projections.runner import ProjectionRunner
-from hub.projections.store import MissedAppointmentStore
-from hub.projections.team_store import TeamStore
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.positions import positions_of
+from hub.team.store import TeamStore
 from tests.builders import (
     NHS_NUMBER,
     T0,

@@ -19,19 +19,20 @@ import pytest
 from sqlalchemy import inspect, make_url
 
 import hub.subscriptions.partner_topics  # noqa: F401 - registers its tables on the shared metadata
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore, auth_metadata
 from hub.connectors.cursors import CursorStore, cursor_metadata
-from hub.connectors.voluntary.routes import Receipts, receipts_metadata
-from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import SubjectKeyStore, key_metadata
+from hub.http.partners import Receipts, receipts_metadata
 from hub.identity.store import IdentityStore
-from hub.leases import Lease, leases_metadata
-from hub.projections.positions import metadata
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.team_store import TeamStore
 from hub.sharing.change_log import ChangeLog, change_metadata
 from hub.sharing.store import SharingStore
+from hub.storage.engine import make_engine
+from hub.storage.kek import LocalKek
+from hub.storage.leases import Lease, leases_metadata
+from hub.storage.positions import metadata
 from hub.subscriptions.store import SubscriptionStore, subscriptions_metadata
+from hub.team.store import TeamStore
 
 PROCESSES = 6
 

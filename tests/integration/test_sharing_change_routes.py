@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from hub.events import PersonIdentifier, PractitionerRole
-from hub.publisher import KafkaPublisher
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL
 from tests.e2e.conftest import in_process_outsider, reader

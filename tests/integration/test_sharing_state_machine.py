@@ -24,14 +24,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from hub.api import create_api
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.http.app import create_api
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import HOME_START, SALFORD_COUNCIL, T0, missed
 from tests.support.topics import disclosures_read
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, text
 
-from hub.projections.alert_tables import alert_tables
+from hub.alerts.fold import PROJECTION
+from hub.alerts.store import LIVE, MissedAppointmentStore
+from hub.alerts.tables import alert_tables
 from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
-from hub.projections.missed_appointments import PROJECTION
-from hub.projections.store import LIVE, MissedAppointmentStore
-from hub.projections.team_store import TeamStore
-from hub.sql_schema import StaleTablesError
+from hub.storage.schema import StaleTablesError
+from hub.team.store import TeamStore
 
 # The tables as the previous version made them (their primary keys without the organisation).
 OLD = {

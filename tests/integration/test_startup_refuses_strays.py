@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.auth.store import ClientStore
-from hub.projections.store import make_engine
+from hub.storage.engine import make_engine
 
 COMMANDS = [["api"], ["worker"], ["mllp"], ["run"], ["agreement", "check"]]
 OLD_PARTNER = (

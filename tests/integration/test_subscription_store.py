@@ -15,15 +15,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select, update
 
+from hub.alerts.changes import Change
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
-from hub.erasure.kek import LocalKek, WrongKekError
-from hub.projections.changes import Change
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.policy import Recipient
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
+from hub.storage.kek import LocalKek, WrongKekError
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.store import (
     ClearSecretError,

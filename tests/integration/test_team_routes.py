@@ -12,13 +12,14 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api import create_api
+from hub.alerts.store import MissedAppointmentStore
+from hub.http.app import create_api
 from hub.identity.store import IdentityStore
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.team_store import TeamStore
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
+from hub.team.store import TeamStore
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0
 from tests.support.net import free_port
 from tests.team_builders import BABY_NHS, baby_born, family_story

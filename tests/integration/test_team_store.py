@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
-from hub.projections.team import AppointmentItem, AppointmentStatus, Plan, Related
-from hub.projections.team_store import TeamStore
+from hub.team.fold import AppointmentItem, AppointmentStatus, Plan, Related
+from hub.team.store import TeamStore
 from tests.builders import NHS_NUMBER, SALFORD_COUNCIL, T0, ref
 from tests.team_builders import (
     BABY_NHS,

@@ -18,17 +18,18 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
+from hub.alerts.changes import Change, changes_after, last_seq
+from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
 from hub.events import CaseEvent, PractitionerRole
-from hub.projections.changes import Change, changes_after, last_seq
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
 from hub.subscriptions.store import Outcome, Subscription, SubscriptionStore
 from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, missed, withdrawn

@@ -20,17 +20,18 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from hub.api import create_api
+from hub.alerts.changes import last_seq
+from hub.alerts.fold import alert_id_for
+from hub.alerts.store import MissedAppointmentStore
 from hub.events import AssignmentScope, DataCategory, PractitionerAssigned, PractitionerRole, Source
-from hub.projections.changes import last_seq
-from hub.projections.missed_appointments import alert_id_for
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.projections.team_store import TeamStore
+from hub.http.app import create_api
+from hub.http.stream import alert_events
+from hub.services.release import SharingContext
 from hub.settings import Settings
-from hub.sharing.context import SharingContext
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
-from hub.subscriptions.stream import alert_events
+from hub.storage.engine import make_engine
+from hub.team.store import TeamStore
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

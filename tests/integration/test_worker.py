@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.avro_codec import quarantine_codec
+from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.log import CaseEventLog
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -18,11 +18,12 @@ from hub.events import (
     RelationshipRecorded,
 )
 from hub.identity.store import IdentityStore
-from hub.kafka_admin import admin
-from hub.projections.store import MissedAppointmentStore, make_engine
-from hub.publisher import KafkaPublisher
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import admin
+from hub.kafka.codec import quarantine_codec
+from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.sink import CaseEventSink
+from hub.storage.engine import make_engine
 from tests.builders import NHS_NUMBER, assigned, event, missed, ref, registered
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import key_store, read_topic

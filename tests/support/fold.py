@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hub.alerts.fold import AlertSaved, FamilyState, Rules, empty_state, fold
 from hub.events import CaseEvent
-from hub.projections.missed_appointments import AlertSaved, FamilyState, Rules, empty_state, fold
 
 
 def fold_family(

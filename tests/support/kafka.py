@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hub.kafka_local import kafka_version, temporary_broker
+from hub.kafka.local import kafka_version, temporary_broker
 
 
 @contextmanager
@@ -16,7 +16,7 @@ def kafka_cluster(cache_dir: Path, work_dir: Path) -> Iterator[str]:
 
     ``KAFKA_BOOTSTRAP_SERVERS`` set: that cluster. ``HUB_TEST_KAFKA=testcontainers``: Kafka in
     Docker through testcontainers (needs a Docker engine). Otherwise: a local KRaft broker from
-    the Maven-fetched jars (``hub.kafka_local``).
+    the Maven-fetched jars (``hub.kafka.local``).
     """
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from hub.erasure.keystore import SubjectKeyStore, open_key_store
 from hub.erasure.log import CaseEventLog
-from hub.erasure.records import SealedTopic, disclosure_log, quarantine_log
 from hub.events import CaseEvent
+from hub.ingest.records import SealedTopic, disclosure_log, quarantine_log
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from hub.sharing.disclosure import Disclosure

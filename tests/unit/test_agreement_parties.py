@@ -8,9 +8,9 @@ import pytest
 
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR
 from hub.connectors.sources import DEFAULT_SOURCES_DIR
+from hub.services.parties import Claim, configured_claims, strays
 from hub.settings import Settings
 from hub.sharing.agreement import load_agreement
-from hub.sharing.parties import Claim, configured_claims, strays
 
 AGREEMENT = load_agreement()
 

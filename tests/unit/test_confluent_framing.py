@@ -13,8 +13,8 @@ import struct
 import pytest
 from hypothesis import given, settings
 
-from hub.avro_codec import DecodeError, ModelCodec, case_event_codec
 from hub.events import CaseEvent
+from hub.kafka.codec import DecodeError, ModelCodec, case_event_codec
 from tests.strategies import case_events
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.api import create_api
-from hub.cli import app as cli
+from hub.cli.main import app as cli
+from hub.http.app import create_api
 from hub.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

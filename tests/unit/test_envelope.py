@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from hub.erasure.kek import LocalKek, WrongKekError, kek_file, parse_kek
 from hub.erasure.keystore import (
     LegacyKeyStoreError,
     SubjectKeyStore,
     migrate_legacy_keys,
     open_key_store,
 )
-from hub.projections.store import make_engine
 from hub.settings import Settings
+from hub.storage.engine import make_engine
+from hub.storage.kek import LocalKek, WrongKekError, kek_file, parse_kek
 from tests.builders import NHS_NUMBER
 
 AT = "2026-01-01 00:00:00.000000"  # how SQLAlchemy writes a DateTime into SQLite

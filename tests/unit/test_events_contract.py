@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from pydantic import BaseModel
 
-from hub.avro_codec import (
+from hub.events import PAYLOAD_TYPES, Appointment, CaseEvent, PersonIdentifier, Source
+from hub.kafka.codec import (
     DecodeError,
     SingleObjectFraming,
     case_event_codec,
@@ -21,7 +22,6 @@ from hub.avro_codec import (
     quarantine_codec,
     schema_fingerprint,
 )
-from hub.events import PAYLOAD_TYPES, Appointment, CaseEvent, PersonIdentifier, Source
 from hub.quarantine import QuarantineError, QuarantineRecord
 from tests.strategies import case_events, quarantine_records
 

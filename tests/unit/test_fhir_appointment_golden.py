@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hub.connectors.fhir_appointment import (
+from hub.connectors.fhir.appointment import (
     STATUS_EVENTS,
     MappingError,
     appointment_to_event,

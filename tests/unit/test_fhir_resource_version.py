@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hub.connectors.fhir_bundle import resource_to_events
-from hub.connectors.fhir_http import resource_version
+from hub.connectors.fhir.bundle import resource_to_events
+from hub.http.fhir import resource_version
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)

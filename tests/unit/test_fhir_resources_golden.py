@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from hub.connectors.fhir_bundle import read_bundle, resource_to_events
-from hub.connectors.fhir_common import MappingError, load_json
+from hub.connectors.fhir.bundle import read_bundle, resource_to_events
+from hub.connectors.fhir.common import MappingError, load_json
 from hub.connectors.sources import load_sources
 from tests.support.golden import check_golden
 

@@ -7,14 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub.events import (
-    AppointmentBooked,
-    AppointmentMissed,
-    CaseEvent,
-    EventType,
-    PractitionerRole,
-)
-from hub.projections.missed_appointments import (
+from hub.alerts.fold import (
     HUB_USER,
     Alert,
     AlertSaved,
@@ -30,7 +23,14 @@ from hub.projections.missed_appointments import (
     empty_state,
     fold,
 )
-from hub.projections.timers import inferred_no_shows, unacknowledged_escalations
+from hub.alerts.timers import inferred_no_shows, unacknowledged_escalations
+from hub.events import (
+    AppointmentBooked,
+    AppointmentMissed,
+    CaseEvent,
+    EventType,
+    PractitionerRole,
+)
 from tests.builders import (
     NHS_NUMBER,
     T0,

@@ -1,7 +1,7 @@
 """The OpenAPI document declares how every operation refuses, so a new route cannot forget.
 
 ``tests/e2e/test_openapi_fuzz.py`` holds the running API to the document; this holds the
-document to the rules of ``hub/openapi_responses.py``: 401 on every route but the public ones,
+document to the rules of ``hub/http/openapi.py``: 401 on every route but the public ones,
 422 wherever a route takes parameters or a body, and a schema for every error body.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hub.api import create_api
+from hub.http.app import create_api
 from hub.settings import Settings
 from tests.e2e.test_authentication import PUBLIC
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hub.api import create_api
-from hub.api_identifiers import APPOINTMENT_ID_DESCRIPTION, PERSON_KEY_DESCRIPTION
+from hub.http.app import create_api
+from hub.identifiers import APPOINTMENT_ID_DESCRIPTION, PERSON_KEY_DESCRIPTION
 from hub.settings import Settings
 
 

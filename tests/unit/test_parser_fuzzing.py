@@ -29,17 +29,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from hub.connectors.fhir_appointment import appointment_to_event, parse_appointment
-from hub.connectors.fhir_bundle import read_bundle, resource_to_events
-from hub.connectors.fhir_common import MappingError, load_json
+from hub.connectors.fhir.appointment import appointment_to_event, parse_appointment
+from hub.connectors.fhir.bundle import read_bundle, resource_to_events
+from hub.connectors.fhir.common import MappingError, load_json
 from hub.connectors.hl7v2.ack import build_ack
 from hub.connectors.hl7v2.mapping import Accepted, translate
 from hub.connectors.hl7v2.reading import Hl7ReadError, parse
 from hub.connectors.runtime import Mapped, Refused
 from hub.connectors.runtime import translate as translate_records
 from hub.connectors.sdk import InputError, discover, load_connector
-from hub.connectors.voluntary.routes import webhook_record
 from hub.events import CaseEvent
+from hub.http.partners import webhook_record
 from tests.support.golden import GOLDEN_SOURCES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from hub.log_redaction import redact_path
 from hub.nhs_number import nhs_numbers_in
-from hub.projections.store import make_engine
-from hub.state_files import private_state
+from hub.storage.engine import make_engine
+from hub.storage.files import private_state
 
 
 @pytest.fixture

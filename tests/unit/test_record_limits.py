@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.quarantine import quarantine_record
-from hub.record_limits import (
+from hub.ingest.record_limits import (
     MAX_RECORD_BYTES,
     RECORD_OVERHEAD_BYTES,
     RecordTooLargeError,
@@ -13,6 +12,7 @@ from hub.record_limits import (
     in_parts,
     joined,
 )
+from hub.quarantine import quarantine_record
 
 
 @pytest.mark.parametrize(

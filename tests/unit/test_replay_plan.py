@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.cli.main import app
 from hub.projections.generations import behind, generation_metadata
 from hub.projections.replay import ReplayError, needed, reached, replayable
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from hub.avro_codec import load_schema
-from hub.cli import app
-from hub.schema_check import backward_problems, check_directory
+from hub.cli.main import app
+from hub.kafka.codec import load_schema
+from hub.kafka.schema_check import backward_problems, check_directory
 
 
 def _with_field(schema: dict[str, Any], field: dict[str, Any]) -> str:

@@ -10,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.avro_codec import DecodeError
-from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import ErasureInProgressError, SubjectKeyStore
-from hub.erasure.records import disclosure_log, quarantine_log
 from hub.erasure.sealing import (
     UnsealError,
     erasure_marker,
@@ -22,10 +19,13 @@ from hub.erasure.sealing import (
     unseal_record,
 )
 from hub.events import DataCategory, Purpose, utc_now
-from hub.projections.store import make_engine
+from hub.ingest.records import disclosure_log, quarantine_log
+from hub.kafka.codec import DecodeError
 from hub.quarantine import quarantine_record
 from hub.sharing.agreement import LawfulBasis
 from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure, without_subject
+from hub.storage.engine import make_engine
+from hub.storage.kek import LocalKek
 from tests.builders import NHS_NUMBER
 
 OTHER = "9876543210"

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from hub.avro_codec import DecodeError
-from hub.erasure.kek import LocalKek
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import Erasure, UnsealError, erasure_marker, new_key, seal, unseal
 from hub.events import CaseEvent
-from hub.projections.store import make_engine
+from hub.kafka.codec import DecodeError
+from hub.storage.engine import make_engine
+from hub.storage.kek import LocalKek
 from tests.builders import NHS_NUMBER, missed, registered
 from tests.strategies import case_events
 

@@ -413,7 +413,7 @@ def test_the_gate_releases_nested_items_only_with_their_parent() -> None:
 def test_hub_agreement_check_validates_the_shipped_agreement(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from hub.cli import app
+    from hub.cli.main import app
 
     ok = CliRunner().invoke(app, ["agreement", "check"])
     assert ok.exit_code == 0, ok.output

@@ -1,8 +1,8 @@
-"""The stall decision behind /health (hub/stalls.py): pure, so every case is a few lines."""
+"""The stall decision behind /health (hub/projections/stalls.py): pure, so each case is short."""
 
 from __future__ import annotations
 
-from hub.stalls import Lag, StallWatch, observe, stalls
+from hub.projections.stalls import Lag, StallWatch, observe, stalls
 
 
 def lag(next_offset: int, end_offset: int, partition: int = 0) -> Lag:

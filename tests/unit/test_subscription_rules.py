@@ -8,11 +8,12 @@ from datetime import timedelta
 
 from standardwebhooks import Webhook
 
+from hub.alerts.changes import Change
+from hub.alerts.fold import Alert, Person
+from hub.alerts.store import AlertView
 from hub.events import utc_now
-from hub.projections.alert_release import alert_out
-from hub.projections.changes import Change
-from hub.projections.missed_appointments import Alert, Person
-from hub.projections.store import AlertView
+from hub.http.stream import start_after
+from hub.services.alert_release import alert_out
 from hub.sharing.policy import Recipient
 from hub.subscriptions.rules import (
     Step,
@@ -27,7 +28,6 @@ from hub.subscriptions.rules import (
     wants,
 )
 from hub.subscriptions.store import new_secret
-from hub.subscriptions.stream import start_after
 from tests.builders import NHS_NUMBER, T0, appointment, refs
 
 ALERT = Alert(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hub.assignments.decision import Change, may_change_team
 from hub.events import PractitionerRole
 from hub.sharing.agreement import load_agreement
 from hub.sharing.policy import Recipient
+from hub.team.assignments import Change, may_change_team
 
 AGREEMENT = load_agreement()
 MIDWIFE = PractitionerRole.COMMUNITY_MIDWIFE
@@ -66,7 +66,7 @@ def test_who_may_change_the_team(
 def test_the_routes_document_every_status_they_answer() -> None:
     from fastapi import FastAPI
 
-    from hub.assignments.routes import assignments_router
+    from hub.http.assignments import assignments_router
 
     app = FastAPI()
     app.include_router(assignments_router())

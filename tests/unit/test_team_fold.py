@@ -17,7 +17,7 @@ from hub.events import (
     PractitionerRole,
     Relationship,
 )
-from hub.projections.team import (
+from hub.team.fold import (
     AppointmentItem,
     AppointmentStatus,
     Assessment,

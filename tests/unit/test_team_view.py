@@ -13,8 +13,13 @@ from functools import reduce
 
 from hub.events import CaseEvent, DataCategory, PlanType, PractitionerRole, Purpose, Relationship
 from hub.identity.families import ANCHOR
-from hub.projections.team import empty_state, fold
-from hub.projections.team_view import (
+from hub.sharing.agreement import load_agreement
+from hub.sharing.disclosure import Channel
+from hub.sharing.facts import SharingFacts, fold_sharing
+from hub.sharing.gate import Item, Release, release
+from hub.sharing.policy import Recipient, Subject
+from hub.team.fold import empty_state, fold
+from hub.team.view import (
     Assembled,
     MemberInput,
     assemble_team,
@@ -22,11 +27,6 @@ from hub.projections.team_view import (
     not_sent,
     shown_in_caseload,
 )
-from hub.sharing.agreement import load_agreement
-from hub.sharing.disclosure import Channel
-from hub.sharing.facts import SharingFacts, fold_sharing
-from hub.sharing.gate import Item, Release, release
-from hub.sharing.policy import Recipient, Subject
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, ref, withdrawn
 from tests.team_builders import UNBORN_KEY, family_story, plan_ended
 

@@ -1,10 +1,10 @@
-"""The worker watchdog's decision and the `hub run` restart backoff (hub/watchdog.py,
-hub/runner.py), with a controlled clock; the real hang is in tests/faults/."""
+"""The worker watchdog's decision and the `hub run` restart backoff (hub/projections/watchdog.py,
+hub/processes/supervisor.py), with a controlled clock; the real hang is in tests/faults/."""
 
 from __future__ import annotations
 
-from hub.runner import restart_delay
-from hub.watchdog import Entry, Watchdog, overdue
+from hub.processes.supervisor import restart_delay
+from hub.projections.watchdog import Entry, Watchdog, overdue
 
 
 def test_overdue_lists_only_entries_past_the_limit_oldest_first() -> None:

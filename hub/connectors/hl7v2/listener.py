@@ -41,11 +41,11 @@ from hub.connectors.hl7v2.mapping import (
 from hub.connectors.hl7v2.reading import Hl7Problem, Hl7ReadError, charset, parse, value
 from hub.connectors.sources import SourceRegistry, load_sources
 from hub.events import utc_now
-from hub.publisher import KafkaPublisher, PublishError
+from hub.ingest.record_limits import RecordTooLargeError
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher, PublishError
 from hub.quarantine import quarantine_record
-from hub.record_limits import RecordTooLargeError
 from hub.settings import Settings
-from hub.sink import CaseEventSink
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024

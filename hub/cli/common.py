@@ -1,0 +1,48 @@
+"""What every ``hub`` command needs before it starts: settings, a broker, a checked agreement."""
+
+from __future__ import annotations
+
+import typer
+
+from hub.settings import Settings
+
+
+def load_settings() -> Settings:
+    """The settings, read from ``HUB_*`` variables when a command starts."""
+    return Settings()
+
+
+def parties_checked(settings: Settings) -> Settings:
+    """``settings``, once every organisation the deployment names is a party to its agreement;
+    otherwise say which file names which code, and exit 2 (hub/services/parties.py)."""
+    from hub.services.parties import check_parties
+    from hub.sharing.agreement import AgreementError
+
+    try:
+        problems = check_parties(settings)
+    except (AgreementError, ValueError) as error:
+        problems = [str(error)]
+    if problems:
+        typer.secho("The hub will not start:", fg="red", err=True)
+        for problem in problems:
+            typer.secho(f"  {problem}", fg="red", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
+def with_local_broker(settings: Settings) -> Settings:
+    """Use KAFKA_BOOTSTRAP_SERVERS if set, else the broker `hub kafka start` left running."""
+    if settings.kafka_bootstrap_servers:
+        return settings
+    from hub.kafka.cluster import cluster_status
+    from hub.kafka.local import broker_status
+
+    broker = broker_status(settings.state_dir) or cluster_status(settings.state_dir)
+    if broker is None:
+        typer.secho(
+            "No Kafka: set KAFKA_BOOTSTRAP_SERVERS or run `hub kafka start` first.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})

@@ -1,0 +1,54 @@
+"""``hub subscriptions deliver``: push the alert change feed to the webhook subscriptions.
+
+The worker does this every ``HUB_SUBSCRIPTION_INTERVAL_SECONDS``; the command is for operators
+(after a replay request; it takes the same lease as the worker's run, so the two never send
+the same change) and for scripts: ``--once`` runs one pass and prints what it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+import typer
+
+subscriptions_app = typer.Typer(help="Outgoing webhook subscriptions (ADR 0016).")
+
+
+@subscriptions_app.command("deliver")
+def deliver(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+) -> None:
+    """Deliver new alert changes (and requested replays) to every active subscription."""
+    from hub.alerts.store import MissedAppointmentStore
+    from hub.alerts.timers import alert_rules
+    from hub.cli.common import load_settings, with_local_broker
+    from hub.ingest.sink import CaseEventSink
+    from hub.kafka.publisher import KafkaPublisher
+    from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+    from hub.storage.engine import make_engine
+    from hub.subscriptions.delivery import make_deliverer
+
+    settings = with_local_broker(load_settings())
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    alerts = MissedAppointmentStore(
+        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
+    )
+    alerts.create_schema()
+    publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="hub-subscriptions")
+    try:
+        deliverer = make_deliverer(settings, alerts, CaseEventSink(publisher, settings), agreement)
+        while True:
+            report = asyncio.run(deliverer.run_once())
+            typer.echo(
+                f"delivered {report.delivered}, withheld {report.withheld}, retrying "
+                f"{report.retrying}, dead-lettered "
+                f"{report.dead_lettered}, held {report.held}, stopped {report.stopped}, "
+                f"attempts {report.attempts}, subscriptions {len(report.subscriptions)}"
+            )
+            if once:
+                return
+            time.sleep(settings.subscription_interval_seconds)
+    finally:
+        publisher.close()

@@ -1,0 +1,229 @@
+"""The HTTP API: the composition of every router, health, and the app's shared state.
+
+Built by :func:`create_api` from settings (the composition root passes real adapters; tests may
+pass their own instances of the same classes). FHIR ingest lives in
+``hub/http/fhir.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import KafkaException
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub import __version__
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.timers import alert_rules
+from hub.auth.store import ClientStore
+from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
+from hub.erasure.keystore import open_key_store
+from hub.events import utc_now
+from hub.http.alerts import alert_router
+from hub.http.assignments import assignments_router
+from hub.http.body_limits import NameTheLimit, too_large
+from hub.http.erasure import erasure_router
+from hub.http.fhir import fhir_router
+from hub.http.identity import identity_router
+from hub.http.metrics import metrics_registry, read_lags
+from hub.http.oauth import token_router
+from hub.http.openapi import (
+    FHIR_ERRORS,
+    KAFKA_UNCONFIRMED,
+    NOT_FOUND,
+    TOKEN_ERRORS,
+    TOO_LARGE,
+    FhirJSONResponse,
+    OperationOutcome,
+    documented,
+    fhir_errors,
+)
+from hub.http.partners import Receipts, partner_router
+from hub.http.sharing import sharing_router
+from hub.http.stream import stream_router
+from hub.http.subscriptions import subscription_router
+from hub.http.team import team_router
+from hub.http.web.inbox import inbox_router
+from hub.http.web.session import NotSignedInError, session_router, sign_in_required
+from hub.identity.store import IdentityStore
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import cluster_health
+from hub.kafka.publisher import KafkaPublisher
+from hub.projections.stalls import StallWatch
+from hub.settings import Settings
+from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.change_log import ChangeLog
+from hub.sharing.store import SharingStore
+from hub.storage.engine import make_engine
+from hub.subscriptions.destinations import Destinations
+from hub.subscriptions.store import SubscriptionStore
+from hub.team.store import TeamStore
+
+log = logging.getLogger(__name__)
+FHIR_JSON = "application/fhir+json"
+UNHEALTHY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "Not healthy: the body says which part is not (same fields as 200).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def create_api(
+    settings: Settings,
+    *,
+    sink: CaseEventSink | None = None,
+    store: MissedAppointmentStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    partners = load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR)
+    # /health and /metrics share one process's observations of the positions
+    # (hub/projections/stalls.py).
+    watch = StallWatch(settings.stall_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.agreement = agreement
+        app.state.clock = clock
+        the_store = store or MissedAppointmentStore(
+            make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
+        )
+        the_store.create_schema()
+        app.state.store = the_store
+        app.state.sharing = SharingStore(the_store.engine)
+        app.state.changes = changes = ChangeLog(the_store.engine)
+        changes.create_schema()
+        app.state.identity = IdentityStore(the_store.engine)
+        app.state.team = TeamStore(the_store.engine)
+        app.state.keys = keys = open_key_store(settings)
+        app.state.clients = clients = ClientStore(the_store.engine)
+        clients.create_schema()
+        app.state.partners = partners
+        app.state.webhook_receipts = Receipts(the_store.engine)
+        app.state.subscriptions = subscriptions = SubscriptionStore(
+            the_store.engine, settings.key_wrapper()
+        )
+        subscriptions.create_schema()
+        app.state.destinations = Destinations.of(settings.subscription_allowed_networks)
+        app.state.metrics = metrics_registry(settings, the_store.engine, watch)
+        publisher = None
+        the_sink = sink
+        if the_sink is None:
+            publisher = KafkaPublisher(
+                settings.bootstrap_servers(),
+                client_id="hub-api",
+                timeout_s=settings.publish_timeout_seconds,
+            )
+            # Seals with the key store the erasure route shreds: one engine, not two.
+            the_sink = CaseEventSink(publisher, settings, keys)
+        # Every write path of the API (sharing routes, partner webhooks and uploads) publishes
+        # through this sink: a withdrawal it records binds the next read.
+        app.state.sink = the_sink.applying_sharing_facts(app.state.sharing)
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                publisher.close()
+
+    app = FastAPI(
+        title="Think Family Hub",
+        version=__version__,
+        description="Multi-agency case-event hub: FHIR ingest, alerts and health.",
+        lifespan=lifespan,
+        responses=TOO_LARGE,
+    )
+    # The body limit of every route that does not set its own (hub/http/body_limits.py). Set on the
+    # router, not as FastAPI(max_body_size=): that one also counts outside NameTheLimit,
+    # whose 413 it would replace by its bare one.
+    app.router.max_body_size = settings.body_limit_bytes
+    app.add_middleware(NameTheLimit)
+
+    # What routes answer besides success is declared once (hub/http/openapi.py): 401/403
+    # where a route authenticates, 400/404/422 where it takes input, and per router what all
+    # its routes answer (503 where they answer after Kafka confirmed).
+    app.include_router(documented(token_router(settings), TOKEN_ERRORS))
+    app.include_router(
+        documented(fhir_router(settings), FHIR_ERRORS, model=OperationOutcome),
+        default_response_class=FhirJSONResponse,
+    )
+    app.include_router(documented(sharing_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(assignments_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(identity_router()))
+    app.include_router(documented(erasure_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(partner_router(settings), KAFKA_UNCONFIRMED | NOT_FOUND))
+    app.include_router(documented(alert_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(team_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(subscription_router()))
+    app.include_router(documented(stream_router(settings)))
+    app.include_router(inbox_router())
+    app.include_router(session_router(settings))
+    app.add_exception_handler(NotSignedInError, sign_in_required)
+    app.add_exception_handler(413, too_large)
+    fhir_errors(app)
+
+    @app.get(
+        "/health",
+        summary="200 when Kafka is reachable, the worker is consuming and no projection stalled",
+        responses=UNHEALTHY,
+    )
+    def health() -> JSONResponse:
+        result = cluster_health(settings)
+        body: dict[str, Any] = {
+            "kafka_reachable": result.kafka_reachable,
+            "worker_consuming": result.worker_consuming,
+            **result.detail,
+        }
+        stalled: list[str] = []
+        if result.kafka_reachable:
+            try:
+                lags = read_lags(settings, app.state.store.engine)
+                stalled = [stall.reason() for stall in watch.check(lags, time.monotonic())]
+            except (KafkaException, SQLAlchemyError) as error:
+                stalled = [f"projection positions unreadable: {error}"]
+            body["stalled"] = stalled
+        healthy = result.healthy and not stalled
+        body["status"] = "ok" if healthy else "unavailable"
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get(
+        "/health/ready",
+        summary="200 when this process can take input: Kafka answers and the store is reachable",
+        responses=UNHEALTHY,
+    )
+    def ready() -> JSONResponse:
+        """Readiness for a load balancer. Narrower than ``/health`` on purpose: a stalled or
+        absent worker must not take the API out of service, or a worker outage would become an
+        ingest outage, though what senders give us is durable in Kafka without any worker."""
+        result = cluster_health(settings)
+        body: dict[str, Any] = {"kafka_reachable": result.kafka_reachable}
+        try:
+            with app.state.store.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            body["store_reachable"] = True
+        except SQLAlchemyError as error:
+            body["store_reachable"] = False
+            body["store"] = f"unreachable: {type(error).__name__}"
+        ok = result.kafka_reachable and body["store_reachable"]
+        body["status"] = "ok" if ok else "unavailable"
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get(
+        "/metrics",
+        summary="Operator metrics, Prometheus text format (ADR 0018)",
+        response_class=Response,  # no media type of its own: errors stay JSON
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics() -> Response:
+        return Response(generate_latest(app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+
+    return app

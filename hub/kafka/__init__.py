@@ -1,0 +1,1 @@
+"""Kafka at the edge: the local broker and cluster, topics, the one producer path, Avro framing."""

@@ -1,0 +1,1 @@
+"""The hub's long-running processes: the worker, the ``hub run`` supervisor and the demo data."""

@@ -1,0 +1,302 @@
+"""The Faust worker: the runtime shell that feeds case-events to the projection runner.
+
+Faust gives consumer-group membership, partition assignment and offset commits; everything the
+hub decides happens in :class:`hub.projections.runner.ProjectionRunner`. Processing is
+at-least-once (Faust's default ``processing_guarantee``), made effectively-once by the store's
+log positions and deterministic ids (ADR 0004), not by Faust's ``exactly_once``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
+
+import faust
+from faust.tables.recovery import RebalanceAgain
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.timers import AlertTimers, alert_rules
+from hub.erasure.keystore import open_key_store
+from hub.erasure.log import CaseEventLog
+from hub.erasure.sealing import LogEntry
+from hub.erasure.wal import ForgetWal
+from hub.events import utc_now
+from hub.identity.routing import FamilyRouter
+from hub.identity.store import IdentityStore
+from hub.ingest.records import disclosure_log
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.admin import ensure_topics
+from hub.kafka.publisher import KafkaPublisher, PublishError
+from hub.projections.resume import rewinds, stored_positions, stored_projections
+from hub.projections.runner import ProjectionRunner
+from hub.projections.watchdog import Watchdog
+from hub.settings import Settings
+from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.store import SharingStore
+from hub.storage.engine import make_engine
+from hub.subscriptions.delivery import make_deliverer
+from hub.subscriptions.partner_topics import make_partner_topics
+from hub.team.store import TeamStore
+
+log = logging.getLogger(__name__)
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
+
+
+def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
+    """Build the Faust app; nothing connects until the worker starts it."""
+    servers = settings.bootstrap_servers()
+    app = faust.App(
+        settings.worker_group,
+        broker=broker_urls(servers),
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        consumer_group_instance_id=settings.worker_instance_id,
+        # Faust's own local state (none of the hub's: the stores are SQL) stays with the
+        # hub's, not in whatever directory the worker was started from.
+        datadir=str(settings.state_dir / "faust" / settings.worker_group),
+    )
+    engine = make_engine(settings.resolved_database_url())
+    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    rules = alert_rules(settings, agreement)
+    alerts, sharing, identity, keys = (
+        MissedAppointmentStore(engine, rules),
+        SharingStore(engine),
+        IdentityStore(engine),
+        open_key_store(settings),
+    )
+    team_store = TeamStore(engine)
+    alerts.create_schema()
+    team_store.create_schema()
+    keys.create_schema()
+    publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-producer")
+    sink = CaseEventSink(publisher, settings, keys)
+    registry = settings.schema_registry_url
+    # Two stages (ADR 0010): the person index reads the case-events as connectors keyed them,
+    # then forwards each entry to the family topic keyed by family, which every other
+    # projection reads. The key store comes last: it forgets what an erasure was to purge only
+    # after every projection has deleted its rows.
+    router = FamilyRouter(identity, publisher, settings.family_events_topic)
+    case_events: ProjectionRunner[LogEntry] = ProjectionRunner(
+        [identity.apply],
+        CaseEventLog(keys, settings.case_events_topic, registry),
+        sink,
+        settings.dead_letter_topic,
+        then=router.forward,
+    )
+    family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
+        [
+            alerts.apply,
+            team_store.apply,
+            sharing.apply,
+            keys.apply,
+            ForgetWal(engine, keys.engine).apply,
+        ],
+        CaseEventLog(keys, settings.family_events_topic, registry),
+        sink,
+        settings.dead_letter_topic,
+    )
+    disclosures = ProjectionRunner(
+        [sharing.apply_disclosure],
+        disclosure_log(keys, settings.disclosures_topic, registry),
+        sink,
+        settings.dead_letter_topic,
+    )
+    timers = AlertTimers(alerts, sink, rules, utc_now)
+
+    async def alert_timers() -> None:
+        """Inferred no-shows and escalations; what fails to publish, or finds the store down, is
+        due again next time (the decisions go on the log, so nothing is half done)."""
+        try:
+            await timers.sweep()
+        except (PublishError, OperationalError) as error:
+            log.warning("alert timers: failed, retrying next sweep: %s", error)
+
+    app.timer(interval=settings.alert_sweep_seconds)(alert_timers)
+    deliverer = make_deliverer(settings, alerts, sink, agreement)
+
+    async def deliver_webhooks() -> None:
+        """Push new alert changes to the webhook subscriptions (ADR 0016). A failing run is
+        logged, never fatal to the projections: the cursors only move past what was dealt with,
+        so the next run picks up where this one stopped."""
+        try:
+            report = await deliverer.run_once()
+        except Exception:
+            log.exception("webhooks: the delivery run failed; retrying next interval")
+            return
+        if report.skipped:  # e.g. the old leader's run still going during a rebalance
+            log.info("webhooks: another runner holds the delivery lease; not this time")
+        elif report.delivered or report.retrying or report.dead_lettered or report.stopped:
+            log.info("webhooks: %s", report)
+
+    # On the leader only: with several workers, one pushes (no duplicate sends or disclosures).
+    app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(deliver_webhooks)
+    if settings.partner_topic_clients:
+        partner_topics = make_partner_topics(settings, alerts, sink, agreement, publisher)
+
+        async def relay_partner_topics() -> None:
+            """Write new alert changes to the partners' own topics (the leader only, too)."""
+            try:
+                report = await partner_topics.run_once()
+            except (PublishError, OperationalError) as error:  # the cursor did not move
+                log.warning("partner topics: failed, retrying next interval: %s", error)
+                return
+            if report.not_leaseholder:
+                log.info("partner topics: another relay holds the lease; not this time")
+            elif report.written or report.tombstones:
+                log.info("partner topics: %s", report)
+
+        app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(
+            relay_partner_topics
+        )
+
+    # A hung entry ends the worker for its supervisor to restart (ADR 0018); started with the
+    # worker, so building the app in a test process arms nothing.
+    watchdog = Watchdog(settings.worker_stall_seconds)
+
+    async def start_watchdog() -> None:
+        watchdog.start()
+
+    app.task(start_watchdog)
+    _agent(app, settings.case_events_topic, "person_index", case_events, watchdog)
+    _agent(app, settings.family_events_topic, "family_projections", family_events, watchdog)
+    _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog)
+    _resume_from_store(app, engine, stored_projections(settings))
+    return app, publisher
+
+
+def _resume_from_store(app: faust.App, engine: Engine, stored: Mapping[str, Sequence[str]]) -> None:
+    """Make the store's positions the truth on every assignment (ADR 0004).
+
+    Faust's recovery sends ``on_rebalance_complete`` and then seeks every partition to the
+    group's committed offset. This receiver runs first: where a partition's projections hold
+    less than the group committed, it commits the lower offset, so that seek lands there. The
+    decision is :func:`hub.projections.resume.rewinds`; this is only the Faust plumbing.
+    """
+
+    async def rewind(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        try:
+            await _rewind(cast(Consumer, app.consumer), engine, stored)
+        except RebalanceAgain:
+            raise  # Faust's recovery waits for the next assignment, which rewinds again
+        except Exception:
+            # Resuming at the group's offsets instead could skip what the store lacks.
+            _die("a partition assignment (resuming from the store's positions)")
+
+    app.on_rebalance_complete.connect(rewind)
+
+
+async def _rewind(consumer: Consumer, engine: Engine, stored: Mapping[str, Sequence[str]]) -> None:
+    """Commit the lower offsets :func:`rewinds` decides, before Faust seeks to the committed."""
+    assigned = [tp for tp in consumer.assignment() if tp.topic in stored]
+    if not assigned:
+        return
+    committed = {
+        (tp.topic, tp.partition): offset
+        for tp, offset in (await consumer.seek_to_committed()).items()
+    }
+    starts = {
+        (tp.topic, tp.partition): offset
+        for tp, offset in (await consumer.earliest_offsets(*assigned)).items()
+    }
+    targets: dict[TP, int] = {}
+    for topic, projections in stored.items():
+        partitions = [tp.partition for tp in assigned if tp.topic == topic]
+        if not partitions:
+            continue
+        positions = await asyncio.to_thread(
+            stored_positions, engine, projections, topic, partitions
+        )
+        decided = rewinds(
+            positions,
+            {partition: committed.get((topic, partition)) for partition in partitions},
+            {partition: starts.get((topic, partition), 0) for partition in partitions},
+        )
+        targets.update({TP(topic, partition): offset for partition, offset in decided.items()})
+    if not targets:
+        return
+    for tp, offset in sorted(targets.items()):
+        log.warning(
+            "%s[%d]: the store holds less than the group committed (%s); resuming from %d",
+            tp.topic,
+            tp.partition,
+            committed.get((tp.topic, tp.partition)),
+            offset,
+        )
+    # A raw commit of lower offsets (Faust's own commit only ever moves forward).
+    if not await consumer._commit(targets):  # False only when the group rebalanced again
+        raise RebalanceAgain(f"rewinding to the store's positions: {targets}")
+    # aiokafka's seek to committed ignores an offset of 0, so seek there ourselves.
+    from_start = {tp: offset for tp, offset in targets.items() if offset == 0}
+    if from_start:
+        await consumer.seek_wait(from_start)
+
+
+def _agent(
+    app: faust.App,
+    topic_name: str,
+    name: str,
+    runner: ProjectionRunner[Any],
+    watchdog: Watchdog,
+) -> None:
+    """One Faust agent: hand every entry of ``topic_name`` to ``runner`` in partition order."""
+    topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", internal=False)
+
+    async def agent(stream: Any) -> AsyncIterator[None]:
+        async for event in stream.events():
+            message = event.message
+            try:
+                with watchdog.watch(message.topic, message.partition, message.offset):
+                    await runner.handle(
+                        message.topic, message.partition, message.offset, event.value, message.key
+                    )
+            except Exception:
+                _die(f"{message.topic}[{message.partition}]@{message.offset}")
+            yield None
+
+    app.agent(topic, name=name)(agent)
+
+
+def _die(where: str) -> None:
+    """Stop the whole process on an exception the runner does not handle.
+
+    Faust would log it and leave a dead agent behind a live process, its partitions silently
+    stalled. Nothing past the entry was committed (neither the store's position nor the group's
+    offset), so a restarted worker (the supervisor's job) takes it up again.
+    """
+    log.critical("worker stopping: unexpected failure applying %s", where, exc_info=True)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(70)  # EX_SOFTWARE
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
+    """Run until SIGINT/SIGTERM (blocking)."""
+    from faust.worker import Worker
+
+    # A worker started before its topics exist would ignore them for good ("Ignoring missing
+    # topic"), so it makes them, as ``hub run`` does.
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level
+    created = ensure_topics(settings)
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    app, publisher = create_app(settings)
+    logging.getLogger("hub").setLevel(loglevel.upper())
+    try:
+        Worker(app, loglevel=loglevel).execute_from_commandline()
+    finally:
+        publisher.close()

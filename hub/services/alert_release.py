@@ -1,0 +1,149 @@
+"""Alerts as a reader may see them: the response shapes, and the one gate-and-record path.
+
+:func:`release_alerts` is what every outgoing channel for alerts calls — the API and the inbox
+(through :func:`hub.http.alerts.released_alerts`), outgoing webhooks and
+Server-Sent Events (:mod:`hub.subscriptions`). It needs no HTTP request: a
+:class:`~hub.services.release.SharingContext` carries the agreement, facts, identity, clock and
+sink. Each alert passes the gate for the reader *now*; the disclosures are written before the
+function returns anything, so a caller that sends what it returns has the release on record.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from hub.alerts.fold import AlertStatus
+from hub.alerts.store import AlertView
+from hub.events import DataCategory, Purpose
+from hub.identifiers import AppointmentId
+from hub.practitioners import PractitionerRef, sort_key
+from hub.services.release import SharingContext
+from hub.sharing.disclosure import Channel
+from hub.sharing.gate import Item
+from hub.sharing.policy import Recipient, Subject
+
+
+class PersonOut(BaseModel):
+    nhs_number: str | None
+    given_name: str | None
+    family_name: str | None
+    birth_date: date | None
+
+
+class AppointmentOut(BaseModel):
+    appointment_id: AppointmentId
+    start: datetime
+    end: datetime | None
+    service_type: str | None
+    description: str | None
+    location: str | None
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    status: AlertStatus
+    person: PersonOut | None  # None: the reader may not see the person's demographics
+    appointment: AppointmentOut
+    missed_at: datetime
+    raised_at: datetime
+    inferred: bool
+    source_system: str
+    organisation_code: str
+    recipients: list[PractitionerRef]
+    escalated_to: list[PractitionerRef]
+    escalated_at: datetime | None
+    escalation_reason: str | None
+    acknowledged_by: PractitionerRef | None
+    acknowledged_at: datetime | None
+    closed_by: PractitionerRef | None
+    closed_at: datetime | None
+    close_reason: str | None
+
+
+def alert_out(view: AlertView, *, with_person: bool) -> AlertOut:
+    alert, person, appointment = view.alert, view.person, view.alert.appointment
+    return AlertOut(
+        alert_id=str(alert.alert_id),
+        status=alert.status,
+        person=PersonOut(
+            nhs_number=person.nhs_number,
+            given_name=person.given_name,
+            family_name=person.family_name,
+            birth_date=person.birth_date,
+        )
+        if with_person
+        else None,
+        appointment=AppointmentOut(
+            appointment_id=appointment.appointment_id,
+            start=appointment.start,
+            end=appointment.end,
+            service_type=appointment.service_type,
+            description=appointment.description,
+            location=appointment.location,
+        ),
+        missed_at=alert.missed_at,
+        raised_at=alert.raised_at,
+        inferred=alert.inferred,
+        source_system=alert.source_system,
+        organisation_code=alert.organisation_code,
+        recipients=sorted(alert.recipients, key=sort_key),
+        escalated_to=sorted(alert.escalated_to, key=sort_key),
+        escalated_at=alert.escalated_at,
+        escalation_reason=alert.escalation_reason,
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+        closed_by=alert.closed_by,
+        closed_at=alert.closed_at,
+        close_reason=alert.close_reason,
+    )
+
+
+async def release_alerts(
+    context: SharingContext,
+    reader: Recipient,
+    views: list[AlertView],
+    *,
+    channel: Channel,
+    reference: str,
+) -> list[AlertOut]:
+    """Each alert through the sharing gate for ``reader``; every release recorded first.
+
+    An alert whose appointment the reader may not see is left out; one whose demographics it
+    may not see is shown without them. Raises :class:`hub.kafka.publisher.PublishError` when the
+    disclosures could not be recorded: then the caller must send nothing.
+    """
+    by_subject: dict[str, list[AlertView]] = {}
+    for view in views:
+        by_subject.setdefault(view.alert.subject_key, []).append(view)
+    released: set[str] = set()
+    disclosures = []
+    for key, subject_views in by_subject.items():  # one decision set and record per person
+        items: list[Item[str]] = []
+        for view in subject_views:
+            alert_id, controller = str(view.alert.alert_id), view.alert.organisation_code
+            items.append(Item(DataCategory.APPOINTMENTS, controller, alert_id))
+            items.append(
+                Item(DataCategory.DEMOGRAPHICS, controller, f"{alert_id}/person", len(items) - 1)
+            )
+        outcome = context.release(
+            reader,
+            Subject(key),
+            items,
+            channel=channel,
+            purpose=Purpose.DIRECT_CARE,
+            reference=f"{reference} alerts "
+            + ",".join(str(v.alert.alert_id) for v in subject_views),
+            also=context.identity.same_person(key),  # consent follows merges
+        )
+        released.update(outcome.released)
+        if outcome.disclosure is not None:
+            disclosures.append(outcome.disclosure)
+    shown = [
+        alert_out(view, with_person=f"{view.alert.alert_id}/person" in released)
+        for view in views
+        if str(view.alert.alert_id) in released
+    ]
+    await context.record(disclosures)
+    return shown
