@@ -23,10 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
 from hub.alerts.store import MissedAppointmentStore
-from hub.alerts.timers import alert_rules
-from hub.auth.store import ClientStore
-from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners
-from hub.erasure.keystore import open_key_store
+from hub.bootstrap import build_hub
 from hub.events import utc_now
 from hub.http.alerts import alert_router
 from hub.http.assignments import assignments_router
@@ -47,26 +44,17 @@ from hub.http.openapi import (
     documented,
     fhir_errors,
 )
-from hub.http.partners import Receipts, partner_router
+from hub.http.partners import partner_router
 from hub.http.sharing import sharing_router
 from hub.http.stream import stream_router
 from hub.http.subscriptions import subscription_router
 from hub.http.team import team_router
 from hub.http.web.inbox import inbox_router
 from hub.http.web.session import NotSignedInError, session_router, sign_in_required
-from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import cluster_health
-from hub.kafka.publisher import KafkaPublisher
 from hub.projections.stalls import StallWatch
 from hub.settings import Settings
-from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.change_log import ChangeLog
-from hub.sharing.store import SharingStore
-from hub.storage.engine import make_engine
-from hub.subscriptions.destinations import Destinations
-from hub.subscriptions.store import SubscriptionStore
-from hub.team.store import TeamStore
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -85,55 +73,34 @@ def create_api(
     store: MissedAppointmentStore | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
-    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
-    partners = load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR)
     # /health and /metrics share one process's observations of the positions
     # (hub/projections/stalls.py).
     watch = StallWatch(settings.stall_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.agreement = agreement
-        app.state.clock = clock
-        the_store = store or MissedAppointmentStore(
-            make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
-        )
-        the_store.create_schema()
-        app.state.store = the_store
-        app.state.sharing = SharingStore(the_store.engine)
-        app.state.changes = changes = ChangeLog(the_store.engine)
-        changes.create_schema()
-        app.state.identity = IdentityStore(the_store.engine)
-        app.state.team = TeamStore(the_store.engine)
-        app.state.keys = keys = open_key_store(settings)
-        app.state.clients = clients = ClientStore(the_store.engine)
-        clients.create_schema()
-        app.state.partners = partners
-        app.state.webhook_receipts = Receipts(the_store.engine)
-        app.state.subscriptions = subscriptions = SubscriptionStore(
-            the_store.engine, settings.key_wrapper()
-        )
-        subscriptions.create_schema()
-        app.state.destinations = Destinations.of(settings.subscription_allowed_networks)
-        app.state.metrics = metrics_registry(settings, the_store.engine, watch)
-        publisher = None
-        the_sink = sink
-        if the_sink is None:
-            publisher = KafkaPublisher(
-                settings.bootstrap_servers(),
-                client_id="hub-api",
-                timeout_s=settings.publish_timeout_seconds,
-            )
-            # Seals with the key store the erasure route shreds: one engine, not two.
-            the_sink = CaseEventSink(publisher, settings, keys)
-        # Every write path of the API (sharing routes, partner webhooks and uploads) publishes
-        # through this sink: a withdrawal it records binds the next read.
-        app.state.sink = the_sink.applying_sharing_facts(app.state.sharing)
+        hub = build_hub(settings, sink=sink, alerts=store, clock=clock)
+        app.state.hub = hub
+        # The names the routes read until each takes its store through hub.http.dependencies.
+        app.state.agreement = hub.agreement
+        app.state.clock = hub.clock
+        app.state.store = hub.alerts
+        app.state.sharing = hub.sharing
+        app.state.changes = hub.changes
+        app.state.identity = hub.identity
+        app.state.team = hub.team
+        app.state.keys = hub.keys
+        app.state.clients = hub.clients
+        app.state.partners = hub.partners
+        app.state.webhook_receipts = hub.webhook_receipts
+        app.state.subscriptions = hub.subscriptions
+        app.state.destinations = hub.destinations
+        app.state.sink = hub.sink
+        app.state.metrics = metrics_registry(settings, hub.alerts.engine, watch)
         try:
             yield
         finally:
-            if publisher is not None:
-                publisher.close()
+            hub.close()
 
     app = FastAPI(
         title="Think Family Hub",

@@ -27,17 +27,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert, select
-from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hub.connectors.partners import PartnerFeed
+from hub.connectors.receipts import MAX_ID_LENGTH, Receipts
 from hub.connectors.runtime import Refused, deliver, published_events, translate
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
@@ -48,22 +46,9 @@ from hub.quarantine import quarantine_record
 from hub.services.sharing_changes import screen_partner_changes
 from hub.settings import Settings
 from hub.sharing.policy import Recipient
-from hub.storage.schema import create_tables
 
 log = logging.getLogger(__name__)
 
-MAX_ID_LENGTH: Final = 200
-receipts_metadata = MetaData()
-receipts_table = Table(
-    "webhook_receipts",
-    receipts_metadata,
-    Column("organisation_code", String(100), primary_key=True),
-    Column("message_id", String(MAX_ID_LENGTH), primary_key=True),
-    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
-)
-# Ids are remembered for twice the library's 5-minute timestamp tolerance: an older replay is
-# refused by its timestamp, so the table stays small.
-REMEMBER_IDS: Final = timedelta(minutes=10)
 Code = Annotated[str, Path(description="The partner organisation's code.")]
 CSV_BODY: Final = {
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
@@ -82,39 +67,6 @@ WEBHOOK_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": ErrorOut, "description": "Unsigned, wrongly signed or stale: the reason."},
     422: {"model": WebhookRefused, "description": "Signed, but the content is wrong."},
 }
-
-
-class Receipts:
-    """Webhook ids already published, per partner (replay protection)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        create_tables(engine, receipts_metadata)
-
-    def seen(self, organisation: str, message_id: str) -> bool:
-        with self._engine.connect() as connection:
-            found = connection.execute(
-                select(receipts_table.c.message_id).where(
-                    receipts_table.c.organisation_code == organisation,
-                    receipts_table.c.message_id == message_id,
-                )
-            ).first()
-        return found is not None
-
-    def remember(self, organisation: str, message_id: str) -> None:
-        now = utc_now()
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(
-                    delete(receipts_table).where(receipts_table.c.received_at < now - REMEMBER_IDS)
-                )
-                connection.execute(
-                    insert(receipts_table).values(
-                        organisation_code=organisation, message_id=message_id, received_at=now
-                    )
-                )
-        except IntegrityError:
-            pass  # a concurrent delivery of the same id: both published the same event ids
 
 
 def _feed(request: Request, code: str) -> PartnerFeed:

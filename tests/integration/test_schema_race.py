@@ -22,8 +22,8 @@ import hub.subscriptions.partner_topics  # noqa: F401 - registers its tables on 
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore, auth_metadata
 from hub.connectors.cursors import CursorStore, cursor_metadata
+from hub.connectors.receipts import Receipts, receipts_metadata
 from hub.erasure.keystore import SubjectKeyStore, key_metadata
-from hub.http.partners import Receipts, receipts_metadata
 from hub.identity.store import IdentityStore
 from hub.sharing.change_log import ChangeLog, change_metadata
 from hub.sharing.store import SharingStore

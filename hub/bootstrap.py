@@ -1,0 +1,123 @@
+"""The composition root: the hub's object graph, built once from :class:`~hub.settings.Settings`.
+
+Every process (the API, the worker, the MLLP listener, the CLI commands, ``hub replay``) asks
+:func:`build_hub` for what it needs instead of wiring stores and producers by hand, so there is
+one place that decides which engine, key store, agreement and sink the hub runs on. Tests pass
+their own instances of the same classes through its keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hub.alerts.store import MissedAppointmentStore
+from hub.alerts.timers import alert_rules
+from hub.auth.store import ClientStore
+from hub.connectors.partners import DEFAULT_PARTNERS_DIR, PartnerFeed, load_partners
+from hub.connectors.receipts import Receipts
+from hub.erasure.keystore import SubjectKeyStore, open_key_store
+from hub.events import utc_now
+from hub.identity.store import IdentityStore
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import KafkaPublisher
+from hub.settings import Settings
+from hub.sharing.agreement import DEFAULT_AGREEMENT, Agreement, load_agreement
+from hub.sharing.change_log import ChangeLog
+from hub.sharing.store import SharingStore
+from hub.storage.engine import make_engine
+from hub.subscriptions.destinations import Destinations
+from hub.subscriptions.store import SubscriptionStore
+from hub.team.store import TeamStore
+
+
+def agreement_of(settings: Settings) -> Agreement:
+    """The data-sharing agreement the deployment names, or the default one."""
+    return load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+
+
+@dataclass
+class Hub:
+    """Everything a process of the hub shares: stores on one engine, the sink, the agreement."""
+
+    settings: Settings
+    agreement: Agreement
+    clock: Callable[[], datetime]
+    alerts: MissedAppointmentStore
+    sharing: SharingStore
+    changes: ChangeLog
+    identity: IdentityStore
+    team: TeamStore
+    keys: SubjectKeyStore
+    clients: ClientStore
+    partners: dict[str, PartnerFeed]
+    webhook_receipts: Receipts
+    subscriptions: SubscriptionStore
+    destinations: Destinations
+    sink: CaseEventSink
+    _publisher: KafkaPublisher | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Flush and close the producer this hub opened (not one a caller passed in)."""
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+
+def build_hub(
+    settings: Settings,
+    *,
+    sink: CaseEventSink | None = None,
+    alerts: MissedAppointmentStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    client_id: str = "hub-api",
+) -> Hub:
+    """The hub for ``settings``: every store's schema created, the sink applying sharing facts.
+
+    ``sink`` and ``alerts`` replace the ones this would build (tests pass a recording sink or a
+    store with its own rules); a sink built here owns its producer, closed by :meth:`Hub.close`.
+    """
+    agreement = agreement_of(settings)
+    store = alerts or MissedAppointmentStore(
+        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
+    )
+    store.create_schema()
+    engine = store.engine
+    sharing = SharingStore(engine)
+    changes = ChangeLog(engine)
+    changes.create_schema()
+    clients = ClientStore(engine)
+    clients.create_schema()
+    subscriptions = SubscriptionStore(engine, settings.key_wrapper())
+    subscriptions.create_schema()
+    keys = open_key_store(settings)
+    publisher = None
+    if sink is None:
+        publisher = KafkaPublisher(
+            settings.bootstrap_servers(),
+            client_id=client_id,
+            timeout_s=settings.publish_timeout_seconds,
+        )
+        # Seals with the key store the erasure route shreds: one engine, not two.
+        sink = CaseEventSink(publisher, settings, keys)
+    return Hub(
+        settings=settings,
+        agreement=agreement,
+        clock=clock,
+        alerts=store,
+        sharing=sharing,
+        changes=changes,
+        identity=IdentityStore(engine),
+        team=TeamStore(engine),
+        keys=keys,
+        clients=clients,
+        partners=load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR),
+        webhook_receipts=Receipts(engine),
+        subscriptions=subscriptions,
+        destinations=Destinations.of(settings.subscription_allowed_networks),
+        # Every write path (sharing routes, partner webhooks and uploads, timers) publishes
+        # through this sink: a withdrawal it records binds the next read.
+        sink=sink.applying_sharing_facts(sharing),
+        _publisher=publisher,
+    )
