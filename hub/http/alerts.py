@@ -23,7 +23,7 @@ from hub.events import (
     EventType,
     Sensitivity,
 )
-from hub.http.readers import (
+from hub.http.authentication import (
     PRACTITIONER_RESPONSES,
     Organisation,
     named_practitioner,

@@ -27,8 +27,8 @@ from hub.events import (
     Purpose,
     Sensitivity,
 )
+from hub.http.authentication import reader_identity
 from hub.http.openapi import unprocessable
-from hub.http.readers import reader_identity
 from hub.http.sharing import Accepted, SubjectIn, publish_from_api, record_disclosures
 from hub.sharing.agreement import Agreement, LawfulBasis
 from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import erasure_marker
+from hub.http.authentication import reader_identity
 from hub.http.openapi import NOT_FOUND
-from hub.http.readers import reader_identity
 from hub.identifiers import PersonKey
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink

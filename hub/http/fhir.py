@@ -10,9 +10,9 @@ nothing (one bad entry: 422 and the whole Bundle is quarantined); a batch or not
 answers per entry, quarantining each bad one. Refused input is quarantined before the refusal
 is sent; if even that fails, 503.
 
-The sender authenticates like every caller (:func:`hub.http.readers.reader_identity`): its events
-are recorded as from the registered client's organisation. ``X-Source-Organisation`` may name
-that organisation again and is refused (403) if it names another. Which practitioners a
+The sender authenticates like every caller (:func:`hub.http.authentication.reader_identity`):
+its events are recorded as from the registered client's organisation. ``X-Source-Organisation``
+may name that organisation again and is refused (403) if it names another. Which practitioners a
 resource names to the team, and as what, is read with that organisation's source file
 (``[practitioner_roles]`` in ``config/sources/``, ADR 0021).
 """
@@ -32,7 +32,7 @@ from hub.connectors.fhir.bundle import NO_ROLES, RESOURCES, read_bundle, resourc
 from hub.connectors.fhir.common import MappingError, load_json
 from hub.connectors.sources import PractitionerRoles, load_sources
 from hub.events import CaseEvent, deterministic_event_id, utc_now
-from hub.http.readers import reader_identity
+from hub.http.authentication import reader_identity
 from hub.ingest.record_limits import RecordTooLargeError
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError

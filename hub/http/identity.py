@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
-from hub.http.readers import reader_identity
+from hub.http.authentication import reader_identity
 from hub.http.sharing import CHANGE_RESPONSES, Accepted, publish_from_api
 from hub.identity.store import IdentityStore
 from hub.services.sharing_changes import Attempt, check_change, record_change

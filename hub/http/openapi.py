@@ -7,9 +7,10 @@ What is common is declared here and applied where routers are included (``hub/ht
 * every route that takes a body FastAPI parses answers 400 for bytes it cannot parse, and
   every route with a path parameter 404 for a value no route's path matches (the fuzzer's
   person key with a line break);
-* every route that authenticates its caller (depends on :func:`hub.http.readers.reader_identity`)
-  answers 401 (no, a malformed, unknown, revoked or expired credential) and 403 (a client whose
-  role the agreement no longer knows): :func:`documented` adds both;
+* every route that authenticates its caller (depends on
+  :func:`hub.http.authentication.reader_identity`) answers 401 (no, a malformed, unknown,
+  revoked or expired credential) and 403 (a client whose role the agreement no longer knows):
+  :func:`documented` adds both;
 * 422 is FastAPI's validation error, ``{"detail": [{"loc": [...], "msg": ..., ...}]}``, naming
   the field, for every route that takes parameters or a body; a refusal a route decides itself
   after validation uses the same shape (:func:`unprocessable`), so a 422 always names a field;
@@ -39,8 +40,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.http import body_limits
+from hub.http.authentication import reader_identity
 from hub.http.fhir import FHIR_JSON, operation_outcome
-from hub.http.readers import reader_identity
 
 FHIR_PREFIX: Final = "/fhir"
 Responses = dict[int | str, dict[str, Any]]

@@ -39,8 +39,8 @@ from hub.connectors.receipts import MAX_ID_LENGTH, Receipts
 from hub.connectors.runtime import Refused, deliver, published_events, translate
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
+from hub.http.authentication import reader_identity
 from hub.http.openapi import TOO_LARGE, UNSUPPORTED, ErrorOut, unprocessable
-from hub.http.readers import reader_identity
 from hub.kafka.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.services.sharing_changes import screen_partner_changes

@@ -38,9 +38,9 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
+from hub.http.authentication import reader_identity
 from hub.http.inputs import Instant
 from hub.http.openapi import NOT_FOUND
-from hub.http.readers import reader_identity
 from hub.identifiers import PersonKey
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink

@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 
 from hub.alerts.changes import changes_after, last_seq
 from hub.alerts.store import MissedAppointmentStore
-from hub.http.readers import (
+from hub.http.authentication import (
     PRACTITIONER_RESPONSES,
     Organisation,
     named_practitioner,

@@ -21,8 +21,8 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from hub.alerts.changes import last_seq
 from hub.alerts.store import MissedAppointmentStore
 from hub.events import utc_now
+from hub.http.authentication import reader_identity
 from hub.http.openapi import NOT_FOUND, unprocessable
-from hub.http.readers import reader_identity
 from hub.sharing.policy import Recipient
 from hub.subscriptions.destinations import Destinations, RefusedDestinationError
 from hub.subscriptions.store import DeadLetter, Subscription, SubscriptionStore

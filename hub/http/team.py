@@ -16,13 +16,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from hub.events import Purpose
-from hub.http.openapi import NOT_FOUND as MAY_BE_NOT_FOUND
-from hub.http.readers import (
+from hub.http.authentication import (
     PRACTITIONER_RESPONSES,
     Organisation,
     named_practitioner,
     reader_identity,
 )
+from hub.http.openapi import NOT_FOUND as MAY_BE_NOT_FOUND
 from hub.http.sharing import record_disclosures, release_now
 from hub.identifiers import PersonKey
 from hub.identity.families import ANCHOR, Member

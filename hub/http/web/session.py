@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from hub.auth.credentials import SESSION_COOKIE
 from hub.auth.store import ClientStore
-from hub.http.readers import reader_identity
+from hub.http.authentication import reader_identity
 from hub.http.web.templating import TEMPLATES, same_origin
 from hub.settings import Settings
 from hub.sharing.policy import Recipient
