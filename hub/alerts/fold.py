@@ -74,7 +74,7 @@ class AlertStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
-class Outcome(StrEnum):
+class AppointmentOutcome(StrEnum):
     """What became of a booked appointment; None while it awaits one."""
 
     ATTENDED = "ATTENDED"
@@ -105,7 +105,7 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Member:
+class TeamMember:
     """A practitioner in the family's team, as far as alerts care."""
 
     subject_key: str
@@ -133,7 +133,7 @@ class Booking:
     source: Source
     appointment: Appointment
     due_at: datetime  # start + grace: no outcome by then is a no-show
-    outcome: Outcome | None = None
+    outcome: AppointmentOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class FamilyState:
 
     group_key: str
     people: dict[str, Person] = field(default_factory=dict)
-    team: dict[tuple[str, PractitionerRef], Member] = field(default_factory=dict)
+    team: dict[tuple[str, PractitionerRef], TeamMember] = field(default_factory=dict)
     bookings: dict[uuid.UUID, Booking] = field(default_factory=dict)
     alerts: dict[uuid.UUID, Alert] = field(default_factory=dict)
 
@@ -185,7 +185,7 @@ class PersonUpdated:
 @dataclass(frozen=True)
 class MemberAssigned:
     group_key: str
-    member: Member
+    member: TeamMember
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def fold(state: FamilyState, event: CaseEvent, rules: Rules) -> tuple[FamilyStat
     if isinstance(payload, AppointmentBooked | AppointmentRescheduled | AppointmentModified):
         return _booked(state, event, payload.appointment, rules, reset=_resets(payload))
     if isinstance(payload, AppointmentCancelled):
-        return _resolved(state, event, payload.appointment, Outcome.CANCELLED)
+        return _resolved(state, event, payload.appointment, AppointmentOutcome.CANCELLED)
     if isinstance(payload, AppointmentAttended):
         return _attended(state, event, payload.appointment)
     if isinstance(payload, AppointmentMissed):
@@ -271,14 +271,14 @@ def _registered(
     return replace(state, people=people), [PersonUpdated(state.group_key, person)]
 
 
-def _addressed_to(member: Member) -> bool:
+def _addressed_to(member: TeamMember) -> bool:
     return member.role in MIDWIFE_ROLES or member.role in TEAM_ROLES
 
 
 def _assigned(
     state: FamilyState, event: CaseEvent, payload: PractitionerAssigned, rules: Rules
 ) -> tuple[FamilyState, list[Effect]]:
-    member = Member(
+    member = TeamMember(
         subject_key=event.subject_key(),
         practitioner_id=payload.practitioner_id,
         name=payload.name,
@@ -329,7 +329,7 @@ def _booked(
     before = state.bookings.get(booking_id)
     outcome = None if reset or before is None else before.outcome
     if booking_id in state.alerts:
-        outcome = Outcome.MISSED  # already alerted: the timer has nothing left to watch
+        outcome = AppointmentOutcome.MISSED  # already alerted: the timer has nothing left to watch
     booking = Booking(
         booking_id=booking_id,
         subject_key=event.subject_key(),
@@ -343,7 +343,7 @@ def _booked(
 
 
 def _resolved(
-    state: FamilyState, event: CaseEvent, appointment: Appointment, outcome: Outcome
+    state: FamilyState, event: CaseEvent, appointment: Appointment, outcome: AppointmentOutcome
 ) -> tuple[FamilyState, list[Effect]]:
     booking = state.bookings.get(alert_id_for(event.source, appointment.appointment_id))
     if booking is None or booking.outcome is outcome:
@@ -354,7 +354,7 @@ def _resolved(
 def _attended(
     state: FamilyState, event: CaseEvent, appointment: Appointment
 ) -> tuple[FamilyState, list[Effect]]:
-    state, effects = _resolved(state, event, appointment, Outcome.ATTENDED)
+    state, effects = _resolved(state, event, appointment, AppointmentOutcome.ATTENDED)
     alert = state.alerts.get(alert_id_for(event.source, appointment.appointment_id))
     if alert is not None and alert.status is not AlertStatus.CLOSED:
         closed = replace(
@@ -379,7 +379,7 @@ def _missed(
         # A no-show message (an SIU^S26 often has no AIL segment) need not repeat where the
         # appointment was: the booking said, and the alert keeps it.
         appointment = appointment.model_copy(update={"location": booking.appointment.location})
-    state, effects = _resolved(state, event, appointment, Outcome.MISSED)
+    state, effects = _resolved(state, event, appointment, AppointmentOutcome.MISSED)
     if alert_id in state.alerts:
         return state, effects
     key = event.subject_key()

@@ -31,17 +31,17 @@ from hub.alerts.fold import (
     Alert,
     AlertSaved,
     AlertStatus,
+    AppointmentOutcome,
     Booking,
     BookingSaved,
     Effect,
     FamilyState,
-    Member,
     MemberAssigned,
     MemberUnassigned,
-    Outcome,
     Person,
     PersonUpdated,
     Rules,
+    TeamMember,
     fold,
 )
 from hub.alerts.tables import AlertTables, alert_tables
@@ -273,8 +273,8 @@ def _practitioner(
     return PractitionerRef(organisation_code=organisation_code, practitioner_id=practitioner_id)
 
 
-def _member(row: Any) -> Member:
-    return Member(
+def _member(row: Any) -> TeamMember:
+    return TeamMember(
         subject_key=row["subject_key"],
         practitioner_id=row["practitioner_id"],
         name=row["name"],
@@ -293,7 +293,7 @@ def _booking(row: Any) -> Booking:
         source=Source(system=row["source_system"], organisation_code=row["organisation_code"]),
         appointment=Appointment.model_validate_json(row["appointment"]),
         due_at=_utc(row["due_at"]),
-        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        outcome=AppointmentOutcome(row["outcome"]) if row["outcome"] else None,
     )
 
 

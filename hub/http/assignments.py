@@ -29,7 +29,7 @@ from hub.events import (
 )
 from hub.http.authentication import reader_identity
 from hub.http.openapi import unprocessable
-from hub.http.sharing import Accepted, SubjectIn, publish_from_api, record_disclosures
+from hub.http.sharing import EventAccepted, SubjectIn, publish_from_api, record_disclosures
 from hub.sharing.agreement import Agreement, LawfulBasis
 from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure
 from hub.sharing.policy import Recipient
@@ -93,11 +93,11 @@ def assignments_router() -> APIRouter:
     @router.post(
         "/team/assignments",
         status_code=202,
-        response_model=Accepted,
+        response_model=EventAccepted,
         responses=RESPONSES,
         summary="Name a practitioner to the team around a person or family",
     )
-    async def assign(body: AssignmentIn, reader: Reader, request: Request) -> Accepted:
+    async def assign(body: AssignmentIn, reader: Reader, request: Request) -> EventAccepted:
         """She hears of the person's (or family's) later missed appointments, as policy allows."""
         payload = PractitionerAssigned(
             practitioner_id=body.practitioner.practitioner_id,
@@ -112,11 +112,11 @@ def assignments_router() -> APIRouter:
     @router.post(
         "/team/unassignments",
         status_code=202,
-        response_model=Accepted,
+        response_model=EventAccepted,
         responses=RESPONSES,
         summary="End a practitioner's assignment to a person or family",
     )
-    async def unassign(body: UnassignmentIn, reader: Reader, request: Request) -> Accepted:
+    async def unassign(body: UnassignmentIn, reader: Reader, request: Request) -> EventAccepted:
         """Alerts raised after it are not addressed to her; those already raised stay sent."""
         payload = PractitionerUnassigned(
             practitioner_id=body.practitioner.practitioner_id,
@@ -136,7 +136,7 @@ async def _change(
     body: _Scoped,
     change: Change,
     payload: PractitionerAssigned | PractitionerUnassigned,
-) -> Accepted:
+) -> EventAccepted:
     agreement: Agreement = request.app.state.agreement
     practitioner = body.practitioner
     decision = may_change_team(agreement, reader, change, practitioner.organisation_code, body.role)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
 from hub.http.authentication import reader_identity
-from hub.http.sharing import CHANGE_RESPONSES, Accepted, publish_from_api
+from hub.http.sharing import CHANGE_RESPONSES, EventAccepted, publish_from_api
 from hub.identity.store import IdentityStore
 from hub.services.sharing_changes import Attempt, check_change, record_change
 from hub.sharing.agreement import Agreement, ChangeKind
@@ -63,7 +63,7 @@ def identity_router() -> APIRouter:
     @router.post(
         "/identity/reviews/{review_id}",
         status_code=202,
-        response_model=Accepted | None,
+        response_model=EventAccepted | None,
         responses={
             **CHANGE_RESPONSES,
             404: {"description": "No such open review."},
@@ -72,7 +72,7 @@ def identity_router() -> APIRouter:
     )
     async def decide_review(
         review_id: str, body: ReviewDecisionIn, reader: Reader, request: Request
-    ) -> Accepted | None:
+    ) -> EventAccepted | None:
         _statutory(request, reader)
         store: IdentityStore = request.app.state.identity
         review = next((r for r in store.open_reviews() if r.review_id == review_id), None)

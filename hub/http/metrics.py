@@ -32,7 +32,7 @@ from hub.projections.resume import stored_projections
 from hub.projections.stalls import Lag, StallWatch
 from hub.settings import Settings
 from hub.storage.positions import positions_of
-from hub.subscriptions.store import Outcome, dead_letters_table, deliveries_table
+from hub.subscriptions.store import DeliveryOutcome, dead_letters_table, deliveries_table
 
 Watermarks = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (start, end)
 
@@ -103,7 +103,7 @@ def webhook_totals(engine: Engine) -> tuple[int, int]:
         attempts, delivered = connection.execute(
             select(
                 func.coalesce(func.sum(deliveries_table.c.attempts), 0),
-                func.count().filter(deliveries_table.c.outcome == Outcome.DELIVERED.value),
+                func.count().filter(deliveries_table.c.outcome == DeliveryOutcome.DELIVERED.value),
             )
         ).one()
         dead = connection.execute(

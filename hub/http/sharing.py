@@ -60,7 +60,7 @@ from hub.sharing.change_log import ChangeLog, ChangeRecord
 from hub.sharing.changes import SYSTEM_ROLE, Change, decide_held
 from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.gate import Item, Release
-from hub.sharing.policy import Outcome, Recipient, Subject
+from hub.sharing.policy import Recipient, Subject, Verdict
 from hub.sharing.store import SharingStore
 
 API_SYSTEM = "hub-api"
@@ -149,7 +149,9 @@ class OverrideEndIn(BaseModel):
     reason: str | None = Field(default=None, description="Why it ends early (the review).")
 
 
-class Accepted(BaseModel):
+class EventAccepted(BaseModel):
+    """The answer to a fact stated over the API: the case-event it became."""
+
     event_id: uuid.UUID
     event_type: EventType
 
@@ -354,7 +356,7 @@ def sharing_router() -> APIRouter:
         changes: ChangeLog = state.changes
         identity: IdentityStore = state.identity
         held = changes.get(change_id)
-        if held is None or held.outcome is not Outcome.REVIEW or held.held_event is None:
+        if held is None or held.outcome is not Verdict.REVIEW or held.held_event is None:
             raise HTTPException(404, f"no change {change_id} is held for review")
         involvement = involved_organisations(state, identity.same_person(held.subject_key))
         decision = decide_held(state.agreement, reader, held.organisation_code, involvement)
@@ -382,7 +384,7 @@ def sharing_router() -> APIRouter:
         if body.decision is HeldDecision.REJECT:
             reason = f"held change {change_id} rejected on review by {reader.organisation_code}"
             rejected = reviewed.model_copy(
-                update={"outcome": Outcome.DENY, "reason": reason, "review_of": change_id}
+                update={"outcome": Verdict.DENY, "reason": reason, "review_of": change_id}
             )
             _record_review(changes, rejected)
             return ChangeAnswer(status="rejected", change_id=rejected.change_id, reason=reason)
@@ -582,10 +584,10 @@ async def _change(
     the change log whatever the outcome (a failed publish is not a change: 503, send again)."""
     state = request.app.state
     decision = check_change(state, attempt)
-    if decision.outcome is Outcome.DENY:
+    if decision.outcome is Verdict.DENY:
         record_change(state, attempt, decision)
         raise HTTPException(403, decision.reason)
-    if decision.outcome is Outcome.REVIEW:
+    if decision.outcome is Verdict.REVIEW:
         event_type = next(t for t, cls in PAYLOAD_TYPES.items() if isinstance(payload, cls))
         held = held_form(event_type, payload, subject.identifiers(), family_key)
         entry = record_change(state, attempt, decision, held=held)
@@ -613,7 +615,7 @@ async def publish_from_api(
     record_key: str | None = None,
     category: DataCategory | None = None,
     sensitivity: Sensitivity = Sensitivity.RESTRICTED,
-) -> Accepted:
+) -> EventAccepted:
     """A fact stated through the API becomes a case-event; 202 only after the broker's ack.
 
     ``record_key`` names the fact in the event id (default: its consent or override id);
@@ -649,4 +651,4 @@ async def publish_from_api(
     except PublishError as error:
         raise HTTPException(503, f"not recorded, send again: {error}") from error
     # The app's sink has folded a sharing fact into the store already (CaseEventSink.publish).
-    return Accepted(event_id=event.event_id, event_type=event_type)
+    return EventAccepted(event_id=event.event_id, event_type=event_type)

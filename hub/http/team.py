@@ -25,7 +25,7 @@ from hub.http.authentication import (
 from hub.http.openapi import NOT_FOUND as MAY_BE_NOT_FOUND
 from hub.http.sharing import record_disclosures, release_now
 from hub.identifiers import PersonKey
-from hub.identity.families import ANCHOR, Member
+from hub.identity.families import ANCHOR, FamilyMember
 from hub.identity.store import IdentityStore
 from hub.sharing.agreement import GOVERNANCE_ROLES
 from hub.sharing.disclosure import Channel, Disclosure
@@ -96,14 +96,14 @@ def team_router() -> APIRouter:
         identity: IdentityStore = request.app.state.identity
         team: TeamStore = request.app.state.team
         now: datetime = request.app.state.clock()
-        groups: dict[str, tuple[str | None, list[Member]]] = {}
+        groups: dict[str, tuple[str | None, list[FamilyMember]]] = {}
         for key in team.subjects_involving(practitioner):
             person = identity.person_of(key)
             if person is None:
                 continue  # not (or no longer) in the person index: erased, or not yet indexed
             family, members = identity.family_of(person)
             group = family or f"person|{person}"
-            groups.setdefault(group, (family, members or [Member(person, SELF)]))
+            groups.setdefault(group, (family, members or [FamilyMember(person, SELF)]))
         wanted = shown_in_caseload(practitioner, now)
         entries = []
         disclosures: list[Disclosure] = []
@@ -137,12 +137,12 @@ async def team_of_person(request: Request, reader: Recipient, person_key: str) -
         return None
     family, members = identity.family_of(person)
     if family is None:
-        members = [Member(person, SELF)]
+        members = [FamilyMember(person, SELF)]
     return await _released_team(request, reader, family, members)
 
 
 async def _team(
-    request: Request, reader: Recipient, family: str | None, members: list[Member]
+    request: Request, reader: Recipient, family: str | None, members: list[FamilyMember]
 ) -> TeamOut:
     view = await _released_team(request, reader, family, members)
     if view is None:
@@ -151,7 +151,7 @@ async def _team(
 
 
 async def _released_team(
-    request: Request, reader: Recipient, family: str | None, members: list[Member]
+    request: Request, reader: Recipient, family: str | None, members: list[FamilyMember]
 ) -> TeamOut | None:
     now: datetime = request.app.state.clock()
     assembled = _assemble(request, reader, family, members, now, None)
@@ -163,7 +163,7 @@ def _assemble(
     request: Request,
     reader: Recipient,
     family: str | None,
-    members: list[Member],
+    members: list[FamilyMember],
     now: datetime,
     wanted: Wanted | None,
 ) -> Assembled:
@@ -199,7 +199,7 @@ def _gate(
     return gate
 
 
-def _member_order(member: Member) -> tuple[bool, str, str]:
+def _member_order(member: FamilyMember) -> tuple[bool, str, str]:
     return (member.relationship != ANCHOR, member.relationship, member.person_id)
 
 

@@ -22,7 +22,7 @@ BIRTH_WINDOW: Final = timedelta(weeks=8)  # a birth this close to the EDD is tha
 
 
 @dataclass(frozen=True)
-class Member:
+class FamilyMember:
     person_id: str
     relationship: str  # a Relationship value, or ANCHOR
     expected_delivery_date: date | None = None
@@ -38,16 +38,16 @@ def relate(
     related_person: str,
     relationship: Relationship,
     expected_delivery_date: date | None,
-) -> tuple[str, list[Member]]:
+) -> tuple[str, list[FamilyMember]]:
     """The family the relationship puts both persons in, and the members to record."""
     family = family_id or family_id_for(subject_person)
-    members = [Member(related_person, relationship.value, expected_delivery_date)]
+    members = [FamilyMember(related_person, relationship.value, expected_delivery_date)]
     if family_id is None:
-        members.insert(0, Member(subject_person, ANCHOR))
+        members.insert(0, FamilyMember(subject_person, ANCHOR))
     return family, members
 
 
-def born_child(members: Mapping[str, Member], birth_date: date) -> str | None:
+def born_child(members: Mapping[str, FamilyMember], birth_date: date) -> str | None:
     """The unborn child this birth is, by expected delivery date (nearest within the window)."""
     near = [
         (abs(m.expected_delivery_date - birth_date), m.person_id)

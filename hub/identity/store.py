@@ -38,7 +38,7 @@ from hub.events import (
     Relationship,
     RelationshipRecorded,
 )
-from hub.identity.families import Member, born_child, family_id_for, relate
+from hub.identity.families import FamilyMember, born_child, family_id_for, relate
 from hub.identity.matching import (
     DEFAULT_RULE,
     Demographics,
@@ -145,14 +145,14 @@ class IdentityStore:
                 return None
             return _family(connection, person) or family_id_for(person)
 
-    def family_of(self, person_id: str) -> tuple[str | None, list[Member]]:
+    def family_of(self, person_id: str) -> tuple[str | None, list[FamilyMember]]:
         with self._engine.connect() as connection:
             family = _family(connection, person_id)
             if family is None:
                 return None, []
             return family, list(_members(connection, family).values())
 
-    def family_members(self, family_id: str) -> list[Member]:
+    def family_members(self, family_id: str) -> list[FamilyMember]:
         """Who is in a family (empty for a family id the index does not know)."""
         with self._engine.connect() as connection:
             return list(_members(connection, family_id).values())
@@ -213,7 +213,7 @@ class IdentityStore:
                 unborn = born_child(_members(connection, mothers_family), payload.birth_date)
             if unborn is not None and mothers_family is not None:
                 _set_links(connection, dict.fromkeys(subject_keys, unborn))
-                _add_members(connection, mothers_family, [Member(unborn, "CHILD")])
+                _add_members(connection, mothers_family, [FamilyMember(unborn, "CHILD")])
             else:
                 family, members = relate(mothers_family, mother, person, Relationship.CHILD, None)
                 _add_members(connection, family, members)
@@ -315,14 +315,15 @@ def _family(connection: Connection, person: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _members(connection: Connection, family: str) -> dict[str, Member]:
+def _members(connection: Connection, family: str) -> dict[str, FamilyMember]:
     rows = connection.execute(select(members_table).where(members_table.c.family_id == family))
     return {
-        r.person_id: Member(r.person_id, r.relationship, r.expected_delivery_date) for r in rows
+        r.person_id: FamilyMember(r.person_id, r.relationship, r.expected_delivery_date)
+        for r in rows
     }
 
 
-def _add_members(connection: Connection, family: str, members: list[Member]) -> None:
+def _add_members(connection: Connection, family: str, members: list[FamilyMember]) -> None:
     existing = _members(connection, family)
     for member in members:
         values = {

@@ -34,8 +34,7 @@ from hub.identity.store import IdentityStore
 from hub.sharing.agreement import Agreement, ChangeKind
 from hub.sharing.change_log import ChangeLog, ChangeRecord
 from hub.sharing.changes import SYSTEM_ROLE, Change, decide_change
-from hub.sharing.policy import Decision, Recipient, Subject
-from hub.sharing.policy import Outcome as DecisionOutcome
+from hub.sharing.policy import Decision, Recipient, Subject, Verdict
 from hub.sharing.store import SharingStore
 from hub.team.fold import Involvement
 from hub.team.store import TeamStore
@@ -207,10 +206,10 @@ def screen_partner_changes(
             )
             earlier = frozenset({organisation}) if attempt.subject_key in controls else frozenset()
             decision = check_change(state, attempt, also_involved=earlier)
-            if decision.outcome is DecisionOutcome.DENY:
+            if decision.outcome is Verdict.DENY:
                 record_change(state, attempt, decision)
                 refusals.append(("event", f"refused by the sharing policy: {decision.reason}"))
-            elif decision.outcome is DecisionOutcome.REVIEW:
+            elif decision.outcome is Verdict.REVIEW:
                 held = held_form(event.event_type, payload, event.subject, event.family_key)
                 record_change(state, attempt, decision, held=held)
             else:

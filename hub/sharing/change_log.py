@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from hub.events import FrozenModel
 from hub.sharing.agreement import ChangeKind
-from hub.sharing.policy import Outcome
+from hub.sharing.policy import Verdict
 from hub.storage.schema import SchemaOnce
 
 change_metadata = MetaData()
@@ -49,7 +49,7 @@ changes_table = Table(
     Column("review_of", String(36), unique=True),  # the held change this one decides
     Column("body", Text, nullable=False),
 )
-HELD_OR_REFUSED: Final = (Outcome.DENY.value, Outcome.REVIEW.value)
+HELD_OR_REFUSED: Final = (Verdict.DENY.value, Verdict.REVIEW.value)
 
 
 class ChangeRecord(FrozenModel):
@@ -62,7 +62,7 @@ class ChangeRecord(FrozenModel):
     organisation_code: str
     role: str
     user_id: str
-    outcome: Outcome
+    outcome: Verdict
     reason: str
     rule: str | None = None
     agreement_version: str
@@ -120,7 +120,7 @@ class ChangeLog:
         """Changes held for review that nobody has applied or rejected yet, in order."""
         reviewed = select(changes_table.c.review_of).where(changes_table.c.review_of.is_not(None))
         return self._select(
-            changes_table.c.outcome == Outcome.REVIEW.value,
+            changes_table.c.outcome == Verdict.REVIEW.value,
             changes_table.c.change_id.not_in(reviewed),
         )
 

@@ -31,7 +31,7 @@ from typing import Final
 
 from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement, ChangeKind, ChangeRule, OwnAccess
 from hub.sharing.facts import SharingFacts
-from hub.sharing.policy import Decision, Outcome, Recipient
+from hub.sharing.policy import Decision, Recipient, Verdict
 
 SYSTEM_ROLE: Final = "PARTNER_SYSTEM"
 # What each change is, in the refusals' words: (the act, the thing).
@@ -71,7 +71,7 @@ def decide_change(
     act, what = WORDS[change.kind]
 
     def deny(reason: str, rule: ChangeRule | None = None) -> Decision:
-        return Decision(Outcome.DENY, reason, None, version, None if rule is None else rule.name)
+        return Decision(Verdict.DENY, reason, None, version, None if rule is None else rule.name)
 
     organisation = agreement.organisations.get(code)
     if organisation is None:
@@ -126,14 +126,14 @@ def decide_change(
     if change.kind in WIDENING and code in change.recipients:
         if rule.own_organisation is OwnAccess.REVIEW:
             return Decision(
-                Outcome.REVIEW,
+                Verdict.REVIEW,
                 f"{what} naming {code}, the recorder's own organisation, is held for review",
                 None,
                 version,
                 rule.name,
             )
         return deny(f"{what} may not widen {code}'s own access", rule)
-    return Decision(Outcome.PERMIT, f"rule {rule.name!r}", None, version, rule.name)
+    return Decision(Verdict.PERMIT, f"rule {rule.name!r}", None, version, rule.name)
 
 
 def decide_held(
@@ -145,7 +145,7 @@ def decide_held(
     version, code = agreement.version, reviewer.organisation_code
 
     def deny(reason: str) -> Decision:
-        return Decision(Outcome.DENY, reason, None, version)
+        return Decision(Verdict.DENY, reason, None, version)
 
     if not agreement.is_statutory(code):
         return deny(f"{code} is not a statutory party to agreement {version}: it reviews nothing")
@@ -155,4 +155,4 @@ def decide_held(
         return deny(f"a change widening {code}'s own access is reviewed by another organisation")
     if code not in involvement:
         return deny(f"{code} holds no record about this person and has no practitioner assigned")
-    return Decision(Outcome.PERMIT, f"reviewed by {code}", None, version, "review")
+    return Decision(Verdict.PERMIT, f"reviewed by {code}", None, version, "review")

@@ -20,7 +20,7 @@ from hub.events import DataCategory, Purpose
 from hub.sharing.agreement import Agreement
 from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure, WithheldItem
 from hub.sharing.facts import SharingFacts
-from hub.sharing.policy import Decision, Outcome, Recipient, Request, Subject, decide
+from hub.sharing.policy import Decision, Recipient, Request, Subject, Verdict, decide
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ def release(
         decision = cache[key]
         if decision.permitted and item.within is not None and not decisions[item.within].permitted:
             decision = Decision(
-                Outcome.DENY,
+                Verdict.DENY,
                 "not sent: part of an item that was withheld",
                 None,
                 decision.agreement_version,

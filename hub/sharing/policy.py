@@ -35,7 +35,10 @@ from hub.sharing.facts import Consent, Override, SharingFacts
 OVERRIDE_PURPOSES: Final = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING})
 
 
-class Outcome(StrEnum):
+class Verdict(StrEnum):
+    """What the policy decided of one request (or one change of sharing): share it, refuse it,
+    or hold it for a person to review."""
+
     PERMIT = "PERMIT"
     DENY = "DENY"
     REVIEW = "REVIEW"
@@ -75,7 +78,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: Outcome
+    outcome: Verdict
     reason: str
     basis: LawfulBasis | None
     agreement_version: str
@@ -83,7 +86,7 @@ class Decision:
 
     @property
     def permitted(self) -> bool:
-        return self.outcome is Outcome.PERMIT
+        return self.outcome is Verdict.PERMIT
 
 
 def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decision:
@@ -92,20 +95,20 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
     organisation = agreement.organisations.get(recipient.organisation_code)
     if organisation is None:
         return Decision(
-            Outcome.DENY,
+            Verdict.DENY,
             f"{recipient.organisation_code} is not party to agreement {version}",
             None,
             version,
         )
     if recipient.organisation_code == request.controller:
         return Decision(
-            Outcome.PERMIT, "the organisation's own record", LawfulBasis.CONTROLLER, version
+            Verdict.PERMIT, "the organisation's own record", LawfulBasis.CONTROLLER, version
         )
     flows = [f for f in agreement.flows if _flow_matches(f, organisation.kind, request)]
     for flow in flows:
         if flow.basis is LawfulBasis.PUBLIC_TASK and not flow.review:
             return Decision(
-                Outcome.PERMIT, f"flow {flow.name!r}", LawfulBasis.PUBLIC_TASK, version, flow.name
+                Verdict.PERMIT, f"flow {flow.name!r}", LawfulBasis.PUBLIC_TASK, version, flow.name
             )
     consent_flows = [f for f in flows if f.basis is LawfulBasis.CONSENT and not f.review]
     withdrawn_reason: str | None = None
@@ -113,7 +116,7 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
         consent, withdrawn_reason = _live_consent(facts, request)
         if consent is not None:
             return Decision(
-                Outcome.PERMIT,
+                Verdict.PERMIT,
                 f"consent {consent.consent_id} under flow {consent_flows[0].name!r}",
                 LawfulBasis.CONSENT,
                 version,
@@ -122,7 +125,7 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
     override = _active_override(facts, request)
     if override is not None:
         return Decision(
-            Outcome.PERMIT,
+            Verdict.PERMIT,
             f"safeguarding override {override.override_id} ({override.reason_code}) "
             f"until {override.expires_at.isoformat()}",
             LawfulBasis.SAFEGUARDING,
@@ -132,7 +135,7 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
     review = next((f for f in flows if f.review), None)
     if review is not None:
         return Decision(
-            Outcome.REVIEW,
+            Verdict.REVIEW,
             f"flow {review.name!r} needs a person to review each request",
             review.basis,
             version,
@@ -140,7 +143,7 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
         )
     if consent_flows:
         return Decision(
-            Outcome.DENY,
+            Verdict.DENY,
             withdrawn_reason
             or f"no consent covers {recipient.organisation_code} "
             f"seeing {request.category} for {request.purpose}",
@@ -148,7 +151,7 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
             version,
         )
     return Decision(
-        Outcome.DENY,
+        Verdict.DENY,
         f"no flow in agreement {version} lets {recipient.organisation_code} "
         f"({organisation.kind}, {recipient.role}) see {request.category} for {request.purpose}",
         None,

@@ -65,7 +65,7 @@ from hub.subscriptions.rules import (
     signed_headers,
     wants,
 )
-from hub.subscriptions.store import DeadLetter, Outcome, Subscription, SubscriptionStore
+from hub.subscriptions.store import DeadLetter, DeliveryOutcome, Subscription, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class RunReport:
 
 @dataclass(frozen=True)
 class _Result:
-    outcome: Outcome | None  # None: not for this subscriber; DEAD here: this attempt failed
+    outcome: DeliveryOutcome | None  # None: not for this subscriber; DEAD here: this attempt failed
     attempts: int = 0
     error: str | None = None
 
@@ -251,7 +251,7 @@ class Deliverer:
             raise LeaseLostError("the delivery lease is held by another runner")
         result = await self._deliver(http, subscription, recipient, change)
         report.attempts += result.attempts
-        if result.outcome is Outcome.DEAD:  # this attempt failed
+        if result.outcome is DeliveryOutcome.DEAD:  # this attempt failed
             failed = result.attempts + (item.attempts if isinstance(item, DeadLetter) else 0)
             replayed = isinstance(item, DeadLetter) and item.replay_requested_at is not None
             again = None if replayed else retry_at(failed, self._now(), self._retry.schedule)
@@ -266,7 +266,7 @@ class Deliverer:
             return False
         if isinstance(item, DeadLetter):
             self._count(report, result)
-            outcome = result.outcome or Outcome.NOT_FOR_SUBSCRIBER
+            outcome = result.outcome or DeliveryOutcome.NOT_FOR_SUBSCRIBER
             self._subscriptions.record(sid, change, outcome, result.attempts, None, self._now())
             self._subscriptions.resolve(sid, change.change_id, self._now())
         elif result.outcome is not None:  # None: not for this subscriber, nothing to record
@@ -278,9 +278,9 @@ class Deliverer:
 
     @staticmethod
     def _count(report: RunReport, result: _Result) -> None:
-        if result.outcome is Outcome.DELIVERED:
+        if result.outcome is DeliveryOutcome.DELIVERED:
             report.delivered += 1
-        elif result.outcome is Outcome.WITHHELD:
+        elif result.outcome is DeliveryOutcome.WITHHELD:
             report.withheld += 1
 
     async def _deliver(
@@ -295,7 +295,7 @@ class Deliverer:
         :class:`PublishError` when the disclosure could not be recorded (nothing sent)."""
         view = self._alerts.alert(change.alert_id)
         if view is None:
-            return _Result(Outcome.GONE)
+            return _Result(DeliveryOutcome.GONE)
         if not wants(recipient, view.alert):
             return _Result(None)
         shown = await release_alerts(
@@ -306,13 +306,13 @@ class Deliverer:
             reference=f"webhook {subscription.subscription_id} {change.change_id}",
         )
         if not shown:
-            return _Result(Outcome.WITHHELD)
+            return _Result(DeliveryOutcome.WITHHELD)
         body = body_of(change, shown[0])
         try:
             await self._post(http, subscription, change, body)
         except ReceiverFailedError as error:
-            return _Result(Outcome.DEAD, 1, str(error))
-        return _Result(Outcome.DELIVERED, 1)
+            return _Result(DeliveryOutcome.DEAD, 1, str(error))
+        return _Result(DeliveryOutcome.DELIVERED, 1)
 
     async def _post(
         self, http: httpx.AsyncClient, subscription: Subscription, change: Change, body: str

@@ -102,7 +102,7 @@ dead_letters_table = Table(
 )
 
 
-class Outcome(StrEnum):
+class DeliveryOutcome(StrEnum):
     """How a change ended for a subscription."""
 
     DELIVERED = "DELIVERED"  # the receiver answered 2xx
@@ -347,7 +347,7 @@ class SubscriptionStore:
         self,
         subscription_id: str,
         change: Change,
-        outcome: Outcome,
+        outcome: DeliveryOutcome,
         attempts: int,
         error: str | None,
         now: datetime,
@@ -429,7 +429,7 @@ class SubscriptionStore:
                         next_attempt_at=retry_at,
                     )
                 )
-        outcome = Outcome.DEAD if retry_at is None else Outcome.RETRYING
+        outcome = DeliveryOutcome.DEAD if retry_at is None else DeliveryOutcome.RETRYING
         self.record(subscription_id, change, outcome, attempts, reason[:500], now)
 
     def reschedule(self, subscription_id: str, group_key: str, at: datetime | None) -> None:
@@ -451,9 +451,9 @@ class SubscriptionStore:
                     .where(
                         deliveries_table.c.subscription_id == subscription_id,
                         deliveries_table.c.group_key == group_key,
-                        deliveries_table.c.outcome == Outcome.RETRYING.value,
+                        deliveries_table.c.outcome == DeliveryOutcome.RETRYING.value,
                     )
-                    .values(outcome=Outcome.DEAD.value)
+                    .values(outcome=DeliveryOutcome.DEAD.value)
                 )
 
     def resolve(self, subscription_id: str, change_id: str, now: datetime) -> None:
@@ -544,14 +544,14 @@ class SubscriptionStore:
         by_outcome = {row[0]: int(row[1]) for row in rows}
         waiting = self.waiting(subscription_id)
         return Counts(
-            delivered=by_outcome.get(Outcome.DELIVERED.value, 0),
-            withheld=by_outcome.get(Outcome.WITHHELD.value, 0),
+            delivered=by_outcome.get(DeliveryOutcome.DELIVERED.value, 0),
+            withheld=by_outcome.get(DeliveryOutcome.WITHHELD.value, 0),
             dead_letters=sum(1 for w in waiting if w.next_attempt_at is None),
             attempts=sum(int(row[2]) for row in rows),
             retrying=sum(1 for w in waiting if w.next_attempt_at is not None),
         )
 
-    def outcome(self, subscription_id: str, change_id: str) -> tuple[Outcome, int] | None:
+    def outcome(self, subscription_id: str, change_id: str) -> tuple[DeliveryOutcome, int] | None:
         """A change's outcome and attempts so far (for tests and operators)."""
         with self._engine.connect() as connection:
             row = connection.execute(
@@ -560,4 +560,4 @@ class SubscriptionStore:
                     deliveries_table.c.change_id == change_id,
                 )
             ).first()
-        return None if row is None else (Outcome(row.outcome), int(row.attempts))
+        return None if row is None else (DeliveryOutcome(row.outcome), int(row.attempts))

@@ -28,7 +28,7 @@ from hub.storage.kek import LocalKek, WrongKekError
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.store import (
     ClearSecretError,
-    Outcome,
+    DeliveryOutcome,
     SubscriptionStore,
     subscriptions_metadata,
     subscriptions_table,
@@ -65,7 +65,7 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
     sid = created.subscription_id
 
     first, second, other = change(8, "fam-a"), change(9, "fam-a"), change(10, "fam-b")
-    subscriptions.record(sid, other, Outcome.DELIVERED, 1, None, T0)
+    subscriptions.record(sid, other, DeliveryOutcome.DELIVERED, 1, None, T0)
     subscriptions.dead_letter(sid, first, "after 3 attempts: HTTP 500", 3, T0)
     subscriptions.dead_letter(sid, second, "held behind", 0, T0)
     assert subscriptions.dealt_with(sid, first.change_id)
@@ -85,10 +85,10 @@ def test_subscriptions_cursor_delivery_log_and_dead_letters(
     subscriptions.cancel_replay(sid, "fam-a")
     assert subscriptions.due_families(sid, T0) == set()
 
-    subscriptions.record(sid, first, Outcome.DELIVERED, 1, None, T0)
+    subscriptions.record(sid, first, DeliveryOutcome.DELIVERED, 1, None, T0)
     subscriptions.resolve(sid, first.change_id, T0)
     assert [d.change for d in subscriptions.dead_letters(sid)] == [second]
-    assert subscriptions.outcome(sid, first.change_id) == (Outcome.DELIVERED, 7)
+    assert subscriptions.outcome(sid, first.change_id) == (DeliveryOutcome.DELIVERED, 7)
     counts = subscriptions.counts(sid)
     assert (counts.delivered, counts.dead_letters, counts.attempts) == (2, 1, 8)
 
@@ -191,7 +191,7 @@ def test_waiting_changes_are_due_on_schedule_then_dead(subscriptions: Subscripti
     assert subscriptions.dead_letters(sid) == []  # waiting for a retry is not dead
     assert subscriptions.due_families(sid, T0) == set()
     assert subscriptions.due_families(sid, later) == {"fam-a"}
-    assert subscriptions.outcome(sid, first.change_id) == (Outcome.RETRYING, 1)
+    assert subscriptions.outcome(sid, first.change_id) == (DeliveryOutcome.RETRYING, 1)
     counts = subscriptions.counts(sid)
     assert (counts.retrying, counts.dead_letters) == (2, 0)
     assert subscriptions.request_replay(sid, T0) == 0  # nothing to replay yet
@@ -199,7 +199,7 @@ def test_waiting_changes_are_due_on_schedule_then_dead(subscriptions: Subscripti
     subscriptions.reschedule(sid, "fam-a", None)  # the schedule is used up
     assert [d.change for d in subscriptions.dead_letters(sid)] == [first, behind]
     assert subscriptions.due_families(sid, later + timedelta(days=9)) == set()
-    assert subscriptions.outcome(sid, first.change_id) == (Outcome.DEAD, 1)
+    assert subscriptions.outcome(sid, first.change_id) == (DeliveryOutcome.DEAD, 1)
     assert subscriptions.request_replay(sid, T0) == 2
 
 

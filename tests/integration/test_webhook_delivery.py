@@ -31,7 +31,7 @@ from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
-from hub.subscriptions.store import Outcome, Subscription, SubscriptionStore
+from hub.subscriptions.store import DeliveryOutcome, Subscription, SubscriptionStore
 from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, missed, withdrawn
 from tests.support.clock import SimulatedClock
 from tests.support.processes import eventually, hub_process, settings_env
@@ -209,7 +209,7 @@ def test_signed_retried_dead_lettered_replayed_in_order_per_family(hub: Hub) -> 
     assert all(webhook.verify(r.body, r.headers) for r in replayed)
     assert hub.subscriptions.dead_letters(subscription.subscription_id) == []
     outcome = hub.subscriptions.outcome(subscription.subscription_id, change_of["APT-A1"].change_id)
-    assert outcome == (Outcome.DELIVERED, 4)  # 3 failed attempts, then the replay
+    assert outcome == (DeliveryOutcome.DELIVERED, 4)  # 3 failed attempts, then the replay
 
     # Nothing is sent twice.
     before = len(hub.receiver.received)
@@ -256,7 +256,7 @@ def test_a_consent_withdrawn_after_subscribing_stops_delivery(hub: Hub) -> None:
     assert (report.delivered, report.withheld) == (0, 1)
     assert len(hub.receiver.received) == 1  # nothing sent after the withdrawal
     outcome = hub.subscriptions.outcome(subscription.subscription_id, second.change_id)
-    assert outcome == (Outcome.WITHHELD, 0)
+    assert outcome == (DeliveryOutcome.WITHHELD, 0)
 
     webhook_records = [d for d in hub.disclosures(expect=2) if d.channel is Channel.WEBHOOK]
     by_change = {d.reference.split()[2]: d for d in webhook_records}

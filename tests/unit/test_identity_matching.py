@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, Relationship
-from hub.identity.families import ANCHOR, Member, born_child, family_id_for, relate
+from hub.identity.families import ANCHOR, FamilyMember, born_child, family_id_for, relate
 from hub.identity.matching import Demographics, merge_links, new_person_id, resolve
 
 NHS = PersonIdentifier(system=NHS_NUMBER_SYSTEM, value="9434765919")
@@ -77,8 +77,8 @@ def test_an_unborn_child_becomes_the_born_child_by_expected_delivery_date() -> N
 
 def test_the_nearest_unborn_child_is_chosen() -> None:
     members = {
-        "a": Member("a", "UNBORN_CHILD", date(2026, 9, 1)),
-        "b": Member("b", "UNBORN_CHILD", date(2026, 10, 1)),
+        "a": FamilyMember("a", "UNBORN_CHILD", date(2026, 9, 1)),
+        "b": FamilyMember("b", "UNBORN_CHILD", date(2026, 10, 1)),
     }
     assert born_child(members, date(2026, 9, 25)) == "b"
 

@@ -12,11 +12,11 @@ from hub.alerts.fold import (
     Alert,
     AlertSaved,
     AlertStatus,
+    AppointmentOutcome,
     Effect,
     FamilyState,
     MemberAssigned,
     MemberUnassigned,
-    Outcome,
     PersonUpdated,
     Rules,
     alert_id_for,
@@ -177,12 +177,12 @@ def test_a_booking_is_due_at_its_start_plus_the_grace_period() -> None:
 @pytest.mark.parametrize(
     ("outcome_event", "outcome"),
     [
-        (attended("APT-1"), Outcome.ATTENDED),
-        (cancelled("APT-1"), Outcome.CANCELLED),
-        (missed("APT-1"), Outcome.MISSED),
+        (attended("APT-1"), AppointmentOutcome.ATTENDED),
+        (cancelled("APT-1"), AppointmentOutcome.CANCELLED),
+        (missed("APT-1"), AppointmentOutcome.MISSED),
     ],
 )
-def test_an_outcome_stops_the_timer(outcome_event: CaseEvent, outcome: Outcome) -> None:
+def test_an_outcome_stops_the_timer(outcome_event: CaseEvent, outcome: AppointmentOutcome) -> None:
     state, _ = run([booked("APT-1"), outcome_event])
     assert state.bookings[APT1].outcome is outcome
     assert inferred_no_shows(state.bookings.values(), T0 + timedelta(days=1)) == []
@@ -199,7 +199,7 @@ def test_a_reschedule_moves_the_due_time_and_awaits_a_new_outcome() -> None:
 
 def test_a_modification_keeps_the_outcome() -> None:
     state, _ = run([booked("APT-1"), attended("APT-1"), modified("APT-1", T0 + timedelta(hours=1))])
-    assert state.bookings[APT1].outcome is Outcome.ATTENDED
+    assert state.bookings[APT1].outcome is AppointmentOutcome.ATTENDED
 
 
 def test_the_timer_fires_only_once_the_grace_period_has_passed() -> None:

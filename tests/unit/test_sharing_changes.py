@@ -18,7 +18,7 @@ import pytest
 from hub.sharing.agreement import KNOWN_ROLES, ChangeKind, load_agreement
 from hub.sharing.changes import Change, decide_change, decide_held
 from hub.sharing.facts import SharingFacts, fold_sharing
-from hub.sharing.policy import Outcome, Recipient
+from hub.sharing.policy import Recipient, Verdict
 from tests.builders import HOME_START, SALFORD_COUNCIL, T0, override
 
 AGREEMENT = load_agreement()
@@ -51,12 +51,12 @@ CHANGES = {
 }
 
 
-def expected(kind: ChangeKind, organisation: str, role: str, involved: bool) -> Outcome:
+def expected(kind: ChangeKind, organisation: str, role: str, involved: bool) -> Verdict:
     """ADR 0019's rules, restated."""
     org_kind = KINDS[organisation]
     statutory = org_kind in ("NHS", "LOCAL_AUTHORITY")
     if org_kind is None:
-        return Outcome.DENY  # outside the agreement: changes nothing
+        return Verdict.DENY  # outside the agreement: changes nothing
     if kind is ChangeKind.CONSENT_RECORDED:
         roles = (
             PRACTITIONERS | {"PARTNER_SYSTEM"}
@@ -74,7 +74,7 @@ def expected(kind: ChangeKind, organisation: str, role: str, involved: bool) -> 
     else:
         named = SAFEGUARDING | {"CALDICOTT_GUARDIAN", "DATA_PROTECTION_OFFICER"}
         ok = statutory and role in named
-    return Outcome.PERMIT if ok else Outcome.DENY
+    return Verdict.PERMIT if ok else Verdict.DENY
 
 
 ROWS = [
@@ -108,13 +108,13 @@ STRANGER = Recipient(OUTSIDE, "COMMUNITY_MIDWIFE", "mw-9")
 CONSENT = Change(ChangeKind.CONSENT_RECORDED, frozenset({HOME_START}), obtained_by="hs-3")
 EVERYONE = frozenset({TRUST, SALFORD_COUNCIL, HOME_START})
 
-ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
+ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Verdict, str]] = [
     (
         "a key worker records a consent naming her charity for a stranger",
         KEY_WORKER,
         CONSENT,
         frozenset({TRUST}),
-        Outcome.DENY,
+        Verdict.DENY,
         "holds no record",
     ),
     (
@@ -122,7 +122,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         KEY_WORKER,
         CONSENT,
         EVERYONE,
-        Outcome.REVIEW,
+        Verdict.REVIEW,
         "held for review",
     ),
     (
@@ -130,7 +130,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         KEY_WORKER,
         Change(ChangeKind.OVERRIDE_ENDED, override_id="ovr-1"),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "no rule",
     ),
     (
@@ -138,7 +138,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         SAFEGUARDING_MIDWIFE,
         Change(ChangeKind.OVERRIDE_ENDED, override_id="ovr-1"),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "R0A recorded no override ovr-1",
     ),
     (
@@ -146,7 +146,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         SOCIAL_WORKER,
         Change(ChangeKind.OVERRIDE_ENDED, override_id="ovr-none"),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "355 recorded no override ovr-none",
     ),
     (
@@ -154,7 +154,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         STRANGER,
         Change(ChangeKind.CONSENT_WITHDRAWN),
         EVERYONE | {OUTSIDE},
-        Outcome.DENY,
+        Verdict.DENY,
         "not party",
     ),
     (
@@ -162,7 +162,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         STRANGER,
         replace(CONSENT, recipients=frozenset({WOMENS_AID})),
         EVERYONE | {OUTSIDE},
-        Outcome.DENY,
+        Verdict.DENY,
         "not party",
     ),
     (
@@ -170,7 +170,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         MIDWIFE,
         replace(CONSENT, recipients=frozenset({OUTSIDE})),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "may name only VOLUNTARY",
     ),
     (
@@ -178,7 +178,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         MIDWIFE,
         replace(CONSENT, recipients=frozenset({SALFORD_COUNCIL})),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "may name only VOLUNTARY",
     ),
     (
@@ -186,7 +186,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         MIDWIFE,
         CONSENT,
         EVERYONE,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "consent-obtained-by-a-statutory-practitioner",
     ),
     (
@@ -194,7 +194,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         MIDWIFE,
         replace(CONSENT, obtained_at=NOW + timedelta(days=1)),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "in the future",
     ),
     (
@@ -202,7 +202,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         HOME_START_SYSTEM,
         replace(CONSENT, recipients=frozenset({WOMENS_AID}), obtained_by=None),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "only for the practitioner who obtained it",
     ),
     (
@@ -210,7 +210,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         HOME_START_SYSTEM,
         CONSENT,
         EVERYONE,
-        Outcome.REVIEW,
+        Verdict.REVIEW,
         "held for review",
     ),
     (
@@ -218,7 +218,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         SOCIAL_WORKER,
         Change(ChangeKind.OVERRIDE_STARTED, frozenset({SALFORD_COUNCIL})),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "may not widen 355's own access",
     ),
     (
@@ -226,7 +226,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         KEY_WORKER,
         Change(ChangeKind.OVERRIDE_STARTED, frozenset({HOME_START})),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "no rule",
     ),
     (
@@ -234,7 +234,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         KEY_WORKER,
         Change(ChangeKind.IDENTITY_LINK_CONFIRMED),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
         "no rule",
     ),
     (
@@ -242,7 +242,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
         KEY_WORKER,
         Change(ChangeKind.CONSENT_WITHDRAWN, frozenset({HOME_START})),
         EVERYONE,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "withdrawal-by-an-involved-party",
     ),
 ]
@@ -254,7 +254,7 @@ ATTACKS: list[tuple[str, Recipient, Change, frozenset[str], Outcome, str]] = [
     ids=[row[0] for row in ATTACKS],
 )
 def test_what_an_attacker_tries(
-    actor: Recipient, change: Change, involvement: frozenset[str], outcome: Outcome, says: str
+    actor: Recipient, change: Change, involvement: frozenset[str], outcome: Verdict, says: str
 ) -> None:
     decision = decide_change(AGREEMENT, actor, change, FACTS, involvement, NOW)
     assert decision.outcome is outcome, decision.reason
@@ -264,48 +264,48 @@ def test_what_an_attacker_tries(
 def test_an_agreement_without_change_rules_lets_nobody_change_anything() -> None:
     bare = AGREEMENT.model_copy(update={"change_rules": ()})
     decision = decide_change(bare, MIDWIFE, CONSENT, FACTS, EVERYONE, NOW)
-    assert decision.outcome is Outcome.DENY
+    assert decision.outcome is Verdict.DENY
     assert "no rule" in decision.reason
 
 
 # who reviews a change Home-Start's key worker made that widens Home-Start's own access
-REVIEWERS: list[tuple[str, Recipient, frozenset[str], Outcome]] = [
+REVIEWERS: list[tuple[str, Recipient, frozenset[str], Verdict]] = [
     (
         "the trust's Caldicott guardian",
         Recipient(TRUST, "CALDICOTT_GUARDIAN", "cg"),
         EVERYONE,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
     ),
     (
         "the council's safeguarding lead",
         Recipient(SALFORD_COUNCIL, "DESIGNATED_SAFEGUARDING_LEAD", "dsl"),
         EVERYONE,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
     ),
     (
         "an uninvolved trust's Caldicott guardian",
         Recipient("RM3", "CALDICOTT_GUARDIAN", "cg"),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
     ),
-    ("the trust's midwife", MIDWIFE, EVERYONE, Outcome.DENY),
+    ("the trust's midwife", MIDWIFE, EVERYONE, Verdict.DENY),
     (
         "the charity's own safeguarding lead",
         Recipient(HOME_START, "DESIGNATED_SAFEGUARDING_LEAD", "d"),
         EVERYONE,
-        Outcome.DENY,
+        Verdict.DENY,
     ),
     (
         "another charity's safeguarding lead",
         Recipient(WOMENS_AID, "DESIGNATED_SAFEGUARDING_LEAD", "d"),
         EVERYONE | {WOMENS_AID},
-        Outcome.DENY,
+        Verdict.DENY,
     ),
     (
         "a Caldicott guardian outside the agreement",
         Recipient(OUTSIDE, "CALDICOTT_GUARDIAN", "cg"),
         EVERYONE | {OUTSIDE},
-        Outcome.DENY,
+        Verdict.DENY,
     ),
 ]
 
@@ -316,7 +316,7 @@ REVIEWERS: list[tuple[str, Recipient, frozenset[str], Outcome]] = [
     ids=[row[0] for row in REVIEWERS],
 )
 def test_who_reviews_a_held_change(
-    reviewer: Recipient, involvement: frozenset[str], outcome: Outcome
+    reviewer: Recipient, involvement: frozenset[str], outcome: Verdict
 ) -> None:
     decision = decide_held(AGREEMENT, reviewer, HOME_START, involvement)
     assert decision.outcome is outcome, decision.reason

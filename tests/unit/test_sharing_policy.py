@@ -17,7 +17,7 @@ import pytest
 from hub.events import CaseEvent, DataCategory, Purpose
 from hub.sharing.agreement import AgreementError, LawfulBasis, load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
-from hub.sharing.policy import Outcome, Recipient, Request, Subject, decide
+from hub.sharing.policy import Recipient, Request, Subject, Verdict, decide
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,
@@ -50,9 +50,9 @@ def facts(events: Sequence[CaseEvent]) -> SharingFacts:
 
 
 SCENARIOS: list[
-    tuple[str, list[CaseEvent], Recipient, DataCategory, Purpose, datetime, Outcome, str | None]
+    tuple[str, list[CaseEvent], Recipient, DataCategory, Purpose, datetime, Verdict, str | None]
 ] = [
-    ("trust reads its own appointment", [], MIDWIFE, A, CARE, T0, Outcome.PERMIT, "CONTROLLER"),
+    ("trust reads its own appointment", [], MIDWIFE, A, CARE, T0, Verdict.PERMIT, "CONTROLLER"),
     (
         "council sees trust appointments (public task)",
         [],
@@ -60,7 +60,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "PUBLIC_TASK",
     ),
     (
@@ -70,7 +70,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "PUBLIC_TASK",
     ),
     (
@@ -80,7 +80,7 @@ SCENARIOS: list[
         MH,
         CARE,
         T0,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -90,10 +90,10 @@ SCENARIOS: list[
         MH,
         CARE,
         T0,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "PUBLIC_TASK",
     ),
-    ("Home-Start without consent: denied", [], HOME_START_WORKER, A, CARE, T0, Outcome.DENY, None),
+    ("Home-Start without consent: denied", [], HOME_START_WORKER, A, CARE, T0, Verdict.DENY, None),
     (
         "Home-Start with the mother's consent",
         [consented()],
@@ -101,7 +101,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "CONSENT",
     ),
     (
@@ -111,7 +111,7 @@ SCENARIOS: list[
         DataCategory.MATERNITY,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -121,7 +121,7 @@ SCENARIOS: list[
         A,
         Purpose.SERVICE_EVALUATION,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -131,7 +131,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -141,7 +141,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -151,7 +151,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + 2 * DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "PUBLIC_TASK",
     ),
     (
@@ -161,7 +161,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + 3 * DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "CONSENT",
     ),
     (
@@ -171,7 +171,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + 2 * DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "CONSENT",
     ),
     (
@@ -181,7 +181,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + 2 * DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -191,7 +191,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -201,7 +201,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -211,7 +211,7 @@ SCENARIOS: list[
         DA,
         CARE,
         T0 + DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "CONSENT",
     ),
     (
@@ -221,7 +221,7 @@ SCENARIOS: list[
         DA,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -231,7 +231,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "SAFEGUARDING",
     ),
     (
@@ -241,7 +241,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + 2 * DAY,
-        Outcome.PERMIT,
+        Verdict.PERMIT,
         "SAFEGUARDING",
     ),
     (
@@ -251,7 +251,7 @@ SCENARIOS: list[
         MH,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -261,7 +261,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -271,7 +271,7 @@ SCENARIOS: list[
         A,
         Purpose.SERVICE_EVALUATION,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -281,7 +281,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -291,7 +291,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0 + 2 * DAY,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -301,7 +301,7 @@ SCENARIOS: list[
         A,
         CARE,
         T0,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
     (
@@ -311,7 +311,7 @@ SCENARIOS: list[
         A,
         Purpose.SERVICE_EVALUATION,
         T0,
-        Outcome.REVIEW,
+        Verdict.REVIEW,
         "PUBLIC_TASK",
     ),
     (
@@ -321,7 +321,7 @@ SCENARIOS: list[
         A,
         Purpose.SERVICE_EVALUATION,
         T0,
-        Outcome.DENY,
+        Verdict.DENY,
         None,
     ),
 ]
@@ -338,7 +338,7 @@ def test_decision(
     category: DataCategory,
     purpose: Purpose,
     at: datetime,
-    outcome: Outcome,
+    outcome: Verdict,
     basis: str | None,
 ) -> None:
     request = Request(recipient, purpose, category, Subject(NHS_NUMBER), TRUST, at)
@@ -353,14 +353,14 @@ def test_decision(
 
 def test_facts_about_another_person_do_not_apply() -> None:
     request = Request(HOME_START_WORKER, CARE, A, Subject("4010232137"), TRUST, T0 + DAY)
-    assert decide(AGREEMENT, facts([consented()]), request).outcome is Outcome.DENY
+    assert decide(AGREEMENT, facts([consented()]), request).outcome is Verdict.DENY
 
 
 def test_family_facts_apply_to_every_member() -> None:
     consent = consented().model_copy(update={"family_key": "family-1"})
     sibling = Subject("4010232137", family_key="family-1")
     request = Request(HOME_START_WORKER, CARE, A, sibling, TRUST, T0 + DAY)
-    assert decide(AGREEMENT, facts([consent]), request).outcome is Outcome.PERMIT
+    assert decide(AGREEMENT, facts([consent]), request).outcome is Verdict.PERMIT
 
 
 def test_withdrawal_reason_names_the_consent() -> None:
@@ -450,14 +450,14 @@ MORNING, RECEIVED = T0 + DAY, T0 + DAY + timedelta(hours=6)  # T0 is 09:30 UTC
     ("read_at", "expected"),
     [
         # The consent given the same morning is withdrawn: midnight would not have covered it.
-        (RECEIVED, Outcome.DENY),
-        (RECEIVED + DAY, Outcome.DENY),
+        (RECEIVED, Verdict.DENY),
+        (RECEIVED + DAY, Verdict.DENY),
         # Before the withdrawal reached the hub, the read was permitted (and was recorded so).
-        (RECEIVED - timedelta(minutes=1), Outcome.PERMIT),
+        (RECEIVED - timedelta(minutes=1), Verdict.PERMIT),
     ],
 )
 def test_a_withdrawal_dated_by_day_binds_from_when_it_was_received(
-    read_at: datetime, expected: Outcome
+    read_at: datetime, expected: Verdict
 ) -> None:
     withdrawal = _charity_withdrawal(RECEIVED)
     assert withdrawal.occurred_at < MORNING  # dated midnight, as stated
@@ -476,4 +476,4 @@ def test_the_same_withdrawal_sent_again_does_not_withdraw_a_consent_given_since(
     ]
     request = Request(HOME_START_WORKER, CARE, A, Subject(NHS_NUMBER), TRUST, again)
     decision = decide(AGREEMENT, facts(events), request)
-    assert (decision.outcome, decision.authority) == (Outcome.PERMIT, "given-again")
+    assert (decision.outcome, decision.authority) == (Verdict.PERMIT, "given-again")
