@@ -65,6 +65,7 @@ feed = Table(
     ),
     Column("change_id", String(64), nullable=False, unique=True),
     Column("alert_id", String(36), nullable=False),
+    # the family key (Change.family_key); the column keeps its name: no migration
     Column("group_key", String(250), nullable=False, index=True),
     Column("change", String(20), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
@@ -80,7 +81,7 @@ class Change:
     seq: int
     change_id: str
     alert_id: uuid.UUID
-    group_key: str
+    family_key: str
     change: str
     recorded_at: datetime
 
@@ -94,7 +95,9 @@ def change_id(alert_id: uuid.UUID, change: str, cause: str) -> str:
 def record_changes(connection: Connection, effects: Sequence[Effect], *, cause: str) -> None:
     """Append the alert changes among ``effects``, in the caller's (the projection's)
     transaction; ``cause`` names the log entry that caused them (topic/partition/offset)."""
-    rows = [(e.alert.alert_id, e.group_key, e.change) for e in effects if isinstance(e, AlertSaved)]
+    rows = [
+        (e.alert.alert_id, e.family_key, e.change) for e in effects if isinstance(e, AlertSaved)
+    ]
     _append(connection, rows, cause)
 
 
@@ -108,19 +111,19 @@ def record_erasures(
     subscriber holding a copy — a partner's compacted topic — can delete it too."""
     for alert_id, _ in gone:
         connection.execute(delete(feed).where(feed.c.alert_id == str(alert_id)))
-    _append(connection, [(alert_id, group_key, ERASED) for alert_id, group_key in gone], cause)
+    _append(connection, [(alert_id, family_key, ERASED) for alert_id, family_key in gone], cause)
 
 
 def _append(connection: Connection, rows: Sequence[tuple[uuid.UUID, str, str]], cause: str) -> None:
     if rows and connection.dialect.name == "postgresql":  # seq in commit order (docstring)
         connection.execute(text(f"LOCK TABLE {feed.name} IN SHARE ROW EXCLUSIVE MODE"))
     now = utc_now()  # when the hub knew: what the latency figures measure
-    for alert_id, group_key, change in rows:
+    for alert_id, family_key, change in rows:
         connection.execute(
             insert(feed).values(
                 change_id=change_id(alert_id, change, cause),
                 alert_id=str(alert_id),
-                group_key=group_key,
+                group_key=family_key,
                 change=change,
                 recorded_at=now,
             )
@@ -138,7 +141,7 @@ def changes_after(engine: Engine, seq: int, limit: int = 500) -> list[Change]:
             seq=int(row.seq),
             change_id=row.change_id,
             alert_id=uuid.UUID(row.alert_id),
-            group_key=row.group_key,
+            family_key=row.group_key,
             change=row.change,
             recorded_at=_utc(row.recorded_at),
         )

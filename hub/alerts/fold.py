@@ -169,7 +169,7 @@ class Alert:
 class FamilyState:
     """Everything the projection holds about one family (or a person in none yet)."""
 
-    group_key: str
+    family_key: str
     people: dict[str, Person] = field(default_factory=dict)
     team: dict[tuple[str, PractitionerRef], TeamMember] = field(default_factory=dict)
     bookings: dict[uuid.UUID, Booking] = field(default_factory=dict)
@@ -178,13 +178,13 @@ class FamilyState:
 
 @dataclass(frozen=True)
 class PersonUpdated:
-    group_key: str
+    family_key: str
     person: Person
 
 
 @dataclass(frozen=True)
 class MemberAssigned:
-    group_key: str
+    family_key: str
     member: TeamMember
 
 
@@ -192,14 +192,14 @@ class MemberAssigned:
 class MemberUnassigned:
     """A practitioner left the team: later alerts are not addressed to them."""
 
-    group_key: str
+    family_key: str
     subject_key: str
     practitioner: PractitionerRef
 
 
 @dataclass(frozen=True)
 class BookingSaved:
-    group_key: str
+    family_key: str
     booking: Booking
 
 
@@ -207,7 +207,7 @@ class BookingSaved:
 class AlertSaved:
     """An alert raised or changed (routed, escalated, acknowledged, closed): its new state."""
 
-    group_key: str
+    family_key: str
     alert: Alert
     change: str
 
@@ -215,8 +215,8 @@ class AlertSaved:
 Effect = PersonUpdated | MemberAssigned | MemberUnassigned | BookingSaved | AlertSaved
 
 
-def empty_state(group_key: str) -> FamilyState:
-    return FamilyState(group_key=group_key)
+def empty_state(family_key: str) -> FamilyState:
+    return FamilyState(family_key=family_key)
 
 
 def alert_id_for(source: Source, appointment_id: str) -> uuid.UUID:
@@ -268,7 +268,7 @@ def _registered(
     if state.people.get(key) == person:
         return state, []
     people = {**state.people, key: person}
-    return replace(state, people=people), [PersonUpdated(state.group_key, person)]
+    return replace(state, people=people), [PersonUpdated(state.family_key, person)]
 
 
 def _addressed_to(member: TeamMember) -> bool:
@@ -290,7 +290,7 @@ def _assigned(
     slot = (member.subject_key, member.ref)
     if state.team.get(slot) == member:
         return state, []
-    effects: list[Effect] = [MemberAssigned(state.group_key, member)]
+    effects: list[Effect] = [MemberAssigned(state.family_key, member)]
     state = replace(state, team={**state.team, slot: member})
     for alert in list(state.alerts.values()):  # a practitioner who joins late still hears
         if alert.status is AlertStatus.CLOSED:
@@ -319,7 +319,7 @@ def _unassigned(
     if member is None or member.role is not payload.role:
         return state, []
     team = {k: m for k, m in state.team.items() if k != slot}
-    return replace(state, team=team), [MemberUnassigned(state.group_key, slot[0], who)]
+    return replace(state, team=team), [MemberUnassigned(state.family_key, slot[0], who)]
 
 
 def _booked(
@@ -386,7 +386,7 @@ def _missed(
     if key not in state.people:
         person = Person(subject_key=key, nhs_number=event.nhs_number())
         state = replace(state, people={**state.people, key: person})
-        effects.append(PersonUpdated(state.group_key, person))
+        effects.append(PersonUpdated(state.family_key, person))
     alert = Alert(
         alert_id=alert_id,
         subject_key=key,
@@ -488,11 +488,11 @@ def _escalated(
 
 def _save(state: FamilyState, alert: Alert, change: str) -> tuple[FamilyState, AlertSaved]:
     alerts = {**state.alerts, alert.alert_id: alert}
-    return replace(state, alerts=alerts), AlertSaved(state.group_key, alert, change)
+    return replace(state, alerts=alerts), AlertSaved(state.family_key, alert, change)
 
 
 def _save_booking(state: FamilyState, booking: Booking) -> tuple[FamilyState, list[Effect]]:
     if state.bookings.get(booking.booking_id) == booking:
         return state, []
     bookings = {**state.bookings, booking.booking_id: booking}
-    return replace(state, bookings=bookings), [BookingSaved(state.group_key, booking)]
+    return replace(state, bookings=bookings), [BookingSaved(state.family_key, booking)]

@@ -131,8 +131,8 @@ class MissedAppointmentStore:
                 if self._change_feed:  # subscribers delete their copies (partner topics)
                     record_erasures(connection, gone, cause=f"{topic}/{partition}/{offset}")
                 return
-            group = key.decode("ascii") if key is not None else event.subject_key()
-            _, effects = fold(_load_state(connection, self._t, group), event, self._rules)
+            family_key = key.decode("ascii") if key is not None else event.subject_key()
+            _, effects = fold(_load_state(connection, self._t, family_key), event, self._rules)
             _write(connection, self._t, effects)
             if self._change_feed:
                 record_changes(connection, effects, cause=f"{topic}/{partition}/{offset}")
@@ -141,10 +141,10 @@ class MissedAppointmentStore:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def state_of(self, group_key: str) -> FamilyState:
+    def state_of(self, family_key: str) -> FamilyState:
         """What the fold would start from for this family: the stored state, as it is."""
         with self._engine.connect() as connection:
-            return _load_state(connection, self._t, group_key)
+            return _load_state(connection, self._t, family_key)
 
     def open_alerts_for(self, practitioner: PractitionerRef) -> list[AlertView]:
         """Alerts addressed (or escalated) to one practitioner and not closed, oldest first."""
@@ -210,15 +210,17 @@ class MissedAppointmentStore:
             ]
 
 
-def _load_state(connection: Connection, t: AlertTables, group: str) -> FamilyState:
-    person_rows = connection.execute(select(t.people).where(t.people.c.group_key == group))
-    members = connection.execute(select(t.team).where(t.team.c.group_key == group)).mappings()
-    booking_rows = connection.execute(select(t.bookings).where(t.bookings.c.group_key == group))
+def _load_state(connection: Connection, t: AlertTables, family_key: str) -> FamilyState:
+    person_rows = connection.execute(select(t.people).where(t.people.c.group_key == family_key))
+    members = connection.execute(select(t.team).where(t.team.c.group_key == family_key)).mappings()
+    booking_rows = connection.execute(
+        select(t.bookings).where(t.bookings.c.group_key == family_key)
+    )
     alert_rows = connection.execute(
-        select(t.alerts).where(t.alerts.c.group_key == group)
+        select(t.alerts).where(t.alerts.c.group_key == family_key)
     ).mappings()
     return FamilyState(
-        group_key=group,
+        family_key=family_key,
         people={
             row["subject_key"]: _person(row, row["subject_key"]) for row in person_rows.mappings()
         },
@@ -331,7 +333,7 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
             upsert(
                 connection,
                 t.people,
-                {"group_key": effect.group_key, "subject_key": person.subject_key},
+                {"group_key": effect.family_key, "subject_key": person.subject_key},
                 {
                     "nhs_number": person.nhs_number,
                     "given_name": person.given_name,
@@ -345,7 +347,7 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
                 connection,
                 t.team,
                 {
-                    "group_key": effect.group_key,
+                    "group_key": effect.family_key,
                     "subject_key": member.subject_key,
                     "organisation_code": member.organisation_code,
                     "practitioner_id": member.practitioner_id,
@@ -361,25 +363,27 @@ def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) ->
             team = t.team.c
             connection.execute(
                 delete(t.team).where(
-                    (team.group_key == effect.group_key)
+                    (team.group_key == effect.family_key)
                     & (team.subject_key == effect.subject_key)
                     & (team.organisation_code == effect.practitioner.organisation_code)
                     & (team.practitioner_id == effect.practitioner.practitioner_id)
                 )
             )
         elif isinstance(effect, BookingSaved):
-            _save_booking(connection, t, effect.group_key, effect.booking)
+            _save_booking(connection, t, effect.family_key, effect.booking)
         else:
             _save_alert(connection, t, effect)
 
 
-def _save_booking(connection: Connection, t: AlertTables, group: str, booking: Booking) -> None:
+def _save_booking(
+    connection: Connection, t: AlertTables, family_key: str, booking: Booking
+) -> None:
     upsert(
         connection,
         t.bookings,
         {"booking_id": str(booking.booking_id)},
         {
-            "group_key": group,
+            "group_key": family_key,
             "subject_key": booking.subject_key,
             "subject": _SUBJECT.dump_json(booking.subject).decode(),
             "source_system": booking.source.system,
@@ -399,7 +403,7 @@ def _save_alert(connection: Connection, t: AlertTables, effect: AlertSaved) -> N
         t.alerts,
         {"alert_id": alert_id},
         {
-            "group_key": effect.group_key,
+            "group_key": effect.family_key,
             "subject_key": alert.subject_key,
             "subject": _SUBJECT.dump_json(alert.subject).decode(),
             "appointment": alert.appointment.model_dump_json(),

@@ -8,6 +8,9 @@ beside it and swaps it in.
 A practitioner is stored as two columns, organisation and id (``hub.practitioners``); tables
 made before that are refused at start (:func:`hub.storage.schema.require_columns`) until ``hub
 replay missed_appointment_alerts`` has rebuilt them.
+
+The ``group_key`` column holds the family key (``family_key`` in the code: the key of the family
+topic, ADR 0010); the column keeps its older name so existing databases need no migration.
 """
 
 from __future__ import annotations

@@ -28,21 +28,23 @@ class FamilyMember:
     expected_delivery_date: date | None = None
 
 
-def family_id_for(anchor_person_id: str) -> str:
+def family_key_for(anchor_person_id: str) -> str:
+    """The key of the family that forms (or would form) around this person: the family topic's
+    key (ADR 0010), a UUIDv5 so no identifier is in clear in it."""
     return str(uuid.uuid5(PERSON_NAMESPACE, f"family|{anchor_person_id}"))
 
 
 def relate(
-    family_id: str | None,
+    family_key: str | None,
     subject_person: str,
     related_person: str,
     relationship: Relationship,
     expected_delivery_date: date | None,
 ) -> tuple[str, list[FamilyMember]]:
     """The family the relationship puts both persons in, and the members to record."""
-    family = family_id or family_id_for(subject_person)
+    family = family_key or family_key_for(subject_person)
     members = [FamilyMember(related_person, relationship.value, expected_delivery_date)]
-    if family_id is None:
+    if family_key is None:
         members.insert(0, FamilyMember(subject_person, ANCHOR))
     return family, members
 

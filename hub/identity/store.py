@@ -38,7 +38,7 @@ from hub.events import (
     Relationship,
     RelationshipRecorded,
 )
-from hub.identity.families import FamilyMember, born_child, family_id_for, relate
+from hub.identity.families import FamilyMember, born_child, family_key_for, relate
 from hub.identity.matching import (
     DEFAULT_RULE,
     Demographics,
@@ -82,7 +82,7 @@ reviews_table = Table(
 members_table = Table(
     "family_members",
     metadata,
-    Column("family_id", String(36), primary_key=True),
+    Column("family_id", String(36), primary_key=True),  # the family key (older column name)
     Column("person_id", String(36), primary_key=True, index=True),
     Column("relationship", String(30), nullable=False),
     Column("expected_delivery_date", Date),
@@ -143,7 +143,7 @@ class IdentityStore:
             person = _person(connection, identifier_key)
             if person is None:
                 return None
-            return _family(connection, person) or family_id_for(person)
+            return _family(connection, person) or family_key_for(person)
 
     def family_of(self, person_id: str) -> tuple[str | None, list[FamilyMember]]:
         with self._engine.connect() as connection:
@@ -152,10 +152,10 @@ class IdentityStore:
                 return None, []
             return family, list(_members(connection, family).values())
 
-    def family_members(self, family_id: str) -> list[FamilyMember]:
+    def family_members(self, family_key: str) -> list[FamilyMember]:
         """Who is in a family (empty for a family id the index does not know)."""
         with self._engine.connect() as connection:
-            return list(_members(connection, family_id).values())
+            return list(_members(connection, family_key).values())
 
     def open_reviews(self) -> list[ReviewTask]:
         with self._engine.connect() as connection:

@@ -257,9 +257,9 @@ class Deliverer:
             again = None if replayed else retry_at(failed, self._now(), self._retry.schedule)
             error = f"after {failed} attempts: {result.error or 'failed'}"
             self._subscriptions.dead_letter(sid, change, error, result.attempts, self._now(), again)
-            self._subscriptions.reschedule(sid, change.group_key, again)
+            self._subscriptions.reschedule(sid, change.family_key, again)
             if again is None:  # dead letters now, the family's replay (if any) over
-                self._subscriptions.cancel_replay(sid, change.group_key)
+                self._subscriptions.cancel_replay(sid, change.family_key)
                 report.dead_lettered += 1
             else:
                 report.retrying += 1

@@ -51,10 +51,10 @@ def wants(subscriber: Recipient, alert: Alert) -> bool:
 
 
 def by_family(changes: Iterable[Change]) -> dict[str, list[Change]]:
-    """The changes grouped by family (``group_key``), each group in ``seq`` order."""
+    """The changes grouped by family (``family_key``), each group in ``seq`` order."""
     families: dict[str, list[Change]] = {}
     for change in sorted(changes, key=lambda c: c.seq):
-        families.setdefault(change.group_key, []).append(change)
+        families.setdefault(change.family_key, []).append(change)
     return families
 
 

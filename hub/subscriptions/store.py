@@ -76,7 +76,7 @@ deliveries_table = Table(
     Column("subscription_id", String(40), primary_key=True),
     Column("change_id", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False),
-    Column("group_key", String(250), nullable=False),
+    Column("group_key", String(250), nullable=False),  # the change's family_key (older name)
     Column("outcome", String(20), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("last_error", String(500)),
@@ -192,7 +192,7 @@ def _dead_letter(row: object) -> DeadLetter:
         seq=int(m["seq"]),
         change_id=m["change_id"],
         alert_id=uuid.UUID(m["alert_id"]),
-        group_key=m["group_key"],
+        family_key=m["group_key"],
         change=m["change"],
         recorded_at=_utc(m["recorded_at"]) or m["recorded_at"],
     )
@@ -365,7 +365,7 @@ class SubscriptionStore:
                         subscription_id=subscription_id,
                         change_id=change.change_id,
                         seq=change.seq,
-                        group_key=change.group_key,
+                        group_key=change.family_key,
                         outcome=outcome.value,
                         attempts=attempts,
                         last_error=error,
@@ -408,7 +408,7 @@ class SubscriptionStore:
                         change_id=change.change_id,
                         seq=change.seq,
                         alert_id=str(change.alert_id),
-                        group_key=change.group_key,
+                        group_key=change.family_key,
                         change=change.change,
                         recorded_at=change.recorded_at,
                         reason=reason[:1000],
@@ -432,7 +432,7 @@ class SubscriptionStore:
         outcome = DeliveryOutcome.DEAD if retry_at is None else DeliveryOutcome.RETRYING
         self.record(subscription_id, change, outcome, attempts, reason[:500], now)
 
-    def reschedule(self, subscription_id: str, group_key: str, at: datetime | None) -> None:
+    def reschedule(self, subscription_id: str, family_key: str, at: datetime | None) -> None:
         """A family's waiting changes follow its first one: due again together at ``at``, or
         all dead letters (``None``) once the first one's schedule is used up."""
         with self._engine.begin() as connection:
@@ -440,7 +440,7 @@ class SubscriptionStore:
                 update(dead_letters_table)
                 .where(
                     dead_letters_table.c.subscription_id == subscription_id,
-                    dead_letters_table.c.group_key == group_key,
+                    dead_letters_table.c.group_key == family_key,
                     dead_letters_table.c.resolved_at.is_(None),
                 )
                 .values(next_attempt_at=at)
@@ -450,7 +450,7 @@ class SubscriptionStore:
                     update(deliveries_table)
                     .where(
                         deliveries_table.c.subscription_id == subscription_id,
-                        deliveries_table.c.group_key == group_key,
+                        deliveries_table.c.group_key == family_key,
                         deliveries_table.c.outcome == DeliveryOutcome.RETRYING.value,
                     )
                     .values(outcome=DeliveryOutcome.DEAD.value)
@@ -468,20 +468,20 @@ class SubscriptionStore:
                 .values(resolved_at=now, replay_requested_at=None)
             )
 
-    def dead_letters(self, subscription_id: str, group_key: str | None = None) -> list[DeadLetter]:
+    def dead_letters(self, subscription_id: str, family_key: str | None = None) -> list[DeadLetter]:
         """The subscription's dead letters (of one family, if given), in order: the changes
         whose retry schedule is used up, and those queued behind them."""
-        return [d for d in self.waiting(subscription_id, group_key) if d.next_attempt_at is None]
+        return [d for d in self.waiting(subscription_id, family_key) if d.next_attempt_at is None]
 
-    def waiting(self, subscription_id: str, group_key: str | None = None) -> list[DeadLetter]:
+    def waiting(self, subscription_id: str, family_key: str | None = None) -> list[DeadLetter]:
         """Every unresolved change of the list (of one family, if given), in order: those
         due for a retry and the dead letters."""
         condition = and_(
             dead_letters_table.c.subscription_id == subscription_id,
             dead_letters_table.c.resolved_at.is_(None),
         )
-        if group_key is not None:
-            condition = and_(condition, dead_letters_table.c.group_key == group_key)
+        if family_key is not None:
+            condition = and_(condition, dead_letters_table.c.group_key == family_key)
         with self._engine.connect() as connection:
             rows = connection.execute(
                 select(dead_letters_table).where(condition).order_by(dead_letters_table.c.seq)
@@ -502,14 +502,14 @@ class SubscriptionStore:
             )
         return int(result.rowcount)
 
-    def cancel_replay(self, subscription_id: str, group_key: str) -> None:
+    def cancel_replay(self, subscription_id: str, family_key: str) -> None:
         """A family's replay stopped at a change that failed again: the rest wait, unrequested."""
         with self._engine.begin() as connection:
             connection.execute(
                 update(dead_letters_table)
                 .where(
                     dead_letters_table.c.subscription_id == subscription_id,
-                    dead_letters_table.c.group_key == group_key,
+                    dead_letters_table.c.group_key == family_key,
                 )
                 .values(replay_requested_at=None)
             )

@@ -217,10 +217,10 @@ def _check_side_effects(
     by_alert = {c.alert_id: c for c in feed}
     for i, events in enumerate(families):
         first_alert = alert_id_for(TRUST, f"APT-{i}-1")
-        group = by_alert[first_alert].group_key
+        group = by_alert[first_alert].family_key
         expected, expected_changes = fold_family(events, rules, group)
         assert store.state_of(group).alerts == expected.alerts, f"family {i}"
-        ours = [c for c in feed if c.group_key == group]
+        ours = [c for c in feed if c.family_key == group]
         # the feed: each change once, in the family's log order
         assert [(c.alert_id, c.change) for c in ours] == [
             (e.alert.alert_id, e.change) for e in expected_changes
@@ -234,8 +234,8 @@ def _check_side_effects(
     accepted = [r.headers["webhook-id"] for r in receiver.accepted()]
     assert sorted(accepted) == sorted(c.change_id for c in feed)
     seq_of = {c.change_id: c for c in feed}
-    for group in {c.group_key for c in feed}:
-        arrived = [seq_of[i].seq for i in accepted if seq_of[i].group_key == group]
+    for group in {c.family_key for c in feed}:
+        arrived = [seq_of[i].seq for i in accepted if seq_of[i].family_key == group]
         assert arrived == sorted(arrived), f"family {group} out of order"
 
     # disclosures: one per change and subscriber, for the webhook and the partner topic

@@ -167,11 +167,11 @@ def test_an_hour_long_outage_heals_by_itself_in_order(outage: Outage) -> None:
     delivered = outage.delivered_ids()
     assert sorted(delivered) == sorted(c.change_id for c in feed)
     assert len(feed) == outage.expected_changes(family_a, family_b)
-    seq_of = {c.change_id: (c.group_key, c.seq) for c in feed}
-    for family in {c.group_key for c in feed}:
+    seq_of = {c.change_id: (c.family_key, c.seq) for c in feed}
+    for family in {c.family_key for c in feed}:
         arrived = [seq_of[i][1] for i in delivered if seq_of[i][0] == family]
         assert arrived == sorted(arrived)
-        assert len(arrived) == sum(1 for c in feed if c.group_key == family)
+        assert len(arrived) == sum(1 for c in feed if c.family_key == family)
     webhook = Webhook(outage.subscription.secret)
     for received in outage.receiver.received[failed_attempts:]:
         assert webhook.verify(received.body, received.headers) == received.payload

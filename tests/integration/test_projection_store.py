@@ -188,7 +188,7 @@ def test_every_alert_change_is_in_the_feed_once_in_order(store: MissedAppointmen
     store.apply(TOPIC, 0, 3, acknowledged(alert), FAMILY)
     store.apply(TOPIC, 0, 4, closed(alert), FAMILY)
     changes = changes_after(store.engine, 0)
-    assert [(c.alert_id, c.group_key, c.change) for c in changes] == [
+    assert [(c.alert_id, c.family_key, c.change) for c in changes] == [
         (alert, "family-1", change) for change in ("raised", "routed", "acknowledged", "closed")
     ]
     assert [c.seq for c in changes] == sorted(c.seq for c in changes)

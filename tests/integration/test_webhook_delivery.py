@@ -154,8 +154,8 @@ def test_signed_retried_dead_lettered_replayed_in_order_per_family(hub: Hub) -> 
     hub.publish(missed("APT-A1"), missed("APT-A2"), missed("APT-B1", nhs_number=OTHER_MOTHER))
     changes = hub.feed_after(subscription, 3)
     change_of = {appointment_of(hub.store, c): c for c in changes}
-    assert change_of["APT-A1"].group_key == change_of["APT-A2"].group_key
-    assert change_of["APT-B1"].group_key != change_of["APT-A1"].group_key
+    assert change_of["APT-A1"].family_key == change_of["APT-A2"].family_key
+    assert change_of["APT-B1"].family_key != change_of["APT-A1"].family_key
 
     # The receiver fails family A's first change: it waits for its retry, A's second change is
     # queued behind it; family B proceeds. Nothing is tried again before it is due.

@@ -9,10 +9,10 @@ from hub.events import CaseEvent
 
 
 def fold_family(
-    events: Iterable[CaseEvent], rules: Rules, group_key: str = ""
+    events: Iterable[CaseEvent], rules: Rules, family_key: str = ""
 ) -> tuple[FamilyState, list[AlertSaved]]:
     """The family's state after ``events`` in order, and the alert changes on the way."""
-    state, changes = empty_state(group_key), []
+    state, changes = empty_state(family_key), []
     for event in events:
         state, effects = fold(state, event, rules)
         changes += [e for e in effects if isinstance(e, AlertSaved)]

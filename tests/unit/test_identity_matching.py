@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, Relationship
-from hub.identity.families import ANCHOR, FamilyMember, born_child, family_id_for, relate
+from hub.identity.families import ANCHOR, FamilyMember, born_child, family_key_for, relate
 from hub.identity.matching import Demographics, merge_links, new_person_id, resolve
 
 NHS = PersonIdentifier(system=NHS_NUMBER_SYSTEM, value="9434765919")
@@ -68,7 +68,7 @@ def test_a_merge_moves_everything_linked_with_the_merged_person() -> None:
 
 def test_an_unborn_child_becomes_the_born_child_by_expected_delivery_date() -> None:
     family, members = relate(None, "mum", "bump", Relationship.UNBORN_CHILD, date(2026, 9, 1))
-    assert family == family_id_for("mum")
+    assert family == family_key_for("mum")
     assert [m.relationship for m in members] == [ANCHOR, "UNBORN_CHILD"]
     by_person = {m.person_id: m for m in members}
     assert born_child(by_person, date(2026, 8, 20)) == "bump"

@@ -50,7 +50,7 @@ def change(seq: int, family: str = "fam-a", kind: str = "raised") -> Change:
         seq=seq,
         change_id=f"chg_{seq}",
         alert_id=ALERT.alert_id,
-        group_key=family,
+        family_key=family,
         change=kind,
         recorded_at=T0 + timedelta(seconds=seq),
     )
