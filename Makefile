@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install system-deps lint typecheck schemas unit integration bench clean
+.PHONY: run test check install system-deps lint typecheck schemas unit integration e2e faults \
+	bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +27,14 @@ run: install system-deps
 test: install system-deps lint typecheck schemas
 	$(BIN)/pytest
 
+## check: the fast loop, no broker or database: lint, the import contracts, types, unit tests
+check: lint typecheck unit
+
+## lint: ruff, and the architecture's import contracts ([tool.importlinter] in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy
@@ -36,8 +42,19 @@ typecheck: install
 schemas: install
 	$(BIN)/hub schemas check
 
+# The four tiers, each on its own (`make test` runs them all). Integration and later need the
+# system dependencies: they start a real Kafka broker and a throwaway PostgreSQL themselves.
 unit: install
 	$(BIN)/pytest tests/unit
+
+integration: install system-deps
+	$(BIN)/pytest tests/integration
+
+e2e: install system-deps
+	$(BIN)/pytest tests/e2e
+
+faults: install system-deps
+	$(BIN)/pytest tests/faults
 
 bench: install system-deps
 	$(BIN)/python -m benchmarks
