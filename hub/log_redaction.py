@@ -11,16 +11,13 @@ The hub never logs a header or a body, but uvicorn's access log writes each requ
   reaches a log file (ADR 0020).
 
 The route (``/people/<person>/alerts``) and the status are enough to operate the service.
+Pure: :mod:`hub.http.server` installs it in uvicorn's access log; the disclosure record uses it
+for the reference it keeps.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import re
-from typing import Any
-
-from uvicorn.config import LOGGING_CONFIG
 
 from hub.nhs_number import SHAPED, is_valid_nhs_number
 
@@ -41,25 +38,3 @@ def redact_path(path: str) -> str:
         lambda m: "<nhs-number>" if is_valid_nhs_number(m.group()) else m.group(), path
     )
     return f"{path}?<redacted>" if query else path
-
-
-class RedactPath(logging.Filter):
-    """Redacts the path of uvicorn access-log records (args: client, method, path, HTTP
-    version, status) with :func:`redact_path`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], redact_path(args[2]), *args[3:])
-        return True
-
-
-def uvicorn_log_config(level: str) -> dict[str, Any]:
-    """uvicorn's own logging configuration, at ``level``, with :class:`RedactPath` on the
-    access log."""
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact_path": {"()": RedactPath}}
-    config["handlers"]["access"]["filters"] = ["redact_path"]
-    for logger in config["loggers"].values():
-        logger["level"] = level.upper()
-    return config

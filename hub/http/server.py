@@ -14,14 +14,16 @@ or of the previous response, or the connection is closed. Bodies are bounded by 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
 import h11
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from hub.log_redaction import uvicorn_log_config
+from hub.log_redaction import redact_path
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,3 +88,25 @@ def api_server(app: Any, settings: Settings) -> uvicorn.Server:
         backlog=settings.http_backlog,
     )
     return uvicorn.Server(config)
+
+
+class RedactPath(logging.Filter):
+    """Redacts the path of uvicorn access-log records (args: client, method, path, HTTP
+    version, status) with :func:`redact_path`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact_path(args[2]), *args[3:])
+        return True
+
+
+def uvicorn_log_config(level: str) -> dict[str, Any]:
+    """uvicorn's own logging configuration, at ``level``, with :class:`RedactPath` on the
+    access log."""
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_path": {"()": RedactPath}}
+    config["handlers"]["access"]["filters"] = ["redact_path"]
+    for logger in config["loggers"].values():
+        logger["level"] = level.upper()
+    return config
