@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent, PractitionerRole, utc_now
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import ensure_topics
@@ -84,7 +85,7 @@ class Background(threading.Thread):
 
     async def _offer(self) -> None:
         publisher = KafkaPublisher(self._settings.bootstrap_servers(), client_id="bench-load")
-        sink = CaseEventSink(publisher, self._settings)
+        sink = CaseEventSink(publisher, self._settings, open_key_store(self._settings))
         events = self._events()
         tick = 0.05
         per_tick = max(1, round(self._rate * tick))
@@ -182,7 +183,7 @@ def run() -> None:
         )
         publisher = KafkaPublisher(servers, client_id="bench-probe")
         stack.callback(publisher.close)
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
         mothers = valid_nhs_numbers(100_000_000)
         # Each probe's mother has her midwife assigned beforehand, as in practice.
         pool = [next(mothers) for _ in range(2 * PROBES + 5)]

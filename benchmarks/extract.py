@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import run_extract
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import ensure_topics
 from hub.kafka.local import temporary_broker
@@ -85,7 +86,7 @@ def hub_run(path: str, settings: Settings, queue: multiprocessing.Queue[tuple[fl
     cursors = CursorStore(engine)
     cursors.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="bench-extract")
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     start = time.perf_counter()
 
     async def go(stream: BinaryIO) -> int:

@@ -18,6 +18,7 @@ from hub.connectors.hl7v2.listener import MllpListener
 from hub.connectors.hl7v2.mapping import Accepted, translate
 from hub.connectors.hl7v2.reading import parse
 from hub.connectors.sources import load_sources
+from hub.erasure.keystore import open_key_store
 from hub.events import utc_now
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import ensure_topics
@@ -86,7 +87,12 @@ def _over_mllp(raws: list[bytes], sources: object) -> None:
         ensure_topics(settings)
         publisher = KafkaPublisher(servers, client_id="bench-mllp")
         loop = asyncio.new_event_loop()
-        listener = MllpListener(CaseEventSink(publisher, settings), load_sources(), "127.0.0.1", 0)
+        listener = MllpListener(
+            CaseEventSink(publisher, settings, open_key_store(settings)),
+            load_sources(),
+            "127.0.0.1",
+            0,
+        )
         loop.run_until_complete(listener.start())
         import threading
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from benchmarks.harness import rate, report
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import ensure_topics
 from hub.kafka.local import temporary_broker
@@ -53,7 +54,7 @@ def run() -> None:
             return N
 
         publisher = KafkaPublisher(servers, client_id="bench-hub")
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
 
         async def concurrent() -> int:
             await asyncio.gather(*(sink.publish(e) for e in events))

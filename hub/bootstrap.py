@@ -4,13 +4,23 @@ Every process (the API, the worker, the MLLP listener, the CLI commands, ``hub r
 :func:`build_hub` for what it needs instead of wiring stores and producers by hand, so there is
 one place that decides which engine, key store, agreement and sink the hub runs on. Tests pass
 their own instances of the same classes through its keyword arguments.
+
+A process that needs less than the whole hub takes the same parts from the smaller builders
+below: :func:`database` (the projection database, disposed at the end), :func:`publishing` (a
+sink on its own producer and the key store), :func:`open_publisher`, :func:`delivering` (the
+outgoing webhooks' deliverer) and :func:`stray_parties` (the start-up check). No module outside
+this one, the storage and Kafka adapters and the key store opens an engine, a producer or a key
+store, builds a sink or reads the agreement file (``tests/unit/test_composition_root.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from sqlalchemy import Engine
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import alert_rules
@@ -22,11 +32,13 @@ from hub.events import utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.services.parties import check_parties
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, Agreement, load_agreement
 from hub.sharing.change_log import ChangeLog
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
+from hub.subscriptions.delivery import Deliverer, make_deliverer
 from hub.subscriptions.destinations import Destinations
 from hub.subscriptions.store import SubscriptionStore
 from hub.team.store import TeamStore
@@ -94,11 +106,7 @@ def build_hub(
     keys = open_key_store(settings)
     publisher = None
     if sink is None:
-        publisher = KafkaPublisher(
-            settings.bootstrap_servers(),
-            client_id=client_id,
-            timeout_s=settings.publish_timeout_seconds,
-        )
+        publisher = open_publisher(settings, client_id)
         # Seals with the key store the erasure route shreds: one engine, not two.
         sink = CaseEventSink(publisher, settings, keys)
     return Hub(
@@ -121,3 +129,75 @@ def build_hub(
         sink=sink.applying_sharing_facts(sharing),
         _publisher=publisher,
     )
+
+
+def open_publisher(settings: Settings, client_id: str) -> KafkaPublisher:
+    """A producer named ``client_id`` on the deployment's brokers; the caller closes it.
+
+    Every process waits as long for the broker's confirmation (``HUB_PUBLISH_TIMEOUT_SECONDS``),
+    so an acknowledgement means the same thing whichever process sent it.
+    """
+    return KafkaPublisher(
+        settings.bootstrap_servers(),
+        client_id=client_id,
+        timeout_s=settings.publish_timeout_seconds,
+    )
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Engine]:
+    """The projection database's engine for a command or a short task, disposed on the way out.
+
+    The stores of one process share this engine; a process that needs the whole hub takes
+    :attr:`Hub.alerts`'s engine instead, which :func:`build_hub` opened.
+    """
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def publishing(
+    settings: Settings, client_id: str, *, sharing: SharingStore | None = None
+) -> Iterator[CaseEventSink]:
+    """A sink for a process that only writes to the log (the demo loader, the MLLP listener, an
+    extract run): its own producer, sealing with the hub's key store; both closed on the way out.
+
+    With ``sharing``, a sharing fact the process publishes binds at once, as the API's do
+    (:meth:`~hub.ingest.sink.CaseEventSink.applying_sharing_facts`).
+    """
+    keys = open_key_store(settings)
+    try:
+        publisher = open_publisher(settings, client_id)
+        try:
+            sink = CaseEventSink(publisher, settings, keys)
+            yield sink if sharing is None else sink.applying_sharing_facts(sharing)
+        finally:
+            publisher.close()
+    finally:
+        keys.engine.dispose()
+
+
+@contextmanager
+def delivering(settings: Settings, client_id: str) -> Iterator[Deliverer]:
+    """The outgoing webhooks' deliverer for ``hub subscriptions deliver``: the alerts with the
+    agreement's timers, a sink of its own for the disclosures it records; all closed on the way
+    out. The worker runs the same deliverer (:func:`~hub.subscriptions.delivery.make_deliverer`)
+    on its own stores."""
+    agreement = agreement_of(settings)
+    with database(settings) as engine:
+        alerts = MissedAppointmentStore(engine, alert_rules(settings, agreement))
+        alerts.create_schema()
+        with publishing(settings, client_id) as sink:
+            yield make_deliverer(settings, alerts, sink, agreement)
+
+
+def stray_parties(settings: Settings) -> list[str]:
+    """What :func:`~hub.services.parties.check_parties` finds for ``settings``: every process
+    asks before it starts, and ``hub agreement check`` prints it."""
+    agreement = agreement_of(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file's directory
+    with database(settings) as engine:
+        return check_parties(settings, agreement, ClientStore(engine))

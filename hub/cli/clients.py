@@ -9,16 +9,18 @@ directory if unset), the one the API reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hub.auth.store import ClientStore
+from hub.bootstrap import agreement_of, database
 from hub.services.parties import Claim, strays
 from hub.settings import Settings
-from hub.sharing.agreement import DEFAULT_AGREEMENT, KNOWN_ROLES, load_agreement
-from hub.storage.engine import make_engine
+from hub.sharing.agreement import KNOWN_ROLES
 
 clients_app = typer.Typer(
     help="API clients: register one (prints its API key once), list them, revoke one.",
@@ -26,12 +28,14 @@ clients_app = typer.Typer(
 )
 
 
-def _store() -> ClientStore:
+@contextmanager
+def _store() -> Iterator[ClientStore]:
     settings = Settings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    store = ClientStore(make_engine(settings.resolved_database_url()))
-    store.create_schema()
-    return store
+    with database(settings) as engine:
+        store = ClientStore(engine)
+        store.create_schema()
+        yield store
 
 
 @clients_app.command("add")
@@ -55,13 +59,14 @@ def add(
     """Register a client; print its id and API key (shown only this once). The organisation
     must be a party to the agreement (HUB_AGREEMENT_PATH): the hub would not start otherwise."""
     settings = Settings()
-    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    agreement = agreement_of(settings)
     for problem in strays(agreement, [Claim("--organisation", "organisation", organisation)]):
         typer.secho(f"not registered: {problem}", fg="red", err=True)
         raise typer.Exit(2)
     try:
         pem = public_key.read_text("utf-8") if public_key is not None else None
-        registration = _store().register(organisation, role, user, public_key_pem=pem, kid=kid)
+        with _store() as store:
+            registration = store.register(organisation, role, user, public_key_pem=pem, kid=kid)
     except (ValueError, OSError) as error:
         typer.secho(f"not registered: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -77,7 +82,8 @@ def add(
 @clients_app.command("list")
 def list_clients() -> None:
     """Every registered client, revoked ones included (never their keys)."""
-    clients = _store().clients()
+    with _store() as store:
+        clients = store.clients()
     if not clients:
         typer.echo("no clients registered: add one with `hub clients add`")
         return
@@ -93,7 +99,9 @@ def list_clients() -> None:
 @clients_app.command("revoke")
 def revoke(client_id: Annotated[str, typer.Argument(help="The client id `list` shows.")]) -> None:
     """Revoke a client: its API key and every access token it holds stop working at once."""
-    if not _store().revoke(client_id):
+    with _store() as store:
+        revoked = store.revoke(client_id)
+    if not revoked:
         typer.secho(f"no client {client_id!r}", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {client_id}")

@@ -15,11 +15,11 @@ def load_settings() -> Settings:
 def parties_checked(settings: Settings) -> Settings:
     """``settings``, once every organisation the deployment names is a party to its agreement;
     otherwise say which file names which code, and exit 2 (hub/services/parties.py)."""
-    from hub.services.parties import check_parties
+    from hub.bootstrap import stray_parties
     from hub.sharing.agreement import AgreementError
 
     try:
-        problems = check_parties(settings)
+        problems = stray_parties(settings)
     except (AgreementError, ValueError) as error:
         problems = [str(error)]
     if problems:

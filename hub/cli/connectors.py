@@ -167,33 +167,27 @@ async def _run(
     settings: Settings,
     progress: Any,
 ) -> ExtractReport:
+    from hub.bootstrap import database, publishing
     from hub.connectors.cursors import CursorStore
     from hub.connectors.runtime import run_extract
-    from hub.ingest.sink import CaseEventSink
-    from hub.kafka.publisher import KafkaPublisher
     from hub.sharing.store import SharingStore
-    from hub.storage.engine import make_engine
 
-    engine = make_engine(settings.resolved_database_url())
-    cursors = CursorStore(engine)
-    cursors.create_schema()
-    sharing = SharingStore(engine)  # a partner's file may withdraw consent: it binds at once
-    sharing.create_schema()
-    publisher = KafkaPublisher(settings.bootstrap_servers(), client_id=f"hub-connector-{extract}")
-    try:
-        return await run_extract(
-            connector,
-            config,
-            connector.read(stream, input_name),
-            extract=extract,
-            input_name=input_name,
-            sink=CaseEventSink(publisher, settings).applying_sharing_facts(sharing),
-            cursors=cursors,
-            progress=progress,
-        )
-    finally:
-        publisher.close()
-        engine.dispose()
+    with database(settings) as engine:
+        cursors = CursorStore(engine)
+        cursors.create_schema()
+        sharing = SharingStore(engine)  # a partner's file may withdraw consent: it binds at once
+        sharing.create_schema()
+        with publishing(settings, f"hub-connector-{extract}", sharing=sharing) as sink:
+            return await run_extract(
+                connector,
+                config,
+                connector.read(stream, input_name),
+                extract=extract,
+                input_name=input_name,
+                sink=sink,
+                cursors=cursors,
+                progress=progress,
+            )
 
 
 def _print_report(report: ExtractReport) -> None:

@@ -156,15 +156,16 @@ def agreement_check(
     clinics of each source (HUB_SOURCES_DIR), each partner feed (HUB_PARTNERS_DIR) and each live
     registered client (HUB_DATABASE_URL). Exits 1 naming each file and code that is not; the
     API, worker, MLLP listener and `hub run` refuse to start in that case."""
-    from hub.services.parties import check_parties
-    from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError, load_agreement
+    from hub.bootstrap import agreement_of, stray_parties
+    from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError
     from hub.sharing.changes import WIDENING
 
     settings = Settings()
     chosen = path or settings.agreement_path or DEFAULT_AGREEMENT
+    settings = settings.model_copy(update={"agreement_path": chosen})
     try:
-        agreement = load_agreement(chosen)
-        problems = check_parties(settings.model_copy(update={"agreement_path": chosen}))
+        agreement = agreement_of(settings)
+        problems = stray_parties(settings)
     except (AgreementError, ValueError) as error:
         typer.secho(f"invalid: {error}", fg="red", err=True)
         raise typer.Exit(1) from error
@@ -226,11 +227,13 @@ def api() -> None:
 @app.command("mllp")
 def mllp() -> None:
     """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR)."""
+    from hub.bootstrap import publishing
     from hub.connectors.hl7v2.listener import serve
 
     settings = with_local_broker(parties_checked(load_settings()))
     logging.basicConfig(level=settings.log_level.upper())
-    serve(settings)
+    with publishing(settings, "hub-mllp") as sink:
+        serve(settings, sink)
 
 
 @app.command("demo")
@@ -308,17 +311,16 @@ def keys_migrate() -> None:
     into the key store, wrapped with the key-encryption key, then drop them there; wrap webhook
     signing secrets stored in clear. Run once, with every hub process stopped, after backing up
     the database."""
+    from hub.bootstrap import database
     from hub.erasure.keystore import migrate_legacy_keys
-    from hub.storage.engine import make_engine
     from hub.subscriptions.store import SubscriptionStore
 
     settings = load_settings()
     moved = migrate_legacy_keys(settings)
     typer.echo(f"{moved} subject keys moved into the key store; none are left in the projections")
-    subscriptions = SubscriptionStore(
-        make_engine(settings.resolved_database_url()), settings.key_wrapper()
-    )
-    typer.echo(f"{subscriptions.wrap_clear_secrets()} webhook signing secrets wrapped")
+    with database(settings) as engine:
+        wrapped = SubscriptionStore(engine, settings.key_wrapper()).wrap_clear_secrets()
+    typer.echo(f"{wrapped} webhook signing secrets wrapped")
 
 
 def main() -> None:

@@ -21,24 +21,11 @@ def deliver(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
 ) -> None:
     """Deliver new alert changes (and requested replays) to every active subscription."""
-    from hub.alerts.store import MissedAppointmentStore
-    from hub.alerts.timers import alert_rules
+    from hub.bootstrap import delivering
     from hub.cli.common import load_settings, with_local_broker
-    from hub.ingest.sink import CaseEventSink
-    from hub.kafka.publisher import KafkaPublisher
-    from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-    from hub.storage.engine import make_engine
-    from hub.subscriptions.delivery import make_deliverer
 
     settings = with_local_broker(load_settings())
-    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
-    alerts = MissedAppointmentStore(
-        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
-    )
-    alerts.create_schema()
-    publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="hub-subscriptions")
-    try:
-        deliverer = make_deliverer(settings, alerts, CaseEventSink(publisher, settings), agreement)
+    with delivering(settings, "hub-subscriptions") as deliverer:
         while True:
             report = asyncio.run(deliverer.run_once())
             typer.echo(
@@ -50,5 +37,3 @@ def deliver(
             if once:
                 return
             time.sleep(settings.subscription_interval_seconds)
-    finally:
-        publisher.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 
-from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog, Keyring
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
@@ -27,17 +26,18 @@ from hub.sharing.store import SharingStore
 
 
 class CaseEventSink:
-    """Durable publication of accepted events and refused input."""
+    """Durable publication of accepted events and refused input.
 
-    def __init__(
-        self, publisher: KafkaPublisher, settings: Settings, keys: Keyring | None = None
-    ) -> None:
+    ``keys`` is the key store the events are sealed with: the one the process's erasure shreds,
+    given by the composition root (:mod:`hub.bootstrap`), never one the sink opens for itself.
+    """
+
+    def __init__(self, publisher: KafkaPublisher, settings: Settings, keys: Keyring) -> None:
         self._publisher = publisher
         self._events_topic = settings.case_events_topic
         self._quarantine_topic = settings.quarantine_topic
         self._disclosures_topic = settings.disclosures_topic
         registry = settings.schema_registry_url
-        keys = keys or open_key_store(settings)
         self._log = CaseEventLog(keys, settings.case_events_topic, registry)
         self._refused = quarantine_log(keys, settings.quarantine_topic, registry)
         self._disclosures = disclosure_log(keys, settings.disclosures_topic, registry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from hub.auth.store import ClientStore
+from hub.bootstrap import database, publishing
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     Appointment,
@@ -29,10 +30,7 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
-from hub.ingest.sink import CaseEventSink
-from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
-from hub.storage.engine import make_engine
 
 DEMO_NHS_NUMBER = "9434765919"  # passes modulus 11; the NHS's published test-number range
 DEMO_MIDWIFE_ID = "demo-midwife-1"
@@ -121,15 +119,11 @@ def demo_events(today: date) -> list[CaseEvent]:
 
 def publish_demo(settings: Settings, today: date | None = None) -> list[str]:
     """Publish the story durably; returns one line per event for the user."""
-    publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="hub-demo")
     lines = []
-    try:
-        sink = CaseEventSink(publisher, settings)
+    with publishing(settings, "hub-demo") as sink:
         for event in demo_events(today or date.today()):
             delivery = sink.publish_sync(event)
             lines.append(f"{event.event_type.value:<22} -> {delivery.topic}[{delivery.partition}]")
-    finally:
-        publisher.close()
     return lines
 
 
@@ -139,8 +133,7 @@ def demo_reader(settings: Settings) -> dict[str, str]:
     Only a key's hash is stored, so each call gives her client a new API key (the previous one
     stops working) — ``make run`` prints it for the curl it suggests.
     """
-    engine = make_engine(settings.resolved_database_url())
-    try:
+    with database(settings) as engine:
         clients = ClientStore(engine)
         client = clients.get(DEMO_CLIENT_ID)
         if client is None:
@@ -155,6 +148,4 @@ def demo_reader(settings: Settings) -> dict[str, str]:
                 "with `hub clients add --organisation R0A --role PROGRAMME_MIDWIFE "
                 f"--user {DEMO_MIDWIFE_ID}` to read her alerts"
             )
-    finally:
-        engine.dispose()
     return {"Authorization": f"Bearer {key}"}

@@ -19,8 +19,7 @@ from hub.auth.store import ClientStore
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, PartnerFile
 from hub.connectors.sources import DEFAULT_SOURCES_DIR, read_sources
 from hub.settings import Settings
-from hub.sharing.agreement import DEFAULT_AGREEMENT, Agreement, load_agreement
-from hub.storage.engine import make_engine
+from hub.sharing.agreement import Agreement
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,8 @@ def client_claims(clients: ClientStore) -> list[Claim]:
     ]
 
 
-def check_parties(settings: Settings) -> list[str]:
+def check_parties(settings: Settings, agreement: Agreement, clients: ClientStore) -> list[str]:
     """What :func:`strays` finds in this deployment: its agreement, its configuration files and
-    the clients registered in its database. Every process checks it at start."""
-    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file's directory
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        clients = client_claims(ClientStore(engine))
-    finally:
-        engine.dispose()
-    return strays(agreement, [*configured_claims(settings), *clients])
+    the clients registered in its database. Every process checks it at start, with the
+    agreement and the store the composition root gives (:func:`hub.bootstrap.stray_parties`)."""
+    return strays(agreement, [*configured_claims(settings), *client_claims(clients)])

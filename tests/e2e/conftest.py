@@ -11,6 +11,7 @@ import pytest
 
 from hub.auth.credentials import new_api_key, new_client_id
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.settings import Settings
 from hub.sharing.agreement import load_agreement
 from hub.storage.engine import make_engine
@@ -139,7 +140,7 @@ def worker_ready_with_midwife(settings: Settings, base: str, log: Path) -> None:
     )
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        CaseEventSink(publisher, settings).publish_sync(assigned("mw-1"))
+        CaseEventSink(publisher, settings, open_key_store(settings)).publish_sync(assigned("mw-1"))
     finally:
         publisher.close()
 

@@ -50,7 +50,7 @@ def test_an_erased_person_is_gone_from_projections_log_and_replay(
     her_record = event(EventType.PERSON_REGISTERED, AMY, record_id="pas-amy")
     her_record = her_record.model_copy(update={"subject": (*her_record.subject, COUNCIL)})
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         for entry in (her_record, missed("APT-1"), consented()):
             sink.publish_sync(entry)

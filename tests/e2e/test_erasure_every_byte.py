@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.alerts.store import MissedAppointmentStore
-from hub.erasure.keystore import keys_table, purges_table
+from hub.erasure.keystore import keys_table, open_key_store, purges_table
 from hub.events import EventType, PersonRegistered
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -96,7 +96,7 @@ def test_after_erasure_no_topic_log_or_database_file_names_her(
     with api_process(settings, logs) as base, hub_process("worker", settings, logs):
         worker_ready_with_midwife(settings, base, logs / "worker.log")
         publisher = KafkaPublisher(settings.bootstrap_servers())
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
         try:
             sink.publish_sync(
                 event(

@@ -11,6 +11,7 @@ import pytest
 from hl7.client import MLLPClient
 from playwright.sync_api import Page, sync_playwright
 
+from hub.erasure.keystore import open_key_store
 from hub.events import PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -50,7 +51,7 @@ def _team(settings: Settings) -> None:
     """The mother's midwife and a charity key worker; another mother's midwife."""
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
         sink.publish_sync(registered(nhs_number=MOTHER))  # the trust's record of the mother
         sink.publish_sync(assigned("mw-1"))
         kw = assigned("kw-1", PractitionerRole.KEY_WORKER, organisation_code=CHARITY)

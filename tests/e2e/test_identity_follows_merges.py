@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from hub.erasure.keystore import open_key_store
 from hub.events import EventType, PersonIdentifier, PersonMerged, PersonRegistered
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -36,7 +37,7 @@ def test_alerts_follow_a_merge_and_reviews_resolve_through_the_api(
         update={"subject": (COUNCIL,)}
     )
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         sink.publish_sync(event(EventType.PERSON_REGISTERED, AMY, record_id="pas-1"))
         sink.publish_sync(mrn_only)

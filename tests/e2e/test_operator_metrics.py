@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -44,7 +45,7 @@ def test_metrics_report_lag_alerts_quarantine_and_dead_letters(
 ) -> None:
     settings = make_settings(api_port=free_port())
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         for event in [registered(), assigned("mw-1"), missed("APT-1"), missed("APT-1")]:
             sink.publish_sync(event)

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -180,7 +181,7 @@ def story(
         )
         publisher = KafkaPublisher(settings.bootstrap_servers())
         try:
-            sink = CaseEventSink(publisher, settings)
+            sink = CaseEventSink(publisher, settings, open_key_store(settings))
             for event in family_story(datetime.now(UTC)):
                 sink.publish_sync(event)
         finally:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -40,7 +41,7 @@ def test_consent_withdrawal_override_and_the_disclosure_log(
     worker_ready_with_midwife(settings, base, log)
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        CaseEventSink(publisher, settings).publish_sync(missed("APT-16W"))
+        CaseEventSink(publisher, settings, open_key_store(settings)).publish_sync(missed("APT-16W"))
     finally:
         publisher.close()
 

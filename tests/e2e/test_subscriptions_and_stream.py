@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -122,7 +123,9 @@ def test_the_stream_sends_the_gated_change_and_resumes(
             assert response.headers["content-type"].startswith("text/event-stream")
             lines = response.iter_lines()
             assert next(lines).startswith("retry: ")  # connected: changes from now on
-            CaseEventSink(publisher, settings).publish_sync(missed("APT-16W"))
+            CaseEventSink(publisher, settings, open_key_store(settings)).publish_sync(
+                missed("APT-16W")
+            )
             [event] = _events(lines, 1)
     finally:
         publisher.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -41,7 +42,7 @@ def test_the_team_view_and_caseload_per_reader(hub: tuple[Settings, str], tmp_pa
     )
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
         for event in family_story(datetime.now(UTC)):
             sink.publish_sync(event)
     finally:

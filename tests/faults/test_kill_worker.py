@@ -28,6 +28,7 @@ from sqlalchemy import Engine, inspect, select
 from hub.alerts.changes import feed
 from hub.alerts.store import alert_recipients, alerts
 from hub.alerts.timers import alert_rules
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -78,7 +79,7 @@ def run_kills(
     started = time.monotonic()
     # A key store that the clean rebuild can copy before any worker ran.
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     sink.publish_sync(events[0])
     copy_point = tmp_path / "clean.sqlite3"
     acknowledged: list[CaseEvent] = []

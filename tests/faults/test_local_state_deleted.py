@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -38,7 +39,7 @@ def test_a_deleted_projection_store_is_rebuilt_and_equals_a_clean_replay(
     events = scenario(families=40, seed=7)
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
         for entry in events:
             sink.publish_sync(entry)
     finally:

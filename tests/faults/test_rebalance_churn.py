@@ -305,7 +305,12 @@ def test_two_delivery_runs_at_once_send_and_disclose_each_change_once(
 
             receiver.status_for = slowly
             old, new = (
-                make_deliverer(settings, store, CaseEventSink(publisher, settings), agreement)
+                make_deliverer(
+                    settings,
+                    store,
+                    CaseEventSink(publisher, settings, open_key_store(settings)),
+                    agreement,
+                )
                 for _ in range(2)
             )
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.alerts.store import MissedAppointmentStore
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -40,7 +41,7 @@ def test_an_unexpected_failure_in_a_projection_stops_the_worker_naming_the_entry
         )
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        sink = CaseEventSink(publisher, settings)
+        sink = CaseEventSink(publisher, settings, open_key_store(settings))
         for entry in [registered(), assigned("mw-1"), missed("APT-1")]:
             sink.publish_sync(entry)
     finally:

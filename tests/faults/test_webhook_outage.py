@@ -25,6 +25,7 @@ from hub.alerts.fold import Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import alert_rules
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -97,7 +98,7 @@ def outage(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[O
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     clock = SimulatedClock()
     deliverer = make_deliverer(settings, store, sink, agreement, clock)
     subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())

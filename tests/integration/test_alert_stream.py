@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from hub.alerts.store import MissedAppointmentStore
+from hub.erasure.keystore import open_key_store
 from hub.events import PractitionerRole
 from hub.http.stream import alert_events
 from hub.identity.store import IdentityStore
@@ -64,7 +65,7 @@ def test_the_stream_withholds_until_consent_and_records_each_event(
         load_agreement(settings.agreement_path or DEFAULT_AGREEMENT),
         sharing,
         IdentityStore(engine),
-        CaseEventSink(publisher, settings),
+        CaseEventSink(publisher, settings, open_key_store(settings)),
         lambda: T0,
     )
 

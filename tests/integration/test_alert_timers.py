@@ -17,6 +17,7 @@ import pytest
 from hub.alerts.fold import AlertStatus, Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import AlertTimers, SweepReport
+from hub.erasure.keystore import open_key_store
 from hub.events import PractitionerRole, utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
@@ -61,7 +62,7 @@ def test_a_booking_with_no_outcome_becomes_an_alert_then_escalates_when_unacknow
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()), rules)
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     clock = Clock(T0 - timedelta(days=1))
     timers = AlertTimers(store, sink, rules, clock)
     try:
@@ -130,7 +131,7 @@ def test_the_workers_own_timer_infers_a_no_show(
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         sink.publish_sync(assigned("mw-1"))
         sink.publish_sync(booked("APT-NOW", utc_now()))

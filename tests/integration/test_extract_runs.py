@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import ExtractReport, Sink, run_extract
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import Delivery, KafkaPublisher
@@ -64,7 +65,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def sink(settings: Settings) -> Iterator[CaseEventSink]:
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    yield CaseEventSink(publisher, settings)
+    yield CaseEventSink(publisher, settings, open_key_store(settings))
     publisher.close()
 
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.credentials import SESSION_COOKIE
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.http.app import create_api
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -30,7 +31,9 @@ def api(make_settings: Callable[..., Settings]) -> Iterator[tuple[TestClient, Cl
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        app = create_api(settings, sink=CaseEventSink(publisher, settings), store=store)
+        app = create_api(
+            settings, sink=CaseEventSink(publisher, settings, open_key_store(settings)), store=store
+        )
         with TestClient(app, follow_redirects=False) as client:
             yield client, app.state.clients
     finally:

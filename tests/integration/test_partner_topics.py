@@ -16,6 +16,7 @@ from hub.alerts.changes import changes_after
 from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
 from hub.ingest.sink import CaseEventSink
@@ -70,7 +71,7 @@ def test_each_partner_topic_holds_what_that_partner_may_see(
     charity = clients.register(HOME_START, "KEY_WORKER", "hs-3").client.client_id
     settings = settings.model_copy(update={"partner_topic_clients": [trust, charity]})
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
     relay: PartnerTopics = make_partner_topics(settings, store, sink, agreement, publisher)
     sharing = SharingStore(store.engine)

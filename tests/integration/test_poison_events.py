@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.codec import case_event_codec, quarantine_codec
@@ -60,7 +61,7 @@ def test_undecodable_and_refused_entries_are_dead_lettered_and_the_partition_goe
     runner = ProjectionRunner(
         [projection],
         codec,
-        CaseEventSink(publisher, settings),
+        CaseEventSink(publisher, settings, open_key_store(settings)),
         settings.dead_letter_topic,
     )
     entries = [

@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent, DataCategory, PractitionerRole
 from hub.http.app import create_api
 from hub.http.stream import alert_events
@@ -104,7 +105,7 @@ def hub(make_settings: Callable[..., Settings]) -> Iterator[Hub]:
         store.apply(TOPIC, 0, offset, event)
         sharing.record_now(event)
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     app = create_api(settings, sink=sink, store=store, clock=lambda: NOW)
     with TestClient(app) as client:
         for who in READERS.values():

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher, PublishError
 from hub.quarantine import quarantine_record
@@ -23,7 +24,9 @@ def test_an_acknowledged_event_is_in_the_log(make_settings: Callable[..., Settin
     settings = make_settings()
     publisher = KafkaPublisher(settings.bootstrap_servers())
     try:
-        delivery = asyncio.run(CaseEventSink(publisher, settings).publish(missed("APT-1")))
+        delivery = asyncio.run(
+            CaseEventSink(publisher, settings, open_key_store(settings)).publish(missed("APT-1"))
+        )
     finally:
         publisher.close()
     [message] = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=1)
@@ -38,7 +41,7 @@ def test_an_acknowledged_event_is_in_the_log(make_settings: Callable[..., Settin
 def test_one_persons_events_share_a_partition(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(topic_partitions=4)
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
 
     async def publish_all() -> set[int]:
         deliveries = await asyncio.gather(*(sink.publish(missed(f"APT-{i}")) for i in range(20)))
@@ -56,7 +59,7 @@ def test_quarantine_keeps_the_raw_bytes(make_settings: Callable[..., Settings]) 
     raw = b"\xff\xfe not what anyone expected"
     record = quarantine_record(raw, channel="test", reason="because", errors=[("here", "bad")])
     try:
-        asyncio.run(CaseEventSink(publisher, settings).quarantine(record))
+        asyncio.run(CaseEventSink(publisher, settings, open_key_store(settings)).quarantine(record))
     finally:
         publisher.close()
     [message] = read_topic(settings.bootstrap_servers(), settings.quarantine_topic, expect=1)

@@ -26,6 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.http.app import create_api
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -87,7 +88,10 @@ def test_every_read_is_what_the_policy_permits_and_is_on_record(
     clock = {"now": T0 + timedelta(days=1)}
     publisher = KafkaPublisher(settings_.bootstrap_servers())
     app = create_api(
-        settings_, sink=CaseEventSink(publisher, settings_), store=store, clock=lambda: clock["now"]
+        settings_,
+        sink=CaseEventSink(publisher, settings_, open_key_store(settings_)),
+        store=store,
+        clock=lambda: clock["now"],
     )
     clients = ClientStore(engine)
     keys: dict[tuple[str, str], str] = {}

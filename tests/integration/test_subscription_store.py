@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, update
 from hub.alerts.changes import Change
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -138,7 +139,9 @@ def test_nothing_is_sent_when_the_disclosure_cannot_be_recorded(
             _, _, sid = _subscribe(settings, store, receiver)
             subscriptions = SubscriptionStore(store.engine, settings.key_wrapper())
 
-            refused = make_deliverer(settings, store, CaseEventSink(dead, settings), agreement)
+            refused = make_deliverer(
+                settings, store, CaseEventSink(dead, settings, open_key_store(settings)), agreement
+            )
             report = asyncio.run(refused.run_once())
             assert report.stopped == 1
             assert receiver.received == []  # nothing leaves without its record
@@ -147,7 +150,9 @@ def test_nothing_is_sent_when_the_disclosure_cannot_be_recorded(
             assert sub.cursor == 0  # read again next time
             assert subscriptions.counts(sid).attempts == 0
 
-            working = make_deliverer(settings, store, CaseEventSink(live, settings), agreement)
+            working = make_deliverer(
+                settings, store, CaseEventSink(live, settings, open_key_store(settings)), agreement
+            )
             assert asyncio.run(working.run_once()).delivered == 1
             assert receiver.appointments() == ["APT-1"]
     finally:
@@ -167,7 +172,10 @@ def test_a_revoked_clients_subscription_is_disabled(
             clients, client_id, sid = _subscribe(settings, store, receiver)
             clients.revoke(client_id)
             deliverer = make_deliverer(
-                settings, store, CaseEventSink(publisher, settings), agreement
+                settings,
+                store,
+                CaseEventSink(publisher, settings, open_key_store(settings)),
+                agreement,
             )
             assert asyncio.run(deliverer.run_once()).delivered == 0
             assert receiver.received == []

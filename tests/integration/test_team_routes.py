@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.alerts.store import MissedAppointmentStore
+from hub.erasure.keystore import open_key_store
 from hub.http.app import create_api
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
@@ -51,7 +52,10 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
         identity.apply("case-events", 0, offset, event)
         team.apply(TOPIC, 0, offset, event)
     app = create_api(
-        settings, sink=CaseEventSink(publisher, settings), store=store, clock=lambda: NOW
+        settings,
+        sink=CaseEventSink(publisher, settings, open_key_store(settings)),
+        store=store,
+        clock=lambda: NOW,
     )
     from tests.e2e.conftest import register_readers
 

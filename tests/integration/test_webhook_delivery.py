@@ -21,6 +21,7 @@ from standardwebhooks import Webhook
 from hub.alerts.changes import Change, changes_after, last_seq
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent, PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
@@ -110,7 +111,7 @@ def hub(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Hub]
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     clock = SimulatedClock()
     deliverer = make_deliverer(settings, store, sink, agreement, clock)
     try:
@@ -275,7 +276,7 @@ def test_the_workers_timer_delivers(make_settings: Callable[..., Settings], tmp_
     clients = ClientStore(store.engine)
     clients.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         with webhook_receiver() as receiver, hub_process("worker", settings, tmp_path):
             client = clients.register("R0A", "COMMUNITY_MIDWIFE", "mw-1").client

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.alerts.store import MissedAppointmentStore
+from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -40,7 +41,7 @@ def test_the_worker_turns_a_no_show_into_one_alert_and_dead_letters_garbage(
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         for event in [registered(), assigned("mw-1"), missed("APT-1"), missed("APT-1")]:
             sink.publish_sync(event)
@@ -72,7 +73,7 @@ def test_a_restarted_worker_raises_no_duplicate_alerts(
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         sink.publish_sync(assigned("mw-1"))
         sink.publish_sync(missed("APT-1"))
@@ -114,7 +115,7 @@ def test_a_familys_events_reach_the_projections_keyed_by_family(
     before = [registered(), registered("Ben", "Partner", nhs_number=PARTNER_NHS_NUMBER)]
     after = [missed("APT-P", nhs_number=PARTNER_NHS_NUMBER), missed("APT-M")]
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     try:
         for entry in before:
             sink.publish_sync(entry)
@@ -177,7 +178,7 @@ def test_a_worker_started_before_its_topics_exist_makes_them_and_consumes(
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
     publisher = KafkaPublisher(settings.bootstrap_servers())
-    sink = CaseEventSink(publisher, settings)
+    sink = CaseEventSink(publisher, settings, open_key_store(settings))
     servers = admin(settings.bootstrap_servers())
     try:
         with hub_process("worker", settings, tmp_path):

@@ -43,7 +43,7 @@ from hub.connectors.sources import SourceRegistry, load_sources
 from hub.events import utc_now
 from hub.ingest.record_limits import RecordTooLargeError
 from hub.ingest.sink import CaseEventSink
-from hub.kafka.publisher import KafkaPublisher, PublishError
+from hub.kafka.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.settings import Settings
 
@@ -187,18 +187,14 @@ def _not_stored(error: PublishError) -> Refused:
     return Refused("AR", (Hl7Problem("MSH", 0, message, APPLICATION_INTERNAL_ERROR),))
 
 
-def serve(settings: Settings) -> None:
-    """Run the listener until SIGINT/SIGTERM (blocking): ``hub mllp``."""
+def serve(settings: Settings, sink: CaseEventSink) -> None:
+    """Run the listener until SIGINT/SIGTERM (blocking): ``hub mllp``, which gives it the sink
+    from the composition root (:func:`hub.bootstrap.publishing`) and closes that afterwards."""
     sources = load_sources(settings.sources_dir) if settings.sources_dir else load_sources()
 
     async def main() -> None:
-        publisher = KafkaPublisher(
-            settings.bootstrap_servers(),
-            client_id="hub-mllp",
-            timeout_s=settings.publish_timeout_seconds,
-        )
         listener = MllpListener(
-            CaseEventSink(publisher, settings),
+            sink,
             sources,
             settings.mllp_host,
             settings.mllp_port,
@@ -219,7 +215,6 @@ def serve(settings: Settings) -> None:
             await stop.wait()
         finally:
             await listener.stop()
-            publisher.close()
 
     asyncio.run(main())
 
