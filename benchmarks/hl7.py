@@ -15,7 +15,7 @@ from hl7.client import MLLPClient
 
 from benchmarks.harness import rate, report
 from hub.connectors.hl7v2.listener import MllpListener
-from hub.connectors.hl7v2.mapping import Accepted, translate
+from hub.connectors.hl7v2.mapping import message_events
 from hub.connectors.hl7v2.reading import parse
 from hub.connectors.sources import load_sources
 from hub.erasure.keystore import open_key_store
@@ -58,9 +58,7 @@ def run() -> None:
 
     def hub() -> int:
         for raw in raws:
-            outcome = translate(parse(raw), sources, now)
-            assert isinstance(outcome, Accepted)
-            for event in outcome.events:
+            for event in message_events(parse(raw), sources, now):
                 codec.encode(event)
         return len(raws)
 

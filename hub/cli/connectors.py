@@ -1,6 +1,8 @@
-"""``hub connector``: list, scaffold, dry-run and run connectors.
+"""``hub connector``: list connectors; scaffold, dry-run and run batch connectors.
 
-``test`` publishes nothing: it prints the events a file would produce, or each refused record
+``list`` shows both shapes, batch and message; ``test`` and ``run`` take batch connectors (a
+message connector's channel feeds it: the MLLP listener, the ``/fhir`` routes). ``test``
+publishes nothing: it prints the events a file would produce, or each refused record
 with its location and fields, and exits 1 if any record was refused. ``run`` publishes into
 Kafka through the runtime (cursor, quarantine, progress bar) and reports what disappeared.
 """
@@ -9,21 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from hub.connectors.runtime import ExtractReport, Mapped, translate
-from hub.connectors.sdk import (
-    ENTRY_POINT_GROUP,
-    Connector,
-    ConnectorConfig,
-    InputError,
-    load_connector,
-)
+from hub.connectors.discovery import installed, load_connector
+from hub.connectors.outcomes import Mapped, translate
+from hub.connectors.runtime import ExtractReport
+from hub.connectors.sdk import Connector, ConnectorConfig, InputError
 from hub.events import utc_now
 from hub.settings import Settings
 
@@ -58,11 +55,19 @@ def _config(connector: Connector[Any], path: Path | None) -> ConnectorConfig:
 
 @connector_app.command("list")
 def list_connectors() -> None:
-    """The installed connectors (entry-point group ``hub.connectors``) and where each comes from."""
-    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        connector = entry.load()
-        package = entry.dist.name if entry.dist else "?"
-        typer.echo(f"{entry.name:<22} {connector.summary}  [{package}]")
+    """Every installed connector (entry-point group ``hub.connectors``): its kind, the channels
+    that feed it, what it maps and the package it comes from.
+
+    Kind ``batch``: a file or view read into records (``hub connector test`` / ``run``, a
+    partner's upload or webhook). Kind ``message``: one message at a time from its channel
+    (``mllp``: ``hub mllp``; ``fhir-rest``: ``/fhir``), answered at once.
+    """
+    typer.echo(f"{'NAME':<22} {'KIND':<8} {'CHANNELS':<25} SUMMARY  [PACKAGE]")
+    for found in installed():
+        channels = ", ".join(found.channels)
+        typer.echo(
+            f"{found.name:<22} {found.kind:<8} {channels:<25} {found.summary}  [{found.package}]"
+        )
 
 
 @connector_app.command("test")

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from hub.connectors.sdk import Connector, ConnectorConfig, InputError, load_connector
+from hub.connectors.discovery import load_connector
+from hub.connectors.sdk import Connector, ConnectorConfig, InputError
 from hub.events import FrozenModel
 
 DEFAULT_PARTNERS_DIR = Path(__file__).resolve().parents[2] / "config" / "partners"

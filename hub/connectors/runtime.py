@@ -1,22 +1,24 @@
-"""The connector runtime: everything a connector does not do.
+"""The connector runtime: everything a batch connector does not do.
 
-:func:`translate` is the pure part (records → events or refusals), used as is by the dry run
-(``hub connector test``). :func:`run_extract` is the shell around it for files and database
-views: batches, publishing with retries, quarantine of refused records, the persisted cursor and
-progress. The HTTP channels (webhooks, CSV upload) use :func:`translate` and :func:`deliver`.
+:func:`~hub.connectors.outcomes.translate` is the pure part (records → events or refusals),
+used as is by the dry run (``hub connector test``). :func:`run_extract` is the shell around it
+for files and database views: batches, publishing with retries, quarantine of refused records,
+the persisted cursor and progress. The HTTP channels (webhooks, CSV upload) use
+:func:`~hub.connectors.outcomes.translate` and :func:`deliver`. Message connectors have their
+channel's shell instead (the MLLP listener, the ``/fhir`` routes): they answer each input at
+once and keep no cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -25,7 +27,8 @@ from tenacity import (
 )
 
 from hub.connectors.cursors import CursorStore, Written
-from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, RecordError
+from hub.connectors.outcomes import Mapped, Outcome, Refused, translate
+from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record
 from hub.events import CaseEvent, utc_now
 from hub.ingest.record_limits import RecordTooLargeError
 from hub.kafka.publisher import Delivery, PublishError
@@ -33,48 +36,6 @@ from hub.quarantine import QuarantineRecord, quarantine_record
 
 # Refusals kept in a report (the rest are counted): a report of a million bad rows stays small.
 REPORTED_REFUSALS: Final = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Mapped:
-    record: Record
-    events: tuple[CaseEvent, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    record: Record
-    issues: tuple[tuple[str, str], ...]
-
-    def describe(self) -> str:
-        return "; ".join(
-            f"{self.record.location} {name}: {message}" for name, message in self.issues
-        )
-
-
-Outcome = Mapped | Refused
-
-
-def translate(
-    connector: Connector[Any],
-    config: ConnectorConfig,
-    records: Iterable[Record],
-    recorded_at: datetime,
-) -> Iterator[Outcome]:
-    """Map each record, turning every failure into a refusal that names its fields."""
-    for record in records:
-        try:
-            events = connector.map(record, config, recorded_at)
-        except RecordError as error:
-            yield Refused(record, tuple(error.issues))
-        except ValidationError as error:  # an event the contract refuses (e.g. an empty id)
-            issues = tuple(
-                (".".join(str(part) for part in problem["loc"]), problem["msg"])
-                for problem in error.errors()
-            )
-            yield Refused(record, issues)
-        else:
-            yield Mapped(record, tuple(events))
 
 
 GOLDEN_RECORDED_AT: Final = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -1,14 +1,21 @@
 """The connector SDK: what a connector is, and the helpers every connector uses.
 
 A connector does two pure things: **read** raw input into :class:`Record` s (each with where it
-came from, its raw bytes and its fields) and **map** one record to case-events. Everything else
-— cursors, retries, publishing, quarantine, progress — belongs to the runtime
-(:mod:`hub.connectors.runtime`), so a connector written by another council is ~100 lines of
-translation that tests call directly, and it cannot get delivery wrong.
+came from, its raw bytes and its fields) and **map** one record to case-events, raising
+:class:`RecordError` naming each bad field. Everything else — cursors, retries, publishing,
+quarantine, progress — belongs to the runtime (:mod:`hub.connectors.runtime`), so a connector
+written by another council is ~100 lines of translation that tests call directly, and it cannot
+get delivery wrong. What mapping comes to is :mod:`hub.connectors.outcomes`.
 
-Connectors are found through the ``hub.connectors`` entry-point group (the built-in ones
-register the same way, in ``pyproject.toml``), so one can ship as its own package.
-``docs/connectors.md`` walks through writing one; ``hub connector new`` scaffolds it.
+This module's :class:`Connector` is the *batch* shape: a file (or a database view) of records.
+The *message* shape — one input at a time, answered at once, as HL7 v2 over MLLP and FHIR over
+REST are — is :class:`hub.connectors.messages.MessageConnector`: the same read and map, the
+same :class:`RecordError`.
+
+Connectors of both shapes are found through the ``hub.connectors`` entry-point group
+(:mod:`hub.connectors.discovery`; the built-in ones register the same way, in
+``pyproject.toml``), so one can ship as its own package. ``docs/connectors.md`` walks through
+writing one; ``hub connector new`` scaffolds it.
 """
 
 from __future__ import annotations
@@ -19,10 +26,9 @@ import hashlib
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from importlib.metadata import entry_points
 from typing import Annotated, Any, BinaryIO, ClassVar, Final, Generic, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,8 +45,6 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
-
-ENTRY_POINT_GROUP: Final = "hub.connectors"
 
 
 def _known_zone(value: str) -> str:
@@ -95,11 +99,19 @@ class Record:
 
 
 class RecordError(ValueError):
-    """A record that cannot be mapped; ``issues`` are (field, message) pairs."""
+    """Input the hub does not take: ``issues`` are (field, message) pairs, each naming where.
 
-    def __init__(self, issues: list[tuple[str, str]]) -> None:
-        self.issues = issues
-        super().__init__("; ".join(f"{field}: {message}" for field, message in issues))
+    The one refusal of every connector, batch or message. ``unreadable`` says the input is not
+    in its format at all (not JSON, not HL7 v2) rather than readable with fields that are
+    wrong; channels answer the two differently (FHIR: 400 and 422). A channel whose answer
+    says more than the issues raises a subclass that carries it (HL7 v2's acknowledgement
+    code and error codes: :class:`hub.connectors.hl7v2.mapping.Hl7RecordError`).
+    """
+
+    def __init__(self, issues: Sequence[tuple[str, str]], *, unreadable: bool = False) -> None:
+        self.issues = list(issues)
+        self.unreadable = unreadable
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.issues))
 
 
 class InputError(ValueError):
@@ -114,6 +126,10 @@ class Connector(ABC, Generic[ConfigT]):
     summary: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]]
     example_config: ClassVar[Mapping[str, Any]]
+    # Where its input comes from, as ``hub connector list`` shows it and quarantine records
+    # name it: ``extract`` (``hub connector run``: a file or view), ``upload`` / ``webhook``
+    # (a partner's, configured in config/partners/).
+    channels: ClassVar[tuple[str, ...]] = ("extract",)
     # Columns that identify a row across extracts, and those a row must have.
     key_columns: ClassVar[tuple[str, ...]] = ()
     required_columns: ClassVar[tuple[str, ...]] = ()
@@ -136,27 +152,6 @@ class Connector(ABC, Generic[ConfigT]):
             return self.config_model.model_validate(dict(values))  # type: ignore[return-value]
         except ValidationError as error:
             raise InputError(f"configuration of {self.name}: {error}") from error
-
-
-def discover() -> dict[str, type[Connector[Any]]]:
-    """Every installed connector, by name (the ``hub.connectors`` entry points)."""
-    found: dict[str, type[Connector[Any]]] = {}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        connector = entry.load()
-        if not (isinstance(connector, type) and issubclass(connector, Connector)):
-            raise TypeError(f"entry point {entry.name} = {entry.value} is not a hub Connector")
-        if connector.name != entry.name:
-            raise TypeError(f"entry point {entry.name} names a connector called {connector.name}")
-        found[entry.name] = connector
-    return found
-
-
-def load_connector(name: str) -> Connector[Any]:
-    connectors = discover()
-    if name not in connectors:
-        known = ", ".join(sorted(connectors)) or "none"
-        raise LookupError(f"no connector called {name!r} is installed (installed: {known})")
-    return connectors[name]()
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from hub.connectors.fhir.bundle import NO_ROLES, RESOURCES, read_bundle, resource_to_events
-from hub.connectors.fhir.common import MappingError, load_json
+from hub.connectors.fhir.common import load_json
+from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles, load_sources
 from hub.events import CaseEvent, deterministic_event_id, utc_now
 from hub.http.authentication import reader_identity
@@ -174,7 +175,7 @@ def fhir_router(settings: Settings) -> APIRouter:
         return source.practitioner_roles if source is not None else NO_ROLES
 
     async def refuse(
-        request: Request, raw: bytes, error: MappingError, organisation: str
+        request: Request, raw: bytes, error: RecordError, organisation: str
     ) -> JSONResponse:
         record = quarantine_record(
             raw,
@@ -188,7 +189,7 @@ def fhir_router(settings: Settings) -> APIRouter:
             await request.app.state.sink.quarantine(record)
         except PublishError as publish_error:
             return _unavailable(publish_error)
-        status, code = (400, "structure") if error.parse_error else (422, "invalid")
+        status, code = (400, "structure") if error.unreadable else (422, "invalid")
         return operation_outcome(status, error.issues, code=code)
 
     async def ingest(
@@ -200,7 +201,7 @@ def fhir_router(settings: Settings) -> APIRouter:
         try:
             data = load_json(raw, resource_type)
             if resource_id is not None and data.get("id") != resource_id:
-                raise MappingError(
+                raise RecordError(
                     [
                         (
                             f"{resource_type}.id",
@@ -209,7 +210,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                     ]
                 )
             if data.get("resourceType") != resource_type:
-                raise MappingError(
+                raise RecordError(
                     [
                         (
                             "resourceType",
@@ -223,7 +224,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                 recorded_at=utc_now(),
                 roles=roles_of(organisation),
             )
-        except MappingError as error:
+        except RecordError as error:
             return await refuse(request, raw, error, organisation)
         sink: CaseEventSink = request.app.state.sink
         try:
@@ -233,7 +234,7 @@ def fhir_router(settings: Settings) -> APIRouter:
             return _unavailable(error)
         except RecordTooLargeError as error:  # for good: quarantined, 422, never "try later"
             return await refuse(
-                request, raw, MappingError([(resource_type, str(error))]), organisation
+                request, raw, RecordError([(resource_type, str(error))]), organisation
             )
         version = resource_version(resource_type, data, events[-1], organisation)
         headers = {
@@ -306,8 +307,8 @@ def fhir_router(settings: Settings) -> APIRouter:
                 roles=roles_of(organisation),
             )
             if reading.atomic and reading.issues():
-                raise MappingError(reading.issues())
-        except MappingError as error:
+                raise RecordError(reading.issues())
+        except RecordError as error:
             return await refuse(request, raw, error, organisation)
         sink: CaseEventSink = request.app.state.sink
         if reading.atomic:  # all or nothing: an entry too large for the log refuses them all
@@ -316,7 +317,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                     await sink.check_fits(event)
             except RecordTooLargeError as error:
                 return await refuse(
-                    request, raw, MappingError([("Bundle", str(error))]), organisation
+                    request, raw, RecordError([("Bundle", str(error))]), organisation
                 )
         responses: list[dict[str, Any]] = []
         try:
@@ -327,7 +328,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                             await sink.publish(event)
                     except RecordTooLargeError as error:  # for good: this entry, not the batch
                         entry = replace(
-                            entry, events=(), error=MappingError([("Bundle.entry", str(error))])
+                            entry, events=(), error=RecordError([("Bundle.entry", str(error))])
                         )
                 if entry.events:
                     resource = json.loads(entry.raw)["resource"]

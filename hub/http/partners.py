@@ -34,9 +34,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from hub.connectors.outcomes import Refused, translate
 from hub.connectors.partners import PartnerFeed
 from hub.connectors.receipts import MAX_ID_LENGTH, Receipts
-from hub.connectors.runtime import Refused, deliver, published_events, translate
+from hub.connectors.runtime import deliver, published_events
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
 from hub.http.authentication import reader_identity

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.alerts.store import MissedAppointmentStore
-from hub.connectors.runtime import Mapped, Outcome, Refused
+from hub.connectors.outcomes import Mapped, Outcome, Refused
 from hub.events import (
     PAYLOAD_TYPES,
     CaseEvent,

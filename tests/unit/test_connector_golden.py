@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from hub.connectors.discovery import discover, load_connector
 from hub.connectors.runtime import golden_output
-from hub.connectors.sdk import InputError, discover, load_connector
+from hub.connectors.sdk import InputError
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "connectors"

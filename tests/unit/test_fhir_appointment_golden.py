@@ -16,24 +16,25 @@ import pytest
 
 from hub.connectors.fhir.appointment import (
     STATUS_EVENTS,
-    MappingError,
+    AppointmentConnector,
     appointment_to_event,
-    parse_appointment,
 )
+from hub.connectors.sdk import RecordError
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
 RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 CASES = sorted(GOLDEN.glob("*.input.json"))
+APPOINTMENT = AppointmentConnector()
 
 
 def translate(raw: bytes) -> dict[str, Any]:
     try:
         event = appointment_to_event(
-            parse_appointment(raw), organisation_code="R0A", recorded_at=RECORDED_AT
+            APPOINTMENT.read(raw), organisation_code="R0A", recorded_at=RECORDED_AT
         )
-    except MappingError as error:
-        return {"refused": {"parse_error": error.parse_error, "issues": error.issues}}
+    except RecordError as error:
+        return {"refused": {"parse_error": error.unreadable, "issues": error.issues}}
     return {"event": event.model_dump(mode="json")}
 
 
@@ -50,10 +51,10 @@ def test_there_are_cases_for_every_appointment_event_type() -> None:
 def test_a_resent_appointment_gets_the_same_event_id() -> None:
     raw = (GOLDEN / "uk-core-noshow.input.json").read_bytes()
     first = appointment_to_event(
-        parse_appointment(raw), organisation_code="R0A", recorded_at=RECORDED_AT
+        APPOINTMENT.read(raw), organisation_code="R0A", recorded_at=RECORDED_AT
     )
     later = appointment_to_event(
-        parse_appointment(raw),
+        APPOINTMENT.read(raw),
         organisation_code="R0A",
         recorded_at=datetime(2026, 3, 3, tzinfo=UTC),
     )

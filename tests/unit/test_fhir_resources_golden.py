@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from hub.connectors.fhir.bundle import read_bundle, resource_to_events
-from hub.connectors.fhir.common import MappingError, load_json
+from hub.connectors.fhir.common import load_json
+from hub.connectors.sdk import RecordError
 from hub.connectors.sources import load_sources
 from tests.support.golden import check_golden
 
@@ -48,8 +49,8 @@ def translate(raw: bytes) -> dict[str, Any]:
         events = resource_to_events(
             load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT, roles=ROLES
         )
-    except MappingError as error:
-        return {"refused": {"parse_error": error.parse_error, "issues": error.issues}}
+    except RecordError as error:
+        return {"refused": {"parse_error": error.unreadable, "issues": error.issues}}
     if len(events) == 1:
         return {"event": _event(events[0])}
     return {"events": [_event(e) for e in events]}

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.connectors.hl7v2.ack import build_ack
+from hub.connectors.hl7v2.connector import acknowledgement
 from hub.connectors.hl7v2.listener import receive
-from hub.connectors.hl7v2.mapping import Accepted, Refused
 from hub.connectors.hl7v2.reading import Hl7Problem
+from hub.connectors.outcomes import Mapped, Refused
 from tests.support.golden import GOLDEN_SOURCES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
@@ -21,9 +22,7 @@ SOURCES = GOLDEN_SOURCES
 def _ack_for(name: str) -> hl7.Message:
     raw = (GOLDEN / f"{name}.input.hl7").read_bytes()
     received = receive(raw, SOURCES)
-    outcome = received.outcome
-    code = "AA" if isinstance(outcome, Accepted) else outcome.code
-    problems = () if isinstance(outcome, Accepted) else outcome.problems
+    code, problems = acknowledgement(received.outcome)
     return hl7.parse(build_ack(received.message, code, problems))
 
 
@@ -102,10 +101,9 @@ hl7ish = st.one_of(
 def test_any_bytes_get_an_outcome_and_a_parseable_ack(raw: bytes) -> None:
     received = receive(raw, SOURCES)
     outcome = received.outcome
-    assert isinstance(outcome, Accepted | Refused)
+    assert isinstance(outcome, Mapped | Refused)
+    code, problems = acknowledgement(outcome)
     if isinstance(outcome, Refused):
-        assert outcome.problems
-    code = "AA" if isinstance(outcome, Accepted) else outcome.code
-    problems = () if isinstance(outcome, Accepted) else outcome.problems
+        assert problems
     ack = hl7.parse(build_ack(received.message, code, problems))
     assert str(ack.segment("MSA")(1)) == code

@@ -1,4 +1,5 @@
-"""Golden files: HL7 v2 message in, acknowledgement code and case-events (or problems) out.
+"""Golden files: HL7 v2 message in, acknowledgement code and case-events (or problems) out,
+through the HL7 v2 connector (the conformance suite checks it too: test_connector_conformance).
 
 Inputs: ``tests/golden/hl7v2/*.input.hl7`` — public samples (``public-*``, see
 ``tests/data/SOURCES.md``) and our own realistic messages. Regenerate after a deliberate
@@ -13,8 +14,11 @@ from typing import Any
 
 import pytest
 
-from hub.connectors.hl7v2.mapping import TRIGGERS, Accepted, translate
-from hub.connectors.hl7v2.reading import Hl7ReadError, parse
+from hub.connectors.hl7v2.connector import HL7V2, hl7_refusal
+from hub.connectors.hl7v2.mapping import TRIGGERS
+from hub.connectors.hl7v2.reading import parse
+from hub.connectors.messages import translate_message
+from hub.connectors.outcomes import Mapped
 from hub.connectors.sources import load_sources
 from tests.support.golden import GOLDEN_SOURCES, check_golden
 
@@ -25,17 +29,16 @@ SOURCES = GOLDEN_SOURCES
 
 
 def translate_file(raw: bytes) -> dict[str, Any]:
-    try:
-        message = parse(raw)
-    except Hl7ReadError as error:
-        return {"ack": "AR", "unreadable": str(error)}
-    outcome = translate(message, SOURCES, RECORDED_AT)
-    if isinstance(outcome, Accepted):
+    outcome = translate_message(HL7V2, raw, SOURCES, RECORDED_AT, location="golden").outcome
+    if isinstance(outcome, Mapped):
         return {"ack": "AA", "events": [e.model_dump(mode="json") for e in outcome.events]}
+    refusal = hl7_refusal(outcome)
+    if refusal.unreadable:
+        return {"ack": "AR", "unreadable": refusal.problems[0].message}
     return {
-        "ack": outcome.code,
+        "ack": refusal.code,
         "problems": [
-            {"location": p.location, "code": p.code, "message": p.message} for p in outcome.problems
+            {"location": p.location, "code": p.code, "message": p.message} for p in refusal.problems
         ],
     }
 

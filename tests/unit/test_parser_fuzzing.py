@@ -1,8 +1,9 @@
 """Fuzzing every parser that takes outside input (hypothesis).
 
 The property, for each: the parser returns valid events (or its own refusal value), or raises
-the project's named error — :class:`Hl7ReadError`, :class:`MappingError`, :class:`InputError`
-— which the shell turns into a NAK, a quarantine record or a 4xx. Never another exception,
+the project's named error — :class:`Hl7ReadError`, :class:`RecordError` (HL7's
+:class:`Hl7RecordError` among them), :class:`InputError` — which the shell turns into a NAK, a
+quarantine record or a 4xx. Never another exception,
 never a hang (pytest's per-test timeout bounds the run).
 
 Inputs are structured mutations of the golden samples (the public ones among them) and
@@ -29,15 +30,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from hub.connectors.fhir.appointment import appointment_to_event, parse_appointment
+from hub.connectors.discovery import discover, load_connector
+from hub.connectors.fhir.appointment import AppointmentConnector, appointment_to_event
 from hub.connectors.fhir.bundle import read_bundle, resource_to_events
-from hub.connectors.fhir.common import MappingError, load_json
+from hub.connectors.fhir.common import load_json
 from hub.connectors.hl7v2.ack import build_ack
-from hub.connectors.hl7v2.mapping import Accepted, translate
+from hub.connectors.hl7v2.connector import HL7V2, hl7_refusal
 from hub.connectors.hl7v2.reading import Hl7ReadError, parse
-from hub.connectors.runtime import Mapped, Refused
-from hub.connectors.runtime import translate as translate_records
-from hub.connectors.sdk import InputError, discover, load_connector
+from hub.connectors.messages import map_message, message_record
+from hub.connectors.outcomes import Mapped, Refused
+from hub.connectors.outcomes import translate as translate_records
+from hub.connectors.sdk import InputError, RecordError
 from hub.events import CaseEvent
 from hub.http.partners import webhook_record
 from tests.support.golden import GOLDEN_SOURCES
@@ -52,6 +55,7 @@ FHIR_SAMPLES = [
 ]
 CONNECTOR_SAMPLES = sorted((GOLDEN / "connectors").glob("*/*.input.*"))
 SOURCES = GOLDEN_SOURCES
+APPOINTMENT = AppointmentConnector()
 RECORDED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "60"))
 fuzz = settings(max_examples=EXAMPLES, deadline=None)
@@ -104,14 +108,15 @@ def _hl7_property(raw: bytes) -> None:
     except Hl7ReadError:
         build_ack(None, "AR", ())
         return
-    outcome = translate(message, SOURCES, RECORDED_AT)
-    if isinstance(outcome, Accepted):
+    outcome = map_message(HL7V2, message_record(raw, "fuzz"), message, SOURCES, RECORDED_AT)
+    if isinstance(outcome, Mapped):
         assert outcome.events
         assert all(isinstance(e, CaseEvent) for e in outcome.events)
         build_ack(message, "AA", ())
     else:
-        assert outcome.problems or outcome.code == "AE", outcome
-        build_ack(message, outcome.code, outcome.problems)
+        refusal = hl7_refusal(outcome)
+        assert refusal.problems or refusal.code == "AE", refusal
+        build_ack(message, refusal.code, refusal.problems)
 
 
 @fuzz
@@ -180,12 +185,12 @@ def _fhir_property(body: bytes) -> None:
             events = resource_to_events(data, organisation_code="R0A", recorded_at=RECORDED_AT)
             assert events
             assert all(isinstance(e, CaseEvent) for e in events)
-    except MappingError as error:
+    except RecordError as error:
         issues.append(error.issues)
     try:
-        appointment = parse_appointment(body)
+        appointment = APPOINTMENT.read(body)
         appointment_to_event(appointment, organisation_code="R0A", recorded_at=RECORDED_AT)
-    except MappingError as error:
+    except RecordError as error:
         issues.append(error.issues)
     assert all(issues), "a refusal must name what is wrong"
 

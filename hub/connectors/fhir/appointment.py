@@ -1,13 +1,16 @@
-"""FHIR R4 ``Appointment`` → case-event, as a pure translation.
+"""FHIR R4 ``Appointment`` → case-events, as a pure translation.
 
 Validation is fhir.resources' (its R4B models: R4B changed nothing in ``Appointment``); the
 hub adds what a case-event needs: a patient participant with a valid NHS number, a start time,
 a status that means something to the projections, and an identifier that makes a re-sent
-resource recognisable. Every problem is reported with its FHIRPath-style location.
+resource recognisable. Every problem is reported with its FHIRPath-style location. The
+connector puts the practitioners the appointment names in a configured role
+(:func:`hub.connectors.fhir.team.appointment_team`) before the appointment's own event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -15,13 +18,14 @@ from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 
 from hub.connectors.fhir.common import (
     SOURCE_SYSTEM,
-    MappingError,
+    FhirResourceConnector,
+    FhirSender,
     as_utc,
     last_updated,
-    load_json,
     nhs_number,
-    validate,
 )
+from hub.connectors.fhir.team import appointment_team
+from hub.connectors.sdk import RecordError
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     Appointment,
@@ -38,8 +42,6 @@ from hub.events import (
     deterministic_event_id,
 )
 
-__all__ = ["STATUS_EVENTS", "MappingError", "appointment_to_event", "parse_appointment"]
-
 STATUS_EVENTS: Final = {
     "booked": EventType.APPOINTMENT_BOOKED,
     "arrived": EventType.APPOINTMENT_ATTENDED,
@@ -51,15 +53,10 @@ STATUS_EVENTS: Final = {
 }
 
 
-def parse_appointment(body: bytes) -> FhirAppointment:
-    """Validate a JSON body as a FHIR Appointment."""
-    return validate(load_json(body, "Appointment"), FhirAppointment)
-
-
 def appointment_to_event(
     resource: FhirAppointment, *, organisation_code: str, recorded_at: datetime
 ) -> CaseEvent:
-    """The case-event an Appointment stands for, or :class:`MappingError` naming each problem."""
+    """The case-event an Appointment stands for, or :class:`RecordError` naming each problem."""
     issues: list[tuple[str, str]] = []
     event_type = STATUS_EVENTS.get(resource.status or "")
     if event_type is None:
@@ -82,7 +79,7 @@ def appointment_to_event(
         issues.append(("Appointment.start", "the appointment has no start time"))
     nhs_number = _nhs_number(resource, issues)
     if issues or event_type is None or record_id is None or nhs_number is None:
-        raise MappingError(issues)
+        raise RecordError(issues)
     start = as_utc(resource.start)
     appointment = Appointment(
         appointment_id=record_id,
@@ -115,6 +112,37 @@ def appointment_to_event(
         sensitivity=Sensitivity.ROUTINE,
         payload=_payload(event_type, appointment, resource),
     )
+
+
+class AppointmentConnector(FhirResourceConnector[FhirAppointment]):
+    name = "fhir-appointment"
+    summary = (
+        "FHIR R4 Appointment (UK Core): booked, attended, cancelled, missed (noshow), and the "
+        "practitioners it names"
+    )
+    resource_type = "Appointment"
+    model = FhirAppointment
+
+    def map(
+        self, message: FhirAppointment, context: FhirSender, recorded_at: datetime
+    ) -> Sequence[CaseEvent]:
+        """The practitioners it names in a mapped role first, then the appointment's own event
+        (a cancelled appointment names nobody to the team)."""
+        organisation = context.organisation_code
+        event = appointment_to_event(
+            message, organisation_code=organisation, recorded_at=recorded_at
+        )
+        if event.event_type is EventType.APPOINTMENT_CANCELLED:
+            return (event,)
+        team = appointment_team(
+            message,
+            organisation_code=organisation,
+            recorded_at=recorded_at,
+            roles=context.roles,
+            subject=event.subject,
+            record_id=event.source_record_id,
+        )
+        return (*team, event)
 
 
 def _payload(event_type: EventType, appointment: Appointment, resource: FhirAppointment) -> Any:

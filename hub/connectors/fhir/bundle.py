@@ -1,79 +1,38 @@
 """FHIR resources and Bundles -> case-events, as pure translations.
 
-One dispatcher for every resource type the hub takes, and the reading of ``batch``,
-``transaction`` and subscription-notification (``history``, R4 subscriptions backport) Bundles
-into per-entry results. Whether a bad entry sinks the whole Bundle (transaction) or only itself
-(batch, notification) is decided by the HTTP layer from :attr:`BundleReading.atomic`.
+One dispatcher to the connector of every resource type the hub takes (:data:`RESOURCES`), and
+the reading of ``batch``, ``transaction`` and subscription-notification (``history``, R4
+subscriptions backport) Bundles into per-entry results. Whether a bad entry sinks the whole
+Bundle (transaction) or only itself (batch, notification) is decided by the HTTP layer from
+:attr:`BundleReading.atomic`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from fhir.resources.R4B.appointment import Appointment as FhirAppointment
-from fhir.resources.R4B.careteam import CareTeam
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.episodeofcare import EpisodeOfCare
-from fhir.resources.R4B.patient import Patient
-from pydantic import BaseModel
-
-from hub.connectors.fhir.appointment import appointment_to_event
-from hub.connectors.fhir.common import MappingError, load_json, validate
-from hub.connectors.fhir.encounter import encounter_to_event
-from hub.connectors.fhir.patient import patient_to_event
-from hub.connectors.fhir.team import appointment_team, careteam_to_events, episode_to_events
+from hub.connectors.fhir.appointment import AppointmentConnector
+from hub.connectors.fhir.common import FhirResourceConnector, FhirSender, load_json
+from hub.connectors.fhir.encounter import EncounterConnector
+from hub.connectors.fhir.patient import PatientConnector
+from hub.connectors.fhir.team import CareTeamConnector, EpisodeOfCareConnector
+from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles
-from hub.events import CaseEvent, EventType
+from hub.events import CaseEvent
 
-Mapper = Callable[..., tuple[CaseEvent, ...]]
 NO_ROLES: Final = PractitionerRoles()
-
-
-def _one(mapper: Callable[..., CaseEvent]) -> Mapper:
-    """A mapper of one resource to one event, as a mapper to events (roles unused)."""
-
-    def mapped(
-        resource: Any, *, organisation_code: str, recorded_at: datetime, roles: PractitionerRoles
-    ) -> tuple[CaseEvent, ...]:
-        return (mapper(resource, organisation_code=organisation_code, recorded_at=recorded_at),)
-
-    return mapped
-
-
-def _appointment(
-    resource: FhirAppointment,
-    *,
-    organisation_code: str,
-    recorded_at: datetime,
-    roles: PractitionerRoles,
-) -> tuple[CaseEvent, ...]:
-    """The practitioners it names in a mapped role first, then the appointment's own event."""
-    event = appointment_to_event(
-        resource, organisation_code=organisation_code, recorded_at=recorded_at
+RESOURCES: Final[dict[str, FhirResourceConnector[Any]]] = {
+    connector.resource_type: connector
+    for connector in (
+        AppointmentConnector(),
+        PatientConnector(),
+        EncounterConnector(),
+        CareTeamConnector(),
+        EpisodeOfCareConnector(),
     )
-    if event.event_type is EventType.APPOINTMENT_CANCELLED:
-        return (event,)
-    team = appointment_team(
-        resource,
-        organisation_code=organisation_code,
-        recorded_at=recorded_at,
-        roles=roles,
-        subject=event.subject,
-        record_id=event.source_record_id,
-    )
-    return (*team, event)
-
-
-RESOURCES: Final[dict[str, tuple[type[BaseModel], Mapper]]] = {
-    "Appointment": (FhirAppointment, _appointment),
-    "Patient": (Patient, _one(patient_to_event)),
-    "Encounter": (Encounter, _one(encounter_to_event)),
-    "CareTeam": (CareTeam, careteam_to_events),
-    "EpisodeOfCare": (EpisodeOfCare, episode_to_events),
 }
 BUNDLE_TYPES: Final = frozenset({"batch", "transaction", "history"})
 # Entries of a subscription notification that describe the subscription, not the data.
@@ -93,31 +52,31 @@ def resource_to_events(
     kind = data.get("resourceType")
     if not isinstance(kind, str) or kind not in RESOURCES:
         where = f"{at}.resourceType" if at else "resourceType"
-        raise MappingError(
+        raise RecordError(
             [(where, f"{kind!r} is not taken; the hub takes {', '.join(sorted(RESOURCES))}")]
         )
-    model, mapper = RESOURCES[kind]
+    connector = RESOURCES[kind]
     try:
-        resource = validate(data, model)
-        return mapper(
-            resource, organisation_code=organisation_code, recorded_at=recorded_at, roles=roles
-        )
-    except MappingError as error:
+        resource = connector.parse(data)
+        return tuple(connector.map(resource, FhirSender(organisation_code, roles), recorded_at))
+    except RecordError as error:
         if not at:
             raise
         moved = [
             (at + loc.removeprefix(kind), msg) if loc.startswith(kind) else (f"{at}.{loc}", msg)
             for loc, msg in error.issues
         ]
-        raise MappingError(moved) from None
+        raise RecordError(moved) from None
 
 
 @dataclass(frozen=True)
 class EntryResult:
+    """One Bundle entry (its position, its JSON): its events, or the refusal of it."""
+
     index: int
     raw: bytes
     events: tuple[CaseEvent, ...] = ()
-    error: MappingError | None = None
+    error: RecordError | None = None
 
     @property
     def event(self) -> CaseEvent | None:
@@ -147,12 +106,12 @@ def read_bundle(
 ) -> BundleReading:
     data = load_json(body, "Bundle")
     if data.get("resourceType") != "Bundle":
-        raise MappingError(
+        raise RecordError(
             [("resourceType", f"expected 'Bundle', got {data.get('resourceType')!r}")]
         )
     bundle_type = data.get("type")
     if not isinstance(bundle_type, str) or bundle_type not in BUNDLE_TYPES:
-        raise MappingError(
+        raise RecordError(
             [
                 (
                     "Bundle.type",
@@ -163,7 +122,7 @@ def read_bundle(
         )
     entries = data.get("entry") or []
     if not isinstance(entries, list):
-        raise MappingError([("Bundle.entry", "must be a list")])
+        raise RecordError([("Bundle.entry", "must be a list")])
     results = []
     for index, entry in enumerate(entries):
         at = f"Bundle.entry[{index}].resource"
@@ -171,7 +130,7 @@ def read_bundle(
         raw = json.dumps(entry).encode()
         if not isinstance(resource, dict):
             results.append(
-                EntryResult(index, raw, error=MappingError([(at, "entry has no resource")]))
+                EntryResult(index, raw, error=RecordError([(at, "entry has no resource")]))
             )
             continue
         kind = resource.get("resourceType")
@@ -185,7 +144,7 @@ def read_bundle(
                 roles=roles,
                 at=at,
             )
-        except MappingError as error:
+        except RecordError as error:
             results.append(EntryResult(index, raw, error=error))
         else:
             results.append(EntryResult(index, raw, events=events))

@@ -1,4 +1,12 @@
-"""What every FHIR R4 mapping shares: parsing with fhir.resources, error locations, NHS numbers.
+"""What every FHIR R4 mapping shares: the connector shape, parsing with fhir.resources, error
+locations, NHS numbers.
+
+Each resource type the hub takes is a message connector (:class:`FhirResourceConnector`, one
+per module of this package); :mod:`hub.connectors.fhir.bundle` dispatches to them, for one
+resource and for each entry of a Bundle. Every refusal is a
+:class:`~hub.connectors.sdk.RecordError` whose issues are (FHIRPath-style location, message)
+— the OperationOutcome's ``expression`` and ``diagnostics`` — and ``unreadable`` when the
+body is not JSON at all (400 rather than 422).
 
 fhir.resources' R4B models are used for R4 payloads: the resources the hub takes (Patient,
 Appointment, Encounter, Bundle, Parameters) did not change between R4 and R4B in the elements
@@ -9,11 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
+from hub.connectors.messages import MessageConnector
+from hub.connectors.sdk import RecordError
+from hub.connectors.sources import PractitionerRoles
 from hub.events import NHS_NUMBER_SYSTEM
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 
@@ -21,38 +33,56 @@ SOURCE_SYSTEM = "fhir-r4"
 R = TypeVar("R", bound=BaseModel)
 
 
-class MappingError(ValueError):
-    """Input the hub cannot turn into a case-event; ``issues`` are (location, message) pairs."""
+@dataclass(frozen=True)
+class FhirSender:
+    """What the FHIR channel knows of a sender that its resources do not say: the
+    authenticated client's organisation (its events are recorded as from it) and that
+    organisation's practitioner roles (``[practitioner_roles]`` of its config/sources file)."""
 
-    def __init__(self, issues: list[tuple[str, str]], *, parse_error: bool = False) -> None:
-        self.issues = issues
-        self.parse_error = parse_error  # unreadable at all (400) rather than invalid (422)
-        super().__init__("; ".join(f"{loc}: {msg}" for loc, msg in issues))
+    organisation_code: str
+    roles: PractitionerRoles = field(default_factory=PractitionerRoles)
+
+
+class FhirResourceConnector(MessageConnector[R, FhirSender]):
+    """One FHIR resource type: :meth:`read` validates a JSON body as it, :meth:`map` (each
+    subclass's) turns it into case-events. ``/fhir/{resource_type}`` is its channel, and a
+    Bundle's entries of that type."""
+
+    resource_type: ClassVar[str]
+    model: ClassVar[type[BaseModel]]
+    channels = ("fhir-rest",)
+
+    def read(self, raw: bytes) -> R:
+        return self.parse(load_json(raw, self.resource_type))
+
+    def parse(self, data: dict[str, Any]) -> R:
+        """A resource already read as JSON (a Bundle entry's), validated."""
+        return cast(R, validate(data, self.model))
 
 
 def load_json(body: bytes, label: str = "body") -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MappingError([(label, f"body is not JSON: {error}")], parse_error=True) from None
+        raise RecordError([(label, f"body is not JSON: {error}")], unreadable=True) from None
     except RecursionError:  # nesting deeper than the interpreter's stack: not a FHIR resource
-        raise MappingError([(label, "body is nested too deeply")], parse_error=True) from None
+        raise RecordError([(label, "body is nested too deeply")], unreadable=True) from None
     if not isinstance(data, dict):
-        raise MappingError([(label, f"expected a JSON object, got {type(data).__name__}")])
+        raise RecordError([(label, f"expected a JSON object, got {type(data).__name__}")])
     return data
 
 
 def validate(data: dict[str, Any], model: type[R], prefix: str = "") -> R:
-    """A fhir.resources model of ``data``, or MappingError naming each invalid element."""
+    """A fhir.resources model of ``data``, or RecordError naming each invalid element."""
     name = model.__name__
     root = prefix or name
     if data.get("resourceType") != name:
         where = f"{prefix}.resourceType" if prefix else "resourceType"
-        raise MappingError([(where, f"expected {name!r}, got {data.get('resourceType')!r}")])
+        raise RecordError([(where, f"expected {name!r}, got {data.get('resourceType')!r}")])
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise MappingError([(fhirpath(root, e["loc"]), e["msg"]) for e in error.errors()]) from None
+        raise RecordError([(fhirpath(root, e["loc"]), e["msg"]) for e in error.errors()]) from None
 
 
 def fhirpath(root: str, loc: tuple[int | str, ...]) -> str:

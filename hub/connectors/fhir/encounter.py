@@ -8,6 +8,7 @@ yet and are refused with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -15,10 +16,12 @@ from fhir.resources.R4B.encounter import Encounter
 
 from hub.connectors.fhir.common import (
     SOURCE_SYSTEM,
-    MappingError,
+    FhirResourceConnector,
+    FhirSender,
     as_utc,
     nhs_number,
 )
+from hub.connectors.sdk import RecordError
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     Appointment,
@@ -56,7 +59,7 @@ def encounter_to_event(
     subject = resource.subject.identifier if resource.subject is not None else None
     number = nhs_number(subject, "Encounter.subject.identifier", issues)
     if issues or number is None or start is None:
-        raise MappingError(issues)
+        raise RecordError(issues)
     appointment_id = references[0].removeprefix("Appointment/")
     started = as_utc(start)
     return CaseEvent(
@@ -86,3 +89,19 @@ def encounter_to_event(
             )
         ),
     )
+
+
+class EncounterConnector(FhirResourceConnector[Encounter]):
+    name = "fhir-encounter"
+    summary = "FHIR R4 Encounter that fulfils an appointment: the attendance"
+    resource_type = "Encounter"
+    model = Encounter
+
+    def map(
+        self, message: Encounter, context: FhirSender, recorded_at: datetime
+    ) -> Sequence[CaseEvent]:
+        return (
+            encounter_to_event(
+                message, organisation_code=context.organisation_code, recorded_at=recorded_at
+            ),
+        )

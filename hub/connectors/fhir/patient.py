@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from fhir.resources.R4B.patient import Patient
 
 from hub.connectors.fhir.common import (
     SOURCE_SYSTEM,
-    MappingError,
+    FhirResourceConnector,
+    FhirSender,
     content_digest,
     last_updated,
     nhs_number,
 )
+from hub.connectors.sdk import RecordError
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     CaseEvent,
@@ -34,7 +37,7 @@ def patient_to_event(
     nhs = next((i for i in identifiers if i.system == NHS_NUMBER_SYSTEM), None)
     number = nhs_number(nhs, "Patient.identifier", issues)
     if number is None:
-        raise MappingError(issues)
+        raise RecordError(issues)
     name = resource.name[0] if resource.name else None
     address = resource.address[0] if resource.address else None
     record_id = f"Patient/{resource.id}" if resource.id else f"Patient?nhs-number={number}"
@@ -57,3 +60,19 @@ def patient_to_event(
             postcode=address.postalCode if address else None,
         ),
     )
+
+
+class PatientConnector(FhirResourceConnector[Patient]):
+    name = "fhir-patient"
+    summary = "FHIR R4 Patient (UK Core): the person's name, birth date and postcode"
+    resource_type = "Patient"
+    model = Patient
+
+    def map(
+        self, message: Patient, context: FhirSender, recorded_at: datetime
+    ) -> Sequence[CaseEvent]:
+        return (
+            patient_to_event(
+                message, organisation_code=context.organisation_code, recorded_at=recorded_at
+            ),
+        )

@@ -20,6 +20,7 @@ source configured is refused, saying so, rather than accepted and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -29,11 +30,13 @@ from fhir.resources.R4B.episodeofcare import EpisodeOfCare
 
 from hub.connectors.fhir.common import (
     SOURCE_SYSTEM,
-    MappingError,
+    FhirResourceConnector,
+    FhirSender,
     as_utc,
     last_updated,
     nhs_number,
 )
+from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -99,7 +102,7 @@ def careteam_to_events(
             )
         )
     if issues or subject is None or record_id is None:
-        raise MappingError(issues)
+        raise RecordError(issues)
     return tuple(
         _event(change, when, "CareTeam", record_id, subject, organisation_code, recorded_at)
         for change, when in changes
@@ -132,7 +135,7 @@ def episode_to_events(
         _practitioner_id(manager, "EpisodeOfCare.careManager", issues) if manager else None
     )
     if issues or subject is None or record_id is None or practitioner_id is None:
-        raise MappingError(issues)
+        raise RecordError(issues)
     assert manager is not None
     assert role is not None
     organisation = _organisation([resource.managingOrganization]) or organisation_code
@@ -168,13 +171,47 @@ def appointment_team(
         issues: list[tuple[str, str]] = []
         practitioner_id = _practitioner_id(actor, f"Appointment.participant[{index}].actor", issues)
         if practitioner_id is None:
-            raise MappingError(issues)
+            raise RecordError(issues)
         change = _assigned(practitioner_id, actor, organisation_code, role)
         when = last_updated(resource, recorded_at)
         events.append(
             _event(change, when, "Appointment", record_id, subject, organisation_code, recorded_at)
         )
     return tuple(events)
+
+
+class CareTeamConnector(FhirResourceConnector[CareTeam]):
+    name = "fhir-careteam"
+    summary = "FHIR R4 CareTeam: the practitioners in a configured role, assigned and ended"
+    resource_type = "CareTeam"
+    model = CareTeam
+
+    def map(
+        self, message: CareTeam, context: FhirSender, recorded_at: datetime
+    ) -> Sequence[CaseEvent]:
+        return careteam_to_events(
+            message,
+            organisation_code=context.organisation_code,
+            recorded_at=recorded_at,
+            roles=context.roles,
+        )
+
+
+class EpisodeOfCareConnector(FhirResourceConnector[EpisodeOfCare]):
+    name = "fhir-episodeofcare"
+    summary = "FHIR R4 EpisodeOfCare: its care manager, assigned and ended"
+    resource_type = "EpisodeOfCare"
+    model = EpisodeOfCare
+
+    def map(
+        self, message: EpisodeOfCare, context: FhirSender, recorded_at: datetime
+    ) -> Sequence[CaseEvent]:
+        return episode_to_events(
+            message,
+            organisation_code=context.organisation_code,
+            recorded_at=recorded_at,
+            roles=context.roles,
+        )
 
 
 def _event(

@@ -1,4 +1,5 @@
-"""The MLLP listener: the thin shell around parse -> translate -> publish -> acknowledge.
+"""The MLLP listener: the HL7 v2 connector's channel, the thin shell around read -> map ->
+publish -> acknowledge.
 
 Framing is python-hl7's asyncio MLLP support. Per connection, messages are handled one after
 another (order is kept) and each is acknowledged only once its fate is durable:
@@ -24,21 +25,18 @@ import asyncio
 import logging
 import signal
 from collections import Counter
-from dataclasses import dataclass
+from typing import Final, Literal
 
 import hl7
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
 from hub.connectors.hl7v2.ack import build_ack
-from hub.connectors.hl7v2.mapping import (
-    APPLICATION_INTERNAL_ERROR,
-    DATA_TYPE_ERROR,
-    Accepted,
-    Outcome,
-    Refused,
-    translate,
-)
-from hub.connectors.hl7v2.reading import Hl7Problem, Hl7ReadError, charset, parse, value
+from hub.connectors.hl7v2.connector import HL7V2, acknowledgement, hl7_refusal
+from hub.connectors.hl7v2.mapping import APPLICATION_INTERNAL_ERROR, DATA_TYPE_ERROR, Hl7RecordError
+from hub.connectors.hl7v2.reading import Hl7Problem, charset, value
+from hub.connectors.messages import Received, map_message, message_record, read_message
+from hub.connectors.outcomes import Mapped, Refused
+from hub.connectors.sdk import Record
 from hub.connectors.sources import SourceRegistry, load_sources
 from hub.events import utc_now
 from hub.ingest.record_limits import RecordTooLargeError
@@ -49,28 +47,21 @@ from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CHANNEL: Final = "mllp"
 
 
-@dataclass(frozen=True)
-class Received:
-    """A message as read (None when unparseable) and what it means."""
-
-    message: hl7.Message | None
-    outcome: Outcome
-
-
-def receive(raw: bytes, sources: SourceRegistry) -> Received:
+def receive(raw: bytes, sources: SourceRegistry) -> Received[hl7.Message]:
     """Pure: bytes of one MLLP block -> parsed message and outcome."""
+    record = message_record(raw, CHANNEL)
+    message = read_message(HL7V2, record)
+    if isinstance(message, Refused):
+        return Received(None, message)
     try:
-        message = parse(raw)
-    except Hl7ReadError as error:
-        return Received(None, Refused("AR", (Hl7Problem("MSH", 0, str(error), 100),)))
-    try:
-        return Received(message, translate(message, sources, utc_now()))
+        return Received(message, map_message(HL7V2, record, message, sources, utc_now()))
     except Exception as error:  # a mapping bug must still get an answer, never a silent drop
         log.exception("HL7 mapping failed")
         problem = Hl7Problem("MSH", 0, f"internal error: {error}", APPLICATION_INTERNAL_ERROR)
-        return Received(message, Refused("AR", (problem,)))
+        return Received(message, _refused(record, "AR", problem))
 
 
 class MllpListener:
@@ -115,29 +106,31 @@ class MllpListener:
         """The acknowledgement for one message, after its fate is durable."""
         received = receive(raw, self._sources)
         outcome = received.outcome
-        if isinstance(outcome, Accepted):
+        if isinstance(outcome, Mapped):
             try:
                 for event in outcome.events:
                     await self._sink.publish(event)
             except PublishError as error:
-                outcome = _not_stored(error)
+                outcome = _not_stored(outcome.record, error)
             except RecordTooLargeError as error:  # decided before producing: for good
-                outcome = Refused("AE", (Hl7Problem("MSH", 0, str(error), DATA_TYPE_ERROR),))
-        if isinstance(outcome, Refused) and outcome.problems[0].code != APPLICATION_INTERNAL_ERROR:
-            record = quarantine_record(
-                raw,
-                channel="mllp",
-                reason=f"HL7 {outcome.code}: {outcome.reason}",
-                errors=[(p.location, p.message) for p in outcome.problems],
-                source_system=_sender(received.message),
-                content_type="application/hl7-v2",
-            )
-            try:
-                await self._sink.quarantine(record)
-            except PublishError as error:
-                outcome = _not_stored(error)
-        code = "AA" if isinstance(outcome, Accepted) else outcome.code
-        problems = () if isinstance(outcome, Accepted) else outcome.problems
+                problem = Hl7Problem("MSH", 0, str(error), DATA_TYPE_ERROR)
+                outcome = _refused(outcome.record, "AE", problem)
+        if isinstance(outcome, Refused):
+            refusal = hl7_refusal(outcome)
+            if refusal.problems[0].code != APPLICATION_INTERNAL_ERROR:
+                record = quarantine_record(
+                    raw,
+                    channel=CHANNEL,
+                    reason=f"HL7 {refusal.code}: {refusal}",
+                    errors=refusal.issues,
+                    source_system=_sender(received.message),
+                    content_type="application/hl7-v2",
+                )
+                try:
+                    await self._sink.quarantine(record)
+                except PublishError as error:
+                    outcome = _not_stored(outcome.record, error)
+        code, problems = acknowledgement(outcome)
         return build_ack(received.message, code, problems).encode(charset(raw), "replace")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -181,10 +174,14 @@ class MllpListener:
             writer.close()
 
 
-def _not_stored(error: PublishError) -> Refused:
+def _refused(record: Record, code: Literal["AE", "AR"], problem: Hl7Problem) -> Refused:
+    return Refused.of(record, Hl7RecordError(code, (problem,)))
+
+
+def _not_stored(record: Record, error: PublishError) -> Refused:
     """Kafka did not confirm: refuse so that the sender keeps the message and resends it."""
     message = f"not stored, send again later: {error}"
-    return Refused("AR", (Hl7Problem("MSH", 0, message, APPLICATION_INTERNAL_ERROR),))
+    return _refused(record, "AR", Hl7Problem("MSH", 0, message, APPLICATION_INTERNAL_ERROR))
 
 
 def serve(settings: Settings, sink: CaseEventSink) -> None:

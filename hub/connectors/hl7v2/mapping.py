@@ -1,9 +1,10 @@
 """HL7 v2 ADT and SIU messages -> case-events, as a pure translation.
 
-``translate`` answers :class:`Accepted` with the events a message stands for, or
-:class:`Refused` with ``AR`` (a message type, version or sender the hub does not take) or ``AE``
-(content errors: each :class:`Hl7Problem` names segment, field and HL7 error code). The listener
-turns that into the acknowledgement; this module does no I/O.
+:func:`message_events` answers the events a message stands for, or raises :class:`Hl7RecordError`:
+``AR`` (a message type, version or sender the hub does not take) or ``AE`` (content errors:
+each :class:`Hl7Problem` names segment, field and HL7 error code). The connector
+(:mod:`hub.connectors.hl7v2.connector`) is this behind the SDK's message shape; the listener
+turns its outcome into the acknowledgement. This module does no I/O.
 
 The practitioners a message names to the team (ROL, and the PV1 / AIP fields the source
 configures: :mod:`hub.connectors.hl7v2.roles`) come first, as ``PRACTITIONER_ASSIGNED`` /
@@ -15,7 +16,7 @@ a re-sent message yields the same ids and no second alert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Final, Literal
 
@@ -23,6 +24,7 @@ import hl7
 
 from hub.connectors.hl7v2.reading import Hl7Problem, first_segment, repetitions, timestamp, value
 from hub.connectors.hl7v2.roles import Named, named_practitioners
+from hub.connectors.sdk import RecordError
 from hub.connectors.sources import SourceConfig, SourceRegistry
 from hub.events import (
     NHS_NUMBER_SYSTEM,
@@ -73,36 +75,42 @@ UNKNOWN_KEY_IDENTIFIER: Final = 204
 APPLICATION_INTERNAL_ERROR: Final = 207
 
 
-@dataclass(frozen=True)
-class Accepted:
-    events: tuple[CaseEvent, ...]
+class Hl7RecordError(RecordError):
+    """A message the hub does not take, as its acknowledgement reports it.
+
+    ``code`` is MSA-1: ``AR`` for a message the hub does not take at all (type, version,
+    sender; bytes that are not HL7 v2) and ``AE`` for content errors. Each problem names its
+    segment, field and component and carries its HL7 table 0357 code for ERR-3; the issues every
+    connector's refusal has are the problems' locations and messages.
+    """
+
+    def __init__(
+        self,
+        code: Literal["AE", "AR"],
+        problems: Sequence[Hl7Problem],
+        *,
+        unreadable: bool = False,
+    ) -> None:
+        self.code: Literal["AE", "AR"] = code
+        self.problems = tuple(problems)
+        super().__init__([(p.location, p.message) for p in self.problems], unreadable=unreadable)
 
 
-@dataclass(frozen=True)
-class Refused:
-    code: Literal["AE", "AR"]
-    problems: tuple[Hl7Problem, ...]
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(f"{p.location}: {p.message}" for p in self.problems)
+def _reject(segment: str, field: int, message: str, code: int) -> Hl7RecordError:
+    return Hl7RecordError("AR", (Hl7Problem(segment, field, message, code),))
 
 
-Outcome = Accepted | Refused
-
-
-def _reject(segment: str, field: int, message: str, code: int) -> Refused:
-    return Refused("AR", (Hl7Problem(segment, field, message, code),))
-
-
-def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: datetime) -> Outcome:
-    """What this message means to the hub."""
+def message_events(
+    message: hl7.Message, sources: SourceRegistry, recorded_at: datetime
+) -> tuple[CaseEvent, ...]:
+    """What this message means to the hub: its team changes, then its own event; raises
+    :class:`Hl7RecordError`."""
     msh = message.segment("MSH")
     kind, trigger = value(msh, 9, 1, 1).upper(), value(msh, 9, 1, 2).upper()
     version = value(msh, 12, 1, 1)
     if version not in SUPPORTED_VERSIONS:
         taken = ", ".join(sorted(SUPPORTED_VERSIONS))
-        return _reject(
+        raise _reject(
             "MSH",
             12,
             f"version {version!r} is not taken (the hub takes {taken})",
@@ -112,11 +120,11 @@ def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: dateti
     if event_type is None:
         known_kind = any(k == kind for k, _ in TRIGGERS)
         code = UNSUPPORTED_EVENT_CODE if known_kind else UNSUPPORTED_MESSAGE_TYPE
-        return _reject("MSH", 9, f"message type {kind}^{trigger} is not taken", code)
+        raise _reject("MSH", 9, f"message type {kind}^{trigger} is not taken", code)
     facility = value(msh, 4, 1, 1)
     source = sources.for_facility(facility)
     if source is None:
-        return _reject(
+        raise _reject(
             "MSH",
             4,
             f"sending facility {facility!r} is not configured "
@@ -133,7 +141,7 @@ def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: dateti
     pid = first_segment(message, "PID")
     if pid is None:
         problems.append(Hl7Problem("PID", 0, "no PID segment", SEGMENT_SEQUENCE_ERROR))
-        return Refused("AE", tuple(problems))
+        raise Hl7RecordError("AE", problems)
     subject = _subject(pid, source, problems)
     if kind == "ADT":
         payload: Payload | None = _adt_payload(message, pid, event_type, source, problems)
@@ -149,7 +157,7 @@ def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: dateti
         occurred_at = appointment.start if missed and appointment else sent_at
     named = named_practitioners(list(message), source, problems)
     if problems or payload is None or occurred_at is None or not subject or sent_at is None:
-        return Refused("AE", tuple(problems))
+        raise Hl7RecordError("AE", problems)
     record_id = _record_id(payload, control_id)
     team = tuple(
         _team_event(
@@ -174,7 +182,7 @@ def translate(message: hl7.Message, sources: SourceRegistry, recorded_at: dateti
         sensitivity=Sensitivity.ROUTINE,
         payload=payload,
     )
-    return Accepted((*team, event))
+    return (*team, event)
 
 
 def _team_event(

@@ -97,6 +97,7 @@ Mapper = Callable[[Fields, EventBuilder, ActivityConfig, str], CaseEvent | None]
 class VoluntaryActivity(Connector[ActivityConfig]):
     name = "voluntary-activity"
     summary = "Voluntary-sector programme activity (CSV or webhook): referrals, sessions, scores"
+    channels = ("extract", "upload", "webhook")
     config_model = ActivityConfig
     example_config: ClassVar = {
         "system": "homestart-lamplight",
