@@ -86,7 +86,9 @@ class Record:
 
     ``key`` is the record's identity across extracts (e.g. child id + episode start): the cursor
     recognises an unchanged, changed or disappeared record by it. ``location`` says where it is
-    (``file:line``) for error reports; ``raw`` is kept verbatim for quarantine.
+    (``file:line``) for error reports; ``raw`` is kept verbatim for quarantine. A message
+    connector's input is a record too (:func:`hub.connectors.messages.message_record`), without
+    fields: its connector reads the raw bytes itself.
     """
 
     location: str
