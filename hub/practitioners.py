@@ -19,8 +19,10 @@ class PractitionerRef(FrozenModel):
     """A practitioner as (organisation, id): equal only when both are. Hashable, so sets of
     recipients compare whole identities."""
 
-    organisation_code: str = Field(min_length=1)
-    practitioner_id: str = Field(min_length=1)
+    organisation_code: str = Field(min_length=1, description="ODS / council / charity code.")
+    practitioner_id: str = Field(
+        min_length=1, description="The organisation's user id: unique within it only."
+    )
 
     def __str__(self) -> str:
         """For messages only (never a key): ``kw-7 of CHARITY1``."""

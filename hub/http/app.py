@@ -1,8 +1,8 @@
-"""The HTTP API: the composition of every router, health, and the app's shared state.
+"""The HTTP API: the composition of every router, health and metrics.
 
-Built by :func:`create_api` from settings (the composition root passes real adapters; tests may
-pass their own instances of the same classes). FHIR ingest lives in
-``hub/http/fhir.py``.
+Built by :func:`create_api` from settings; its lifespan builds the one :class:`~hub.bootstrap.Hub`
+(tests may pass their own instances of the same classes) and attaches it for the routes'
+typed dependencies (:mod:`hub.http.dependencies`). FHIR ingest lives in ``hub/http/fhir.py``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,12 @@ from hub.events import utc_now
 from hub.http.alerts import alert_router
 from hub.http.assignments import assignments_router
 from hub.http.body_limits import NameTheLimit, too_large
+from hub.http.consents import consents_router
+from hub.http.dependencies import HubDep, MetricsDep, attach
+from hub.http.disclosures import disclosures_router
 from hub.http.erasure import erasure_router
 from hub.http.fhir import fhir_router
+from hub.http.held_changes import held_changes_router
 from hub.http.identity import identity_router
 from hub.http.metrics import metrics_registry, read_lags
 from hub.http.oauth import token_router
@@ -45,7 +49,7 @@ from hub.http.openapi import (
     fhir_errors,
 )
 from hub.http.partners import partner_router
-from hub.http.sharing import sharing_router
+from hub.http.refusals import answer_refusals
 from hub.http.stream import stream_router
 from hub.http.subscriptions import subscription_router
 from hub.http.team import team_router
@@ -80,23 +84,7 @@ def create_api(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = build_hub(settings, sink=sink, alerts=store, clock=clock)
-        app.state.hub = hub
-        # The names the routes read until each takes its store through hub.http.dependencies.
-        app.state.agreement = hub.agreement
-        app.state.clock = hub.clock
-        app.state.store = hub.alerts
-        app.state.sharing = hub.sharing
-        app.state.changes = hub.changes
-        app.state.identity = hub.identity
-        app.state.team = hub.team
-        app.state.keys = hub.keys
-        app.state.clients = hub.clients
-        app.state.partners = hub.partners
-        app.state.webhook_receipts = hub.webhook_receipts
-        app.state.subscriptions = hub.subscriptions
-        app.state.destinations = hub.destinations
-        app.state.sink = hub.sink
-        app.state.metrics = metrics_registry(settings, hub.alerts.engine, watch)
+        attach(app, hub, metrics_registry(settings, hub.alerts.engine, watch))
         try:
             yield
         finally:
@@ -123,7 +111,9 @@ def create_api(
         documented(fhir_router(settings), FHIR_ERRORS, model=OperationOutcome),
         default_response_class=FhirJSONResponse,
     )
-    app.include_router(documented(sharing_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(consents_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(held_changes_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(disclosures_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(assignments_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(identity_router()))
     app.include_router(documented(erasure_router(), KAFKA_UNCONFIRMED))
@@ -137,13 +127,14 @@ def create_api(
     app.add_exception_handler(NotSignedInError, sign_in_required)
     app.add_exception_handler(413, too_large)
     fhir_errors(app)
+    answer_refusals(app)
 
     @app.get(
         "/health",
         summary="200 when Kafka is reachable, the worker is consuming and no projection stalled",
         responses=UNHEALTHY,
     )
-    def health() -> JSONResponse:
+    def health(hub: HubDep) -> JSONResponse:
         result = cluster_health(settings)
         body: dict[str, Any] = {
             "kafka_reachable": result.kafka_reachable,
@@ -153,7 +144,7 @@ def create_api(
         stalled: list[str] = []
         if result.kafka_reachable:
             try:
-                lags = read_lags(settings, app.state.store.engine)
+                lags = read_lags(settings, hub.alerts.engine)
                 stalled = [stall.reason() for stall in watch.check(lags, time.monotonic())]
             except (KafkaException, SQLAlchemyError) as error:
                 stalled = [f"projection positions unreadable: {error}"]
@@ -167,14 +158,14 @@ def create_api(
         summary="200 when this process can take input: Kafka answers and the store is reachable",
         responses=UNHEALTHY,
     )
-    def ready() -> JSONResponse:
+    def ready(hub: HubDep) -> JSONResponse:
         """Readiness for a load balancer. Narrower than ``/health`` on purpose: a stalled or
         absent worker must not take the API out of service, or a worker outage would become an
         ingest outage, though what senders give us is durable in Kafka without any worker."""
         result = cluster_health(settings)
         body: dict[str, Any] = {"kafka_reachable": result.kafka_reachable}
         try:
-            with app.state.store.engine.connect() as connection:
+            with hub.alerts.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             body["store_reachable"] = True
         except SQLAlchemyError as error:
@@ -190,7 +181,7 @@ def create_api(
         response_class=Response,  # no media type of its own: errors stay JSON
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    def metrics() -> Response:
-        return Response(generate_latest(app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+    def metrics(registry: MetricsDep) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

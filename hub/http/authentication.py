@@ -1,11 +1,13 @@
-"""Who is reading: the recipient every API route hands to the sharing gate, authenticated.
+"""Who is reading: the client a request's credential proves, checked by :func:`authenticate`.
 
 A request proves its client with ``Authorization: Bearer <API key or access token>`` (the
 primary form), ``X-API-Key: <API key>``, or an access token in the ``hub_session`` cookie (the
 hub's own web pages); :mod:`hub.auth.credentials` reads which, :class:`hub.auth.store.ClientStore`
-checks it. The recipient is the registered client's organisation, role and user — never
-anything the request asserts about itself. The ``X-Hub-*`` identity headers of the interim,
-trusted-network identity are retired: a request carrying only them gets 401 saying so.
+checks it. The recipient every route hands to the sharing gate
+(:func:`hub.http.dependencies.reader_identity`) is the registered client's organisation, role
+and user — never anything the request asserts about itself. The ``X-Hub-*`` identity headers
+of the interim, trusted-network identity are retired: a request carrying only them gets 401
+saying so.
 
 Every refusal is 401 with ``WWW-Authenticate: Bearer`` (RFC 6750) and says what was missing or
 wrong, without telling which part of a key failed.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import HTTPException, Query, Request, Security
+from fastapi import HTTPException, Query, Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
 from hub.auth.credentials import (
@@ -26,19 +28,21 @@ from hub.auth.credentials import (
     CredentialError,
     presented_credential,
 )
-from hub.auth.store import ClientStore, TokenState
+from hub.auth.store import Client, ClientStore, TokenState
 from hub.events import utc_now
 from hub.practitioners import PractitionerRef
 from hub.sharing.agreement import KNOWN_ROLES
 from hub.sharing.policy import Recipient
 
 # Declared for the OpenAPI document (the docs page's "Authorize"); the raw values are read
-# from the request below, so that a malformed header gets a precise message.
-_bearer = HTTPBearer(
+# from the request by :func:`authenticate`, so that a malformed header gets a precise message.
+BEARER_SCHEME: Final = HTTPBearer(
     auto_error=False, description="An API key (hubk_...) or an access token (hubt_...)."
 )
-_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key.")
-_session = APIKeyCookie(
+API_KEY_SCHEME: Final = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="An API key."
+)
+SESSION_SCHEME: Final = APIKeyCookie(
     name=SESSION_COOKIE, auto_error=False, description="An access token (the hub's web pages)."
 )
 
@@ -54,13 +58,9 @@ def _refuse(message: str, *, error: str = "invalid_token") -> HTTPException:
     )
 
 
-def reader_identity(
-    request: Request,
-    _bearer_scheme: Annotated[object, Security(_bearer)] = None,
-    _api_key_scheme: Annotated[object, Security(_api_key)] = None,
-    _session_scheme: Annotated[object, Security(_session)] = None,
-) -> Recipient:
-    """The authenticated client's organisation, role and user; 401 otherwise."""
+def authenticate(request: Request, clients: ClientStore) -> Client:
+    """The live client the request's credential belongs to; 401 otherwise, 403 when the
+    client's role is one the agreement no longer knows."""
     try:
         credential = presented_credential(
             authorization=request.headers.get("authorization"),
@@ -70,7 +70,6 @@ def reader_identity(
         )
     except CredentialError as problem:
         raise _refuse(str(problem), error="invalid_request") from None
-    clients: ClientStore = request.app.state.clients
     # Wall-clock time, not the app's clock: tokens expire in real time even where a test
     # moves the sharing rules' clock.
     if isinstance(credential, ApiKey):
@@ -90,8 +89,7 @@ def reader_identity(
         client = check.client
     if client.role not in KNOWN_ROLES:  # a role the agreement no longer knows
         raise HTTPException(403, f"the client's role {client.role!r} is no longer known")
-    request.state.client_id = client.client_id  # for what a client owns (its subscriptions)
-    return client.recipient()
+    return client
 
 
 Organisation = Annotated[

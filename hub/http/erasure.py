@@ -1,32 +1,22 @@
 """``POST /people/{key}/erasure``: erase a person from the hub by destroying their keys.
 
-The order is what makes it safe: the keys are destroyed first (from that commit nothing sealed
-with them opens, in any process), then one ``SubjectErased`` marker per key is published to the
-key's partition, behind all of that key's events; the worker deletes the projections' rows when
-it reaches each marker. If publishing fails the answer is 503 and repeating the request
-re-publishes the markers of keys already destroyed.
+Thin over :func:`hub.services.erasure.erase_person`: the keys are destroyed first, then one
+``SubjectErased`` marker per key is published behind all of that key's events, and the worker
+purges the projections as it reaches each. If publishing fails the answer is 503 and repeating
+the request re-publishes the markers of keys already destroyed.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.erasure.keystore import SubjectKeyStore
-from hub.erasure.sealing import erasure_marker
-from hub.http.authentication import reader_identity
+from hub.http.dependencies import AgreementDep, ClockDep, IdentityDep, KeysDep, Reader, SinkDep
 from hub.http.openapi import NOT_FOUND
 from hub.identifiers import PersonKey
-from hub.identity.store import IdentityStore
-from hub.ingest.sink import CaseEventSink
-from hub.kafka.publisher import PublishError
-from hub.sharing.agreement import ERASURE_ROLES, Agreement
-from hub.sharing.policy import Recipient
-
-Reader = Annotated[Recipient, Depends(reader_identity)]
+from hub.services.erasure import erase_person
 
 
 class ErasureIn(BaseModel):
@@ -55,34 +45,22 @@ def erasure_router() -> APIRouter:
         responses=NOT_FOUND,
     )
     async def erase(
-        key: PersonKey, body: ErasureIn, reader: Reader, request: Request
+        key: PersonKey,
+        body: ErasureIn,
+        reader: Reader,
+        agreement: AgreementDep,
+        identity: IdentityDep,
+        keys: KeysDep,
+        sink: SinkDep,
+        clock: ClockDep,
     ) -> ErasureOut:
-        agreement: Agreement = request.app.state.agreement
-        if not agreement.is_statutory(reader.organisation_code):
-            raise HTTPException(403, "erasure is decided by a statutory partner")
-        if reader.role not in ERASURE_ROLES:
-            raise HTTPException(403, f"only {sorted(ERASURE_ROLES)} erase a person")
-        identity: IdentityStore = request.app.state.identity
-        subjects = identity.same_person(key)
-        keys: SubjectKeyStore = request.app.state.keys
-        now = request.app.state.clock()
-        key_ids = keys.shred(subjects, now)
-        if not key_ids:
-            raise HTTPException(404, "the hub holds no data sealed for this person")
-        erasure_id = uuid.uuid4()
-        sink: CaseEventSink = request.app.state.sink
-        by = f"{reader.organisation_code}/{reader.user_id}"
-        try:
-            for key_id in key_ids:
-                await sink.publish_erasure(erasure_marker(key_id, erasure_id, now, by, body.reason))
-        except PublishError as error:
-            raise HTTPException(
-                503,
-                "the keys are destroyed but the erasure markers did not reach Kafka; repeat the "
-                f"request to purge the projections ({error})",
-            ) from error
+        erased = await erase_person(
+            agreement, identity, keys, sink, clock, reader, key, body.reason
+        )
         return ErasureOut(
-            erasure_id=erasure_id, identifiers=len(subjects), keys_destroyed=len(key_ids)
+            erasure_id=erased.erasure_id,
+            identifiers=erased.identifiers,
+            keys_destroyed=erased.keys_destroyed,
         )
 
     return router

@@ -10,7 +10,7 @@ nothing (one bad entry: 422 and the whole Bundle is quarantined); a batch or not
 answers per entry, quarantining each bad one. Refused input is quarantined before the refusal
 is sent; if even that fails, 503.
 
-The sender authenticates like every caller (:func:`hub.http.authentication.reader_identity`):
+The sender authenticates like every caller (:func:`hub.http.dependencies.reader_identity`):
 its events are recorded as from the registered client's organisation. ``X-Source-Organisation``
 may name that organisation again and is refused (403) if it names another. Which practitioners a
 resource names to the team, and as what, is read with that organisation's source file
@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from email.utils import format_datetime
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from hub.connectors.fhir.bundle import NO_ROLES, RESOURCES, read_bundle, resource_to_events
@@ -33,7 +33,7 @@ from hub.connectors.fhir.common import load_json
 from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles, load_sources
 from hub.events import CaseEvent, deterministic_event_id, utc_now
-from hub.http.authentication import reader_identity
+from hub.http.dependencies import Reader, SinkDep
 from hub.ingest.record_limits import RecordTooLargeError
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError
@@ -51,7 +51,7 @@ SourceHeader = Annotated[
     str | None,
     Header(description="ODS code of the sending organisation: the authenticated client's if given"),
 ]
-Sender = Annotated[Recipient, Depends(reader_identity)]
+Sender = Reader
 FHIR_BODY: Final = {
     "requestBody": {
         "content": {media: {"schema": {"type": "object"}} for media in ACCEPTED_MEDIA_TYPES},
@@ -175,7 +175,7 @@ def fhir_router(settings: Settings) -> APIRouter:
         return source.practitioner_roles if source is not None else NO_ROLES
 
     async def refuse(
-        request: Request, raw: bytes, error: RecordError, organisation: str
+        request: Request, sink: CaseEventSink, raw: bytes, error: RecordError, organisation: str
     ) -> JSONResponse:
         record = quarantine_record(
             raw,
@@ -186,14 +186,18 @@ def fhir_router(settings: Settings) -> APIRouter:
             content_type=request.headers.get("content-type"),
         )
         try:
-            await request.app.state.sink.quarantine(record)
+            await sink.quarantine(record)
         except PublishError as publish_error:
             return _unavailable(publish_error)
         status, code = (400, "structure") if error.unreadable else (422, "invalid")
         return operation_outcome(status, error.issues, code=code)
 
     async def ingest(
-        request: Request, resource_type: str, resource_id: str | None, organisation: str
+        request: Request,
+        sink: CaseEventSink,
+        resource_type: str,
+        resource_id: str | None,
+        organisation: str,
     ) -> Response:
         if (refused := _unsupported(request)) is not None:
             return refused
@@ -225,8 +229,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                 roles=roles_of(organisation),
             )
         except RecordError as error:
-            return await refuse(request, raw, error, organisation)
-        sink: CaseEventSink = request.app.state.sink
+            return await refuse(request, sink, raw, error, organisation)
         try:
             for event in events:  # team changes first, the resource's own event last
                 await sink.publish(event)
@@ -234,7 +237,7 @@ def fhir_router(settings: Settings) -> APIRouter:
             return _unavailable(error)
         except RecordTooLargeError as error:  # for good: quarantined, 422, never "try later"
             return await refuse(
-                request, raw, RecordError([(resource_type, str(error))]), organisation
+                request, sink, raw, RecordError([(resource_type, str(error))]), organisation
             )
         version = resource_version(resource_type, data, events[-1], organisation)
         headers = {
@@ -263,10 +266,11 @@ def fhir_router(settings: Settings) -> APIRouter:
         request: Request,
         resource_type: ResourceType,
         sender: Sender,
+        sink: SinkDep,
         x_source_organisation: SourceHeader = None,
     ) -> Response:
         organisation = sending_organisation(sender, x_source_organisation)
-        return await ingest(request, resource_type, None, organisation)
+        return await ingest(request, sink, resource_type, None, organisation)
 
     @router.put(
         "/{resource_type}/{resource_id}",
@@ -281,10 +285,11 @@ def fhir_router(settings: Settings) -> APIRouter:
         resource_type: ResourceType,
         resource_id: str,
         sender: Sender,
+        sink: SinkDep,
         x_source_organisation: SourceHeader = None,
     ) -> Response:
         organisation = sending_organisation(sender, x_source_organisation)
-        return await ingest(request, resource_type, resource_id, organisation)
+        return await ingest(request, sink, resource_type, resource_id, organisation)
 
     @router.post(
         "",
@@ -293,7 +298,7 @@ def fhir_router(settings: Settings) -> APIRouter:
         summary="A batch, transaction or subscription-notification Bundle",
     )
     async def bundle(
-        request: Request, sender: Sender, x_source_organisation: SourceHeader = None
+        request: Request, sender: Sender, sink: SinkDep, x_source_organisation: SourceHeader = None
     ) -> Response:
         organisation = sending_organisation(sender, x_source_organisation)
         if (refused := _unsupported(request)) is not None:
@@ -309,15 +314,14 @@ def fhir_router(settings: Settings) -> APIRouter:
             if reading.atomic and reading.issues():
                 raise RecordError(reading.issues())
         except RecordError as error:
-            return await refuse(request, raw, error, organisation)
-        sink: CaseEventSink = request.app.state.sink
+            return await refuse(request, sink, raw, error, organisation)
         if reading.atomic:  # all or nothing: an entry too large for the log refuses them all
             try:
                 for event in (event for entry in reading.entries for event in entry.events):
                     await sink.check_fits(event)
             except RecordTooLargeError as error:
                 return await refuse(
-                    request, raw, RecordError([("Bundle", str(error))]), organisation
+                    request, sink, raw, RecordError([("Bundle", str(error))]), organisation
                 )
         responses: list[dict[str, Any]] = []
         try:

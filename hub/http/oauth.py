@@ -32,6 +32,7 @@ from hub.auth.assertions import (
 )
 from hub.auth.store import ClientStore
 from hub.events import utc_now
+from hub.http.dependencies import ClientsDep
 from hub.settings import Settings
 
 FORM: Final = "application/x-www-form-urlencoded"
@@ -82,7 +83,7 @@ def token_router(settings: Settings) -> APIRouter:
         max_body_size=settings.body_limit_token_bytes,
         summary="An access token for a client that proves itself with a signed JWT",
     )
-    async def token(request: Request) -> JSONResponse:
+    async def token(request: Request, clients: ClientsDep) -> JSONResponse:
         """OAuth2 client credentials, client authenticated by a signed-JWT assertion."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         if content_type != FORM:
@@ -90,7 +91,7 @@ def token_router(settings: Settings) -> APIRouter:
         body = await request.body()  # at most settings.body_limit_token_bytes
         # Decoding, RSA verification and the store are blocking work: off the event loop, so
         # that a burst of token requests does not stall every other route.
-        return await run_in_threadpool(_issue, body, request.app.state.clients)
+        return await run_in_threadpool(_issue, body, clients)
 
     def _issue(body: bytes, clients: ClientStore) -> JSONResponse:
         try:

@@ -8,9 +8,9 @@ What is common is declared here and applied where routers are included (``hub/ht
   every route with a path parameter 404 for a value no route's path matches (the fuzzer's
   person key with a line break);
 * every route that authenticates its caller (depends on
-  :func:`hub.http.authentication.reader_identity`) answers 401 (no, a malformed, unknown,
-  revoked or expired credential) and 403 (a client whose role the agreement no longer knows):
-  :func:`documented` adds both;
+  :func:`hub.http.dependencies.authenticated_client`, as the reader does) answers 401 (no, a
+  malformed, unknown, revoked or expired credential) and 403 (a client whose role the
+  agreement no longer knows): :func:`documented` adds both;
 * 422 is FastAPI's validation error, ``{"detail": [{"loc": [...], "msg": ..., ...}]}``, naming
   the field, for every route that takes parameters or a body; a refusal a route decides itself
   after validation uses the same shape (:func:`unprocessable`), so a 422 always names a field;
@@ -40,7 +40,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.http import body_limits
-from hub.http.authentication import reader_identity
+from hub.http.dependencies import authenticated_client
 from hub.http.fhir import FHIR_JSON, operation_outcome
 
 FHIR_PREFIX: Final = "/fhir"
@@ -146,7 +146,7 @@ def _authenticates(route: APIRoute) -> bool:
     pending = list(route.dependant.dependencies)
     while pending:
         dependency = pending.pop()
-        if dependency.call is reader_identity:
+        if dependency.call is authenticated_client:
             return True
         pending.extend(dependency.dependencies)
     return False

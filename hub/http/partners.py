@@ -29,24 +29,23 @@ import json
 import logging
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hub.connectors.outcomes import Refused, translate
 from hub.connectors.partners import PartnerFeed
-from hub.connectors.receipts import MAX_ID_LENGTH, Receipts
+from hub.connectors.receipts import MAX_ID_LENGTH
 from hub.connectors.runtime import deliver, published_events
 from hub.connectors.sdk import InputError, Record
 from hub.events import utc_now
-from hub.http.authentication import reader_identity
+from hub.http.dependencies import ChangeStoresDep, PartnersDep, Reader, ReceiptsDep, SinkDep
 from hub.http.openapi import TOO_LARGE, UNSUPPORTED, ErrorOut, unprocessable
 from hub.kafka.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.services.sharing_changes import screen_partner_changes
 from hub.settings import Settings
-from hub.sharing.policy import Recipient
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +69,7 @@ WEBHOOK_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def _feed(request: Request, code: str) -> PartnerFeed:
-    feeds: dict[str, PartnerFeed] = request.app.state.partners
+def _feed(feeds: dict[str, PartnerFeed], code: str) -> PartnerFeed:
     if code not in feeds:
         raise HTTPException(404, f"no partner feed for {code!r} (config/partners/)")
     return feeds[code]
@@ -113,9 +111,16 @@ def partner_router(settings: Settings) -> APIRouter:
         max_body_size=settings.body_limit_webhook_bytes,
         responses=WEBHOOK_REFUSALS,
     )
-    async def webhook(request: Request, code: Code) -> JSONResponse:
+    async def webhook(
+        request: Request,
+        code: Code,
+        feeds: PartnersDep,
+        receipts: ReceiptsDep,
+        stores: ChangeStoresDep,
+        sink: SinkDep,
+    ) -> JSONResponse:
         """A Standard Webhooks delivery from a partner's system."""
-        feed = _feed(request, code)
+        feed = _feed(feeds, code)
         secret = settings.webhook_secrets.get(code)
         if secret is None:
             raise HTTPException(404, f"no webhook secret configured for {code!r}")
@@ -124,18 +129,15 @@ def partner_router(settings: Settings) -> APIRouter:
         message_id = request.headers["webhook-id"]
         if len(message_id) > MAX_ID_LENGTH:  # the receipts column; PostgreSQL would refuse it
             raise HTTPException(400, f"webhook-id is longer than {MAX_ID_LENGTH} characters")
-        receipts: Receipts = request.app.state.webhook_receipts
         if receipts.seen(code, message_id):
             return JSONResponse({"webhook_id": message_id, "duplicate": True}, status_code=202)
         record = webhook_record(body, message_id)
         outcomes = list(translate(feed.connector, feed.config, [record], utc_now()))
         outcomes = screen_partner_changes(
-            request.app.state, code, outcomes, f"webhook {message_id}", channel="webhook"
+            stores, code, outcomes, f"webhook {message_id}", channel="webhook"
         )
         try:
-            outcomes = await deliver(
-                request.app.state.sink, outcomes, channel="webhook", system=feed.config.system
-            )
+            outcomes = await deliver(sink, outcomes, channel="webhook", system=feed.config.system)
         except PublishError as error:
             return _unavailable(error)
         [outcome] = outcomes
@@ -152,10 +154,15 @@ def partner_router(settings: Settings) -> APIRouter:
         openapi_extra=CSV_BODY,
     )
     async def upload(
-        request: Request, code: Code, reader: Annotated[Recipient, Depends(reader_identity)]
+        request: Request,
+        code: Code,
+        reader: Reader,
+        feeds: PartnersDep,
+        stores: ChangeStoresDep,
+        sink: SinkDep,
     ) -> JSONResponse:
         """A CSV file (text/csv) of the partner's records, mapped row by row."""
-        feed = _feed(request, code)
+        feed = _feed(feeds, code)
         if reader.organisation_code != code:
             raise HTTPException(403, f"{reader.organisation_code} cannot upload for {code}")
         if not request.headers.get("content-type", "").startswith("text/csv"):
@@ -174,21 +181,19 @@ def partner_router(settings: Settings) -> APIRouter:
                 content_type="text/csv",
             )
             try:
-                await request.app.state.sink.quarantine(unreadable)
+                await sink.quarantine(unreadable)
             except PublishError as publish_error:
                 return _unavailable(publish_error)
             raise unprocessable(("body",), str(error), name) from None
         outcomes = screen_partner_changes(
-            request.app.state,
+            stores,
             code,
             list(translate(feed.connector, feed.config, records, utc_now())),
             f"upload {name}",
             channel="upload",
         )
         try:
-            outcomes = await deliver(
-                request.app.state.sink, outcomes, channel="upload", system=feed.config.system
-            )
+            outcomes = await deliver(sink, outcomes, channel="upload", system=feed.config.system)
         except PublishError as error:
             return _unavailable(error)
         published = published_events(outcomes)

@@ -18,17 +18,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from hub.alerts.changes import changes_after, last_seq
 from hub.alerts.store import MissedAppointmentStore
-from hub.http.authentication import (
-    PRACTITIONER_RESPONSES,
-    Organisation,
-    named_practitioner,
-    reader_identity,
-)
+from hub.http.authentication import PRACTITIONER_RESPONSES, Organisation, named_practitioner
+from hub.http.dependencies import AlertsDep, Reader, SharingContextDep
 from hub.kafka.publisher import PublishError
 from hub.services.alert_release import release_alerts
 from hub.services.release import SharingContext
@@ -37,7 +33,6 @@ from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.subscriptions.rules import sse_event, wants
 
-Reader = Annotated[Recipient, Depends(reader_identity)]
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -106,6 +101,8 @@ def stream_router(settings: Settings) -> APIRouter:
         practitioner_id: str,
         request: Request,
         reader: Reader,
+        store: AlertsDep,
+        context: SharingContextDep,
         last_event_id: Annotated[str | None, Header()] = None,
         organisation: Organisation = None,
     ) -> StreamingResponse:
@@ -113,14 +110,13 @@ def stream_router(settings: Settings) -> APIRouter:
         supervisor's view."""
         if named_practitioner(reader, practitioner_id, organisation) != reader.practitioner:
             raise HTTPException(403, "an alert stream is read by the practitioner it is for")
-        store: MissedAppointmentStore = request.app.state.store
         cursor = start_after(last_event_id, last_seq(store.engine))
         gone = asyncio.Event()
 
         async def events() -> AsyncIterator[str]:
             async for text in alert_events(
                 store,
-                SharingContext.from_state(request.app.state),
+                context,
                 reader,
                 cursor,
                 poll_seconds=settings.stream_poll_seconds,

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from hub.alerts.changes import last_seq
-from hub.alerts.store import MissedAppointmentStore
 from hub.events import utc_now
-from hub.http.authentication import reader_identity
+from hub.http.dependencies import AlertsDep, ClientDep, DestinationsDep, Reader, SubscriptionsDep
 from hub.http.openapi import NOT_FOUND, unprocessable
 from hub.sharing.policy import Recipient
-from hub.subscriptions.destinations import Destinations, RefusedDestinationError
+from hub.subscriptions.destinations import RefusedDestinationError
 from hub.subscriptions.store import DeadLetter, Subscription, SubscriptionStore
-
-Reader = Annotated[Recipient, Depends(reader_identity)]
 
 
 class SubscriptionIn(BaseModel):
@@ -127,21 +123,25 @@ def subscription_router() -> APIRouter:
         response_model=SubscriptionCreated,
         summary="Subscribe to alert changes by signed webhook (Standard Webhooks)",
     )
-    async def create(body: SubscriptionIn, request: Request, reader: Reader) -> SubscriptionCreated:
+    async def create(
+        body: SubscriptionIn,
+        reader: Reader,
+        client: ClientDep,
+        destinations: DestinationsDep,
+        store: SubscriptionsDep,
+        alerts: AlertsDep,
+    ) -> SubscriptionCreated:
         """Changes from now on of the alerts addressed to you (an organisation's system: the
         alerts its organisation controls), each as the sharing policy lets you see it when it
         is sent. The answer carries the signing secret, once."""
-        destinations: Destinations = request.app.state.destinations
         try:
             await asyncio.to_thread(destinations.check, str(body.url))
         except RefusedDestinationError as error:
             raise unprocessable(
                 ("body", "url"), f"not a webhook destination: {error}", str(body.url)
             ) from None
-        store: SubscriptionStore = request.app.state.subscriptions
-        alerts: MissedAppointmentStore = request.app.state.store
         created = store.create(
-            request.state.client_id,
+            client.client_id,
             reader,
             str(body.url),
             body.description,
@@ -153,8 +153,7 @@ def subscription_router() -> APIRouter:
     @router.get(
         "/subscriptions", response_model=list[SubscriptionOut], summary="Your subscriptions"
     )
-    async def mine(request: Request, reader: Reader) -> list[SubscriptionOut]:
-        store: SubscriptionStore = request.app.state.subscriptions
+    async def mine(reader: Reader, store: SubscriptionsDep) -> list[SubscriptionOut]:
         return [_out(store, s) for s in store.owned_by(reader.organisation_code, reader.user_id)]
 
     @router.delete(
@@ -164,8 +163,7 @@ def subscription_router() -> APIRouter:
         summary="Stop a subscription (nothing more is sent)",
         responses=NOT_FOUND,
     )
-    async def delete(subscription_id: str, request: Request, reader: Reader) -> Response:
-        store: SubscriptionStore = request.app.state.subscriptions
+    async def delete(subscription_id: str, reader: Reader, store: SubscriptionsDep) -> Response:
         owned(store, subscription_id, reader)
         store.disable(subscription_id, utc_now(), "deleted by its owner")
         return Response(status_code=204)
@@ -177,9 +175,8 @@ def subscription_router() -> APIRouter:
         responses=NOT_FOUND,
     )
     async def dead_letters(
-        subscription_id: str, request: Request, reader: Reader
+        subscription_id: str, reader: Reader, store: SubscriptionsDep
     ) -> list[DeadLetterOut]:
-        store: SubscriptionStore = request.app.state.subscriptions
         owned(store, subscription_id, reader)
         return [_dead_letter_out(d) for d in store.dead_letters(subscription_id)]
 
@@ -190,10 +187,11 @@ def subscription_router() -> APIRouter:
         summary="Deliver the dead letters again, in order, at the worker's next run",
         responses=NOT_FOUND,
     )
-    async def replay(subscription_id: str, request: Request, reader: Reader) -> ReplayAccepted:
+    async def replay(
+        subscription_id: str, reader: Reader, store: SubscriptionsDep
+    ) -> ReplayAccepted:
         """Each is fetched and judged by the policy again when it is sent: a consent withdrawn
         since it failed withholds it."""
-        store: SubscriptionStore = request.app.state.subscriptions
         owned(store, subscription_id, reader)
         count = store.request_replay(subscription_id, utc_now())
         return ReplayAccepted(subscription_id=subscription_id, replaying=count)

@@ -1,7 +1,7 @@
 """Alerts as a reader may see them: the response shapes, and the one gate-and-record path.
 
 :func:`release_alerts` is what every outgoing channel for alerts calls — the API and the inbox
-(through :func:`hub.http.alerts.released_alerts`), outgoing webhooks and
+(through :func:`hub.services.alerts.released_alerts`), outgoing webhooks and
 Server-Sent Events (:mod:`hub.subscriptions`). It needs no HTTP request: a
 :class:`~hub.services.release.SharingContext` carries the agreement, facts, identity, clock and
 sink. Each alert passes the gate for the reader *now*; the disclosures are written before the

@@ -7,8 +7,9 @@ adapters so that a caller with no FastAPI ``Request`` (the webhook delivery in t
 stream's loop) goes through exactly the same code: :meth:`SharingContext.release` asks
 :func:`hub.sharing.gate.release` (and so :func:`hub.sharing.policy.decide`, the one decision),
 :meth:`SharingContext.record` writes the disclosures and raises if the broker did not take them.
-The HTTP routes build it from ``app.state`` (:func:`hub.http.sharing.sharing_context`) and turn
-a failed record into 503.
+The HTTP routes take it as a dependency built from the hub
+(:func:`hub.http.dependencies.sharing_context`), and the use cases turn a failed record into
+:class:`~hub.services.errors.NotRecordedError` (503).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine
 
@@ -41,11 +42,6 @@ class SharingContext:
     identity: IdentityStore
     sink: CaseEventSink
     clock: Callable[[], datetime]
-
-    @classmethod
-    def from_state(cls, state: Any) -> SharingContext:
-        """From a FastAPI app's ``state`` (what :func:`hub.http.app.create_api` puts there)."""
-        return cls(state.agreement, state.sharing, state.identity, state.sink, state.clock)
 
     @classmethod
     def on_engine(cls, agreement: Agreement, engine: Engine, sink: CaseEventSink) -> SharingContext:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hub.alerts.store import MissedAppointmentStore
@@ -56,10 +57,25 @@ class Attempt:
     change_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-def involved_organisations(state: Any, keys: Sequence[str]) -> frozenset[str]:
+@dataclass(frozen=True)
+class ChangeStores:
+    """What deciding and logging a change to sharing reads and writes: the agreement, the
+    person index (merges), the sharing facts, the records that involve an organisation with the
+    person (team items, alerts), the change log, and the clock the decision is taken by."""
+
+    agreement: Agreement
+    identity: IdentityStore
+    sharing: SharingStore
+    team: TeamStore
+    alerts: MissedAppointmentStore
+    changes: ChangeLog
+    clock: Callable[[], datetime]
+
+
+def involved_organisations(
+    team: TeamStore, alerts: MissedAppointmentStore, keys: Sequence[str]
+) -> frozenset[str]:
     """Organisations that control a record about the person or have a practitioner assigned."""
-    team: TeamStore = state.team
-    alerts: MissedAppointmentStore = state.store
     found: set[str] = set()
     for items in team.items_of(keys).values():
         for item in items:
@@ -71,24 +87,21 @@ def involved_organisations(state: Any, keys: Sequence[str]) -> frozenset[str]:
 
 
 def check_change(
-    state: Any, attempt: Attempt, also_involved: frozenset[str] = frozenset()
+    stores: ChangeStores, attempt: Attempt, also_involved: frozenset[str] = frozenset()
 ) -> Decision:
-    """The policy's answer for ``attempt`` now (``state``: the API's ``app.state``);
-    ``also_involved``: organisations involved by records accepted with the change but not yet
-    folded into the stores (earlier rows of the same upload)."""
-    identity: IdentityStore = state.identity
-    sharing: SharingStore = state.sharing
-    agreement: Agreement = state.agreement
-    keys = identity.same_person(attempt.subject_key)
-    facts = sharing.facts_for(Subject(attempt.subject_key), also=keys)
-    involvement = involved_organisations(state, keys) | also_involved
+    """The policy's answer for ``attempt`` now; ``also_involved``: organisations involved by
+    records accepted with the change but not yet folded into the stores (earlier rows of the
+    same upload)."""
+    keys = stores.identity.same_person(attempt.subject_key)
+    facts = stores.sharing.facts_for(Subject(attempt.subject_key), also=keys)
+    involvement = involved_organisations(stores.team, stores.alerts, keys) | also_involved
     return decide_change(
-        agreement, attempt.actor, attempt.change, facts, involvement, state.clock()
+        stores.agreement, attempt.actor, attempt.change, facts, involvement, stores.clock()
     )
 
 
 def record_change(
-    state: Any,
+    stores: ChangeStores,
     attempt: Attempt,
     decision: Decision,
     *,
@@ -100,11 +113,10 @@ def record_change(
     ``event_id``: the case-event published (PERMIT); ``held``: what would have been published
     (REVIEW), kept so a reviewer sees exactly what was asked.
     """
-    changes: ChangeLog = state.changes
     actor = attempt.actor
     entry = ChangeRecord(
         change_id=attempt.change_id,
-        at=state.clock(),
+        at=stores.clock(),
         kind=attempt.change.kind,
         subject_key=attempt.subject_key,
         organisation_code=actor.organisation_code,
@@ -122,7 +134,7 @@ def record_change(
         event_id=event_id,
         held_event=held,
     )
-    changes.record(entry)
+    stores.changes.record(entry)
     if not decision.permitted:
         line = {
             "change_id": str(entry.change_id),
@@ -161,7 +173,11 @@ def from_held(held: dict[str, Any]) -> tuple[Payload, tuple[PersonIdentifier, ..
 
 
 def screen_partner_changes(
-    state: Any, organisation: str, outcomes: Sequence[Outcome], reference: str, channel: str
+    stores: ChangeStores,
+    organisation: str,
+    outcomes: Sequence[Outcome],
+    reference: str,
+    channel: str,
 ) -> list[Outcome]:
     """A partner's mapped records with every consent or withdrawal in them decided first.
 
@@ -205,15 +221,15 @@ def screen_partner_changes(
                 evidence={"recorded_by": payload.recorded_by, "source": event.source_record_id},
             )
             earlier = frozenset({organisation}) if attempt.subject_key in controls else frozenset()
-            decision = check_change(state, attempt, also_involved=earlier)
+            decision = check_change(stores, attempt, also_involved=earlier)
             if decision.outcome is Verdict.DENY:
-                record_change(state, attempt, decision)
+                record_change(stores, attempt, decision)
                 refusals.append(("event", f"refused by the sharing policy: {decision.reason}"))
             elif decision.outcome is Verdict.REVIEW:
                 held = held_form(event.event_type, payload, event.subject, event.family_key)
-                record_change(state, attempt, decision, held=held)
+                record_change(stores, attempt, decision, held=held)
             else:
-                record_change(state, attempt, decision, event_id=event.event_id)
+                record_change(stores, attempt, decision, event_id=event.event_id)
                 kept.append(event)
         if refusals:
             screened.append(Refused(outcome.record, tuple(refusals)))

@@ -12,7 +12,7 @@ A view is built in three steps:
 3. assemble the sections from what the gate released.
 
 The gate is a function argument, so the assembly is tested with the real policy and agreement
-and no HTTP; the route module passes :func:`hub.http.sharing.release_now`.
+and no HTTP; :mod:`hub.services.team` passes :meth:`hub.services.release.SharingContext.release`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from hub.auth.credentials import SESSION_COOKIE
 from hub.auth.store import ClientStore
 from hub.erasure.keystore import open_key_store
 from hub.http.app import create_api
+from hub.http.dependencies import running_hub
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -35,7 +36,7 @@ def api(make_settings: Callable[..., Settings]) -> Iterator[tuple[TestClient, Cl
             settings, sink=CaseEventSink(publisher, settings, open_key_store(settings)), store=store
         )
         with TestClient(app, follow_redirects=False) as client:
-            yield client, app.state.clients
+            yield client, running_hub(app).clients
     finally:
         publisher.close()
         store.engine.dispose()

@@ -27,6 +27,7 @@ from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent, DataCategory, PractitionerRole
 from hub.http.app import create_api
+from hub.http.dependencies import running_hub, sharing_context
 from hub.http.stream import alert_events
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
@@ -111,7 +112,7 @@ def hub(make_settings: Callable[..., Settings]) -> Iterator[Hub]:
         for who in READERS.values():
             reader(who.user_id, who.organisation_code, who.role)
         register_readers(settings.resolved_database_url())
-        context = SharingContext.from_state(app.state)
+        context = sharing_context(running_hub(app))
         yield Hub(client, store, context)
     publisher.close()
 

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from hub.events import PersonIdentifier, PractitionerRole
+from hub.http.dependencies import running_hub
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL
@@ -91,7 +92,7 @@ def home_start_is_assigned(client: TestClient) -> None:
     allocated = practitioner(
         "hs-3", PractitionerRole.KEY_WORKER, organisation=HOME_START, source=HOME_START_SOURCE
     )
-    client.app.state.team.apply("more", 0, 0, allocated)  # type: ignore[attr-defined]
+    running_hub(client.app).team.apply("more", 0, 0, allocated)
 
 
 def team_status(client: TestClient, headers: dict[str, str]) -> int:
@@ -374,7 +375,7 @@ def test_an_identity_link_is_confirmed_only_by_the_roles_the_agreement_names(
     council_record = mother_registered(source=COUNCIL).model_copy(
         update={"subject": (PersonIdentifier(system="urn:council:355:person", value="P77"),)}
     )
-    client.app.state.identity.apply("more", 0, 0, council_record)  # type: ignore[attr-defined]
+    running_hub(client.app).identity.apply("more", 0, 0, council_record)
     [review] = client.get("/identity/reviews", headers=SOCIAL_WORKER).json()
     path = f"/identity/reviews/{review['review_id']}"
     for who in (GP, MIDWIFE, R0A_SYSTEM):

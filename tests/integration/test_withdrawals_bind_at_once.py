@@ -25,8 +25,8 @@ from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
 from hub.events import AssignmentScope, DataCategory, PractitionerAssigned, PractitionerRole, Source
 from hub.http.app import create_api
+from hub.http.dependencies import running_hub, sharing_context
 from hub.http.stream import alert_events
-from hub.services.release import SharingContext
 from hub.settings import Settings
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
@@ -146,7 +146,7 @@ def test_the_push_after_the_2xx_excludes_the_withdrawn_data(
 ) -> None:
     """The key worker's live stream: the trust's alert changes after the withdrawal, then the
     charity's own one (always hers to see); the first thing pushed must be the charity's."""
-    store: MissedAppointmentStore = client.app.state.store  # type: ignore[attr-defined]
+    store = running_hub(client.app).alerts
     cursor = last_seq(store.engine)
     status, text = withdraw(client)
     assert 200 <= status < 300, text
@@ -158,7 +158,7 @@ def test_the_push_after_the_2xx_excludes_the_withdrawn_data(
     async def first_push() -> str:
         pushes = alert_events(
             store,
-            SharingContext.from_state(client.app.state),  # type: ignore[attr-defined]
+            sharing_context(running_hub(client.app)),
             Recipient(HOME_START, "KEY_WORKER", "hs-3"),
             cursor,
             poll_seconds=0.05,

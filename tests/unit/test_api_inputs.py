@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hub.http.sharing import ConsentIn, OverrideIn
+from hub.http.consents import ConsentIn, OverrideIn
 
 SUBJECT = {"system": "https://example.org/maternity-id", "value": "M-1"}
 CONSENT: dict[str, Any] = {

@@ -1,9 +1,10 @@
-"""The midwife's alert inbox: server-rendered pages over the same routes' logic.
+"""The midwife's alert inbox: server-rendered pages over the API's own use cases.
 
-Every page reads through :func:`hub.http.alerts.released_alerts` — the sharing gate
-for the signed-in reader, with the disclosure recorded before the page is sent — and acknowledges
-or closes through :func:`hub.http.alerts.change_alert`, the API's own path. The page
-adds no rule of its own: what the API would withhold, the page withholds.
+Every page reads through :mod:`hub.services.alerts` — the sharing gate for the signed-in
+reader, with the disclosure recorded before the page is sent — and acknowledges or closes
+through :func:`hub.services.alerts.change_alert`, the API's own path; the team beside an alert
+is :func:`hub.services.team.team_of_person`, as the team API reads it. The page adds no rule of
+its own: what the API would withhold, the page withholds.
 
 A midwife signs in with her API key (:mod:`hub.http.web.session`); forms post back with the session
 cookie (``SameSite=Strict``), and a post whose ``Origin`` is not this hub is refused, so another
@@ -15,20 +16,28 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from hub.alerts.store import MissedAppointmentStore
-from hub.http.alerts import (
-    AlertOut,
+from hub.http.dependencies import (
+    AlertsDep,
+    ClockDep,
+    IdentityDep,
+    Reference,
+    SharingContextDep,
+    SinkDep,
+    TeamDep,
+)
+from hub.http.web.session import PageReader as Reader
+from hub.http.web.templating import TEMPLATES, same_origin
+from hub.services.alerts import (
     acknowledgement,
+    addressed_alert,
     change_alert,
     closure,
     released_alerts,
 )
-from hub.http.team import team_of_person
-from hub.http.web.session import PageReader as Reader
-from hub.http.web.templating import TEMPLATES, same_origin
+from hub.services.team import team_of_person
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 
@@ -47,21 +56,40 @@ def inbox_router() -> APIRouter:
     router = APIRouter(tags=["inbox"], include_in_schema=False)
 
     @router.get("/inbox", response_class=HTMLResponse)
-    async def inbox(request: Request, reader: Reader) -> HTMLResponse:
-        store: MissedAppointmentStore = request.app.state.store
-        views = store.open_alerts_for(reader.practitioner)
-        alerts = await released_alerts(request, reader, views, channel=Channel.API)
-        return _page(request, "inbox.html", reader, alerts=alerts)
+    async def inbox(
+        request: Request,
+        reader: Reader,
+        alerts: AlertsDep,
+        context: SharingContextDep,
+        reference: Reference,
+    ) -> HTMLResponse:
+        views = alerts.open_alerts_for(reader.practitioner)
+        shown = await released_alerts(
+            context, reader, views, channel=Channel.API, reference=reference
+        )
+        return _page(request, "inbox.html", reader, alerts=shown)
 
     @router.get("/inbox/alerts/{alert_id}", response_class=HTMLResponse)
     async def alert_page(
-        alert_id: uuid.UUID, request: Request, reader: Reader, done: str | None = None
+        alert_id: uuid.UUID,
+        request: Request,
+        reader: Reader,
+        alerts: AlertsDep,
+        identity: IdentityDep,
+        team: TeamDep,
+        context: SharingContextDep,
+        reference: Reference,
+        done: str | None = None,
     ) -> HTMLResponse:
-        shown, subject_key = await _alert_for(request, reader, alert_id)
+        shown, subject_key = await addressed_alert(
+            alerts, context, reader, alert_id, reference=reference
+        )
         # The team around the family beside the alert, through the gate like the team API.
-        team = await team_of_person(request, reader, subject_key)
+        around = await team_of_person(
+            identity, team, context, reader, subject_key, reference=reference
+        )
         return _page(
-            request, "alert.html", reader, alert=shown, team=team, done=DONE.get(done or "")
+            request, "alert.html", reader, alert=shown, team=around, done=DONE.get(done or "")
         )
 
     @router.post("/inbox/alerts/{alert_id}/acknowledge")
@@ -69,11 +97,14 @@ def inbox_router() -> APIRouter:
         alert_id: uuid.UUID,
         request: Request,
         reader: Reader,
+        alerts: AlertsDep,
+        sink: SinkDep,
+        clock: ClockDep,
         note: Annotated[str, Form(max_length=2000)] = "",
     ) -> RedirectResponse:
         same_origin(request)
         payload = acknowledgement(reader, alert_id, note or None)
-        await change_alert(request, reader, alert_id, payload)
+        await change_alert(alerts, sink, clock, reader, alert_id, payload)
         return RedirectResponse(f"/inbox/alerts/{alert_id}?done=acknowledged", status_code=303)
 
     @router.post("/inbox/alerts/{alert_id}/close")
@@ -81,26 +112,14 @@ def inbox_router() -> APIRouter:
         alert_id: uuid.UUID,
         request: Request,
         reader: Reader,
+        alerts: AlertsDep,
+        sink: SinkDep,
+        clock: ClockDep,
         reason: Annotated[str, Form(min_length=3, max_length=2000)],
     ) -> RedirectResponse:
         same_origin(request)
         payload = closure(reader, alert_id, reason)
-        await change_alert(request, reader, alert_id, payload)
+        await change_alert(alerts, sink, clock, reader, alert_id, payload)
         return RedirectResponse(f"/inbox/alerts/{alert_id}?done=closed", status_code=303)
 
     return router
-
-
-async def _alert_for(
-    request: Request, reader: Recipient, alert_id: uuid.UUID
-) -> tuple[AlertOut, str]:
-    """The alert as the reader may see it, and whom it is about (the key, for the team view);
-    404 unless addressed to her and released to her."""
-    store: MissedAppointmentStore = request.app.state.store
-    view = store.alert(alert_id)
-    if view is None or reader.practitioner not in view.alert.addressed_to():
-        raise HTTPException(404, f"no alert {alert_id} addressed to you")
-    shown = await released_alerts(request, reader, [view], channel=Channel.API)
-    if not shown:
-        raise HTTPException(404, f"no alert {alert_id} you may see")
-    return shown[0], view.alert.subject_key

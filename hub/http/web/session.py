@@ -21,8 +21,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from hub.auth.credentials import SESSION_COOKIE
-from hub.auth.store import ClientStore
-from hub.http.authentication import reader_identity
+from hub.http.authentication import authenticate
+from hub.http.dependencies import ClientsDep
 from hub.http.web.templating import TEMPLATES, same_origin
 from hub.settings import Settings
 from hub.sharing.policy import Recipient
@@ -39,10 +39,10 @@ class NotSignedInError(Exception):
         self.headers = headers  # WWW-Authenticate, as the API's 401 has it
 
 
-def page_reader(request: Request) -> Recipient:
+def page_reader(request: Request, clients: ClientsDep) -> Recipient:
     """The signed-in reader of a page, or :class:`NotSignedInError` (rendered as the form)."""
     try:
-        return reader_identity(request)
+        return authenticate(request, clients).recipient()
     except HTTPException as refused:
         if refused.status_code != 401:
             raise
@@ -79,10 +79,9 @@ def session_router(settings: Settings) -> APIRouter:
 
     @router.post(SIGN_IN, response_model=None)
     async def sign_in(
-        request: Request, api_key: Annotated[str, Form(max_length=512)]
+        request: Request, clients: ClientsDep, api_key: Annotated[str, Form(max_length=512)]
     ) -> HTMLResponse | RedirectResponse:
         same_origin(request)
-        clients: ClientStore = request.app.state.clients
         client = clients.authenticate_api_key(api_key.strip())
         if client is None:
             return sign_in_page(
@@ -102,11 +101,12 @@ def session_router(settings: Settings) -> APIRouter:
         return response
 
     @router.post("/inbox/sign-out")
-    async def sign_out(request: Request, reader: PageReader) -> RedirectResponse:
+    async def sign_out(
+        request: Request, reader: PageReader, clients: ClientsDep
+    ) -> RedirectResponse:
         same_origin(request)
         token = request.cookies.get(SESSION_COOKIE)
         if token:
-            clients: ClientStore = request.app.state.clients
             clients.revoke_access_token(token)
         response = RedirectResponse(SIGN_IN, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
