@@ -4,12 +4,12 @@ The API's lifespan builds the hub once (:func:`hub.bootstrap.build_hub`) and :fu
 keeps it on the app; this module is the only one that reads it back. A route names what it
 needs by type — ``alerts: AlertsDep``, ``sink: SinkDep``, ``reader: Reader`` — and FastAPI
 calls the getter, so mypy checks every use and nothing else casts ``app.state`` by hand (a
-test holds ``hub/http`` to that). The getters take nothing from the request but the app, so
-they add no parameter to the OpenAPI document.
+test holds ``hub/http`` to that). The getters read nothing of the request but its app (and,
+for :data:`Reference`, its method and path), so they add no parameter to the OpenAPI document.
 
 The reader is authenticated here too: :func:`authenticated_client` checks the credential the
-request presents (:func:`hub.http.authentication.authenticate`) and :func:`reader_identity` is that
-client's organisation, role and user — the recipient every route hands to the sharing gate.
+request presents (:func:`hub.http.authentication.authenticate`) and :func:`reader_identity` is
+that client's organisation, role and user — the recipient every route hands to the sharing gate.
 """
 
 from __future__ import annotations
