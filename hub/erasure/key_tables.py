@@ -109,13 +109,15 @@ def insert_new_keys(engine: Engine, rows: list[dict[str, Any]]) -> set[str]:
     would undo the whole batch. Another database: all or nothing, and the caller reads again.
     """
     dialect = engine.dialect.name
+    # Many parameter sets to one compiled statement: SQLAlchemy sends them as multi-row
+    # INSERTs ("insertmanyvalues"), RETURNING what went in.
     with engine.begin() as connection:
         if dialect == "postgresql":
-            pg = postgresql.insert(keys_table).values(rows).on_conflict_do_nothing()
-            return set(connection.execute(pg.returning(keys_table.c.subject)).scalars())
+            pg = postgresql.insert(keys_table).on_conflict_do_nothing()
+            return set(connection.execute(pg.returning(keys_table.c.subject), rows).scalars())
         if dialect == "sqlite":
-            lite = sqlite.insert(keys_table).values(rows).on_conflict_do_nothing()
-            return set(connection.execute(lite.returning(keys_table.c.subject)).scalars())
+            lite = sqlite.insert(keys_table).on_conflict_do_nothing()
+            return set(connection.execute(lite.returning(keys_table.c.subject), rows).scalars())
     try:
         with engine.begin() as connection:
             connection.execute(insert(keys_table), rows)

@@ -5,6 +5,10 @@ subject's key and frame a ``CaseEventLogEntry`` (``schemas/avro/case_event_log_e
 the configured framing; the Kafka record key is the random key id, never an identifier. Readers
 get back a :data:`~hub.erasure.sealing.LogEntry`, or None for an entry whose key was destroyed —
 the one outcome that is neither data nor an error.
+
+A batch (``encode_many``, ``decode_many``) is one batch of the key store (ADR 0025): one read of
+the erasure epoch, the keys it does not yet hold read or made in bulk, and each entry's outcome
+(an error included) in its place, so one refused or undecodable entry never fails the others.
 """
 
 from __future__ import annotations
@@ -64,7 +68,9 @@ class CaseEventLog:
 
     def encode(self, event: CaseEvent) -> tuple[bytes, bytes]:
         """The Kafka key and value for ``event``, sealed with its subject's key."""
-        key = self._keys.key_for(event.subject_key())
+        return self._seal(event, self._keys.key_for(event.subject_key()))
+
+    def _seal(self, event: CaseEvent, key: SubjectKey) -> tuple[bytes, bytes]:
         sealed = seal(key, str(event.event_id), event.event_type.value, self._events.encode(event))
         entry = {
             "event_id": sealed.event_id,
@@ -91,15 +97,17 @@ class CaseEventLog:
         person being erased gets the error in its place; the others are sealed."""
         keys = self._keys
         with keys.begin_batch() if isinstance(keys, BatchKeyring) else nullcontext():
+            found: Mapping[str, SubjectKey] = {}
             if isinstance(keys, BatchKeyring):
-                # Refused or not, the others' keys are made and cached; each refused event
-                # gets its own error below.
+                # If someone is refused, the others' keys are made and cached all the same:
+                # asked again one by one below, they cost no query.
                 with suppress(ErasureInProgressError):
-                    keys.keys_for({event.subject_key() for event in events})
+                    found = keys.keys_for({event.subject_key() for event in events})
             sealed: list[tuple[bytes, bytes] | ErasureInProgressError] = []
             for event in events:
+                key = found.get(event.subject_key())
                 try:
-                    sealed.append(self.encode(event))
+                    sealed.append(self._seal(event, key) if key else self.encode(event))
                 except ErasureInProgressError as error:
                     sealed.append(error)
             return sealed
