@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import alert_latency, codec, extract, hl7, policy, publish, replay
+from benchmarks import alert_latency, codec, extract, hl7, keys, policy, publish, replay
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     suites: dict[str, Callable[[], None]] = {
         "codec": codec.run,
+        "keys": keys.run,
         "hl7": hl7.run,
         "publish": publish.run,
         "policy": policy.run,

@@ -5,13 +5,19 @@ subject's key and frame a ``CaseEventLogEntry`` (``schemas/avro/case_event_log_e
 the configured framing; the Kafka record key is the random key id, never an identifier. Readers
 get back a :data:`~hub.erasure.sealing.LogEntry`, or None for an entry whose key was destroyed —
 the one outcome that is neither data nor an error.
+
+A batch (``encode_many``, ``decode_many``) is one batch of the key store (ADR 0025): one read of
+the erasure epoch, the keys it does not yet hold read or made in bulk, and each entry's outcome
+(an error included) in its place, so one refused or undecodable entry never fails the others.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
+from typing import Any, Final, Protocol, runtime_checkable
 
-from hub.erasure.keystore import UnknownKeyError
+from hub.erasure.keystore import ErasureInProgressError, UnknownKeyError
 from hub.erasure.sealing import (
     Erasure,
     LogEntry,
@@ -39,6 +45,17 @@ class Keyring(Protocol):
     def subjects_of(self, key_id: str) -> tuple[str, ...]: ...
 
 
+@runtime_checkable
+class BatchKeyring(Keyring, Protocol):
+    """A key store that can serve a batch with one epoch read and bulk queries (ADR 0025)."""
+
+    def begin_batch(self) -> AbstractContextManager[object]: ...
+
+    def keys_for(self, subjects: Iterable[str]) -> Mapping[str, SubjectKey]: ...
+
+    def secrets_of(self, key_ids: Iterable[str]) -> Mapping[str, bytes | None]: ...
+
+
 class CaseEventLog:
     """Encode case-events and erasure markers for the topic; decode its entries."""
 
@@ -51,7 +68,9 @@ class CaseEventLog:
 
     def encode(self, event: CaseEvent) -> tuple[bytes, bytes]:
         """The Kafka key and value for ``event``, sealed with its subject's key."""
-        key = self._keys.key_for(event.subject_key())
+        return self._seal(event, self._keys.key_for(event.subject_key()))
+
+    def _seal(self, event: CaseEvent, key: SubjectKey) -> tuple[bytes, bytes]:
         sealed = seal(key, str(event.event_id), event.event_type.value, self._events.encode(event))
         entry = {
             "event_id": sealed.event_id,
@@ -70,24 +89,85 @@ class CaseEventLog:
         }
         return self._frame(marker.key_id, ERASED, entry)
 
+    def encode_many(
+        self, events: Sequence[CaseEvent]
+    ) -> list[tuple[bytes, bytes] | ErasureInProgressError]:
+        """:meth:`encode` of each event as one batch of the key store: one epoch read, the keys
+        not cached read in one query, the new subjects' made in one insert. An event about a
+        person being erased gets the error in its place; the others are sealed."""
+        keys = self._keys
+        with keys.begin_batch() if isinstance(keys, BatchKeyring) else nullcontext():
+            found: Mapping[str, SubjectKey] = {}
+            if isinstance(keys, BatchKeyring):
+                # If someone is refused, the others' keys are made and cached all the same:
+                # asked again one by one below, they cost no query.
+                with suppress(ErasureInProgressError):
+                    found = keys.keys_for({event.subject_key() for event in events})
+            sealed: list[tuple[bytes, bytes] | ErasureInProgressError] = []
+            for event in events:
+                key = found.get(event.subject_key())
+                try:
+                    sealed.append(self._seal(event, key) if key else self.encode(event))
+                except ErasureInProgressError as error:
+                    sealed.append(error)
+            return sealed
+
     def decode(self, value: bytes) -> LogEntry | None:
         """An event, an erasure marker, or None for an entry sealed with a destroyed key.
 
         Raises :class:`DecodeError` (so the runner dead-letters it) for bytes that are not an
         entry, an entry that does not open, or a key this key store never held.
         """
+        return self._decode(*self._parse(value), {})
+
+    def decode_many(self, values: Sequence[bytes]) -> list[LogEntry | DecodeError | None]:
+        """:meth:`decode` of each value as one batch of the key store: one epoch read (the values
+        are in hand, so it sees the erasure of any marker among them), the secrets not cached
+        read in one query. What does not decode gets its :class:`DecodeError` in its place."""
+        keys = self._keys
+        with keys.begin_batch() if isinstance(keys, BatchKeyring) else nullcontext():
+            parsed: list[tuple[str, str, dict[str, Any]] | DecodeError] = []
+            for value in values:
+                try:
+                    parsed.append(self._parse(value))
+                except DecodeError as error:
+                    parsed.append(error)
+            wanted = {p[0] for p in parsed if not isinstance(p, DecodeError) and p[1] != ERASED}
+            secrets = keys.secrets_of(wanted) if isinstance(keys, BatchKeyring) else {}
+            decoded: list[LogEntry | DecodeError | None] = []
+            for entry in parsed:
+                if isinstance(entry, DecodeError):
+                    decoded.append(entry)
+                    continue
+                try:
+                    decoded.append(self._decode(*entry, secrets))
+                except DecodeError as error:
+                    decoded.append(error)
+            return decoded
+
+    def _parse(self, value: bytes) -> tuple[str, str, dict[str, Any]]:
+        """The key id, the entry's record name and its fields (not yet opened)."""
         datum = self._framing.decode(value)
         try:
             key_id: str = datum["key_id"]
             name, body = datum["entry"]
         except (KeyError, TypeError, ValueError) as error:
             raise DecodeError(f"not a case-event log entry: {error}") from error
+        return key_id, name, body
+
+    def _decode(
+        self, key_id: str, name: str, body: dict[str, Any], secrets: Mapping[str, bytes | None]
+    ) -> LogEntry | None:
+        """The parsed entry opened with ``secrets[key_id]``, else the key store's secret."""
         if name == ERASED:
             return _erasure(key_id, body, self._keys.subjects_of(key_id))
         try:
-            secret = self._keys.secret_of(key_id)
+            secret = secrets[key_id] if key_id in secrets else self._keys.secret_of(key_id)
         except UnknownKeyError as error:
             raise DecodeError(str(error)) from error
+        return self._open(key_id, body, secret)
+
+    def _open(self, key_id: str, body: dict[str, Any], secret: bytes | None) -> CaseEvent | None:
         if secret is None:
             return None
         sealed = Sealed(body["event_id"], body["event_type"], body["nonce"], body["ciphertext"])
