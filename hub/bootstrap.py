@@ -8,7 +8,7 @@ their own instances of the same classes through its keyword arguments.
 A process that needs less than the whole hub takes the same parts from the smaller builders
 below: :func:`database` (the projection database, disposed at the end), :func:`publishing` (a
 sink on its own producer and the key store), :func:`open_publisher`, :func:`delivering` (the
-outgoing webhooks' deliverer), :func:`build_projection_stores` (the projections' stores, for
+outgoing webhooks' deliverer), :func:`projection_stores` (the projections' stores, for
 ``hub replay``) and :func:`stray_parties` (the start-up check). No module outside
 this one, the storage and Kafka adapters and the key store opens an engine, a producer or a key
 store, builds a sink or reads the agreement file (``tests/unit/test_composition_root.py``).
@@ -251,3 +251,15 @@ def build_projection_stores(
     if schemas:
         create_schemas(stores)
     return stores
+
+
+@contextmanager
+def projection_stores(settings: Settings, *, schemas: bool = True) -> Iterator[ProjectionStores]:
+    """:func:`build_projection_stores` for a command (``hub replay``): both engines (the
+    projections' and the key store's) disposed on the way out."""
+    stores = build_projection_stores(settings, schemas=schemas)
+    try:
+        yield stores
+    finally:
+        stores.alerts.engine.dispose()
+        stores.keys.engine.dispose()

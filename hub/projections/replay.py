@@ -1,14 +1,15 @@
-"""``hub replay PROJECTION``: rebuild a projection from the start of the log and swap it in.
+"""Rebuilding a projection from the start of the log and swapping it in (``hub replay``).
 
-The shell around :mod:`hub.projections.generations` (ADR 0015). A fresh consumer (its own
-group id, no offset commits, partitions assigned explicitly from offset 0) reads the family topic
-(ADR 0010) and applies every entry through the projection's own store ``apply`` into a
-``__rebuild`` generation of its tables, with its own log positions. It reads at least to the high
-watermarks seen at the start and on until it has applied everything the live projection has;
-then :func:`~hub.projections.generations.swap` renames the generations in one transaction. If
-the live worker applied more entries in between, the swap changes nothing, the rebuild reads on
-and tries again. The live projection keeps serving throughout. The projections it can rebuild,
-and how, are the registry's (:func:`hub.projections.registry.rebuildable`).
+The shell around :mod:`hub.projections.generations` (ADR 0015), given the projection stores by
+its caller (:mod:`hub.processes.replay` takes them from the composition root). A fresh consumer
+(its own group id, no offset commits, partitions assigned explicitly from offset 0) reads the
+family topic (ADR 0010) and applies every entry through the projection's own store ``apply``
+into a ``__rebuild`` generation of its tables, with its own log positions. It reads at least to
+the high watermarks seen at the start and on until it has applied everything the live
+projection has; then :func:`~hub.projections.generations.swap` renames the generations in one
+transaction. If the live worker applied more entries in between, the swap changes nothing, the
+rebuild reads on and tries again. The live projection keeps serving throughout. The projections
+it can rebuild, and how, are the registry's (:func:`hub.projections.registry.rebuildable`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from hub.bootstrap import build_projection_stores
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.kafka.codec import DecodeError
@@ -38,7 +38,6 @@ from hub.projections.registry import (
     rebuildable,
 )
 from hub.projections.runner import Projection
-from hub.settings import Settings
 from hub.storage.positions import positions_of
 from hub.storage.schema import create_tables
 
@@ -92,29 +91,16 @@ def reached(position: Mapping[int, int], target: Mapping[int, int]) -> bool:
     return all(position.get(partition, 0) >= offset for partition, offset in target.items())
 
 
-def replay(
-    settings: Settings,
+def replay_with(
+    stores: Stores,
     name: str,
     *,
     progress: Callable[[Progress], None] = lambda _: None,
     timeout_s: float = 10.0,
 ) -> Progress:
-    """Rebuild projection ``name`` into fresh tables and swap them in; the final progress."""
+    """Rebuild projection ``name`` on ``stores``' database into fresh tables and swap them in;
+    the final progress."""
     rebuild = replayable(name)
-    stores = build_projection_stores(settings, schemas=False)
-    try:
-        return _replay(stores, name, rebuild, progress, timeout_s)
-    finally:
-        stores.alerts.engine.dispose()
-
-
-def _replay(
-    stores: Stores,
-    name: str,
-    rebuild: Rebuild,
-    progress: Callable[[Progress], None],
-    timeout_s: float,
-) -> Progress:
     settings, engine = stores.settings, stores.alerts.engine
     topic = settings.family_events_topic
     trouble: list[KafkaError] = []

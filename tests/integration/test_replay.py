@@ -29,8 +29,9 @@ from hub.erasure.sealing import LogEntry
 from hub.events import CaseEvent, PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.processes.replay import replay
 from hub.projections.registry import rebuildable
-from hub.projections.replay import Progress, replay
+from hub.projections.replay import Progress
 from hub.projections.runner import ProjectionRunner
 from hub.settings import Settings
 from hub.storage.positions import positions_of
