@@ -77,6 +77,7 @@ def run() -> None:
         engine = make_engine(f"sqlite:///{Path(directory) / 'bench.sqlite3'}")
         store, sharing = MissedAppointmentStore(engine), SharingStore(engine)
         store.create_schema()
+        sharing.create_schema()
         for offset, event in enumerate([missed(f"APT-{i}") for i in range(5)] + events):
             store.apply("bench", 0, offset, event)
             sharing.apply("bench", 0, offset, event)

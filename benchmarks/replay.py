@@ -31,7 +31,8 @@ from hub.kafka.admin import ensure_topics
 from hub.kafka.local import temporary_broker
 from hub.kafka.publisher import producer_config
 from hub.nhs_number import valid_nhs_numbers
-from hub.projections.replay import Progress, replay
+from hub.processes.replay import replay
+from hub.projections.replay import Progress
 from hub.settings import Settings, default_state_dir
 from hub.storage.engine import make_engine
 from tests.builders import TRUST, acknowledged, assigned, booked, closed, missed, registered

@@ -8,7 +8,8 @@ their own instances of the same classes through its keyword arguments.
 A process that needs less than the whole hub takes the same parts from the smaller builders
 below: :func:`database` (the projection database, disposed at the end), :func:`publishing` (a
 sink on its own producer and the key store), :func:`open_publisher`, :func:`delivering` (the
-outgoing webhooks' deliverer) and :func:`stray_parties` (the start-up check). No module outside
+outgoing webhooks' deliverer), :func:`projection_stores` (the projections' stores, for
+``hub replay``) and :func:`stray_parties` (the start-up check). No module outside
 this one, the storage and Kafka adapters and the key store opens an engine, a producer or a key
 store, builds a sink or reads the agreement file (``tests/unit/test_composition_root.py``).
 """
@@ -32,6 +33,7 @@ from hub.events import utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.projections.registry import create_schemas
 from hub.services.parties import check_parties
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, Agreement, load_agreement
@@ -70,6 +72,14 @@ class Hub:
     sink: CaseEventSink
     _publisher: KafkaPublisher | None = field(default=None, repr=False)
 
+    @property
+    def publisher(self) -> KafkaPublisher:
+        """The producer this hub opened, for a process that publishes besides its sink (the
+        worker forwards entries to the family topic); :meth:`close` closes it."""
+        if self._publisher is None:
+            raise RuntimeError("this hub was given its sink, so it opened no producer")
+        return self._publisher
+
     def close(self) -> None:
         """Flush and close the producer this hub opened (not one a caller passed in)."""
         if self._publisher is not None:
@@ -90,20 +100,15 @@ def build_hub(
     ``sink`` and ``alerts`` replace the ones this would build (tests pass a recording sink or a
     store with its own rules); a sink built here owns its producer, closed by :meth:`Hub.close`.
     """
-    agreement = agreement_of(settings)
-    store = alerts or MissedAppointmentStore(
-        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
-    )
-    store.create_schema()
-    engine = store.engine
-    sharing = SharingStore(engine)
+    stores = build_projection_stores(settings, alerts=alerts)
+    engine = stores.alerts.engine
     changes = ChangeLog(engine)
     changes.create_schema()
     clients = ClientStore(engine)
     clients.create_schema()
     subscriptions = SubscriptionStore(engine, settings.key_wrapper())
     subscriptions.create_schema()
-    keys = open_key_store(settings)
+    keys = stores.keys
     publisher = None
     if sink is None:
         publisher = open_publisher(settings, client_id)
@@ -111,13 +116,13 @@ def build_hub(
         sink = CaseEventSink(publisher, settings, keys)
     return Hub(
         settings=settings,
-        agreement=agreement,
+        agreement=stores.agreement,
         clock=clock,
-        alerts=store,
-        sharing=sharing,
+        alerts=stores.alerts,
+        sharing=stores.sharing,
         changes=changes,
-        identity=IdentityStore(engine),
-        team=TeamStore(engine),
+        identity=stores.identity,
+        team=stores.team,
         keys=keys,
         clients=clients,
         partners=load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR),
@@ -126,7 +131,7 @@ def build_hub(
         destinations=Destinations.of(settings.subscription_allowed_networks),
         # Every write path (sharing routes, partner webhooks and uploads, timers) publishes
         # through this sink: a withdrawal it records binds the next read.
-        sink=sink.applying_sharing_facts(sharing),
+        sink=sink.applying_sharing_facts(stores.sharing),
         _publisher=publisher,
     )
 
@@ -190,6 +195,9 @@ def delivering(settings: Settings, client_id: str) -> Iterator[Deliverer]:
     with database(settings) as engine:
         alerts = MissedAppointmentStore(engine, alert_rules(settings, agreement))
         alerts.create_schema()
+        # The tables its sharing gate reads, made by their own stores (each makes only its own).
+        SharingStore(engine).create_schema()
+        IdentityStore(engine).create_schema()
         with publishing(settings, client_id) as sink:
             yield make_deliverer(settings, alerts, sink, agreement)
 
@@ -201,3 +209,57 @@ def stray_parties(settings: Settings) -> list[str]:
     settings.state_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file's directory
     with database(settings) as engine:
         return check_parties(settings, agreement, ClientStore(engine))
+
+
+@dataclass
+class ProjectionStores:
+    """The projections' stores on one engine, every projection's tables created: what the
+    registry (:mod:`hub.projections.registry`) builds projections from. It opens no producer,
+    so a process that only folds the log (``hub replay``) connects to nothing but the broker it
+    reads; :func:`build_hub` builds the rest of the hub on these."""
+
+    settings: Settings
+    agreement: Agreement
+    alerts: MissedAppointmentStore
+    team: TeamStore
+    identity: IdentityStore
+    sharing: SharingStore
+    keys: SubjectKeyStore
+
+
+def build_projection_stores(
+    settings: Settings, *, alerts: MissedAppointmentStore | None = None, schemas: bool = True
+) -> ProjectionStores:
+    """The projection stores for ``settings`` (``alerts`` replaces the alerts store, and its
+    engine is the one the others share), each projection's schema created by its own store,
+    which refuses tables of an earlier shape. ``schemas=False`` creates none: ``hub replay``
+    makes what is missing itself, without refusing the stale tables it is the remedy for."""
+    agreement = agreement_of(settings)
+    store = alerts or MissedAppointmentStore(
+        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
+    )
+    engine = store.engine
+    stores = ProjectionStores(
+        settings=settings,
+        agreement=agreement,
+        alerts=store,
+        team=TeamStore(engine),
+        identity=IdentityStore(engine),
+        sharing=SharingStore(engine),
+        keys=open_key_store(settings),
+    )
+    if schemas:
+        create_schemas(stores)
+    return stores
+
+
+@contextmanager
+def projection_stores(settings: Settings, *, schemas: bool = True) -> Iterator[ProjectionStores]:
+    """:func:`build_projection_stores` for a command (``hub replay``): both engines (the
+    projections' and the key store's) disposed on the way out."""
+    stores = build_projection_stores(settings, schemas=schemas)
+    try:
+        yield stores
+    finally:
+        stores.alerts.engine.dispose()
+        stores.keys.engine.dispose()

@@ -51,12 +51,12 @@ from sqlalchemy import (
 )
 
 from hub.alerts.fold import AlertSaved, Effect
+from hub.alerts.tables import alert_metadata
 from hub.events import utc_now
-from hub.storage.positions import metadata
 
 feed = Table(
     "alert_changes",
-    metadata,
+    alert_metadata,
     Column(
         "seq",
         BigInteger().with_variant(Integer, "sqlite"),  # SQLite autoincrements INTEGER only

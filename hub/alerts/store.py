@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from hub.alerts.changes import record_changes, record_erasures
+from hub.alerts.changes import feed, record_changes, record_erasures
 from hub.alerts.fold import (
     PROJECTION,
     Alert,
@@ -44,16 +44,16 @@ from hub.alerts.fold import (
     TeamMember,
     fold,
 )
-from hub.alerts.tables import AlertTables, alert_tables
+from hub.alerts.tables import AlertTables, alert_metadata, alert_tables
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
 from hub.practitioners import PractitionerRef, sort_key
-from hub.storage.positions import apply_at_position, metadata, next_offset, upsert
+from hub.storage.positions import apply_at_position, next_offset, positions, upsert
 from hub.storage.schema import create_tables, require_current
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 
-LIVE = alert_tables(metadata)
+LIVE = alert_tables(alert_metadata)
 people, team, bookings, alerts, alert_recipients = LIVE
 
 
@@ -101,8 +101,9 @@ class MissedAppointmentStore:
         return self._engine
 
     def create_schema(self) -> None:
-        # The shared metadata, and another generation's own.
-        create_tables(self._engine, metadata, self._t.alerts.metadata)
+        """This generation's tables, the change feed and the log positions: named here, so
+        they are made whatever else the process has imported."""
+        create_tables(self._engine, positions, feed, *self._t)
         require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
     def next_offset(self, topic: str, partition: int) -> int | None:

@@ -1,9 +1,9 @@
 """The missed-appointment alerts projection's tables, made for any generation (ADR 0015).
 
 :func:`alert_tables` builds the five tables on a given :class:`~sqlalchemy.MetaData` with a
-name suffix: the live generation (``""``, on the shared :data:`~hub.storage.positions.
-metadata`) is what the worker and the API use; ``hub replay`` builds a ``__rebuild`` generation
-beside it and swaps it in.
+name suffix: the live generation (``""``, on :data:`alert_metadata`, the alerts' own, which
+also holds the change feed of :mod:`hub.alerts.changes`) is what the worker and the API use;
+``hub replay`` builds a ``__rebuild`` generation beside it and swaps it in.
 
 A practitioner is stored as two columns, organisation and id (``hub.practitioners``); tables
 made before that are refused at start (:func:`hub.storage.schema.require_columns`) until ``hub
@@ -18,6 +18,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sqlalchemy import Boolean, Column, Date, DateTime, MetaData, String, Table, Text
+
+# The live generation's tables and the change feed; the store creates them explicitly.
+alert_metadata = MetaData()
 
 
 class AlertTables(NamedTuple):

@@ -266,8 +266,8 @@ def replay(
     """
     from sqlalchemy.engine import make_url
 
+    from hub.processes.replay import replay as run_replay
     from hub.projections.replay import Progress, ReplayError, replayable
-    from hub.projections.replay import replay as run_replay
 
     settings = with_local_broker(load_settings())
     try:

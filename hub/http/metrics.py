@@ -4,7 +4,8 @@ Every figure is read when Prometheus scrapes — from the shared projection stor
 broker's watermarks — rather than counted in a process's memory, so it is right however many
 workers run, survives their restarts, and two API replicas report the same numbers.
 
-* lag: a topic partition's end offset minus the projection's stored ``next_offset``
+* lag: for every projection of the registry (:data:`hub.projections.registry.PROJECTIONS`),
+  a topic partition's end offset minus the projection's stored ``next_offset``
   (``projection_positions``); a partition it has no position in yet counts from the log start;
 * alert changes: rows of the change feed (``alert_changes``) by change — raised, routed,
   escalated, acknowledged, closed, erased;
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
@@ -28,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.alerts.changes import feed
 from hub.kafka.admin import admin
+from hub.projections.registry import PROJECTIONS, ProjectionSpec
 from hub.projections.resume import stored_projections
 from hub.projections.stalls import Lag, StallWatch
 from hub.settings import Settings
@@ -37,12 +40,14 @@ from hub.subscriptions.store import DeliveryOutcome, dead_letters_table, deliver
 Watermarks = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (start, end)
 
 
-def watched(settings: Settings) -> list[tuple[str, str]]:
-    """Each projection the worker runs, with the topic it reads."""
+def watched(
+    settings: Settings, projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS
+) -> list[tuple[str, str]]:
+    """Each projection the worker runs (the registry's list), with the topic it reads."""
     return [
         (projection, topic)
-        for topic, projections in stored_projections(settings).items()
-        for projection in projections
+        for topic, names in stored_projections(settings, projections).items()
+        for projection in names
     ]
 
 
@@ -67,9 +72,14 @@ def watermarks(client: AdminClient, topics: Sequence[str], timeout_s: float = 5.
     return {key: (offsets[0], offsets[1]) for key, offsets in found.items()}
 
 
-def lags(settings: Settings, engine: Engine, marks: Watermarks) -> list[Lag]:
+def lags(
+    settings: Settings,
+    engine: Engine,
+    marks: Watermarks,
+    projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS,
+) -> list[Lag]:
     """Every watched projection's lag in every partition of its topic."""
-    pairs = watched(settings)
+    pairs = watched(settings, projections)
     with engine.connect() as connection:
         stored = {projection: positions_of(connection, projection) for projection, _ in pairs}
     return [
@@ -80,11 +90,16 @@ def lags(settings: Settings, engine: Engine, marks: Watermarks) -> list[Lag]:
     ]
 
 
-def read_lags(settings: Settings, engine: Engine, timeout_s: float = 5.0) -> list[Lag]:
-    topics = [topic for _, topic in watched(settings)]
-    return lags(
-        settings, engine, watermarks(admin(settings.bootstrap_servers()), topics, timeout_s)
-    )
+def read_lags(
+    settings: Settings,
+    engine: Engine,
+    timeout_s: float = 5.0,
+    projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS,
+) -> list[Lag]:
+    """Every watched projection's lag, with the broker's watermarks read now (``/health``)."""
+    topics = [topic for _, topic in watched(settings, projections)]
+    marks = watermarks(admin(settings.bootstrap_servers()), topics, timeout_s)
+    return lags(settings, engine, marks, projections)
 
 
 def alert_change_totals(engine: Engine) -> dict[str, int]:

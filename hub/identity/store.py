@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    MetaData,
     String,
     Table,
     delete,
@@ -47,20 +48,23 @@ from hub.identity.matching import (
     new_person_id,
     resolve,
 )
-from hub.storage.positions import apply_at_position, metadata, upsert
+from hub.storage.positions import apply_at_position, next_offset, positions, upsert
 from hub.storage.schema import create_tables
 
 IDENTITY_PROJECTION: Final = "identity"
 
+# The person index's own tables, created by :meth:`IdentityStore.create_schema`.
+identity_metadata = MetaData()
+
 links_table = Table(
     "identity_links",
-    metadata,
+    identity_metadata,
     Column("identifier_key", String(300), primary_key=True),
     Column("person_id", String(36), nullable=False, index=True),
 )
 demographics_table = Table(
     "identity_demographics",
-    metadata,
+    identity_metadata,
     Column("person_id", String(36), primary_key=True),
     Column("blocking_key", String(400), index=True),
     Column("given_name", String(200)),
@@ -70,7 +74,7 @@ demographics_table = Table(
 )
 reviews_table = Table(
     "identity_reviews",
-    metadata,
+    identity_metadata,
     Column("review_id", String(36), primary_key=True),
     Column("person_id", String(36), nullable=False),
     Column("candidate_id", String(36), nullable=False),
@@ -81,7 +85,7 @@ reviews_table = Table(
 )
 members_table = Table(
     "family_members",
-    metadata,
+    identity_metadata,
     Column("family_id", String(36), primary_key=True),  # the family key (older column name)
     Column("person_id", String(36), primary_key=True, index=True),
     Column("relationship", String(30), nullable=False),
@@ -95,7 +99,13 @@ class IdentityStore:
         self._rule = rule
 
     def create_schema(self) -> None:
-        create_tables(self._engine, metadata)
+        """The index's tables and the log positions, named here (whatever else the process has
+        imported)."""
+        create_tables(self._engine, positions, identity_metadata)
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        with self._engine.connect() as connection:
+            return next_offset(connection, IDENTITY_PROJECTION, topic, partition)
 
     def apply(
         self,

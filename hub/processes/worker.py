@@ -22,29 +22,27 @@ from faust.types import TP
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import AlertTimers, alert_rules
-from hub.erasure.keystore import open_key_store
+from hub.bootstrap import build_hub
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
-from hub.erasure.wal import ForgetWal
-from hub.events import utc_now
 from hub.identity.routing import FamilyRouter
-from hub.identity.store import IdentityStore
 from hub.ingest.records import disclosure_log
-from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import ensure_topics
 from hub.kafka.publisher import KafkaPublisher, PublishError
+from hub.projections.registry import (
+    PROJECTIONS,
+    ProjectionSpec,
+    TopicRole,
+    runner_applies,
+)
 from hub.projections.resume import rewinds, stored_positions, stored_projections
 from hub.projections.runner import ProjectionRunner
 from hub.projections.watchdog import Watchdog
 from hub.settings import Settings
-from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.store import SharingStore
-from hub.storage.engine import make_engine
+from hub.sharing.disclosure import Disclosure
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import make_partner_topics
-from hub.team.store import TeamStore
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +51,11 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
 
 
-def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
-    """Build the Faust app; nothing connects until the worker starts it."""
+def create_app(
+    settings: Settings, projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS
+) -> tuple[faust.App, KafkaPublisher]:
+    """Build the Faust app on the hub :func:`~hub.bootstrap.build_hub` makes, running
+    ``projections`` (the registry's list); nothing connects until the worker starts it."""
     servers = settings.bootstrap_servers()
     app = faust.App(
         settings.worker_group,
@@ -70,53 +71,40 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
         # hub's, not in whatever directory the worker was started from.
         datadir=str(settings.state_dir / "faust" / settings.worker_group),
     )
-    engine = make_engine(settings.resolved_database_url())
-    agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
+    hub = build_hub(settings, client_id=f"{settings.worker_group}-producer")
+    hub.keys.create_schema()
+    engine, alerts, sink, agreement = hub.alerts.engine, hub.alerts, hub.sink, hub.agreement
+    publisher = hub.publisher
     rules = alert_rules(settings, agreement)
-    alerts, sharing, identity, keys = (
-        MissedAppointmentStore(engine, rules),
-        SharingStore(engine),
-        IdentityStore(engine),
-        open_key_store(settings),
-    )
-    team_store = TeamStore(engine)
-    alerts.create_schema()
-    team_store.create_schema()
-    keys.create_schema()
-    publisher = KafkaPublisher(servers, client_id=f"{settings.worker_group}-producer")
-    sink = CaseEventSink(publisher, settings, keys)
-    registry = settings.schema_registry_url
+    schemas = settings.schema_registry_url
+    # Every runner's projections come from the one list (hub.projections.registry), in order;
+    # on the family topic the erasure steps follow them: the key store forgets what an erasure
+    # was to purge only after every projection has deleted its rows.
+    applies = runner_applies(hub, projections)
     # Two stages (ADR 0010): the person index reads the case-events as connectors keyed them,
     # then forwards each entry to the family topic keyed by family, which every other
-    # projection reads. The key store comes last: it forgets what an erasure was to purge only
-    # after every projection has deleted its rows.
-    router = FamilyRouter(identity, publisher, settings.family_events_topic)
+    # projection reads.
+    router = FamilyRouter(hub.identity, publisher, settings.family_events_topic)
     case_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [identity.apply],
-        CaseEventLog(keys, settings.case_events_topic, registry),
+        applies[TopicRole.CASE_EVENTS],
+        CaseEventLog(hub.keys, settings.case_events_topic, schemas),
         sink,
         settings.dead_letter_topic,
         then=router.forward,
     )
     family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [
-            alerts.apply,
-            team_store.apply,
-            sharing.apply,
-            keys.apply,
-            ForgetWal(engine, keys.engine).apply,
-        ],
-        CaseEventLog(keys, settings.family_events_topic, registry),
+        applies[TopicRole.FAMILY_EVENTS],
+        CaseEventLog(hub.keys, settings.family_events_topic, schemas),
         sink,
         settings.dead_letter_topic,
     )
-    disclosures = ProjectionRunner(
-        [sharing.apply_disclosure],
-        disclosure_log(keys, settings.disclosures_topic, registry),
+    disclosures: ProjectionRunner[Disclosure] = ProjectionRunner(
+        applies[TopicRole.DISCLOSURES],
+        disclosure_log(hub.keys, settings.disclosures_topic, schemas),
         sink,
         settings.dead_letter_topic,
     )
-    timers = AlertTimers(alerts, sink, rules, utc_now)
+    timers = AlertTimers(alerts, sink, rules, hub.clock)
 
     async def alert_timers() -> None:
         """Inferred no-shows and escalations; what fails to publish, or finds the store down, is
@@ -175,7 +163,7 @@ def create_app(settings: Settings) -> tuple[faust.App, KafkaPublisher]:
     _agent(app, settings.case_events_topic, "person_index", case_events, watchdog)
     _agent(app, settings.family_events_topic, "family_projections", family_events, watchdog)
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog)
-    _resume_from_store(app, engine, stored_projections(settings))
+    _resume_from_store(app, engine, stored_projections(settings, projections))
     return app, publisher
 
 

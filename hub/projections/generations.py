@@ -18,6 +18,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, MetaData, Table, delete, insert, text, update
 
 from hub.storage.positions import positions, positions_of
+from hub.storage.schema import create_tables
 
 REBUILD: Final = "__rebuild"
 RETIRED: Final = "__retired"
@@ -43,7 +44,7 @@ def behind(live: Positions, fresh: Positions) -> list[tuple[str, int]]:
 
 def prepare(engine: Engine, projection: str, tables: Sequence[Table]) -> None:
     """Make ``tables`` afresh (dropping what an interrupted rebuild left) with no positions."""
-    positions.create(engine, checkfirst=True)
+    create_tables(engine, positions)
     with engine.begin() as connection:
         connection.execute(delete(positions).where(positions.c.projection == projection))
         for table in tables:

@@ -1,13 +1,15 @@
-"""``hub replay PROJECTION``: rebuild a projection from the start of the log and swap it in.
+"""Rebuilding a projection from the start of the log and swapping it in (``hub replay``).
 
-The shell around :mod:`hub.projections.generations` (ADR 0015). A fresh consumer (its own
-group id, no offset commits, partitions assigned explicitly from offset 0) reads the family topic
-(ADR 0010) and applies every entry through the projection's own store ``apply`` into a
-``__rebuild`` generation of its tables, with its own log positions. It reads at least to the high
-watermarks seen at the start and on until it has applied everything the live projection has;
-then :func:`~hub.projections.generations.swap` renames the generations in one transaction. If
-the live worker applied more entries in between, the swap changes nothing, the rebuild reads on
-and tries again. The live projection keeps serving throughout.
+The shell around :mod:`hub.projections.generations` (ADR 0015), given the projection stores by
+its caller (:mod:`hub.processes.replay` takes them from the composition root). A fresh consumer
+(its own group id, no offset commits, partitions assigned explicitly from offset 0) reads the
+family topic (ADR 0010) and applies every entry through the projection's own store ``apply``
+into a ``__rebuild`` generation of its tables, with its own log positions. It reads at least to
+the high watermarks seen at the start and on until it has applied everything the live
+projection has; then :func:`~hub.projections.generations.swap` renames the generations in one
+transaction. If the live worker applied more entries in between, the swap changes nothing, the
+rebuild reads on and tries again. The live projection keeps serving throughout. The projections
+it can rebuild, and how, are the registry's (:func:`hub.projections.registry.rebuildable`).
 """
 
 from __future__ import annotations
@@ -17,30 +19,27 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from hub.alerts import fold as alert_fold
-from hub.alerts.store import LIVE as ALERT_TABLES
-from hub.alerts.store import MissedAppointmentStore
-from hub.alerts.tables import alert_tables
-from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.kafka.codec import DecodeError
 from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
+from hub.projections.registry import (
+    PROJECTIONS,
+    ProjectionSpec,
+    Rebuild,
+    Stores,
+    derived_tables,
+    rebuildable,
+)
 from hub.projections.runner import Projection
-from hub.settings import Settings
-from hub.storage.engine import make_engine
-from hub.storage.positions import metadata, positions_of
+from hub.storage.positions import positions_of
 from hub.storage.schema import create_tables
-from hub.team import fold as team_fold
-from hub.team.store import LIVE as TEAM_TABLES
-from hub.team.store import TeamStore, team_tables
 
 log = logging.getLogger(__name__)
 
@@ -53,52 +52,16 @@ class ReplayError(Exception):
     """A replay that cannot start or finish; the message says why, for the command line."""
 
 
-@dataclass(frozen=True)
-class Replayable:
-    """A projection ``hub replay`` can rebuild: its live tables, and its store for a generation
-    given that generation's metadata and name suffix."""
-
-    name: str
-    live: Sequence[Table]
-    build: Callable[[Engine, Settings, MetaData, str], tuple[Sequence[Table], Projection[LogEntry]]]
-
-
-def _alerts(
-    engine: Engine, settings: Settings, generation: MetaData, suffix: str
-) -> tuple[Sequence[Table], Projection[LogEntry]]:
-    from hub.alerts.timers import alert_rules
-    from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-
-    tables = alert_tables(generation, suffix)
-    rules = alert_rules(settings, load_agreement(settings.agreement_path or DEFAULT_AGREEMENT))
-    name = alert_fold.PROJECTION + suffix
-    return tables, MissedAppointmentStore(engine, rules, tables=tables, projection=name).apply
-
-
-def _team(
-    engine: Engine, _settings: Settings, generation: MetaData, suffix: str
-) -> tuple[Sequence[Table], Projection[LogEntry]]:
-    tables = team_tables(generation, suffix)
-    name = team_fold.PROJECTION + suffix
-    return tables, TeamStore(engine, tables=tables, projection=name).apply
-
-
-PROJECTIONS: Final[Mapping[str, Replayable]] = {
-    spec.name: spec
-    for spec in (
-        Replayable(alert_fold.PROJECTION, ALERT_TABLES, _alerts),
-        Replayable(team_fold.PROJECTION, TEAM_TABLES, _team),
-    )
-}
-
-
-def replayable(name: str) -> Replayable:
-    """The projection called ``name``, or a :class:`ReplayError` naming the known ones."""
+def replayable(name: str, projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS) -> Rebuild:
+    """How to rebuild the projection called ``name`` (one of the registry's with a
+    :class:`~hub.projections.registry.Rebuild`), or a :class:`ReplayError` naming the known
+    ones."""
+    known = rebuildable(projections)
     try:
-        return PROJECTIONS[name]
+        return known[name]
     except KeyError:
-        known = ", ".join(sorted(PROJECTIONS))
-        raise ReplayError(f"unknown projection {name!r}; known projections: {known}") from None
+        names = ", ".join(sorted(known))
+        raise ReplayError(f"unknown projection {name!r}; known projections: {names}") from None
 
 
 @dataclass(frozen=True)
@@ -128,42 +91,32 @@ def reached(position: Mapping[int, int], target: Mapping[int, int]) -> bool:
     return all(position.get(partition, 0) >= offset for partition, offset in target.items())
 
 
-def replay(
-    settings: Settings,
+def replay_with(
+    stores: Stores,
     name: str,
     *,
     progress: Callable[[Progress], None] = lambda _: None,
     timeout_s: float = 10.0,
 ) -> Progress:
-    """Rebuild projection ``name`` into fresh tables and swap them in; the final progress."""
-    spec = replayable(name)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        return _replay(settings, spec, engine, progress, timeout_s)
-    finally:
-        engine.dispose()
-
-
-def _replay(
-    settings: Settings,
-    spec: Replayable,
-    engine: Engine,
-    progress: Callable[[Progress], None],
-    timeout_s: float,
-) -> Progress:
+    """Rebuild projection ``name`` on ``stores``' database into fresh tables and swap them in;
+    the final progress."""
+    rebuild = replayable(name)
+    settings, engine = stores.settings, stores.alerts.engine
     topic = settings.family_events_topic
     trouble: list[KafkaError] = []
     consumer = _consumer(settings.bootstrap_servers(), trouble.append)
     try:
         start = _partitions(consumer, topic, settings.bootstrap_servers(), timeout_s)
         trouble.clear()  # the broker answered: what went before is over
-        create_tables(engine, metadata)  # the live generation, should the worker not have made it
-        fresh_name = spec.name + REBUILD
-        fresh, apply = spec.build(engine, settings, generation_metadata(), REBUILD)
+        # The live generation, should the worker not have made it (not refusing stale tables:
+        # the swap replaces them whatever their shape).
+        create_tables(engine, *derived_tables())
+        fresh_name = name + REBUILD
+        fresh, store = rebuild.build(stores, generation_metadata(), REBUILD)
+        apply = store.apply
         prepare(engine, fresh_name, fresh)
-        keys = open_key_store(settings)
-        keys.create_schema()
-        codec = CaseEventLog(keys, topic, settings.schema_registry_url)
+        stores.keys.create_schema()
+        codec = CaseEventLog(stores.keys, topic, settings.schema_registry_url)
         consumer.assign([TopicPartition(topic, partition, 0) for partition in start])
         began = time.monotonic()
         position = dict.fromkeys(start, 0)
@@ -192,11 +145,11 @@ def _replay(
                         position[assigned.partition], assigned.offset
                     )
             with engine.connect() as connection:
-                live = positions_of(connection, spec.name)
+                live = positions_of(connection, name)
             if not reached(position, needed(start, live, topic)):
                 continue
             progress(now("caught up"))
-            lagging = swap(engine, spec.name, spec.live, fresh_name, fresh)
+            lagging = swap(engine, name, rebuild.live, fresh_name, fresh)
             if not lagging:
                 break
             attempts += 1

@@ -14,27 +14,26 @@ forward entries the store already holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.alerts.fold import PROJECTION as ALERTS_PROJECTION
-from hub.identity.store import IDENTITY_PROJECTION
+from hub.projections.registry import PROJECTIONS, ProjectionSpec
 from hub.settings import Settings
-from hub.sharing.store import DISCLOSURE_PROJECTION, SHARING_PROJECTION
 from hub.storage.positions import positions_of
-from hub.team.fold import PROJECTION as TEAM_PROJECTION
 
 
-def stored_projections(settings: Settings) -> dict[str, list[str]]:
-    """Each topic the worker reads, with the projections that store a position in it (the key
-    store's apply is idempotent and keeps none). The worker resumes from these positions and
-    ``/metrics`` and ``/health`` measure lag against them."""
-    return {
-        settings.case_events_topic: [IDENTITY_PROJECTION],
-        settings.family_events_topic: [ALERTS_PROJECTION, TEAM_PROJECTION, SHARING_PROJECTION],
-        settings.disclosures_topic: [DISCLOSURE_PROJECTION],
-    }
+def stored_projections(
+    settings: Settings, projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS
+) -> dict[str, list[str]]:
+    """Each topic the worker reads, with the projections of the registry that store a position
+    in it (the key store's erasure step is idempotent and keeps none). The worker resumes from
+    these positions and ``/metrics`` and ``/health`` measure lag against them."""
+    found: dict[str, list[str]] = {}
+    for spec in projections:
+        found.setdefault(spec.reads.topic(settings), []).append(spec.name)
+    return found
 
 
 def resume_offset(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    MetaData,
     String,
     Table,
     Text,
@@ -39,15 +40,18 @@ from hub.sharing.facts import (
     fold_sharing,
 )
 from hub.sharing.policy import Subject
-from hub.storage.positions import apply_at_position, metadata
+from hub.storage.positions import apply_at_position, next_offset, positions
 from hub.storage.schema import create_tables
 
 SHARING_PROJECTION: Final = "sharing_facts"
 DISCLOSURE_PROJECTION: Final = "disclosure_log"
 
+# The facts and the disclosure log, created by :meth:`SharingStore.create_schema`.
+sharing_metadata = MetaData()
+
 facts_table = Table(
     "sharing_facts",
-    metadata,
+    sharing_metadata,
     Column("fact_id", String(300), primary_key=True),
     Column("kind", String(20), nullable=False),
     Column("subject_key", String(250), nullable=False, index=True),
@@ -57,7 +61,7 @@ facts_table = Table(
 
 disclosures_table = Table(
     "disclosures",
-    metadata,
+    sharing_metadata,
     Column("disclosure_id", String(36), primary_key=True),
     Column("subject_key", String(250), nullable=False, index=True),
     Column("recipient_organisation", String(50), nullable=False, index=True),
@@ -76,8 +80,19 @@ class SharingStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def create_schema(self) -> None:
-        create_tables(self._engine, metadata)
+        """The facts, the disclosure log and the log positions, named here (whatever else the
+        process has imported)."""
+        create_tables(self._engine, positions, sharing_metadata)
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The sharing facts' position (the disclosure log's is :class:`DisclosureLog`'s)."""
+        with self._engine.connect() as connection:
+            return next_offset(connection, SHARING_PROJECTION, topic, partition)
 
     def apply(
         self,
@@ -168,6 +183,35 @@ class SharingStore:
             rows = connection.execute(query).scalars().all()
         found = [Disclosure.model_validate_json(body) for body in rows]
         return sorted(found, key=lambda d: (d.disclosed_at, str(d.disclosure_id)))
+
+
+class DisclosureLog:
+    """The disclosure-log projection of the disclosures topic, in :class:`SharingStore`'s tables.
+
+    A projection store of its own shape (``create_schema``, ``next_offset``, ``apply``) over the
+    same tables as the facts, with its own log position, so the projection registry treats it
+    like every other projection.
+    """
+
+    def __init__(self, store: SharingStore) -> None:
+        self._store = store
+
+    def create_schema(self) -> None:
+        self._store.create_schema()
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        with self._store.engine.connect() as connection:
+            return next_offset(connection, DISCLOSURE_PROJECTION, topic, partition)
+
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        disclosure: Disclosure | None,
+        key: bytes | None = None,
+    ) -> bool:
+        return self._store.apply_disclosure(topic, partition, offset, disclosure, key)
 
 
 def _folder(event: CaseEvent) -> Callable[[Connection], None]:

@@ -3,8 +3,10 @@
 Every SQL projection applies a log entry through :func:`apply_at_position`: the stored position
 is checked (an entry already applied is skipped), the projection writes its rows, and the new
 position is saved — all in one transaction, so at-least-once delivery has exactly-once effects.
-All projection tables share :data:`metadata`, so one ``create_all`` makes the whole store, and
-:func:`upsert` is their shared keyed write.
+The positions table is on :data:`positions_metadata` alone: each store that keeps positions
+creates it with its own tables (``create_tables(engine, positions, ...)``), so no store's schema
+depends on which other modules happen to be imported. :func:`upsert` is the stores' shared keyed
+write.
 
 The position is read ``FOR UPDATE`` (a row lock on PostgreSQL; SQLite's single writer already
 serialises), so ``hub replay``'s swap (ADR 0015), which takes the same row locks first, never
@@ -31,11 +33,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-metadata = MetaData()
+positions_metadata = MetaData()
 
 positions = Table(
     "projection_positions",
-    metadata,
+    positions_metadata,
     Column("projection", String(100), primary_key=True),
     Column("topic", String(250), primary_key=True),
     Column("partition", Integer, primary_key=True),

@@ -36,6 +36,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Engine,
+    MetaData,
     String,
     Table,
     delete,
@@ -58,22 +59,25 @@ from hub.sharing.agreement import Agreement
 from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.storage.leases import Lease, uninterrupted
-from hub.storage.positions import metadata, upsert
+from hub.storage.positions import upsert
 from hub.storage.schema import create_tables
 from hub.subscriptions.rules import wants
 
 log = logging.getLogger(__name__)
 
+# The relay's own tables (created by :func:`make_partner_topics`), on no other store's metadata.
+partner_topic_metadata = MetaData()
+
 cursors = Table(
     "partner_topic_cursors",
-    metadata,
+    partner_topic_metadata,
     Column("client_id", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False),
 )
 # Which alerts a partner holds a copy of: those need a tombstone when they are withheld later.
 held = Table(
     "partner_topic_alerts",
-    metadata,
+    partner_topic_metadata,
     Column("client_id", String(64), primary_key=True),
     Column("alert_id", String(36), primary_key=True),
 )

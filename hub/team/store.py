@@ -30,7 +30,7 @@ from sqlalchemy import (
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import DataCategory
 from hub.practitioners import PractitionerRef
-from hub.storage.positions import apply_at_position, metadata, next_offset
+from hub.storage.positions import apply_at_position, next_offset, positions
 from hub.storage.schema import create_tables, require_current
 from hub.team.fold import (
     BODY,
@@ -75,7 +75,9 @@ def team_tables(metadata: MetaData, suffix: str = "") -> TeamTables:
     return TeamTables(items, refs)
 
 
-LIVE = team_tables(metadata)
+# The live generation, on the projection's own metadata.
+team_metadata = MetaData()
+LIVE = team_tables(team_metadata)
 items_table, refs_table = LIVE
 
 
@@ -92,8 +94,9 @@ class TeamStore:
         self._projection = projection
 
     def create_schema(self) -> None:
-        # The shared metadata, and another generation's own.
-        create_tables(self._engine, metadata, self._t.items.metadata)
+        """This generation's tables and the log positions, named here (whatever else the
+        process has imported)."""
+        create_tables(self._engine, positions, *self._t)
         require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
     def next_offset(self, topic: str, partition: int) -> int | None:

@@ -135,9 +135,11 @@ def test_an_erased_person_is_gone_from_projections_log_and_replay(
     replayed = make_engine(f"sqlite:///{tmp_path / 'replay.sqlite3'}")
     alerts_store = MissedAppointmentStore(replayed)
     alerts_store.create_schema()
-    fresh_identity = IdentityStore(replayed)
+    fresh_identity, fresh_sharing = IdentityStore(replayed), SharingStore(replayed)
+    fresh_identity.create_schema()
+    fresh_sharing.create_schema()
     runner: ProjectionRunner[LogEntry] = ProjectionRunner(
-        [fresh_identity.apply, alerts_store.apply, SharingStore(replayed).apply],
+        [fresh_identity.apply, alerts_store.apply, fresh_sharing.apply],
         CaseEventLog(keys, settings.case_events_topic),
         sink,
         settings.dead_letter_topic,

@@ -36,14 +36,22 @@ from hub.events import (
 from hub.identity.store import IDENTITY_PROJECTION
 from hub.kafka.admin import ensure_topics
 from hub.nhs_number import valid_nhs_numbers
+from hub.projections.registry import derived_tables
 from hub.settings import Settings
 from hub.sharing.store import SHARING_PROJECTION
-from hub.storage.positions import metadata, positions_of
+from hub.storage.positions import positions_of
 from hub.team import fold as team_fold
 from tests.builders import T0, TRUST, appointment, consented, event, withdrawn
 from tests.support.processes import hub_process
 
 FAMILY_PROJECTIONS = (alert_fold.PROJECTION, team_fold.PROJECTION, SHARING_PROJECTION)
+
+
+def drop_derived_tables(engine: Engine) -> None:
+    """Delete every table the worker folds from the log (the positions with them)."""
+    for table in reversed(derived_tables()):
+        table.drop(engine, checkfirst=True)
+
 
 # Timers and pushes write to the log and depend on the wall clock: off, so that the log is the
 # scenario alone and a clean rebuild must reproduce the projections exactly.
@@ -236,7 +244,7 @@ def contents(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every projection table's rows, sorted, without the ignored columns."""
     found = {}
     with engine.connect() as connection:
-        for table in metadata.sorted_tables:
+        for table in derived_tables():
             if table.name == "projection_positions":
                 continue
             columns = [c for c in table.columns if c.name not in IGNORED.get(table.name, set())]

@@ -42,6 +42,7 @@ from tests.faults.support import (
     QUIET,
     contents,
     copy_sqlite,
+    drop_derived_tables,
     reference,
     scenario,
     wait_caught_up,
@@ -159,9 +160,7 @@ def applied(engine: Engine) -> int:
 
 def _emptied(engine: Engine) -> Engine:
     """The copy holds the worker's projections too: the clean rebuild starts without them."""
-    from hub.storage.positions import metadata
-
-    metadata.drop_all(engine)
+    drop_derived_tables(engine)
     return engine
 
 

@@ -18,11 +18,11 @@ from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.storage.engine import make_engine
-from hub.storage.positions import metadata
 from tests.faults.support import (
     QUIET,
     contents,
     copy_sqlite,
+    drop_derived_tables,
     reference,
     scenario,
     wait_caught_up,
@@ -55,7 +55,7 @@ def test_a_deleted_projection_store_is_rebuilt_and_equals_a_clean_replay(
 
     # Local state deleted: every projection table and Faust's data directory. (Not the key
     # store's tables: deleting those would be erasing everyone, ADR 0009.)
-    metadata.drop_all(engine)
+    drop_derived_tables(engine)
     shutil.rmtree(tmp_path / "faust")
     with worker(settings, log):
         wait_caught_up(settings, engine, log)

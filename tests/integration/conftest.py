@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-import hub.identity.store
-import hub.sharing.store  # noqa: F401 - registers their tables on the shared metadata
 from hub.connectors.cursors import cursor_metadata
 from hub.erasure.keystore import key_metadata
+from hub.projections.registry import derived_tables
 from hub.settings import Settings
 from hub.storage.engine import make_engine
-from hub.storage.positions import metadata
+from hub.storage.schema import create_tables
+from hub.subscriptions.partner_topics import partner_topic_metadata
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 
@@ -27,12 +27,16 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
     else:
         url = request.getfixturevalue("postgres_url")  # one server for the session
     engine = make_engine(url)
-    metadata.create_all(engine)
+    # Every projection's tables and the partner topics' (each named, not found on a shared
+    # metadata), the key store's and the extract cursors'.
+    projections = [*derived_tables(), *partner_topic_metadata.sorted_tables]
+    create_tables(engine, *projections)
     key_metadata.create_all(engine)
     cursor_metadata.create_all(engine)
     yield engine
     if request.param == "postgresql":
-        metadata.drop_all(engine)
+        for table in reversed(projections):
+            table.drop(engine, checkfirst=True)
         key_metadata.drop_all(engine)
         cursor_metadata.drop_all(engine)
     engine.dispose()

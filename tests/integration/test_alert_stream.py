@@ -52,7 +52,9 @@ def test_the_stream_withholds_until_consent_and_records_each_event(
     engine = make_engine(settings.resolved_database_url())
     store = MissedAppointmentStore(engine)
     store.create_schema()
-    sharing = SharingStore(engine)
+    sharing, identity = SharingStore(engine), IdentityStore(engine)
+    sharing.create_schema()
+    identity.create_schema()
     for offset, event in enumerate(
         [
             assigned("hs-3", PractitionerRole.KEY_WORKER, organisation_code=HOME_START),
@@ -64,7 +66,7 @@ def test_the_stream_withholds_until_consent_and_records_each_event(
     context = SharingContext(
         load_agreement(settings.agreement_path or DEFAULT_AGREEMENT),
         sharing,
-        IdentityStore(engine),
+        identity,
         CaseEventSink(publisher, settings, open_key_store(settings)),
         lambda: T0,
     )

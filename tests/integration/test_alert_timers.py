@@ -61,6 +61,7 @@ def test_a_booking_with_no_outcome_becomes_an_alert_then_escalates_when_unacknow
     )
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()), rules)
     store.create_schema()
+    IdentityStore(store.engine).create_schema()  # read by outcomes() before the worker starts
     publisher = KafkaPublisher(settings.bootstrap_servers())
     sink = CaseEventSink(publisher, settings, open_key_store(settings))
     clock = Clock(T0 - timedelta(days=1))

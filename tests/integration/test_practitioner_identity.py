@@ -100,6 +100,8 @@ def hub(make_settings: Callable[..., Settings]) -> Iterator[Hub]:
     store.create_schema()
     identity, team, sharing = IdentityStore(engine), TeamStore(engine), SharingStore(engine)
     team.create_schema()
+    identity.create_schema()
+    sharing.create_schema()
     for offset, event in enumerate(story()):
         identity.apply("case-events", 0, offset, event)
         team.apply(TOPIC, 0, offset, event)

@@ -18,19 +18,20 @@ import psycopg
 import pytest
 from sqlalchemy import inspect, make_url
 
-import hub.subscriptions.partner_topics  # noqa: F401 - registers its tables on the shared metadata
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore, auth_metadata
 from hub.connectors.cursors import CursorStore, cursor_metadata
 from hub.connectors.receipts import Receipts, receipts_metadata
 from hub.erasure.keystore import SubjectKeyStore, key_metadata
 from hub.identity.store import IdentityStore
+from hub.projections.registry import derived_tables
 from hub.sharing.change_log import ChangeLog, change_metadata
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek
 from hub.storage.leases import Lease, leases_metadata
-from hub.storage.positions import metadata
+from hub.storage.schema import create_tables
+from hub.subscriptions.partner_topics import partner_topic_metadata
 from hub.subscriptions.store import SubscriptionStore, subscriptions_metadata
 from hub.team.store import TeamStore
 
@@ -52,19 +53,21 @@ def create_every_schema(url: str, barrier: Barrier) -> None:
     CursorStore(engine).create_schema()
     Receipts(engine)
     Lease(engine, "schema-race")
+    create_tables(engine, partner_topic_metadata)  # the worker's, with partners' topics
     engine.dispose()
 
 
 def every_table() -> set[str]:
+    projections = {table.name for table in derived_tables()}
     schemas = (
-        metadata,
+        partner_topic_metadata,
         auth_metadata,
         cursor_metadata,
         receipts_metadata,
         key_metadata,
         change_metadata,
     )
-    return {
+    return projections | {
         name
         for schema in (*schemas, leases_metadata, subscriptions_metadata)
         for name in schema.tables

@@ -48,6 +48,8 @@ def _client(settings: Settings, publisher: KafkaPublisher) -> Iterator[TestClien
     store = MissedAppointmentStore(engine)
     store.create_schema()
     identity, team = IdentityStore(engine), TeamStore(engine)
+    identity.create_schema()
+    team.create_schema()
     for offset, event in enumerate([*family_story(NOW), baby_born()]):
         identity.apply("case-events", 0, offset, event)
         team.apply(TOPIC, 0, offset, event)

@@ -231,6 +231,7 @@ def test_a_consent_withdrawn_after_subscribing_stops_delivery(hub: Hub) -> None:
         consented("sf-consent-1", (HOME_START,)),
     )
     sharing = SharingStore(hub.store.engine)
+    sharing.create_schema()
     eventually(
         lambda: sharing.facts_for(Subject(NHS_NUMBER)).consents != (),
         timeout_s=60,

@@ -72,12 +72,15 @@ def client(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[T
     settings = make_settings(partners_dir=partners, webhook_secrets={HOME_START: SECRET})
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
+    team, sharing = TeamStore(store.engine), SharingStore(store.engine)
+    team.create_schema()
+    sharing.create_schema()
     store.apply("seed", 0, 0, missed("APT-1"))
     # The charity's key worker is on the team, so the charity is involved (ADR 0019).
     store.apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
-    TeamStore(store.engine).apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
+    team.apply("seed", 0, 2, KEY_WORKER_ASSIGNED)
     # The parent's consent, folded as the worker would have long ago.
-    SharingStore(store.engine).apply("seed", 0, 1, consented(categories=(APPOINTMENTS,)))
+    sharing.apply("seed", 0, 1, consented(categories=(APPOINTMENTS,)))
     with TestClient(create_api(settings, store=store)) as client:
         register_readers(settings.resolved_database_url())
         yield client

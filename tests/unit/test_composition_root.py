@@ -30,20 +30,9 @@ BUILDERS: dict[str, tuple[str, ...]] = {
     "CaseEventSink": ("hub/ingest/",),
 }
 
-# Processes that still wire themselves, each call named: the worker and `hub replay` move onto
-# hub/bootstrap.py next. The list only shrinks: an entry that no longer calls fails below.
-NOT_YET: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("hub/processes/worker.py", "make_engine"),
-        ("hub/processes/worker.py", "load_agreement"),
-        ("hub/processes/worker.py", "open_key_store"),
-        ("hub/processes/worker.py", "KafkaPublisher"),
-        ("hub/processes/worker.py", "CaseEventSink"),
-        ("hub/projections/replay.py", "load_agreement"),
-        ("hub/projections/replay.py", "make_engine"),
-        ("hub/projections/replay.py", "open_key_store"),
-    }
-)
+# Processes that still wire themselves, each call named. The list only shrinks: an entry that
+# no longer calls fails below.
+NOT_YET: frozenset[tuple[str, str]] = frozenset()
 
 
 def builder_calls(source: str) -> Iterator[tuple[int, str]]:
