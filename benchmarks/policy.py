@@ -16,9 +16,9 @@ from pathlib import Path
 
 from benchmarks.harness import rate, report
 from hub.alerts.store import AlertView, MissedAppointmentStore
+from hub.disclosures import Channel
 from hub.events import CaseEvent, DataCategory, Purpose
 from hub.sharing.agreement import load_agreement
-from hub.sharing.disclosure import Channel
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, release
 from hub.sharing.policy import Recipient, Request, Subject, decide

@@ -76,6 +76,15 @@ class DataCategory(StrEnum):
     ASSESSMENT_SCORES = "ASSESSMENT_SCORES"
 
 
+class LawfulBasis(StrEnum):
+    """The basis a disclosure rests on (UK GDPR Art 6, with an Art 9 condition where needed)."""
+
+    CONTROLLER = "CONTROLLER"  # the organisation reads its own record: not a disclosure to others
+    PUBLIC_TASK = "PUBLIC_TASK"  # Art 6(1)(e), Art 9(2)(h): direct care by statutory services
+    CONSENT = "CONSENT"  # Art 6(1)(a) / 9(2)(a): the parent's explicit, recorded consent
+    SAFEGUARDING = "SAFEGUARDING"  # DPA 2018 Sch 1 para 18: override, child at risk
+
+
 class Purpose(StrEnum):
     """Why data is shared; the data-sharing agreement names a lawful basis per purpose."""
 

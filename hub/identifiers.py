@@ -2,13 +2,13 @@
 
 A client must know what to put in ``{person_key}``, and what an ``appointment_id`` it is shown
 refers to, without reading the code; one definition keeps every route's description the same.
+The path parameter built from it, ``PersonKey``, is HTTP's own: :mod:`hub.http.inputs`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import Path
 from pydantic import Field
 
 PERSON_KEY_DESCRIPTION: Final = (
@@ -18,7 +18,6 @@ PERSON_KEY_DESCRIPTION: Final = (
     "`https://fhir.mft.example/Id/mrn|M123456` for a source's. Any of a person's identifiers "
     "works, including one of a record merged since: the hub finds every identifier linked to it."
 )
-PersonKey = Annotated[str, Path(description=PERSON_KEY_DESCRIPTION, examples=["9434765919"])]
 
 APPOINTMENT_ID_DESCRIPTION: Final = (
     "The sending system's own id for the appointment, as it sent it: over HL7 v2, SCH-2 (filler "

@@ -24,7 +24,7 @@ from hub.http.dependencies import (
     SharingContextDep,
     SinkDep,
 )
-from hub.identifiers import PersonKey
+from hub.http.inputs import PersonKey
 from hub.services import alerts as use_cases
 from hub.services.alert_release import AlertOut
 from hub.services.alerts import AlertChanged, acknowledgement, closure

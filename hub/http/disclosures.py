@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from hub.http.dependencies import ChangeStoresDep, Reader, SharingContextDep
+from hub.http.inputs import PersonKey
 from hub.http.openapi import NOT_FOUND
-from hub.identifiers import PersonKey
 from hub.services.governance import disclosure_report
 
 

@@ -14,8 +14,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.http.dependencies import AgreementDep, ClockDep, IdentityDep, KeysDep, Reader, SinkDep
+from hub.http.inputs import PersonKey
 from hub.http.openapi import NOT_FOUND
-from hub.identifiers import PersonKey
 from hub.services.erasure import erase_person
 
 

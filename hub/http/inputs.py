@@ -11,7 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
+from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime
+
+from hub.identifiers import PERSON_KEY_DESCRIPTION
 
 EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 1, 1, tzinfo=UTC)
@@ -31,3 +34,7 @@ def _plausible(value: datetime) -> datetime:
 
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 """A timezone-aware datetime from 1900 up to (not including) 9999, UTC."""
+
+
+# A person named in a route's path: the one description of ``{person_key}`` in the OpenAPI.
+PersonKey = Annotated[str, Path(description=PERSON_KEY_DESCRIPTION, examples=["9434765919"])]

@@ -23,13 +23,13 @@ from fastapi.responses import StreamingResponse
 
 from hub.alerts.changes import changes_after, last_seq
 from hub.alerts.store import MissedAppointmentStore
+from hub.disclosures import Channel
 from hub.http.authentication import PRACTITIONER_RESPONSES, Organisation, named_practitioner
 from hub.http.dependencies import AlertsDep, Reader, SharingContextDep
 from hub.kafka.publisher import PublishError
 from hub.services.alert_release import release_alerts
 from hub.services.release import SharingContext
 from hub.settings import Settings
-from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.subscriptions.rules import sse_event, wants
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, HTTPException
 
 from hub.http.authentication import PRACTITIONER_RESPONSES, Organisation, named_practitioner
 from hub.http.dependencies import IdentityDep, Reader, Reference, SharingContextDep, TeamDep
+from hub.http.inputs import PersonKey
 from hub.http.openapi import NOT_FOUND as MAY_BE_NOT_FOUND
-from hub.identifiers import PersonKey
 from hub.services import team as use_cases
 from hub.services.team import NOT_FOUND
 from hub.team.models import CaseloadOut, TeamOut

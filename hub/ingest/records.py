@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
+from hub.disclosures import Disclosure
 from hub.erasure.keystore import UnknownKeyError
 from hub.erasure.log import Keyring
 from hub.erasure.sealing import SealedRecord, UnsealError, seal_record, unseal_record
@@ -26,7 +27,6 @@ from hub.kafka.codec import DecodeError, Framing, ModelCodec, disclosure_codec, 
 from hub.kafka.codec import quarantine_codec as clear_quarantine_codec
 from hub.nhs_number import nhs_numbers_in
 from hub.quarantine import QuarantineRecord
-from hub.sharing.disclosure import Disclosure
 
 M = TypeVar("M", bound=BaseModel)
 

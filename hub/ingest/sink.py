@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from hub.disclosures import Disclosure
 from hub.erasure.log import CaseEventLog, Keyring
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
@@ -20,7 +21,6 @@ from hub.kafka.codec import quarantine_codec
 from hub.kafka.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
-from hub.sharing.disclosure import Disclosure
 from hub.sharing.facts import SHARING_PAYLOADS
 from hub.sharing.store import SharingStore
 

@@ -25,9 +25,9 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import BaseModel
 
+from hub.disclosures import Disclosure
 from hub.events import CaseEvent
 from hub.quarantine import QuarantineRecord
-from hub.sharing.disclosure import Disclosure
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parents[2] / "schemas" / "avro"
 SINGLE_OBJECT_MAGIC: Final = b"\xc3\x01"

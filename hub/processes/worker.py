@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from hub.alerts.timers import AlertTimers, alert_rules
 from hub.bootstrap import build_hub
+from hub.disclosures import Disclosure
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.identity.routing import FamilyRouter
@@ -40,7 +41,6 @@ from hub.projections.resume import rewinds, stored_positions, stored_projections
 from hub.projections.runner import ProjectionRunner
 from hub.projections.watchdog import Watchdog
 from hub.settings import Settings
-from hub.sharing.disclosure import Disclosure
 from hub.subscriptions.delivery import make_deliverer
 from hub.subscriptions.partner_topics import make_partner_topics
 

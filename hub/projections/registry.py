@@ -33,6 +33,7 @@ from hub.alerts.store import LIVE as ALERT_TABLES
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.tables import alert_tables
 from hub.alerts.timers import alert_rules
+from hub.disclosures import Disclosure
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import LogEntry
 from hub.erasure.wal import ForgetWal
@@ -40,7 +41,6 @@ from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_meta
 from hub.projections.runner import Projection
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
-from hub.sharing.disclosure import Disclosure
 from hub.sharing.store import (
     DISCLOSURE_PROJECTION,
     SHARING_PROJECTION,

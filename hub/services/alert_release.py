@@ -16,11 +16,11 @@ from pydantic import BaseModel
 
 from hub.alerts.fold import AlertStatus
 from hub.alerts.store import AlertView
+from hub.disclosures import Channel
 from hub.events import DataCategory, Purpose
 from hub.identifiers import AppointmentId
 from hub.practitioners import PractitionerRef, sort_key
 from hub.services.release import SharingContext
-from hub.sharing.disclosure import Channel
 from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject
 

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from hub.alerts.fold import AlertStatus
 from hub.alerts.store import AlertView, MissedAppointmentStore
+from hub.disclosures import Channel
 from hub.events import AlertAcknowledged, AlertClosed, DataCategory, Sensitivity
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError
@@ -26,7 +27,6 @@ from hub.services.errors import ConflictError, ForbiddenError, NotFoundError, No
 from hub.services.release import SharingContext
 from hub.services.statements import Stated, publish_statement
 from hub.sharing.agreement import GOVERNANCE_ROLES
-from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import uuid
 
+from hub.disclosures import Channel, DisclosedItem, Disclosure
 from hub.events import (
     DataCategory,
+    LawfulBasis,
     PersonIdentifier,
     PractitionerAssigned,
     PractitionerUnassigned,
@@ -25,8 +27,6 @@ from hub.practitioners import PractitionerRef
 from hub.services.errors import ForbiddenError, UnprocessableError
 from hub.services.release import SharingContext
 from hub.services.statements import Stated, publish_statement, record_disclosures
-from hub.sharing.agreement import LawfulBasis
-from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure
 from hub.sharing.policy import Recipient
 from hub.team.assignments import Change, may_change_team
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hub.disclosures import Channel, Disclosure
 from hub.events import DataCategory, Purpose
 from hub.services.change_requests import reviewable_by
 from hub.services.errors import ForbiddenError, NotFoundError
@@ -23,7 +24,6 @@ from hub.services.sharing_changes import ChangeStores, involved_organisations
 from hub.services.statements import record_disclosures
 from hub.sharing.agreement import GOVERNANCE_ROLES
 from hub.sharing.change_log import ChangeLog, ChangeRecord
-from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.facts import Override
 from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject

@@ -21,11 +21,11 @@ from typing import TypeVar
 
 from sqlalchemy import Engine
 
+from hub.disclosures import Channel, Disclosure
 from hub.events import Purpose, utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.sharing.agreement import Agreement
-from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.disclosures import Disclosure
 from hub.events import (
     PAYLOAD_TYPES,
     CaseEvent,
@@ -38,7 +39,6 @@ from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError
 from hub.services.errors import NotRecordedError
 from hub.services.release import SharingContext
-from hub.sharing.disclosure import Disclosure
 from hub.sharing.policy import Recipient
 
 API_SYSTEM = "hub-api"

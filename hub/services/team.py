@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from hub.disclosures import Channel, Disclosure
 from hub.events import Purpose
 from hub.identity.families import ANCHOR, FamilyMember
 from hub.identity.store import IdentityStore
@@ -22,7 +23,6 @@ from hub.services.errors import ForbiddenError, NotFoundError
 from hub.services.release import SharingContext
 from hub.services.statements import record_disclosures
 from hub.sharing.agreement import GOVERNANCE_ROLES
-from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.gate import Item, Release
 from hub.sharing.policy import Recipient, Subject
 from hub.team.models import CaseloadOut, TeamOut

@@ -14,7 +14,7 @@ from typing import Final
 
 from pydantic import Field, ValidationError, model_validator
 
-from hub.events import DataCategory, FrozenModel, PractitionerRole, Purpose
+from hub.events import DataCategory, FrozenModel, LawfulBasis, PractitionerRole, Purpose
 
 DEFAULT_AGREEMENT: Final = (
     Path(__file__).resolve().parents[2] / "config" / "sharing" / "agreement.toml"
@@ -25,15 +25,6 @@ class OrganisationKind(StrEnum):
     NHS = "NHS"
     LOCAL_AUTHORITY = "LOCAL_AUTHORITY"
     VOLUNTARY = "VOLUNTARY"
-
-
-class LawfulBasis(StrEnum):
-    """The basis a disclosure rests on (UK GDPR Art 6, with an Art 9 condition where needed)."""
-
-    CONTROLLER = "CONTROLLER"  # the organisation reads its own record: not a disclosure to others
-    PUBLIC_TASK = "PUBLIC_TASK"  # Art 6(1)(e), Art 9(2)(h): direct care by statutory services
-    CONSENT = "CONSENT"  # Art 6(1)(a) / 9(2)(a): the parent's explicit, recorded consent
-    SAFEGUARDING = "SAFEGUARDING"  # DPA 2018 Sch 1 para 18: override, child at risk
 
 
 # Roles that read through the hub but are not in a team around the family.

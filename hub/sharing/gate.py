@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from hub.disclosures import Channel, DisclosedItem, Disclosure, WithheldItem
 from hub.events import DataCategory, Purpose
 from hub.sharing.agreement import Agreement
-from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure, WithheldItem
 from hub.sharing.facts import SharingFacts
 from hub.sharing.policy import Decision, Recipient, Request, Subject, Verdict, decide
 

@@ -27,9 +27,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from hub.events import DataCategory, Purpose
+from hub.events import DataCategory, LawfulBasis, Purpose
 from hub.practitioners import PractitionerRef
-from hub.sharing.agreement import Agreement, Flow, LawfulBasis
+from hub.sharing.agreement import Agreement, Flow
 from hub.sharing.facts import Consent, Override, SharingFacts
 
 OVERRIDE_PURPOSES: Final = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING})

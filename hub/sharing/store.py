@@ -28,9 +28,9 @@ from sqlalchemy import (
     update,
 )
 
+from hub.disclosures import Disclosure, without_subject
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent
-from hub.sharing.disclosure import Disclosure, without_subject
 from hub.sharing.facts import (
     SHARING_PAYLOADS,
     Consent,

@@ -43,6 +43,7 @@ import httpx
 from hub.alerts.changes import Change, changes_after
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.disclosures import Channel
 from hub.events import utc_now
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError
@@ -50,7 +51,6 @@ from hub.services.alert_release import release_alerts
 from hub.services.release import SharingContext
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
-from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.storage.leases import Lease, uninterrupted
 from hub.subscriptions.destinations import Destinations, RefusedDestinationError, pinned

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from hub.alerts.changes import Change, changes_after
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.disclosures import Channel
 from hub.events import utc_now
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import admin
@@ -56,7 +57,6 @@ from hub.services.alert_release import AlertOut, release_alerts
 from hub.services.release import SharingContext
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
-from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 from hub.storage.leases import Lease, uninterrupted
 from hub.storage.positions import upsert

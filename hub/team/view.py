@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.disclosures import Disclosure, WithheldItem
 from hub.events import PractitionerRole, Relationship
 from hub.practitioners import PractitionerRef
-from hub.sharing.disclosure import Disclosure, WithheldItem
 from hub.sharing.gate import Item, Release
 from hub.sharing.policy import Subject
 from hub.team.fold import (

@@ -41,6 +41,7 @@ from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import alert_rules
 from hub.auth.store import ClientStore
+from hub.disclosures import Channel
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
@@ -48,7 +49,6 @@ from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.disclosure import Channel
 from hub.storage.engine import make_engine
 from hub.storage.positions import positions
 from hub.subscriptions.delivery import make_deliverer

@@ -16,6 +16,7 @@ from hub.alerts.changes import changes_after
 from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.disclosures import Channel
 from hub.erasure.keystore import open_key_store
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole
@@ -25,7 +26,6 @@ from hub.kafka.codec import SingleObjectFraming, load_schema
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Subject
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine

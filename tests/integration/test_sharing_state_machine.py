@@ -26,13 +26,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.disclosures import Disclosure
 from hub.erasure.keystore import open_key_store
 from hub.http.app import create_api
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
 from hub.settings import Settings
-from hub.sharing.disclosure import Disclosure
 from hub.storage.engine import make_engine
 from tests.builders import HOME_START, SALFORD_COUNCIL, T0, missed
 from tests.support.topics import disclosures_read

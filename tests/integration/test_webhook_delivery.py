@@ -21,13 +21,13 @@ from standardwebhooks import Webhook
 from hub.alerts.changes import Change, changes_after, last_seq
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
+from hub.disclosures import Channel, Disclosure
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent, PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
-from hub.sharing.disclosure import Channel, Disclosure
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine

@@ -9,13 +9,13 @@ from typing import Generic, TypeVar
 from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import BaseModel
 
+from hub.disclosures import Disclosure
 from hub.erasure.keystore import SubjectKeyStore, open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.events import CaseEvent
 from hub.ingest.records import SealedTopic, disclosure_log, quarantine_log
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
-from hub.sharing.disclosure import Disclosure
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.disclosures import Channel, DisclosedItem, Disclosure, without_subject
 from hub.erasure.keystore import ErasureInProgressError, SubjectKeyStore
 from hub.erasure.sealing import (
     UnsealError,
@@ -18,12 +19,10 @@ from hub.erasure.sealing import (
     seal_record,
     unseal_record,
 )
-from hub.events import DataCategory, Purpose, utc_now
+from hub.events import DataCategory, LawfulBasis, Purpose, utc_now
 from hub.ingest.records import disclosure_log, quarantine_log
 from hub.kafka.codec import DecodeError
 from hub.quarantine import quarantine_record
-from hub.sharing.agreement import LawfulBasis
-from hub.sharing.disclosure import Channel, DisclosedItem, Disclosure, without_subject
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek
 from tests.builders import NHS_NUMBER

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.events import CaseEvent, DataCategory, Purpose
-from hub.sharing.agreement import AgreementError, LawfulBasis, load_agreement
+from hub.events import CaseEvent, DataCategory, LawfulBasis, Purpose
+from hub.sharing.agreement import AgreementError, load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.policy import Recipient, Request, Subject, Verdict, decide
 from tests.builders import (
@@ -386,7 +386,7 @@ def test_a_bad_agreement_names_the_field(tmp_path: Path) -> None:
 
 
 def test_the_gate_releases_nested_items_only_with_their_parent() -> None:
-    from hub.sharing.disclosure import Channel
+    from hub.disclosures import Channel
     from hub.sharing.gate import Item, release
 
     only_demographics = facts([consented(categories=(DataCategory.DEMOGRAPHICS,))])

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import reduce
 
+from hub.disclosures import Channel
 from hub.events import CaseEvent, DataCategory, PlanType, PractitionerRole, Purpose, Relationship
 from hub.identity.families import ANCHOR
 from hub.sharing.agreement import load_agreement
-from hub.sharing.disclosure import Channel
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Subject

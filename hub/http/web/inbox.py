@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from hub.disclosures import Channel
 from hub.http.dependencies import (
     AlertsDep,
     ClockDep,
@@ -38,7 +39,6 @@ from hub.services.alerts import (
     released_alerts,
 )
 from hub.services.team import team_of_person
-from hub.sharing.disclosure import Channel
 from hub.sharing.policy import Recipient
 
 DONE = {

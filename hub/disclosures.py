@@ -16,9 +16,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime
 
-from hub.events import DataCategory, FrozenModel, Purpose
+from hub.events import DataCategory, FrozenModel, LawfulBasis, Purpose
 from hub.log_redaction import redact_path
-from hub.sharing.agreement import LawfulBasis
 
 
 class Channel(StrEnum):
