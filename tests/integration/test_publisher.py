@@ -68,6 +68,24 @@ def test_quarantine_keeps_the_raw_bytes(make_settings: Callable[..., Settings]) 
     assert stored.errors[0].location == "here"
 
 
+def test_a_batch_is_confirmed_together_in_order(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(topic_partitions=2)
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    records = [(b"family-1" if i % 2 else b"family-2", f"v{i}".encode(), None) for i in range(50)]
+    try:
+        deliveries = asyncio.run(publisher.publish_many(settings.case_events_topic, records))
+    finally:
+        publisher.close()
+    assert len(deliveries) == 50
+    stored = read_topic(settings.bootstrap_servers(), settings.case_events_topic, expect=50)
+    for key in (b"family-1", b"family-2"):
+        sent = [value for k, value, _ in records if k == key]
+        assert [m.value() for m in stored if m.key() == key] == sent  # one key's order kept
+        assert (
+            len({d.partition for d, r in zip(deliveries, records, strict=True) if r[0] == key}) == 1
+        )
+
+
 def test_no_broker_means_an_error_not_an_acknowledgement() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -78,5 +96,7 @@ def test_no_broker_means_an_error_not_an_acknowledgement() -> None:
             asyncio.run(publisher.publish("anything", b"k", b"v"))
         with pytest.raises(PublishError):
             publisher.publish_sync("anything", b"k", b"v")
+        with pytest.raises(PublishError, match="did not store"):
+            asyncio.run(publisher.publish_many("anything", [(b"k", b"v", None)] * 3))
     finally:
         publisher.close(timeout_s=1)
