@@ -35,7 +35,8 @@ from hub.projections.resume import stored_projections
 from hub.projections.stalls import Lag, StallWatch
 from hub.settings import Settings
 from hub.storage.positions import positions_of
-from hub.subscriptions.store import DeliveryOutcome, dead_letters_table, deliveries_table
+from hub.subscriptions.models import DeliveryOutcome
+from hub.subscriptions.tables import dead_letters_table, deliveries_table
 
 Watermarks = dict[tuple[str, int], tuple[int, int]]  # (topic, partition) -> (start, end)
 

@@ -23,7 +23,8 @@ from hub.http.dependencies import AlertsDep, ClientDep, DestinationsDep, Reader,
 from hub.http.openapi import NOT_FOUND, unprocessable
 from hub.sharing.policy import Recipient
 from hub.subscriptions.destinations import RefusedDestinationError
-from hub.subscriptions.store import DeadLetter, Subscription, SubscriptionStore
+from hub.subscriptions.models import DeadLetter, Subscription
+from hub.subscriptions.store import SubscriptionStore
 
 
 class SubscriptionIn(BaseModel):

@@ -54,6 +54,7 @@ from hub.sharing.agreement import Agreement
 from hub.sharing.policy import Recipient
 from hub.storage.leases import Lease, uninterrupted
 from hub.subscriptions.destinations import Destinations, RefusedDestinationError, pinned
+from hub.subscriptions.models import DeadLetter, DeliveryOutcome, Subscription
 from hub.subscriptions.rules import (
     Step,
     body_of,
@@ -65,7 +66,7 @@ from hub.subscriptions.rules import (
     signed_headers,
     wants,
 )
-from hub.subscriptions.store import DeadLetter, DeliveryOutcome, Subscription, SubscriptionStore
+from hub.subscriptions.store import SubscriptionStore
 
 log = logging.getLogger(__name__)
 

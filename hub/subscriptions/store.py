@@ -25,20 +25,11 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Final
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
     Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
     and_,
     func,
     insert,
@@ -50,99 +41,13 @@ from hub.alerts.changes import Change
 from hub.sharing.policy import Recipient
 from hub.storage.kek import KeyWrapper
 from hub.storage.schema import create_tables
-
-subscriptions_metadata = MetaData()
-
-subscriptions_table = Table(
-    "subscriptions",
+from hub.subscriptions.models import Counts, DeadLetter, DeliveryOutcome, Subscription
+from hub.subscriptions.tables import (
+    dead_letters_table,
+    deliveries_table,
     subscriptions_metadata,
-    Column("subscription_id", String(40), primary_key=True),
-    Column("client_id", String(64), nullable=False, index=True),
-    Column("organisation_code", String(50), nullable=False),
-    Column("role", String(50), nullable=False),
-    Column("user_id", String(250), nullable=False),
-    Column("url", String(2000), nullable=False),
-    Column("description", String(500)),
-    Column("secret", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("disabled_at", DateTime(timezone=True)),
-    Column("disabled_reason", String(500)),
-    Column("cursor", BigInteger, nullable=False),
+    subscriptions_table,
 )
-
-deliveries_table = Table(
-    "subscription_deliveries",
-    subscriptions_metadata,
-    Column("subscription_id", String(40), primary_key=True),
-    Column("change_id", String(64), primary_key=True),
-    Column("seq", BigInteger, nullable=False),
-    Column("group_key", String(250), nullable=False),  # the change's family_key (older name)
-    Column("outcome", String(20), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("last_error", String(500)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-dead_letters_table = Table(
-    "subscription_dead_letters",
-    subscriptions_metadata,
-    Column("subscription_id", String(40), primary_key=True),
-    Column("change_id", String(64), primary_key=True),
-    Column("seq", BigInteger, nullable=False),
-    Column("alert_id", String(36), nullable=False),
-    Column("group_key", String(250), nullable=False, index=True),
-    Column("change", String(20), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("reason", String(1000), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("dead_at", DateTime(timezone=True), nullable=False),
-    Column("replay_requested_at", DateTime(timezone=True)),
-    Column("next_attempt_at", DateTime(timezone=True)),  # empty: dead, waits for a replay
-    Column("resolved_at", DateTime(timezone=True)),  # delivered (or settled) on replay
-)
-
-
-class DeliveryOutcome(StrEnum):
-    """How a change ended for a subscription."""
-
-    DELIVERED = "DELIVERED"  # the receiver answered 2xx
-    WITHHELD = "WITHHELD"  # the gate released nothing to the subscriber: nothing sent
-    GONE = "GONE"  # the alert no longer exists (erased): nothing sent
-    NOT_FOR_SUBSCRIBER = "NOT_FOR_SUBSCRIBER"  # (on replay) no longer addressed to it
-    RETRYING = "RETRYING"  # failed (or queued behind one that did); due again on the schedule
-    DEAD = "DEAD"  # in the dead-letter list
-
-
-@dataclass(frozen=True)
-class Subscription:
-    subscription_id: str
-    client_id: str
-    recipient: Recipient  # as subscribed; delivery judges the client's identity *now*
-    url: str
-    description: str | None
-    secret: str
-    created_at: datetime
-    disabled_at: datetime | None
-    cursor: int
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    change: Change
-    reason: str
-    attempts: int
-    dead_at: datetime
-    replay_requested_at: datetime | None
-    next_attempt_at: datetime | None = None  # None: a dead letter; else when it is tried again
-
-
-@dataclass(frozen=True)
-class Counts:
-    delivered: int
-    withheld: int
-    dead_letters: int
-    attempts: int
-    retrying: int = 0
 
 
 def new_secret() -> str:

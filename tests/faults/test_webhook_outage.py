@@ -33,7 +33,8 @@ from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.storage.engine import make_engine
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
-from hub.subscriptions.store import Subscription, SubscriptionStore
+from hub.subscriptions.models import Subscription
+from hub.subscriptions.store import SubscriptionStore
 from tests.builders import T0, assigned, missed
 from tests.support.clock import SimulatedClock
 from tests.support.fold import fold_family

@@ -32,7 +32,8 @@ from hub.storage.kek import LocalKek
 from hub.storage.leases import Lease, leases_metadata
 from hub.storage.schema import create_tables
 from hub.subscriptions.partner_topics import partner_topic_metadata
-from hub.subscriptions.store import SubscriptionStore, subscriptions_metadata
+from hub.subscriptions.store import SubscriptionStore
+from hub.subscriptions.tables import subscriptions_metadata
 from hub.team.store import TeamStore
 
 PROCESSES = 6

@@ -27,13 +27,9 @@ from hub.sharing.policy import Recipient
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek, WrongKekError
 from hub.subscriptions.delivery import make_deliverer
-from hub.subscriptions.store import (
-    ClearSecretError,
-    DeliveryOutcome,
-    SubscriptionStore,
-    subscriptions_metadata,
-    subscriptions_table,
-)
+from hub.subscriptions.models import DeliveryOutcome
+from hub.subscriptions.store import ClearSecretError, SubscriptionStore
+from hub.subscriptions.tables import subscriptions_metadata, subscriptions_table
 from tests.builders import T0, assigned, missed
 from tests.support.net import free_port
 from tests.support.receiver import Receiver, webhook_receiver

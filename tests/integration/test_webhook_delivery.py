@@ -32,7 +32,8 @@ from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
-from hub.subscriptions.store import DeliveryOutcome, Subscription, SubscriptionStore
+from hub.subscriptions.models import DeliveryOutcome, Subscription
+from hub.subscriptions.store import SubscriptionStore
 from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, missed, withdrawn
 from tests.support.clock import SimulatedClock
 from tests.support.processes import eventually, hub_process, settings_env
