@@ -19,11 +19,13 @@ from hub.alerts.changes import Change
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
 from hub.erasure.keystore import open_key_store
+from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.policy import Recipient
+from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek, WrongKekError
 from hub.subscriptions.delivery import make_deliverer
@@ -103,6 +105,10 @@ def alerts(
     settings = make_settings(subscription_retry_schedule=[])
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
+    # The delivery's sharing check reads the person index and the sharing facts, as the worker
+    # (which creates every projection's tables) has them.
+    IdentityStore(store.engine).create_schema()
+    SharingStore(store.engine).create_schema()
     for offset, event in enumerate([assigned("mw-1"), missed("APT-1")]):
         store.apply("family-events", 0, offset, event)
     return settings, store
