@@ -262,12 +262,13 @@ def replay(
     reading until it has everything the live projection has applied, then in one database
     transaction renames the live tables away, renames the rebuilt ones into place, drops the
     old ones and moves the positions. The worker and the API keep serving the live tables until
-    that moment. Progress (entries applied, rate) is printed every few seconds. ADR 0015.
+    that moment. Progress (entries applied of those to read, rate) is printed to stderr every
+    few seconds. ADR 0015.
     """
     from sqlalchemy.engine import make_url
 
     from hub.processes.replay import replay as run_replay
-    from hub.projections.replay import Progress, ReplayError, replayable
+    from hub.projections.replay import Progress, ReplayError, describe, replayable
 
     settings = with_local_broker(load_settings())
     try:
@@ -284,10 +285,7 @@ def replay(
         )
 
     def show(step: Progress) -> None:
-        typer.echo(
-            f"{step.stage:<10} {step.applied:>12,} entries applied "
-            f"in {step.elapsed_s:8.1f} s ({step.rate:,.0f}/s)"
-        )
+        typer.echo(describe(step), err=True)
 
     try:
         run_replay(settings, projection, progress=show)

@@ -3,13 +3,20 @@
 The shell around :mod:`hub.projections.generations` (ADR 0015), given the projection stores by
 its caller (:mod:`hub.processes.replay` takes them from the composition root). A fresh consumer
 (its own group id, no offset commits, partitions assigned explicitly from offset 0) reads the
-family topic (ADR 0010) and applies every entry through the projection's own store ``apply``
-into a ``__rebuild`` generation of its tables, with its own log positions. It reads at least to
-the high watermarks seen at the start and on until it has applied everything the live
-projection has; then :func:`~hub.projections.generations.swap` renames the generations in one
-transaction. If the live worker applied more entries in between, the swap changes nothing, the
-rebuild reads on and tries again. The live projection keeps serving throughout. The projections
-it can rebuild, and how, are the registry's (:func:`hub.projections.registry.rebuildable`).
+family topic (ADR 0010) outside Faust, :data:`BATCH` entries at a time; each batch is decoded in
+one key-store round (``CaseEventLog.decode_many``, ADR 0025) and each partition's part of it is
+applied in one transaction with its log position (:func:`hub.projections.batch.apply_batch`,
+which falls back to one entry at a time for a store without a batch apply) into a ``__rebuild``
+generation of the projection's tables. It reads at least to the high watermarks seen at the
+start and on until it has applied everything the live projection has; then
+:func:`~hub.projections.generations.swap` renames the generations in one transaction. If the
+live worker applied more entries in between, the swap changes nothing, the rebuild reads on and
+tries again. The live projection keeps serving throughout. The projections it can rebuild, and
+how, are the registry's (:func:`hub.projections.registry.rebuildable`).
+
+While it builds, the rebuild's own transactions are not flushed to disk one by one
+(:class:`Durability`): the fresh tables serve no one until the swap, and the swap's commit,
+which is, makes everything before it durable too (ADR 0015, "Issue 19").
 """
 
 from __future__ import annotations
@@ -17,33 +24,36 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.kafka.codec import DecodeError
+from hub.projections.batch import BatchApply, BatchEntry, PoisonEntriesError, apply_batch
 from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
 from hub.projections.registry import (
     PROJECTIONS,
     ProjectionSpec,
+    ProjectionStore,
     Rebuild,
     Stores,
     derived_tables,
     rebuildable,
 )
-from hub.projections.runner import Projection
 from hub.storage.positions import positions_of
 from hub.storage.schema import create_tables
 
 log = logging.getLogger(__name__)
 
-BATCH: Final = 1000
+BATCH: Final = 5000  # entries asked of the consumer at a time; each partition's part one commit
 SWAP_ATTEMPTS: Final = 50
 PROGRESS_EVERY_S: Final = 2.0
 
@@ -71,10 +81,19 @@ class Progress:
     stage: str  # "rebuilding", "caught up" (about to swap), "swapped"
     applied: int  # log entries applied to the fresh generation
     elapsed_s: float
+    total: int = 0  # the offsets to read, at least: the start's high watermarks, summed
 
     @property
     def rate(self) -> float:
         return self.applied / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def describe(step: Progress) -> str:
+    """One line of progress for a person watching a long rebuild."""
+    return (
+        f"{step.stage:<10} {step.applied:>12,} entries applied (of {step.total:,}) "
+        f"in {step.elapsed_s:8.1f} s ({step.rate:,.0f}/s)"
+    )
 
 
 def needed(
@@ -91,12 +110,40 @@ def reached(position: Mapping[int, int], target: Mapping[int, int]) -> bool:
     return all(position.get(partition, 0) >= offset for partition, offset in target.items())
 
 
+def by_partition(
+    messages: Sequence[Message], decoded: Sequence[LogEntry | DecodeError | None]
+) -> dict[int, list[BatchEntry[LogEntry]]]:
+    """A consumed batch split per partition, each part in log order; an entry that did not
+    decode is ``None`` (only its position moves: the live worker dead-letters it)."""
+    parts: dict[int, list[BatchEntry[LogEntry]]] = {}
+    for message, entry in zip(messages, decoded, strict=True):
+        parts.setdefault(message.partition() or 0, []).append(
+            BatchEntry(
+                message.offset() or 0,
+                None if isinstance(entry, DecodeError) else entry,
+                message.key(),
+            )
+        )
+    return parts
+
+
+def without(
+    entries: Sequence[BatchEntry[LogEntry]], refused: Mapping[int, str]
+) -> list[BatchEntry[LogEntry]]:
+    """``entries`` with the refused ones' entries taken out (``None``: only the position moves)."""
+    return [
+        BatchEntry(item.offset, None, item.key) if item.offset in refused else item
+        for item in entries
+    ]
+
+
 def replay_with(
     stores: Stores,
     name: str,
     *,
     progress: Callable[[Progress], None] = lambda _: None,
     timeout_s: float = 10.0,
+    progress_every_s: float = PROGRESS_EVERY_S,
 ) -> Progress:
     """Rebuild projection ``name`` on ``stores``' database into fresh tables and swap them in;
     the final progress."""
@@ -113,7 +160,6 @@ def replay_with(
         create_tables(engine, *derived_tables())
         fresh_name = name + REBUILD
         fresh, store = rebuild.build(stores, generation_metadata(), REBUILD)
-        apply = store.apply
         prepare(engine, fresh_name, fresh)
         stores.keys.create_schema()
         codec = CaseEventLog(stores.keys, topic, settings.schema_registry_url)
@@ -121,49 +167,116 @@ def replay_with(
         began = time.monotonic()
         position = dict.fromkeys(start, 0)
         applied, told, attempts = 0, began, 0
+        total = sum(start.values())
 
         def now(stage: str) -> Progress:
-            return Progress(stage, applied, time.monotonic() - began)
+            return Progress(stage, applied, time.monotonic() - began, total)
 
-        while True:
-            messages = consumer.consume(num_messages=BATCH, timeout=0.2)
-            for message in messages:
-                _apply(apply, codec, message)
-                position[message.partition() or 0] = (message.offset() or 0) + 1
-                applied += 1
-                if time.monotonic() - told >= PROGRESS_EVERY_S:
-                    progress(now("rebuilding"))
-                    told = time.monotonic()
-            if len(messages) == BATCH:
-                continue  # more is surely waiting: no need to look at the live positions yet
-            _give_up_on(trouble, settings.bootstrap_servers(), bool(messages))
-            for assigned in consumer.position(
-                [TopicPartition(topic, partition) for partition in start]
-            ):
-                if assigned.offset >= 0:  # past transaction markers, which are no messages
-                    position[assigned.partition] = max(
-                        position[assigned.partition], assigned.offset
+        with Durability(engine) as durability:
+            while True:
+                messages = consumer.consume(num_messages=BATCH, timeout=0.2)
+                if messages:
+                    _apply_batch(store, codec, messages)
+                    for message in messages:
+                        position[message.partition() or 0] = (message.offset() or 0) + 1
+                    applied += len(messages)
+                    if time.monotonic() - told >= progress_every_s:
+                        progress(now("rebuilding"))
+                        told = time.monotonic()
+                if len(messages) == BATCH:
+                    continue  # more is surely waiting: no need to look at the live positions
+                _give_up_on(trouble, settings.bootstrap_servers(), bool(messages))
+                for assigned in consumer.position(
+                    [TopicPartition(topic, partition) for partition in start]
+                ):
+                    if assigned.offset >= 0:  # past transaction markers, which are no messages
+                        position[assigned.partition] = max(
+                            position[assigned.partition], assigned.offset
+                        )
+                with engine.connect() as connection:
+                    live = positions_of(connection, name)
+                target = needed(start, live, topic)
+                total = max(total, sum(target.values()))
+                if not reached(position, target):
+                    continue
+                progress(now("caught up"))
+                with durability.strict():
+                    lagging = swap(engine, name, rebuild.live, fresh_name, fresh)
+                if not lagging:
+                    break
+                attempts += 1
+                if attempts >= SWAP_ATTEMPTS:
+                    raise ReplayError(
+                        f"gave up after {attempts} swaps: the live projection kept applying "
+                        f"entries faster than the replay caught up (partitions {lagging})"
                     )
-            with engine.connect() as connection:
-                live = positions_of(connection, name)
-            if not reached(position, needed(start, live, topic)):
-                continue
-            progress(now("caught up"))
-            lagging = swap(engine, name, rebuild.live, fresh_name, fresh)
-            if not lagging:
-                break
-            attempts += 1
-            if attempts >= SWAP_ATTEMPTS:
-                raise ReplayError(
-                    f"gave up after {attempts} swaps: the live projection kept applying entries "
-                    f"faster than the replay caught up (partitions {lagging})"
-                )
-            log.info("live projection moved on %s; catching up before swapping", lagging)
+                log.info("live projection moved on %s; catching up before swapping", lagging)
         done = now("swapped")
         progress(done)
         return done
     finally:
         consumer.close()
+
+
+class Durability:
+    """The rebuild's transactions on its own engine, not flushed to disk one by one; the swap's
+    flushed (ADR 0015, "Issue 19").
+
+    SQLite (WAL): ``synchronous=NORMAL`` per build transaction, no fsync at a commit, but the
+    WAL synced before each checkpoint, so a crash of the machine loses at most the last batches
+    and never corrupts the file the live tables share; ``synchronous=FULL`` for the swap, whose
+    synced commit makes every earlier frame of the WAL durable with it. The level is restored
+    when a connection goes back to the pool. PostgreSQL: ``SET LOCAL synchronous_commit = off``
+    per build transaction (no WAL flush awaited; never inconsistent), ``on`` for the swap, whose
+    flush covers all the WAL before it. Only transactions begun on ``engine`` while the rebuild
+    builds are relaxed: the live hub's engines are others.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._postgres = engine.dialect.name == "postgresql"
+        self.relaxed = True
+
+    def __enter__(self) -> Durability:
+        event.listen(self._engine, "begin", self._begin)
+        if self._sqlite:
+            event.listen(self._engine.pool, "checkin", _restore)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self._engine, "begin", self._begin)
+        if self._sqlite:
+            event.remove(self._engine.pool, "checkin", _restore)
+
+    @contextmanager
+    def strict(self) -> Iterator[None]:
+        """Transactions begun in this block are flushed to disk at their commit."""
+        self.relaxed = False
+        try:
+            yield
+        finally:
+            self.relaxed = True
+
+    def _begin(self, connection: Connection) -> None:
+        if self._sqlite:
+            level = "NORMAL" if self.relaxed else "FULL"
+            connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+            connection.info[_SYNCHRONOUS] = True  # restored at checkin
+        elif self._postgres:
+            flush = "off" if self.relaxed else "on"
+            connection.exec_driver_sql(f"SET LOCAL synchronous_commit = {flush}")
+
+
+_SYNCHRONOUS: Final = "hub.replay.synchronous"
+
+
+def _restore(dbapi_connection: Any, record: Any) -> None:
+    """A connection back in the pool gets SQLite's default level again (FULL)."""
+    if record.info.pop(_SYNCHRONOUS, False) and dbapi_connection is not None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
 
 
 def _give_up_on(trouble: list[KafkaError], servers: str, progressing: bool) -> None:
@@ -227,25 +340,33 @@ _RETRYING = Retrying(
 )
 
 
-def _apply(apply: Projection[LogEntry], codec: CaseEventLog, message: Message) -> None:
-    """One entry as the live runner applies it: undecodable or refused, only the position moves
-    (the live worker has dead-lettered it already, or will)."""
-    if message.error() is not None:
-        raise ReplayError(f"reading the log failed: {message.error()}")
-    topic, partition, offset = (
-        message.topic() or "",
-        message.partition() or 0,
-        message.offset() or 0,
-    )
-    key = message.key()
-    entry: LogEntry | None
-    try:
-        entry = codec.decode(message.value() or b"")
-    except DecodeError:
-        entry = None
+def _apply_batch(
+    store: ProjectionStore[LogEntry], codec: CaseEventLog, messages: Sequence[Message]
+) -> None:
+    """One consumed batch as the live runner applies it, each partition's part in one
+    transaction: undecodable or refused, an entry moves only the position (the live worker has
+    dead-lettered it already, or will; a rebuild dead-letters nothing a second time)."""
+    for message in messages:
+        if message.error() is not None:
+            raise ReplayError(f"reading the log failed: {message.error()}")
+    values = [message.value() or b"" for message in messages]
     for attempt in _RETRYING.copy():
         with attempt:
-            try:
-                apply(topic, partition, offset, entry, key)
-            except ValueError:
-                apply(topic, partition, offset, None, key)
+            decoded = codec.decode_many(values)
+    step = store if isinstance(store, BatchApply) else store.apply
+    topic = messages[0].topic() or ""
+    for partition, entries in by_partition(messages, decoded).items():
+        for attempt in _RETRYING.copy():
+            with attempt:
+                while True:
+                    try:
+                        apply_batch(step, topic, partition, entries)
+                        break
+                    except PoisonEntriesError as refused:
+                        log.warning(
+                            "rebuild: %s[%d] entries refused, applied as nothing: %s",
+                            topic,
+                            partition,
+                            refused.reasons,
+                        )
+                        entries = without(entries, refused.reasons)
