@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hub.bootstrap import projection_stores
-from hub.projections.replay import PROGRESS_EVERY_S, Progress, replay_with, replayable
+from hub.projections.replay import BATCH, PROGRESS_EVERY_S, Progress, replay_with, replayable
 from hub.settings import Settings
 
 
@@ -23,10 +23,16 @@ def replay(
     progress: Callable[[Progress], None] = lambda _: None,
     timeout_s: float = 10.0,
     progress_every_s: float = PROGRESS_EVERY_S,
+    batch: int = BATCH,
 ) -> Progress:
     """Rebuild projection ``name`` into fresh tables and swap them in; the final progress."""
     replayable(name)  # an unknown name is refused before any database is opened
     with projection_stores(settings, schemas=False) as stores:
         return replay_with(
-            stores, name, progress=progress, timeout_s=timeout_s, progress_every_s=progress_every_s
+            stores,
+            name,
+            progress=progress,
+            timeout_s=timeout_s,
+            progress_every_s=progress_every_s,
+            batch=batch,
         )

@@ -37,7 +37,13 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.kafka.codec import DecodeError
-from hub.projections.batch import BatchApply, BatchEntry, PoisonEntriesError, apply_batch
+from hub.projections.batch import (
+    ApplyOne,
+    BatchApply,
+    BatchEntry,
+    PoisonEntriesError,
+    apply_batch,
+)
 from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
 from hub.projections.registry import (
     PROJECTIONS,
@@ -144,9 +150,10 @@ def replay_with(
     progress: Callable[[Progress], None] = lambda _: None,
     timeout_s: float = 10.0,
     progress_every_s: float = PROGRESS_EVERY_S,
+    batch: int = BATCH,
 ) -> Progress:
-    """Rebuild projection ``name`` on ``stores``' database into fresh tables and swap them in;
-    the final progress."""
+    """Rebuild projection ``name`` on ``stores``' database into fresh tables and swap them in,
+    reading ``batch`` entries at a time; the final progress."""
     rebuild = replayable(name)
     settings, engine = stores.settings, stores.alerts.engine
     topic = settings.family_events_topic
@@ -174,7 +181,7 @@ def replay_with(
 
         with Durability(engine) as durability:
             while True:
-                messages = consumer.consume(num_messages=BATCH, timeout=0.2)
+                messages = consumer.consume(num_messages=batch, timeout=0.2)
                 if messages:
                     _apply_batch(store, codec, messages)
                     for message in messages:
@@ -183,7 +190,7 @@ def replay_with(
                     if time.monotonic() - told >= progress_every_s:
                         progress(now("rebuilding"))
                         told = time.monotonic()
-                if len(messages) == BATCH:
+                if len(messages) == batch:
                     continue  # more is surely waiting: no need to look at the live positions
                 _give_up_on(trouble, settings.bootstrap_servers(), bool(messages))
                 for assigned in consumer.position(
@@ -344,8 +351,7 @@ def _apply_batch(
     store: ProjectionStore[LogEntry], codec: CaseEventLog, messages: Sequence[Message]
 ) -> None:
     """One consumed batch as the live runner applies it, each partition's part in one
-    transaction: undecodable or refused, an entry moves only the position (the live worker has
-    dead-lettered it already, or will; a rebuild dead-letters nothing a second time)."""
+    transaction (:func:`apply_part`)."""
     for message in messages:
         if message.error() is not None:
             raise ReplayError(f"reading the log failed: {message.error()}")
@@ -356,17 +362,30 @@ def _apply_batch(
     step = store if isinstance(store, BatchApply) else store.apply
     topic = messages[0].topic() or ""
     for partition, entries in by_partition(messages, decoded).items():
-        for attempt in _RETRYING.copy():
-            with attempt:
-                while True:
-                    try:
-                        apply_batch(step, topic, partition, entries)
-                        break
-                    except PoisonEntriesError as refused:
-                        log.warning(
-                            "rebuild: %s[%d] entries refused, applied as nothing: %s",
-                            topic,
-                            partition,
-                            refused.reasons,
-                        )
-                        entries = without(entries, refused.reasons)
+        apply_part(step, topic, partition, entries)
+
+
+def apply_part(
+    step: BatchApply[LogEntry] | ApplyOne[LogEntry],
+    topic: str,
+    partition: int,
+    entries: Sequence[BatchEntry[LogEntry]],
+) -> None:
+    """One partition's part of a batch, retried while the store is busy or away. Entries the
+    fold refuses move only the position, as in the live runner; the rebuild dead-letters
+    nothing (the live worker has dead-lettered them already, or will: a second dead letter per
+    replay would only bury the first)."""
+    for attempt in _RETRYING.copy():
+        with attempt:
+            while True:
+                try:
+                    apply_batch(step, topic, partition, entries)
+                    return
+                except PoisonEntriesError as refused:
+                    log.warning(
+                        "rebuild: %s[%d] entries refused, applied as nothing: %s",
+                        topic,
+                        partition,
+                        refused.reasons,
+                    )
+                    entries = without(entries, refused.reasons)
