@@ -57,6 +57,7 @@ class PostgresServer:
     log: Path
     port: int
     sockets: Path
+    durable: bool = False  # fsync and synchronous_commit as in production, not off
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
@@ -73,8 +74,9 @@ class PostgresServer:
             "-t",
             "60",
             "-o",
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.sockets} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.sockets}"
+            + ("" if self.durable else " -c fsync=off -c synchronous_commit=off")
+            + ("" if self.durable else " -c full_page_writes=off"),
             "start",
         )
 
@@ -95,8 +97,9 @@ def temporary_postgres(work_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A server of our own (never ``HUB_TEST_DATABASE_URL``: a fault test stops it)."""
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """A server of our own (never ``HUB_TEST_DATABASE_URL``: a fault test stops it); fsync off
+    for tests, on (``durable``) for a benchmark that measures what durability costs."""
     bin_dir = postgres_bin()
     # Outside work_dir: the postgres user must be able to reach it (pytest's tmp is 0700).
     root = Path(tempfile.mkdtemp(prefix="hub-pg-"))
@@ -108,7 +111,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         root.chmod(0o700)
     port = _free_port()
     server = PostgresServer(
-        f"postgresql+psycopg://postgres@127.0.0.1:{port}/hub_test", data, log, port, sockets
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/hub_test",
+        data,
+        log,
+        port,
+        sockets,
+        durable,
     )
     try:
         subprocess.run(
