@@ -29,13 +29,19 @@ from tenacity import (
 from hub.connectors.cursors import CursorStore, Written
 from hub.connectors.outcomes import Mapped, Outcome, Refused, translate
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record
+from hub.erasure.keystore import ErasureInProgressError
 from hub.events import CaseEvent, utc_now
 from hub.ingest.record_limits import RecordTooLargeError
+from hub.ingest.sink import Published
 from hub.kafka.publisher import Delivery, PublishError
 from hub.quarantine import QuarantineRecord, quarantine_record
 
 # Refusals kept in a report (the rest are counted): a report of a million bad rows stays small.
 REPORTED_REFUSALS: Final = 100
+# Records whose events are published with one await (one sealing hop, acks awaited together):
+# large enough that the per-batch costs vanish, small enough that a resend after a broker
+# failure repeats little and memory stays flat.
+PUBLISH_BATCH: Final = 500
 
 
 GOLDEN_RECORDED_AT: Final = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -65,7 +71,7 @@ def golden_output(
 class Sink(Protocol):
     """What the runtime needs of :class:`hub.ingest.sink.CaseEventSink`."""
 
-    async def publish(self, event: CaseEvent) -> Delivery: ...
+    async def publish_many(self, events: Sequence[CaseEvent]) -> list[Published]: ...
 
     async def quarantine(self, record: QuarantineRecord) -> Delivery: ...
 
@@ -87,47 +93,89 @@ async def deliver(
     channel: str,
     system: str,
     attempts: int = 1,
+    batch_size: int = PUBLISH_BATCH,
 ) -> list[Outcome]:
-    """Publish every mapped event and quarantine every refusal, concurrently; return when all
-    are acknowledged (raising :class:`PublishError` if any write failed after ``attempts``).
+    """Publish every mapped event and quarantine every refusal; return when all are
+    acknowledged (raising :class:`PublishError` if any write failed after ``attempts``).
+
+    ``batch_size`` records at a time: their events go as one
+    :meth:`~hub.ingest.sink.CaseEventSink.publish_many` — one thread hop to seal, every
+    acknowledgement awaited together — then their refusals to quarantine, concurrently. A
+    sender is answered after the last batch, so its 2xx still means every event is in Kafka.
 
     Returns the outcomes as delivered: a record whose event can never be one Kafka record
     (:class:`~hub.ingest.record_limits.RecordTooLargeError`, decided before producing) comes back
-    refused, its raw input quarantined — a permanent refusal, not "send again later"."""
-    # Every write settles before a failure is raised: no acknowledgement is left in flight
-    # for a caller that has stopped waiting.
-    results = await asyncio.gather(
-        *(_deliver_one(sink, o, channel, system, attempts) for o in outcomes),
-        return_exceptions=True,
-    )
-    failures = [result for result in results if isinstance(result, BaseException)]
-    if failures:
-        raise failures[0]
-    return [result for result in results if not isinstance(result, BaseException)]
+    refused, its raw input quarantined — a permanent refusal, not "send again later" — and the
+    batch's other records are delivered all the same."""
+    delivered: list[Outcome] = []
+    for start in range(0, len(outcomes), batch_size):
+        batch = outcomes[start : start + batch_size]
+        delivered.extend(await _deliver_batch(sink, batch, channel, system, attempts))
+    return delivered
 
 
 def published_events(outcomes: Iterable[Outcome]) -> int:
     return sum(len(o.events) for o in outcomes if isinstance(o, Mapped))
 
 
-async def _deliver_one(
-    sink: Sink, outcome: Outcome, channel: str, system: str, attempts: int
-) -> Outcome:
-    if isinstance(outcome, Mapped):
-        results = await asyncio.gather(
-            *(_with_retries(_bind(sink.publish, e), attempts) for e in outcome.events),
-            return_exceptions=True,
-        )
-        failures = [result for result in results if isinstance(result, BaseException)]
-        too_large = [f for f in failures if isinstance(f, RecordTooLargeError)]
-        if failures and not too_large:
-            raise failures[0]
-        if not failures:
-            return outcome
-        outcome = Refused(outcome.record, (("record", str(too_large[0])),))
-    record = refusal_record(outcome, channel=channel, system=system)
-    await _with_retries(_bind(sink.quarantine, record), attempts)
-    return outcome
+async def _deliver_batch(
+    sink: Sink, outcomes: Sequence[Outcome], channel: str, system: str, attempts: int
+) -> list[Outcome]:
+    events = [event for o in outcomes if isinstance(o, Mapped) for event in o.events]
+    results = iter(await _publish_all(sink, events, attempts))
+    delivered: list[Outcome] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Mapped):
+            mine = [next(results) for _ in outcome.events]
+            too_large = [r for r in mine if isinstance(r, RecordTooLargeError)]
+            if too_large:  # the record's other events may be written: ids make a resend safe
+                outcome = Refused(outcome.record, (("record", str(too_large[0])),))
+        delivered.append(outcome)
+    refusals = [
+        refusal_record(outcome, channel=channel, system=system)
+        for outcome in delivered
+        if isinstance(outcome, Refused)
+    ]
+    # Every write settles before a failure is raised: no acknowledgement is left in flight
+    # for a caller that has stopped waiting.
+    written = await asyncio.gather(
+        *(_with_retries(_bind(sink.quarantine, record), attempts) for record in refusals),
+        return_exceptions=True,
+    )
+    failures = [result for result in written if isinstance(result, BaseException)]
+    if failures:
+        raise failures[0]
+    return delivered
+
+
+async def _publish_all(
+    sink: Sink, events: Sequence[CaseEvent], attempts: int
+) -> list[Delivery | RecordTooLargeError]:
+    """Each event's delivery or permanent refusal, publishing in one batch per attempt what is
+    not yet confirmed: the whole batch after a broker failure (ids are deterministic), only the
+    events refused for a person's erasure in progress otherwise."""
+    outcomes: dict[int, Published] = {}
+    pending = list(range(len(events)))
+
+    async def attempt_once() -> None:
+        nonlocal pending
+        results = await sink.publish_many([events[at] for at in pending])
+        outcomes.update(zip(pending, results, strict=True))
+        erasing = [
+            o for o in map(outcomes.__getitem__, pending) if isinstance(o, ErasureInProgressError)
+        ]
+        pending = [at for at in pending if isinstance(outcomes[at], ErasureInProgressError)]
+        if erasing:
+            raise erasing[0]  # a PublishError: retried, else the caller's 503 / AR
+
+    if events:
+        await _with_retries(attempt_once, attempts)
+    done: list[Delivery | RecordTooLargeError] = []
+    for at in range(len(events)):
+        outcome = outcomes[at]
+        assert not isinstance(outcome, ErasureInProgressError)  # raised above
+        done.append(outcome)
+    return done
 
 
 def _bind(function: Callable[[Any], Any], argument: Any) -> Callable[[], Any]:
@@ -176,14 +224,17 @@ async def run_extract(
     input_name: str,
     sink: Sink,
     cursors: CursorStore,
-    batch_size: int = 1000,
+    batch_size: int = PUBLISH_BATCH,
     attempts: int = 5,
     progress: Callable[[int], None] | None = None,
 ) -> ExtractReport:
     """Publish what is new or changed in an extract and report what disappeared.
 
     Records stream through in batches, so memory does not grow with the file. Each batch's
-    events and quarantine records are acknowledged before its cursor rows are committed.
+    events are published together (:func:`deliver`: one await for all their acknowledgements)
+    and its refusals quarantined before its cursor rows are committed, so the cursor moves only
+    past rows whose events Kafka confirmed; a run that fails mid-batch commits nothing of that
+    batch and the next run publishes it again (same ids).
     """
     run_id = cursors.start(extract, input_name)
     report = ExtractReport(run_id)
@@ -237,7 +288,12 @@ async def _run_batch(
         to_send.append(Mapped(outcome.record, new_events))
         written[key] = Written(key, digest, frozenset(str(e.event_id) for e in outcome.events))
     delivered = await deliver(
-        sink, to_send, channel="extract", system=config.system, attempts=attempts
+        sink,
+        to_send,
+        channel="extract",
+        system=config.system,
+        attempts=attempts,
+        batch_size=max(len(to_send), 1),  # the cursor's batch is the publishing batch
     )
     report.published += published_events(delivered)
     for sent, outcome in zip(to_send, delivered, strict=True):

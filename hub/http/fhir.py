@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from email.utils import format_datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -32,10 +33,11 @@ from hub.connectors.fhir.bundle import NO_ROLES, RESOURCES, read_bundle, resourc
 from hub.connectors.fhir.common import load_json
 from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles, load_sources
+from hub.erasure.keystore import ErasureInProgressError
 from hub.events import CaseEvent, deterministic_event_id, utc_now
 from hub.http.dependencies import Reader, SinkDep
 from hub.ingest.record_limits import RecordTooLargeError
-from hub.ingest.sink import CaseEventSink
+from hub.ingest.sink import CaseEventSink, Published
 from hub.kafka.publisher import PublishError
 from hub.quarantine import quarantine_record
 from hub.settings import Settings
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 FHIR_JSON: Final = "application/fhir+json"
 ACCEPTED_MEDIA_TYPES: Final = (FHIR_JSON, "application/json")
 ResourceType = Literal["Appointment", "Patient", "Encounter", "CareTeam", "EpisodeOfCare"]
+E = TypeVar("E", bound=Exception)
 assert set(ResourceType.__args__) == set(RESOURCES)  # type: ignore[attr-defined]
 
 SourceHeader = Annotated[
@@ -128,6 +131,12 @@ def _outcome(issues: list[tuple[str, str]], code: str) -> dict[str, Any]:
             for location, message in issues
         ],
     }
+
+
+def _first(results: Iterable[Published], kind: type[E]) -> E | None:
+    """The first of ``results`` that is a ``kind``: a refusal of
+    :meth:`~hub.ingest.sink.CaseEventSink.publish_many`."""
+    return next((result for result in results if isinstance(result, kind)), None)
 
 
 def _unavailable(error: PublishError) -> JSONResponse:
@@ -231,14 +240,18 @@ def fhir_router(settings: Settings) -> APIRouter:
         except RecordError as error:
             return await refuse(request, sink, raw, error, organisation)
         try:
-            for event in events:  # team changes first, the resource's own event last
-                await sink.publish(event)
+            # One batch, its acks awaited together; the resource's own event last (team
+            # changes first): one key's events keep their order.
+            results = await sink.publish_many(events)
         except PublishError as error:
             return _unavailable(error)
-        except RecordTooLargeError as error:  # for good: quarantined, 422, never "try later"
+        if (too_large := _first(results, RecordTooLargeError)) is not None:
+            # for good: quarantined, 422, never "try later"
             return await refuse(
-                request, sink, raw, RecordError([(resource_type, str(error))]), organisation
+                request, sink, raw, RecordError([(resource_type, str(too_large))]), organisation
             )
+        if (erasing := _first(results, PublishError)) is not None:
+            return _unavailable(erasing)
         version = resource_version(resource_type, data, events[-1], organisation)
         headers = {
             "X-Hub-Event-Id": str(events[-1].event_id),
@@ -315,25 +328,26 @@ def fhir_router(settings: Settings) -> APIRouter:
                 raise RecordError(reading.issues())
         except RecordError as error:
             return await refuse(request, sink, raw, error, organisation)
-        if reading.atomic:  # all or nothing: an entry too large for the log refuses them all
-            try:
-                for event in (event for entry in reading.entries for event in entry.events):
-                    await sink.check_fits(event)
-            except RecordTooLargeError as error:
-                return await refuse(
-                    request, sink, raw, RecordError([("Bundle", str(error))]), organisation
-                )
+        events = [event for entry in reading.entries for event in entry.events]
+        # All or nothing: an entry too large for the log refuses them all.
+        if reading.atomic and (too_big := await sink.first_too_large(events)) is not None:
+            return await refuse(
+                request, sink, raw, RecordError([("Bundle", str(too_big))]), organisation
+            )
         responses: list[dict[str, Any]] = []
         try:
+            # Every entry's events as one batch: one sealing hop, their acks awaited together.
+            published = await sink.publish_many(events)
+            if (erasing := _first(published, ErasureInProgressError)) is not None:
+                raise erasing  # someone named is being erased: the whole Bundle, later
+            results = iter(published)
             for entry in reading.entries:
-                if entry.events:
-                    try:
-                        for event in entry.events:
-                            await sink.publish(event)
-                    except RecordTooLargeError as error:  # for good: this entry, not the batch
-                        entry = replace(
-                            entry, events=(), error=RecordError([("Bundle.entry", str(error))])
-                        )
+                mine = [next(results) for _ in entry.events]
+                if (too_large := _first(mine, RecordTooLargeError)) is not None:
+                    # for good: this entry, not the batch
+                    entry = replace(
+                        entry, events=(), error=RecordError([("Bundle.entry", str(too_large))])
+                    )
                 if entry.events:
                     resource = json.loads(entry.raw)["resource"]
                     version = resource_version(

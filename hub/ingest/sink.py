@@ -10,19 +10,25 @@ dead letters are entries of those topics, sealed already, and are written as the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from hub.disclosures import Disclosure
+from hub.erasure.keystore import ErasureInProgressError
 from hub.erasure.log import CaseEventLog, Keyring
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
-from hub.ingest.record_limits import check_fits, in_parts
+from hub.ingest.record_limits import RecordTooLargeError, check_fits, in_parts
 from hub.ingest.records import disclosure_log, named_in, quarantine_log
 from hub.kafka.codec import quarantine_codec
-from hub.kafka.publisher import Delivery, KafkaPublisher
+from hub.kafka.publisher import Delivery, KafkaPublisher, Record
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from hub.sharing.facts import SHARING_PAYLOADS
 from hub.sharing.store import SharingStore
+
+# One event's outcome in a batch: where the broker stored it, or why it was not produced — too
+# large for any Kafka record (for good), or about a person being erased (send again later).
+Published = Delivery | RecordTooLargeError | ErasureInProgressError
 
 
 class CaseEventSink:
@@ -67,12 +73,70 @@ class CaseEventSink:
             await asyncio.to_thread(self._sharing.record_now, event)
         return delivery
 
-    async def check_fits(self, event: CaseEvent) -> None:
-        """Raise :class:`~hub.ingest.record_limits.RecordTooLargeError` if ``event`` can
-        never be one Kafka record, writing nothing: a FHIR transaction checks every entry
-        before any."""
-        key, value = await asyncio.to_thread(self._log.encode, event)
-        check_fits(key, value, _headers(event))
+    async def publish_many(self, events: Sequence[CaseEvent]) -> list[Published]:
+        """Publish a batch: sealed in one thread hop and one batch of the key store
+        (:meth:`~hub.erasure.log.CaseEventLog.encode_many`), produced together and every
+        acknowledgement awaited at once (:meth:`~hub.kafka.publisher.KafkaPublisher.publish_many`).
+
+        Returns each event's outcome in its place: its :class:`Delivery`, or the refusal that kept
+        it from being produced — :class:`~hub.ingest.record_limits.RecordTooLargeError` (it can
+        never be one record) or :class:`~hub.erasure.keystore.ErasureInProgressError` — so the
+        caller refuses that event's input alone. Raises :class:`PublishError` when the broker
+        did not confirm every record produced: nothing of the batch may then be acknowledged to
+        a sender, who sends it all again (ids are deterministic; records confirmed before the
+        failure stay written and the projections absorb the repeat).
+
+        Sharing facts are folded into the store (:meth:`applying_sharing_facts`) once every
+        acknowledgement is in, before this returns: as with :meth:`publish`, a withdrawal binds
+        the very next read. Order per Kafka key is the batch's order (one producer, idempotent).
+        """
+        if not events:
+            return []
+        # The key store is SQL: the whole batch off the event loop in one hop, one epoch read.
+        sealed = await asyncio.to_thread(self._log.encode_many, events)
+        outcomes: list[Published | None] = []
+        records: list[Record] = []
+        produced: list[int] = []  # the batch positions of ``records``
+        for at, (event, entry) in enumerate(zip(events, sealed, strict=True)):
+            if isinstance(entry, ErasureInProgressError):
+                outcomes.append(entry)
+                continue
+            key, value = entry
+            headers = _headers(event)
+            try:
+                check_fits(key, value, headers)
+            except RecordTooLargeError as error:  # this event's refusal, not the batch's
+                outcomes.append(error)
+                continue
+            outcomes.append(None)
+            records.append((key, value, headers))
+            produced.append(at)
+        if records:
+            deliveries = await self._publisher.publish_many(self._events_topic, records)
+            for at, delivery in zip(produced, deliveries, strict=True):
+                outcomes[at] = delivery
+        facts = [events[at] for at in produced if isinstance(events[at].payload, SHARING_PAYLOADS)]
+        if self._sharing is not None and facts:
+            await asyncio.to_thread(_record_all, self._sharing, facts)
+        done: list[Published] = []
+        for outcome in outcomes:
+            assert outcome is not None  # every event is refused or has its delivery
+            done.append(outcome)
+        return done
+
+    async def first_too_large(self, events: Sequence[CaseEvent]) -> RecordTooLargeError | None:
+        """The refusal of the first event that can never be one Kafka record, else None,
+        writing nothing: a FHIR transaction checks every entry before any is produced. One
+        thread hop and one batch of the key store for all of them."""
+        sealed = await asyncio.to_thread(self._log.encode_many, events)
+        for event, entry in zip(events, sealed, strict=True):
+            if isinstance(entry, ErasureInProgressError):
+                continue  # not a matter of size: publishing it says "send again later"
+            try:
+                check_fits(*entry, _headers(event))
+            except RecordTooLargeError as error:
+                return error
+        return None
 
     def publish_sync(self, event: CaseEvent) -> Delivery:
         key, value = self._log.encode(event)
@@ -118,6 +182,12 @@ class CaseEventSink:
         return await self._publisher.publish(
             self._disclosures_topic, key, value, {"hub-channel": disclosure.channel.value.encode()}
         )
+
+
+def _record_all(sharing: SharingStore, facts: Sequence[CaseEvent]) -> None:
+    """Fold acknowledged sharing facts in their batch order (a withdrawal after its consent)."""
+    for fact in facts:
+        sharing.record_now(fact)
 
 
 def _headers(event: CaseEvent) -> dict[str, bytes]:

@@ -5,7 +5,7 @@ bad row is quarantined with its place, and a crashed run resumes without losing 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import ExtractReport, Sink, run_extract
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
-from hub.ingest.sink import CaseEventSink
+from hub.ingest.sink import CaseEventSink, Published
 from hub.kafka.publisher import Delivery, KafkaPublisher
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
@@ -142,11 +142,13 @@ class CrashingSink:
     def __init__(self, sink: CaseEventSink, crash_at: int) -> None:
         self._sink, self._left = sink, crash_at
 
-    async def publish(self, event: CaseEvent) -> Delivery:
-        self._left -= 1
+    async def publish_many(self, events: Sequence[CaseEvent]) -> list[Published]:
+        """The events before the ``crash_at``-th are written, then the process "dies"."""
+        written = await self._sink.publish_many(events[: max(self._left, 0)])
+        self._left -= len(events)
         if self._left < 0:
             raise CrashError  # not a PublishError: nothing retries a dead process
-        return await self._sink.publish(event)
+        return written
 
     async def quarantine(self, record: QuarantineRecord) -> Delivery:
         return await self._sink.quarantine(record)

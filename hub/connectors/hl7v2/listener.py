@@ -107,14 +107,7 @@ class MllpListener:
         received = receive(raw, self._sources)
         outcome = received.outcome
         if isinstance(outcome, Mapped):
-            try:
-                for event in outcome.events:
-                    await self._sink.publish(event)
-            except PublishError as error:
-                outcome = _not_stored(outcome.record, error)
-            except RecordTooLargeError as error:  # decided before producing: for good
-                problem = Hl7Problem("MSH", 0, str(error), DATA_TYPE_ERROR)
-                outcome = _refused(outcome.record, "AE", problem)
+            outcome = await self._publish(outcome)
         if isinstance(outcome, Refused):
             refusal = hl7_refusal(outcome)
             if refusal.problems[0].code != APPLICATION_INTERNAL_ERROR:
@@ -132,6 +125,23 @@ class MllpListener:
                     outcome = _not_stored(outcome.record, error)
         code, problems = acknowledgement(outcome)
         return build_ack(received.message, code, problems).encode(charset(raw), "replace")
+
+    async def _publish(self, outcome: Mapped) -> Mapped | Refused:
+        """The message's events as one batch: sealed in one hop, their acks awaited together
+        (never one ack per event). Too large for a Kafka record: AE, for good; not confirmed,
+        or about a person being erased: AR, send again (ids are deterministic)."""
+        try:
+            results = await self._sink.publish_many(outcome.events)
+        except PublishError as error:
+            return _not_stored(outcome.record, error)
+        for result in results:
+            if isinstance(result, RecordTooLargeError):  # decided before producing: for good
+                problem = Hl7Problem("MSH", 0, str(result), DATA_TYPE_ERROR)
+                return _refused(outcome.record, "AE", problem)
+        for result in results:
+            if isinstance(result, PublishError):
+                return _not_stored(outcome.record, result)
+        return outcome
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
