@@ -9,8 +9,9 @@ ids of the events it produced, and the last run that saw it. A run then:
 * after a complete pass, reports the records no run has seen since (they disappeared from the
   source) and forgets them, so each disappearance is reported once.
 
-A batch's cursor rows are written only after all of its events were acknowledged by Kafka, so
-a crash loses nothing: the next run skips what was committed and re-publishes at most the batch
+A batch's cursor rows are written only after all of its events were acknowledged by Kafka
+(published together, :func:`hub.connectors.runtime.deliver`), so a crash or a write the broker
+refuses loses nothing: the next run skips what was committed and re-publishes at most the batch
 that was in flight (same ids, which the projections absorb).
 """
 

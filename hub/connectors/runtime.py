@@ -2,7 +2,8 @@
 
 :func:`~hub.connectors.outcomes.translate` is the pure part (records → events or refusals),
 used as is by the dry run (``hub connector test``). :func:`run_extract` is the shell around it
-for files and database views: batches, publishing with retries, quarantine of refused records,
+for files and database views: batches (each one :meth:`~hub.ingest.sink.CaseEventSink.publish_many`,
+its acknowledgements awaited together), publishing with retries, quarantine of refused records,
 the persisted cursor and progress. The HTTP channels (webhooks, CSV upload) use
 :func:`~hub.connectors.outcomes.translate` and :func:`deliver`. Message connectors have their
 channel's shell instead (the MLLP listener, the ``/fhir`` routes): they answer each input at

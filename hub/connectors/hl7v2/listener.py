@@ -2,7 +2,11 @@
 publish -> acknowledge.
 
 Framing is python-hl7's asyncio MLLP support. Per connection, messages are handled one after
-another (order is kept) and each is acknowledged only once its fate is durable:
+another (order is kept); connections proceed concurrently, sharing no lock and no per-message
+step they would queue behind — a message's events are sealed in one thread hop and published as
+one batch (:meth:`~hub.ingest.sink.CaseEventSink.publish_many`), so one sender waiting on the
+key store or the broker holds up only itself. Each message is acknowledged only once its fate
+is durable:
 
 * ``AA`` after every event it stands for is in Kafka (the delivery report confirmed it);
 * ``AE`` / ``AR`` after the raw message is in the quarantine topic with the reason;
