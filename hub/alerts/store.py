@@ -1,28 +1,32 @@
 """SQL storage of the missed-appointment alerts (SQLite by default, PostgreSQL by URL).
 
-Each log entry is applied in one transaction that (1) checks the partition's stored log
-position and skips an entry already applied, (2) loads the family's state, (3) runs the pure
-fold, (4) writes its effects and (5) the new log position. At-least-once delivery from Kafka
-therefore has exactly-once effects here, and a crash between Kafka's offset commit and ours
-costs only re-reading a few events.
+A batch of one partition's log entries is applied in one transaction that (1) reads the
+partition's stored log position and skips the entries already applied, (2) loads the state of
+every family the batch touches (one query per table, :func:`hub.alerts.rows.load_states`),
+(3) runs the pure fold over the entries in order on that state in memory, (4) writes the
+effects (one statement per table) and the change feed, and (5) the new log position.
+At-least-once delivery from Kafka therefore has exactly-once effects here, and a crash between
+Kafka's offset commit and ours costs only re-reading a few entries. One entry is a batch of
+one (:meth:`MissedAppointmentStore.apply`), so both take one path (issue 19, ADR 0026).
+
+Folding in memory decides what one entry at a time decides only if the state in memory is
+what the rows would read back. So: an erasure writes what is pending first and the states are
+read again after it (it deletes rows of any family); a booking or alert that moves to another
+family (their rows are keyed by id alone: a person who joins a family changes key, ADR 0010)
+leaves the state of the family it left; and times are stored in UTC (:mod:`hub.alerts.rows`).
+A fold that refuses an entry (``ValueError``) has it collected, and the batch is refused with
+all of them (:class:`~hub.storage.positions.PoisonEntriesError`) inside its transaction, so
+nothing of it is written.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from pydantic import TypeAdapter
-from sqlalchemy import (
-    Connection,
-    Engine,
-    delete,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from hub.alerts.changes import feed, record_changes, record_erasures
@@ -31,27 +35,27 @@ from hub.alerts.fold import (
     Alert,
     AlertSaved,
     AlertStatus,
-    AppointmentOutcome,
     Booking,
     BookingSaved,
     Effect,
     FamilyState,
-    MemberAssigned,
-    MemberUnassigned,
     Person,
-    PersonUpdated,
     Rules,
-    TeamMember,
     fold,
 )
+from hub.alerts.rows import EffectWrites, alerts_of, booking_of, erase, load_states, person_of
 from hub.alerts.tables import AlertTables, alert_metadata, alert_tables
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
-from hub.practitioners import PractitionerRef, sort_key
-from hub.storage.positions import apply_at_position, next_offset, positions, upsert
+from hub.events import CaseEvent
+from hub.practitioners import PractitionerRef
+from hub.storage.positions import (
+    BatchEntry,
+    PoisonEntriesError,
+    apply_batch_at_position,
+    next_offset,
+    positions,
+)
 from hub.storage.schema import create_tables, require_current
-
-_SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 
 LIVE = alert_tables(alert_metadata)
 people, team, bookings, alerts, alert_recipients = LIVE
@@ -63,15 +67,6 @@ class AlertView:
 
     alert: Alert
     person: Person
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time in the hub is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _maybe_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
 
 
 class MissedAppointmentStore:
@@ -121,31 +116,34 @@ class MissedAppointmentStore:
         """Apply one log entry (``None``: dead-lettered or erased, only the position moves).
 
         ``key`` is the entry's Kafka key on the family topic, the family id (ADR 0010); without
-        one (a direct call) the event's subject stands alone. False when already applied.
+        one (a direct call) the event's subject stands alone. False when already applied. A
+        refused entry raises ``ValueError`` with the fold's reason, as it always did.
         """
-        if event is None:
-            return apply_at_position(self._engine, self._projection, topic, partition, offset, None)
+        try:
+            return self.apply_batch(topic, partition, [BatchEntry(offset, event, key)]) == 1
+        except PoisonEntriesError as refused:
+            raise ValueError(refused.reasons[offset]) from refused
 
-        def write(connection: Connection) -> None:
-            if isinstance(event, Erasure):
-                gone = _erase(connection, self._t, event.subjects)
-                if self._change_feed:  # subscribers delete their copies (partner topics)
-                    record_erasures(connection, gone, cause=f"{topic}/{partition}/{offset}")
-                return
-            family_key = key.decode("ascii") if key is not None else event.subject_key()
-            _, effects = fold(_load_state(connection, self._t, family_key), event, self._rules)
-            _write(connection, self._t, effects)
-            if self._change_feed:
-                record_changes(connection, effects, cause=f"{topic}/{partition}/{offset}")
+    def apply_batch(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
+    ) -> int:
+        """Apply one partition's entries, in offset order, in one transaction with the position
+        (the module's docstring); how many were applied (not skipped)."""
 
-        return apply_at_position(self._engine, self._projection, topic, partition, offset, write)
+        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+            batch = _Batch(connection, self._t, self._rules, self._change_feed)
+            batch.run(fresh, where=f"{topic}/{partition}")
+
+        return apply_batch_at_position(
+            self._engine, self._projection, topic, partition, entries, write
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
     def state_of(self, family_key: str) -> FamilyState:
         """What the fold would start from for this family: the stored state, as it is."""
         with self._engine.connect() as connection:
-            return _load_state(connection, self._t, family_key)
+            return load_states(connection, self._t, [family_key])[family_key]
 
     def open_alerts_for(self, practitioner: PractitionerRef) -> list[AlertView]:
         """Alerts addressed (or escalated) to one practitioner and not closed, oldest first."""
@@ -174,7 +172,7 @@ class MissedAppointmentStore:
                 .where(self._t.bookings.c.outcome.is_(None), self._t.bookings.c.due_at <= now)
                 .order_by(self._t.bookings.c.due_at, self._t.bookings.c.booking_id)
             ).mappings()
-            return [_booking(row) for row in rows]
+            return [booking_of(row) for row in rows]
 
     def unacknowledged(self, raised_by: datetime) -> list[Alert]:
         """Open, unescalated alerts raised at or before ``raised_by``."""
@@ -204,263 +202,113 @@ class MissedAppointmentStore:
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-            found = _alerts(connection, self._t, rows)
+            found = alerts_of(connection, self._t, rows)
             return [
-                AlertView(alert=alert, person=_person(row, row["subject_key"]))
+                AlertView(alert=alert, person=person_of(row, row["subject_key"]))
                 for alert, row in zip(found, rows, strict=True)
             ]
 
 
-def _load_state(connection: Connection, t: AlertTables, family_key: str) -> FamilyState:
-    person_rows = connection.execute(select(t.people).where(t.people.c.group_key == family_key))
-    members = connection.execute(select(t.team).where(t.team.c.group_key == family_key)).mappings()
-    booking_rows = connection.execute(
-        select(t.bookings).where(t.bookings.c.group_key == family_key)
-    )
-    alert_rows = connection.execute(
-        select(t.alerts).where(t.alerts.c.group_key == family_key)
-    ).mappings()
-    return FamilyState(
-        family_key=family_key,
-        people={
-            row["subject_key"]: _person(row, row["subject_key"]) for row in person_rows.mappings()
-        },
-        team={(m.subject_key, m.ref): m for m in map(_member, members)},
-        bookings={b.booking_id: b for b in (_booking(row) for row in booking_rows.mappings())},
-        alerts={a.alert_id: a for a in _alerts(connection, t, alert_rows.all())},
-    )
+class _Batch:
+    """One pass over a batch's fresh entries, in its transaction: fold in memory, write at the
+    end (and before each erasure), refuse the batch if the fold refused any entry."""
 
+    def __init__(
+        self, connection: Connection, t: AlertTables, rules: Rules, change_feed: bool
+    ) -> None:
+        self._connection = connection
+        self._t = t
+        self._rules = rules
+        self._change_feed = change_feed
+        self._states: dict[str, FamilyState] = {}
+        # which family's state holds each booking and alert: their rows are keyed by id alone
+        self._booking_of: dict[uuid.UUID, str] = {}
+        self._alert_of: dict[uuid.UUID, str] = {}
+        self._writes = EffectWrites(t)
+        self._changes: list[tuple[list[Effect], str]] = []
+        self._refused: dict[int, str] = {}
 
-def _alerts(connection: Connection, t: AlertTables, rows: Sequence[Any]) -> list[Alert]:
-    """Alert rows with their recipients, read in one query for all of them."""
-    routed = _recipients(connection, t, [row["alert_id"] for row in rows])
-    none: tuple[frozenset[PractitionerRef], frozenset[PractitionerRef]] = (frozenset(), frozenset())
-    return [_alert(row, *routed.get(row["alert_id"], none)) for row in rows]
-
-
-def _recipients(
-    connection: Connection, t: AlertTables, alert_ids: Sequence[str]
-) -> dict[str, tuple[frozenset[PractitionerRef], frozenset[PractitionerRef]]]:
-    """Per alert: (routine recipients, escalation recipients)."""
-    found: dict[str, tuple[set[PractitionerRef], set[PractitionerRef]]] = {}
-    if alert_ids:
-        rows = connection.execute(
-            select(t.recipients).where(t.recipients.c.alert_id.in_(alert_ids))
-        )
-        for row in rows.mappings():
-            routine, escalation = found.setdefault(row["alert_id"], (set(), set()))
-            who = _practitioner(row["organisation_code"], row["practitioner_id"])
-            assert who is not None  # both columns are the primary key
-            if row["routine"]:
-                routine.add(who)
-            if row["escalation"]:
-                escalation.add(who)
-    return {key: (frozenset(r), frozenset(e)) for key, (r, e) in found.items()}
-
-
-def _person(row: Any, key: str) -> Person:
-    return Person(
-        subject_key=key,
-        nhs_number=row["nhs_number"],
-        given_name=row["given_name"],
-        family_name=row["family_name"],
-        birth_date=row["birth_date"],
-    )
-
-
-def _practitioner(
-    organisation_code: str | None, practitioner_id: str | None
-) -> PractitionerRef | None:
-    if organisation_code is None or practitioner_id is None:
-        return None
-    return PractitionerRef(organisation_code=organisation_code, practitioner_id=practitioner_id)
-
-
-def _member(row: Any) -> TeamMember:
-    return TeamMember(
-        subject_key=row["subject_key"],
-        practitioner_id=row["practitioner_id"],
-        name=row["name"],
-        role=PractitionerRole(row["role"]),
-        organisation_code=row["organisation_code"],
-        contact=row["contact"],
-        assigned_at=_utc(row["assigned_at"]),
-    )
-
-
-def _booking(row: Any) -> Booking:
-    return Booking(
-        booking_id=uuid.UUID(row["booking_id"]),
-        subject_key=row["subject_key"],
-        subject=_SUBJECT.validate_json(row["subject"]),
-        source=Source(system=row["source_system"], organisation_code=row["organisation_code"]),
-        appointment=Appointment.model_validate_json(row["appointment"]),
-        due_at=_utc(row["due_at"]),
-        outcome=AppointmentOutcome(row["outcome"]) if row["outcome"] else None,
-    )
-
-
-def _alert(
-    row: Any, recipients: frozenset[PractitionerRef], escalated_to: frozenset[PractitionerRef]
-) -> Alert:
-    return Alert(
-        alert_id=uuid.UUID(row["alert_id"]),
-        subject_key=row["subject_key"],
-        subject=_SUBJECT.validate_json(row["subject"]),
-        appointment=Appointment.model_validate_json(row["appointment"]),
-        missed_at=_utc(row["missed_at"]),
-        raised_at=_utc(row["raised_at"]),
-        source_system=row["source_system"],
-        organisation_code=row["organisation_code"],
-        source_event_id=uuid.UUID(row["source_event_id"]),
-        inferred=bool(row["inferred"]),
-        recipients=recipients,
-        escalated_to=escalated_to,
-        escalated_at=_maybe_utc(row["escalated_at"]),
-        escalation_reason=row["escalation_reason"],
-        status=AlertStatus(row["status"]),
-        acknowledged_by=_practitioner(row["acknowledged_by_organisation"], row["acknowledged_by"]),
-        acknowledged_at=_maybe_utc(row["acknowledged_at"]),
-        closed_by=_practitioner(row["closed_by_organisation"], row["closed_by"]),
-        closed_at=_maybe_utc(row["closed_at"]),
-        close_reason=row["close_reason"],
-    )
-
-
-def _write(connection: Connection, t: AlertTables, effects: Sequence[Effect]) -> None:
-    for effect in effects:
-        if isinstance(effect, PersonUpdated):
-            person = effect.person
-            upsert(
-                connection,
-                t.people,
-                {"group_key": effect.family_key, "subject_key": person.subject_key},
-                {
-                    "nhs_number": person.nhs_number,
-                    "given_name": person.given_name,
-                    "family_name": person.family_name,
-                    "birth_date": person.birth_date,
-                },
+    def run(self, fresh: Sequence[BatchEntry[LogEntry]], *, where: str) -> None:
+        start = 0
+        while start < len(fresh):
+            erasure = fresh[start].entry
+            if isinstance(erasure, Erasure):
+                self._flush()
+                gone = erase(self._connection, self._t, erasure.subjects)
+                if self._change_feed:  # subscribers delete their copies (partner topics)
+                    record_erasures(self._connection, gone, cause=f"{where}/{fresh[start].offset}")
+                self._forget()  # an erasure deletes rows of any family: read them again
+                start += 1
+                continue
+            stop = next(
+                (i for i in range(start, len(fresh)) if isinstance(fresh[i].entry, Erasure)),
+                len(fresh),
             )
-        elif isinstance(effect, MemberAssigned):
-            member = effect.member
-            upsert(
-                connection,
-                t.team,
-                {
-                    "group_key": effect.family_key,
-                    "subject_key": member.subject_key,
-                    "organisation_code": member.organisation_code,
-                    "practitioner_id": member.practitioner_id,
-                },
-                {
-                    "name": member.name,
-                    "role": member.role.value,
-                    "contact": member.contact,
-                    "assigned_at": member.assigned_at,
-                },
-            )
-        elif isinstance(effect, MemberUnassigned):
-            team = t.team.c
-            connection.execute(
-                delete(t.team).where(
-                    (team.group_key == effect.family_key)
-                    & (team.subject_key == effect.subject_key)
-                    & (team.organisation_code == effect.practitioner.organisation_code)
-                    & (team.practitioner_id == effect.practitioner.practitioner_id)
-                )
-            )
-        elif isinstance(effect, BookingSaved):
-            _save_booking(connection, t, effect.family_key, effect.booking)
-        else:
-            _save_alert(connection, t, effect)
+            self._fold(fresh[start:stop], where)
+            start = stop
+        if self._refused:
+            raise PoisonEntriesError(self._refused)  # in the transaction: it rolls back
+        self._flush()
 
+    def _fold(self, segment: Sequence[BatchEntry[LogEntry]], where: str) -> None:
+        """Fold a run of entries with no erasure among them, their families read at once."""
+        keyed: list[tuple[int, str, CaseEvent]] = []
+        for item in segment:
+            event = item.entry
+            if event is None or isinstance(event, Erasure):
+                continue
+            try:
+                family = item.key.decode("ascii") if item.key is not None else event.subject_key()
+            except ValueError as error:
+                self._refused[item.offset] = str(error)
+                continue
+            keyed.append((item.offset, family, event))
+        self._load({family for _, family, _ in keyed})
+        for offset, family, event in keyed:
+            try:
+                state, effects = fold(self._states[family], event, self._rules)
+            except ValueError as error:
+                self._refused[offset] = str(error)
+                continue
+            self._states[family] = state
+            self._moved(family, effects)
+            self._writes.add(effects)
+            if self._change_feed:
+                self._changes.append((effects, f"{where}/{offset}"))
 
-def _save_booking(
-    connection: Connection, t: AlertTables, family_key: str, booking: Booking
-) -> None:
-    upsert(
-        connection,
-        t.bookings,
-        {"booking_id": str(booking.booking_id)},
-        {
-            "group_key": family_key,
-            "subject_key": booking.subject_key,
-            "subject": _SUBJECT.dump_json(booking.subject).decode(),
-            "source_system": booking.source.system,
-            "organisation_code": booking.source.organisation_code,
-            "appointment": booking.appointment.model_dump_json(),
-            "due_at": booking.due_at,
-            "outcome": booking.outcome.value if booking.outcome else None,
-        },
-    )
+    def _load(self, families: set[str]) -> None:
+        wanted = families - self._states.keys()
+        for family, state in load_states(self._connection, self._t, wanted).items():
+            self._states[family] = state
+            self._booking_of.update(dict.fromkeys(state.bookings, family))
+            self._alert_of.update(dict.fromkeys(state.alerts, family))
 
+    def _moved(self, family: str, effects: Sequence[Effect]) -> None:
+        """A booking or alert saved under ``family`` leaves the state of any other family that
+        held it: its row, keyed by id, now belongs to ``family``."""
+        for effect in effects:
+            if isinstance(effect, BookingSaved):
+                booking_id = effect.booking.booking_id
+                held = self._booking_of.get(booking_id)
+                if held is not None and held != family:
+                    left = self._states[held]
+                    bookings = {k: v for k, v in left.bookings.items() if k != booking_id}
+                    self._states[held] = replace(left, bookings=bookings)
+                self._booking_of[booking_id] = family
+            elif isinstance(effect, AlertSaved):
+                alert_id = effect.alert.alert_id
+                held = self._alert_of.get(alert_id)
+                if held is not None and held != family:
+                    left = self._states[held]
+                    alerts = {k: v for k, v in left.alerts.items() if k != alert_id}
+                    self._states[held] = replace(left, alerts=alerts)
+                self._alert_of[alert_id] = family
 
-def _save_alert(connection: Connection, t: AlertTables, effect: AlertSaved) -> None:
-    alert = effect.alert
-    alert_id = str(alert.alert_id)
-    upsert(
-        connection,
-        t.alerts,
-        {"alert_id": alert_id},
-        {
-            "group_key": effect.family_key,
-            "subject_key": alert.subject_key,
-            "subject": _SUBJECT.dump_json(alert.subject).decode(),
-            "appointment": alert.appointment.model_dump_json(),
-            "appointment_start": alert.appointment.start,
-            "missed_at": alert.missed_at,
-            "raised_at": alert.raised_at,
-            "source_system": alert.source_system,
-            "organisation_code": alert.organisation_code,
-            "source_event_id": str(alert.source_event_id),
-            "inferred": alert.inferred,
-            "status": alert.status.value,
-            "escalated_at": alert.escalated_at,
-            "escalation_reason": alert.escalation_reason,
-            **_by("acknowledged_by", alert.acknowledged_by),
-            "acknowledged_at": alert.acknowledged_at,
-            **_by("closed_by", alert.closed_by),
-            "closed_at": alert.closed_at,
-            "close_reason": alert.close_reason,
-        },
-    )
-    connection.execute(delete(t.recipients).where(t.recipients.c.alert_id == alert_id))
-    rows = [
-        {
-            "alert_id": alert_id,
-            "organisation_code": p.organisation_code,
-            "practitioner_id": p.practitioner_id,
-            "routine": p in alert.recipients,
-            "escalation": p in alert.escalated_to,
-        }
-        for p in sorted(alert.addressed_to(), key=sort_key)
-    ]
-    if rows:
-        connection.execute(insert(t.recipients), rows)
+    def _flush(self) -> None:
+        self._writes.flush(self._connection)
+        for effects, cause in self._changes:
+            record_changes(self._connection, effects, cause=cause)
+        self._changes = []
 
-
-def _by(column: str, who: PractitionerRef | None) -> dict[str, str | None]:
-    """A practitioner's two columns, ``<column>_organisation`` and ``<column>``."""
-    return {
-        f"{column}_organisation": who.organisation_code if who else None,
-        column: who.practitioner_id if who else None,
-    }
-
-
-def _erase(
-    connection: Connection, t: AlertTables, subjects: Sequence[str]
-) -> list[tuple[uuid.UUID, str]]:
-    """Delete everything the projection holds about erased subjects; the alerts deleted (id,
-    family)."""
-    erased = t.alerts.c.subject_key.in_(subjects)
-    gone = connection.execute(select(t.alerts.c.alert_id, t.alerts.c.group_key).where(erased)).all()
-    connection.execute(
-        delete(t.recipients).where(
-            t.recipients.c.alert_id.in_(select(t.alerts.c.alert_id).where(erased))
-        )
-    )
-    connection.execute(delete(t.alerts).where(erased))
-    for table in (t.bookings, t.team, t.people):
-        connection.execute(delete(table).where(table.c.subject_key.in_(subjects)))
-    return [(uuid.UUID(row.alert_id), row.group_key) for row in gone]
+    def _forget(self) -> None:
+        self._states, self._booking_of, self._alert_of = {}, {}, {}

@@ -15,33 +15,19 @@ back); the runner dead-letters those entries, then applies the batch again with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
+# Defined with the positions, below the stores, so that every store can take a batch and raise
+# the refusal (the layers contract: stores do not import the projections' machinery).
+from hub.storage.positions import BatchEntry, PoisonEntriesError
+
+__all__ = ["ApplyOne", "BatchApply", "BatchEntry", "PoisonEntriesError", "apply_batch"]
+
 R = TypeVar("R", bound=BaseModel)
 R_contra = TypeVar("R_contra", bound=BaseModel, contravariant=True)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchEntry(Generic[R]):
-    """One entry of a batch: its offset, the decoded entry (``None``: dead-lettered or its key
-    destroyed — only the position moves) and its Kafka key (the family key on the family topic)."""
-
-    offset: int
-    entry: R | None
-    key: bytes | None = None
-
-
-class PoisonEntriesError(ValueError):
-    """The fold refused these entries (offset → reason); nothing of the batch was written."""
-
-    def __init__(self, reasons: Mapping[int, str]) -> None:
-        self.reasons = dict(reasons)
-        first = min(self.reasons)
-        super().__init__(f"{len(self.reasons)} entries refused, first @{first}: {reasons[first]}")
 
 
 @runtime_checkable

@@ -1,12 +1,17 @@
 """Log positions stored in the same transaction as a projection's data (ADR 0004).
 
-Every SQL projection applies a log entry through :func:`apply_at_position`: the stored position
-is checked (an entry already applied is skipped), the projection writes its rows, and the new
-position is saved — all in one transaction, so at-least-once delivery has exactly-once effects.
+Every SQL projection applies log entries through :func:`apply_batch_at_position`: the stored
+position is read once (entries already applied are skipped), the projection writes the rows of
+the rest, and the position is moved past the last — all in one transaction, so at-least-once
+delivery has exactly-once effects, and a batch of one partition's entries costs one transaction
+rather than one per entry (issue 19, ADR 0026). :func:`apply_at_position` is the same for one
+entry. A store whose fold refuses entries raises :class:`PoisonEntriesError` inside that
+transaction, so nothing of the batch is kept.
+
 The positions table is on :data:`positions_metadata` alone: each store that keeps positions
 creates it with its own tables (``create_tables(engine, positions, ...)``), so no store's schema
 depends on which other modules happen to be imported. :func:`upsert` is the stores' shared keyed
-write.
+write, :func:`upsert_many` its bulk form (one statement over many rows).
 
 The position is read ``FOR UPDATE`` (a row lock on PostgreSQL; SQLite's single writer already
 serialises), so ``hub replay``'s swap (ADR 0015), which takes the same row locks first, never
@@ -15,9 +20,11 @@ races an apply that read the position of the generation it replaces.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -31,7 +38,37 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEntry(Generic[R]):
+    """One entry of a batch: its offset, the decoded entry (``None``: dead-lettered or its key
+    destroyed — only the position moves) and its Kafka key (the family key on the family topic).
+
+    Defined here, below the stores, so that every store can take a batch; the runner's side of
+    the protocol (``hub.projections.batch``) re-exports it."""
+
+    offset: int
+    entry: R | None
+    key: bytes | None = None
+
+
+class PoisonEntriesError(ValueError):
+    """The fold refused these entries (offset → reason); nothing of the batch was written.
+
+    A ``ValueError``, as a fold's refusal of one entry always was, so a caller that dead-letters
+    a refused entry catches both."""
+
+    def __init__(self, reasons: Mapping[int, str]) -> None:
+        self.reasons = dict(reasons)
+        first = min(self.reasons)
+        super().__init__(f"{len(self.reasons)} entries refused, first @{first}: {reasons[first]}")
+
 
 positions_metadata = MetaData()
 
@@ -82,34 +119,62 @@ def apply_at_position(
 ) -> bool:
     """Run ``write`` and move the position past ``offset`` atomically; False if already applied.
 
-    ``write`` is None for an entry that was dead-lettered: only the position moves.
+    ``write`` is None for an entry that was dead-lettered: only the position moves. The batch
+    form for one entry, so both take the same path.
     """
-    try:
-        return _apply_at_position(engine, projection, topic, partition, offset, write)
-    except IntegrityError:
-        # The partition's first position row was written meanwhile by someone else (a replay
-        # swapping in its positions): nothing of ours was kept, so decide again from that row.
-        return _apply_at_position(engine, projection, topic, partition, offset, write)
+
+    def write_one(connection: Connection, _fresh: Sequence[BatchEntry[Any]]) -> None:
+        if write is not None:
+            write(connection)
+
+    one: list[BatchEntry[Any]] = [BatchEntry(offset, None)]
+    return apply_batch_at_position(engine, projection, topic, partition, one, write_one) == 1
 
 
-def _apply_at_position(
+def apply_batch_at_position(
     engine: Engine,
     projection: str,
     topic: str,
     partition: int,
-    offset: int,
-    write: Callable[[Connection], None] | None,
-) -> bool:
+    entries: Sequence[BatchEntry[R]],
+    write: Callable[[Connection, Sequence[BatchEntry[R]]], None],
+) -> int:
+    """In one transaction: read the stored position ``FOR UPDATE`` once, call ``write`` with the
+    entries at or past it (in order; not called when there are none), and move the position past
+    the last entry. Returns how many entries were fresh (0: all already applied).
+
+    ``entries`` are one partition's, in offset order. Whatever ``write`` raises rolls the whole
+    batch back (a :class:`PoisonEntriesError` among them), the position included.
+    """
+    if not entries:
+        return 0
+    try:
+        return _apply_batch(engine, projection, topic, partition, entries, write)
+    except IntegrityError:
+        # The partition's first position row was written meanwhile by someone else (a replay
+        # swapping in its positions): nothing of ours was kept, so decide again from that row.
+        return _apply_batch(engine, projection, topic, partition, entries, write)
+
+
+def _apply_batch(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    partition: int,
+    entries: Sequence[BatchEntry[R]],
+    write: Callable[[Connection, Sequence[BatchEntry[R]]], None],
+) -> int:
     with engine.begin() as connection:
         stored = next_offset(connection, projection, topic, partition, for_update=True)
-        if stored is not None and offset < stored:
-            return False
-        if write is not None:
-            write(connection)
+        fresh = [e for e in entries if stored is None or e.offset >= stored]
+        if not fresh:
+            return 0
+        write(connection, fresh)
+        past = fresh[-1].offset + 1
         if stored is None:
             connection.execute(
                 insert(positions).values(
-                    projection=projection, topic=topic, partition=partition, next_offset=offset + 1
+                    projection=projection, topic=topic, partition=partition, next_offset=past
                 )
             )
         else:
@@ -120,9 +185,9 @@ def _apply_at_position(
                     & (positions.c.topic == topic)
                     & (positions.c.partition == partition)
                 )
-                .values(next_offset=offset + 1)
+                .values(next_offset=past)
             )
-    return True
+    return len(fresh)
 
 
 def upsert(
@@ -133,3 +198,34 @@ def upsert(
     condition = [table.c[name] == value for name, value in keys.items()]
     if connection.execute(update(table).where(*condition).values(**values)).rowcount == 0:
         connection.execute(insert(table).values(**keys, **values))
+
+
+def chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    """``values`` in slices of ``size``: an ``IN`` list per slice stays far below both
+    dialects' limits on bound parameters, however large a batch (a rebuild's)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def upsert_many(
+    connection: Connection, table: Table, keys: Sequence[str], rows: Iterable[dict[str, Any]]
+) -> None:
+    """Insert ``rows``, each replacing the row of the same ``keys`` (the table's primary key)
+    where there is one: one ``INSERT ... ON CONFLICT DO UPDATE`` run over every row
+    (executemany), both dialects. A key must not repeat among ``rows`` (PostgreSQL refuses to
+    update a row twice in one statement): callers keep the last write of each key."""
+    listed = list(rows)
+    if not listed:
+        return
+    build = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = build(table)
+    others = [name for name in listed[0] if name not in keys]
+    excluded = statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(keys), set_={name: excluded[name] for name in others}
+        )
+        if others
+        else statement.on_conflict_do_nothing(index_elements=list(keys)),
+        listed,
+    )
