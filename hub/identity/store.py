@@ -2,9 +2,13 @@
 
 Every event's subject is matched (:func:`hub.identity.matching.resolve`); merges, unmerges,
 relationships and births change links and families. All of it in one transaction with the log
-position, like every projection (ADR 0004). Reads answer "which hub person is this identifier",
-"which identifiers does this person have" (so projections keyed by identifier follow merges)
-and "who is in this family".
+position, like every projection (ADR 0004): a batch of one partition's entries per transaction
+(issue 19, ADR 0026). The index reads its own writes (who an identifier is decides where the next
+event about it goes), so the entries are matched one after another on the rows as the batch
+leaves them, in its transaction; the gain is one transaction and one position write per batch.
+
+Reads answer "which hub person is this identifier", "which identifiers does this person have" (so
+projections keyed by identifier follow merges) and "who is in this family".
 """
 
 from __future__ import annotations
@@ -48,7 +52,14 @@ from hub.identity.matching import (
     new_person_id,
     resolve,
 )
-from hub.storage.positions import apply_at_position, next_offset, positions, upsert
+from hub.storage.positions import (
+    BatchEntry,
+    PoisonEntriesError,
+    apply_batch_at_position,
+    next_offset,
+    positions,
+    upsert,
+)
 from hub.storage.schema import create_tables
 
 IDENTITY_PROJECTION: Final = "identity"
@@ -115,13 +126,35 @@ class IdentityStore:
         event: LogEntry | None,
         key: bytes | None = None,
     ) -> bool:
-        def write(connection: Connection) -> None:
-            if isinstance(event, Erasure):
-                _erase(connection, event.subjects)
-            elif event is not None:
-                self._apply(connection, event)
+        try:
+            return self.apply_batch(topic, partition, [BatchEntry(offset, event, key)]) == 1
+        except PoisonEntriesError as refused:
+            raise ValueError(refused.reasons[offset]) from refused
 
-        return apply_at_position(self._engine, IDENTITY_PROJECTION, topic, partition, offset, write)
+    def apply_batch(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
+    ) -> int:
+        """Apply one partition's entries in one transaction with the position; how many were
+        applied (not skipped).
+
+        A refused entry (``ValueError``) refuses the batch at once, naming it alone: what it
+        wrote before refusing is in this transaction, and every later entry would be matched
+        on those rows, so none of them is decided here; the second pass, without it, goes on.
+        """
+
+        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+            for item in fresh:
+                try:
+                    if isinstance(item.entry, Erasure):
+                        _erase(connection, item.entry.subjects)
+                    elif item.entry is not None:
+                        self._apply(connection, item.entry)
+                except ValueError as error:
+                    raise PoisonEntriesError({item.offset: str(error)}) from error
+
+        return apply_batch_at_position(
+            self._engine, IDENTITY_PROJECTION, topic, partition, entries, write
+        )
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -1,8 +1,13 @@
 """SQL storage for sharing facts (consents, withdrawals, overrides) and the disclosure log.
 
-Both are projections of topics, applied through :func:`apply_at_position` so their log position
-is in the same transaction as their rows. Facts are stored as JSON documents keyed by subject
-and family: the policy always needs all of one subject's facts, never a column of them.
+Both are projections of topics, applied a batch of one partition at a time through
+:func:`apply_batch_at_position`, so their log position is in the same transaction as their rows
+(issue 19, ADR 0026): most entries of the family topic are not sharing events and only move the
+position, so the batch's one transaction is most of the gain; a batch of disclosures is written
+with one query for the ids already kept and one insert.
+
+Facts are stored as JSON documents keyed by subject and family: the policy always needs all of
+one subject's facts, never a column of them.
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ from hub.sharing.facts import (
     fold_sharing,
 )
 from hub.sharing.policy import Subject
-from hub.storage.positions import apply_at_position, next_offset, positions
+from hub.storage.positions import (
+    BatchEntry,
+    PoisonEntriesError,
+    apply_batch_at_position,
+    chunks,
+    next_offset,
+    positions,
+)
 from hub.storage.schema import create_tables
 
 SHARING_PROJECTION: Final = "sharing_facts"
@@ -108,12 +120,38 @@ class SharingStore:
         accountability record (who was shown which categories, when, on which basis), so each
         row about the subjects is kept under the erasure's id (ADR 0020).
         """
-        write: Callable[[Connection], None] | None = None
-        if isinstance(event, Erasure):
-            write = _eraser(event)
-        elif event is not None and isinstance(event.payload, SHARING_PAYLOADS):
-            write = _folder(event)
-        return apply_at_position(self._engine, SHARING_PROJECTION, topic, partition, offset, write)
+        try:
+            return self.apply_batch(topic, partition, [BatchEntry(offset, event, key)]) == 1
+        except PoisonEntriesError as refused:
+            raise ValueError(refused.reasons[offset]) from refused
+
+    def apply_batch(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
+    ) -> int:
+        """Apply one partition's entries in one transaction with the position; how many were
+        applied (not skipped). Each sharing event reads and writes its subject's facts in turn
+        (they are few); a refused one is collected and the batch refused with all of them."""
+
+        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+            refused: dict[int, str] = {}
+            for item in fresh:
+                step: Callable[[Connection], None] | None = None
+                if isinstance(item.entry, Erasure):
+                    step = _eraser(item.entry)
+                elif item.entry is not None and isinstance(item.entry.payload, SHARING_PAYLOADS):
+                    step = _folder(item.entry)
+                if step is None:
+                    continue
+                try:
+                    step(connection)  # a fold refuses before it writes
+                except ValueError as error:
+                    refused[item.offset] = str(error)
+            if refused:
+                raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+
+        return apply_batch_at_position(
+            self._engine, SHARING_PROJECTION, topic, partition, entries, write
+        )
 
     def record_now(self, event: CaseEvent) -> None:
         """Fold a sharing event the broker has just acknowledged (other events are ignored).
@@ -149,30 +187,44 @@ class SharingStore:
         disclosure: Disclosure | None,
         key: bytes | None = None,
     ) -> bool:
-        if disclosure is None:
-            return apply_at_position(
-                self._engine, DISCLOSURE_PROJECTION, topic, partition, offset, None
-            )
+        return self.apply_disclosures(topic, partition, [BatchEntry(offset, disclosure, key)]) == 1
 
-        def write(connection: Connection) -> None:
-            exists = connection.execute(
-                select(disclosures_table.c.disclosure_id).where(
-                    disclosures_table.c.disclosure_id == str(disclosure.disclosure_id)
-                )
-            ).first()
-            if exists is None:
-                connection.execute(
-                    insert(disclosures_table).values(
-                        disclosure_id=str(disclosure.disclosure_id),
-                        subject_key=disclosure.subject_key,
-                        recipient_organisation=disclosure.recipient_organisation,
-                        disclosed_at=disclosure.disclosed_at,
-                        body=disclosure.model_dump_json(),
+    def apply_disclosures(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[Disclosure]]
+    ) -> int:
+        """Keep a batch of disclosures, each once (a disclosure id already kept is not written
+        again), in one transaction with the disclosure log's position."""
+
+        def write(connection: Connection, fresh: Sequence[BatchEntry[Disclosure]]) -> None:
+            new: dict[str, Disclosure] = {}
+            for item in fresh:
+                if item.entry is not None:
+                    new.setdefault(str(item.entry.disclosure_id), item.entry)
+            for chunk in chunks(list(new)):
+                kept = connection.execute(
+                    select(disclosures_table.c.disclosure_id).where(
+                        disclosures_table.c.disclosure_id.in_(chunk)
                     )
+                ).scalars()
+                for disclosure_id in kept:
+                    del new[disclosure_id]
+            if new:
+                connection.execute(
+                    insert(disclosures_table),
+                    [
+                        {
+                            "disclosure_id": disclosure_id,
+                            "subject_key": d.subject_key,
+                            "recipient_organisation": d.recipient_organisation,
+                            "disclosed_at": d.disclosed_at,
+                            "body": d.model_dump_json(),
+                        }
+                        for disclosure_id, d in new.items()
+                    ],
                 )
 
-        return apply_at_position(
-            self._engine, DISCLOSURE_PROJECTION, topic, partition, offset, write
+        return apply_batch_at_position(
+            self._engine, DISCLOSURE_PROJECTION, topic, partition, entries, write
         )
 
     def disclosures_about(self, subject_keys: Iterable[str]) -> list[Disclosure]:
@@ -188,9 +240,9 @@ class SharingStore:
 class DisclosureLog:
     """The disclosure-log projection of the disclosures topic, in :class:`SharingStore`'s tables.
 
-    A projection store of its own shape (``create_schema``, ``next_offset``, ``apply``) over the
-    same tables as the facts, with its own log position, so the projection registry treats it
-    like every other projection.
+    A projection store of its own shape (``create_schema``, ``next_offset``, ``apply``,
+    ``apply_batch``) over the same tables as the facts, with its own log position, so the
+    projection registry treats it like every other projection.
     """
 
     def __init__(self, store: SharingStore) -> None:
@@ -212,6 +264,11 @@ class DisclosureLog:
         key: bytes | None = None,
     ) -> bool:
         return self._store.apply_disclosure(topic, partition, offset, disclosure, key)
+
+    def apply_batch(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[Disclosure]], /
+    ) -> int:
+        return self._store.apply_disclosures(topic, partition, entries)
 
 
 def _folder(event: CaseEvent) -> Callable[[Connection], None]:

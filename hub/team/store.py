@@ -1,8 +1,14 @@
 """SQL storage of the team-around-the-family projection (SQLite by default, PostgreSQL by URL).
 
-Written only through :meth:`TeamStore.apply`, one log entry per transaction with the log position
-(:func:`hub.storage.positions.apply_at_position`), so at-least-once delivery has
-exactly-once effects. Items are stored as JSON bodies keyed by subject and item id: a view always
+Written only through :meth:`TeamStore.apply_batch`, a batch of one partition's entries per
+transaction with the log position (:func:`hub.storage.positions.apply_batch_at_position`), so
+at-least-once delivery has exactly-once effects: the items of every person the batch is about
+read in one query, folded in memory in order, the changed items written at the end with one
+statement per table (issue 19, ADR 0026). An erasure writes what is pending first and the items
+are read again after it (it deletes items of others that name the erased). A refused entry
+(``ValueError``) is collected and the batch refused with all of them, in its transaction.
+
+Items are stored as JSON bodies keyed by subject and item id: a view always
 needs all of a person's items, never a column of them. Two columns are pulled out to be
 searched: ``practitioner_id`` (a practitioner's caseload) and, in ``taf_item_refs``, the other
 people an item names (so erasing a person also removes a relationship or birth that names them).
@@ -11,7 +17,7 @@ people an item names (so erasing a person also removes a relationship or birth t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -22,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
@@ -30,7 +37,14 @@ from sqlalchemy import (
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import DataCategory
 from hub.practitioners import PractitionerRef
-from hub.storage.positions import apply_at_position, next_offset, positions
+from hub.storage.positions import (
+    BatchEntry,
+    PoisonEntriesError,
+    apply_batch_at_position,
+    chunks,
+    next_offset,
+    positions,
+)
 from hub.storage.schema import create_tables, require_current
 from hub.team.fold import (
     BODY,
@@ -113,20 +127,26 @@ class TeamStore:
     ) -> bool:
         """Apply one log entry (``None``: dead-lettered or unreadable, only the position moves).
 
-        False when the entry had already been applied.
+        False when the entry had already been applied; a refused entry raises ``ValueError``
+        with the fold's reason. A batch of one.
         """
-        if entry is None:
-            return apply_at_position(self._engine, self._projection, topic, partition, offset, None)
+        try:
+            return self.apply_batch(topic, partition, [BatchEntry(offset, entry, key)]) == 1
+        except PoisonEntriesError as refused:
+            raise ValueError(refused.reasons[offset]) from refused
 
-        def write(connection: Connection) -> None:
-            if isinstance(entry, Erasure):
-                _erase(connection, self._t, entry.subjects)
-                return
-            _, changed = fold(_load(connection, self._t, entry.subject_key()), entry)
-            for item in changed:
-                _save(connection, self._t, entry.subject_key(), item)
+    def apply_batch(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
+    ) -> int:
+        """Apply one partition's entries, in offset order, in one transaction with the position
+        (the module's docstring); how many were applied (not skipped)."""
 
-        return apply_at_position(self._engine, self._projection, topic, partition, offset, write)
+        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+            _fold_batch(connection, self._t, fresh)
+
+        return apply_batch_at_position(
+            self._engine, self._projection, topic, partition, entries, write
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -161,10 +181,67 @@ class TeamStore:
             return list(rows.scalars())
 
 
-def _load(connection: Connection, t: TeamTables, key: str) -> TeamState:
-    rows = connection.execute(select(t.items).where(t.items.c.subject_key == key)).mappings()
-    items = {row["item_id"]: _item(row) for row in rows}
-    return TeamState(subject_key=key, items=items) if items else empty_state(key)
+def _fold_batch(
+    connection: Connection, t: TeamTables, fresh: Sequence[BatchEntry[LogEntry]]
+) -> None:
+    """Fold the fresh entries on the people's items in memory, write the changed items at the
+    end (and before each erasure); refuse the batch if the fold refused any entry."""
+    states: dict[str, TeamState] = {}
+    changed: dict[tuple[str, str], TeamItem] = {}  # the last of each (person, item)
+    refused: dict[int, str] = {}
+    for index, item in enumerate(fresh):
+        entry = item.entry
+        if entry is None:
+            continue
+        if isinstance(entry, Erasure):
+            _save_all(connection, t, changed)
+            changed.clear()
+            _erase(connection, t, entry.subjects)
+            states.clear()  # it deleted items of others that named them: read them again
+            continue
+        try:
+            key = entry.subject_key()
+            if key not in states:  # the people of the run up to the next erasure, at once
+                states.update(_load(connection, t, _upcoming(fresh, index, states)))
+            state, items = fold(states[key], entry)
+        except ValueError as error:
+            refused[item.offset] = str(error)
+            continue
+        states[key] = state
+        changed.update({(key, i.item_id): i for i in items})
+    if refused:
+        raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+    _save_all(connection, t, changed)
+
+
+def _upcoming(
+    fresh: Sequence[BatchEntry[LogEntry]], index: int, loaded: dict[str, TeamState]
+) -> set[str]:
+    """The people of the entries from ``index`` to the next erasure not yet read."""
+    keys: set[str] = set()
+    for item in fresh[index:]:
+        if isinstance(item.entry, Erasure):
+            break
+        if item.entry is not None:
+            try:
+                keys.add(item.entry.subject_key())
+            except ValueError:
+                continue  # refused when its turn comes
+    return keys - loaded.keys()
+
+
+def _load(connection: Connection, t: TeamTables, keys: Iterable[str]) -> dict[str, TeamState]:
+    """Each person's items (an empty state for one with none), one query for all of them."""
+    wanted = sorted(set(keys))
+    items: dict[str, dict[str, TeamItem]] = {key: {} for key in wanted}
+    for chunk in chunks(wanted):
+        rows = connection.execute(select(t.items).where(t.items.c.subject_key.in_(chunk)))
+        for row in rows.mappings():
+            items[row["subject_key"]][row["item_id"]] = _item(row)
+    return {
+        key: TeamState(subject_key=key, items=found) if found else empty_state(key)
+        for key, found in items.items()
+    }
 
 
 def _item(row: RowMapping) -> TeamItem:
@@ -176,37 +253,45 @@ def _item(row: RowMapping) -> TeamItem:
     )
 
 
-def _save(connection: Connection, t: TeamTables, key: str, item: TeamItem) -> None:
-    """Replace one item and the references it makes (delete + insert: one item, one row)."""
-    same = (t.items.c.subject_key == key) & (t.items.c.item_id == item.item_id)
-    connection.execute(delete(t.items).where(same))
-    connection.execute(
-        delete(t.refs).where((t.refs.c.subject_key == key) & (t.refs.c.item_id == item.item_id))
-    )
-    body = item.body
-    connection.execute(
-        insert(t.items).values(
-            subject_key=key,
-            item_id=item.item_id,
-            kind=item.kind,
-            category=item.category.value,
-            controller=item.controller,
-            # only a current involvement puts the person on the practitioner's caseload
-            practitioner_organisation=(
-                body.organisation_code if isinstance(body, Involvement) and body.active else None
-            ),
-            practitioner_id=(
-                body.practitioner_id if isinstance(body, Involvement) and body.active else None
-            ),
-            body=BODY.dump_json(body).decode(),
-        )
-    )
-    refs = sorted(set(item.refs()))
-    if refs:
+def _save_all(
+    connection: Connection, t: TeamTables, changed: dict[tuple[str, str], TeamItem]
+) -> None:
+    """Replace the changed items and the references they make: one delete and one insert per
+    table over all of them (executemany)."""
+    if not changed:
+        return
+    same = [{"k": key, "i": item_id} for key, item_id in changed]
+    for table in (t.items, t.refs):
         connection.execute(
-            insert(t.refs),
-            [{"subject_key": key, "item_id": item.item_id, "ref_key": ref} for ref in refs],
+            delete(table).where(
+                (table.c.subject_key == bindparam("k")) & (table.c.item_id == bindparam("i"))
+            ),
+            same,
         )
+    connection.execute(insert(t.items), [_row(key, item) for (key, _), item in changed.items()])
+    refs = [
+        {"subject_key": key, "item_id": item.item_id, "ref_key": ref}
+        for (key, _), item in changed.items()
+        for ref in sorted(set(item.refs()))
+    ]
+    if refs:
+        connection.execute(insert(t.refs), refs)
+
+
+def _row(key: str, item: TeamItem) -> dict[str, Any]:
+    body = item.body
+    # only a current involvement puts the person on the practitioner's caseload
+    involved = body if isinstance(body, Involvement) and body.active else None
+    return {
+        "subject_key": key,
+        "item_id": item.item_id,
+        "kind": item.kind,
+        "category": item.category.value,
+        "controller": item.controller,
+        "practitioner_organisation": involved.organisation_code if involved else None,
+        "practitioner_id": involved.practitioner_id if involved else None,
+        "body": BODY.dump_json(body).decode(),
+    }
 
 
 def _erase(connection: Connection, t: TeamTables, subjects: Sequence[str]) -> None:
