@@ -135,15 +135,13 @@ class SharingStore:
         def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
             refused: dict[int, str] = {}
             for item in fresh:
-                step: Callable[[Connection], None] | None = None
-                if isinstance(item.entry, Erasure):
-                    step = _eraser(item.entry)
-                elif item.entry is not None and isinstance(item.entry.payload, SHARING_PAYLOADS):
-                    step = _folder(item.entry)
-                if step is None:
-                    continue
                 try:
-                    step(connection)  # a fold refuses before it writes
+                    if isinstance(item.entry, Erasure):
+                        _eraser(item.entry)(connection)
+                    elif item.entry is not None and isinstance(
+                        item.entry.payload, SHARING_PAYLOADS
+                    ):
+                        _folder(item.entry)(connection)  # a fold refuses before it writes
                 except ValueError as error:
                     refused[item.offset] = str(error)
             if refused:
