@@ -6,7 +6,17 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import alert_latency, codec, extract, hl7, keys, policy, publish, replay
+from benchmarks import (
+    alert_latency,
+    codec,
+    extract,
+    hl7,
+    keys,
+    policy,
+    publish,
+    replay,
+    store_batch,
+)
 
 
 def main() -> None:
@@ -28,6 +38,7 @@ def main() -> None:
         "extract": extract.run,
         "replay": lambda: replay.run(args.events),
         "alert-latency": alert_latency.run,
+        "store-batch": store_batch.run,
     }
     chosen = args.suites or list(suites)
     unknown = [name for name in chosen if name not in suites]

@@ -236,7 +236,9 @@ def build_projection_stores(
     makes what is missing itself, without refusing the stale tables it is the remedy for."""
     agreement = agreement_of(settings)
     store = alerts or MissedAppointmentStore(
-        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
+        # only projections write through it (hub replay): rebuilt from the log (ADR 0026)
+        make_engine(settings.resolved_database_url(), derived=True),
+        alert_rules(settings, agreement),
     )
     engine = store.engine
     stores = ProjectionStores(

@@ -95,10 +95,18 @@ def change_id(alert_id: uuid.UUID, change: str, cause: str) -> str:
 def record_changes(connection: Connection, effects: Sequence[Effect], *, cause: str) -> None:
     """Append the alert changes among ``effects``, in the caller's (the projection's)
     transaction; ``cause`` names the log entry that caused them (topic/partition/offset)."""
+    record_batch(connection, [(effects, cause)])
+
+
+def record_batch(connection: Connection, caused: Sequence[tuple[Sequence[Effect], str]]) -> None:
+    """:func:`record_changes` for a batch's entries, in order, with one insert (issue 19)."""
     rows = [
-        (e.alert.alert_id, e.family_key, e.change) for e in effects if isinstance(e, AlertSaved)
+        (e.alert.alert_id, e.family_key, e.change, cause)
+        for effects, cause in caused
+        for e in effects
+        if isinstance(e, AlertSaved)
     ]
-    _append(connection, rows, cause)
+    _append(connection, rows)
 
 
 ERASED = "erased"
@@ -111,23 +119,30 @@ def record_erasures(
     subscriber holding a copy — a partner's compacted topic — can delete it too."""
     for alert_id, _ in gone:
         connection.execute(delete(feed).where(feed.c.alert_id == str(alert_id)))
-    _append(connection, [(alert_id, family_key, ERASED) for alert_id, family_key in gone], cause)
+    _append(connection, [(alert_id, family_key, ERASED, cause) for alert_id, family_key in gone])
 
 
-def _append(connection: Connection, rows: Sequence[tuple[uuid.UUID, str, str]], cause: str) -> None:
-    if rows and connection.dialect.name == "postgresql":  # seq in commit order (docstring)
+def _append(connection: Connection, rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> None:
+    """Append (alert, family, change, cause) rows in their order: one executemany, so ``seq``
+    follows the list."""
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":  # seq in commit order (docstring)
         connection.execute(text(f"LOCK TABLE {feed.name} IN SHARE ROW EXCLUSIVE MODE"))
     now = utc_now()  # when the hub knew: what the latency figures measure
-    for alert_id, family_key, change in rows:
-        connection.execute(
-            insert(feed).values(
-                change_id=change_id(alert_id, change, cause),
-                alert_id=str(alert_id),
-                group_key=family_key,
-                change=change,
-                recorded_at=now,
-            )
-        )
+    connection.execute(
+        insert(feed),
+        [
+            {
+                "change_id": change_id(alert_id, change, cause),
+                "alert_id": str(alert_id),
+                "group_key": family_key,
+                "change": change,
+                "recorded_at": now,
+            }
+            for alert_id, family_key, change, cause in rows
+        ],
+    )
 
 
 def changes_after(engine: Engine, seq: int, limit: int = 500) -> list[Change]:

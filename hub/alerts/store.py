@@ -29,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from hub.alerts.changes import feed, record_changes, record_erasures
+from hub.alerts.changes import feed, record_batch, record_erasures
 from hub.alerts.fold import (
     PROJECTION,
     Alert,
@@ -306,8 +306,7 @@ class _Batch:
 
     def _flush(self) -> None:
         self._writes.flush(self._connection)
-        for effects, cause in self._changes:
-            record_changes(self._connection, effects, cause=cause)
+        record_batch(self._connection, self._changes)
         self._changes = []
 
     def _forget(self) -> None:
