@@ -10,8 +10,9 @@ database, straight into the store (no Kafka, no codec: the store's own cost):
   ``HUB_BENCH_BATCH_BASELINE`` entries (default 2,000; it is slow);
 * **batches** of ``BATCH``: ``apply_batch``, one transaction per batch, over all of them.
 
-On SQLite with ``synchronous=FULL`` (the default engine) and ``NORMAL`` (``derived=True``), and
-on PostgreSQL too with ``HUB_BENCH_POSTGRES=1`` (a throwaway server, as the tests start).
+On SQLite with ``synchronous=FULL`` (the hub's engine) and ``NORMAL`` (what a sync per commit
+costs, ADR 0026), and on PostgreSQL too with ``HUB_BENCH_POSTGRES=1`` (a throwaway server, as
+the tests start).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from benchmarks.harness import report
 from hub.alerts.changes import feed
@@ -121,6 +122,19 @@ def measure(
         )
 
 
+def synchronous(engine: Engine, level: str) -> Engine:
+    """``engine`` with SQLite's ``synchronous`` set to ``level`` on every connection, after the
+    hub's own pragmas."""
+
+    @event.listens_for(engine, "connect")
+    def _level(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA synchronous={level}")
+        cursor.close()
+
+    return engine
+
+
 def run() -> None:
     events = int(os.environ.get("HUB_BENCH_BATCH_EVENTS", "20000"))
     entries = workload(events)
@@ -128,9 +142,9 @@ def run() -> None:
     print(f"store batches: {len(entries):,} entries, {families:,} families", flush=True)
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        for derived, level in ((False, "FULL"), (True, "NORMAL")):
+        for level in ("FULL", "NORMAL"):
             url = f"sqlite:///{folder / f'bench-{level}.sqlite3'}"
-            measure(f"SQLite {level}", lambda: make_engine(url, derived=derived), entries)  # noqa: B023
+            measure(f"SQLite {level}", lambda: synchronous(make_engine(url), level), entries)  # noqa: B023
         if os.environ.get("HUB_BENCH_POSTGRES") == "1":
             url = stack.enter_context(temporary_postgres(folder / "postgres"))
             measure("PostgreSQL", lambda: make_engine(url), entries)

@@ -236,9 +236,7 @@ def build_projection_stores(
     makes what is missing itself, without refusing the stale tables it is the remedy for."""
     agreement = agreement_of(settings)
     store = alerts or MissedAppointmentStore(
-        # only projections write through it (hub replay): rebuilt from the log (ADR 0026)
-        make_engine(settings.resolved_database_url(), derived=True),
-        alert_rules(settings, agreement),
+        make_engine(settings.resolved_database_url()), alert_rules(settings, agreement)
     )
     engine = store.engine
     stores = ProjectionStores(
