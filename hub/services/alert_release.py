@@ -10,17 +10,19 @@ function returns anything, so a caller that sends what it returns has the releas
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydantic import BaseModel
 
 from hub.alerts.fold import AlertStatus
 from hub.alerts.store import AlertView
-from hub.disclosures import Channel
+from hub.disclosures import Channel, Disclosure
 from hub.events import DataCategory, Purpose
 from hub.identifiers import AppointmentId
 from hub.practitioners import PractitionerRef, sort_key
-from hub.services.release import SharingContext
+from hub.services.release import ReleaseGate, SharingContext
 from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject
 
@@ -107,12 +109,44 @@ async def release_alerts(
     *,
     channel: Channel,
     reference: str,
+    keys: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AlertOut]:
     """Each alert through the sharing gate for ``reader``; every release recorded first.
 
     An alert whose appointment the reader may not see is left out; one whose demographics it
     may not see is shown without them. Raises :class:`hub.kafka.publisher.PublishError` when the
-    disclosures could not be recorded: then the caller must send nothing.
+    disclosures could not be recorded: then the caller must send nothing. ``keys``: each
+    subject's identifier keys (merges followed) when the caller has looked them up already.
+    """
+    gated = gate_alerts(
+        context.gate, reader, views, channel=channel, reference=reference, keys=keys
+    )
+    await context.record(gated.disclosures)
+    return gated.shown
+
+
+@dataclass(frozen=True)
+class GatedAlerts:
+    """What a reader may be shown of some alerts, and the disclosures showing it makes."""
+
+    shown: list[AlertOut]
+    disclosures: list[Disclosure]
+
+
+def gate_alerts(
+    gate: ReleaseGate,
+    reader: Recipient,
+    views: list[AlertView],
+    *,
+    channel: Channel,
+    reference: str,
+    keys: Mapping[str, Sequence[str]] | None = None,
+) -> GatedAlerts:
+    """The gate half of :func:`release_alerts`, recording nothing: one decision set and one
+    disclosure per person. Nothing it returns may be sent before its disclosures are recorded.
+
+    A subject's other keys (consent follows merges) come from ``keys`` when given, else from
+    the person index, once per subject.
     """
     by_subject: dict[str, list[AlertView]] = {}
     for view in views:
@@ -127,7 +161,8 @@ async def release_alerts(
             items.append(
                 Item(DataCategory.DEMOGRAPHICS, controller, f"{alert_id}/person", len(items) - 1)
             )
-        outcome = context.release(
+        known = keys.get(key) if keys is not None else None
+        outcome = gate.release(
             reader,
             Subject(key),
             items,
@@ -135,7 +170,7 @@ async def release_alerts(
             purpose=Purpose.DIRECT_CARE,
             reference=f"{reference} alerts "
             + ",".join(str(v.alert.alert_id) for v in subject_views),
-            also=context.identity.same_person(key),  # consent follows merges
+            also=known if known is not None else gate.identity.same_person(key),
         )
         released.update(outcome.released)
         if outcome.disclosure is not None:
@@ -145,5 +180,4 @@ async def release_alerts(
         for view in views
         if str(view.alert.alert_id) in released
     ]
-    await context.record(disclosures)
-    return shown
+    return GatedAlerts(shown, disclosures)

@@ -11,7 +11,7 @@ inbox call these same functions: what one withholds, the other withholds.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,11 +37,14 @@ async def released_alerts(
     *,
     channel: Channel,
     reference: str,
+    keys: Mapping[str, Sequence[str]] | None = None,
 ) -> list[AlertOut]:
     """:func:`release_alerts`, refusing with :class:`NotRecordedError` (and no data) when the
     disclosures could not be recorded."""
     try:
-        return await release_alerts(context, reader, views, channel=channel, reference=reference)
+        return await release_alerts(
+            context, reader, views, channel=channel, reference=reference, keys=keys
+        )
     except PublishError as error:
         raise NotRecordedError(
             f"the disclosure could not be recorded, so nothing was sent: {error}"
@@ -78,12 +81,17 @@ async def person_alerts(
     reference: str,
 ) -> list[AlertOut]:
     """The alerts about a person under every identifier of hers, as ``reader`` may see them."""
-    views = [
-        view
-        for key in context.identity.same_person(person_key)
-        for view in alerts.alerts_about(key)
-    ]
-    return await released_alerts(context, reader, views, channel=Channel.API, reference=reference)
+    keys = context.identity.same_person(person_key)
+    views = [view for key in keys for view in alerts.alerts_about(key)]
+    # Every key is the one person's: her keys are looked up once for the read, not per key.
+    return await released_alerts(
+        context,
+        reader,
+        views,
+        channel=Channel.API,
+        reference=reference,
+        keys=dict.fromkeys(keys, keys),
+    )
 
 
 async def addressed_alert(

@@ -14,8 +14,9 @@ The HTTP routes take it as a dependency built from the hub
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -34,6 +35,43 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class ReleaseGate:
+    """What deciding a release needs, and nothing to record it with: agreement, facts,
+    identity (merges), clock. :class:`SharingContext` carries one; a benchmark or a dry run
+    can use it alone."""
+
+    agreement: Agreement
+    sharing: SharingStore
+    identity: IdentityStore
+    clock: Callable[[], datetime]
+
+    def release(
+        self,
+        reader: Recipient,
+        subject: Subject,
+        items: Sequence[Item[T]],
+        *,
+        channel: Channel,
+        purpose: Purpose,
+        reference: str,
+        also: Iterable[str] = (),
+    ) -> Release[T]:
+        """The gate for ``reader`` now: the subject's facts (with those under ``also``, the
+        person's other keys), today's agreement and this gate's clock."""
+        return release(
+            self.agreement,
+            self.sharing.current_facts(subject, also=also),
+            recipient=reader,
+            purpose=purpose,
+            subject=subject,
+            at=self.clock(),
+            items=items,
+            channel=channel,
+            reference=reference,
+        )
+
+
+@dataclass(frozen=True)
 class SharingContext:
     """The adapters a release needs: agreement, facts, identity (merges), clock, sink."""
 
@@ -42,6 +80,11 @@ class SharingContext:
     identity: IdentityStore
     sink: CaseEventSink
     clock: Callable[[], datetime]
+    gate: ReleaseGate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        gate = ReleaseGate(self.agreement, self.sharing, self.identity, self.clock)
+        object.__setattr__(self, "gate", gate)  # frozen: set once, here
 
     @classmethod
     def on_engine(cls, agreement: Agreement, engine: Engine, sink: CaseEventSink) -> SharingContext:
@@ -60,23 +103,20 @@ class SharingContext:
         reference: str,
         also: Iterable[str] = (),
     ) -> Release[T]:
-        """The gate for ``reader`` now: the subject's facts (with those under ``also``, the
-        person's other keys), today's agreement and this context's clock."""
-        return release(
-            self.agreement,
-            self.sharing.facts_for(subject, also=also),
-            recipient=reader,
-            purpose=purpose,
-            subject=subject,
-            at=self.clock(),
-            items=items,
-            channel=channel,
-            reference=reference,
+        """:meth:`ReleaseGate.release`: the gate for ``reader`` now."""
+        return self.gate.release(
+            reader, subject, items, channel=channel, purpose=purpose, reference=reference, also=also
         )
 
     async def record(self, disclosures: Iterable[Disclosure]) -> None:
         """Write every disclosure durably (broker ack); raises
         :class:`hub.kafka.publisher.PublishError` if one was not taken — then nothing may be
-        sent."""
-        for disclosure in disclosures:
-            await self.sink.disclose(disclosure)
+        sent. A read makes one per person: they are produced together and their acknowledgements
+        awaited together (one round trip, not one per person), every one settled before this
+        returns or raises."""
+        outcomes = await asyncio.gather(
+            *(self.sink.disclose(d) for d in disclosures), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome

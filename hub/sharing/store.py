@@ -172,6 +172,10 @@ class SharingStore:
         with self._engine.connect() as connection:
             return _facts(connection, conditions)
 
+    def current_facts(self, subject: Subject, also: Iterable[str] = ()) -> SharingFacts:
+        """:meth:`facts_for`, for a release."""
+        return self.facts_for(subject, also)
+
     def overrides_recorded_by(self, organisation_code: str) -> list[Override]:
         with self._engine.connect() as connection:
             facts = _facts(connection, [facts_table.c.kind == "override"])
