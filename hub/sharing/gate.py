@@ -56,47 +56,52 @@ def release(
     reference: str,
     disclosure_id: uuid.UUID | None = None,
 ) -> Release[T]:
-    """Decide every item; the values permitted, and the disclosure that releasing them makes."""
-    cache: dict[tuple[DataCategory, str], Decision] = {}
-    decisions: list[Decision] = []
+    """Decide every item; the values permitted, and the disclosure that releasing them makes.
+
+    One pass over the items: each (category, controller) is decided once, and what the
+    disclosure says of it is built when it is first met.
+    """
+    decided: dict[tuple[DataCategory, str], Decision] = {}
+    sent: list[bool] = []  # per item: released?
+    released: list[T] = []
+    disclosed: dict[tuple[DataCategory, str], DisclosedItem] = {}
+    withheld: dict[tuple[DataCategory, str], WithheldItem] = {}
     for item in items:
         key = (item.category, item.controller)
-        if key not in cache:
+        decision = decided.get(key)
+        if decision is None:
             request = Request(recipient, purpose, item.category, subject, item.controller, at)
-            cache[key] = decide(agreement, facts, request)
-        decision = cache[key]
-        if decision.permitted and item.within is not None and not decisions[item.within].permitted:
+            decision = decided[key] = decide(agreement, facts, request)
+        permitted = decision.outcome is Verdict.PERMIT
+        if permitted and item.within is not None and not sent[item.within]:
+            permitted = False
             decision = Decision(
                 Verdict.DENY,
                 "not sent: part of an item that was withheld",
                 None,
                 decision.agreement_version,
             )
-        decisions.append(decision)
-    released = tuple(item.value for item, d in zip(items, decisions, strict=True) if d.permitted)
-    disclosed: dict[tuple[DataCategory, str], DisclosedItem] = {}
-    withheld: dict[tuple[DataCategory, str], WithheldItem] = {}
-    for item, d in zip(items, decisions, strict=True):
-        key = (item.category, item.controller)
-        if d.permitted and d.basis is not None:
-            if key not in disclosed:
+        sent.append(permitted)
+        if permitted:
+            released.append(item.value)
+            if decision.basis is not None and key not in disclosed:
                 disclosed[key] = DisclosedItem(
                     category=item.category,
                     controller=item.controller,
-                    basis=d.basis,
-                    authority=d.authority,
+                    basis=decision.basis,
+                    authority=decision.authority,
                 )
-        elif not d.permitted and key not in withheld:
+        elif key not in withheld:
             withheld[key] = WithheldItem(
                 category=item.category,
                 controller=item.controller,
-                outcome=d.outcome,
-                reason=d.reason,
+                outcome=decision.outcome,
+                reason=decision.reason,
             )
     for key in disclosed:
         withheld.pop(key, None)
     disclosure = None
-    if cache:
+    if decided:
         disclosure = Disclosure(
             disclosure_id=disclosure_id or uuid.uuid4(),
             disclosed_at=at,
@@ -112,4 +117,4 @@ def release(
             agreement_version=agreement.version,
             reference=reference,
         )
-    return Release(released, disclosure)
+    return Release(tuple(released), disclosure)

@@ -104,7 +104,11 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
         return Decision(
             Verdict.PERMIT, "the organisation's own record", LawfulBasis.CONTROLLER, version
         )
-    flows = [f for f in agreement.flows if _flow_matches(f, organisation.kind, request)]
+    flows = [
+        f
+        for f in _flows_for(agreement, request.category, request.purpose)
+        if _recipient_matches(f, organisation.kind, recipient)
+    ]
     for flow in flows:
         if flow.basis is LawfulBasis.PUBLIC_TASK and not flow.review:
             return Decision(
@@ -159,17 +163,32 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
     )
 
 
-def _flow_matches(flow: Flow, kind: object, request: Request) -> bool:
-    recipient = request.recipient
+def _flows_for(agreement: Agreement, category: DataCategory, purpose: Purpose) -> tuple[Flow, ...]:
+    """The agreement's flows of ``category`` for ``purpose``, in the agreement's order: indexed
+    once per agreement instead of scanned per decision."""
+    entry = _FLOW_INDEX.get(id(agreement))
+    if entry is None or entry[0] is not agreement:
+        index: dict[tuple[DataCategory, Purpose], list[Flow]] = {}
+        for flow in agreement.flows:
+            for pair in dict.fromkeys((c, p) for c in flow.categories for p in flow.purposes):
+                index.setdefault(pair, []).append(flow)
+        if len(_FLOW_INDEX) >= _INDEXED_AGREEMENTS:
+            _FLOW_INDEX.clear()
+        entry = (agreement, {pair: tuple(flows) for pair, flows in index.items()})
+        _FLOW_INDEX[id(agreement)] = entry
+    return entry[1].get((category, purpose), ())
+
+
+# Agreements are immutable (frozen models): an index is kept per instance, the instance kept
+# with it so that its id is not reused while the entry lives. Processes hold one or two.
+_INDEXED_AGREEMENTS: Final = 16
+_FLOW_INDEX: dict[int, tuple[Agreement, dict[tuple[DataCategory, Purpose], tuple[Flow, ...]]]] = {}
+
+
+def _recipient_matches(flow: Flow, kind: object, recipient: Recipient) -> bool:
     return (
-        (
-            kind in flow.recipient_kinds
-            or recipient.organisation_code in flow.recipient_organisations
-        )
-        and (not flow.roles or recipient.role in flow.roles)
-        and request.category in flow.categories
-        and request.purpose in flow.purposes
-    )
+        kind in flow.recipient_kinds or recipient.organisation_code in flow.recipient_organisations
+    ) and (not flow.roles or recipient.role in flow.roles)
 
 
 def _about(fact: Consent | Override, subject: Subject) -> bool:
@@ -180,33 +199,37 @@ def _about(fact: Consent | Override, subject: Subject) -> bool:
 
 def _live_consent(facts: SharingFacts, request: Request) -> tuple[Consent | None, str | None]:
     """A consent in force at ``request.at``; else why the last matching one is not."""
-    organisation, category = request.recipient.organisation_code, request.category
-    reason = None
+    organisation, category, at = request.recipient.organisation_code, request.category, request.at
+    # Why the last matching consent is not in force, put in words only if none is.
+    last: tuple[str, str, datetime] | None = None
     for consent in facts.consents:
         if not (
             _about(consent, request.subject)
             and organisation in consent.recipients
             and category in consent.categories
             and request.purpose in consent.purposes
-            and consent.given_at <= request.at
+            and consent.given_at <= at
         ):
             continue
-        if consent.expires_at is not None and request.at >= consent.expires_at:
-            reason = f"consent {consent.consent_id} expired at {consent.expires_at.isoformat()}"
+        if consent.expires_at is not None and at >= consent.expires_at:
+            last = (consent.consent_id, "expired", consent.expires_at)
             continue
         withdrawal = next(
             (
                 w
                 for w in facts.withdrawals
-                if w.at <= request.at and w.covers(consent, organisation, category)
+                if w.at <= at and w.covers(consent, organisation, category)
             ),
             None,
         )
         if withdrawal is not None:
-            reason = f"consent {consent.consent_id} withdrawn at {withdrawal.at.isoformat()}"
+            last = (consent.consent_id, "withdrawn", withdrawal.at)
             continue
         return consent, None
-    return None, reason
+    if last is None:
+        return None, None
+    consent_id, why, when = last
+    return None, f"consent {consent_id} {why} at {when.isoformat()}"
 
 
 def _active_override(facts: SharingFacts, request: Request) -> Override | None:

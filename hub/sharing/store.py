@@ -12,11 +12,13 @@ one subject's facts, never a column of them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Connection,
@@ -28,10 +30,13 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    literal,
     or_,
     select,
+    union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from hub.disclosures import Disclosure, without_subject
 from hub.erasure.sealing import Erasure, LogEntry
@@ -81,6 +86,18 @@ disclosures_table = Table(
     Column("body", Text, nullable=False),
 )
 
+# A counter moved by every fold outside the projection (:meth:`SharingStore.record_now`, which
+# cannot move the log position): with the projection's positions it dates the facts for the
+# cache of :meth:`SharingStore.current_facts`.
+written_table = Table(
+    "sharing_facts_written",
+    sharing_metadata,
+    Column("name", String(20), primary_key=True),
+    Column("stamp", BigInteger, nullable=False),
+)
+_WRITTEN: Final = "facts"
+CACHED_SUBJECTS: Final = 10_000  # facts of this many subjects at most are kept in memory
+
 _CONSENT = TypeAdapter(Consent)
 _WITHDRAWAL = TypeAdapter(Withdrawal)
 _OVERRIDE = TypeAdapter(Override)
@@ -91,6 +108,7 @@ class SharingStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._cache = _FactsCache(engine)
 
     @property
     def engine(self) -> Engine:
@@ -100,6 +118,12 @@ class SharingStore:
         """The facts, the disclosure log and the log positions, named here (whatever else the
         process has imported)."""
         create_tables(self._engine, positions, sharing_metadata)
+        try:
+            with self._engine.begin() as connection:
+                if connection.execute(select(written_table.c.stamp)).first() is None:
+                    connection.execute(insert(written_table).values(name=_WRITTEN, stamp=0))
+        except IntegrityError:
+            pass  # another process starting at the same time made the row
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         """The sharing facts' position (the disclosure log's is :class:`DisclosureLog`'s)."""
@@ -162,19 +186,24 @@ class SharingStore:
             return
         with self._engine.begin() as connection:
             _folder(event)(connection)
+            _move_written(connection)  # the facts changed, their position did not: say so
 
     def facts_for(self, subject: Subject, also: Iterable[str] = ()) -> SharingFacts:
         """The subject's facts, with those recorded under ``also`` (the person's other keys)."""
-        keys = [subject.person_key, *also]
-        conditions: list[ColumnElement[bool]] = [facts_table.c.subject_key.in_(keys)]
-        if subject.family_key is not None:
-            conditions.append(facts_table.c.family_key == subject.family_key)
-        with self._engine.connect() as connection:
-            return _facts(connection, conditions)
+        return _load_facts(self._engine, subject, also)
 
     def current_facts(self, subject: Subject, also: Iterable[str] = ()) -> SharingFacts:
-        """:meth:`facts_for`, for a release."""
-        return self.facts_for(subject, also)
+        """:meth:`facts_for` as a release needs them: the same facts, kept in memory while
+        nothing has changed them.
+
+        Every change to the stored facts moves what dates them, in the transaction that makes
+        it: the projection's log positions (every apply, erasures included) and the counter
+        :meth:`record_now` moves (a withdrawal the API has just published, in any process). One
+        small query reads that date; facts cached under another are dropped and loaded again.
+        The date is read *before* the facts, so facts are never cached under a date later
+        than theirs: a cache may be ahead of the store, never behind it.
+        """
+        return self._cache.facts(subject, tuple(also))
 
     def overrides_recorded_by(self, organisation_code: str) -> list[Override]:
         with self._engine.connect() as connection:
@@ -239,6 +268,63 @@ class SharingStore:
         return sorted(found, key=lambda d: (d.disclosed_at, str(d.disclosure_id)))
 
 
+FactsKey = tuple[frozenset[str], str | None]
+
+
+class _FactsCache:
+    """One process's copy of the facts releases read, valid for one date of the store.
+
+    The date is every ``projection_positions`` row of the facts projection and the
+    ``sharing_facts_written`` counter, read with one statement compiled once for the engine's
+    dialect and run on a pooled DBAPI connection: a read that finds the facts unchanged costs
+    that statement, not a query of the facts and their parsing.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        dated = union_all(
+            select(positions.c.topic, positions.c.partition, positions.c.next_offset).where(
+                positions.c.projection == SHARING_PROJECTION
+            ),
+            select(literal(""), literal(-1), written_table.c.stamp).where(
+                written_table.c.name == _WRITTEN
+            ),
+        )
+        self._date_sql = str(
+            dated.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        self._lock = threading.Lock()
+        self._date: tuple[tuple[object, ...], ...] | None = None
+        self._facts: dict[FactsKey, SharingFacts] = {}
+
+    def facts(self, subject: Subject, also: tuple[str, ...]) -> SharingFacts:
+        key: FactsKey = (frozenset((subject.person_key, *also)), subject.family_key)
+        date = self._read_date()
+        with self._lock:
+            if date == self._date and key in self._facts:
+                return self._facts[key]
+        facts = _load_facts(self._engine, subject, also)
+        with self._lock:
+            if date != self._date:
+                self._date, self._facts = date, {}
+            if len(self._facts) >= CACHED_SUBJECTS:
+                self._facts.clear()
+            self._facts[key] = facts
+        return facts
+
+    def _read_date(self) -> tuple[tuple[object, ...], ...]:
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._date_sql)
+                return tuple(sorted(tuple(row) for row in cursor.fetchall()))
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+
 class DisclosureLog:
     """The disclosure-log projection of the disclosures topic, in :class:`SharingStore`'s tables.
 
@@ -284,6 +370,27 @@ def _folder(event: CaseEvent) -> Callable[[Connection], None]:
             _insert_facts(connection, after)
 
     return write
+
+
+def _load_facts(engine: Engine, subject: Subject, also: Iterable[str]) -> SharingFacts:
+    keys = [subject.person_key, *also]
+    conditions: list[ColumnElement[bool]] = [facts_table.c.subject_key.in_(keys)]
+    if subject.family_key is not None:
+        conditions.append(facts_table.c.family_key == subject.family_key)
+    with engine.connect() as connection:
+        return _facts(connection, conditions)
+
+
+def _move_written(connection: Connection) -> None:
+    """Move the counter (its row made by the first move, if :meth:`SharingStore.create_schema`
+    did not make it)."""
+    moved = connection.execute(
+        update(written_table)
+        .where(written_table.c.name == _WRITTEN)
+        .values(stamp=written_table.c.stamp + 1)
+    )
+    if moved.rowcount == 0:
+        connection.execute(insert(written_table).values(name=_WRITTEN, stamp=1))
 
 
 def _facts(connection: Connection, conditions: Sequence[ColumnElement[bool]]) -> SharingFacts:

@@ -49,12 +49,12 @@ STORES = {
     ),
     "sharing": (
         "from hub.sharing.store import SharingStore as Store",
-        {"sharing_facts", "disclosures", POSITIONS},
+        {"sharing_facts", "sharing_facts_written", "disclosures", POSITIONS},
     ),
     "disclosures": (
         "from hub.sharing.store import DisclosureLog, SharingStore\n"
         "Store = lambda engine: DisclosureLog(SharingStore(engine))",
-        {"sharing_facts", "disclosures", POSITIONS},
+        {"sharing_facts", "sharing_facts_written", "disclosures", POSITIONS},
     ),
 }
 
