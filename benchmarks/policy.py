@@ -1,8 +1,7 @@
 """Sharing decisions per second, and what the gate adds to a read.
 
-Two reads, each measured gated and ungated in the same run, the variants interleaved round by
-round (the machine is shared: a burst of other work then hits every variant alike), best round
-of each, in reads per CPU-second of this process:
+Two reads, each measured gated and ungated in the same run, in alternating batches (see
+:func:`paired`), in reads per CPU-second of this process:
 
 - **the store read**: one person's 5 alerts from SQLite (:meth:`alerts_about`); gated, the same
   plus :meth:`hub.services.release.ReleaseGate.release` — the person's sharing facts as a
@@ -17,9 +16,11 @@ not included here.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
 from itertools import cycle, islice
@@ -50,8 +51,8 @@ from tests.builders import (
 )
 
 N = 50_000
-READS = 1_000
-ROUNDS = 7
+BATCH = 20  # reads per timed batch
+PAIRS = 400  # pairs of batches per comparison
 RECIPIENTS = [
     Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1"),
     Recipient("355", "SOCIAL_WORKER", "sw-1"),
@@ -72,23 +73,62 @@ def _facts_events() -> list[CaseEvent]:
     ]
 
 
-def interleaved(variants: dict[str, Callable[[], int]], rounds: int = ROUNDS) -> dict[str, float]:
-    """Best items per CPU-second of each variant, the variants run in turn ``rounds`` times.
+@dataclass(frozen=True)
+class Paired:
+    """A read and its gated twin timed in alternation: reads per CPU-second of each (median
+    batch), and the gated read's cost over the plain one (median and quartiles of the pairs)."""
+
+    plain_per_s: float
+    gated_per_s: float
+    overhead: float
+    low: float
+    high: float
+
+
+def paired(plain: Callable[[], object], gated: Callable[[], object]) -> Paired:
+    """``PAIRS`` pairs of batches of ``BATCH`` reads, plain and gated back to back, the order
+    alternating; each pair's ratio of CPU times.
 
     CPU time of this process, not wall time: on a shared 2-core machine the wall clock counts
-    whatever else ran meanwhile, and the reads wait on no I/O (the file is in the page cache).
+    whatever else ran meanwhile (the reads wait on no I/O: the file is in the page cache). Pairs
+    of short batches, not best runs of long ones: a burst of other work (caches, the core's
+    other thread) then falls on both halves of a pair, and the median ignores the pairs it hit
+    unevenly. Long best-of runs on this machine moved by ±10 % between identical variants.
     """
-    best = dict.fromkeys(variants, 0.0)
-    for _ in range(rounds):
-        for name, work in variants.items():
-            start = time.process_time()
-            items = work()
-            best[name] = max(best[name], items / (time.process_time() - start))
-    return best
+
+    def timed(read: Callable[[], object]) -> float:
+        start = time.process_time()
+        for _ in range(BATCH):
+            read()
+        return time.process_time() - start
+
+    plains, gateds, ratios = [], [], []
+    for pair in range(PAIRS):
+        if pair % 2:
+            gated_s, plain_s = timed(gated), timed(plain)
+        else:
+            plain_s, gated_s = timed(plain), timed(gated)
+        if plain_s > 0:
+            plains.append(plain_s)
+            gateds.append(gated_s)
+            ratios.append(gated_s / plain_s - 1)
+    low, middle, high = statistics.quantiles(ratios, n=4)
+    return Paired(
+        BATCH / statistics.median(plains),
+        BATCH / statistics.median(gateds),
+        middle,
+        low,
+        high,
+    )
 
 
-def _overhead(name: str, gated: float, plain: float) -> None:
-    print(f"{'  ' + name:<46} {plain / gated - 1:>12.1%}", flush=True)
+def _print(name: str, measured: Paired) -> None:
+    print(
+        f"{name:<46} {measured.gated_per_s:>8,.0f} /s   ungated {measured.plain_per_s:>8,.0f} /s"
+        f"   overhead {measured.overhead:6.1%} (quartiles {measured.low:.1%} to "
+        f"{measured.high:.1%})",
+        flush=True,
+    )
 
 
 def run() -> None:
@@ -142,58 +182,43 @@ def run() -> None:
                 items.append(Item(DataCategory.DEMOGRAPHICS, controller, "person", len(items) - 1))
             return items
 
-        def store_read() -> int:
-            for _ in range(READS):
-                alerts.alerts_about(NHS_NUMBER)
-            return READS
+        def store_read() -> object:
+            return alerts.alerts_about(NHS_NUMBER)
 
-        def store_read_gated() -> int:
-            for _ in range(READS):
-                gate.release(
-                    reader,
-                    Subject(NHS_NUMBER),
-                    items_of(NHS_NUMBER),
-                    channel=Channel.API,
-                    purpose=Purpose.DIRECT_CARE,
-                    reference="bench",
-                )
-            return READS
+        def store_read_gated() -> object:
+            return gate.release(
+                reader,
+                Subject(NHS_NUMBER),
+                items_of(NHS_NUMBER),
+                channel=Channel.API,
+                purpose=Purpose.DIRECT_CARE,
+                reference="bench",
+            )
 
-        def store_read_facts_in_memory() -> int:  # the decisions and redaction alone
-            for _ in range(READS):
-                release(
-                    agreement,
-                    loaded,
-                    recipient=reader,
-                    purpose=Purpose.DIRECT_CARE,
-                    subject=Subject(NHS_NUMBER),
-                    at=T0 + timedelta(days=5),
-                    items=items_of(NHS_NUMBER),
-                    channel=Channel.API,
-                    reference="bench",
-                )
-            return READS
+        def store_read_in_memory() -> object:  # the decisions and redaction alone
+            return release(
+                agreement,
+                loaded,
+                recipient=reader,
+                purpose=Purpose.DIRECT_CARE,
+                subject=Subject(NHS_NUMBER),
+                at=T0 + timedelta(days=5),
+                items=items_of(NHS_NUMBER),
+                channel=Channel.API,
+                reference="bench",
+            )
 
-        def api_read() -> int:
-            for _ in range(READS):
-                keys = identity.same_person(NHS_NUMBER)
-                views = [view for key in keys for view in alerts.alerts_about(key)]
-                [alert_out(view, with_person=True) for view in views]
-            return READS
+        def api_read() -> object:
+            keys = identity.same_person(NHS_NUMBER)
+            views = [view for key in keys for view in alerts.alerts_about(key)]
+            return [alert_out(view, with_person=True) for view in views]
 
-        def api_read_gated() -> int:
-            for _ in range(READS):
-                keys = identity.same_person(NHS_NUMBER)
-                views = [view for key in keys for view in alerts.alerts_about(key)]
-                gate_alerts(
-                    gate,
-                    reader,
-                    views,
-                    channel=Channel.API,
-                    reference="bench",
-                    keys=dict.fromkeys(keys, keys),
-                )
-            return READS
+        def api_read_gated() -> object:
+            keys = identity.same_person(NHS_NUMBER)
+            views = [view for key in keys for view in alerts.alerts_about(key)]
+            return gate_alerts(
+                gate, reader, views, channel=Channel.API, reference="bench", keys={NHS_NUMBER: keys}
+            )
 
         # What is measured is a read that shows everything: 5 alerts, each with the person.
         views = alerts.alerts_about(NHS_NUMBER)
@@ -201,24 +226,6 @@ def run() -> None:
         if len(shown) != 5 or any(alert.person is None for alert in shown):
             raise RuntimeError(f"the benchmark's reader should see all 5 alerts: {shown}")
 
-        best = interleaved(
-            {
-                "store": store_read,
-                "store+gate": store_read_gated,
-                "store+gate (facts in memory)": store_read_facts_in_memory,
-                "api": api_read,
-                "api+gate": api_read_gated,
-            }
-        )
-        plain = best["store"]
-        report(
-            "read: 5 alerts + gate (facts in memory)",
-            best["store+gate (facts in memory)"],
-            "the read, ungated",
-            plain,
-        )
-        _overhead("decide+release overhead", best["store+gate (facts in memory)"], plain)
-        report("read: 5 alerts + facts + gate", best["store+gate"], "the read, ungated", plain)
-        _overhead("facts+decide+release overhead", best["store+gate"], plain)
-        report("API read: keys, 5 alerts, models + gate", best["api+gate"], "ungated", best["api"])
-        _overhead("the policy's share of the API read", best["api+gate"], best["api"])
+        _print("store read + gate, facts in memory", paired(store_read, store_read_in_memory))
+        _print("store read + gate", paired(store_read, store_read_gated))
+        _print("API read + gate (the policy's share)", paired(api_read, api_read_gated))
