@@ -44,11 +44,13 @@ from hub.auth.store import ClientStore
 from hub.disclosures import Channel
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
+from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
+from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.storage.positions import positions
 from hub.subscriptions.delivery import make_deliverer
@@ -282,6 +284,10 @@ def test_two_delivery_runs_at_once_send_and_disclose_each_change_once(
     agreement = load_agreement(settings.agreement_path or DEFAULT_AGREEMENT)
     store = MissedAppointmentStore(make_engine(settings.resolved_database_url()))
     store.create_schema()
+    # The delivery's sharing check reads the person index and the sharing facts, as the worker
+    # (which creates every projection's tables) has them.
+    IdentityStore(store.engine).create_schema()
+    SharingStore(store.engine).create_schema()
     events = [assigned("mw-1"), missed("APT-1"), missed("APT-2")]
     for offset, event in enumerate(events):
         store.apply("family-events", 0, offset, event)
