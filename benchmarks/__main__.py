@@ -1,10 +1,12 @@
-"""``python -m benchmarks [SUITE ...] [--events N]``: print figures with same-run baselines."""
+"""``python -m benchmarks [SUITE ...] [--events N] [--json] [--profile OUT]``: print figures
+with same-run baselines."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from benchmarks import (
     alert_latency,
@@ -12,6 +14,7 @@ from benchmarks import (
     extract,
     hl7,
     keys,
+    pipeline,
     policy,
     publish,
     replay,
@@ -25,8 +28,18 @@ def main() -> None:
     parser.add_argument(
         "--events",
         type=int,
-        default=1_000_000,
-        help="log size for the replay suite (default 1,000,000)",
+        default=None,
+        help="log size for the replay suite (default 1,000,000) and the pipeline suite "
+        f"(default {pipeline.DEFAULT_EVENTS:,})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="pipeline suite only: print one JSON object"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="pipeline suite only: run the worker under cProfile, its stats written to OUT",
     )
     args = parser.parse_args()
     suites: dict[str, Callable[[], None]] = {
@@ -36,14 +49,21 @@ def main() -> None:
         "publish": publish.run,
         "policy": policy.run,
         "extract": extract.run,
-        "replay": lambda: replay.run(args.events),
+        "replay": lambda: replay.run(args.events or 1_000_000),
         "alert-latency": alert_latency.run,
         "store-batch": store_batch.run,
+        "pipeline": lambda: pipeline.run(
+            args.events or pipeline.DEFAULT_EVENTS, as_json=args.json, profile=args.profile
+        ),
     }
     chosen = args.suites or list(suites)
     unknown = [name for name in chosen if name not in suites]
     if unknown:
         sys.exit(f"unknown suite(s) {unknown}; choose from {sorted(suites)}")
+    if (args.json or args.profile) and chosen != ["pipeline"]:
+        sys.exit(
+            "--json and --profile are the pipeline suite's: run `python -m benchmarks pipeline`"
+        )
     for name in chosen:
         suites[name]()
 

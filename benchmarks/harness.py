@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 
 def rate(work: Callable[[], int], *, repeats: int = 3) -> float:
@@ -16,9 +18,13 @@ def rate(work: Callable[[], int], *, repeats: int = 3) -> float:
     return best
 
 
-def report(name: str, measured: float, baseline_name: str, baseline: float) -> None:
+def report(
+    name: str, measured: float, baseline_name: str, baseline: float, *, to: TextIO | None = None
+) -> None:
+    """One figure and its ratio to the baseline, on stdout unless ``to`` says otherwise."""
     print(
         f"{name:<46} {measured:>12,.0f} /s   "
         f"baseline {baseline_name}: {baseline:>12,.0f} /s   ratio {measured / baseline:6.1%}",
+        file=to or sys.stdout,
         flush=True,
     )

@@ -1,0 +1,431 @@
+"""The live pipeline end to end, beside what bounds it, all on one topic in one run (issue 19).
+
+``python -m benchmarks pipeline [--events N] [--json] [--profile OUT]`` (default N = 8,000: a
+thousand families, ``benchmarks/pipeline_workload.py``) publishes the workload through the hub's
+own sink (sealed with each subject's key, as connectors publish) to a fresh case-event topic on
+the local broker, then measures, one after another on that topic:
+
+B
+    a bare confluent-kafka consume from offset 0 (partitions assigned, batches of 1,000; best of
+    three): what reading the log costs, the baseline of every ratio;
+decode
+    the same read, each entry opened as the worker opens it (``CaseEventLog.decode``: the key
+    store's query, AES-GCM, the codec; best of three);
+confluent no-op / Faust no-op
+    a consumer-group member that only acknowledges each event: a confluent-kafka ``poll()``
+    loop storing each offset, and a Faust worker (a process of its own) whose one agent iterates
+    ``stream.events()`` as the hub's agents do; timed from the first event to the last, so
+    joining the group is not counted;
+pipeline
+    the real worker (``hub worker`` as a child process, SQLite store, every projection: the
+    person index forwarding to the family topic, then alerts, team, sharing facts, the key
+    store), from its first applied entry until every projection's stored position
+    (``positions_of``) is at the end of its topic;
+replay
+    ``hub replay`` of the missed-appointment alerts from the family topic the worker wrote,
+    rebuild and swap, once (it is long).
+
+Each rate is printed with its ratio to B; ``--json`` prints one object instead (``*_per_s`` and
+``*_ratio``, with ``unfinished`` naming any stage that ran out of time). A stage that does not
+finish within ``HUB_BENCH_PIPELINE_TIMEOUT_S`` (default: N / 20 s, at least 120 s) says how far
+it got and the run goes on. ``--profile OUT`` runs the worker under cProfile instead
+(``benchmarks/profiled_worker.py``): slower, for where the time goes, not for the rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from benchmarks.harness import rate, report
+from benchmarks.pipeline_workload import families_for, steps
+from hub.bootstrap import build_hub
+from hub.erasure.keystore import open_key_store
+from hub.erasure.log import CaseEventLog
+from hub.kafka.admin import ensure_topics
+from hub.kafka.local import temporary_broker
+from hub.projections.replay import Progress, replay
+from hub.projections.resume import stored_projections
+from hub.settings import Settings, default_state_dir
+from hub.storage.engine import make_engine
+from hub.storage.positions import positions_of
+from tests.support.processes import settings_env
+
+DEFAULT_EVENTS: Final = 8_000
+REPLAYED: Final = "missed_appointment_alerts"
+PUBLISH_CONCURRENCY: Final = 1_000  # in flight at once, as a connector's batch
+POLL_S: Final = 0.25
+ROOT: Final = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One measured rate; ``short_of`` says how far a stage that ran out of time got."""
+
+    per_s: float
+    short_of: str | None = None
+
+
+def timeout_for(events: int) -> float:
+    configured = os.environ.get("HUB_BENCH_PIPELINE_TIMEOUT_S")
+    return float(configured) if configured else max(120.0, events / 20)
+
+
+def say(message: str) -> None:
+    """Progress, on stderr: stdout is for the figures (``--json``: one object)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+NAMES: Final = {
+    "decode": "decode: key store + AES-GCM + codec",
+    "confluent_noop": "confluent-kafka group loop, ack only",
+    "faust_noop": "Faust agent, ack only",
+    "pipeline": "live worker, every projection",
+    "replay": "hub replay alerts, rebuild + swap",
+}
+
+
+def run(
+    events: int = DEFAULT_EVENTS, *, as_json: bool = False, profile: Path | None = None
+) -> None:
+    if events < 2:
+        sys.exit("pipeline: --events must be at least 2")
+    with ExitStack() as stack:
+        # HUB_BENCH_WORK_DIR keeps the worker's log and the store for a look afterwards.
+        kept = os.environ.get("HUB_BENCH_WORK_DIR")
+        work = Path(kept) if kept else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or (
+            stack.enter_context(temporary_broker(default_state_dir(), work)).bootstrap_servers
+        )
+        suffix = uuid.uuid4().hex[:8]
+        settings = Settings.model_validate(
+            {
+                "kafka_bootstrap_servers": servers,
+                "state_dir": work / f"state-{suffix}",
+                "case_events_topic": f"bench.case-events.{suffix}",
+                "family_events_topic": f"bench.family-events.{suffix}",
+                "quarantine_topic": f"bench.quarantine.{suffix}",
+                "dead_letter_topic": f"bench.dead-letter.{suffix}",
+                "disclosures_topic": f"bench.disclosures.{suffix}",
+                "worker_group": f"bench-projections-{suffix}",
+            }
+        )
+        settings.state_dir.mkdir(parents=True)
+        ensure_topics(settings)
+        figures = measure(settings, events, work, profile)
+    show(figures, sys.stderr if as_json else sys.stdout)
+    if as_json:
+        print(json.dumps(figures), flush=True)
+
+
+def measure(settings: Settings, events: int, work: Path, profile: Path | None) -> dict[str, Any]:
+    """Every figure of the run: ``*_per_s``, ``*_ratio`` (to B) and ``unfinished`` (the stages
+    that ran out of time, with how far each got)."""
+    timeout = timeout_for(events)
+    say(
+        f"pipeline: {events:,} events, {families_for(events):,} families, broker "
+        f"{settings.bootstrap_servers()}, {settings.topic_partitions} partitions"
+    )
+    published = produce(settings, events)
+    topic = settings.case_events_topic
+    bare = rate(lambda: read_log(settings, topic, events))
+    opener = CaseEventLog(open_key_store(settings), topic, settings.schema_registry_url)
+    stages = {
+        "decode": Stage(rate(lambda: read_log(settings, topic, events, opener.decode))),
+        "confluent_noop": confluent_noop(settings, events, timeout),
+        "faust_noop": faust_noop(settings, events, work, timeout),
+        "pipeline": live_pipeline(settings, events, work, timeout, profile),
+        "replay": rebuild(settings, events, timeout),
+    }
+    figures: dict[str, Any] = {
+        "events": events,
+        "families": families_for(events),
+        "publish_per_s": published,
+        "bare_consume_per_s": bare,
+    }
+    for key, stage in stages.items():
+        figures[f"{key}_per_s"] = stage.per_s
+        figures[f"{key}_ratio"] = stage.per_s / bare
+    figures["unfinished"] = {key: stage.short_of for key, stage in stages.items() if stage.short_of}
+    return figures
+
+
+def show(figures: dict[str, Any], out: TextIO) -> None:
+    bare = figures["bare_consume_per_s"]
+    print(
+        f"pipeline: {figures['events']:,} sealed case-events ({figures['families']:,} families) "
+        f"published through the sink at {figures['publish_per_s']:,.0f} /s",
+        file=out,
+        flush=True,
+    )
+    print(f"{'pipeline: bare confluent-kafka consume (B)':<46} {bare:>12,.0f} /s", file=out)
+    for key, name in NAMES.items():
+        report(f"pipeline: {name}", figures[f"{key}_per_s"], "B", bare, to=out)
+        if key in figures["unfinished"]:
+            print(f"pipeline: {key} did not finish: {figures['unfinished'][key]}", file=out)
+
+
+def produce(settings: Settings, events: int) -> float:
+    """Publish the workload through the hub's sink (every write path's); events per second."""
+    hub = build_hub(settings, client_id="bench-pipeline")
+
+    async def publish() -> None:
+        for step in steps(events):
+            for at in range(0, len(step), PUBLISH_CONCURRENCY):
+                batch = step[at : at + PUBLISH_CONCURRENCY]
+                await asyncio.gather(*(hub.sink.publish(event) for event in batch))
+
+    start = time.perf_counter()
+    try:
+        asyncio.run(publish())
+    finally:
+        hub.close()
+    return events / (time.perf_counter() - start)
+
+
+def _reader(settings: Settings, **config: object) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers(),
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            **config,
+        }
+    )
+
+
+def read_log(
+    settings: Settings, topic: str, events: int, each: Callable[[bytes], object] | None = None
+) -> int:
+    """Read ``topic`` from offset 0 until ``events`` entries have come, handing each to
+    ``each``; raises if the topic stops short (a baseline must not be a partial read)."""
+    consumer = _reader(settings)
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(settings.topic_partitions)])
+    read, quiet_since = 0, time.monotonic()
+    try:
+        while read < events:
+            # Never more than remain: consume() waits out its timeout for a batch it cannot fill.
+            messages = consumer.consume(num_messages=min(1000, events - read), timeout=1.0)
+            if messages:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > 30:
+                raise RuntimeError(f"reading {topic}: did not finish: {read:,} of {events:,}")
+            for message in messages:
+                if message.error() is None:
+                    read += 1
+                    if each is not None:
+                        each(message.value() or b"")
+    finally:
+        consumer.close()
+    return read
+
+
+def confluent_noop(settings: Settings, events: int, timeout: float) -> Stage:
+    """A group member that acknowledges each event (offsets stored, committed every second, as
+    Faust commits): first event to last."""
+    consumer = _reader(
+        settings,
+        **{
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1000,
+            "enable.auto.offset.store": False,
+        },
+    )
+    consumer.subscribe([settings.case_events_topic])
+    count, first, deadline = 0, 0.0, time.monotonic() + timeout
+    try:
+        while count < events and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error() is not None:
+                continue
+            count += 1
+            if count == 1:
+                first = time.perf_counter()
+            consumer.store_offsets(message)
+        last = time.perf_counter()
+    finally:
+        consumer.close()
+    per_s = (count - 1) / (last - first) if count > 1 else 0.0
+    return Stage(per_s, None if count == events else f"{count:,} of {events:,}")
+
+
+@contextmanager
+def child(
+    argv: list[str], env: dict[str, str], log: Path, stop_s: float = 60
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process for the block's duration, its output in ``log``; SIGTERM at the end."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules, no shell
+            argv, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(stop_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _alive(process: subprocess.Popen[bytes], log: Path) -> None:
+    if process.poll() is not None:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{log.stem} exited with {process.returncode}:\n{tail}")
+
+
+def faust_noop(settings: Settings, events: int, work: Path, timeout: float) -> Stage:
+    """A Faust worker whose agent only acknowledges (``benchmarks/faust_noop.py``)."""
+    result, log = work / "faust-noop.json", work / "faust-noop.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.faust_noop",
+        settings.bootstrap_servers(),
+        settings.case_events_topic,
+        str(settings.topic_partitions),
+        str(events),
+        str(result),
+    ]
+    deadline = time.monotonic() + timeout
+    with child(argv, dict(os.environ), log) as process:
+        while not result.exists() and time.monotonic() < deadline:
+            _alive(process, log)
+            time.sleep(POLL_S)
+    if not result.exists():
+        return Stage(0.0, f"no result within {timeout:.0f} s")
+    done = json.loads(result.read_text())
+    say(f"pipeline: the Faust worker's first event came {done['startup_s']:.1f} s after it started")
+    return Stage((events - 1) / done["first_to_last_s"])
+
+
+def live_pipeline(
+    settings: Settings, events: int, work: Path, timeout: float, profile: Path | None
+) -> Stage:
+    """``hub worker`` from its first applied entry until every projection is at the end."""
+    expected = stored_projections(settings)
+    engine = make_engine(settings.resolved_database_url())
+    ends = _reader(settings)
+    log = work / "worker.log"
+    if profile is None:
+        argv = [sys.executable, "-m", "hub", "worker"]
+    else:
+        argv = [sys.executable, "-m", "benchmarks.profiled_worker", str(profile.resolve())]
+    started = time.perf_counter()
+    first: float | None = None
+    try:
+        with child(argv, settings_env(settings), log, stop_s=300) as process:
+            while True:
+                _alive(process, log)
+                now = time.perf_counter()
+                held = _progress(settings, engine, ends, expected)
+                if held is None:  # the store was busy: ask again
+                    time.sleep(POLL_S)
+                    continue
+                applied, done = held
+                if first is None and any(applied.values()):
+                    first = now
+                    say(
+                        f"pipeline: the worker applied its first entry {now - started:.1f} s "
+                        "after it started"
+                    )
+                if done:
+                    say(f"pipeline: every projection at the end after {now - started:.1f} s")
+                    return Stage(events / (now - (first or started)))
+                if now - started > timeout:
+                    through = min(applied[name] for name in expected[settings.family_events_topic])
+                    index = sum(applied[name] for name in expected[settings.case_events_topic])
+                    return Stage(
+                        through / (now - (first or started)),
+                        f"{through:,} of {events:,} events through every projection within "
+                        f"{timeout:.0f} s (the person index: {index:,})",
+                    )
+                time.sleep(POLL_S)
+    finally:
+        ends.close()
+        engine.dispose()
+
+
+def _progress(
+    settings: Settings, engine: Engine, ends: Consumer, expected: dict[str, list[str]]
+) -> tuple[dict[str, int], bool] | None:
+    """Entries each projection has applied, and whether every one is at its topic's end and
+    the family topic holds every case-event (the person index stores its position before it
+    forwards); None if the store was busy."""
+    partitions = range(settings.topic_partitions)
+    highs = {
+        topic: [
+            ends.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+            for p in partitions
+        ]
+        for topic in expected
+    }
+    try:
+        with engine.connect() as connection:
+            stored = {
+                (topic, name): positions_of(connection, name)
+                for topic, names in expected.items()
+                for name in names
+            }
+    except OperationalError:
+        return None
+    applied = {
+        name: sum(held.get((topic, p), 0) for p in partitions)
+        for (topic, name), held in stored.items()
+    }
+    at_end = all(
+        held.get((topic, p), 0) >= highs[topic][p]
+        for (topic, _), held in stored.items()
+        for p in partitions
+    )
+    forwarded = sum(highs[settings.family_events_topic]) >= sum(highs[settings.case_events_topic])
+    return applied, at_end and forwarded
+
+
+def rebuild(settings: Settings, events: int, timeout: float) -> Stage:
+    """``hub replay`` of the alerts, in a thread so that a slow one can be left behind."""
+    progress: list[Progress] = []
+    outcome: list[tuple[Progress, float]] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        start = time.perf_counter()
+        try:
+            done = replay(settings, REPLAYED, progress=progress.append)
+        except BaseException as error:  # handed to the caller's thread
+            failure.append(error)
+            return
+        outcome.append((done, time.perf_counter() - start))
+
+    thread = threading.Thread(target=work, name="replay", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if failure:
+        raise failure[0]
+    if not outcome:
+        applied = progress[-1].applied if progress else 0
+        elapsed = progress[-1].elapsed_s if progress else timeout
+        return Stage(applied / elapsed, f"{applied:,} of {events:,} within {timeout:.0f} s")
+    done, wall = outcome[0]
+    say(f"pipeline: replay applied {done.applied:,} entries in {wall:.1f} s, swap included")
+    return Stage(done.applied / wall)

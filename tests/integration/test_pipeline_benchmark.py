@@ -1,0 +1,59 @@
+"""``python -m benchmarks pipeline --json`` runs end to end against the real broker.
+
+A smoke test of the benchmark itself, not of the hub's speed: a tiny workload goes through every
+stage (bare consume, decode, the two no-op consumers, the real worker, the replay), and the JSON
+must name every figure with a positive number and no stage that ran out of time. No rate is
+asserted: speed is measured by running the benchmark, never by a test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = (
+    "bare_consume_per_s",
+    "decode_per_s",
+    "confluent_noop_per_s",
+    "faust_noop_per_s",
+    "pipeline_per_s",
+    "replay_per_s",
+    "decode_ratio",
+    "confluent_noop_ratio",
+    "faust_noop_ratio",
+    "pipeline_ratio",
+    "replay_ratio",
+)
+
+
+def test_every_figure_is_measured(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}
+    env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap
+    env["HUB_BENCH_WORK_DIR"] = str(tmp_path)
+    env["HUB_BENCH_PIPELINE_TIMEOUT_S"] = "180"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "pipeline", "--events", "40", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    figures = json.loads(completed.stdout)  # stdout is the one object; progress is on stderr
+    assert figures["events"] == 40
+    assert figures["unfinished"] == {}, figures["unfinished"]
+    for name in FIGURES:
+        value = figures[name]
+        assert isinstance(value, float), (name, value)
+        assert 0 < value < math.inf, (name, value)
