@@ -24,7 +24,12 @@ def report(
     """One figure and its ratio to the baseline, on stdout unless ``to`` says otherwise."""
     print(
         f"{name:<46} {measured:>12,.0f} /s   "
-        f"baseline {baseline_name}: {baseline:>12,.0f} /s   ratio {measured / baseline:6.1%}",
+        f"baseline {baseline_name}: {baseline:>12,.0f} /s   ratio {_share(measured / baseline)}",
         file=to or sys.stdout,
         flush=True,
     )
+
+
+def _share(ratio: float) -> str:
+    """A percentage with the digits a small one needs (0.0145 %, not 0.0 %)."""
+    return f"{ratio:6.1%}" if ratio >= 0.01 else f"{ratio:.4%}"
