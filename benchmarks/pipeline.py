@@ -11,11 +11,11 @@ B
 decode
     the same read, each entry opened as the worker opens it (``CaseEventLog.decode``: the key
     store's query, AES-GCM, the codec; best of three);
-confluent no-op / Faust no-op
+confluent no-op / Faust no-op / Faust batch no-op
     a consumer-group member that only acknowledges each event: a confluent-kafka ``poll()``
-    loop storing each offset, and a Faust worker (a process of its own) whose one agent iterates
-    ``stream.events()`` as the hub's agents do; timed from the first event to the last, so
-    joining the group is not counted;
+    loop storing each offset, a Faust worker (a process of its own) whose one agent iterates
+    ``stream.events()`` as the hub's agents do, and the same taking ``stream.take_events()``
+    batches, as a batching worker would;
 pipeline
     the real worker (``hub worker`` as a child process, SQLite store, every projection: the
     person index forwarding to the family topic, then alerts, team, sharing facts, the key
@@ -101,6 +101,7 @@ NAMES: Final = {
     "decode": "decode: key store + AES-GCM + codec",
     "confluent_noop": "confluent-kafka group loop, ack only",
     "faust_noop": "Faust agent, ack only",
+    "faust_batch_noop": "Faust agent, take_events(), ack only",
     "pipeline": "live worker, every projection",
     "replay": "hub replay alerts, rebuild + swap",
 }
@@ -158,7 +159,8 @@ def measure(settings: Settings, events: int, work: Path, profile: Path | None) -
     stages = {
         "decode": Stage(best(lambda: read_log(settings, topic, events, opener.decode))),
         "confluent_noop": confluent_noop(settings, events, timeout),
-        "faust_noop": faust_noop(settings, events, work, timeout),
+        "faust_noop": faust_noop(settings, events, work, timeout, "each"),
+        "faust_batch_noop": faust_noop(settings, events, work, timeout, "batch"),
         "pipeline": live_pipeline(settings, events, work, timeout, profile),
         "replay": rebuild(settings, events, timeout),
     }
@@ -312,9 +314,9 @@ def _alive(process: subprocess.Popen[bytes], log: Path) -> None:
         raise RuntimeError(f"{log.stem} exited with {process.returncode}:\n{tail}")
 
 
-def faust_noop(settings: Settings, events: int, work: Path, timeout: float) -> Stage:
+def faust_noop(settings: Settings, events: int, work: Path, timeout: float, mode: str) -> Stage:
     """A Faust worker whose agent only acknowledges (``benchmarks/faust_noop.py``)."""
-    result, log = work / "faust-noop.json", work / "faust-noop.log"
+    result, log = work / f"faust-noop-{mode}.json", work / f"faust-noop-{mode}.log"
     argv = [
         sys.executable,
         "-m",
@@ -324,6 +326,7 @@ def faust_noop(settings: Settings, events: int, work: Path, timeout: float) -> S
         str(settings.topic_partitions),
         str(events),
         str(result),
+        mode,
     ]
     deadline = time.monotonic() + timeout
     with child(argv, dict(os.environ), log) as process:
@@ -333,8 +336,8 @@ def faust_noop(settings: Settings, events: int, work: Path, timeout: float) -> S
     if not result.exists():
         return Stage(0.0, f"no result within {timeout:.0f} s")
     done = json.loads(result.read_text())
-    say(f"pipeline: the Faust worker's first event came {done['startup_s']:.1f} s after it started")
-    return Stage((events - 1) / done["first_to_last_s"])
+    say(f"pipeline: Faust ({mode}): the first event came {done['startup_s']:.1f} s after start")
+    return Stage(done["after_first"] / done["first_to_last_s"])
 
 
 def live_pipeline(

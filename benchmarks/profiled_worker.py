@@ -5,7 +5,7 @@ the settings of the environment, as ``hub worker`` does, with a profiler on the 
 thread and one on each thread of the loop's default executor (the worker runs every decode and
 apply in ``asyncio.to_thread``, and cProfile only sees the thread that enabled it). When the
 worker stops (SIGTERM) the profiles are merged and written to ``OUT`` (pstats), the event loop's
-own to ``OUT.loop``, and the top functions printed to stderr.
+own to ``OUT.loop``, and a summary to ``OUT.txt``.
 
 Profiling slows the worker down (every Python call is counted): read the shares, not the rate.
 """
@@ -58,14 +58,18 @@ def main(out: Path) -> None:
 
 
 def write(out: Path, on_loop: cProfile.Profile, threads: list[cProfile.Profile]) -> None:
+    """``OUT`` (every thread), ``OUT.loop`` (the event loop's alone) and ``OUT.txt``: the hub's
+    functions by cumulative time and everything by own time, every thread summed (idle waits
+    included: read the hub's rows against the run's wall time)."""
     on_loop.dump_stats(str(out.with_suffix(".loop")))
-    merged = pstats.Stats(on_loop, stream=sys.stderr)
-    for profile in threads:
-        merged.add(profile)  # disables it (it is idle: the worker has stopped)
-    merged.dump_stats(str(out))
-    print(f"profile: the event loop's thread and {len(threads)} executor threads", file=sys.stderr)
-    merged.sort_stats("tottime").print_stats(TOP)
-    merged.sort_stats("cumulative").print_stats(TOP)
+    with out.with_suffix(".txt").open("w") as text:
+        merged = pstats.Stats(on_loop, stream=text)
+        for profile in threads:
+            merged.add(profile)  # disables it (it is idle: the worker has stopped)
+        merged.dump_stats(str(out))
+        print(f"the event loop's thread and {len(threads)} executor threads", file=text)
+        merged.sort_stats("cumulative").print_stats("/hub/", TOP)
+        merged.sort_stats("tottime").print_stats(TOP)
 
 
 if __name__ == "__main__":

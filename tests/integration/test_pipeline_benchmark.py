@@ -25,11 +25,13 @@ FIGURES = (
     "decode_per_s",
     "confluent_noop_per_s",
     "faust_noop_per_s",
+    "faust_batch_noop_per_s",
     "pipeline_per_s",
     "replay_per_s",
     "decode_ratio",
     "confluent_noop_ratio",
     "faust_noop_ratio",
+    "faust_batch_noop_ratio",
     "pipeline_ratio",
     "replay_ratio",
 )
