@@ -8,8 +8,8 @@ no web server, earliest offsets, commits every second). Its agent applies nothin
 ``batch`` it takes ``stream.take_events(size, within=WITHIN)``, as a batching runner would
 (issue 19), to show whether Faust's own cost per event still caps a worker that batches. When
 the ``EVENTS``-th event has arrived it writes ``RESULT`` (JSON: seconds from the process start
-to the first event, from the first event to the last, and how many came after the first) and
-runs on until it is stopped.
+to the first event, from the first event to the last, how many came after the first, and the
+CPU seconds spent meanwhile) and runs on until it is stopped.
 """
 
 from __future__ import annotations
@@ -45,17 +45,17 @@ def main(
         datadir=tempfile.mkdtemp(prefix="bench-faust-"),
     )
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", internal=False)
-    count, first, in_first = 0, 0.0, 0
+    count, first, first_cpu, in_first = 0, 0.0, 0.0, 0
     # A tenth of a small run per batch, so that some batches come after the clock starts.
     size = max(1, min(BATCH, events // 10))
 
     def seen(entries: int) -> None:
-        nonlocal count, first, in_first
+        nonlocal count, first, first_cpu, in_first
         if count == 0:
-            first, in_first = time.perf_counter(), entries
+            first, first_cpu, in_first = time.perf_counter(), time.process_time(), entries
         count += entries
         if count >= events and not result.exists():
-            _finish(result, started, first, count - in_first)
+            _finish(result, started, first, first_cpu, count - in_first)
 
     async def each(stream: Any) -> AsyncIterator[None]:
         async for _event in stream.events():
@@ -71,10 +71,11 @@ def main(
     Worker(app, loglevel="warning").execute_from_commandline()
 
 
-def _finish(result: Path, started: float, first: float, after_first: int) -> None:
+def _finish(result: Path, started: float, first: float, first_cpu: float, after_first: int) -> None:
     """The clock starts when the first entry (or batch) is in hand: the rate counts the
-    ``after_first`` entries that came after it."""
-    last = time.perf_counter()
+    ``after_first`` entries that came after it. The process's CPU time over the same span says
+    whether the runtime was busy (its own cost) or waiting (the broker, the machine)."""
+    last, cpu = time.perf_counter(), time.process_time() - first_cpu
     partial = result.with_suffix(".partial")
     partial.write_text(
         json.dumps(
@@ -82,6 +83,7 @@ def _finish(result: Path, started: float, first: float, after_first: int) -> Non
                 "startup_s": first - started,
                 "first_to_last_s": last - first,
                 "after_first": after_first,
+                "cpu_s": cpu,
             }
         )
     )

@@ -270,7 +270,7 @@ def confluent_noop(settings: Settings, events: int, timeout: float) -> Stage:
         },
     )
     consumer.subscribe([settings.case_events_topic])
-    count, first, deadline = 0, 0.0, time.monotonic() + timeout
+    count, first, first_cpu, deadline = 0, 0.0, 0.0, time.monotonic() + timeout
     try:
         while count < events and time.monotonic() < deadline:
             message = consumer.poll(1.0)
@@ -278,12 +278,14 @@ def confluent_noop(settings: Settings, events: int, timeout: float) -> Stage:
                 continue
             count += 1
             if count == 1:
-                first = time.perf_counter()
+                first, first_cpu = time.perf_counter(), time.process_time()
             consumer.store_offsets(message)
-        last = time.perf_counter()
+        last, cpu = time.perf_counter(), time.process_time() - first_cpu
     finally:
         consumer.close()
     per_s = (count - 1) / (last - first) if count > 1 else 0.0
+    if count > 1:  # librdkafka's threads included: the whole client's cost
+        say(f"pipeline: confluent-kafka loop: {cpu / (count - 1) * 1e6:,.1f} µs of CPU per event")
     return Stage(per_s, None if count == events else f"{count:,} of {events:,}")
 
 
@@ -336,7 +338,11 @@ def faust_noop(settings: Settings, events: int, work: Path, timeout: float, mode
     if not result.exists():
         return Stage(0.0, f"no result within {timeout:.0f} s")
     done = json.loads(result.read_text())
-    say(f"pipeline: Faust ({mode}): the first event came {done['startup_s']:.1f} s after start")
+    say(
+        f"pipeline: Faust ({mode}): the first event came {done['startup_s']:.1f} s after start; "
+        f"then {done['cpu_s'] / done['after_first'] * 1e6:,.0f} µs of CPU per event "
+        f"({done['cpu_s'] / done['first_to_last_s']:.0%} of one core)"
+    )
     return Stage(done["after_first"] / done["first_to_last_s"])
 
 
@@ -354,6 +360,7 @@ def live_pipeline(
         argv = [sys.executable, "-m", "benchmarks.profiled_worker", str(profile.resolve())]
     started = time.perf_counter()
     first: float | None = None
+    first_cpu = 0.0
     try:
         with child(argv, settings_env(settings), log, stop_s=300) as process:
             while True:
@@ -365,14 +372,20 @@ def live_pipeline(
                     continue
                 applied, done = held
                 if first is None and any(applied.values()):
-                    first = now
+                    first, first_cpu = now, _cpu_seconds(process.pid)
                     say(
                         f"pipeline: the worker applied its first entry {now - started:.1f} s "
                         "after it started"
                     )
                 if done:
-                    say(f"pipeline: every projection at the end after {now - started:.1f} s")
-                    return Stage(events / (now - (first or started)))
+                    cpu = _cpu_seconds(process.pid) - first_cpu
+                    elapsed = now - (first or started)
+                    say(
+                        f"pipeline: every projection at the end after {now - started:.1f} s; "
+                        f"the worker spent {cpu / events * 1e3:,.1f} ms of CPU per event "
+                        f"({cpu / elapsed:.0%} of one core)"
+                    )
+                    return Stage(events / elapsed)
                 if now - started > timeout:
                     through = min(applied[name] for name in expected[settings.family_events_topic])
                     index = sum(applied[name] for name in expected[settings.case_events_topic])
@@ -385,6 +398,16 @@ def live_pipeline(
     finally:
         ends.close()
         engine.dispose()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, every thread (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3, utime and stime fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _progress(
