@@ -65,7 +65,8 @@ from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.kafka.admin import ensure_topics
 from hub.kafka.local import temporary_broker
-from hub.projections.replay import Progress, replay
+from hub.processes.replay import replay
+from hub.projections.replay import Progress
 from hub.projections.resume import stored_projections
 from hub.settings import Settings, default_state_dir
 from hub.storage.engine import make_engine
