@@ -230,6 +230,18 @@ class Settings(BaseSettings):
         description="The worker exits (non-zero, for its supervisor to restart it) when handling "
         "one entry takes longer than this; redelivery from the stored positions de-duplicates.",
     )
+    worker_batch_max: int = Field(
+        default=500,
+        gt=0,
+        description="The most entries of one topic the worker takes at once: each partition's "
+        "share is decoded, applied (one transaction per projection) and forwarded together.",
+    )
+    worker_batch_within_ms: float = Field(
+        default=20,
+        gt=0,
+        description="How long the worker waits for a batch to fill before it applies what it "
+        "has: the latency an idle hub adds to each entry, so keep it small.",
+    )
 
     @field_validator("subscription_allowed_networks")
     @classmethod

@@ -5,35 +5,70 @@ the identity projection has placed an event's subject in a family, the worker fo
 — the same sealed bytes, unchanged — to the family topic keyed by the family id, so every
 projection downstream sees one family's events in order on one partition. The family id is a
 hub-made UUID: no identifier appears in the key.
+
+A batch is forwarded at once (issue 19): its subjects' families read in one query, its records
+produced together and their acknowledgements awaited together, before the runner returns — so
+the case-event offsets are committed only once the forward is durable.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.identity.store import IdentityStore
-from hub.kafka.publisher import KafkaPublisher
+from hub.kafka.publisher import KafkaPublisher, Record
+
+
+class Forwardable(Protocol):
+    """An entry the person index applied (``hub.projections.runner.Applied``): the entry, its
+    Kafka key as it arrived, and its bytes as they arrived."""
+
+    @property
+    def entry(self) -> LogEntry: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes: ...
 
 
 class FamilyRouter:
-    """Forwards applied case-event entries to the family topic, awaiting the broker's ack."""
+    """Forwards applied case-event entries to the family topic, awaiting the broker's acks."""
 
     def __init__(self, identity: IdentityStore, publisher: KafkaPublisher, topic: str) -> None:
         self._identity = identity
         self._publisher = publisher
         self._topic = topic
 
-    def key_for(self, entry: LogEntry, inbound_key: bytes | None) -> bytes:
-        """The family id; an erasure marker (whose person is already unlinked) keeps its key."""
-        if not isinstance(entry, Erasure):
-            family = self._identity.family_key_of(entry.subject_key())
+    def keys_for(self, applied: Sequence[Forwardable]) -> list[bytes]:
+        """Each entry's family id (one read of the person index for the batch); an erasure
+        marker, whose person is already unlinked, keeps its key. SQL: call it off the loop."""
+        subjects = {a.entry.subject_key() for a in applied if not isinstance(a.entry, Erasure)}
+        families = self._identity.family_keys_of(subjects) if subjects else {}
+        keys: list[bytes] = []
+        for item in applied:
+            family = None
+            if not isinstance(item.entry, Erasure):
+                family = families.get(item.entry.subject_key())
             if family is not None:
-                return family.encode("ascii")
-        if inbound_key is None:
-            raise ValueError("a case-event entry without a Kafka key cannot be routed")
-        return inbound_key
+                keys.append(family.encode("ascii"))
+            elif item.key is None:
+                raise ValueError("a case-event entry without a Kafka key cannot be routed")
+            else:
+                keys.append(item.key)
+        return keys
 
-    async def forward(self, entry: LogEntry, inbound_key: bytes | None, value: bytes) -> None:
-        kind = "SUBJECT_ERASED" if isinstance(entry, Erasure) else entry.event_type.value
-        await self._publisher.publish(
-            self._topic, self.key_for(entry, inbound_key), value, {"hub-event-type": kind.encode()}
-        )
+    async def forward(self, applied: Sequence[Forwardable]) -> None:
+        """Forward the batch, in order, and return once the broker confirmed all of it."""
+        keys = await asyncio.to_thread(self.keys_for, applied)
+        records: list[Record] = [
+            (key, item.value, {"hub-event-type": _kind(item.entry).encode()})
+            for key, item in zip(keys, applied, strict=True)
+        ]
+        await self._publisher.publish_many(self._topic, records)
+
+
+def _kind(entry: LogEntry) -> str:
+    return "SUBJECT_ERASED" if isinstance(entry, Erasure) else entry.event_type.value

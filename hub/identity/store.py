@@ -13,7 +13,7 @@ projections keyed by identifier follow merges) and "who is in this family".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -63,6 +63,7 @@ from hub.storage.positions import (
 from hub.storage.schema import create_tables
 
 IDENTITY_PROJECTION: Final = "identity"
+_CHUNK: Final = 500  # identifiers per statement of a bulk read (bound-parameter limits)
 
 # The person index's own tables, created by :meth:`IdentityStore.create_schema`.
 identity_metadata = MetaData()
@@ -187,6 +188,34 @@ class IdentityStore:
             if person is None:
                 return None
             return _family(connection, person) or family_key_for(person)
+
+    def family_keys_of(self, identifier_keys: Iterable[str]) -> dict[str, str]:
+        """:meth:`family_key_of` of many identifiers in two queries per :data:`_CHUNK` (the
+        person index forwards a batch, issue 19); an unknown identifier is left out."""
+        wanted = sorted(set(identifier_keys))
+        found: dict[str, str] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                persons: dict[str, str] = {
+                    key: person
+                    for key, person in connection.execute(
+                        select(links_table.c.identifier_key, links_table.c.person_id).where(
+                            links_table.c.identifier_key.in_(chunk)
+                        )
+                    )
+                }
+                families: dict[str, str] = {}
+                for person, family in connection.execute(
+                    select(members_table.c.person_id, members_table.c.family_id).where(
+                        members_table.c.person_id.in_(set(persons.values()))
+                    )
+                ):
+                    families.setdefault(person, family)  # the first, as ``_family``'s limit 1
+                found.update(
+                    {key: families.get(p) or family_key_for(p) for key, p in persons.items()}
+                )
+        return found
 
     def family_of(self, person_id: str) -> tuple[str | None, list[FamilyMember]]:
         with self._engine.connect() as connection:

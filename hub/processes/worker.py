@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -38,7 +38,7 @@ from hub.projections.registry import (
     runner_applies,
 )
 from hub.projections.resume import rewinds, stored_positions, stored_projections
-from hub.projections.runner import ProjectionRunner
+from hub.projections.runner import LogMessage, ProjectionRunner
 from hub.projections.watchdog import Watchdog
 from hub.settings import Settings
 from hub.subscriptions.delivery import make_deliverer
@@ -152,7 +152,7 @@ def create_app(
             relay_partner_topics
         )
 
-    # A hung entry ends the worker for its supervisor to restart (ADR 0018); started with the
+    # A hung batch ends the worker for its supervisor to restart (ADR 0018); started with the
     # worker, so building the app in a test process arms nothing.
     watchdog = Watchdog(settings.worker_stall_seconds)
 
@@ -160,9 +160,12 @@ def create_app(
         watchdog.start()
 
     app.task(start_watchdog)
-    _agent(app, settings.case_events_topic, "person_index", case_events, watchdog)
-    _agent(app, settings.family_events_topic, "family_projections", family_events, watchdog)
-    _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog)
+    batches = (settings.worker_batch_max, settings.worker_batch_within_ms / 1000)
+    _agent(app, settings.case_events_topic, "person_index", case_events, watchdog, batches)
+    _agent(
+        app, settings.family_events_topic, "family_projections", family_events, watchdog, batches
+    )
+    _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog, batches)
     _resume_from_store(app, engine, stored_projections(settings, projections))
     return app, publisher
 
@@ -240,31 +243,66 @@ def _agent(
     name: str,
     runner: ProjectionRunner[Any],
     watchdog: Watchdog,
+    batches: tuple[int, float],
 ) -> None:
-    """One Faust agent: hand every entry of ``topic_name`` to ``runner`` in partition order."""
+    """One Faust agent: hand ``topic_name``'s entries to ``runner`` a batch at a time, each
+    partition's share in partition order.
+
+    ``stream.take_events(max_, within=)`` yields up to ``max_`` events, or what came within
+    ``within`` seconds, and acks them (so Faust may commit their offsets) only when the agent
+    asks for the next batch: after :meth:`ProjectionRunner.handle_batch` has returned for every
+    partition of this one, its positions and forwards durable. An exception ends the process
+    before that, so nothing past what the store holds is committed; and where the group is
+    ahead of the store all the same, the next assignment rewinds (:func:`_resume_from_store`).
+    """
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", internal=False)
+    most, within_s = batches
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
-            message = event.message
-            try:
-                with watchdog.watch(message.topic, message.partition, message.offset):
-                    await runner.handle(
-                        message.topic, message.partition, message.offset, event.value, message.key
-                    )
-            except Exception:
-                _die(f"{message.topic}[{message.partition}]@{message.offset}")
+        async for events in stream.take_events(most, within=within_s):
+            for (entries_topic, partition), messages in by_partition(
+                (
+                    event.message.topic,
+                    event.message.partition,
+                    event.message.offset,
+                    event.value,
+                    event.message.key,
+                )
+                for event in events
+            ):
+                first, last = messages[0].offset, messages[-1].offset
+                try:
+                    with watchdog.watch(entries_topic, partition, first):
+                        await runner.handle_batch(entries_topic, partition, messages)
+                except Exception:
+                    _die(f"{entries_topic}[{partition}]@{first}..{last}")
             yield None
 
     app.agent(topic, name=name)(agent)
+
+
+def by_partition(
+    received: Iterable[tuple[str, int, int, bytes, bytes | None]],
+) -> list[tuple[tuple[str, int], list[LogMessage]]]:
+    """A batch as received (topic, partition, offset, value, key), in runs of one partition's
+    entries in arrival order: one run per partition, and a new run wherever a partition's offset
+    goes back (a seek after a rebalance), so each run is in offset order as a store expects."""
+    runs: dict[tuple[str, int], list[list[LogMessage]]] = {}
+    for topic, partition, offset, value, key in received:
+        partition_runs = runs.setdefault((topic, partition), [[]])
+        if partition_runs[-1] and offset <= partition_runs[-1][-1].offset:
+            partition_runs.append([])
+        partition_runs[-1].append(LogMessage(offset, value, key))
+    return [(where, run) for where, partition_runs in runs.items() for run in partition_runs]
 
 
 def _die(where: str) -> None:
     """Stop the whole process on an exception the runner does not handle.
 
     Faust would log it and leave a dead agent behind a live process, its partitions silently
-    stalled. Nothing past the entry was committed (neither the store's position nor the group's
-    offset), so a restarted worker (the supervisor's job) takes it up again.
+    stalled. Nothing of the batch was committed past what its transactions did (neither a
+    store's position nor the group's offset), so a restarted worker (the supervisor's job)
+    takes it up again.
     """
     log.critical("worker stopping: unexpected failure applying %s", where, exc_info=True)
     logging.shutdown()

@@ -12,9 +12,10 @@ lag, ``hub replay`` rebuilds those with a :class:`Rebuild` (:func:`rebuildable`)
 composition root creates their tables (:func:`create_schemas`). A new projection is one folder
 (its fold and store) and one entry here.
 
-Each store satisfies :class:`ProjectionStore`. Issue 19 (batches) will add
-``apply_batch(entries)`` to that protocol, with a default that applies one entry at a time, so
-a store that batches is a store with one more method and the runners pick it up from here.
+Each store satisfies :class:`ProjectionStore`. A store that also has ``apply_batch`` (issue 19,
+:class:`hub.projections.batch.BatchApply`) applies a batch in one transaction; the runners are
+handed the stores themselves (:func:`runner_applies`) and fall back to ``apply`` one entry at a
+time for a store without it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import LogEntry
 from hub.erasure.wal import ForgetWal
 from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_metadata
-from hub.projections.runner import Projection
+from hub.projections.runner import Projection, Step
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
 from hub.sharing.store import (
@@ -235,12 +236,13 @@ def create_schemas(
 
 def runner_applies(
     stores: Stores, projections: Sequence[ProjectionSpec[Any]] = PROJECTIONS
-) -> dict[TopicRole, list[Projection[Any]]]:
-    """What each topic's runner applies, in order: the projections that read it and, on the
-    family topic, the :func:`erasure_steps` after them all."""
-    found: dict[TopicRole, list[Projection[Any]]] = {
-        role: [spec.store(stores).apply for spec in reading(role, projections)]
-        for role in TopicRole
+) -> dict[TopicRole, list[Step[Any]]]:
+    """What each topic's runner applies, in order: the stores of the projections that read it
+    (the stores themselves, not their bound ``apply``, so the runner finds a store's
+    ``apply_batch``: one transaction per batch, issue 19) and, on the family topic, the
+    :func:`erasure_steps` after them all."""
+    found: dict[TopicRole, list[Step[Any]]] = {
+        role: [spec.store(stores) for spec in reading(role, projections)] for role in TopicRole
     }
     found[TopicRole.FAMILY_EVENTS].extend(erasure_steps(stores))
     return found
@@ -250,5 +252,7 @@ def erasure_steps(stores: Stores) -> list[Projection[LogEntry]]:
     """What the family topic's runner applies after every projection: the key store forgets
     what an erasure was to purge (ADR 0009), then SQLite's write-ahead logs are truncated (ADR
     0020). Not projections (no position, no table folded from the log), and not in the list, so
-    a projection added to :data:`PROJECTIONS` can never run after them."""
+    a projection added to :data:`PROJECTIONS` can never run after them. One entry at a time
+    (the runner's fallback, in the batch's one thread hop): both do nothing but for an erasure
+    marker, which is rare."""
     return [stores.keys.apply, ForgetWal(stores.alerts.engine, stores.keys.engine).apply]

@@ -70,13 +70,13 @@ def test_a_projection_absent_from_the_list_is_not_run(tmp_path: Path) -> None:
     stores = build_projection_stores(Settings(state_dir=tmp_path))
     try:
         everything = runner_applies(stores)
-        assert stores.team.apply in everything[TopicRole.FAMILY_EVENTS]
+        assert stores.team in everything[TopicRole.FAMILY_EVENTS]
         applies = runner_applies(stores, WITHOUT_TEAM)
-        assert applies[TopicRole.CASE_EVENTS] == [stores.identity.apply]
+        assert applies[TopicRole.CASE_EVENTS] == [stores.identity]
         # The registry's order, then the erasure steps after every projection of the topic.
         family = applies[TopicRole.FAMILY_EVENTS]
-        assert stores.team.apply not in family
-        assert family[:3] == [stores.alerts.apply, stores.sharing.apply, stores.keys.apply]
+        assert stores.team not in family
+        assert family[:3] == [stores.alerts, stores.sharing, stores.keys.apply]
         assert len(family) == 4  # the last truncates SQLite's write-ahead logs
         assert len(applies[TopicRole.DISCLOSURES]) == 1
         # ... nor measured by /metrics and /health.

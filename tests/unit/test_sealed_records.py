@@ -162,3 +162,15 @@ def test_nothing_is_sealed_for_a_person_while_their_erasure_is_applied(
     marker = erasure_marker(key_id, uuid.uuid4(), utc_now(), "R0A/dpo-1", "Art. 17 request")
     keys.apply("family-events", 0, 0, marker)  # the projections have purged her rows
     assert keys.key_for(NHS_NUMBER).key_id != key_id  # a re-registration gets a new key
+
+
+def test_a_batch_of_disclosures_decodes_as_one_at_a_time_does(keys: SubjectKeyStore) -> None:
+    log = disclosure_log(keys, "disclosures")
+    hers, his = disclosure(), disclosure(OTHER)
+    values = [log.encode(hers)[1], b"\xc3\x01 garbage", log.encode(his)[1]]
+    keys.shred([OTHER], utc_now())
+    decoded = log.decode_many(values)
+    assert decoded[0] == hers
+    assert isinstance(decoded[1], DecodeError)
+    assert decoded[2] is None  # his key was destroyed: erased with him
+    assert log.decode_many([]) == []
