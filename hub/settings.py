@@ -228,7 +228,8 @@ class Settings(BaseSettings):
         default=120,
         gt=0,
         description="The worker exits (non-zero, for its supervisor to restart it) when handling "
-        "one entry takes longer than this; redelivery from the stored positions de-duplicates.",
+        "one batch of entries takes longer than this; redelivery from the stored positions "
+        "de-duplicates.",
     )
     worker_batch_max: int = Field(
         default=500,

@@ -1,4 +1,4 @@
-"""The worker's watchdog: end the process when handling one entry hangs (ADR 0018).
+"""The worker's watchdog: end the process when handling one entry, or batch, hangs (ADR 0018).
 
 Faust keeps a worker whose agent hangs in its consumer group, so Kafka never reassigns the
 partition and nothing restarts anything. The watchdog notes when each entry's handling starts
