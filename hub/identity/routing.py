@@ -15,11 +15,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.identity.store import IdentityStore
 from hub.kafka.publisher import KafkaPublisher, Record
+
+# The entries whose apply can change the family of *other* subjects, whose entries are on other
+# partitions (or behind on the same one): a relationship's related person, a merge's or an
+# unmerge's identifiers; births and erasures too, to be safe. The person index forwards each
+# entry under the family its subject had once it was applied, so the worker applies nothing that
+# arrived after such an entry before what arrived before it has been forwarded.
+REKEYING: Final = frozenset(
+    {
+        "RELATIONSHIP_RECORDED",
+        "PERSON_MERGED",
+        "PERSON_UNMERGED",
+        "BIRTH_REGISTERED",
+        "SUBJECT_ERASED",
+    }
+)
+
+
+def may_rekey_others(event_type: bytes | None) -> bool:
+    """Whether an entry with this ``hub-event-type`` header may change other subjects' families
+    (:data:`REKEYING`); an entry without the header may."""
+    return event_type is None or event_type.decode("ascii", "replace") in REKEYING
 
 
 class Forwardable(Protocol):

@@ -12,8 +12,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, cast
 
 import faust
 from faust.tables.recovery import RebalanceAgain
@@ -27,7 +27,7 @@ from hub.bootstrap import build_hub
 from hub.disclosures import Disclosure
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
-from hub.identity.routing import FamilyRouter
+from hub.identity.routing import FamilyRouter, may_rekey_others
 from hub.ingest.records import disclosure_log
 from hub.kafka.admin import ensure_topics
 from hub.kafka.publisher import KafkaPublisher, PublishError
@@ -161,7 +161,17 @@ def create_app(
 
     app.task(start_watchdog)
     batches = (settings.worker_batch_max, settings.worker_batch_within_ms / 1000)
-    _agent(app, settings.case_events_topic, "person_index", case_events, watchdog, batches)
+    # An entry that may move other subjects into a family starts a new part of the person
+    # index's batch, so each entry is forwarded under the family it had once applied (ADR 0010).
+    _agent(
+        app,
+        settings.case_events_topic,
+        "person_index",
+        case_events,
+        watchdog,
+        batches,
+        cut_before=may_rekey_others,
+    )
     _agent(
         app, settings.family_events_topic, "family_projections", family_events, watchdog, batches
     )
@@ -244,6 +254,7 @@ def _agent(
     runner: ProjectionRunner[Any],
     watchdog: Watchdog,
     batches: tuple[int, float],
+    cut_before: Callable[[bytes | None], bool] | None = None,
 ) -> None:
     """One Faust agent: hand ``topic_name``'s entries to ``runner`` a batch at a time, each
     partition's share in partition order.
@@ -254,22 +265,28 @@ def _agent(
     partition of this one, its positions and forwards durable. An exception ends the process
     before that, so nothing past what the store holds is committed; and where the group is
     ahead of the store all the same, the next assignment rewinds (:func:`_resume_from_store`).
+
+    ``cut_before`` (given the entry's ``hub-event-type`` header) starts a new part of the batch
+    before an entry whose apply must not be seen by the entries that arrived before it (the
+    person index's re-keying entries, :func:`hub.identity.routing.may_rekey_others`).
     """
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", internal=False)
     most, within_s = batches
 
     async def agent(stream: Any) -> AsyncIterator[None]:
         async for events in stream.take_events(most, within=within_s):
-            for (entries_topic, partition), messages in by_partition(
-                (
+            received = [
+                Received(
                     event.message.topic,
                     event.message.partition,
                     event.message.offset,
                     event.value,
                     event.message.key,
+                    cut_before is not None and cut_before(_event_type(event.message.headers)),
                 )
                 for event in events
-            ):
+            ]
+            for (entries_topic, partition), messages in by_partition(received):
                 first, last = messages[0].offset, messages[-1].offset
                 try:
                     with watchdog.watch(entries_topic, partition, first):
@@ -281,19 +298,48 @@ def _agent(
     app.agent(topic, name=name)(agent)
 
 
-def by_partition(
-    received: Iterable[tuple[str, int, int, bytes, bytes | None]],
-) -> list[tuple[tuple[str, int], list[LogMessage]]]:
-    """A batch as received (topic, partition, offset, value, key), in runs of one partition's
-    entries in arrival order: one run per partition, and a new run wherever a partition's offset
-    goes back (a seek after a rebalance), so each run is in offset order as a store expects."""
-    runs: dict[tuple[str, int], list[list[LogMessage]]] = {}
-    for topic, partition, offset, value, key in received:
-        partition_runs = runs.setdefault((topic, partition), [[]])
-        if partition_runs[-1] and offset <= partition_runs[-1][-1].offset:
-            partition_runs.append([])
-        partition_runs[-1].append(LogMessage(offset, value, key))
-    return [(where, run) for where, partition_runs in runs.items() for run in partition_runs]
+class Received(NamedTuple):
+    """One entry of a batch as the runtime delivered it; ``cut`` starts a new part before it."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    key: bytes | None
+    cut: bool = False
+
+
+def by_partition(received: Iterable[Received]) -> list[tuple[tuple[str, int], list[LogMessage]]]:
+    """A batch as received, in the order to hand it to the runner: parts cut before each entry
+    marked ``cut`` (what arrived before it is applied first), and in each part one run per
+    partition, in the order the partitions first appear, each in arrival order. A partition's
+    offset going back (a seek after a rebalance) starts a new run, so each run rises as a
+    store expects."""
+    ordered: list[tuple[tuple[str, int], list[LogMessage]]] = []
+    part: dict[tuple[str, int], list[list[LogMessage]]] = {}
+
+    def close() -> None:
+        ordered.extend((where, run) for where, runs in part.items() for run in runs if run)
+        part.clear()
+
+    for entry in received:
+        if entry.cut:
+            close()
+        runs = part.setdefault((entry.topic, entry.partition), [[]])
+        if runs[-1] and entry.offset <= runs[-1][-1].offset:
+            runs.append([])
+        runs[-1].append(LogMessage(entry.offset, entry.value, entry.key))
+    close()
+    return ordered
+
+
+def _event_type(headers: Any) -> bytes | None:
+    """The ``hub-event-type`` header of a Faust message (a mapping or a list of pairs)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for name, value in pairs:
+        if name == "hub-event-type":
+            return value if isinstance(value, bytes) else None
+    return None
 
 
 def _die(where: str) -> None:

@@ -17,8 +17,9 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
+from hub.identity.routing import may_rekey_others
 from hub.kafka.codec import DecodeError
-from hub.processes.worker import by_partition
+from hub.processes.worker import Received, by_partition
 from hub.projections.batch import BatchEntry, PoisonEntriesError
 from hub.projections.runner import Applied, LogMessage, ProjectionRunner
 from hub.quarantine import QuarantineRecord
@@ -319,15 +320,36 @@ def test_a_store_that_refuses_what_it_was_not_given_stops_the_runner() -> None:
 
 def test_the_worker_hands_the_runner_each_partition_in_runs_of_rising_offsets() -> None:
     received = [
-        ("t", 0, 5, b"a", b"k"),
-        ("t", 1, 9, b"b", None),
-        ("t", 0, 6, b"c", b"k"),
-        ("t", 1, 10, b"d", None),
-        ("t", 0, 3, b"e", b"k"),  # a seek back (a rewind after a rebalance)
-        ("t", 0, 4, b"f", b"k"),
+        Received("t", 0, 5, b"a", b"k"),
+        Received("t", 1, 9, b"b", None),
+        Received("t", 0, 6, b"c", b"k"),
+        Received("t", 1, 10, b"d", None),
+        Received("t", 0, 3, b"e", b"k"),  # a seek back (a rewind after a rebalance)
+        Received("t", 0, 4, b"f", b"k"),
     ]
     assert by_partition(received) == [
         (("t", 0), [LogMessage(5, b"a", b"k"), LogMessage(6, b"c", b"k")]),
         (("t", 0), [LogMessage(3, b"e", b"k"), LogMessage(4, b"f", b"k")]),
         (("t", 1), [LogMessage(9, b"b", None), LogMessage(10, b"d", None)]),
+    ]
+
+
+def test_what_arrived_before_a_re_keying_entry_is_handed_over_before_it() -> None:
+    """Her registration, his, then the relationship that puts him in her family (partition 0)
+    and his next event: his registration is forwarded before the relationship is applied, his
+    next event after it — as when the worker took one entry at a time (ADR 0010)."""
+    kinds = [b"PERSON_REGISTERED", b"PERSON_REGISTERED", b"RELATIONSHIP_RECORDED", None]
+    assert [may_rekey_others(kind) for kind in kinds] == [False, False, True, True]
+    received = [
+        Received("t", 0, 0, b"her", None),
+        Received("t", 1, 0, b"his", None),
+        Received("t", 0, 1, b"related", None, cut=True),
+        Received("t", 1, 1, b"his next", None),
+        Received("t", 0, 2, b"hers next", None),
+    ]
+    assert by_partition(received) == [
+        (("t", 0), [LogMessage(0, b"her")]),
+        (("t", 1), [LogMessage(0, b"his")]),
+        (("t", 0), [LogMessage(1, b"related"), LogMessage(2, b"hers next")]),
+        (("t", 1), [LogMessage(1, b"his next")]),
     ]
