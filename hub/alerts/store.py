@@ -52,6 +52,7 @@ from hub.storage.positions import (
     BatchEntry,
     PoisonEntriesError,
     apply_batch_at_position,
+    apply_one,
     next_offset,
     positions,
 )
@@ -119,10 +120,8 @@ class MissedAppointmentStore:
         one (a direct call) the event's subject stands alone. False when already applied. A
         refused entry raises ``ValueError`` with the fold's reason, as it always did.
         """
-        try:
-            return self.apply_batch(topic, partition, [BatchEntry(offset, event, key)]) == 1
-        except PoisonEntriesError as refused:
-            raise ValueError(refused.reasons[offset]) from refused
+        one: BatchEntry[LogEntry] = BatchEntry(offset, event, key)
+        return apply_one(self.apply_batch, topic, partition, one)
 
     def apply_batch(
         self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /

@@ -56,6 +56,7 @@ from hub.storage.positions import (
     BatchEntry,
     PoisonEntriesError,
     apply_batch_at_position,
+    apply_one,
     next_offset,
     positions,
     upsert,
@@ -127,10 +128,8 @@ class IdentityStore:
         event: LogEntry | None,
         key: bytes | None = None,
     ) -> bool:
-        try:
-            return self.apply_batch(topic, partition, [BatchEntry(offset, event, key)]) == 1
-        except PoisonEntriesError as refused:
-            raise ValueError(refused.reasons[offset]) from refused
+        one: BatchEntry[LogEntry] = BatchEntry(offset, event, key)
+        return apply_one(self.apply_batch, topic, partition, one)
 
     def apply_batch(
         self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /

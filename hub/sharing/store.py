@@ -54,6 +54,7 @@ from hub.storage.positions import (
     BatchEntry,
     PoisonEntriesError,
     apply_batch_at_position,
+    apply_one,
     chunks,
     next_offset,
     positions,
@@ -144,10 +145,8 @@ class SharingStore:
         accountability record (who was shown which categories, when, on which basis), so each
         row about the subjects is kept under the erasure's id (ADR 0020).
         """
-        try:
-            return self.apply_batch(topic, partition, [BatchEntry(offset, event, key)]) == 1
-        except PoisonEntriesError as refused:
-            raise ValueError(refused.reasons[offset]) from refused
+        one: BatchEntry[LogEntry] = BatchEntry(offset, event, key)
+        return apply_one(self.apply_batch, topic, partition, one)
 
     def apply_batch(
         self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
@@ -218,7 +217,9 @@ class SharingStore:
         disclosure: Disclosure | None,
         key: bytes | None = None,
     ) -> bool:
-        return self.apply_disclosures(topic, partition, [BatchEntry(offset, disclosure, key)]) == 1
+        return apply_one(
+            self.apply_disclosures, topic, partition, BatchEntry(offset, disclosure, key)
+        )
 
     def apply_disclosures(
         self, topic: str, partition: int, entries: Sequence[BatchEntry[Disclosure]]

@@ -5,8 +5,9 @@ position is read once (entries already applied are skipped), the projection writ
 the rest, and the position is moved past the last — all in one transaction, so at-least-once
 delivery has exactly-once effects, and a batch of one partition's entries costs one transaction
 rather than one per entry (issue 19, ADR 0026). :func:`apply_at_position` is the same for one
-entry. A store whose fold refuses entries raises :class:`PoisonEntriesError` inside that
-transaction, so nothing of the batch is kept.
+entry, and :func:`apply_one` every store's one-entry ``apply`` as a batch of one. A store whose
+fold refuses entries raises :class:`PoisonEntriesError` inside that transaction, so nothing of
+the batch is kept.
 
 The positions table is on :data:`positions_metadata` alone: each store that keeps positions
 creates it with its own tables (``create_tables(engine, positions, ...)``), so no store's schema
@@ -129,6 +130,21 @@ def apply_at_position(
 
     one: list[BatchEntry[Any]] = [BatchEntry(offset, None)]
     return apply_batch_at_position(engine, projection, topic, partition, one, write_one) == 1
+
+
+def apply_one(
+    apply_batch: Callable[[str, int, Sequence[BatchEntry[R]]], int],
+    topic: str,
+    partition: int,
+    one: BatchEntry[R],
+) -> bool:
+    """A store's one-entry ``apply`` through its ``apply_batch``, as a batch of one: False if the
+    entry had already been applied. A refused entry raises ``ValueError`` with the fold's reason
+    (what a one-entry apply always raised), not the batch's :class:`PoisonEntriesError`."""
+    try:
+        return apply_batch(topic, partition, [one]) == 1
+    except PoisonEntriesError as refused:
+        raise ValueError(refused.reasons[one.offset]) from refused
 
 
 def apply_batch_at_position(

@@ -41,6 +41,7 @@ from hub.storage.positions import (
     BatchEntry,
     PoisonEntriesError,
     apply_batch_at_position,
+    apply_one,
     chunks,
     next_offset,
     positions,
@@ -130,10 +131,8 @@ class TeamStore:
         False when the entry had already been applied; a refused entry raises ``ValueError``
         with the fold's reason. A batch of one.
         """
-        try:
-            return self.apply_batch(topic, partition, [BatchEntry(offset, entry, key)]) == 1
-        except PoisonEntriesError as refused:
-            raise ValueError(refused.reasons[offset]) from refused
+        one: BatchEntry[LogEntry] = BatchEntry(offset, entry, key)
+        return apply_one(self.apply_batch, topic, partition, one)
 
     def apply_batch(
         self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
