@@ -127,8 +127,8 @@ def _in_child(target: Callable[..., None], *args: object) -> tuple[float, int]:
     return result
 
 
-def run() -> None:
-    rows = int(os.environ.get("HUB_BENCH_ROWS", "1000000"))
+def run(rows: int | None = None) -> None:
+    rows = rows or int(os.environ.get("HUB_BENCH_ROWS", "1000000"))
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         servers = (

@@ -248,6 +248,8 @@ def build_projection_stores(
         sharing=SharingStore(engine),
         keys=open_key_store(settings),
     )
+    # An erasure drops the sharing facts this process keeps with the subject keys (ADR 0025).
+    stores.keys.when_erased(stores.sharing.forget)
     if schemas:
         create_schemas(stores)
     return stores

@@ -130,6 +130,17 @@ class SubjectKeyStore:
         self._clock = clock
         self._lock = threading.Lock()  # around every use of the cache, never around SQL
         self._batch_token = object()
+        self._erased: list[Callable[[], None]] = []
+
+    def when_erased(self, forget: Callable[[], None]) -> None:
+        """Call ``forget`` whenever this process learns of an erasure — its own shred, or an
+        epoch read that finds the epoch moved — just after the keys are dropped: what else the
+        process keeps about people in memory (the sharing facts' cache) is dropped with them."""
+        self._erased.append(forget)
+
+    def _tell_erased(self) -> None:
+        for forget in self._erased:
+            forget()
 
     @property
     def engine(self) -> Engine:
@@ -292,7 +303,10 @@ class SubjectKeyStore:
             check = self._cache.start_check(self._clock())
         epoch = key_tables.read_epoch(self._engine)
         with self._lock:
-            self._cache.observe(check, epoch)
+            known = self._cache.epoch
+            moved = self._cache.observe(check, epoch) and known is not None
+        if moved:  # an erasure since the last read (the first read drops nothing cached)
+            self._tell_erased()
 
     def subjects_of(self, key_id: str) -> tuple[str, ...]:
         """The identifiers a destroyed key's marker must purge (empty once it has been applied).
@@ -328,6 +342,7 @@ class SubjectKeyStore:
             raise RuntimeError("could not bump the erasure epoch")
         with self._lock:  # this process knows at once; the others at their next epoch read
             self._cache.drop()
+        self._tell_erased()
         return destroyed
 
     def apply(

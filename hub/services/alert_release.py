@@ -151,15 +151,16 @@ def gate_alerts(
     by_subject: dict[str, list[AlertView]] = {}
     for view in views:
         by_subject.setdefault(view.alert.subject_key, []).append(view)
-    released: set[str] = set()
+    ids = {id(view): str(view.alert.alert_id) for view in views}
+    released: set[tuple[int, bool]] = set()  # (view, with the person?)
     disclosures = []
     for key, subject_views in by_subject.items():  # one decision set and record per person
-        items: list[Item[str]] = []
+        items: list[Item[tuple[int, bool]]] = []
         for view in subject_views:
-            alert_id, controller = str(view.alert.alert_id), view.alert.organisation_code
-            items.append(Item(DataCategory.APPOINTMENTS, controller, alert_id))
+            controller = view.alert.organisation_code
+            items.append(Item(DataCategory.APPOINTMENTS, controller, (id(view), False)))
             items.append(
-                Item(DataCategory.DEMOGRAPHICS, controller, f"{alert_id}/person", len(items) - 1)
+                Item(DataCategory.DEMOGRAPHICS, controller, (id(view), True), len(items) - 1)
             )
         known = keys.get(key) if keys is not None else None
         outcome = gate.release(
@@ -168,16 +169,15 @@ def gate_alerts(
             items,
             channel=channel,
             purpose=Purpose.DIRECT_CARE,
-            reference=f"{reference} alerts "
-            + ",".join(str(v.alert.alert_id) for v in subject_views),
+            reference=f"{reference} alerts " + ",".join(ids[id(v)] for v in subject_views),
             also=known if known is not None else gate.identity.same_person(key),
         )
         released.update(outcome.released)
         if outcome.disclosure is not None:
             disclosures.append(outcome.disclosure)
     shown = [
-        alert_out(view, with_person=f"{view.alert.alert_id}/person" in released)
+        alert_out(view, with_person=(id(view), True) in released)
         for view in views
-        if str(view.alert.alert_id) in released
+        if (id(view), False) in released
     ]
     return GatedAlerts(shown, disclosures)

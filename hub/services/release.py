@@ -27,7 +27,7 @@ from hub.events import Purpose, utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.sharing.agreement import Agreement
-from hub.sharing.gate import Item, Release, release
+from hub.sharing.gate import Item, Release, release_planned, shape_of
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 
@@ -57,18 +57,20 @@ class ReleaseGate:
         also: Iterable[str] = (),
     ) -> Release[T]:
         """The gate for ``reader`` now: the subject's facts (with those under ``also``, the
-        person's other keys), today's agreement and this gate's clock."""
-        return release(
+        person's other keys), today's agreement and this gate's clock. The decisions are
+        :func:`hub.sharing.gate.plan`'s, made once per shape of items while the cached facts
+        and the window of time they decide in are unchanged (:mod:`hub.sharing.memo`)."""
+        at = self.clock()
+        planned = self.sharing.current_memo(subject, also=also).plan(
             self.agreement,
-            self.sharing.current_facts(subject, also=also),
             recipient=reader,
             purpose=purpose,
             subject=subject,
-            at=self.clock(),
-            items=items,
+            at=at,
+            shape=shape_of(items),
             channel=channel,
-            reference=reference,
         )
+        return release_planned(planned, items, at=at, reference=reference)
 
 
 @dataclass(frozen=True)

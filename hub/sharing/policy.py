@@ -163,6 +163,28 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
     )
 
 
+def changes_at(facts: SharingFacts) -> tuple[datetime, ...]:
+    """The instants at which :func:`decide` on ``facts`` may change its answer, sorted.
+
+    ``decide`` depends on ``request.at`` only through comparisons ``instant <= at`` with these
+    (a consent given and expiring, a withdrawal binding, an override starting, expiring and
+    ended), so for two times with as many of them at or before each — the same
+    ``bisect_right`` — every decision on the same facts and request is the same. What
+    :class:`hub.sharing.memo.DecisionMemo` keys its plans by.
+    """
+    instants: set[datetime] = set()
+    for consent in facts.consents:
+        instants.add(consent.given_at)
+        if consent.expires_at is not None:
+            instants.add(consent.expires_at)
+    instants.update(withdrawal.at for withdrawal in facts.withdrawals)
+    for o in facts.overrides:
+        instants.update((o.starts_at, o.expires_at))
+        if o.ended_at is not None:
+            instants.add(o.ended_at)
+    return tuple(sorted(instants))
+
+
 def _flows_for(agreement: Agreement, category: DataCategory, purpose: Purpose) -> tuple[Flow, ...]:
     """The agreement's flows of ``category`` for ``purpose``, in the agreement's order: indexed
     once per agreement instead of scanned per decision."""

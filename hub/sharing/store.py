@@ -12,6 +12,7 @@ one subject's facts, never a column of them.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
@@ -30,10 +31,8 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
-    literal,
     or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +48,7 @@ from hub.sharing.facts import (
     Withdrawal,
     fold_sharing,
 )
+from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
 from hub.storage.positions import (
     BatchEntry,
@@ -87,9 +87,12 @@ disclosures_table = Table(
     Column("body", Text, nullable=False),
 )
 
-# A counter moved by every fold outside the projection (:meth:`SharingStore.record_now`, which
-# cannot move the log position): with the projection's positions it dates the facts for the
-# cache of :meth:`SharingStore.current_facts`.
+# A counter moved by every transaction that changes the facts (a fold that changes them, an
+# erasure, :meth:`SharingStore.record_now`), in that transaction: it dates the facts for the cache
+# of :meth:`SharingStore.current_facts`. Not the projection's positions: they move with every
+# entry of the family topic, most of which change no fact, and would drop the cache at each.
+# It starts at a random number, so a store made again (a deleted file) never counts through
+# the dates a process cached under the store it replaces.
 written_table = Table(
     "sharing_facts_written",
     sharing_metadata,
@@ -122,7 +125,7 @@ class SharingStore:
         try:
             with self._engine.begin() as connection:
                 if connection.execute(select(written_table.c.stamp)).first() is None:
-                    connection.execute(insert(written_table).values(name=_WRITTEN, stamp=0))
+                    connection.execute(insert(written_table).values(name=_WRITTEN, stamp=_start()))
         except IntegrityError:
             pass  # another process starting at the same time made the row
 
@@ -153,22 +156,27 @@ class SharingStore:
     ) -> int:
         """Apply one partition's entries in one transaction with the position; how many were
         applied (not skipped). Each sharing event reads and writes its subject's facts in turn
-        (they are few); a refused one is collected and the batch refused with all of them."""
+        (they are few); a refused one is collected and the batch refused with all of them. A
+        batch that changed facts moves the counter that dates them, once, last."""
 
         def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
             refused: dict[int, str] = {}
+            changed = False
             for item in fresh:
                 try:
                     if isinstance(item.entry, Erasure):
                         _eraser(item.entry)(connection)
+                        changed = True
                     elif item.entry is not None and isinstance(
                         item.entry.payload, SHARING_PAYLOADS
                     ):
-                        _folder(item.entry)(connection)  # a fold refuses before it writes
+                        changed |= _folder(item.entry)(connection)  # refuses before it writes
                 except ValueError as error:
                     refused[item.offset] = str(error)
             if refused:
                 raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+            if changed:
+                _move_written(connection)
 
         return apply_batch_at_position(
             self._engine, SHARING_PROJECTION, topic, partition, entries, write
@@ -184,8 +192,8 @@ class SharingStore:
         if not isinstance(event.payload, SHARING_PAYLOADS):
             return
         with self._engine.begin() as connection:
-            _folder(event)(connection)
-            _move_written(connection)  # the facts changed, their position did not: say so
+            if _folder(event)(connection):
+                _move_written(connection)
 
     def facts_for(self, subject: Subject, also: Iterable[str] = ()) -> SharingFacts:
         """The subject's facts, with those recorded under ``also`` (the person's other keys)."""
@@ -195,14 +203,34 @@ class SharingStore:
         """:meth:`facts_for` as a release needs them: the same facts, kept in memory while
         nothing has changed them.
 
-        Every change to the stored facts moves what dates them, in the transaction that makes
-        it: the projection's log positions (every apply, erasures included) and the counter
-        :meth:`record_now` moves (a withdrawal the API has just published, in any process). One
-        small query reads that date; facts cached under another are dropped and loaded again.
-        The date is read *before* the facts, so facts are never cached under a date later
-        than theirs: a cache may be ahead of the store, never behind it.
+        Every change to the stored facts moves the counter that dates them, in the transaction
+        that makes it: the worker's folds and erasures, and :meth:`record_now` (a withdrawal the
+        API has just published, in any process); entries that change no fact leave it alone, so
+        the cache holds during heavy ingest. One single-row query reads that date; facts cached
+        under another are dropped and loaded again. The date is read *before* the facts, so
+        facts are never cached under a date later than theirs: a cache may be ahead of the
+        store, never behind it. :meth:`forget` drops the cache (an erasure in this process).
         """
-        return self._cache.facts(subject, tuple(also))
+        return self._cache.memo(subject, tuple(also)).facts
+
+    def current_memo(self, subject: Subject, also: Iterable[str] = ()) -> DecisionMemo:
+        """:meth:`current_facts` with the gate's plans made of them in this process so far: what
+        a release asks (:class:`hub.sharing.memo.DecisionMemo`), dropped with the facts."""
+        return self._cache.memo(subject, tuple(also))
+
+    @property
+    def cached_subjects(self) -> int:
+        """How many subjects' facts this process holds in memory now (to look at)."""
+        return self._cache.size
+
+    def forget(self) -> None:
+        """Drop every fact this process holds in memory, and keep none until the facts change:
+        an erasure (ADR 0025's epoch; :func:`hub.bootstrap.build_projection_stores` ties the
+        two). The erased person's facts stay in the store until the worker applies the
+        erasure's marker, which moves the date; a read before that loads them for itself and
+        keeps nothing, so no idle process holds them afterwards. A load that began before
+        this is not kept either."""
+        self._cache.forget()
 
     def overrides_recorded_by(self, organisation_code: str) -> list[Override]:
         with self._engine.connect() as connection:
@@ -270,56 +298,82 @@ class SharingStore:
 
 
 FactsKey = tuple[frozenset[str], str | None]
+_NOT_HELD: Final = object()
+_HOLD_NEXT: Final = object()
 
 
 class _FactsCache:
     """One process's copy of the facts releases read, valid for one date of the store.
 
-    The date is every ``projection_positions`` row of the facts projection and the
-    ``sharing_facts_written`` counter, read with one statement compiled once for the engine's
-    dialect and run on a pooled DBAPI connection: a read that finds the facts unchanged costs
-    that statement, not a query of the facts and their parsing.
+    The date is the ``sharing_facts_written`` counter, read with one statement compiled once
+    for the engine's dialect and run on a pooled DBAPI connection: a read that finds the facts
+    unchanged costs that statement, not a query of the facts and their parsing.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        dated = union_all(
-            select(positions.c.topic, positions.c.partition, positions.c.next_offset).where(
-                positions.c.projection == SHARING_PROJECTION
-            ),
-            select(literal(""), literal(-1), written_table.c.stamp).where(
-                written_table.c.name == _WRITTEN
-            ),
-        )
+        dated = select(written_table.c.stamp).where(written_table.c.name == _WRITTEN)
         self._date_sql = str(
             dated.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
         )
         self._lock = threading.Lock()
-        self._date: tuple[tuple[object, ...], ...] | None = None
-        self._facts: dict[FactsKey, SharingFacts] = {}
+        self._date: object = None
+        self._facts: dict[FactsKey, DecisionMemo] = {}
+        self._generation = 0  # moved by forget: a load that began before it is not kept
+        self._held: object = _NOT_HELD  # after forget: the date under which nothing is kept
 
-    def facts(self, subject: Subject, also: tuple[str, ...]) -> SharingFacts:
+    @property
+    def size(self) -> int:
+        with self._lock:
+            return len(self._facts)
+
+    def forget(self) -> None:
+        """Drop every cached fact, and keep none under the facts' date now (read here: in the
+        process that erases, before the marker is published) or, if it cannot be read, under
+        the date the next read finds."""
+        with self._lock:
+            self._date, self._facts = None, {}
+            self._generation += 1
+            self._held = _HOLD_NEXT
+        try:
+            date = self._read_date()
+        except self._engine.dialect.loaded_dbapi.Error:
+            return  # the next read dates the hold
+        with self._lock:
+            if self._held is _HOLD_NEXT:
+                self._held = date
+
+    def memo(self, subject: Subject, also: tuple[str, ...]) -> DecisionMemo:
         key: FactsKey = (frozenset((subject.person_key, *also)), subject.family_key)
+        with self._lock:
+            generation = self._generation
         date = self._read_date()
         with self._lock:
             if date == self._date and key in self._facts:
                 return self._facts[key]
-        facts = _load_facts(self._engine, subject, also)
+        memo = DecisionMemo(_load_facts(self._engine, subject, also))
         with self._lock:
+            if generation != self._generation:
+                return memo  # forgotten meanwhile: use it for this read, keep nothing
+            if self._held is _HOLD_NEXT:
+                self._held = date
+            if self._held == date:
+                return memo  # an erasure may not be applied yet: keep nothing until it is
+            self._held = _NOT_HELD
             if date != self._date:
                 self._date, self._facts = date, {}
             if len(self._facts) >= CACHED_SUBJECTS:
                 self._facts.clear()
-            self._facts[key] = facts
-        return facts
+            self._facts[key] = memo
+        return memo
 
-    def _read_date(self) -> tuple[tuple[object, ...], ...]:
+    def _read_date(self) -> object:
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
                 cursor.execute(self._date_sql)
-                return tuple(sorted(tuple(row) for row in cursor.fetchall()))
+                return cursor.fetchone()
             finally:
                 cursor.close()
         finally:
@@ -360,15 +414,19 @@ class DisclosureLog:
         return self._store.apply_disclosures(topic, partition, entries)
 
 
-def _folder(event: CaseEvent) -> Callable[[Connection], None]:
+def _folder(event: CaseEvent) -> Callable[[Connection], bool]:
+    """The fold of ``event`` into its subject's stored facts; it returns whether they changed
+    (an event folded before, or one that changes nothing, writes nothing)."""
     key = event.subject_key()
 
-    def write(connection: Connection) -> None:
+    def write(connection: Connection) -> bool:
         before = _facts(connection, [facts_table.c.subject_key == key])
         after = fold_sharing(before, event)
-        if after != before:
-            connection.execute(delete(facts_table).where(facts_table.c.subject_key == key))
-            _insert_facts(connection, after)
+        if after == before:
+            return False
+        connection.execute(delete(facts_table).where(facts_table.c.subject_key == key))
+        _insert_facts(connection, after)
+        return True
 
     return write
 
@@ -391,7 +449,12 @@ def _move_written(connection: Connection) -> None:
         .values(stamp=written_table.c.stamp + 1)
     )
     if moved.rowcount == 0:
-        connection.execute(insert(written_table).values(name=_WRITTEN, stamp=1))
+        connection.execute(insert(written_table).values(name=_WRITTEN, stamp=_start()))
+
+
+def _start() -> int:
+    """Where a new counter starts: anywhere in 2⁶², far from any other store's."""
+    return secrets.randbits(62)
 
 
 def _facts(connection: Connection, conditions: Sequence[ColumnElement[bool]]) -> SharingFacts:

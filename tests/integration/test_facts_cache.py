@@ -21,12 +21,25 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
+from hub.bootstrap import build_projection_stores
+from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
+from hub.settings import Settings
 from hub.sharing.facts import SharingFacts
 from hub.sharing.policy import Subject
 from hub.sharing.store import SharingStore, written_table
-from tests.builders import NHS_NUMBER, T0, consented, override, override_ended, withdrawn
+from hub.storage.kek import LocalKek
+from hub.storage.positions import BatchEntry
+from tests.builders import (
+    NHS_NUMBER,
+    T0,
+    consented,
+    override,
+    override_ended,
+    registered,
+    withdrawn,
+)
 
 TOPIC = "family-events"
 SUBJECT = Subject(NHS_NUMBER)
@@ -80,10 +93,85 @@ def test_an_unchanged_store_is_read_from_memory(
     assert _facts_queries(reader.engine, lambda: reader.current_facts(SUBJECT))[1] == 1
     again, queries = _facts_queries(reader.engine, lambda: reader.current_facts(SUBJECT))
     assert (again, queries) == (reader.facts_for(SUBJECT), 0)
-    worker.apply(TOPIC, 0, 1, withdrawn())  # the worker moves the position: read again
+    worker.apply(TOPIC, 0, 1, withdrawn())  # the worker changes the facts: read again
     after, queries = _facts_queries(reader.engine, lambda: reader.current_facts(SUBJECT))
     assert (after, queries) == (reader.facts_for(SUBJECT), 1)
     assert after.withdrawals
+
+
+def test_entries_that_change_no_fact_keep_the_cache(
+    stores: tuple[SharingStore, SharingStore, SharingStore],
+) -> None:
+    """Heavy ingest moves the projection's position at every entry; the facts' date moves only
+    when facts change, so reads meanwhile are still served from memory."""
+    _api, worker, reader = stores
+    worker.apply(TOPIC, 0, 0, consented("c-1"))
+    assert _facts_queries(reader.engine, lambda: reader.current_facts(SUBJECT))[1] == 1
+    worker.apply_batch(TOPIC, 0, [BatchEntry(o, registered()) for o in range(1, 50)])
+    worker.apply(TOPIC, 1, 0, consented("c-1"))  # folded before: changes nothing
+    worker.apply(TOPIC, 1, 1, None)  # dead-lettered: only the position moves
+    assert worker.next_offset(TOPIC, 0) == 50
+    again, queries = _facts_queries(reader.engine, lambda: reader.current_facts(SUBJECT))
+    assert (again, queries) == (reader.facts_for(SUBJECT), 0)
+
+
+def test_an_erasure_in_this_process_drops_the_cached_facts_at_once(
+    stores: tuple[SharingStore, SharingStore, SharingStore], sql_engine: Engine
+) -> None:
+    """The API that erases shreds the keys (ADR 0025's epoch) and is then idle: the person's
+    facts must not stay in its memory until its next read, nor be kept by a read made before
+    the worker has applied the erasure's marker (her facts are still in the store then)."""
+    api, worker, _reader = stores
+    keys = SubjectKeyStore(sql_engine, LocalKek.generate())
+    keys.when_erased(api.forget)
+    keys.key_for(NHS_NUMBER)
+    worker.apply(TOPIC, 0, 0, consented("c-1"))
+    assert api.current_facts(SUBJECT).consents
+    assert api.cached_subjects == 1
+    keys.shred([NHS_NUMBER], T0)
+    assert api.cached_subjects == 0  # dropped by the shred, no read needed
+    during, queries = _facts_queries(api.engine, lambda: api.current_facts(SUBJECT))
+    assert queries == 1
+    assert during.consents  # the marker is not applied yet: she is still in the store
+    assert api.cached_subjects == 0  # ... but nothing about her is kept
+    worker.apply(TOPIC, 0, 1, _erasure())  # the worker applies the marker: the date moves
+    after = api.current_facts(SUBJECT)
+    assert not after.consents
+    assert api.cached_subjects == 1  # caching resumes once the erasure is applied
+    assert _facts_queries(api.engine, lambda: api.current_facts(SUBJECT))[1] == 0
+
+
+def test_an_erasure_another_process_made_drops_the_cache_at_this_one_s_epoch_read(
+    stores: tuple[SharingStore, SharingStore, SharingStore], sql_engine: Engine
+) -> None:
+    _api, worker, reader = stores
+    erasing = SubjectKeyStore(sql_engine, LocalKek.generate())
+    here = SubjectKeyStore(sql_engine, LocalKek.generate())
+    here.when_erased(reader.forget)
+    here.key_for(OTHER)  # this process reads the epoch (its first read)
+    worker.apply(TOPIC, 0, 0, consented("c-1"))
+    assert reader.current_facts(SUBJECT).consents
+    erasing.key_for(NHS_NUMBER)
+    erasing.shred([NHS_NUMBER], T0)
+    assert reader.cached_subjects == 1  # this process has not read the epoch since
+    here.key_for(OTHER)  # any call outside a batch reads the epoch first
+    assert reader.cached_subjects == 0
+
+
+def test_the_hub_ties_its_facts_cache_to_the_erasure_epoch(
+    make_settings: Callable[..., Settings],
+) -> None:
+    stores = build_projection_stores(make_settings())
+    try:
+        stores.sharing.apply(TOPIC, 0, 0, consented("c-1"))
+        assert stores.sharing.current_facts(SUBJECT).consents
+        assert stores.sharing.cached_subjects == 1
+        stores.keys.key_for(NHS_NUMBER)
+        stores.keys.shred([NHS_NUMBER], T0)
+        assert stores.sharing.cached_subjects == 0
+    finally:
+        stores.alerts.engine.dispose()
+        stores.keys.engine.dispose()
 
 
 def test_a_withdrawal_the_api_folded_binds_another_process_at_once(
