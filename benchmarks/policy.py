@@ -12,6 +12,11 @@ Two reads, each measured gated and ungated in the same run, in alternating batch
 
 Recording the disclosure in Kafka is a durable produce, measured by the ``publish`` suite, and
 not included here.
+
+The API read is also measured gated the way it was before ADR 0029 — the cached facts, but every
+item decided and the disclosure validated anew at each read (:class:`_DecidingAnew`) — as the
+same-run baseline of the memo. Last, reads during ingest: an entry that changes no fact applied
+to the facts projection before each of 1,000 gated reads, and how many of them queried the facts.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
 from itertools import cycle, islice
 from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine, event
 
 from benchmarks.harness import rate, report
 from hub.alerts.store import MissedAppointmentStore
@@ -35,7 +43,7 @@ from hub.services.alert_release import alert_out, gate_alerts
 from hub.services.release import ReleaseGate
 from hub.sharing.agreement import load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
-from hub.sharing.gate import Item, release
+from hub.sharing.gate import Item, Release, release
 from hub.sharing.policy import Recipient, Request, Subject, decide
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
@@ -50,6 +58,7 @@ from tests.builders import (
     withdrawn,
 )
 
+T = TypeVar("T")
 N = 50_000
 BATCH = 20  # reads per timed batch
 PAIRS = 400  # pairs of batches per comparison
@@ -60,6 +69,50 @@ RECIPIENTS = [
     Recipient("VCS-WOMENSAID-MCR", "KEY_WORKER", "wa-1"),
     Recipient("RX9", "GP", "gp-1"),
 ]
+
+
+@dataclass(frozen=True)
+class _DecidingAnew(ReleaseGate):
+    """The gate as it was before ADR 0029: the cached facts, every item decided and the
+    disclosure validated at each release (no memo)."""
+
+    def release(
+        self,
+        reader: Recipient,
+        subject: Subject,
+        items: Sequence[Item[T]],
+        *,
+        channel: Channel,
+        purpose: Purpose,
+        reference: str,
+        also: Iterable[str] = (),
+    ) -> Release[T]:
+        return release(
+            self.agreement,
+            self.sharing.current_facts(subject, also=also),
+            recipient=reader,
+            purpose=purpose,
+            subject=subject,
+            at=self.clock(),
+            items=items,
+            channel=channel,
+            reference=reference,
+        )
+
+
+def _facts_queries(engine: Engine, reads: Callable[[], object]) -> int:
+    seen = [0]
+
+    def note(_c: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM sharing_facts " in statement or statement.endswith("FROM sharing_facts"):
+            seen[0] += 1
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        reads()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return seen[0]
 
 
 def _facts_events() -> list[CaseEvent]:
@@ -229,3 +282,28 @@ def run() -> None:
         _print("store read + gate, facts in memory", paired(store_read, store_read_in_memory))
         _print("store read + gate", paired(store_read, store_read_gated))
         _print("API read + gate (the policy's share)", paired(api_read, api_read_gated))
+        anew = _DecidingAnew(agreement, sharing, identity, gate.clock)
+
+        def api_read_gated_anew() -> object:
+            keys = identity.same_person(NHS_NUMBER)
+            views = [view for key in keys for view in alerts.alerts_about(key)]
+            return gate_alerts(
+                anew, reader, views, channel=Channel.API, reference="bench", keys={NHS_NUMBER: keys}
+            )
+
+        _print("API read + gate deciding anew (before)", paired(api_read, api_read_gated_anew))
+        offset = len(log)
+
+        def during_ingest() -> None:
+            nonlocal offset
+            for _ in range(1_000):
+                sharing.apply("bench", 0, offset, registered())  # moves the position only
+                offset += 1
+                api_read_gated()
+
+        print(
+            f"{'during ingest: gated reads that queried facts':<46} "
+            f"{_facts_queries(engine, during_ingest):>8,} of 1,000 "
+            "(dated by the position, as before: every one)",
+            flush=True,
+        )

@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -158,10 +159,8 @@ def test_an_erasure_another_process_made_drops_the_cache_at_this_one_s_epoch_rea
     assert reader.cached_subjects == 0
 
 
-def test_the_hub_ties_its_facts_cache_to_the_erasure_epoch(
-    make_settings: Callable[..., Settings],
-) -> None:
-    stores = build_projection_stores(make_settings())
+def test_the_hub_ties_its_facts_cache_to_the_erasure_epoch(tmp_path: Path) -> None:
+    stores = build_projection_stores(Settings.model_validate({"state_dir": tmp_path}))
     try:
         stores.sharing.apply(TOPIC, 0, 0, consented("c-1"))
         assert stores.sharing.current_facts(SUBJECT).consents
