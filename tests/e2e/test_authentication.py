@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from hub.events import utc_now
 from hub.http.app import create_api
 from hub.settings import Settings
 from hub.storage.engine import make_engine
+from tests.conftest import build_settings
 from tests.e2e.conftest import api_process, reader, sender
 from tests.support.net import free_port
 
@@ -57,10 +57,15 @@ def private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@pytest.fixture
-def api(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port())
-    with api_process(settings, tmp_path) as base:
+@pytest.fixture(scope="module")
+def api(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, str]]:
+    """One API process for the module: each test registers clients of its own (its own user
+    ids), so none sees another's, and starting the API once saves five starts."""
+    state = tmp_path_factory.mktemp("authentication")
+    settings = build_settings(kafka_bootstrap, state_dir=state, api_port=free_port())
+    with api_process(settings, state) as base:
         yield settings, base
 
 
