@@ -13,7 +13,6 @@ one subject's facts, never a column of them.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
@@ -48,6 +47,7 @@ from hub.sharing.facts import (
     Withdrawal,
     fold_sharing,
 )
+from hub.sharing.facts_cache import DateReader, FactsCache
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
 from hub.storage.positions import (
@@ -100,7 +100,6 @@ written_table = Table(
     Column("stamp", BigInteger, nullable=False),
 )
 _WRITTEN: Final = "facts"
-CACHED_SUBJECTS: Final = 10_000  # facts of this many subjects at most are kept in memory
 
 _CONSENT = TypeAdapter(Consent)
 _WITHDRAWAL = TypeAdapter(Withdrawal)
@@ -112,7 +111,10 @@ class SharingStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._cache = _FactsCache(engine)
+        dated = select(written_table.c.stamp).where(written_table.c.name == _WRITTEN)
+        self._cache = FactsCache(
+            DateReader(engine, dated), lambda subject, also: _load_facts(engine, subject, also)
+        )
 
     @property
     def engine(self) -> Engine:
@@ -295,89 +297,6 @@ class SharingStore:
             rows = connection.execute(query).scalars().all()
         found = [Disclosure.model_validate_json(body) for body in rows]
         return sorted(found, key=lambda d: (d.disclosed_at, str(d.disclosure_id)))
-
-
-FactsKey = tuple[frozenset[str], str | None]
-_NOT_HELD: Final = object()
-_HOLD_NEXT: Final = object()
-
-
-class _FactsCache:
-    """One process's copy of the facts releases read, valid for one date of the store.
-
-    The date is the ``sharing_facts_written`` counter, read with one statement compiled once
-    for the engine's dialect and run on a pooled DBAPI connection: a read that finds the facts
-    unchanged costs that statement, not a query of the facts and their parsing.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        dated = select(written_table.c.stamp).where(written_table.c.name == _WRITTEN)
-        self._date_sql = str(
-            dated.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-        )
-        self._lock = threading.Lock()
-        self._date: object = None
-        self._facts: dict[FactsKey, DecisionMemo] = {}
-        self._generation = 0  # moved by forget: a load that began before it is not kept
-        self._held: object = _NOT_HELD  # after forget: the date under which nothing is kept
-
-    @property
-    def size(self) -> int:
-        with self._lock:
-            return len(self._facts)
-
-    def forget(self) -> None:
-        """Drop every cached fact, and keep none under the facts' date now (read here: in the
-        process that erases, before the marker is published) or, if it cannot be read, under
-        the date the next read finds."""
-        with self._lock:
-            self._date, self._facts = None, {}
-            self._generation += 1
-            self._held = _HOLD_NEXT
-        try:
-            date = self._read_date()
-        except self._engine.dialect.loaded_dbapi.Error:
-            return  # the next read dates the hold
-        with self._lock:
-            if self._held is _HOLD_NEXT:
-                self._held = date
-
-    def memo(self, subject: Subject, also: tuple[str, ...]) -> DecisionMemo:
-        key: FactsKey = (frozenset((subject.person_key, *also)), subject.family_key)
-        with self._lock:
-            generation = self._generation
-        date = self._read_date()
-        with self._lock:
-            if date == self._date and key in self._facts:
-                return self._facts[key]
-        memo = DecisionMemo(_load_facts(self._engine, subject, also))
-        with self._lock:
-            if generation != self._generation:
-                return memo  # forgotten meanwhile: use it for this read, keep nothing
-            if self._held is _HOLD_NEXT:
-                self._held = date
-            if self._held == date:
-                return memo  # an erasure may not be applied yet: keep nothing until it is
-            self._held = _NOT_HELD
-            if date != self._date:
-                self._date, self._facts = date, {}
-            if len(self._facts) >= CACHED_SUBJECTS:
-                self._facts.clear()
-            self._facts[key] = memo
-        return memo
-
-    def _read_date(self) -> object:
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self._date_sql)
-                return cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
 
 
 class DisclosureLog:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.engine import Connection
 
 from hub.bootstrap import build_projection_stores
@@ -28,6 +28,7 @@ from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
 from hub.settings import Settings
 from hub.sharing.facts import SharingFacts
+from hub.sharing.facts_cache import DateReader
 from hub.sharing.policy import Subject
 from hub.sharing.store import SharingStore, written_table
 from hub.storage.kek import LocalKek
@@ -248,3 +249,19 @@ def test_cached_facts_always_equal_the_store_s(
             worker.apply(TOPIC, partition, offsets[partition], _erasure())
             offsets[partition] += 1
         assert reader.current_facts(SUBJECT, also=also) == reader.facts_for(SUBJECT, also=also)
+
+
+def test_the_date_is_read_again_on_a_new_connection_after_one_breaks(sql_engine: Engine) -> None:
+    """The date's connection is held outside the pool (no liveness ping): one that broke (a
+    restarted server) is replaced at the next read, which still answers."""
+    dates = DateReader(sql_engine, select(written_table.c.stamp))
+    written_table.create(sql_engine, checkfirst=True)
+    try:
+        assert dates.read() is None  # no counter row yet
+        dates._connection.close()  # broken behind its back
+        assert dates.read() is None
+        dates.close()
+        assert dates.read() is None  # a new connection after close, too
+    finally:
+        dates.close()
+        written_table.drop(sql_engine, checkfirst=True)
