@@ -15,8 +15,15 @@ from typing import Final
 
 from pydantic import Field, ValidationError, model_validator
 
-from hub.events import DataCategory, FrozenModel, LawfulBasis, PractitionerRole, Purpose
-from hub.sharing.legislation import Jurisdiction, citation_problems
+from hub.events import (
+    DataCategory,
+    FrozenModel,
+    Jurisdiction,
+    LawfulBasis,
+    PractitionerRole,
+    Purpose,
+)
+from hub.sharing.legislation import citation_problems
 
 DEFAULT_AGREEMENT: Final = (
     Path(__file__).resolve().parents[2] / "config" / "sharing" / "agreement.toml"

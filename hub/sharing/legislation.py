@@ -19,16 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
-
-class Jurisdiction(StrEnum):
-    """The nation whose law an organisation works under (ADR 0033)."""
-
-    ENGLAND = "ENGLAND"
-    WALES = "WALES"
-
+from hub.events import Jurisdiction
 
 BOTH: Final = frozenset({Jurisdiction.ENGLAND, Jurisdiction.WALES})
 ENGLAND_ONLY: Final = frozenset({Jurisdiction.ENGLAND})
@@ -59,7 +52,6 @@ CITATIONS: Final[dict[str, Citation]] = {
             "Data Protection Act 2018 Sch 1 para 18: safeguarding of children and individuals "
             "at risk",
             BOTH,
-            verified=True,
         ),
         Citation(
             "ca-1989-s47",

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli.main import app
-from hub.events import DataCategory, LawfulBasis, Purpose
+from hub.events import DataCategory, Jurisdiction, LawfulBasis, Purpose
 from hub.sharing.agreement import Agreement, AgreementError, load_agreement
 from hub.sharing.facts import SharingFacts
 from hub.sharing.isp_tables import (
@@ -27,7 +27,7 @@ from hub.sharing.isp_tables import (
     reference_table,
     render,
 )
-from hub.sharing.legislation import CITATIONS, Jurisdiction
+from hub.sharing.legislation import CITATIONS
 from hub.sharing.policy import Recipient, Request, Subject, Verdict, decide
 
 ENGLISH = {

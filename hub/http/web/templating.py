@@ -13,8 +13,39 @@ from fastapi.templating import Jinja2Templates
 from hub.http.web.i18n import LANGUAGE_COOKIE, N_, choose_language, translator
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-# An alert's status as the pages name it (the fold's values are the contract's, in English).
-STATUS_LABELS = {"OPEN": N_("Open"), "ACKNOWLEDGED": N_("Acknowledged"), "CLOSED": N_("Closed")}
+# The contract's codes as the pages name them (the codes themselves are English identifiers);
+# a code without a label here is shown as it is, lower-cased.
+LABELS: dict[str, str] = {
+    # an alert's status
+    "OPEN": N_("Open"),
+    "ACKNOWLEDGED": N_("Acknowledged"),
+    "CLOSED": N_("Closed"),
+    # practitioners' roles
+    "COMMUNITY_MIDWIFE": N_("community midwife"),
+    "PROGRAMME_MIDWIFE": N_("programme midwife"),
+    "SPECIALIST_MIDWIFE": N_("specialist midwife"),
+    "SAFEGUARDING_MIDWIFE": N_("safeguarding midwife"),
+    "HEALTH_VISITOR": N_("health visitor"),
+    "GP": N_("GP"),
+    "SOCIAL_WORKER": N_("social worker"),
+    "LEAD_PRACTITIONER": N_("lead practitioner"),
+    "KEY_WORKER": N_("key worker"),
+    "CONSULTANT": N_("consultant"),
+    "OTHER": N_("other"),
+    # family members
+    "SELF": N_("self"),
+    "MOTHER": N_("mother"),
+    "FATHER_OR_PARTNER": N_("father or partner"),
+    "UNBORN_CHILD": N_("unborn child"),
+    "CHILD": N_("child"),
+    "SIBLING": N_("sibling"),
+    "GRANDPARENT": N_("grandparent"),
+    # plans
+    "EARLY_HELP": N_("early help"),
+    "CHILD_IN_NEED": N_("child in need"),
+    "CHILD_PROTECTION": N_("child protection"),
+    "LOOKED_AFTER": N_("looked after"),
+}
 
 
 def render(
@@ -39,7 +70,9 @@ def render(
             "day": words.day,
             "lang": words.html_lang,
             "language": language,
-            "status_label": lambda status: words.gettext(STATUS_LABELS[status]),
+            "label": lambda code: (
+                words.gettext(LABELS[code]) if code in LABELS else code.lower().replace("_", " ")
+            ),
         },
         status_code=status_code,
     )
