@@ -87,6 +87,14 @@ class Translator:
     def day(self, day: date, pattern: str = "d MMM y") -> str:
         return format_date(day, pattern, locale=self.locale)
 
+    def language_name(self, tag: str) -> str:
+        """A BCP 47 tag as this language names it (``cy``: *Welsh*, *Cymraeg*); an unknown
+        tag as it is."""
+        try:
+            return Locale.parse(tag, sep="-").get_display_name(self.locale) or tag
+        except (ValueError, UnknownLocaleError):
+            return tag
+
 
 def _fill(translated: str, values: dict[str, object]) -> Markup:
     template = escape(translated)

@@ -52,7 +52,8 @@ def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """A page in the reader's language (:func:`hub.http.web.i18n.choose_language`): the
-    template gets ``_``, ``pgettext``, ``ngettext``, ``when`` and ``day`` of that language,
+    template gets ``_``, ``pgettext``, ``ngettext``, ``when``, ``day`` and ``language_name`` of
+    that language,
     and ``lang`` for its ``lang`` attribute; times are shown in UK time."""
     language = choose_language(
         request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
@@ -68,6 +69,7 @@ def render(
             "ngettext": words.ngettext,
             "when": words.when,
             "day": words.day,
+            "language_name": words.language_name,
             "lang": words.html_lang,
             "language": language,
             "label": lambda code: (
