@@ -151,6 +151,14 @@ class PlanType(StrEnum):
     LOOKED_AFTER = "LOOKED_AFTER"
 
 
+class Jurisdiction(StrEnum):
+    """Whose law and guidance a plan or register is under (ADR 0032): one event contract serves
+    England and Wales, and a Welsh fact keeps its Welsh name (``local_name``) and statute."""
+
+    ENGLAND = "ENGLAND"
+    WALES = "WALES"
+
+
 class AssessmentType(StrEnum):
     SINGLE_ASSESSMENT = "SINGLE_ASSESSMENT"
     CONTINUOUS_ASSESSMENT = "CONTINUOUS_ASSESSMENT"

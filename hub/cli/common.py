@@ -27,7 +27,19 @@ def parties_checked(settings: Settings) -> Settings:
         for problem in problems:
             typer.secho(f"  {problem}", fg="red", err=True)
         raise typer.Exit(2)
+    warn_overdue_reviews(settings)
     return settings
+
+
+def warn_overdue_reviews(settings: Settings) -> None:
+    """Say at start which WASPI documents are past their review date: the hub still runs on
+    them (the partners signed them), and ``/health`` repeats it until they are reviewed."""
+    from datetime import date
+
+    from hub.bootstrap import agreement_of
+
+    for overdue in agreement_of(settings).overdue_reviews(date.today()):
+        typer.secho(f"warning: review overdue: {overdue}", fg="yellow", err=True)
 
 
 def with_local_broker(settings: Settings) -> Settings:

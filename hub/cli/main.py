@@ -7,6 +7,7 @@ Every command builds its :class:`~hub.settings.Settings` from the environment (`
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -184,6 +185,8 @@ def agreement_check(
             f"  flow {flow.name}: {to} may see {', '.join(flow.categories)} for "
             f"{', '.join(flow.purposes)} on {flow.basis}{review}"
         )
+    for overdue in agreement.overdue_reviews(date.today()):
+        typer.secho(f"  review overdue: {overdue}", fg="yellow")
     for rule in agreement.change_rules:
         involved = ", if involved with the person" if rule.involved else ""
         naming = f", naming {'/'.join(rule.recipient_kinds)}" if rule.recipient_kinds else ""
@@ -193,6 +196,65 @@ def agreement_check(
             f"{', '.join(rule.roles)}{involved}{naming}"
             f"{own if rule.change in WIDENING else ''}"
         )
+
+
+@agreement_app.command("export")
+def agreement_export(
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Directory to write partner-organisations.* and information-reference.* into."
+        ),
+    ] = Path("."),
+    form: Annotated[str, typer.Option("--format", help="csv or markdown.")] = "markdown",
+    document: Annotated[
+        str | None,
+        typer.Option(help="Only the flows of this WASPI document (its reference); all if omitted."),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Agreement TOML; HUB_AGREEMENT_PATH or config/sharing/ if omitted."),
+    ] = None,
+) -> None:
+    """Write the WASPI tables of the agreement's Welsh flows: the ISP's Partner organisations
+    and its Information Reference Table (one row per flow), as CSV or Markdown (docs/wales.md).
+    Exits 1 when the agreement is invalid or no flow names that document."""
+    from hub.bootstrap import agreement_of
+    from hub.sharing.agreement import DEFAULT_AGREEMENT, AgreementError
+    from hub.sharing.isp_tables import (
+        TableFormat,
+        documented_flows,
+        partner_table,
+        reference_table,
+        render,
+    )
+
+    try:
+        chosen = TableFormat(form)
+    except ValueError:
+        typer.secho(f"--format must be csv or markdown, not {form!r}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    settings = load_settings()
+    source = path or settings.agreement_path or DEFAULT_AGREEMENT
+    try:
+        agreement = agreement_of(settings.model_copy(update={"agreement_path": source}))
+    except AgreementError as error:
+        typer.secho(f"invalid: {error}", fg="red", err=True)
+        raise typer.Exit(1) from error
+    flows = documented_flows(agreement, document)
+    if not flows:
+        which = f"document {document!r}" if document else "a WASPI document"
+        typer.secho(f"no flow of {source} names {which}", fg="red", err=True)
+        raise typer.Exit(1)
+    suffix = "csv" if chosen is TableFormat.CSV else "md"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in (
+        ("partner-organisations", partner_table(agreement, flows)),
+        ("information-reference", reference_table(agreement, flows)),
+    ):
+        target = out / f"{name}.{suffix}"
+        target.write_text(render(table, chosen), encoding="utf-8", newline="")
+        typer.echo(f"wrote {target} ({len(table[1])} rows)")
 
 
 @app.command("topics")

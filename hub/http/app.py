@@ -149,6 +149,11 @@ def create_api(
             except (KafkaException, SQLAlchemyError) as error:
                 stalled = [f"projection positions unreadable: {error}"]
             body["stalled"] = stalled
+        # A WASPI document past its review date is a warning, not an outage (ADR 0033).
+        body["agreement"] = {
+            "version": hub.agreement.version,
+            "overdue_reviews": hub.agreement.overdue_reviews(hub.clock().date()),
+        }
         healthy = result.healthy and not stalled
         body["status"] = "ok" if healthy else "unavailable"
         return JSONResponse(body, status_code=200 if healthy else 503)

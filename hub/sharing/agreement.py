@@ -8,13 +8,22 @@ it was taken under, so an auditor can tell which text applied to a disclosure.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
 from pydantic import Field, ValidationError, model_validator
 
-from hub.events import DataCategory, FrozenModel, LawfulBasis, PractitionerRole, Purpose
+from hub.events import (
+    DataCategory,
+    FrozenModel,
+    Jurisdiction,
+    LawfulBasis,
+    PractitionerRole,
+    Purpose,
+)
+from hub.sharing.legislation import citation_problems
 
 DEFAULT_AGREEMENT: Final = (
     Path(__file__).resolve().parents[2] / "config" / "sharing" / "agreement.toml"
@@ -97,6 +106,38 @@ class Organisation(FrozenModel):
         description="User id of the designated safeguarding lead or Caldicott guardian, who is "
         "told of every safeguarding override recorded by the organisation.",
     )
+    jurisdiction: Jurisdiction = Field(
+        default=Jurisdiction.ENGLAND,
+        description="The nation whose law the organisation works under; England when omitted, "
+        "as every agreement before Wales joined was English (ADR 0033).",
+    )
+
+
+class FlowScope(StrEnum):
+    """Between whom a flow applies: organisations of one nation, or across the border."""
+
+    ENGLAND = "ENGLAND"
+    WALES = "WALES"
+    CROSS_BORDER = "CROSS_BORDER"
+
+
+class WaspiDocumentType(StrEnum):
+    """The WASPI templates a Welsh flow is documented in (Wales Accord on the Sharing of
+    Personal Information): regular and reciprocal sharing, a one-way disclosure, joint
+    controllers (UK GDPR Art 26)."""
+
+    ISP = "ISP"  # Information Sharing Protocol
+    DDA = "DDA"  # Data Disclosure Agreement
+    JCA = "JCA"  # Joint Controller Agreement
+
+
+class WaspiDocument(FrozenModel):
+    """The signed WASPI document a flow rests on, and when its partners must review it."""
+
+    type: WaspiDocumentType
+    reference: str = Field(min_length=1, description="The document's title or reference.")
+    version: str = Field(min_length=1)
+    review_date: date
 
 
 class Flow(FrozenModel):
@@ -111,6 +152,20 @@ class Flow(FrozenModel):
     basis: LawfulBasis
     review: bool = Field(
         default=False, description="Permitted only after a person reviews the request."
+    )
+    between: FlowScope | None = Field(
+        default=None,
+        description="The flow applies only when the record's controller and the recipient are "
+        "both organisations of this nation (or, CROSS_BORDER, of either); omitted: whatever "
+        "its parties are, refused when they span both nations.",
+    )
+    legislation: tuple[str, ...] = Field(
+        default=(),
+        description="The legislative powers and statutory guidance the flow rests on, by code "
+        "(hub.sharing.legislation.CITATIONS); each must hold where the flow's parties are.",
+    )
+    waspi: WaspiDocument | None = Field(
+        default=None, description="The WASPI document of a flow with a Welsh party."
     )
 
     @model_validator(mode="after")
@@ -140,7 +195,82 @@ class Agreement(FrozenModel):
             unknown = set(flow.recipient_organisations) - set(self.organisations)
             if unknown:
                 raise ValueError(f"flow {flow.name!r} names unknown organisations {unknown}")
+        problems = [p for flow in self.flows for p in self._jurisdiction_problems(flow)]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def parties(self, flow: Flow) -> tuple[frozenset[str], frozenset[str]]:
+        """The codes of the organisations ``flow`` can connect: (controllers, recipients).
+
+        A flow takes records of any party (narrowed by ``between``) to the recipients it names
+        by kind or code (narrowed the same way)."""
+        scope = _scope_nations(flow.between)
+        controllers = frozenset(
+            code
+            for code, organisation in self.organisations.items()
+            if scope is None or organisation.jurisdiction in scope
+        )
+        recipients = frozenset(
+            code
+            for code in controllers
+            if self.organisations[code].kind in flow.recipient_kinds
+            or code in flow.recipient_organisations
+        )
+        return controllers, recipients
+
+    def jurisdictions(self, flow: Flow) -> frozenset[Jurisdiction]:
+        """The nations of the organisations ``flow`` can connect."""
+        controllers, _ = self.parties(flow)
+        return frozenset(self.organisations[code].jurisdiction for code in controllers)
+
+    def _jurisdiction_problems(self, flow: Flow) -> list[str]:
+        nations = self.jurisdictions(flow)
+        _, recipients = self.parties(flow)
+        if flow.between is None and len(nations) > 1:
+            return [
+                f"flow {flow.name!r} connects English and Welsh organisations: say "
+                'between = "ENGLAND", "WALES" or "CROSS_BORDER"'
+            ]
+        if flow.between in (FlowScope.ENGLAND, FlowScope.WALES) and not recipients:
+            return [f"flow {flow.name!r} is between {flow.between} organisations but names none"]
+        problems = citation_problems(flow.name, flow.legislation, nations)
+        if Jurisdiction.WALES in nations:
+            if not flow.legislation:
+                problems.append(
+                    f"flow {flow.name!r} has Welsh parties but cites no legislation: name its "
+                    "legislative powers (e.g. sswba-2014-s162, ca-2004-s28)"
+                )
+            if flow.waspi is None:
+                problems.append(
+                    f"flow {flow.name!r} has Welsh parties but names no WASPI document "
+                    "(waspi = {type, reference, version, review_date})"
+                )
+        return problems
+
+    def overdue_reviews(self, today: date) -> list[str]:
+        """One line per flow whose WASPI document's review date has passed; the hub still runs
+        on it (the partners signed it) but says so at start and in ``/health``."""
+        return [
+            f"flow {flow.name!r}: {flow.waspi.type} {flow.waspi.reference!r} version "
+            f"{flow.waspi.version} was due for review on {flow.waspi.review_date.isoformat()}"
+            for flow in self.flows
+            if flow.waspi is not None and flow.waspi.review_date < today
+        ]
+
+    def applies_between(self, flow: Flow, controller: str, recipient: str) -> bool:
+        """Whether ``flow``'s ``between`` admits a record of ``controller`` reaching
+        ``recipient``; a flow without one admits any pair."""
+        scope = _scope_nations(flow.between)
+        if scope is None:
+            return True
+        held, reading = self.organisations.get(controller), self.organisations.get(recipient)
+        return (
+            held is not None
+            and reading is not None
+            and held.jurisdiction in scope
+            and reading.jurisdiction in scope
+        )
 
     def is_statutory(self, organisation_code: str) -> bool:
         """A party to the agreement that is not a voluntary-sector organisation.
@@ -150,6 +280,13 @@ class Agreement(FrozenModel):
         """
         organisation = self.organisations.get(organisation_code)
         return organisation is not None and organisation.kind is not OrganisationKind.VOLUNTARY
+
+
+def _scope_nations(scope: FlowScope | None) -> frozenset[Jurisdiction] | None:
+    """The nations a flow's ``between`` admits; None: no narrowing."""
+    if scope is None or scope is FlowScope.CROSS_BORDER:
+        return None
+    return frozenset({Jurisdiction(scope.value)})
 
 
 class AgreementError(ValueError):

@@ -11,7 +11,9 @@ HAPI FHIR's ``IConsentService``.
 Order of reasons, first permit wins:
 
 1. the recipient is the record's controller (its own data);
-2. a flow of the agreement on a statutory basis (public task);
+2. a flow of the agreement on a statutory basis (public task) — a flow ``between`` one
+   nation's organisations only when the record's controller and the recipient are both of it
+   (ADR 0033);
 3. a flow on consent, with a live consent covering recipient, category and purpose;
 4. an active safeguarding override naming the recipient and category (purposes: direct care
    and safeguarding only) — it widens sharing only as stated.
@@ -108,6 +110,10 @@ def decide(agreement: Agreement, facts: SharingFacts, request: Request) -> Decis
         f
         for f in _flows_for(agreement, request.category, request.purpose)
         if _recipient_matches(f, organisation.kind, recipient)
+        and (
+            f.between is None
+            or agreement.applies_between(f, request.controller, recipient.organisation_code)
+        )
     ]
     for flow in flows:
         if flow.basis is LawfulBasis.PUBLIC_TASK and not flow.review:

@@ -47,3 +47,26 @@ def test_without_kafka_it_is_not_ready(
     assert ready.status_code == 503
     assert ready.json()["kafka_reachable"] is False
     assert ready.json()["status"] == "unavailable"
+
+
+def test_an_overdue_waspi_review_is_warned_not_fatal(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A WASPI document past its review date: the API starts, says so on stderr, and /health
+    carries it in its details (ADR 0033); the status is the worker's, not the review's."""
+    agreement = (Path(__file__).parents[2] / "config" / "sharing" / "agreement.toml").read_text()
+    overdue = agreement.replace("review_date = 2027-03-31", "review_date = 2020-03-31")
+    assert overdue != agreement
+    path = tmp_path / "agreement.toml"
+    path.write_text(overdue)
+    settings = make_settings(api_port=free_port(), agreement_path=path)
+    with api_process(settings, tmp_path) as base:
+        health = httpx.get(f"{base}/health", timeout=30)
+    assert health.json()["agreement"]["overdue_reviews"] == [
+        "flow 'wales-council-service-evaluation': DDA 'Baby and Me Newport: monitoring data DDA' "
+        "version 1.0 was due for review on 2020-03-31"
+    ]
+    assert health.json()["agreement"]["version"] == "2026-12-02.1"
+    assert health.status_code == 503  # no worker runs here: the status is the worker's
+    log = (tmp_path / "api.log").read_text()
+    assert "warning: review overdue: flow 'wales-council-service-evaluation'" in log

@@ -29,8 +29,9 @@ from hub.http.dependencies import (
     SinkDep,
     TeamDep,
 )
+from hub.http.web.i18n import N_
 from hub.http.web.session import PageReader as Reader
-from hub.http.web.templating import TEMPLATES, same_origin
+from hub.http.web.templating import render, same_origin
 from hub.services.alerts import (
     acknowledgement,
     addressed_alert,
@@ -42,14 +43,18 @@ from hub.services.team import team_of_person
 from hub.sharing.policy import Recipient
 
 DONE = {
-    "acknowledged": "Acknowledgement recorded. The alert shows as acknowledged as soon as the "
-    "hub has applied it (usually within seconds).",
-    "closed": "Closure recorded. The alert leaves your inbox as soon as the hub has applied it.",
+    "acknowledged": N_(
+        "Acknowledgement recorded. The alert shows as acknowledged as soon as the hub has "
+        "applied it (usually within seconds)."
+    ),
+    "closed": N_(
+        "Closure recorded. The alert leaves your inbox as soon as the hub has applied it."
+    ),
 }
 
 
 def _page(request: Request, name: str, reader: Recipient, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, {"reader": reader, **context})
+    return render(request, name, {"reader": reader, **context})
 
 
 def inbox_router() -> APIRouter:

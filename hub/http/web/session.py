@@ -23,11 +23,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from hub.auth.credentials import SESSION_COOKIE
 from hub.http.authentication import authenticate
 from hub.http.dependencies import ClientsDep
-from hub.http.web.templating import TEMPLATES, same_origin
+from hub.http.web.i18n import LANGUAGE_COOKIE, LANGUAGES, N_
+from hub.http.web.templating import render, same_origin
 from hub.settings import Settings
 from hub.sharing.policy import Recipient
 
 SIGN_IN = "/inbox/sign-in"
+LANGUAGE = "/inbox/language"
+EXPIRED = N_("Your session has expired: sign in again.")
+UNKNOWN_KEY = N_("That API key is unknown or has been revoked.")
 
 
 class NotSignedInError(Exception):
@@ -53,9 +57,8 @@ PageReader = Annotated[Recipient, Depends(page_reader)]
 
 
 def sign_in_page(request: Request, *, error: str | None, status_code: int) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(
-        request, "sign_in.html", {"reader": None, "error": error}, status_code=status_code
-    )
+    """The sign-in form; ``error`` is a catalog message, shown in the reader's language."""
+    return render(request, "sign_in.html", {"reader": None, "error": error}, status_code)
 
 
 async def sign_in_required(request: Request, exc: Exception) -> Response:
@@ -74,8 +77,7 @@ def session_router(settings: Settings) -> APIRouter:
 
     @router.get(SIGN_IN, response_class=HTMLResponse)
     async def sign_in_form(request: Request, expired: bool = False) -> HTMLResponse:
-        message = "Your session has expired: sign in again." if expired else None
-        return sign_in_page(request, error=message, status_code=200)
+        return sign_in_page(request, error=EXPIRED if expired else None, status_code=200)
 
     @router.post(SIGN_IN, response_model=None)
     async def sign_in(
@@ -84,15 +86,38 @@ def session_router(settings: Settings) -> APIRouter:
         same_origin(request)
         client = clients.authenticate_api_key(api_key.strip())
         if client is None:
-            return sign_in_page(
-                request, error="That API key is unknown or has been revoked.", status_code=401
-            )
+            return sign_in_page(request, error=UNKNOWN_KEY, status_code=401)
         token, _ = clients.issue_access_token(client.client_id, lifetime)
         response = RedirectResponse("/inbox", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             token,
             max_age=int(lifetime.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @router.post(LANGUAGE)
+    async def choose_language(
+        request: Request,
+        language: Annotated[str, Form(max_length=8)],
+        back: Annotated[str, Form(max_length=512)] = "/inbox",
+    ) -> RedirectResponse:
+        """Keep the reader's choice of language (a year; signed in or not) and go back to the
+        page she chose it on. Only a path of this hub is gone back to."""
+        same_origin(request)
+        if language not in LANGUAGES:
+            raise HTTPException(422, f"language must be one of {', '.join(LANGUAGES)}")
+        local = back.startswith("/") and not back.startswith("//") and "\\" not in back
+        target = back if local else "/inbox"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=365 * 24 * 3600,
             path="/",
             httponly=True,
             samesite="strict",

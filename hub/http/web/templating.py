@@ -1,17 +1,83 @@
-"""What the hub's pages share: the Jinja2 templates (with UK time) and the same-origin check."""
+"""What the hub's pages share: the Jinja2 templates, rendering in the reader's language, and the
+same-origin check."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from hub.http.web.i18n import LANGUAGE_COOKIE, N_, choose_language, translator
+
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-# Times are stored in UTC; a midwife reads them in UK time.
-UK = ZoneInfo("Europe/London")
-TEMPLATES.env.filters["uk"] = lambda moment: moment.astimezone(UK)
+# The contract's codes as the pages name them (the codes themselves are English identifiers);
+# a code without a label here is shown as it is, lower-cased.
+LABELS: dict[str, str] = {
+    # an alert's status
+    "OPEN": N_("Open"),
+    "ACKNOWLEDGED": N_("Acknowledged"),
+    "CLOSED": N_("Closed"),
+    # practitioners' roles
+    "COMMUNITY_MIDWIFE": N_("community midwife"),
+    "PROGRAMME_MIDWIFE": N_("programme midwife"),
+    "SPECIALIST_MIDWIFE": N_("specialist midwife"),
+    "SAFEGUARDING_MIDWIFE": N_("safeguarding midwife"),
+    "HEALTH_VISITOR": N_("health visitor"),
+    "GP": N_("GP"),
+    "SOCIAL_WORKER": N_("social worker"),
+    "LEAD_PRACTITIONER": N_("lead practitioner"),
+    "KEY_WORKER": N_("key worker"),
+    "CONSULTANT": N_("consultant"),
+    "OTHER": N_("other"),
+    # family members
+    "SELF": N_("self"),
+    "MOTHER": N_("mother"),
+    "FATHER_OR_PARTNER": N_("father or partner"),
+    "UNBORN_CHILD": N_("unborn child"),
+    "CHILD": N_("child"),
+    "SIBLING": N_("sibling"),
+    "GRANDPARENT": N_("grandparent"),
+    # plans
+    "EARLY_HELP": N_("early help"),
+    "CHILD_IN_NEED": N_("child in need"),
+    "CHILD_PROTECTION": N_("child protection"),
+    "LOOKED_AFTER": N_("looked after"),
+}
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A page in the reader's language (:func:`hub.http.web.i18n.choose_language`): the
+    template gets ``_``, ``pgettext``, ``ngettext``, ``when``, ``day`` and ``language_name`` of
+    that language,
+    and ``lang`` for its ``lang`` attribute; times are shown in UK time."""
+    language = choose_language(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+    )
+    words = translator(language)
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {
+            **context,
+            "_": words.gettext,
+            "pgettext": words.pgettext,
+            "ngettext": words.ngettext,
+            "when": words.when,
+            "day": words.day,
+            "language_name": words.language_name,
+            "lang": words.html_lang,
+            "language": language,
+            "label": lambda code: (
+                words.gettext(LABELS[code]) if code in LABELS else code.lower().replace("_", " ")
+            ),
+        },
+        status_code=status_code,
+    )
 
 
 def same_origin(request: Request) -> None:

@@ -1,0 +1,125 @@
+"""The pages rendered in each language, without a server: ``lang``, the texts, the dates, and
+the person's own language beside her details (the browser test, tests/e2e/test_welsh_inbox.py,
+does the same on real processes)."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import pytest
+from starlette.requests import Request
+
+from hub.http.web.templating import render
+from hub.sharing.policy import Recipient
+
+READER = Recipient("7A6", "COMMUNITY_MIDWIFE", "abuhb-mw-1")
+
+
+def request(cookie: str | None = None, accept: str | None = None) -> Request:
+    headers = [(b"host", b"hub.test")]
+    if cookie:
+        headers.append((b"cookie", f"hub_lang={cookie}".encode()))
+    if accept:
+        headers.append((b"accept-language", accept.encode()))
+    return Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "scheme": "http",
+            "server": ("hub.test", 80),
+            "path": "/inbox/alerts/a-1",
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+        }
+    )
+
+
+def alert(language: str | None) -> SimpleNamespace:
+    person = SimpleNamespace(
+        given_name="Cerys",
+        family_name="Jones",
+        nhs_number="4857773457",
+        birth_date=date(1999, 5, 1),
+        **({"language": language} if language else {}),
+    )
+    return SimpleNamespace(
+        alert_id="a-1",
+        status=SimpleNamespace(value="OPEN"),
+        escalated_at=None,
+        person=person,
+        appointment=SimpleNamespace(
+            service_type="antenatal",
+            start=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+            location=None,
+        ),
+        source_system="abuhb-wpas",
+        organisation_code="7A6",
+        inferred=False,
+        missed_at=datetime(2026, 3, 2, 10, tzinfo=UTC),
+        acknowledged_by=None,
+    )
+
+
+def page(language: str | None, person_language: str | None = None) -> str:
+    response = render(
+        request(cookie=language),
+        "alert.html",
+        {"reader": READER, "alert": alert(person_language), "team": None, "done": None},
+    )
+    return bytes(response.body).decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "lang", "texts"),
+    [
+        (
+            "cy",
+            'lang="cy"',
+            [
+                "Apwyntiad a gollwyd",
+                "Rhif GIG 4857773457",
+                "Dydd Llun 2 Mawrth 2026",
+                "Cau'r rhybudd",
+            ],
+        ),
+        (
+            None,
+            'lang="en-GB"',
+            [
+                "Missed appointment",
+                "NHS number 4857773457",
+                "Monday 2 March 2026",
+                "Close the alert",
+            ],
+        ),
+    ],
+)
+def test_the_alert_page_in_each_language(language: str | None, lang: str, texts: list[str]) -> None:
+    shown = page(language)
+    assert f"<html {lang}>" in shown
+    text_of_page = html.unescape(shown)
+    for text in texts:
+        assert text in text_of_page
+    assert "bydwraig gymunedol" in shown if language == "cy" else "community midwife" in shown
+
+
+@pytest.mark.parametrize(
+    ("reader_language", "person_language", "line"),
+    [
+        ("cy", "cy", "Dewis iaith: Cymraeg"),
+        ("en", "cy", "Preferred language: Welsh"),
+        ("cy", "en", "Dewis iaith: Saesneg"),
+        ("en", "pl", "Preferred language: Polish"),
+    ],
+)
+def test_the_persons_own_language_is_shown_in_the_readers(
+    reader_language: str, person_language: str, line: str
+) -> None:
+    assert f'<p id="person-language">{line}</p>' in page(reader_language, person_language)
+
+
+def test_no_language_recorded_shows_no_line() -> None:
+    assert 'id="person-language"' not in page("cy")
