@@ -49,6 +49,7 @@ from hub.http.openapi import (
     fhir_errors,
 )
 from hub.http.partners import partner_router
+from hub.http.quarantine import quarantine_router
 from hub.http.refusals import answer_refusals
 from hub.http.stream import stream_router
 from hub.http.subscriptions import subscription_router
@@ -121,6 +122,7 @@ def create_api(
     app.include_router(documented(alert_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(team_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(subscription_router()))
+    app.include_router(documented(quarantine_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())
     app.include_router(session_router(settings))

@@ -27,6 +27,8 @@ from hub.bootstrap import build_hub
 from hub.disclosures import Disclosure
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
+from hub.errorqueue.fold import Refusal
+from hub.errorqueue.log import DeadLetterLog, QuarantineLog
 from hub.identity.routing import FamilyRouter, may_rekey_others
 from hub.ingest.records import disclosure_log
 from hub.kafka.admin import ensure_topics
@@ -104,6 +106,19 @@ def create_app(
         sink,
         settings.dead_letter_topic,
     )
+    # The error queue (ADR 0030) folds what was refused: quarantined input and dead letters.
+    quarantine: ProjectionRunner[Refusal] = ProjectionRunner(
+        applies[TopicRole.QUARANTINE],
+        QuarantineLog(hub.keys, settings.quarantine_topic, schemas),
+        sink,
+        settings.dead_letter_topic,
+    )
+    dead_letters: ProjectionRunner[Refusal] = ProjectionRunner(
+        applies[TopicRole.DEAD_LETTERS],
+        DeadLetterLog(settings.dead_letter_topic, schemas),
+        sink,
+        settings.dead_letter_topic,
+    )
     timers = AlertTimers(alerts, sink, rules, hub.clock)
 
     async def alert_timers() -> None:
@@ -176,6 +191,8 @@ def create_app(
         app, settings.family_events_topic, "family_projections", family_events, watchdog, batches
     )
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog, batches)
+    _agent(app, settings.quarantine_topic, "error_queue", quarantine, watchdog, batches)
+    _agent(app, settings.dead_letter_topic, "dead_letters", dead_letters, watchdog, batches)
     _resume_from_store(app, engine, stored_projections(settings, projections))
     return app, publisher
 
