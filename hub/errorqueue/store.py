@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
 )
 
+from hub.erasure.sealing import Erasure, LogEntry
 from hub.errorqueue.fold import (
     EVERYTHING,
     PROJECTION,
@@ -299,6 +300,33 @@ class QuarantineStore:
                 for row in rows
             ]
 
+    def counts(self) -> dict[tuple[str, str, str, str], int]:
+        """Items by (channel, source system, reason, status) for ``/metrics``; the reason is
+        the first error's location (``AIL-3.1``, ``nhs_number``): a bounded set, where the
+        reason's text is not. Empty before the tables exist."""
+        found: dict[tuple[str, str, str, str], int] = {}
+        with self._engine.connect() as connection:
+            if not self._engine.dialect.has_table(connection, items_table.name):
+                return found
+            rows = connection.execute(
+                select(
+                    items_table.c.channel,
+                    items_table.c.source_system,
+                    items_table.c.errors,
+                    actions_table.c.status,
+                ).select_from(
+                    items_table.outerjoin(
+                        actions_table, actions_table.c.item_id == items_table.c.item_id
+                    )
+                )
+            )
+            for channel, source, errors, status in rows:
+                first = json.loads(errors or "[]")
+                reason = first[0][0] if first else "-"
+                key = (channel, source or "-", reason, status or Status.OPEN.value)
+                found[key] = found.get(key, 0) + 1
+        return found
+
     # -- the engineer's record -------------------------------------------------------------
 
     def record_action(self, item_id: uuid.UUID, action: Action) -> None:
@@ -346,6 +374,23 @@ class QuarantineStore:
                     delete(items_table).where(items_table.c.item_id.in_(chunk))
                 ).rowcount
         return removed
+
+    def forget_erased(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        entry: LogEntry | None,
+        key: bytes | None = None,
+        /,
+    ) -> bool:
+        """On the family topic, after the projections: an erasure marker deletes every item
+        sealed with the destroyed key, with what was recorded about it (the sealed bytes could
+        not be read again anyway; now no row of them is left). Idempotent: no position."""
+        if not isinstance(entry, Erasure):
+            return False
+        self.purge(self.sealed_with([entry.key_id]))
+        return True
 
     def last_seen_before(self, cutoff: datetime) -> list[uuid.UUID]:
         with self._engine.connect() as connection:

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, NamedTuple, cast
 
 import faust
@@ -146,6 +147,21 @@ def create_app(
         elif report.delivered or report.retrying or report.dead_lettered or report.stopped:
             log.info("webhooks: %s", report)
 
+    async def purge_error_queue() -> None:
+        """Error-queue items last seen longer ago than the quarantine topic keeps its records
+        (``HUB_QUARANTINE_RETENTION_DAYS``, ADR 0030) are deleted; a failing run is retried
+        next hour."""
+        cutoff = hub.clock() - timedelta(days=settings.quarantine_retention_days)
+        queue = hub.quarantine
+        try:
+            removed = await asyncio.to_thread(lambda: queue.purge(queue.last_seen_before(cutoff)))
+        except OperationalError as error:
+            log.warning("error queue: purge failed, retrying next hour: %s", error)
+            return
+        if removed:
+            log.info("error queue: %d item(s) past retention purged", removed)
+
+    app.timer(interval=3600.0, on_leader=True)(purge_error_queue)
     # On the leader only: with several workers, one pushes (no duplicate sends or disclosures).
     app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(deliver_webhooks)
     if settings.partner_topic_clients:

@@ -275,9 +275,14 @@ def runner_applies(
 
 def erasure_steps(stores: Stores) -> list[Projection[LogEntry]]:
     """What the family topic's runner applies after every projection: the key store forgets
-    what an erasure was to purge (ADR 0009), then SQLite's write-ahead logs are truncated (ADR
+    what an erasure was to purge (ADR 0009) — the error queue first deletes the items sealed with
+    the destroyed key — then SQLite's write-ahead logs are truncated (ADR
     0020). Not projections (no position, no table folded from the log), and not in the list, so
     a projection added to :data:`PROJECTIONS` can never run after them. One entry at a time
     (the runner's fallback, in the batch's one thread hop): both do nothing but for an erasure
     marker, which is rare."""
-    return [stores.keys.apply, ForgetWal(stores.alerts.engine, stores.keys.engine).apply]
+    return [
+        stores.quarantine.forget_erased,  # the error queue's items sealed with the key (ADR 0030)
+        stores.keys.apply,
+        ForgetWal(stores.alerts.engine, stores.keys.engine).apply,
+    ]

@@ -88,8 +88,13 @@ def test_a_projection_absent_from_the_list_is_not_run(tmp_path: Path) -> None:
         # The registry's order, then the erasure steps after every projection of the topic.
         family = applies[TopicRole.FAMILY_EVENTS]
         assert stores.team not in family
-        assert family[:3] == [stores.alerts, stores.sharing, stores.keys.apply]
-        assert len(family) == 4  # the last truncates SQLite's write-ahead logs
+        assert family[:4] == [
+            stores.alerts,
+            stores.sharing,
+            stores.quarantine.forget_erased,
+            stores.keys.apply,
+        ]
+        assert len(family) == 5  # the last truncates SQLite's write-ahead logs
         assert len(applies[TopicRole.DISCLOSURES]) == 1
         # ... nor measured by /metrics and /health.
         marks = {("families", 0): (0, 3)}
