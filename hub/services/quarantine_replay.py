@@ -37,6 +37,7 @@ from hub.events import CaseEvent, utc_now
 from hub.identity.store import IdentityStore
 from hub.kafka.codec import DecodeError
 from hub.kafka.publisher import Delivery, PublishError
+from hub.services.errors import NotRecordedError
 from hub.services.quarantine import (
     QueueContext,
     entry_for,
@@ -142,7 +143,12 @@ async def _replay_one(
     events = list(outcome.events)
     if dry_run:
         return Replayed(item.item_id, Result.MAPS, len(events), corrected=bool(correction))
-    failures = _not_stored(await context.sink.publish_many(events))
+    try:
+        published = await context.sink.publish_many(events)
+    except PublishError as error:  # nothing is marked: replay again (the ids are the same)
+        reason = f"the broker did not confirm the events; replay again: {error}"
+        raise NotRecordedError(reason) from error
+    failures = _not_stored(published)
     if failures:
         # Nothing is marked: the item stays as it was and can be replayed again (the ids are
         # the same, so what was stored is not doubled).

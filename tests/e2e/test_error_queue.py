@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hl7.client import MLLPClient
+from playwright.sync_api import sync_playwright
 
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
@@ -29,6 +30,7 @@ from hub.quarantine import quarantine_record
 from hub.settings import Settings
 from tests.builders import assigned, missed, registered
 from tests.e2e.conftest import api_process, reader, status_of
+from tests.e2e.test_hl7_noshow_to_inbox import CHROMIUM, artefacts_dir
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process, settings_env
 from tests.support.topics import disclosures_read, read_topic
@@ -106,6 +108,43 @@ def _alerts(base: str) -> list[dict[str, object]]:
     assert answer.status_code == 200, answer.text
     found: list[dict[str, object]] = answer.json()["alerts"]
     return found
+
+
+def _queue_page(base: str, row_id: str, others_id: str) -> None:
+    """The charity's engineer signs in, finds the refused row, opens it and replays it."""
+    key = reader("ie-2", CHARITY, "INTEGRATION_ENGINEER")["Authorization"].removeprefix("Bearer ")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+            page.goto(f"{base}/inbox/sign-in")
+            page.fill("#api_key", key)
+            page.click("#sign-in")
+            page.wait_for_url(f"{base}/queue")  # an engineer's home page is the queue
+            row = page.locator(f"tr[data-item-id='{row_id}']")
+            assert "is not a valid NHS number" in row.inner_text()
+            assert page.locator(f"tr[data-item-id='{others_id}']").count() == 0  # the trust's
+            page.screenshot(path=artefacts_dir() / "error-queue.png", full_page=True)
+            row.get_by_role("link", name="Open").click()
+            page.wait_for_url(f"**/queue/{row_id}")
+            assert page.locator("#status").inner_text() == "corrected"
+            assert "nhs_number" in page.locator("#errors").inner_text()
+            assert "NHS number mistyped" in page.locator(".correction").inner_text()
+            page.check("#dry-run")
+            page.click("#replay")
+            assert page.locator("#done").inner_text() == "Replay: maps"
+            page.click("#replay")
+            assert page.locator("#done").inner_text() == "Replay: replayed"
+            assert page.locator("#status").inner_text() == "replayed"
+            page.screenshot(path=artefacts_dir() / "error-queue-item.png", full_page=True)
+            # Another organisation's item is not found, as if it did not exist.
+            response = page.goto(f"{base}/queue/{others_id}")
+            assert response is not None
+            assert response.status == 404
+        finally:
+            browser.close()
 
 
 def _appointments(base: str) -> list[str]:
@@ -242,9 +281,11 @@ def test_the_engineers_day(queue_hub: tuple[Settings, str], tmp_path: Path) -> N
         timeout=10,
     )
     assert corrected.status_code == 201, corrected.text
+    # The charity's engineer works it on the queue page (headless Chromium): replays it there.
+    _queue_page(base, row_id, item_id)
     replayed = httpx.post(
         f"{base}/quarantine/{row_id}/replay", headers=charity_engineer, timeout=30
-    ).json()
+    ).json()  # again, through the API: the same event id, nothing doubled
     assert replayed["results"] == [
         {"item_id": row_id, "result": "replayed", "events": 1, "corrected": True, "errors": []}
     ]
