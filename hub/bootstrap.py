@@ -28,13 +28,18 @@ from hub.alerts.timers import alert_rules
 from hub.auth.store import ClientStore
 from hub.connectors.partners import DEFAULT_PARTNERS_DIR, PartnerFeed, load_partners
 from hub.connectors.receipts import Receipts
+from hub.connectors.sources import SourceRegistry, load_sources
 from hub.erasure.keystore import SubjectKeyStore, open_key_store
+from hub.errorqueue.store import OrganisationOf, QuarantineStore
 from hub.events import utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.projections.registry import create_schemas
 from hub.services.parties import check_parties
+from hub.services.quarantine import QueueContext
+from hub.services.quarantine_replay import Mappers
+from hub.services.sharing_changes import ChangeStores
 from hub.settings import Settings
 from hub.sharing.agreement import DEFAULT_AGREEMENT, Agreement, load_agreement
 from hub.sharing.change_log import ChangeLog
@@ -70,6 +75,7 @@ class Hub:
     subscriptions: SubscriptionStore
     destinations: Destinations
     sink: CaseEventSink
+    quarantine: QuarantineStore
     _publisher: KafkaPublisher | None = field(default=None, repr=False)
 
     @property
@@ -132,8 +138,35 @@ def build_hub(
         # Every write path (sharing routes, partner webhooks and uploads, timers) publishes
         # through this sink: a withdrawal it records binds the next read.
         sink=sink.applying_sharing_facts(stores.sharing),
+        quarantine=stores.quarantine,
         _publisher=publisher,
     )
+
+
+def error_queue(hub: Hub) -> tuple[QueueContext, Mappers]:
+    """The error queue's use cases on ``hub`` (ADR 0030): what they read and write, and the
+    mappings a replay maps with, read afresh at each replay (the engineer's fix in the source
+    or partner files applies without a restart)."""
+    settings = hub.settings
+    context = QueueContext(
+        hub.quarantine, hub.keys, hub.sink, settings, hub.agreement.version, hub.clock
+    )
+    changes = ChangeStores(
+        agreement=hub.agreement,
+        identity=hub.identity,
+        sharing=hub.sharing,
+        team=hub.team,
+        alerts=hub.alerts,
+        changes=hub.changes,
+        clock=hub.clock,
+    )
+    mappers = Mappers(
+        sources=lambda: sources_of(settings),
+        partners=lambda: load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR),
+        changes=changes,
+        identity=hub.identity,
+    )
+    return context, mappers
 
 
 def open_publisher(settings: Settings, client_id: str) -> KafkaPublisher:
@@ -225,6 +258,34 @@ class ProjectionStores:
     identity: IdentityStore
     sharing: SharingStore
     keys: SubjectKeyStore
+    quarantine: QuarantineStore
+
+
+def sources_of(settings: Settings) -> SourceRegistry:
+    """The per-source configuration as it is now (``HUB_SOURCES_DIR``, else config/sources)."""
+    return load_sources(settings.sources_dir) if settings.sources_dir else load_sources()
+
+
+def organisation_of(settings: Settings) -> OrganisationOf:
+    """Which organisation owns a refused input's source system, from the configuration: an
+    HL7 sender (``application@facility``) by its sending facility, any other by its system name
+    in the sources' and partners' files. None when none says: the input is then the hub
+    operators' alone (ADR 0030)."""
+    sources = sources_of(settings)
+    owners = {
+        feed.config.system: code
+        for code, feed in load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR).items()
+    }
+    owners.update({source.system: source.organisation_code for source in sources.all()})
+
+    def owner(system: str | None) -> str | None:
+        if system is None:
+            return None
+        _, at, facility = system.rpartition("@")
+        source = sources.for_facility(facility) if at else None
+        return source.organisation_code if source is not None else owners.get(system)
+
+    return owner
 
 
 def build_projection_stores(
@@ -247,6 +308,7 @@ def build_projection_stores(
         identity=IdentityStore(engine),
         sharing=SharingStore(engine),
         keys=open_key_store(settings),
+        quarantine=QuarantineStore(engine, organisation_of(settings)),
     )
     # An erasure drops the sharing facts this process keeps with the subject keys (ADR 0025).
     stores.keys.when_erased(stores.sharing.forget)

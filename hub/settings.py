@@ -68,7 +68,8 @@ class Settings(BaseSettings):
         gt=0,
         description="How long the quarantine and dead-letter topics keep records (retention.ms, "
         "set when the hub creates them). Refused input that names no NHS number is kept in "
-        "clear, so this is the limit on how long it can name anyone (ADR 0020).",
+        "clear, so this is the limit on how long it can name anyone (ADR 0020). The error "
+        "queue purges its items last seen longer ago (ADR 0030).",
     )
     case_events_topic: str = "hub.case-events.v1"
     quarantine_topic: str = "hub.quarantine.v1"

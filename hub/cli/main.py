@@ -16,6 +16,7 @@ import typer
 from hub.cli.clients import clients_app
 from hub.cli.common import load_settings, parties_checked, with_local_broker
 from hub.cli.connectors import connector_app
+from hub.cli.quarantine import quarantine_app
 from hub.cli.subscriptions import subscriptions_app
 from hub.settings import Settings
 
@@ -35,6 +36,7 @@ app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
 app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(quarantine_app, name="quarantine")
 keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0020).")
 app.add_typer(keys_app, name="keys")
 

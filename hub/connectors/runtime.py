@@ -29,7 +29,7 @@ from tenacity import (
 
 from hub.connectors.cursors import CursorStore, Written
 from hub.connectors.outcomes import Mapped, Outcome, Refused, translate
-from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record
+from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, csv_row_type
 from hub.erasure.keystore import ErasureInProgressError
 from hub.events import CaseEvent, utc_now
 from hub.ingest.record_limits import RecordTooLargeError
@@ -84,6 +84,7 @@ def refusal_record(refused: Refused, *, channel: str, system: str) -> Quarantine
         reason=f"{refused.record.location}: refused by the {system} connector",
         errors=refused.issues,
         source_system=system,
+        content_type=csv_row_type(refused.record.header) if refused.record.header else None,
     )
 
 

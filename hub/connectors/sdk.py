@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from email.message import EmailMessage
 from typing import Annotated, Any, BinaryIO, ClassVar, Final, Generic, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,9 +96,33 @@ class Record:
     key: str
     raw: bytes
     fields: Mapping[str, str]
+    # A CSV row's header: its raw line alone says nothing of its columns (ADR 0030).
+    header: tuple[str, ...] = ()
 
     def digest(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
+
+
+def csv_row_type(header: Sequence[str]) -> str:
+    """The content type of a CSV row kept without its file: ``text/csv`` (RFC 4180) with
+    ``header=absent`` and the columns, so the row can be read again on its own (ADR 0030)."""
+    message = EmailMessage()
+    message["content-type"] = "text/csv"
+    message.set_param("header", "absent")
+    message.set_param("columns", ",".join(header))
+    return str(message["content-type"])
+
+
+def csv_row_columns(content_type: str | None) -> tuple[str, ...] | None:
+    """The columns :func:`csv_row_type` wrote, or None for any other content type."""
+    if not content_type:
+        return None
+    message = EmailMessage()
+    message["content-type"] = content_type
+    columns = message.get_param("columns")
+    if message.get_content_type() != "text/csv" or not isinstance(columns, str):
+        return None
+    return tuple(columns.split(","))
 
 
 class RecordError(ValueError):
@@ -218,7 +243,8 @@ def _csv_records(
             continue  # blank line
         fields = {column: value.strip() for column, value in zip(header, row, strict=False)}
         key = _record_key(fields, keys, f"line:{start}")
-        yield Record(f"{name}:{start}", key, "".join(consumed).encode(), fields)
+        raw = "".join(consumed).encode()
+        yield Record(f"{name}:{start}", key, raw, fields, tuple(header))
 
 
 def read_view(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -72,6 +73,12 @@ class SourceConfig(BaseModel):
         default_factory=dict,
         description="Clinic / location code (AIL-3.1) -> ODS code of the organisation running it.",
     )
+    unknown_clinics: Literal["owner", "refuse"] = Field(
+        default="owner",
+        description="A clinic code (AIL-3.1) not in clinics: 'owner' attributes the appointment "
+        "to the source's organisation; 'refuse' refuses the message (AE, quarantined) until the "
+        "clinic is added and the message replayed from the error queue.",
+    )
 
     practitioner_roles: PractitionerRoles = Field(
         default_factory=PractitionerRoles,
@@ -101,6 +108,9 @@ class SourceRegistry:
         """The first configured source of an organisation (by file name): what a FHIR client of
         that organisation sends is read with its practitioner roles."""
         return next((s for s in self._sources if s.organisation_code == organisation_code), None)
+
+    def all(self) -> tuple[SourceConfig, ...]:
+        return self._sources
 
     def __len__(self) -> int:
         return len(self._by_facility)

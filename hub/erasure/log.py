@@ -145,6 +145,10 @@ class CaseEventLog:
                     decoded.append(error)
             return decoded
 
+    def key_id_of(self, value: bytes) -> str:
+        """The id of the key an entry is sealed with: its Kafka key on the case-event topic."""
+        return self._parse(value)[0]
+
     def _parse(self, value: bytes) -> tuple[str, str, dict[str, Any]]:
         """The key id, the entry's record name and its fields (not yet opened)."""
         datum = self._framing.decode(value)

@@ -49,11 +49,13 @@ from hub.http.openapi import (
     fhir_errors,
 )
 from hub.http.partners import partner_router
+from hub.http.quarantine import quarantine_router
 from hub.http.refusals import answer_refusals
 from hub.http.stream import stream_router
 from hub.http.subscriptions import subscription_router
 from hub.http.team import team_router
 from hub.http.web.inbox import inbox_router
+from hub.http.web.queue import queue_router
 from hub.http.web.session import NotSignedInError, session_router, sign_in_required
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import cluster_health
@@ -121,8 +123,10 @@ def create_api(
     app.include_router(documented(alert_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(team_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(subscription_router()))
+    app.include_router(documented(quarantine_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())
+    app.include_router(queue_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
     app.add_exception_handler(413, too_large)

@@ -24,13 +24,15 @@ from starlette.types import ASGIApp
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import Client, ClientStore
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, error_queue
 from hub.connectors.partners import PartnerFeed
 from hub.connectors.receipts import Receipts
 from hub.erasure.keystore import SubjectKeyStore
 from hub.http.authentication import API_KEY_SCHEME, BEARER_SCHEME, SESSION_SCHEME, authenticate
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
+from hub.services.quarantine import QueueContext
+from hub.services.quarantine_replay import Mappers
 from hub.services.release import SharingContext
 from hub.services.sharing_changes import ChangeStores
 from hub.sharing.agreement import Agreement
@@ -159,6 +161,11 @@ def change_stores(hub: HubDep) -> ChangeStores:
     )
 
 
+def error_queue_of(hub: HubDep) -> tuple[QueueContext, Mappers]:
+    """The error queue's use cases on the hub (ADR 0030)."""
+    return error_queue(hub)
+
+
 AgreementDep = Annotated[Agreement, Depends(agreement)]
 ClockDep = Annotated[Callable[[], datetime], Depends(clock)]
 AlertsDep = Annotated[MissedAppointmentStore, Depends(alerts_store)]
@@ -175,6 +182,7 @@ DestinationsDep = Annotated[Destinations, Depends(destinations)]
 SinkDep = Annotated[CaseEventSink, Depends(sink)]
 SharingContextDep = Annotated[SharingContext, Depends(sharing_context)]
 ChangeStoresDep = Annotated[ChangeStores, Depends(change_stores)]
+QueueDep = Annotated[tuple[QueueContext, Mappers], Depends(error_queue_of)]
 
 
 def authenticated_client(

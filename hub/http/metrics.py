@@ -10,6 +10,7 @@ workers run, survives their restarts, and two API replicas report the same numbe
 * alert changes: rows of the change feed (``alert_changes``) by change — raised, routed,
   escalated, acknowledged, closed, erased;
 * quarantine and dead-letter sizes: the records those topics hold (end minus start offset);
+* the error queue: refused inputs by channel, source, reason and status (ADR 0030);
 * webhook deliveries: failed attempts and unresolved dead letters (``hub/subscriptions``).
 
 The names, labels and example alert rules are in ``docs/operations.md``.
@@ -29,6 +30,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.alerts.changes import feed
+from hub.errorqueue.store import QuarantineStore
 from hub.kafka.admin import admin
 from hub.projections.registry import PROJECTIONS, ProjectionSpec
 from hub.projections.resume import stored_projections
@@ -192,8 +194,18 @@ class HubCollector:
         try:
             changes = alert_change_totals(self._engine)
             failed, dead = webhook_totals(self._engine)
+            queue = QuarantineStore(self._engine, lambda _: None).counts()
         except SQLAlchemyError:
             return
+        items = GaugeMetricFamily(
+            "hub_error_queue_items",
+            "Refused inputs in the error queue (ADR 0030) by channel, source system, reason "
+            "(the first error's location) and status.",
+            labels=["channel", "source", "reason", "status"],
+        )
+        for labels, count in sorted(queue.items()):
+            items.add_metric(list(labels), count)
+        yield items
         alerts = CounterMetricFamily(
             "hub_alert_changes",
             "Alert changes recorded in the change feed (raised, routed, escalated, "

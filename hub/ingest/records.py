@@ -99,6 +99,10 @@ class SealedTopic(Generic[M]):
                     decoded.append(error)
             return decoded
 
+    def key_ids_of(self, value: bytes) -> tuple[str, ...]:
+        """The ids of the keys a record is sealed with (random ids: they name nobody)."""
+        return self._parse(value).key_ids
+
     def _parse(self, value: bytes) -> SealedRecord:
         datum = self._framing.decode(value)
         try:

@@ -176,6 +176,13 @@ class CaseEventSink:
             {"hub-channel": record.channel.encode()},
         )
 
+    async def republish(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, bytes]
+    ) -> Delivery:
+        """An entry of a sealed topic written again as it is (a dead letter replayed from the
+        error queue, ADR 0030): sealed already, so nothing here opens it."""
+        return await self._publisher.publish(topic, key, value, headers)
+
     async def disclose(self, disclosure: Disclosure) -> Delivery:
         """Record a disclosure durably; the caller releases the data only after this returns."""
         key, value = await asyncio.to_thread(self._disclosures.encode, disclosure)

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, NamedTuple, cast
 
 import faust
@@ -27,6 +28,8 @@ from hub.bootstrap import build_hub
 from hub.disclosures import Disclosure
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
+from hub.errorqueue.fold import Refusal
+from hub.errorqueue.log import DeadLetterLog, QuarantineLog
 from hub.identity.routing import FamilyRouter, may_rekey_others
 from hub.ingest.records import disclosure_log
 from hub.kafka.admin import ensure_topics
@@ -104,6 +107,19 @@ def create_app(
         sink,
         settings.dead_letter_topic,
     )
+    # The error queue (ADR 0030) folds what was refused: quarantined input and dead letters.
+    quarantine: ProjectionRunner[Refusal] = ProjectionRunner(
+        applies[TopicRole.QUARANTINE],
+        QuarantineLog(hub.keys, settings.quarantine_topic, schemas),
+        sink,
+        settings.dead_letter_topic,
+    )
+    dead_letters: ProjectionRunner[Refusal] = ProjectionRunner(
+        applies[TopicRole.DEAD_LETTERS],
+        DeadLetterLog(settings.dead_letter_topic, schemas),
+        sink,
+        settings.dead_letter_topic,
+    )
     timers = AlertTimers(alerts, sink, rules, hub.clock)
 
     async def alert_timers() -> None:
@@ -131,6 +147,21 @@ def create_app(
         elif report.delivered or report.retrying or report.dead_lettered or report.stopped:
             log.info("webhooks: %s", report)
 
+    async def purge_error_queue() -> None:
+        """Error-queue items last seen longer ago than the quarantine topic keeps its records
+        (``HUB_QUARANTINE_RETENTION_DAYS``, ADR 0030) are deleted; a failing run is retried
+        next hour."""
+        cutoff = hub.clock() - timedelta(days=settings.quarantine_retention_days)
+        queue = hub.quarantine
+        try:
+            removed = await asyncio.to_thread(lambda: queue.purge(queue.last_seen_before(cutoff)))
+        except OperationalError as error:
+            log.warning("error queue: purge failed, retrying next hour: %s", error)
+            return
+        if removed:
+            log.info("error queue: %d item(s) past retention purged", removed)
+
+    app.timer(interval=3600.0, on_leader=True)(purge_error_queue)
     # On the leader only: with several workers, one pushes (no duplicate sends or disclosures).
     app.timer(interval=settings.subscription_interval_seconds, on_leader=True)(deliver_webhooks)
     if settings.partner_topic_clients:
@@ -176,6 +207,8 @@ def create_app(
         app, settings.family_events_topic, "family_projections", family_events, watchdog, batches
     )
     _agent(app, settings.disclosures_topic, "disclosure_log", disclosures, watchdog, batches)
+    _agent(app, settings.quarantine_topic, "error_queue", quarantine, watchdog, batches)
+    _agent(app, settings.dead_letter_topic, "dead_letters", dead_letters, watchdog, batches)
     _resume_from_store(app, engine, stored_projections(settings, projections))
     return app, publisher
 

@@ -38,6 +38,10 @@ from hub.disclosures import Disclosure
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import LogEntry
 from hub.erasure.wal import ForgetWal
+from hub.errorqueue.fold import PROJECTION as ERROR_QUEUE
+from hub.errorqueue.fold import Refusal
+from hub.errorqueue.store import DEAD_LETTER_PROJECTION, QuarantineStore
+from hub.errorqueue.store import FOLDED as QUEUE_TABLES
 from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_metadata
 from hub.projections.runner import Projection, Step
 from hub.settings import Settings
@@ -65,12 +69,18 @@ class TopicRole(StrEnum):
     CASE_EVENTS = "case-events"  # as connectors keyed them: the person index reads these
     FAMILY_EVENTS = "family-events"  # keyed by family (ADR 0010): every other projection
     DISCLOSURES = "disclosures"  # sealed disclosure records (ADR 0007)
+    QUARANTINE = "quarantine"  # refused input, sealed (ADR 0020): the error queue (ADR 0030)
+    DEAD_LETTERS = "dead-letters"  # entries a projection refused: the error queue too
 
     def topic(self, settings: Settings) -> str:
         if self is TopicRole.CASE_EVENTS:
             return settings.case_events_topic
         if self is TopicRole.FAMILY_EVENTS:
             return settings.family_events_topic
+        if self is TopicRole.QUARANTINE:
+            return settings.quarantine_topic
+        if self is TopicRole.DEAD_LETTERS:
+            return settings.dead_letter_topic
         return settings.disclosures_topic
 
 
@@ -115,6 +125,8 @@ class Stores(Protocol):
     def sharing(self) -> SharingStore: ...
     @property
     def keys(self) -> SubjectKeyStore: ...
+    @property
+    def quarantine(self) -> QuarantineStore: ...
 
 
 # A fresh generation (ADR 0015): its tables, and a store that writes them under its own name.
@@ -177,6 +189,14 @@ def _disclosures(stores: Stores) -> ProjectionStore[Disclosure]:
     return DisclosureLog(stores.sharing)
 
 
+def _quarantine(stores: Stores) -> ProjectionStore[Refusal]:
+    return stores.quarantine
+
+
+def _dead_letters(stores: Stores) -> ProjectionStore[Refusal]:
+    return stores.quarantine.of_dead_letters()
+
+
 # In the order each topic's runner applies them.
 PROJECTIONS: Final[tuple[ProjectionSpec[Any], ...]] = (
     ProjectionSpec[LogEntry](
@@ -202,6 +222,11 @@ PROJECTIONS: Final[tuple[ProjectionSpec[Any], ...]] = (
     ProjectionSpec[LogEntry](SHARING_PROJECTION, TopicRole.FAMILY_EVENTS, _sharing, (facts_table,)),
     ProjectionSpec[Disclosure](
         DISCLOSURE_PROJECTION, TopicRole.DISCLOSURES, _disclosures, (disclosures_table,)
+    ),
+    # The error queue (ADR 0030): both topics into one store, each under its own name.
+    ProjectionSpec[Refusal](ERROR_QUEUE, TopicRole.QUARANTINE, _quarantine, QUEUE_TABLES),
+    ProjectionSpec[Refusal](
+        DEAD_LETTER_PROJECTION, TopicRole.DEAD_LETTERS, _dead_letters, QUEUE_TABLES
     ),
 )
 
@@ -250,9 +275,14 @@ def runner_applies(
 
 def erasure_steps(stores: Stores) -> list[Projection[LogEntry]]:
     """What the family topic's runner applies after every projection: the key store forgets
-    what an erasure was to purge (ADR 0009), then SQLite's write-ahead logs are truncated (ADR
+    what an erasure was to purge (ADR 0009) — the error queue first deletes the items sealed with
+    the destroyed key — then SQLite's write-ahead logs are truncated (ADR
     0020). Not projections (no position, no table folded from the log), and not in the list, so
     a projection added to :data:`PROJECTIONS` can never run after them. One entry at a time
     (the runner's fallback, in the batch's one thread hop): both do nothing but for an erasure
     marker, which is rare."""
-    return [stores.keys.apply, ForgetWal(stores.alerts.engine, stores.keys.engine).apply]
+    return [
+        stores.quarantine.forget_erased,  # the error queue's items sealed with the key (ADR 0030)
+        stores.keys.apply,
+        ForgetWal(stores.alerts.engine, stores.keys.engine).apply,
+    ]

@@ -47,6 +47,8 @@ KNOWN_ROLES: Final = frozenset(
         *GOVERNANCE_ROLES,
         *ERASURE_ROLES,
         "PARTNER_SYSTEM",
+        # Works the error queue of the organisation's own sources (ADR 0030); reads no case.
+        "INTEGRATION_ENGINEER",
     }
 )
 

@@ -59,9 +59,11 @@ def test_metrics_report_lag_alerts_quarantine_and_dead_letters(
     with api_process(settings, tmp_path) as base:
         before = scrape(base)
         assert total(before, "hub_kafka_up") == 1
-        # No worker yet: the person index has all six entries to apply, nothing else has any.
+        # No worker yet: the person index has all six entries to apply, the error queue the three
+        # refused inputs (ADR 0030), nothing else has any.
         assert total(before, "hub_projection_lag", projection="identity", topic=case_events) == 6
-        assert total(before, "hub_projection_lag") == 6
+        assert total(before, "hub_projection_lag", projection="error-queue") == 3
+        assert total(before, "hub_projection_lag") == 9
         partitions = {
             dict(labels)["partition"]
             for (name, labels) in before
@@ -100,6 +102,8 @@ def test_metrics_report_lag_alerts_quarantine_and_dead_letters(
         assert total(after, "hub_projection_lag", projection=projection, topic=family) == 0
     assert total(after, "hub_projection_stalled") == 0
     assert total(after, "hub_dead_lettered_records") == 1  # the garbage
+    # The error queue holds the garbage as a dead letter, by channel, source, reason, status.
+    assert total(after, "hub_error_queue_items", channel="dead-letter", status="open") == 1
     assert total(after, "hub_quarantined_records") == 3
     assert total(after, "hub_webhook_failed_attempts_total") == 0
     assert total(after, "hub_webhook_dead_letters") == 0

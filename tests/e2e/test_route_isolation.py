@@ -156,6 +156,21 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("GET", "/subscriptions"): "lists the caller's own",
     ("GET", "/inbox"): "the caller's own alerts",
     ("POST", "/inbox/sign-out"): "the caller's own session",
+    # The error queue (ADR 0030): an engineer's own organisation's input only, anything else
+    # 404 (tests/unit/test_error_queue_fold.py, tests/e2e/test_error_queue.py).
+    ("GET", "/quarantine"): "the caller's organisation's refused input",
+    ("GET", "/quarantine/{item_id}"): "404 for another organisation's item (test_error_queue)",
+    (
+        "POST",
+        "/quarantine/{item_id}/corrections",
+    ): "404 for another organisation's (test_error_queue)",
+    ("POST", "/quarantine/{item_id}/replay"): "404 for another organisation's item",
+    ("POST", "/quarantine/{item_id}/dismiss"): "404 for another organisation's item",
+    ("POST", "/quarantine/replay"): "replays the caller's organisation's items only",
+    ("GET", "/queue"): "the caller's organisation's refused input",
+    ("GET", "/queue/{item_id}"): "404 for another organisation's item (test_error_queue)",
+    ("POST", "/queue/{item_id}/replay"): "404 for another organisation's item",
+    ("POST", "/queue/{item_id}/dismiss"): "404 for another organisation's item",
 }
 
 

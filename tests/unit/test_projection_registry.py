@@ -12,6 +12,8 @@ import pytest
 
 from hub.alerts.fold import PROJECTION as ALERTS
 from hub.bootstrap import build_projection_stores
+from hub.errorqueue.fold import PROJECTION as ERROR_QUEUE
+from hub.errorqueue.store import DEAD_LETTER_PROJECTION
 from hub.http.metrics import lags, watched
 from hub.identity.store import IDENTITY_PROJECTION
 from hub.projections.registry import (
@@ -37,7 +39,15 @@ WITHOUT_TEAM: tuple[ProjectionSpec[Any], ...] = tuple(s for s in PROJECTIONS if 
 def test_the_registry_names_every_projection_once() -> None:
     names = Counter(spec.name for spec in PROJECTIONS)
     assert names == Counter(
-        [IDENTITY_PROJECTION, ALERTS, TEAM, SHARING_PROJECTION, DISCLOSURE_PROJECTION]
+        [
+            IDENTITY_PROJECTION,
+            ALERTS,
+            TEAM,
+            SHARING_PROJECTION,
+            DISCLOSURE_PROJECTION,
+            ERROR_QUEUE,
+            DEAD_LETTER_PROJECTION,
+        ]
     )
     tables = [table.name for table in derived_tables()]
     assert len(tables) == len(set(tables))  # no table belongs to two projections
@@ -49,6 +59,8 @@ def test_resume_and_the_lag_figures_read_the_registry() -> None:
         "cases": [IDENTITY_PROJECTION],
         "families": [ALERTS, TEAM, SHARING_PROJECTION],
         "disclosed": [DISCLOSURE_PROJECTION],
+        SETTINGS.quarantine_topic: [ERROR_QUEUE],
+        SETTINGS.dead_letter_topic: [DEAD_LETTER_PROJECTION],
     }
     assert sorted(watched(SETTINGS)) == sorted(
         (spec.name, spec.reads.topic(SETTINGS)) for spec in PROJECTIONS
@@ -76,8 +88,13 @@ def test_a_projection_absent_from_the_list_is_not_run(tmp_path: Path) -> None:
         # The registry's order, then the erasure steps after every projection of the topic.
         family = applies[TopicRole.FAMILY_EVENTS]
         assert stores.team not in family
-        assert family[:3] == [stores.alerts, stores.sharing, stores.keys.apply]
-        assert len(family) == 4  # the last truncates SQLite's write-ahead logs
+        assert family[:4] == [
+            stores.alerts,
+            stores.sharing,
+            stores.quarantine.forget_erased,
+            stores.keys.apply,
+        ]
+        assert len(family) == 5  # the last truncates SQLite's write-ahead logs
         assert len(applies[TopicRole.DISCLOSURES]) == 1
         # ... nor measured by /metrics and /health.
         marks = {("families", 0): (0, 3)}

@@ -67,6 +67,7 @@ TRIGGERS: Final[dict[tuple[str, str], EventType]] = {
 
 REQUIRED_FIELD_MISSING: Final = 101
 DATA_TYPE_ERROR: Final = 102
+TABLE_VALUE_NOT_FOUND: Final = 103
 SEGMENT_SEQUENCE_ERROR: Final = 100
 UNSUPPORTED_MESSAGE_TYPE: Final = 200
 UNSUPPORTED_EVENT_CODE: Final = 201
@@ -400,6 +401,18 @@ def _appointment(
     end = _time(sch, "SCH", 11, source, problems, required=False, component=5)
     ail = first_segment(message, "AIL")
     clinic = value(ail, 3, 1, 1) if ail is not None else ""
+    if clinic and source.unknown_clinics == "refuse" and clinic not in source.clinics:
+        # Refused rather than attributed to the source's owner: the engineer adds the clinic to
+        # the source's [clinics] and replays the message from the error queue (ADR 0030).
+        problems.append(
+            Hl7Problem(
+                "AIL",
+                3,
+                f"unknown clinic code {clinic!r}: not in [clinics] of source {source.system}",
+                TABLE_VALUE_NOT_FOUND,
+                1,
+            )
+        )
     organisation = source.clinics.get(clinic, organisation)
     type_code, type_text, reason = value(sch, 8, 1, 1), value(sch, 8, 1, 2), value(sch, 7, 1, 1)
     service_type = next(

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from hub.auth.credentials import SESSION_COOKIE
+from hub.errorqueue.fold import INTEGRATION_ENGINEER
 from hub.http.authentication import authenticate
 from hub.http.dependencies import ClientsDep
 from hub.http.web.i18n import LANGUAGE_COOKIE, LANGUAGES, N_
@@ -88,7 +89,9 @@ def session_router(settings: Settings) -> APIRouter:
         if client is None:
             return sign_in_page(request, error=UNKNOWN_KEY, status_code=401)
         token, _ = clients.issue_access_token(client.client_id, lifetime)
-        response = RedirectResponse("/inbox", status_code=303)
+        # An integration engineer's page is the error queue (ADR 0030); everyone else's the inbox.
+        home = "/queue" if client.role == INTEGRATION_ENGINEER else "/inbox"
+        response = RedirectResponse(home, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             token,

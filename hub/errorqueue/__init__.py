@@ -1,0 +1,1 @@
+"""The error queue: what the hub refused (quarantine, dead letters), as an engineer works it."""
