@@ -287,7 +287,12 @@ async def _run_batch(
         if before is not None:
             report.changed += 1
         to_send.append(Mapped(outcome.record, new_events))
-        written[key] = Written(key, digest, frozenset(str(e.event_id) for e in outcome.events))
+        written[key] = Written(
+            key,
+            digest,
+            frozenset(str(e.event_id) for e in outcome.events),
+            replaces=before is not None,
+        )
     delivered = await deliver(
         sink,
         to_send,
