@@ -162,6 +162,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Open MLLP connections one source address may hold; more are closed at once.",
     )
+    mllp_group_window_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=50,
+        description="While other messages' events are being published, the events of messages "
+        "arriving on any connection within this long are published with them, as one group "
+        "(ADR 0028); each is acknowledged once the whole group is in Kafka. A message that "
+        "arrives when nothing is being published does not wait.",
+    )
+    mllp_group_max_events: int = Field(
+        default=500,
+        ge=1,
+        description="A group commit is published at once when it holds this many events.",
+    )
     alert_grace_minutes: float = Field(
         default=30,
         description="A booked appointment with no arrival, attendance, cancellation or "

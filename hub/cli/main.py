@@ -290,7 +290,8 @@ def api() -> None:
 
 @app.command("mllp")
 def mllp() -> None:
-    """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR)."""
+    """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR;
+    group commit of concurrent senders: HUB_MLLP_GROUP_WINDOW_MS, HUB_MLLP_GROUP_MAX_EVENTS)."""
     from hub.bootstrap import publishing
     from hub.connectors.hl7v2.listener import serve
 

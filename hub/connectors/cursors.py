@@ -88,6 +88,10 @@ class Written:
     key: str
     digest: str
     event_ids: frozenset[str]
+    # The batch's lookup found a row for the key (a changed record): it is replaced. A new
+    # record's row is inserted without a delete first; one there all the same (another run of
+    # the same extract at once) fails the commit on the primary key, never silently.
+    replaces: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +153,8 @@ class CursorStore:
         """After the batch's events were acknowledged: remember new/changed rows, mark the rest
         seen by this run. One transaction."""
         with self._engine.begin() as connection:
-            for rows_with_keys in _rows_with(extract, [row.key for row in written]):
+            replaced = [row.key for row in written if row.replaces]
+            for rows_with_keys in _rows_with(extract, replaced):
                 connection.execute(delete(rows_table).where(rows_with_keys))
             if written:
                 connection.execute(

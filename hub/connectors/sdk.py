@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -285,6 +286,19 @@ def _as_text(value: object) -> str:
 DATE_FORMATS: Final = ("%d/%m/%Y", "%Y-%m-%d")
 
 
+@functools.lru_cache(maxsize=8192)
+def parse_date(value: str, formats: tuple[str, ...] = DATE_FORMATS) -> date | None:
+    """``value`` read with the first of ``formats`` that fits, else None. Cached: ``strptime``
+    was a quarter of an extract's mapping time (docs/benchmarks.md), and an extract's dates
+    repeat (a million rows over a few years name a few thousand days)."""
+    for layout in formats:
+        try:
+            return datetime.strptime(value, layout).date()
+        except ValueError:
+            continue
+    return None
+
+
 class Fields:
     """Typed access to a record's fields that collects every problem, then raises them at once.
 
@@ -319,11 +333,9 @@ class Fields:
         value = self.text(name, required=required)
         if value is None:
             return None
-        for layout in formats:
-            try:
-                return datetime.strptime(value, layout).date()
-            except ValueError:
-                continue
+        parsed = parse_date(value, formats)
+        if parsed is not None:
+            return parsed
         shown = " or ".join(
             layout.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
             for layout in formats

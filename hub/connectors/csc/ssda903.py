@@ -35,6 +35,7 @@ from hub.events import (
 
 REASONS_NEW_EPISODE: Final = frozenset({"S", "L", "P", "T", "U", "B"})
 SAME_PERIOD_CONTINUES: Final = "X1"
+_REASONS_BY_LOWER: Final = {code.lower(): code for code in REASONS_NEW_EPISODE}
 PLANS: Final = Classification(DataCategory.SOCIAL_CARE_PLANS, Sensitivity.RESTRICTED)
 
 
@@ -52,7 +53,7 @@ class SSDA903Episodes(Connector[ConnectorConfig]):
         fields = Fields(record)
         child = fields.text("CHILD")
         started = fields.date("DECOM")
-        reason_new = fields.choice("RNE", {code.lower(): code for code in REASONS_NEW_EPISODE})
+        reason_new = fields.choice("RNE", _REASONS_BY_LOWER)
         legal_status = fields.text("LS")
         ended = fields.date("DEC", required=False)
         reason_ended = fields.text("REC", required=ended is not None)
@@ -62,12 +63,16 @@ class SSDA903Episodes(Connector[ConnectorConfig]):
         assert child
         assert started
         assert reason_new
+        starts = reason_new == "S"
+        ends = ended is not None and reason_ended != SAME_PERIOD_CONTINUES
+        if not starts and not ends:  # most episodes: a placement change within one period
+            return []
         emit = EventBuilder(
             config, record, (local_identifier(config, "child", child),), recorded_at
         )
         plan_id = f"{child}:LAC"
         events = []
-        if reason_new == "S":
+        if starts:
             started_plan = PlanStarted(
                 plan_id=plan_id,
                 plan_type=PlanType.LOOKED_AFTER,
@@ -77,7 +82,8 @@ class SSDA903Episodes(Connector[ConnectorConfig]):
             events.append(
                 emit(EventType.PLAN_STARTED, started_plan, occurred=started, classified=PLANS)
             )
-        if ended is not None and reason_ended != SAME_PERIOD_CONTINUES:
+        if ends:
+            assert ended is not None
             ended_plan = PlanEnded(
                 plan_id=plan_id,
                 plan_type=PlanType.LOOKED_AFTER,

@@ -58,11 +58,12 @@ def build_ack(message: hl7.Message | None, code: str, problems: Sequence[Hl7Prob
     if message is not None:
         try:  # python-hl7's builder; a degenerate MSH makes it raise, so fall back below
             msh = message.segment("MSH")
-            separators = str(msh)[3:8]
+            # MSH-1 and MSH-2 as sent, without joining the whole segment to slice them out.
+            separators = (str(msh[1]) + str(msh[2]))[:5]
             ack = message.create_ack(
                 code, _ack_control_id(value(msh, 10), code), HUB_APPLICATION, HUB_FACILITY
             )
-            lines = [line for line in str(ack).split("\r") if line]
+            lines = [text for text in map(str, ack) if text]
         except (IndexError, KeyError, ValueError, TypeError):
             lines = None
     if lines is None:

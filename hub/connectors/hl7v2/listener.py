@@ -2,13 +2,16 @@
 publish -> acknowledge.
 
 Framing is python-hl7's asyncio MLLP support. Per connection, messages are handled one after
-another (order is kept); connections proceed concurrently, sharing no lock and no per-message
-step they would queue behind — a message's events are sealed in one thread hop and published as
-one batch (:meth:`~hub.ingest.sink.CaseEventSink.publish_many`), so one sender waiting on the
-key store or the broker holds up only itself. Each message is acknowledged only once its fate
+another (order is kept); connections proceed concurrently, sharing no lock and no step they
+would queue behind. The events of messages that arrive on different connections at nearly the
+same moment are sealed in one thread hop and published as one batch — a group commit
+(:class:`~hub.ingest.group_commit.GroupCommit`, ADR 0028: ``HUB_MLLP_GROUP_WINDOW_MS``,
+``HUB_MLLP_GROUP_MAX_EVENTS``) — and a group held up by the key store or the broker holds up
+only the senders in it, never the next group. Each message is acknowledged only once its fate
 is durable:
 
-* ``AA`` after every event it stands for is in Kafka (the delivery report confirmed it);
+* ``AA`` after every event it stands for is in Kafka (the delivery report confirmed it, and
+  that of every other event of its group);
 * ``AE`` / ``AR`` after the raw message is in the quarantine topic with the reason;
 * ``AR`` with error 207 when Kafka did not confirm either write: nothing was accepted and the
   sender must resend.
@@ -43,6 +46,7 @@ from hub.connectors.outcomes import Mapped, Refused
 from hub.connectors.sdk import Record
 from hub.connectors.sources import SourceRegistry, load_sources
 from hub.events import utc_now
+from hub.ingest.group_commit import GroupCommit
 from hub.ingest.record_limits import RecordTooLargeError
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError
@@ -78,8 +82,13 @@ class MllpListener:
         *,
         idle_timeout_s: float = 120.0,
         max_per_address: int = 20,
+        group_window_s: float = 0.002,
+        group_max_events: int = 500,
     ) -> None:
         self._sink = sink
+        self._group = GroupCommit(
+            sink.publish_many, window_s=group_window_s, max_events=group_max_events
+        )
         self._sources = sources
         self._host = host
         self._port = port
@@ -87,6 +96,10 @@ class MllpListener:
         self._max_per_address = max_per_address
         self._open: Counter[str] = Counter()  # connections per source address
         self._server: asyncio.Server | None = None
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        return self._group
 
     @property
     def port(self) -> int:
@@ -105,6 +118,7 @@ class MllpListener:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await self._group.aclose()
 
     async def handle(self, raw: bytes) -> bytes:
         """The acknowledgement for one message, after its fate is durable."""
@@ -131,11 +145,12 @@ class MllpListener:
         return build_ack(received.message, code, problems).encode(charset(raw), "replace")
 
     async def _publish(self, outcome: Mapped) -> Mapped | Refused:
-        """The message's events as one batch: sealed in one hop, their acks awaited together
-        (never one ack per event). Too large for a Kafka record: AE, for good; not confirmed,
-        or about a person being erased: AR, send again (ids are deterministic)."""
+        """The message's events in a group commit: sealed in one hop with the group's, their
+        acks awaited together (never one ack per event). Too large for a Kafka record: AE, for
+        good; not confirmed, or about a person being erased: AR, send again (ids are
+        deterministic)."""
         try:
-            results = await self._sink.publish_many(outcome.events)
+            results = await self._group.publish_many(outcome.events)
         except PublishError as error:
             return _not_stored(outcome.record, error)
         for result in results:
@@ -211,6 +226,8 @@ def serve(settings: Settings, sink: CaseEventSink) -> None:
             settings.mllp_port,
             idle_timeout_s=settings.mllp_idle_timeout_seconds,
             max_per_address=settings.mllp_max_connections_per_address,
+            group_window_s=settings.mllp_group_window_ms / 1000,
+            group_max_events=settings.mllp_group_max_events,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
