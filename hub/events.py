@@ -151,6 +151,14 @@ class PlanType(StrEnum):
     LOOKED_AFTER = "LOOKED_AFTER"
 
 
+class Jurisdiction(StrEnum):
+    """Whose law and guidance a plan or register is under (ADR 0032): one event contract serves
+    England and Wales, and a Welsh fact keeps its Welsh name (``local_name``) and statute."""
+
+    ENGLAND = "ENGLAND"
+    WALES = "WALES"
+
+
 class AssessmentType(StrEnum):
     SINGLE_ASSESSMENT = "SINGLE_ASSESSMENT"
     CONTINUOUS_ASSESSMENT = "CONTINUOUS_ASSESSMENT"
@@ -346,19 +354,32 @@ class AssessmentCompleted(FrozenModel):
 
 
 class PlanStarted(FrozenModel):
-    """A child went onto a plan; ``category`` is e.g. the category of abuse or legal status."""
+    """A child went onto a plan; ``category`` is e.g. the category of abuse or legal status.
+
+    ``plan_type`` is the shared meaning every projection reads; ``jurisdiction``, ``local_name``
+    and ``statute`` say what the source calls it and under which law (a Welsh registration on
+    the Child Protection Register is ``CHILD_PROTECTION`` in Wales, under the Wales
+    Safeguarding Procedures). Absent in events written before them (England's returns)."""
 
     plan_id: str = Field(min_length=1)
     plan_type: PlanType
     started_on: date
     category: str | None = None
+    jurisdiction: Jurisdiction | None = None
+    local_name: str | None = None
+    statute: str | None = None
 
 
 class PlanEnded(FrozenModel):
+    """A plan ended (a Welsh de-registration from the Child Protection Register, say)."""
+
     plan_id: str = Field(min_length=1)
     plan_type: PlanType
     ended_on: date
     reason: str | None = None
+    jurisdiction: Jurisdiction | None = None
+    local_name: str | None = None
+    statute: str | None = None
 
 
 class CaseClosed(FrozenModel):
