@@ -306,7 +306,10 @@ class Fields:
             except ValueError:
                 continue
         shown = " or ".join(
-            layout.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+            layout.replace("%d", "DD")
+            .replace("%m", "MM")
+            .replace("%b", "Mon")
+            .replace("%Y", "YYYY")
             for layout in formats
         )
         self.fail(name, f"{value!r} is not a date (expected {shown})")
