@@ -208,10 +208,15 @@ class Appointment(FrozenModel):
 
 
 class PersonRegistered(FrozenModel):
+    """``language`` is the person's preferred language as the source records it (a BCP 47 tag
+    such as ``cy`` or ``en`` where the source's codes are mapped: FHIR
+    ``Patient.communication.language``, HL7 PID-15): what anything addressed to them is in."""
+
     given_name: str | None = None
     family_name: str | None = None
     birth_date: date | None = None
     postcode: str | None = None
+    language: str | None = None
 
 
 class AppointmentBooked(FrozenModel):
