@@ -19,6 +19,7 @@ from benchmarks import (
     publish,
     replay,
     store_batch,
+    tabular,
 )
 
 
@@ -49,6 +50,7 @@ def main() -> None:
         "publish": publish.run,
         "policy": policy.run,
         "extract": extract.run,
+        "tabular": tabular.run,
         "replay": lambda: replay.run(args.events or 1_000_000),
         "alert-latency": alert_latency.run,
         "store-batch": store_batch.run,

@@ -14,6 +14,7 @@ gets them from :mod:`hub.jurisdictions`.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 import types
 import typing
@@ -186,6 +187,7 @@ def _translated(
     return codes[text.lower()]
 
 
+@functools.cache
 def _kind(model: type[BaseModel], name: str) -> type:
     """The payload field's type without ``None`` (``date | None`` is ``date``)."""
     annotation = model.model_fields[name].annotation

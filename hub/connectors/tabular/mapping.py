@@ -16,7 +16,7 @@ import string
 from collections.abc import Iterator
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from hub.connectors.sdk import DATE_FORMATS, ConnectorConfig
 from hub.events import PAYLOAD_TYPES, DataCategory, EventType, Sensitivity
@@ -163,6 +163,14 @@ class TabularConfig(ConnectorConfig):
         "fire (a Y/N flag, a reason code that only conditions read).",
     )
     events: tuple[EventRule, ...] = Field(min_length=1)
+    # Code lists keyed in lower case, made once: every cell of every row is looked up in them.
+    _lowered: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._lowered = {
+            name: {str(code).strip().lower(): value for code, value in codes.items()}
+            for name, codes in self.codes.items()
+        }
 
     @model_validator(mode="after")
     def _code_lists_exist(self) -> Self:
@@ -192,4 +200,5 @@ class TabularConfig(ConnectorConfig):
         return tuple(dict.fromkeys(named))
 
     def code_list(self, name: str) -> dict[str, Any]:
-        return {str(code).strip().lower(): value for code, value in self.codes[name].items()}
+        """A code list by lower-case code (codes match in any case)."""
+        return self._lowered[name]
