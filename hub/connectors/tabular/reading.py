@@ -12,10 +12,12 @@ date-time at midnight as its date, so one mapping reads the CSV and the workbook
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
@@ -25,6 +27,23 @@ from hub.connectors.tabular.mapping import TabularConfig
 
 XLSX_MAGIC: Final = b"PK\x03\x04"  # an .xlsx is a zip file
 XLS_MAGIC: Final = b"\xd0\xcf\x11\xe0"  # Excel 97-2003 (OLE2): not read
+# What openpyxl raises on a damaged workbook (a corrupt zip member, broken sheet XML, a cell
+# its descriptors refuse), as a mutation test of the golden forms found: each is the file's
+# fault, so the file is refused whole with the reason, never a crash of the run.
+DAMAGED: Final = (
+    InvalidFileException,
+    zipfile.BadZipFile,
+    zlib.error,
+    ET.ParseError,
+    EOFError,
+    OSError,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    NotImplementedError,
+)
 
 
 def read_table(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
@@ -47,8 +66,8 @@ def read_table(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[R
 def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as error:
-        raise InputError(f"{name}: not a readable .xlsx workbook: {error}") from error
+    except DAMAGED as error:
+        raise InputError(f"{name}: not a readable .xlsx workbook: {_said(error)}") from error
     try:
         wanted = config.input.sheet
         if wanted is not None and wanted not in workbook.sheetnames:
@@ -57,7 +76,9 @@ def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterato
             )
         sheet = workbook[wanted] if wanted is not None else workbook.worksheets[0]
         title = sheet.title
-        rows = sheet.iter_rows(min_row=config.input.header_row, values_only=True)
+        rows = _guarded(
+            sheet.iter_rows(min_row=config.input.header_row, values_only=True), f"{name}!{title}"
+        )
         header_cells = next(rows, None)
         if header_cells is None:
             raise InputError(f"{name}!{title}: no row {config.input.header_row} (the header)")
@@ -75,6 +96,22 @@ def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterato
             yield Record(f"{name}!{title}:{number}", key, raw, fields)
     finally:
         workbook.close()
+
+
+def _guarded(rows: Iterator[tuple[Any, ...]], where: str) -> Iterator[tuple[Any, ...]]:
+    """openpyxl's rows, a damaged sheet refused (rows stream: the damage may be far in)."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except DAMAGED as error:
+            raise InputError(f"{where}: not a readable .xlsx sheet: {_said(error)}") from error
+        yield row
+
+
+def _said(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def _check_header(where: str, header: list[str], config: TabularConfig) -> None:
