@@ -34,7 +34,8 @@ def block(kind: str) -> str:
 
 
 def steps() -> list[str]:
-    return [line[2:] for line in block("console").splitlines() if line.startswith("$ ")]
+    # A `sh` block: the walk-through's `console` blocks are test_connector_docs.py's.
+    return [line[2:] for line in block("sh").splitlines() if line.startswith("$ ")]
 
 
 def hub(step: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

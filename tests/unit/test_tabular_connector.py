@@ -152,6 +152,19 @@ def test_an_old_excel_workbook_and_a_broken_one_are_refused_whole() -> None:
         outcomes(mapping(), b"PK\x03\x04 not really a zip", "report.xlsx")
 
 
+def test_a_workbook_that_would_unpack_past_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    import zipfile
+
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (3 * 2**20))  # ~3 KiB packed
+    config = CONNECTOR.config(
+        {**MINIMAL, "input": {"key": ["Child ID", "Start"], "max_unpacked_mib": 2}}
+    )
+    with pytest.raises(InputError, match=r"unpacks to 3 MiB, over the limit of 2 MiB"):
+        outcomes(config, bomb.read_bytes(), "bomb.xlsx")
+
+
 def test_a_sheet_the_workbook_does_not_have_is_named_with_those_it_has() -> None:
     config = CONNECTOR.config(
         {**CONNECTOR.example_config, "input": {**CONNECTOR.example_config["input"], "sheet": "X"}}

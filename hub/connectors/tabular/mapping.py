@@ -37,6 +37,11 @@ class InputSettings(_Strict):
         default=1, ge=1, description="xlsx: the row holding the column names (forms have titles)."
     )
     encoding: str = Field(default="utf-8-sig", description="CSV: the text encoding.")
+    max_unpacked_mib: int = Field(
+        default=256,
+        ge=1,
+        description="xlsx: the most the workbook may unpack to (a zip bomb is refused unread).",
+    )
     key: tuple[str, ...] = Field(
         min_length=1, description="Columns that identify a row across extracts (the cursor's key)."
     )

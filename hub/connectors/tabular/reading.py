@@ -64,6 +64,7 @@ def read_table(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[R
 
 
 def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
+    _check_unpacked_size(stream, name, config.input.max_unpacked_mib)
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except DAMAGED as error:
@@ -96,6 +97,23 @@ def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterato
             yield Record(f"{name}!{title}:{number}", key, raw, fields)
     finally:
         workbook.close()
+
+
+def _check_unpacked_size(stream: BinaryIO, name: str, limit_mib: int) -> None:
+    """Refuse a workbook that would unpack to more than the limit, before reading any of it:
+    zipfile never inflates a member past the size the archive declares for it."""
+    try:
+        with zipfile.ZipFile(stream) as archive:  # leaves the caller's stream open
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise InputError(f"{name}: not a readable .xlsx workbook: {_said(error)}") from error
+    finally:
+        stream.seek(0)
+    if unpacked > limit_mib * 2**20:
+        raise InputError(
+            f"{name}: the workbook unpacks to {unpacked / 2**20:,.0f} MiB, over the limit of "
+            f"{limit_mib} MiB (input.max_unpacked_mib): export the sheet to CSV"
+        )
 
 
 def _guarded(rows: Iterator[tuple[Any, ...]], where: str) -> Iterator[tuple[Any, ...]]:
