@@ -27,6 +27,7 @@ from benchmarks import (
     publish,
     replay,
     store_batch,
+    tabular,
 )
 
 QUICK: Final = 100_000  # replay events and extract rows, `make bench`
@@ -69,6 +70,7 @@ def main() -> None:
         "publish": publish.run,
         "policy": policy.run,
         "extract": lambda: extract.run(rows),
+        "tabular": tabular.run,
         "replay": lambda: replay.run(args.events or size),
         "alert-latency": alert_latency.run,
         "store-batch": store_batch.run,

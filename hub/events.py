@@ -208,10 +208,15 @@ class Appointment(FrozenModel):
 
 
 class PersonRegistered(FrozenModel):
+    """``language`` is the person's preferred language as the source records it (a BCP 47 tag
+    such as ``cy`` or ``en`` where the source's codes are mapped: FHIR
+    ``Patient.communication.language``, HL7 PID-15): what anything addressed to them is in."""
+
     given_name: str | None = None
     family_name: str | None = None
     birth_date: date | None = None
     postcode: str | None = None
+    language: str | None = None
 
 
 class AppointmentBooked(FrozenModel):
@@ -354,19 +359,32 @@ class AssessmentCompleted(FrozenModel):
 
 
 class PlanStarted(FrozenModel):
-    """A child went onto a plan; ``category`` is e.g. the category of abuse or legal status."""
+    """A child went onto a plan; ``category`` is e.g. the category of abuse or legal status.
+
+    ``plan_type`` is the shared meaning every projection reads; ``jurisdiction``, ``local_name``
+    and ``statute`` say what the source calls it and under which law (a Welsh registration on
+    the Child Protection Register is ``CHILD_PROTECTION`` in Wales, under the Wales
+    Safeguarding Procedures). Absent in events written before them (England's returns)."""
 
     plan_id: str = Field(min_length=1)
     plan_type: PlanType
     started_on: date
     category: str | None = None
+    jurisdiction: Jurisdiction | None = None
+    local_name: str | None = None
+    statute: str | None = None
 
 
 class PlanEnded(FrozenModel):
+    """A plan ended (a Welsh de-registration from the Child Protection Register, say)."""
+
     plan_id: str = Field(min_length=1)
     plan_type: PlanType
     ended_on: date
     reason: str | None = None
+    jurisdiction: Jurisdiction | None = None
+    local_name: str | None = None
+    statute: str | None = None
 
 
 class CaseClosed(FrozenModel):

@@ -86,7 +86,7 @@ def dry_run(
     try:
         with file.open("rb") as stream:
             for outcome in translate(
-                connector, settings, connector.read(stream, file.name), utc_now()
+                connector, settings, connector.read_with(stream, file.name, settings), utc_now()
             ):
                 if isinstance(outcome, Mapped):
                     mapped += 1
@@ -186,7 +186,7 @@ async def _run(
             return await run_extract(
                 connector,
                 config,
-                connector.read(stream, input_name),
+                connector.read_with(stream, input_name, config),
                 extract=extract,
                 input_name=input_name,
                 sink=sink,

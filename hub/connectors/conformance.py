@@ -52,7 +52,7 @@ class ConnectorConformance:
 
     def _outcomes(self, recorded_at: datetime) -> list[Outcome]:
         with self.sample.open("rb") as stream:
-            records = self.connector.read(stream, self.sample.name)
+            records = self.connector.read_with(stream, self.sample.name, self._config())
             return list(translate(self.connector, self._config(), records, recorded_at))
 
     def test_is_installed_under_its_name(self) -> None:

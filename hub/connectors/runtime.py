@@ -60,7 +60,7 @@ def golden_output(
     outcomes: list[dict[str, Any]] = []
     try:
         with path.open("rb") as stream:
-            records = connector.read(stream, path.name)
+            records = connector.read_with(stream, path.name, config)
             for outcome in translate(connector, config, records, GOLDEN_RECORDED_AT):
                 where = outcome.record.location
                 if isinstance(outcome, Mapped):

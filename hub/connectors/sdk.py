@@ -166,6 +166,13 @@ class Connector(ABC, Generic[ConfigT]):
         """Records of one input file; the default reads CSV with a header row."""
         return read_csv(stream, name, self.key_columns, self.required_columns)
 
+    def read_with(self, stream: BinaryIO, name: str, config: ConfigT) -> Iterator[Record]:
+        """Records of one input file read as ``config`` says: what the runtime, the dry run,
+        uploads and the conformance suite call. The default is :meth:`read`, which needs no
+        configuration; a connector whose columns, sheet and key are configuration rather than
+        code (:mod:`hub.connectors.tabular`) overrides this instead."""
+        return self.read(stream, name)
+
     @abstractmethod
     def map(self, record: Record, config: ConfigT, recorded_at: datetime) -> list[CaseEvent]:
         """The case-events one record means; raise :class:`RecordError` naming each bad field.
@@ -337,7 +344,10 @@ class Fields:
         if parsed is not None:
             return parsed
         shown = " or ".join(
-            layout.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+            layout.replace("%d", "DD")
+            .replace("%m", "MM")
+            .replace("%b", "Mon")
+            .replace("%Y", "YYYY")
             for layout in formats
         )
         self.fail(name, f"{value!r} is not a date (expected {shown})")

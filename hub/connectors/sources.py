@@ -84,6 +84,16 @@ class SourceConfig(BaseModel):
         default_factory=PractitionerRoles,
         description="Which named practitioners join the team around the family, as what.",
     )
+    identifier_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="HL7 CX-4 assigning authority (or CX-5 type) -> identifier system URI, "
+        "e.g. a health board's PAS number; an identifier of a system listed here names the "
+        "person without an NHS number (HL7 PID-3, FHIR Patient.identifier).",
+    )
+    languages: dict[str, str] = Field(
+        default_factory=dict,
+        description="HL7 PID-15 language code (upper case) -> BCP 47 tag, e.g. 'CYM' = 'cy'.",
+    )
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -183,6 +183,10 @@ def fhir_router(settings: Settings) -> APIRouter:
         source = sources.for_organisation(organisation)
         return source.practitioner_roles if source is not None else NO_ROLES
 
+    def systems_of(organisation: str) -> frozenset[str]:
+        source = sources.for_organisation(organisation)
+        return frozenset(source.identifier_systems.values()) if source else frozenset()
+
     async def refuse(
         request: Request, sink: CaseEventSink, raw: bytes, error: RecordError, organisation: str
     ) -> JSONResponse:
@@ -236,6 +240,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                 organisation_code=organisation,
                 recorded_at=utc_now(),
                 roles=roles_of(organisation),
+                identifier_systems=systems_of(organisation),
             )
         except RecordError as error:
             return await refuse(request, sink, raw, error, organisation)
@@ -323,6 +328,7 @@ def fhir_router(settings: Settings) -> APIRouter:
                 organisation_code=organisation,
                 recorded_at=utc_now(),
                 roles=roles_of(organisation),
+                identifier_systems=systems_of(organisation),
             )
             if reading.atomic and reading.issues():
                 raise RecordError(reading.issues())

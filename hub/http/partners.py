@@ -170,7 +170,7 @@ def partner_router(settings: Settings) -> APIRouter:
         body = await request.body()  # at most settings.upload_max_bytes (hub/http/body_limits.py)
         name = request.headers.get("x-filename", "upload.csv")
         try:
-            records = list(feed.connector.read(io.BytesIO(body), name))
+            records = list(feed.connector.read_with(io.BytesIO(body), name, feed.config))
         except InputError as error:  # a file no row of which can be read: kept whole, then 422
             unreadable = quarantine_record(
                 body,

@@ -100,6 +100,8 @@ class Plan(FrozenModel):
     category: str | None = None
     ended_on: date | None = None
     end_reason: str | None = None
+    local_name: str | None = None  # what its jurisdiction calls it (ADR 0032)
+    statute: str | None = None
 
     @property
     def active(self) -> bool:
@@ -331,6 +333,8 @@ def _plan(previous: _Previous, org: str, payload: PlanStarted | PlanEnded) -> tu
                 "plan_type": payload.plan_type,
                 "started_on": payload.started_on,
                 "category": payload.category,
+                "local_name": payload.local_name,
+                "statute": payload.statute,
             }
         )
     return item_id, before.model_copy(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.events import AssessmentType, AssignmentScope, PlanType, PractitionerRole
 from hub.identifiers import AppointmentId
@@ -50,6 +50,12 @@ class PlanOut(BaseModel):
     started_on: date | None
     category: str | None
     organisation_code: str
+    local_name: str | None = Field(
+        default=None,
+        description="What the plan's jurisdiction calls it, e.g. 'registration on the Child "
+        "Protection Register' in Wales (ADR 0032); absent where the source did not say.",
+    )
+    statute: str | None = Field(default=None, description="The law or procedures it is under.")
 
 
 class AssessmentOut(BaseModel):

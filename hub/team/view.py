@@ -220,6 +220,8 @@ def _sections(
                 started_on=b.started_on,
                 category=b.category,
                 organisation_code=item.controller,
+                local_name=b.local_name,
+                statute=b.statute,
             )
             for m, item in shown
             if isinstance(b := item.body, Plan) and b.active

@@ -5,6 +5,7 @@ messages of their golden files, refused ones included."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 from hub.connectors.conformance import ConnectorConformance, MessageConnectorConformance
@@ -18,6 +19,7 @@ from hub.connectors.fhir.patient import PatientConnector
 from hub.connectors.fhir.team import CareTeamConnector, EpisodeOfCareConnector
 from hub.connectors.hl7v2.connector import Hl7v2Connector
 from hub.connectors.sources import load_sources
+from hub.connectors.tabular.connector import TabularConnector
 from hub.connectors.voluntary.activity import VoluntaryActivity
 from tests.support.golden import GOLDEN_SOURCES
 
@@ -43,6 +45,21 @@ class TestVoluntaryActivity(ConnectorConformance):
 class TestAnnexAReferrals(ConnectorConformance):
     connector = AnnexAReferrals()
     sample = CONNECTORS / "annex-a-referrals" / "list-3-referrals.input.csv"
+
+
+class TestTabularLacCensusForm(ConnectorConformance):
+    """The tabular connector with its example mapping, on the Welsh LAC census form (.xlsx)."""
+
+    connector = TabularConnector()
+    sample = CONNECTORS / "tabular" / "lac-census-episodes.input.xlsx"
+
+
+class TestTabularCrcsCensus(ConnectorConformance):
+    """... and mapped to the CRCS census (CSV) by another file, without a line of Python."""
+
+    connector = TabularConnector()
+    sample = CONNECTORS / "tabular" / "crcs-census.input.csv"
+    config = tomllib.loads((CONNECTORS / "tabular" / "crcs-census.config.toml").read_text())
 
 
 class TestHl7v2(MessageConnectorConformance):

@@ -7,6 +7,7 @@ Regenerate after a deliberate mapping change with ``HUB_UPDATE_GOLDEN=1 pytest t
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,14 @@ CASES = sorted(GOLDEN.glob("*/*.input.*"))
 
 
 def run(case: Path) -> Any:
+    """A case's output with the connector's example configuration, or with the configuration
+    beside it whose name begins the case's (``crcs-census.config.toml`` for
+    ``crcs-census-bad-rows.input.csv``: the tabular connector's mappings)."""
     connector = load_connector(case.parent.name)
-    return golden_output(connector, connector.config(connector.example_config), case)
+    configs = [p for p in case.parent.glob("*.config.toml") if case.name.startswith(p.name[:-12])]
+    beside = max(configs, key=lambda p: len(p.name), default=None)
+    values = tomllib.loads(beside.read_text("utf-8")) if beside else connector.example_config
+    return golden_output(connector, connector.config(values), case)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -14,16 +14,25 @@ import pytest
 from hub.connectors.fhir.bundle import read_bundle, resource_to_events
 from hub.connectors.fhir.common import load_json
 from hub.connectors.sdk import RecordError
-from hub.connectors.sources import load_sources
-from tests.support.golden import check_golden
+from hub.connectors.sources import SourceConfig, SourceRegistry, load_sources
+from tests.support.golden import GOLDEN_SOURCES, check_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_resources"
 RECORDED_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 CASES = sorted(GOLDEN.glob("*.input.json"))
+
+
 # The demo trust's roles (config/sources/demo-mft-maternity.toml): what R0A's resources mean.
-DEMO_TRUST = load_sources().for_organisation("R0A")
-assert DEMO_TRUST is not None
+def _source(sources: SourceRegistry, organisation: str) -> SourceConfig:
+    found = sources.for_organisation(organisation)
+    assert found is not None, f"no source of {organisation} configured"
+    return found
+
+
+DEMO_TRUST = _source(load_sources(), "R0A")
 ROLES = DEMO_TRUST.practitioner_roles
+# The Welsh demo health board (config/sources/wales): what 7A6's resources mean (``abuhb-*``).
+ABUHB = _source(GOLDEN_SOURCES, "7A6")
 
 
 def _event(event: Any) -> dict[str, Any]:
@@ -31,11 +40,17 @@ def _event(event: Any) -> dict[str, Any]:
     return dumped
 
 
-def translate(raw: bytes) -> dict[str, Any]:
+def translate(raw: bytes, source: SourceConfig = DEMO_TRUST) -> dict[str, Any]:
+    organisation, systems = source.organisation_code, frozenset(source.identifier_systems.values())
+    roles = source.practitioner_roles
     try:
         if load_json(raw).get("resourceType") == "Bundle":
             reading = read_bundle(
-                raw, organisation_code="R0A", recorded_at=RECORDED_AT, roles=ROLES
+                raw,
+                organisation_code=organisation,
+                recorded_at=RECORDED_AT,
+                roles=roles,
+                identifier_systems=systems,
             )
             return {
                 "bundle_type": reading.bundle_type,
@@ -47,7 +62,11 @@ def translate(raw: bytes) -> dict[str, Any]:
                 ],
             }
         events = resource_to_events(
-            load_json(raw), organisation_code="R0A", recorded_at=RECORDED_AT, roles=ROLES
+            load_json(raw),
+            organisation_code=organisation,
+            recorded_at=RECORDED_AT,
+            roles=roles,
+            identifier_systems=systems,
         )
     except RecordError as error:
         return {"refused": {"parse_error": error.unreadable, "issues": error.issues}}
@@ -58,7 +77,8 @@ def translate(raw: bytes) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name.removesuffix(".input.json"))
 def test_golden(case: Path) -> None:
-    check_golden(case, translate(case.read_bytes()), ".input.json")
+    source = ABUHB if case.name.startswith("abuhb-") else DEMO_TRUST
+    check_golden(case, translate(case.read_bytes(), source), ".input.json")
 
 
 def test_a_resent_patient_is_the_same_event_and_a_changed_one_is_not() -> None:

@@ -53,7 +53,9 @@ FHIR_SAMPLES = [
     for p in sorted((GOLDEN / folder).glob("*.input.json"))
     if p.read_bytes().lstrip().startswith(b"{")
 ]
-CONNECTOR_SAMPLES = sorted((GOLDEN / "connectors").glob("*/*.input.*"))
+CONNECTOR_SAMPLES = sorted(  # text inputs: their cells are mutated as text
+    p for p in (GOLDEN / "connectors").glob("*/*.input.*") if p.suffix in {".csv", ".xml"}
+)
 SOURCES = GOLDEN_SOURCES
 APPOINTMENT = AppointmentConnector()
 RECORDED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -225,7 +227,7 @@ def _connector_property(name: str, body: bytes) -> None:
     connector = load_connector(name)
     config = connector.config(connector.example_config)
     try:
-        records = list(connector.read(io.BytesIO(body), "fuzz"))
+        records = list(connector.read_with(io.BytesIO(body), "fuzz", config))
     except InputError as error:
         records, refusal = [], str(error)
         assert refusal
@@ -313,3 +315,39 @@ def test_webhook_bodies_map_or_are_refused(payload: Any) -> None:
 @pytest.mark.parametrize("name", CONNECTORS)
 def test_every_connector_is_fuzzed(name: str) -> None:
     assert name in {path.parent.name for path in CONNECTOR_SAMPLES}, f"no sample for {name}"
+
+
+# --- .xlsx workbooks (the tabular connector) -----------------------------------------------------
+
+WORKBOOKS = sorted((GOLDEN / "connectors").glob("tabular/*.input.xlsx"))
+
+
+@st.composite
+def damaged_workbook(draw: st.DrawFn) -> bytes:
+    """A golden census form with bytes of one zip member (a sheet's XML, the shared strings,
+    the workbook's parts) changed and the zip rewritten, or the file's own bytes changed."""
+    import zipfile
+
+    raw = draw(st.sampled_from(WORKBOOKS)).read_bytes()
+    if draw(st.booleans()):
+        mutated = bytearray(raw)
+        for _ in range(draw(st.integers(1, 6))):
+            mutated[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+        return bytes(mutated)
+    source = zipfile.ZipFile(io.BytesIO(raw))
+    target = draw(st.sampled_from(source.namelist()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as rewritten:
+        for member in source.namelist():
+            data = bytearray(source.read(member))
+            if member == target and data:
+                for _ in range(draw(st.integers(1, 6))):
+                    data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+            rewritten.writestr(member, bytes(data))
+    return out.getvalue()
+
+
+@fuzz
+@given(damaged_workbook())
+def test_a_damaged_workbook_is_refused_or_its_rows_map_or_are_refused(body: bytes) -> None:
+    _connector_property("tabular", body)

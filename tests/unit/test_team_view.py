@@ -8,12 +8,22 @@ named roles, and Home-Start only what the mother consented to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import reduce
 
 from hub.disclosures import Channel
-from hub.events import CaseEvent, DataCategory, PlanType, PractitionerRole, Purpose, Relationship
+from hub.events import (
+    CaseEvent,
+    DataCategory,
+    Jurisdiction,
+    PlanStarted,
+    PlanType,
+    PractitionerRole,
+    Purpose,
+    Relationship,
+)
 from hub.identity.families import ANCHOR
+from hub.jurisdictions import plan_terms
 from hub.sharing.agreement import load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, Release, release
@@ -28,7 +38,7 @@ from hub.team.view import (
     shown_in_caseload,
 )
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, ref, withdrawn
-from tests.team_builders import UNBORN_KEY, family_story, plan_ended
+from tests.team_builders import UNBORN_KEY, family_story, plan_ended, plan_started
 
 AGREEMENT = load_agreement()
 NOW = T0 + timedelta(days=30)
@@ -107,6 +117,33 @@ def test_the_social_worker_sees_the_cp_plan() -> None:
     assert team is not None
     assert [p.plan_type for p in team.active_plans] == [PlanType.CHILD_PROTECTION]
     assert team.lead_practitioner is not None
+
+
+def test_a_welsh_registration_is_shown_by_its_welsh_name_and_statute() -> None:
+    """A registration on the Child Protection Register is a CP plan to every projection, and
+    keeps the name and law a Newport social worker knows it by (ADR 0032)."""
+    terms = plan_terms(Jurisdiction.WALES, PlanType.CHILD_PROTECTION)
+    assert terms is not None
+    registered = plan_started(plan_id="CPR-1")
+    welsh = registered.model_copy(
+        update={
+            "payload": PlanStarted(
+                plan_id="CPR-1",
+                plan_type=PlanType.CHILD_PROTECTION,
+                started_on=date(2026, 4, 1),
+                jurisdiction=Jurisdiction.WALES,
+                local_name=terms.started,
+                statute=terms.statute,
+            )
+        }
+    )
+    events = [e for e in family_story(NOW) if e.event_type.value != "PLAN_STARTED"]
+    team = view(SOCIAL_WORKER, events=[*events, welsh]).view
+    assert team is not None
+    [plan] = team.active_plans
+    assert plan.plan_type is PlanType.CHILD_PROTECTION
+    assert plan.local_name == "registration on the Child Protection Register"
+    assert plan.statute == terms.statute
 
 
 def test_an_ended_plan_is_not_shown_and_not_disclosed() -> None:

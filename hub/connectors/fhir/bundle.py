@@ -45,6 +45,7 @@ def resource_to_events(
     organisation_code: str,
     recorded_at: datetime,
     roles: PractitionerRoles = NO_ROLES,
+    identifier_systems: frozenset[str] = frozenset(),
     at: str = "",
 ) -> tuple[CaseEvent, ...]:
     """The case-events for one resource (the resource's own last); issue locations are
@@ -58,7 +59,8 @@ def resource_to_events(
     connector = RESOURCES[kind]
     try:
         resource = connector.parse(data)
-        return tuple(connector.map(resource, FhirSender(organisation_code, roles), recorded_at))
+        sender = FhirSender(organisation_code, roles, identifier_systems)
+        return tuple(connector.map(resource, sender, recorded_at))
     except RecordError as error:
         if not at:
             raise
@@ -103,6 +105,7 @@ def read_bundle(
     organisation_code: str,
     recorded_at: datetime,
     roles: PractitionerRoles = NO_ROLES,
+    identifier_systems: frozenset[str] = frozenset(),
 ) -> BundleReading:
     data = load_json(body, "Bundle")
     if data.get("resourceType") != "Bundle":
@@ -142,6 +145,7 @@ def read_bundle(
                 organisation_code=organisation_code,
                 recorded_at=recorded_at,
                 roles=roles,
+                identifier_systems=identifier_systems,
                 at=at,
             )
         except RecordError as error:

@@ -37,10 +37,14 @@ R = TypeVar("R", bound=BaseModel)
 class FhirSender:
     """What the FHIR channel knows of a sender that its resources do not say: the
     authenticated client's organisation (its events are recorded as from it) and that
-    organisation's practitioner roles (``[practitioner_roles]`` of its config/sources file)."""
+    organisation's practitioner roles (``[practitioner_roles]`` of its config/sources file) and
+    identifier systems."""
 
     organisation_code: str
     roles: PractitionerRoles = field(default_factory=PractitionerRoles)
+    # Identifier systems of its source file (``identifier_systems``): a Patient identified by
+    # one of them (a health board's PAS number) is taken before its NHS number arrives.
+    identifier_systems: frozenset[str] = frozenset()
 
 
 class FhirResourceConnector(MessageConnector[R, FhirSender]):

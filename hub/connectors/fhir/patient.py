@@ -30,27 +30,48 @@ from hub.events import (
 
 
 def patient_to_event(
-    resource: Patient, *, organisation_code: str, recorded_at: datetime
+    resource: Patient,
+    *,
+    organisation_code: str,
+    recorded_at: datetime,
+    identifier_systems: frozenset[str] = frozenset(),
 ) -> CaseEvent:
+    """``identifier_systems`` are the sender's own (a health board's PAS number, e.g.
+    ``https://fhir.abuhb.nhs.wales/Id/pas-identifier``): a Patient identified by one is taken
+    without an NHS number — a newborn is registered before its NHS number is issued, and the
+    person index links the two when a later version carries both (ADR 0008)."""
     issues: list[tuple[str, str]] = []
     identifiers = resource.identifier or []
     nhs = next((i for i in identifiers if i.system == NHS_NUMBER_SYSTEM), None)
-    number = nhs_number(nhs, "Patient.identifier", issues)
-    if number is None:
+    local = tuple(
+        PersonIdentifier(system=i.system, value=i.value.strip())
+        for i in identifiers
+        if i.system in identifier_systems and i.value and i.value.strip()
+    )
+    number = nhs_number(nhs, "Patient.identifier", issues) if nhs is not None or not local else None
+    if issues:
         raise RecordError(issues)
+    subject = (
+        (PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=number),) if number else ()
+    ) + local
     name = resource.name[0] if resource.name else None
     address = resource.address[0] if resource.address else None
-    record_id = f"Patient/{resource.id}" if resource.id else f"Patient?nhs-number={number}"
+    first = subject[0]
+    record_id = (
+        f"Patient/{resource.id}"
+        if resource.id
+        else f"Patient?identifier={'nhs-number' if number else first.system}|{first.value}"
+    )
     return CaseEvent(
         event_id=deterministic_event_id(
-            SOURCE_SYSTEM, organisation_code, "Patient", number, content_digest(resource)
+            SOURCE_SYSTEM, organisation_code, "Patient", first.value, content_digest(resource)
         ),
         event_type=EventType.PERSON_REGISTERED,
         occurred_at=last_updated(resource, recorded_at),
         recorded_at=recorded_at,
         source=Source(system=SOURCE_SYSTEM, organisation_code=organisation_code),
         source_record_id=record_id,
-        subject=(PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=number),),
+        subject=subject,
         data_category=DataCategory.DEMOGRAPHICS,
         sensitivity=Sensitivity.ROUTINE,
         payload=PersonRegistered(
@@ -58,13 +79,26 @@ def patient_to_event(
             family_name=name.family if name else None,
             birth_date=resource.birthDate,
             postcode=address.postalCode if address else None,
+            language=_language(resource),
         ),
     )
 
 
+def _language(resource: Patient) -> str | None:
+    """``Patient.communication.language``: the preferred one, else the first (Data Standards
+    Wales requires it); its first coding's code (BCP 47, ``urn:ietf:bcp:47``), else its text."""
+    spoken = resource.communication or []
+    chosen = next((c for c in spoken if c.preferred), spoken[0] if spoken else None)
+    if chosen is None or chosen.language is None:
+        return None
+    codings = chosen.language.coding or []
+    code = next((c.code for c in codings if c.code), None)
+    return code or chosen.language.text or None
+
+
 class PatientConnector(FhirResourceConnector[Patient]):
     name = "fhir-patient"
-    summary = "FHIR R4 Patient (UK Core): the person's name, birth date and postcode"
+    summary = "FHIR R4 Patient (UK Core): the person's name, birth date, postcode and language"
     resource_type = "Patient"
     model = Patient
 
@@ -73,6 +107,9 @@ class PatientConnector(FhirResourceConnector[Patient]):
     ) -> Sequence[CaseEvent]:
         return (
             patient_to_event(
-                message, organisation_code=context.organisation_code, recorded_at=recorded_at
+                message,
+                organisation_code=context.organisation_code,
+                recorded_at=recorded_at,
+                identifier_systems=context.identifier_systems,
             ),
         )

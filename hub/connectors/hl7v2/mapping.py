@@ -56,6 +56,7 @@ TRIGGERS: Final[dict[tuple[str, str], EventType]] = {
     ("ADT", "A08"): EventType.PERSON_REGISTERED,
     ("ADT", "A28"): EventType.PERSON_REGISTERED,
     ("ADT", "A31"): EventType.PERSON_REGISTERED,
+    ("ADT", "A39"): EventType.PERSON_MERGED,  # merge person (v2.3.1), as ABUHB sends
     ("ADT", "A40"): EventType.PERSON_MERGED,
     ("SIU", "S12"): EventType.APPOINTMENT_BOOKED,
     ("SIU", "S13"): EventType.APPOINTMENT_RESCHEDULED,
@@ -267,7 +268,10 @@ def _event_time(
 
 
 def _cx_system(source: SourceConfig, authority: str, kind: str) -> str:
-    return f"urn:hub:id:{source.system}:{authority or kind or 'local'}"
+    """A local id's system: the one the source configures for its assigning authority (or
+    type) — the same URI its FHIR identifiers use — else one qualified by the source."""
+    configured = source.identifier_systems.get(authority) or source.identifier_systems.get(kind)
+    return configured or f"urn:hub:id:{source.system}:{authority or kind or 'local'}"
 
 
 def _is_nhs(authority: str, kind: str) -> bool:
@@ -309,13 +313,17 @@ def _subject(
 ) -> list[PersonIdentifier]:
     before = len(problems)
     identifiers = _identifiers(pid, 3, source, "PID", problems)
-    if not any(i.system == NHS_NUMBER_SYSTEM for i in identifiers) and len(problems) == before:
+    # A configured identifier (a health board's PAS number) names the person on its own: a
+    # newborn is registered before the NHS number arrives and linked when it does (ADR 0008).
+    known = {NHS_NUMBER_SYSTEM, *source.identifier_systems.values()}
+    if not any(i.system in known for i in identifiers) and len(problems) == before:
         problems.append(
             Hl7Problem(
                 "PID",
                 3,
                 "no NHS number: no PID-3 repetition has assigning "
-                "authority NHS or identifier type NH",
+                "authority NHS or identifier type NH"
+                + (" or a configured identifier system" if source.identifier_systems else ""),
                 REQUIRED_FIELD_MISSING,
             )
         )
@@ -332,8 +340,9 @@ def _adt_payload(
     if event_type is EventType.PERSON_MERGED:
         mrg = first_segment(message, "MRG")
         if mrg is None:
+            trigger = value(message.segment("MSH"), 9, 1, 2).upper()
             problems.append(
-                Hl7Problem("MRG", 0, "ADT^A40 needs an MRG segment", SEGMENT_SEQUENCE_ERROR)
+                Hl7Problem("MRG", 0, f"ADT^{trigger} needs an MRG segment", SEGMENT_SEQUENCE_ERROR)
             )
             return None
         merged = _identifiers(mrg, 1, source, "MRG", problems)
@@ -348,7 +357,15 @@ def _adt_payload(
         family_name=value(pid, 5, 1, 1) or None,
         birth_date=_birth_date(pid, problems),
         postcode=value(pid, 11, 1, 5) or None,
+        language=_language(pid, source),
     )
+
+
+def _language(pid: hl7.Segment, source: SourceConfig) -> str | None:
+    """PID-15 primary language (CE.1), through the source's ``[languages]`` codes; a code it
+    does not map is kept as sent rather than lost."""
+    code = value(pid, 15, 1, 1)
+    return source.languages.get(code.upper(), code) if code else None
 
 
 def _birth_date(pid: hl7.Segment, problems: list[Hl7Problem]) -> date | None:
