@@ -60,7 +60,7 @@ faults: install system-deps
 bench: install system-deps
 	$(BIN)/python -m benchmarks
 
-## bench-full: the same with the 1,000,000-event replay and 1,000,000-row extract (~35 minutes)
+## bench-full: the same with the 1,000,000-event replay and 1,000,000-row extract (~35 min)
 bench-full: install system-deps
 	$(BIN)/python -m benchmarks --full
 

@@ -219,6 +219,8 @@ PROJECTIONS: Final[tuple[ProjectionSpec[Any], ...]] = (
         TEAM_TABLES,
         Rebuild(TEAM_TABLES, _team_generation),
     ),
+    # The counter dating the facts (ADR 0029) is, like the positions, not a derived table: its
+    # store makes it, and a rebuild or a comparison of rebuilt tables has nothing to do with it.
     ProjectionSpec[LogEntry](SHARING_PROJECTION, TopicRole.FAMILY_EVENTS, _sharing, (facts_table,)),
     ProjectionSpec[Disclosure](
         DISCLOSURE_PROJECTION, TopicRole.DISCLOSURES, _disclosures, (disclosures_table,)

@@ -13,6 +13,7 @@ from hub.connectors.cursors import cursor_metadata
 from hub.erasure.keystore import key_metadata
 from hub.projections.registry import derived_tables
 from hub.settings import Settings
+from hub.sharing.store import written_table
 from hub.storage.engine import make_engine
 from hub.storage.schema import create_tables
 from hub.subscriptions.partner_topics import partner_topic_metadata
@@ -28,8 +29,9 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         url = request.getfixturevalue("postgres_url")  # one server for the session
     engine = make_engine(url)
     # Every projection's tables and the partner topics' (each named, not found on a shared
-    # metadata), the key store's and the extract cursors'.
-    projections = [*derived_tables(), *partner_topic_metadata.sorted_tables]
+    # metadata), the counter dating the sharing facts (made by its store, not a derived table),
+    # the key store's and the extract cursors'.
+    projections = [*derived_tables(), *partner_topic_metadata.sorted_tables, written_table]
     create_tables(engine, *projections)
     key_metadata.create_all(engine)
     cursor_metadata.create_all(engine)

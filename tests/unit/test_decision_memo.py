@@ -66,10 +66,13 @@ def _facts(chosen: list[int]) -> SharingFacts:
     return reduce(fold_sharing, [CHANGES[i] for i in chosen], SharingFacts())
 
 
-def _times(facts: SharingFacts) -> list[datetime]:
-    """Every instant of the facts, a second either side, and times before and after them all."""
-    times = [T0 - DAY, T0 + 10 * DAY]
-    for instant in changes_at(facts):
+def _times(_facts: SharingFacts) -> list[datetime]:
+    """Every instant any of ``CHANGES`` can give (whole days from T0), a second either side,
+    and times before and after them all: chosen without :func:`changes_at`, so an instant it
+    left out is probed too."""
+    times = []
+    for day in range(-1, 8):
+        instant = T0 + day * DAY
         times += [instant - SECOND, instant, instant + SECOND]
     return times
 
