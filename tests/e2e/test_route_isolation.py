@@ -156,6 +156,7 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("GET", "/subscriptions"): "lists the caller's own",
     ("GET", "/inbox"): "the caller's own alerts",
     ("POST", "/inbox/sign-out"): "the caller's own session",
+    ("POST", "/inbox/language"): "sets only the caller's own language cookie, reads nothing",
 }
 
 
