@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
+from hub.http.web.session import back_to
 from hub.http.web.templating import render
 from hub.sharing.policy import Recipient
 
@@ -123,3 +124,20 @@ def test_the_persons_own_language_is_shown_in_the_readers(
 
 def test_no_language_recorded_shows_no_line() -> None:
     assert 'id="person-language"' not in page("cy")
+
+
+@pytest.mark.parametrize(
+    ("back", "target"),
+    [
+        ("/inbox", "/inbox"),
+        ("/inbox/alerts/a-1?done=closed", "/inbox/alerts/a-1?done=closed"),
+        ("/inbox/sign-in", "/inbox/sign-in"),
+        ("", "/inbox"),
+        ("//evil.example/inbox", "/inbox"),
+        ("/\\evil.example", "/inbox"),
+        ("https://evil.example/", "/inbox"),
+        ("/inbox\r\nSet-Cookie: x=1", "/inbox"),
+    ],
+)
+def test_choosing_a_language_returns_only_to_a_page_of_the_hub(back: str, target: str) -> None:
+    assert back_to(back) == target
