@@ -12,7 +12,7 @@ import pytest
 from starlette.requests import Request
 
 from hub.http.web.session import back_to
-from hub.http.web.templating import render
+from hub.http.web.templating import TEMPLATES, render
 from hub.sharing.policy import Recipient
 
 READER = Recipient("7A6", "COMMUNITY_MIDWIFE", "abuhb-mw-1")
@@ -141,3 +141,15 @@ def test_no_language_recorded_shows_no_line() -> None:
 )
 def test_choosing_a_language_returns_only_to_a_page_of_the_hub(back: str, target: str) -> None:
     assert back_to(back) == target
+
+
+def test_a_page_rendered_without_render_is_english_not_broken() -> None:
+    """A page whose route calls TEMPLATES.TemplateResponse itself (not render()) still renders
+    base.html: the English words are the defaults, and the `uk` filter is there."""
+    response = TEMPLATES.TemplateResponse(
+        request(), "sign_in.html", {"reader": None, "error": None}
+    )
+    shown = bytes(response.body).decode()
+    assert '<html lang="en-GB">' in shown
+    assert "<h1>Sign in</h1>" in shown
+    assert TEMPLATES.env.filters["uk"](datetime(2026, 7, 1, 9, tzinfo=UTC)).hour == 10  # BST
