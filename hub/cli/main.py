@@ -179,14 +179,25 @@ def agreement_check(
         raise typer.Exit(1)
     typer.echo(f"ok      {chosen}: version {agreement.version} ({agreement.title})")
     for code, organisation in sorted(agreement.organisations.items()):
-        typer.echo(f"  organisation {code:<24} {organisation.kind:<16} {organisation.name}")
+        typer.echo(
+            f"  organisation {code:<24} {organisation.kind:<16} "
+            f"{organisation.jurisdiction:<8} {organisation.name}"
+        )
     for flow in agreement.flows:
         to = ", ".join([*flow.recipient_kinds, *flow.recipient_organisations])
         review = " (each request reviewed)" if flow.review else ""
+        between = f" between {flow.between} organisations" if flow.between else ""
         typer.echo(
             f"  flow {flow.name}: {to} may see {', '.join(flow.categories)} for "
-            f"{', '.join(flow.purposes)} on {flow.basis}{review}"
+            f"{', '.join(flow.purposes)} on {flow.basis}{review}{between}"
         )
+        if flow.legislation:
+            typer.echo(f"    cites {', '.join(flow.legislation)}")
+        if flow.waspi:
+            typer.echo(
+                f"    {flow.waspi.type} {flow.waspi.reference!r} version {flow.waspi.version}, "
+                f"review by {flow.waspi.review_date.isoformat()}"
+            )
     for overdue in agreement.overdue_reviews(date.today()):
         typer.secho(f"  review overdue: {overdue}", fg="yellow")
     for rule in agreement.change_rules:

@@ -54,6 +54,7 @@ from hub.http.refusals import answer_refusals
 from hub.http.stream import stream_router
 from hub.http.subscriptions import subscription_router
 from hub.http.team import team_router
+from hub.http.web.errors import page_errors
 from hub.http.web.inbox import inbox_router
 from hub.http.web.queue import queue_router
 from hub.http.web.session import NotSignedInError, session_router, sign_in_required
@@ -132,6 +133,7 @@ def create_api(
     app.add_exception_handler(413, too_large)
     fhir_errors(app)
     answer_refusals(app)
+    page_errors(app)  # the pages' refusals as pages; after fhir_errors, whose handler it wraps
 
     @app.get(
         "/health",

@@ -48,6 +48,7 @@ PUBLIC = {
     ("POST", "/partners/{code}/webhooks"),  # authenticated by its Standard Webhooks signature
     ("GET", "/inbox/sign-in"),  # the web pages' sign-in form ...
     ("POST", "/inbox/sign-in"),  # ... which checks the API key it is given
+    ("POST", "/inbox/language"),  # the reader's language, chosen before she signs in (ADR 0034)
 }
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

@@ -171,6 +171,7 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("GET", "/queue/{item_id}"): "404 for another organisation's item (test_error_queue)",
     ("POST", "/queue/{item_id}/replay"): "404 for another organisation's item",
     ("POST", "/queue/{item_id}/dismiss"): "404 for another organisation's item",
+    ("POST", "/inbox/language"): "sets only the caller's own language cookie, reads nothing",
 }
 
 

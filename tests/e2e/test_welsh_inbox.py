@@ -5,6 +5,7 @@ choice of language kept across signing out and in; screenshots in the test artef
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -110,6 +111,19 @@ def test_the_welsh_inbox(running_hub: tuple[Settings, str], tmp_path: Path) -> N
             eventually(acknowledged, timeout_s=60, what="the acknowledgement applied")
             assert "Cydnabuwyd gan abuhb-mw-1" in page.locator("#acknowledged").inner_text()
 
+            # A refusal on a page is a page, in Welsh; the API still answers JSON.
+            missing = f"{base}/inbox/alerts/{uuid.uuid4()}"
+            refused = page.goto(missing)
+            assert refused is not None
+            assert refused.status == 404
+            assert page.locator("html").get_attribute("lang") == "cy"
+            assert "Nid yw hynny yn eich mewnflwch" in page.locator("#error").inner_text()
+            page.screenshot(path=shots / "inbox-refused-cy.png", full_page=True)
+            session = {c["name"]: c["value"] for c in context.cookies()}
+            as_api = httpx.get(missing, cookies=session)
+            assert as_api.status_code == 404
+            assert "detail" in as_api.json()
+
             # Her choice outlives the session: a cookie of its own, kept for a year.
             language = next(c for c in context.cookies() if c["name"] == "hub_lang")
             assert (language["value"], language["httpOnly"], language["sameSite"]) == (
@@ -118,6 +132,7 @@ def test_the_welsh_inbox(running_hub: tuple[Settings, str], tmp_path: Path) -> N
                 "Strict",
             )
             assert language["expires"] > time.time() + 300 * 24 * 3600
+            page.goto(f"{base}/inbox")
             page.click("#sign-out")
             page.wait_for_url(f"{base}/inbox/sign-in")
             assert page.locator("h1").inner_text() == "Mewngofnodi"

@@ -317,3 +317,21 @@ def test_hub_agreement_export_writes_both_tables(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 1
     assert "names document 'nope'" in missing.output
+
+
+def test_hub_agreement_check_shows_citations_documents_and_overdue_reviews(
+    tmp_path: Path,
+) -> None:
+    text = (Path(__file__).parents[2] / "config/sharing/agreement.toml").read_text()
+    path = tmp_path / "agreement.toml"
+    path.write_text(text.replace("review_date = 2027-03-31", "review_date = 2020-03-31"))
+    result = CliRunner().invoke(app, ["agreement", "check", str(path)])
+    assert result.exit_code == 0, result.output  # overdue is a warning, not invalid
+    assert "organisation 7A6" in result.output
+    assert "WALES    Aneurin Bevan University Health Board" in result.output
+    assert "cites uk-gdpr-6-1-e, sswba-2014-s164" in result.output
+    assert "DDA 'Baby and Me Newport: monitoring data DDA' version 1.0" in result.output
+    assert (
+        "review overdue: flow 'wales-council-service-evaluation': DDA 'Baby and Me Newport: "
+        "monitoring data DDA' version 1.0 was due for review on 2020-03-31" in result.output
+    )

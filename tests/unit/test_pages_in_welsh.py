@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
-from hub.http.web.templating import render
+from hub.http.web.session import back_to
+from hub.http.web.templating import TEMPLATES, render
 from hub.sharing.policy import Recipient
 
 READER = Recipient("7A6", "COMMUNITY_MIDWIFE", "abuhb-mw-1")
@@ -123,3 +124,32 @@ def test_the_persons_own_language_is_shown_in_the_readers(
 
 def test_no_language_recorded_shows_no_line() -> None:
     assert 'id="person-language"' not in page("cy")
+
+
+@pytest.mark.parametrize(
+    ("back", "target"),
+    [
+        ("/inbox", "/inbox"),
+        ("/inbox/alerts/a-1?done=closed", "/inbox/alerts/a-1?done=closed"),
+        ("/inbox/sign-in", "/inbox/sign-in"),
+        ("", "/inbox"),
+        ("//evil.example/inbox", "/inbox"),
+        ("/\\evil.example", "/inbox"),
+        ("https://evil.example/", "/inbox"),
+        ("/inbox\r\nSet-Cookie: x=1", "/inbox"),
+    ],
+)
+def test_choosing_a_language_returns_only_to_a_page_of_the_hub(back: str, target: str) -> None:
+    assert back_to(back) == target
+
+
+def test_a_page_rendered_without_render_is_english_not_broken() -> None:
+    """A page whose route calls TEMPLATES.TemplateResponse itself (not render()) still renders
+    base.html: the English words are the defaults, and the `uk` filter is there."""
+    response = TEMPLATES.TemplateResponse(
+        request(), "sign_in.html", {"reader": None, "error": None}
+    )
+    shown = bytes(response.body).decode()
+    assert '<html lang="en-GB">' in shown
+    assert "<h1>Sign in</h1>" in shown
+    assert TEMPLATES.env.filters["uk"](datetime(2026, 7, 1, 9, tzinfo=UTC)).hour == 10  # BST

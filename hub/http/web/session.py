@@ -72,6 +72,19 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"{SIGN_IN}{expired}", status_code=303)
 
 
+def back_to(back: str) -> str:
+    """Where the language form returns: a path of this hub, else the inbox. Another site
+    (``//host``, ``/\\host``, ``https://host``) or a control character is never a target, so
+    the form cannot be used to send a signed-in midwife elsewhere."""
+    local = (
+        back.startswith("/")
+        and not back.startswith("//")
+        and "\\" not in back
+        and back.isprintable()
+    )
+    return back if local else "/inbox"
+
+
 def session_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["inbox"], include_in_schema=False)
     lifetime = timedelta(seconds=settings.access_token_seconds)
@@ -114,9 +127,7 @@ def session_router(settings: Settings) -> APIRouter:
         same_origin(request)
         if language not in LANGUAGES:
             raise HTTPException(422, f"language must be one of {', '.join(LANGUAGES)}")
-        local = back.startswith("/") and not back.startswith("//") and "\\" not in back
-        target = back if local else "/inbox"
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(back_to(back), status_code=303)
         response.set_cookie(
             LANGUAGE_COOKIE,
             language,

@@ -10,7 +10,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from hub.http.web.i18n import LANGUAGE_COOKIE, N_, choose_language, translator
+from hub.http.web.i18n import ENGLISH, LANGUAGE_COOKIE, N_, UK, choose_language, translator
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # The contract's codes as the pages name them (the codes themselves are English identifiers);
@@ -52,32 +52,39 @@ def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """A page in the reader's language (:func:`hub.http.web.i18n.choose_language`): the
-    template gets ``_``, ``pgettext``, ``ngettext``, ``when``, ``day`` and ``language_name`` of
-    that language,
-    and ``lang`` for its ``lang`` attribute; times are shown in UK time."""
+    template gets :func:`words_of` that language; times are shown in UK time."""
     language = choose_language(
         request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
     )
-    words = translator(language)
     return TEMPLATES.TemplateResponse(
-        request,
-        name,
-        {
-            **context,
-            "_": words.gettext,
-            "pgettext": words.pgettext,
-            "ngettext": words.ngettext,
-            "when": words.when,
-            "day": words.day,
-            "language_name": words.language_name,
-            "lang": words.html_lang,
-            "language": language,
-            "label": lambda code: (
-                words.gettext(LABELS[code]) if code in LABELS else code.lower().replace("_", " ")
-            ),
-        },
-        status_code=status_code,
+        request, name, {**context, **words_of(language)}, status_code=status_code
     )
+
+
+def words_of(language: str) -> dict[str, Any]:
+    """What a template says things with: ``_``, ``pgettext``, ``ngettext``, ``when``, ``day``,
+    ``language_name`` and ``label`` of ``language``, and ``lang`` for its ``lang`` attribute."""
+    words = translator(language)
+    return {
+        "_": words.gettext,
+        "pgettext": words.pgettext,
+        "ngettext": words.ngettext,
+        "when": words.when,
+        "day": words.day,
+        "language_name": words.language_name,
+        "lang": words.html_lang,
+        "language": language,
+        "label": lambda code: (
+            words.gettext(LABELS[code]) if code in LABELS else code.lower().replace("_", " ")
+        ),
+    }
+
+
+# A page rendered straight through TEMPLATES rather than render() is in English, not broken:
+# the English words are the templates' defaults, and the `uk` filter (UTC -> UK time) stays for
+# templates that format times with strftime.
+TEMPLATES.env.globals.update(words_of(ENGLISH))
+TEMPLATES.env.filters["uk"] = lambda moment: moment.astimezone(UK)
 
 
 def same_origin(request: Request) -> None:
