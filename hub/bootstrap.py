@@ -268,8 +268,9 @@ def sources_of(settings: Settings) -> SourceRegistry:
 
 def organisation_of(settings: Settings) -> OrganisationOf:
     """Which organisation owns a refused input's source system, from the configuration: an
-    HL7 sender (``application@facility``) by its sending facility, any other by its system name
-    in the sources' and partners' files. None when none says: the input is then the hub
+    HL7 sender (``application@facility``) by its sending facility, a FHIR client
+    (``fhir-r4:<organisation>``) by the organisation it authenticated as, any other by its
+    system name in the sources' and partners' files. None when none says: the input is then the hub
     operators' alone (ADR 0030)."""
     sources = sources_of(settings)
     owners = {
@@ -281,6 +282,8 @@ def organisation_of(settings: Settings) -> OrganisationOf:
     def owner(system: str | None) -> str | None:
         if system is None:
             return None
+        if system.startswith("fhir-r4:"):  # hub/http/fhir.py: the authenticated sender's own
+            return system.removeprefix("fhir-r4:")
         _, at, facility = system.rpartition("@")
         source = sources.for_facility(facility) if at else None
         return source.organisation_code if source is not None else owners.get(system)

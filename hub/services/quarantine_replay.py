@@ -7,11 +7,12 @@ content), never from the time it is mapped, so replaying twice publishes the sam
 the projections take them once. The item is then ``replayed``; one that still fails stays
 ``open`` with the errors of this replay. A dry run maps and publishes nothing.
 
-Which channels replay: HL7 v2 over MLLP (the source configuration as it is now) and CSV rows of
+Which channels replay: HL7 v2 over MLLP (the source configuration as it is now), FHIR
+resources (the FHIR mapping, the sender's source file's roles as they are now) and CSV rows of
 a partner's upload (the partner's connector as configured now, with any consent or withdrawal
-in them decided by the same screening as an upload's). FHIR, webhooks and council extracts are
-sent again by their source (the FHIR client retries, the extract re-runs); their items can be
-dismissed once that is done.
+in them decided by the same screening as an upload's). Webhooks and council extracts are sent
+again by their source (the partner retries, the extract re-runs); their items can be dismissed
+once that is done.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hub.connectors.fhir.bundle import NO_ROLES, resource_to_events
+from hub.connectors.fhir.common import load_json
 from hub.connectors.hl7v2.connector import hl7_refusal
 from hub.connectors.hl7v2.listener import receive
 from hub.connectors.outcomes import Mapped, Outcome, Refused, translate
 from hub.connectors.partners import PartnerFeed
-from hub.connectors.sdk import InputError, csv_row_columns
+from hub.connectors.sdk import InputError, Record, RecordError, csv_row_columns
 from hub.connectors.sources import SourceRegistry
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import Erasure
@@ -130,7 +133,7 @@ async def _replay_one(
     raw, correction = latest_input(context, item)
     if raw is None:
         return Replayed(item.item_id, Result.ERASED)
-    outcome = _map(mappers, sources, item, raw)
+    outcome = map_again(mappers, sources, item, raw)
     if isinstance(outcome, str):
         return Replayed(
             item.item_id, Result.NOT_REPLAYABLE, errors=(FieldError("channel", outcome),)
@@ -157,7 +160,7 @@ async def _replay_one(
     return Replayed(item.item_id, Result.REPLAYED, len(events), corrected=bool(correction))
 
 
-def _map(
+def map_again(
     mappers: Mappers, sources: SourceRegistry, item: Item, raw: bytes
 ) -> Mapped | Refused | str:
     """The input through its connector's current mapping; a string says why it cannot be."""
@@ -169,7 +172,30 @@ def _map(
         if feed is None or feed.config.system != item.source_system:
             return f"no partner feed of {item.organisation} sends as {item.source_system}"
         return _map_row(mappers, feed, item, columns, raw)
+    if item.channel is Channel.FHIR and item.organisation is not None:
+        return _map_fhir(sources, item.organisation, raw)
     return f"{item.channel.value} input is sent again by its source, not replayed from the queue"
+
+
+def _map_fhir(sources: SourceRegistry, organisation: str, raw: bytes) -> Mapped | Refused:
+    """A FHIR resource (or a Bundle's entry) mapped as ``POST /fhir/{type}`` maps it, for the
+    organisation that sent it, with its source file's practitioner roles as they are now."""
+    record = Record("fhir", "fhir", raw, {})
+    try:
+        data = load_json(raw)
+        resource = data.get("resource") if "resourceType" not in data else data
+        if not isinstance(resource, dict):
+            raise RecordError([("resource", "neither a FHIR resource nor a Bundle entry")])
+        source = sources.for_organisation(organisation)
+        events = resource_to_events(
+            resource,
+            organisation_code=organisation,
+            recorded_at=utc_now(),
+            roles=source.practitioner_roles if source is not None else NO_ROLES,
+        )
+    except RecordError as error:
+        return Refused.of(record, error)
+    return Mapped(record, events)
 
 
 def _map_row(

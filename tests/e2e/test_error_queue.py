@@ -161,6 +161,7 @@ def _publish_team(settings: Settings) -> None:
         publisher.close()
 
 
+@pytest.mark.timeout(600)  # three processes, a browser and a dozen CLI runs on a shared machine
 def test_the_engineers_day(queue_hub: tuple[Settings, str], tmp_path: Path) -> None:
     settings, base = queue_hub
     log = tmp_path / "worker.log"

@@ -101,9 +101,11 @@ def test_metrics_report_lag_alerts_quarantine_and_dead_letters(
     for projection in ("missed_appointment_alerts", "team_around_the_family", "sharing_facts"):
         assert total(after, "hub_projection_lag", projection=projection, topic=family) == 0
     assert total(after, "hub_projection_stalled") == 0
-    assert total(after, "hub_dead_lettered_records") == 1  # the garbage
-    # The error queue holds the garbage as a dead letter, by channel, source, reason, status.
-    assert total(after, "hub_error_queue_items", channel="dead-letter", status="open") == 1
+    # The garbage on the case-event topic, and the three records on the quarantine topic that
+    # are not quarantine records: the error queue cannot read them, so it dead-letters them.
+    assert total(after, "hub_dead_lettered_records") == 4
+    # The error queue holds all four as dead letters, by channel, source, reason, status.
+    assert total(after, "hub_error_queue_items", channel="dead-letter", status="open") == 4
     assert total(after, "hub_quarantined_records") == 3
     assert total(after, "hub_webhook_failed_attempts_total") == 0
     assert total(after, "hub_webhook_dead_letters") == 0

@@ -3,6 +3,7 @@ what an HL7 error location names."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -155,3 +156,35 @@ def test_a_source_may_refuse_clinics_it_does_not_list() -> None:
     ]
     listed = source(unknown_clinics="refuse", clinics={"NMGH-ANC": "R0A"})
     assert isinstance(receive(S26, listed).outcome, Mapped)
+
+
+def test_a_fhir_resource_replays_through_the_fhir_mapping_with_the_same_ids() -> None:
+    from typing import cast
+
+    from hub.connectors.fhir.bundle import resource_to_events
+    from hub.connectors.outcomes import Mapped, Refused
+    from hub.connectors.sources import SourceRegistry
+    from hub.events import utc_now
+    from hub.services.quarantine_replay import Mappers, map_again
+
+    golden = Path(__file__).resolve().parents[1] / "golden" / "fhir_appointment"
+    bad = (golden / "invalid-nhs-number.input.json").read_bytes()
+    record = quarantine_record(
+        bad, channel="fhir-rest", reason="refused", source_system="fhir-r4:R0A"
+    )
+    item = fold(None, Refusal(record=record, sealed=b"s"), "R0A")
+    assert item.channel is Channel.FHIR
+    mappers = cast(Mappers, None)  # the FHIR path reads nothing but the sources
+    sources = SourceRegistry([])
+    refused = map_again(mappers, sources, item, bad)
+    assert isinstance(refused, Refused)
+    assert "9434765918" in str(refused.issues)
+    fixed = bad.replace(b"9434765918", b"9434765919")
+    mapped = map_again(mappers, sources, item, fixed)
+    assert isinstance(mapped, Mapped)
+    direct = resource_to_events(json.loads(fixed), organisation_code="R0A", recorded_at=utc_now())
+    assert [e.event_id for e in mapped.events] == [e.event_id for e in direct]
+    entry = b'{"resource": ' + fixed + b', "request": {"method": "POST"}}'  # a Bundle's entry
+    again = map_again(mappers, sources, item, entry)
+    assert isinstance(again, Mapped)
+    assert [e.event_id for e in again.events] == [e.event_id for e in direct]
