@@ -119,6 +119,7 @@ corrections_table = Table(
     Column("by_user", String(250), nullable=False),
     Column("why", Text, nullable=False),
     Column("sealed", LargeBinary, nullable=False),  # the corrected copy, sealed like the input
+    Column("key_ids", Text, nullable=False, default="[]"),  # JSON: the keys it is sealed with
 )
 
 FOLDED: Final = (items_table, inputs_table)
@@ -147,6 +148,7 @@ class Correction:
     by_user: str
     why: str
     sealed: bytes
+    key_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ class QuarantineStore:
                     row["by_user"],
                     row["why"],
                     bytes(row["sealed"]),
+                    tuple(json.loads(row["key_ids"] or "[]")),
                 )
                 for row in rows
             ]
@@ -357,6 +360,7 @@ class QuarantineStore:
                     by_user=correction.by_user,
                     why=correction.why,
                     sealed=correction.sealed,
+                    key_ids=json.dumps(list(correction.key_ids)),
                 )
             )
 
@@ -400,15 +404,21 @@ class QuarantineStore:
             return [uuid.UUID(item_id) for (item_id,) in rows]
 
     def sealed_with(self, key_ids: Iterable[str]) -> list[uuid.UUID]:
-        """Items whose input is sealed with any of ``key_ids`` (an erased person's)."""
+        """Items whose input, or a corrected copy of it, is sealed with any of ``key_ids`` (an
+        erased person's)."""
         wanted = set(key_ids)
         with self._engine.connect() as connection:
-            rows = connection.execute(select(items_table.c.item_id, items_table.c.key_ids))
-            return [
-                uuid.UUID(item_id)
-                for item_id, keys in rows
-                if wanted.intersection(json.loads(keys))
-            ]
+            items = connection.execute(select(items_table.c.item_id, items_table.c.key_ids))
+            copies = connection.execute(
+                select(corrections_table.c.item_id, corrections_table.c.key_ids)
+            )
+            return sorted(
+                {
+                    uuid.UUID(item_id)
+                    for item_id, keys in [*items, *copies]
+                    if wanted.intersection(json.loads(keys or "[]"))
+                }
+            )
 
 
 def iso(at: datetime) -> str:

@@ -300,6 +300,7 @@ def correct(
         user or "operator",
         why.strip(),
         sealed,
+        log.key_ids_of(sealed),
     )
     context.store.record_correction(correction)
     previous = entry.action

@@ -77,3 +77,21 @@ def test_the_engineers_record_and_the_purges(sql_engine: Engine) -> None:
     assert store.forget_erased("hub.family-events.v1", 0, 9, marker)
     assert store.entries() == []
     assert store.corrections(one.item.item_id) == []
+
+
+def test_erasure_reaches_an_item_through_its_corrected_copy(sql_engine: Engine) -> None:
+    """The input named nobody, the corrected copy names her: erasing her deletes both."""
+    store = store_on(sql_engine)
+    store.apply_batch(TOPIC, 0, [BatchEntry(0, refusal(b"no one named"))])
+    [entry] = store.entries()
+    item_id = entry.item.item_id
+    store.record_correction(
+        Correction(uuid.uuid4(), item_id, T0, "R0A", "ie-1", "her number", b"x", ("k9",))
+    )
+    assert store.sealed_with(["k9"]) == [item_id]
+    marker = Erasure(
+        key_id="k9", erasure_id=uuid.uuid4(), erased_at=T0, requested_by="dpo", reason="asked"
+    )
+    assert store.forget_erased("hub.family-events.v1", 0, 10, marker)
+    assert store.entry(item_id) is None
+    assert store.corrections(item_id) == []
