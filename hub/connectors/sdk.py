@@ -158,6 +158,8 @@ class Connector(ABC, Generic[ConfigT]):
     # name it: ``extract`` (``hub connector run``: a file or view), ``upload`` / ``webhook``
     # (a partner's, configured in config/partners/).
     channels: ClassVar[tuple[str, ...]] = ("extract",)
+    # Media types a partner's upload of this connector's input may be sent as (``upload``).
+    upload_types: ClassVar[tuple[str, ...]] = ("text/csv",)
     # Columns that identify a row across extracts, and those a row must have.
     key_columns: ClassVar[tuple[str, ...]] = ()
     required_columns: ClassVar[tuple[str, ...]] = ()

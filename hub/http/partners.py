@@ -16,7 +16,8 @@ refused), refuses a repeated ``webhook-id`` without publishing again, and answer
 The body is ``{"type": "<event>", "timestamp": "...", "data": {<fields>}}`` (the Standard
 Webhooks payload shape); ``data`` holds the connector's fields, ``type`` its ``event``.
 
-``POST /partners/{code}/uploads`` takes a CSV file (``text/csv``) from someone of that
+``POST /partners/{code}/uploads`` takes a CSV file (``text/csv``; or an ``.xlsx`` workbook for a
+feed whose connector reads one, the ``tabular`` connector's) from someone of that
 organisation (an authenticated client of that organisation, ADR 0012), maps every row,
 quarantines the refused ones with file, line and field, and answers after every write was
 acknowledged with what was published and what was refused.
@@ -50,8 +51,15 @@ from hub.settings import Settings
 log = logging.getLogger(__name__)
 
 Code = Annotated[str, Path(description="The partner organisation's code.")]
+XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_BODY: Final = {
-    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
 }
 
 
@@ -161,12 +169,14 @@ def partner_router(settings: Settings) -> APIRouter:
         stores: ChangeStoresDep,
         sink: SinkDep,
     ) -> JSONResponse:
-        """A CSV file (text/csv) of the partner's records, mapped row by row."""
+        """A CSV file (text/csv) of the partner's records, mapped row by row; an .xlsx workbook
+        where the partner's connector reads one (415 names what it takes)."""
         feed = _feed(feeds, code)
         if reader.organisation_code != code:
             raise HTTPException(403, f"{reader.organisation_code} cannot upload for {code}")
-        if not request.headers.get("content-type", "").startswith("text/csv"):
-            raise HTTPException(415, "send the file as text/csv")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in feed.connector.upload_types:
+            raise HTTPException(415, f"send the file as {' or '.join(feed.connector.upload_types)}")
         body = await request.body()  # at most settings.upload_max_bytes (hub/http/body_limits.py)
         name = request.headers.get("x-filename", "upload.csv")
         try:
@@ -175,10 +185,10 @@ def partner_router(settings: Settings) -> APIRouter:
             unreadable = quarantine_record(
                 body,
                 channel="upload",
-                reason=f"CSV upload refused: {error}",
+                reason=f"{'CSV' if media == 'text/csv' else '.xlsx'} upload refused: {error}",
                 errors=(("body", str(error)),),
                 source_system=feed.config.system,
-                content_type="text/csv",
+                content_type=media,
             )
             try:
                 await sink.quarantine(unreadable)

@@ -34,7 +34,7 @@ from hub.connectors.sdk import (
     local_identifier,
 )
 from hub.connectors.tabular.mapping import EventRule, FieldSource, TabularConfig
-from hub.connectors.tabular.reading import read_table
+from hub.connectors.tabular.reading import XLSX_TYPE, read_table
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     PAYLOAD_TYPES,
@@ -63,6 +63,7 @@ class TabularConnector(Connector[TabularConfig]):
         (EXAMPLES / "lac-census-episodes.toml").read_text("utf-8")
     )
     channels = ("extract", "upload")
+    upload_types = ("text/csv", XLSX_TYPE)
 
     def read(self, stream: BinaryIO, name: str) -> Iterator[Record]:
         raise TypeError("the tabular connector reads as its mapping says: call read_with()")

@@ -26,6 +26,7 @@ from hub.connectors.sdk import InputError, Record, read_csv
 from hub.connectors.tabular.mapping import TabularConfig
 
 XLSX_MAGIC: Final = b"PK\x03\x04"  # an .xlsx is a zip file
+XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XLS_MAGIC: Final = b"\xd0\xcf\x11\xe0"  # Excel 97-2003 (OLE2): not read
 # What openpyxl raises on a damaged workbook (a corrupt zip member, broken sheet XML, a cell
 # its descriptors refuse), as a mutation test of the golden forms found: each is the file's
