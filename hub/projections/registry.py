@@ -39,6 +39,9 @@ from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import LogEntry
 from hub.erasure.wal import ForgetWal
 from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_metadata
+from hub.outcomes import fold as outcomes_fold
+from hub.outcomes.store import LIVE as OUTCOME_TABLES
+from hub.outcomes.store import OutcomesStore, outcome_tables
 from hub.projections.runner import Projection, Step
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
@@ -110,6 +113,8 @@ class Stores(Protocol):
     @property
     def team(self) -> TeamStore: ...
     @property
+    def outcomes(self) -> OutcomesStore: ...
+    @property
     def identity(self) -> IdentityStore: ...
     @property
     def sharing(self) -> SharingStore: ...
@@ -157,6 +162,16 @@ def _team_generation(stores: Stores, generation: MetaData, suffix: str) -> Gener
     return tables, TeamStore(stores.alerts.engine, tables=tables, projection=name)
 
 
+def _outcomes_generation(stores: Stores, generation: MetaData, suffix: str) -> Generation:
+    tables = outcome_tables(generation, suffix)
+    name = outcomes_fold.PROJECTION + suffix
+    return tables, OutcomesStore(stores.alerts.engine, tables=tables, projection=name)
+
+
+def _outcomes(stores: Stores) -> ProjectionStore[LogEntry]:
+    return stores.outcomes
+
+
 def _identity(stores: Stores) -> ProjectionStore[LogEntry]:
     return stores.identity
 
@@ -198,6 +213,13 @@ PROJECTIONS: Final[tuple[ProjectionSpec[Any], ...]] = (
         _team,
         TEAM_TABLES,
         Rebuild(TEAM_TABLES, _team_generation),
+    ),
+    ProjectionSpec[LogEntry](
+        outcomes_fold.PROJECTION,
+        TopicRole.FAMILY_EVENTS,
+        _outcomes,
+        OUTCOME_TABLES,
+        Rebuild(OUTCOME_TABLES, _outcomes_generation),
     ),
     ProjectionSpec[LogEntry](SHARING_PROJECTION, TopicRole.FAMILY_EVENTS, _sharing, (facts_table,)),
     ProjectionSpec[Disclosure](
