@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from hub.erasure.sealing import Erasure
+from hub.erasure.sealing import Erasure, LogEntry
 from hub.outcomes.store import OutcomesStore
 from hub.storage.engine import make_engine
 from hub.storage.positions import BatchEntry, PoisonEntriesError
@@ -27,7 +28,9 @@ def store(tmp_path: Path) -> OutcomesStore:
 
 def test_a_batch_is_folded_once_with_its_position(store: OutcomesStore) -> None:
     events = [*mother_year(), *baby_events(None)]
-    entries = [BatchEntry(offset, e, b"family") for offset, e in enumerate(events)]
+    entries: list[BatchEntry[LogEntry]] = [
+        BatchEntry(offset, e, b"family") for offset, e in enumerate(events)
+    ]
     assert store.apply_batch(TOPIC, 0, entries) == len(events)
     assert store.next_offset(TOPIC, 0) == len(events)
     first = store.records()
@@ -51,7 +54,7 @@ def test_erasing_the_mother_removes_her_and_the_baby_who_names_her(store: Outcom
     store.apply_batch(TOPIC, 0, [BatchEntry(len(events), erasure, None)])
     assert store.records() == []
     with store.engine.connect() as connection:
-        dump = "\n".join(connection.connection.iterdump())  # type: ignore[attr-defined]
+        dump = "\n".join(connection.connection.iterdump())
     assert MUM not in dump
 
 
@@ -60,9 +63,12 @@ def test_a_refused_entry_writes_nothing(store: OutcomesStore) -> None:
         def subject_key(self) -> str:
             raise ValueError("no subject")
 
-    entries = [BatchEntry(0, mother_year()[0], None), BatchEntry(1, Poison(), None)]
+    entries: list[BatchEntry[LogEntry]] = [
+        BatchEntry(0, mother_year()[0], None),
+        BatchEntry(1, cast(LogEntry, Poison()), None),  # an entry whose subject is unreadable
+    ]
     with pytest.raises(PoisonEntriesError) as refused:
-        store.apply_batch(TOPIC, 0, entries)  # type: ignore[arg-type]
+        store.apply_batch(TOPIC, 0, entries)
     assert refused.value.reasons == {1: "no subject"}
     assert store.records() == []
     assert store.next_offset(TOPIC, 0) is None
