@@ -48,6 +48,7 @@ from hub.http.openapi import (
     documented,
     fhir_errors,
 )
+from hub.http.outcomes import outcomes_router
 from hub.http.partners import partner_router
 from hub.http.refusals import answer_refusals
 from hub.http.stream import stream_router
@@ -120,6 +121,7 @@ def create_api(
     app.include_router(documented(partner_router(settings), KAFKA_UNCONFIRMED | NOT_FOUND))
     app.include_router(documented(alert_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(team_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(outcomes_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(subscription_router()))
     app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())

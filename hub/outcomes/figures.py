@@ -39,7 +39,7 @@ from hub.events import (
     ScoreStage,
     ethnic_group,
 )
-from hub.outcomes.fold import Episode, PersonOutcomes, Score
+from hub.outcomes.fold import Episode, PersonOutcomes, Score, merge_people
 
 NOT_STATED: Final = "Not stated"
 AGES: Final = (("14 days", 14), ("6 months", 182), ("12 months", 365))
@@ -137,7 +137,9 @@ class _Case:
 
 
 def figures(records: Sequence[PersonOutcomes], programme: str, as_of: date) -> list[CountTable]:
-    """Every table of the programme's report, as of ``as_of`` (babies' ages, open episodes)."""
+    """Every table of the programme's report, as of ``as_of`` (babies' ages, open episodes);
+    the records of one person under several identifiers are counted as one."""
+    records = merge_people(records)
     cases = [_Case(r, e) for r in records for e in r.episodes.values() if e.programme == programme]
     cases.sort(key=lambda c: (c.quarter, c.pathway, c.episode.organisation))
     babies = _babies(records, programme)

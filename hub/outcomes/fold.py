@@ -15,6 +15,7 @@ keys of a baby's mother; the store removes records naming an erased person.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Final
 
@@ -315,3 +316,62 @@ def _characteristics(record: PersonOutcomes, payload: CharacteristicsRecorded) -
         recorded_on=payload.recorded_on,
     )
     return record.model_copy(update={"characteristics": found})
+
+
+def merge_people(records: Iterable[PersonOutcomes]) -> list[PersonOutcomes]:
+    """One record per person: records that share an identifier key are the same person (a
+    baby's birth row names her NHS number and the council's child id; the council's care
+    periods name the child id alone), so their facts are counted together."""
+    records = list(records)
+    parent = list(range(len(records)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for index, record in enumerate(records):
+        for key in (record.subject_key, *record.identifier_keys):
+            if key in owner:
+                parent[root(index)] = root(owner[key])
+            else:
+                owner[key] = index
+    groups: dict[int, list[PersonOutcomes]] = {}
+    for index, record in enumerate(records):
+        groups.setdefault(root(index), []).append(record)
+    return [_merged(group) for group in groups.values()]
+
+
+def _merged(group: list[PersonOutcomes]) -> PersonOutcomes:
+    if len(group) == 1:
+        return group[0]
+    group = sorted(group, key=lambda r: r.subject_key)
+    episodes: dict[str, Episode] = {}
+    for record in group:
+        for referral, episode in record.episodes.items():
+            known = episodes.get(referral)
+            if known is None:
+                episodes[referral] = episode
+            else:
+                set_here = {k: v for k, v in episode.model_dump().items() if v not in (None, ())}
+                episodes[referral] = known.model_copy(update=set_here)
+    latest = max(group, key=lambda r: r.characteristics.recorded_on or date.min)
+    return PersonOutcomes(
+        subject_key=group[0].subject_key,
+        identifier_keys=tuple(
+            sorted({k for r in group for k in (r.subject_key, *r.identifier_keys)})
+        ),
+        episodes=episodes,
+        characteristics=latest.characteristics,
+        expected_delivery_date=next(
+            (r.expected_delivery_date for r in group if r.expected_delivery_date), None
+        ),
+        birth_date=next((r.birth_date for r in group if r.birth_date), None),
+        mother_keys=tuple(sorted({k for r in group for k in r.mother_keys})),
+        plans={k: v for r in group for k, v in r.plans.items()},
+        permanence={k: v for r in group for k, v in r.permanence.items()},
+        appointments={k: v for r in group for k, v in r.appointments.items()},
+        scores={k: v for r in group for k, v in r.scores.items()},
+    )

@@ -443,3 +443,21 @@ def test_another_programme_sees_nothing_of_this_one() -> None:
 )
 def test_financial_quarters(day: date, quarter: str) -> None:
     assert financial_quarter(day) == quarter
+
+
+def test_one_person_under_two_identifiers_is_counted_once() -> None:
+    """The council's care period names the child id alone; the birth row names both."""
+    child = PersonIdentifier(system="urn:hub:355:child", value="C-1")
+    birth = baby_events(None)[0]
+    birth = birth.model_copy(update={"subject": (*birth.subject, child)})
+    care = on(
+        date(2026, 9, 20),
+        EventType.PLAN_STARTED,
+        PlanStarted(
+            plan_id="C-1:LAC", plan_type=PlanType.LOOKED_AFTER, started_on=date(2026, 9, 20)
+        ),
+        "lac",
+    ).model_copy(update={"subject": (child,)})
+    records = [folded(mother_year()), folded([birth], BABY), folded([care], child.key())]
+    tables = figures(records, SF, as_of=date(2026, 10, 30))
+    assert _table(tables, "babies_by_pathway").counts == ((0, 0, 1, 0),)  # looked after at 14 days

@@ -1,0 +1,86 @@
+"""``hub outcomes report``: a programme's figures, as its manager would download them.
+
+The same path as ``GET /outcomes/report``: the reader is a ``PROGRAMME_MANAGER`` of a party to
+the agreement (named with ``--organisation`` and ``--user``), every figure goes through the
+agreement's disclosure control, and the report is recorded as an aggregate disclosure (so it
+needs the broker) before it is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from hub.cli.common import load_settings, parties_checked, with_local_broker
+
+outcomes_app = typer.Typer(
+    help="Programme monitoring: figures by quarter, pathway and organisation (ADR 0031).",
+    no_args_is_help=True,
+)
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+
+
+@outcomes_app.command("report")
+def report(
+    programme: Annotated[
+        str, typer.Option(help="The programme as its referrals name it, e.g. 'Baby and Me'.")
+    ],
+    organisation: Annotated[str, typer.Option(help="The programme manager's organisation code.")],
+    user: Annotated[str, typer.Option(help="The programme manager's user id.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD; default today (babies' ages).")
+    ] = None,
+    output: Annotated[Format, typer.Option("--format", help="csv or json.")] = Format.CSV,
+) -> None:
+    """Print PROGRAMME's report (CSV, one line per figure; or JSON) after recording it in the
+    disclosure log. Exits 1 if the programme is unknown or the reader may not read it, 3 if the
+    disclosure could not be recorded (then nothing is printed)."""
+    from hub.bootstrap import build_hub
+    from hub.disclosures import Channel
+    from hub.outcomes.report import to_csv
+    from hub.services.errors import ForbiddenError, NotFoundError, NotRecordedError
+    from hub.services.outcomes import programme_report
+    from hub.services.release import SharingContext
+    from hub.sharing.policy import Recipient
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        typer.secho(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", fg="red", err=True)
+        raise typer.Exit(2) from None
+    hub = build_hub(parties_checked(with_local_broker(load_settings())), client_id="hub-outcomes")
+    reader = Recipient(organisation_code=organisation, role="PROGRAMME_MANAGER", user_id=user)
+    context = SharingContext(hub.agreement, hub.sharing, hub.identity, hub.sink, hub.clock)
+    try:
+        found = asyncio.run(
+            programme_report(
+                hub.outcomes,
+                context,
+                reader,
+                programme,
+                as_of=day,
+                channel=Channel.EXPORT,
+                reference=f"hub outcomes report --programme {programme}",
+            )
+        )
+    except (ForbiddenError, NotFoundError) as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(1) from None
+    except NotRecordedError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        hub.close()
+    if output is Format.JSON:
+        typer.echo(json.dumps(found.as_json(), indent=2))
+    else:
+        typer.echo(to_csv(found), nl=False)
