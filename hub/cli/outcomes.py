@@ -12,6 +12,7 @@ import asyncio
 import json
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,3 +85,29 @@ def report(
         typer.echo(json.dumps(found.as_json(), indent=2))
     else:
         typer.echo(to_csv(found), nl=False)
+
+
+@outcomes_app.command("synthetic")
+def synthetic_year(
+    out: Annotated[Path, typer.Option(help="Directory to write the four CSV files to.")],
+    families: Annotated[int, typer.Option(min=1, help="Families referred in the year.")] = 2000,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 20,
+) -> None:
+    """Write a synthetic programme year (hub/outcomes/synthetic.py: the rates and where they
+    come from) as the partners' systems would send it, to load with `hub connector run`:
+    activity.csv (voluntary-activity, the charity), clinic.csv (voluntary-activity, the
+    programme midwife's clinic, service type antenatal), births.csv (voluntary-activity, the
+    council) and episodes.csv (ssda903-episodes, the council). No real person is in them."""
+    from hub.outcomes.synthetic import YearRates, programme_year
+
+    year = programme_year(YearRates(families=families), seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("activity.csv", year.activity),
+        ("clinic.csv", year.clinic),
+        ("births.csv", year.births),
+        ("episodes.csv", year.episodes),
+    ):
+        (out / name).write_text(text, encoding="utf-8")
+    summary = ", ".join(f"{count} {what}" for what, count in year.counts.items())
+    typer.echo(f"{out}: {families} families ({summary})")

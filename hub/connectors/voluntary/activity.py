@@ -182,7 +182,7 @@ def _referral(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -
     if on is None or programme is None:
         return None
     payload = ProgrammeReferralAccepted(
-        referral_id=rid,
+        referral_id=f.text("referral_id", required=False) or rid,
         programme=programme,
         pathway=f.text("pathway", required=False),
         accepted_on=on,
