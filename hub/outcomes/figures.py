@@ -142,7 +142,7 @@ def figures(records: Sequence[PersonOutcomes], programme: str, as_of: date) -> l
     records = merge_people(records)
     cases = [_Case(r, e) for r in records for e in r.episodes.values() if e.programme == programme]
     cases.sort(key=lambda c: (c.quarter, c.pathway, c.episode.organisation))
-    babies = _babies(records, programme)
+    babies = babies_of(records, programme)
     return [
         _funnel(cases),
         _engagement(cases),
@@ -331,7 +331,8 @@ def _appointments(cases: Sequence[_Case], as_of: date) -> CountTable:
 Baby = tuple[PersonOutcomes, _Case]
 
 
-def _babies(records: Sequence[PersonOutcomes], programme: str) -> list[Baby]:
+def babies_of(records: Sequence[PersonOutcomes], programme: str) -> list[Baby]:
+    """Each baby the programme counts, with the mother's episode it counts under."""
     by_key: dict[str, PersonOutcomes] = {}
     for record in records:
         for key in (record.subject_key, *record.identifier_keys):
