@@ -111,3 +111,84 @@ def synthetic_year(
         (out / name).write_text(text, encoding="utf-8")
     summary = ", ".join(f"{count} {what}" for what, count in year.counts.items())
     typer.echo(f"{out}: {families} families ({summary})")
+
+
+@outcomes_app.command("extract")
+def extract(
+    evaluation: Annotated[str, typer.Option(help="The evaluation's name, e.g. ipc-2027.")],
+    programme: Annotated[str, typer.Option(help="The programme as its referrals name it.")],
+    organisation: Annotated[str, typer.Option(help="The evaluator's organisation code.")],
+    user: Annotated[str, typer.Option(help="The evaluator's user id.")],
+    out: Annotated[Path, typer.Option(help="Directory for extract.csv and data-dictionary.csv.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD; default today (babies' ages).")
+    ] = None,
+) -> None:
+    """Write the evaluation's pseudonymised extract of PROGRAMME (hub/outcomes/extract.py) and
+    its data dictionary, each episode released through the sharing gate under a
+    SERVICE_EVALUATION flow and recorded as a disclosure first. The evaluation's key is made
+    under HUB_STATE_DIR/evaluation-keys on first use; deleting it ends the link. Exits 1 if
+    refused or unknown, 3 if the disclosures could not be recorded (then nothing is written)."""
+    import csv
+
+    from hub.bootstrap import build_hub
+    from hub.kafka.codec import load_schema
+    from hub.outcomes.extract import COLUMNS, data_dictionary
+    from hub.services.errors import (
+        ForbiddenError,
+        NotFoundError,
+        NotRecordedError,
+        UnprocessableError,
+    )
+    from hub.services.evaluation import evaluation_extract, evaluation_key
+    from hub.services.release import SharingContext
+    from hub.sharing.policy import Recipient
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        typer.secho(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", fg="red", err=True)
+        raise typer.Exit(2) from None
+    settings = parties_checked(with_local_broker(load_settings()))
+    hub = build_hub(settings, client_id="hub-outcomes-extract")
+    reader = Recipient(organisation_code=organisation, role="EVALUATOR", user_id=user)
+    context = SharingContext(hub.agreement, hub.sharing, hub.identity, hub.sink, hub.clock)
+    try:
+        key = evaluation_key(settings.state_dir, evaluation, create=True)
+        with typer.progressbar(length=1, label="episodes") as bar:
+
+            def progress(done: int, of: int) -> None:
+                bar.length = of
+                bar.update(1)
+
+            found = asyncio.run(
+                evaluation_extract(
+                    hub.outcomes,
+                    context,
+                    reader,
+                    programme,
+                    evaluation=evaluation,
+                    key=key,
+                    as_of=day,
+                    progress=progress,
+                )
+            )
+    except (ForbiddenError, NotFoundError, UnprocessableError) as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(1) from None
+    except NotRecordedError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        hub.close()
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "extract.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, [c.name for c in COLUMNS])
+        writer.writeheader()
+        writer.writerows(found.rows)
+    dictionary = data_dictionary(load_schema("case_event"))
+    with (out / "data-dictionary.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, ["column", "meaning", "from", "contract"])
+        writer.writeheader()
+        writer.writerows(dictionary)
+    typer.echo(f"{out}: {len(found.rows)} episodes released, {found.withheld} withheld")

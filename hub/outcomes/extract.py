@@ -125,6 +125,12 @@ def pseudonym(key: bytes, evaluation: str, identifier: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
 
 
+def episode_identifier(person: PersonOutcomes, episode: Episode) -> str:
+    """What an episode's pseudonym is made from: its person and its referral (two systems may
+    both number a referral ``R1``)."""
+    return f"episode\x1f{person.subject_key}\x1f{episode.referral_id}"
+
+
 def _month(day: date | None) -> str:
     return day.strftime("%Y-%m") if day else ""
 
@@ -194,7 +200,7 @@ def _row(
             places[label] = place_on(baby, day) if day <= as_of else ""
     return {
         "person": pseudonym(key, evaluation, person.subject_key),
-        "episode": pseudonym(key, evaluation, f"episode\x1f{episode.referral_id}"),
+        "episode": pseudonym(key, evaluation, episode_identifier(person, episode)),
         "pathway_at_referral": episode.pathway_at_referral or "",
         "pathway_latest": episode.pathway or "",
         "referred_month": _month(episode.referred_on or episode.started_on),

@@ -25,6 +25,7 @@ class OrganisationKind(StrEnum):
     NHS = "NHS"
     LOCAL_AUTHORITY = "LOCAL_AUTHORITY"
     VOLUNTARY = "VOLUNTARY"
+    EVALUATOR = "EVALUATOR"  # an independent evaluation (IPC, Cordis Bright, Ecorys): no care
 
 
 # Roles that read through the hub but are not in a team around the family.
@@ -34,12 +35,15 @@ GOVERNANCE_ROLES: Final = frozenset({"DESIGNATED_SAFEGUARDING_LEAD", "CALDICOTT_
 ERASURE_ROLES: Final = frozenset({"DATA_PROTECTION_OFFICER", "CALDICOTT_GUARDIAN"})
 # Who reads the programme's figures (issue 20, ADR 0031): aggregates only, never a person.
 MONITORING_ROLES: Final = frozenset({"PROGRAMME_MANAGER"})
+# Who receives an evaluation's pseudonymised extract, under a SERVICE_EVALUATION flow.
+EVALUATION_ROLES: Final = frozenset({"EVALUATOR"})
 KNOWN_ROLES: Final = frozenset(
     {
         *(role.value for role in PractitionerRole),
         *GOVERNANCE_ROLES,
         *ERASURE_ROLES,
         *MONITORING_ROLES,
+        *EVALUATION_ROLES,
         "PARTNER_SYSTEM",
     }
 )
@@ -173,13 +177,16 @@ class Agreement(FrozenModel):
         return self
 
     def is_statutory(self, organisation_code: str) -> bool:
-        """A party to the agreement that is not a voluntary-sector organisation.
+        """A party to the agreement that is an NHS body or a local authority.
 
         Statutory partners alone record safeguarding overrides, decide identity reviews and
         erase a person; an organisation outside the agreement is never one.
         """
         organisation = self.organisations.get(organisation_code)
-        return organisation is not None and organisation.kind is not OrganisationKind.VOLUNTARY
+        return organisation is not None and organisation.kind in (
+            OrganisationKind.NHS,
+            OrganisationKind.LOCAL_AUTHORITY,
+        )
 
 
 class AgreementError(ValueError):
