@@ -55,6 +55,7 @@ from hub.http.stream import stream_router
 from hub.http.subscriptions import subscription_router
 from hub.http.team import team_router
 from hub.http.web.inbox import inbox_router
+from hub.http.web.outcomes import outcomes_page_router
 from hub.http.web.session import NotSignedInError, session_router, sign_in_required
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import cluster_health
@@ -125,6 +126,7 @@ def create_api(
     app.include_router(documented(subscription_router()))
     app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())
+    app.include_router(outcomes_page_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
     app.add_exception_handler(413, too_large)
