@@ -155,6 +155,9 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("POST", "/subscriptions"): "creates the caller's own",
     ("GET", "/subscriptions"): "lists the caller's own",
     ("GET", "/inbox"): "the caller's own alerts",
+    ("GET", "/outcomes/report"): "aggregates under disclosure control, programme managers only",
+    ("GET", "/outcomes/report.csv"): "the same aggregates as CSV",
+    ("GET", "/outcomes"): "the same aggregates as a page",
     ("POST", "/inbox/sign-out"): "the caller's own session",
 }
 
