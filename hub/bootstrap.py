@@ -35,6 +35,7 @@ from hub.events import utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.outcomes.store import OutcomesStore
 from hub.projections.registry import create_schemas
 from hub.services.parties import check_parties
 from hub.services.quarantine import QueueContext
@@ -68,6 +69,7 @@ class Hub:
     changes: ChangeLog
     identity: IdentityStore
     team: TeamStore
+    outcomes: OutcomesStore
     keys: SubjectKeyStore
     clients: ClientStore
     partners: dict[str, PartnerFeed]
@@ -129,6 +131,7 @@ def build_hub(
         changes=changes,
         identity=stores.identity,
         team=stores.team,
+        outcomes=stores.outcomes,
         keys=keys,
         clients=clients,
         partners=load_partners(settings.partners_dir or DEFAULT_PARTNERS_DIR),
@@ -255,6 +258,7 @@ class ProjectionStores:
     agreement: Agreement
     alerts: MissedAppointmentStore
     team: TeamStore
+    outcomes: OutcomesStore
     identity: IdentityStore
     sharing: SharingStore
     keys: SubjectKeyStore
@@ -308,6 +312,7 @@ def build_projection_stores(
         agreement=agreement,
         alerts=store,
         team=TeamStore(engine),
+        outcomes=OutcomesStore(engine),
         identity=IdentityStore(engine),
         sharing=SharingStore(engine),
         keys=open_key_store(settings),

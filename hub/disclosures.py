@@ -43,6 +43,20 @@ class WithheldItem(FrozenModel):
     reason: str
 
 
+class AggregateRelease(FrozenModel):
+    """What an aggregate disclosure released (ADR 0031): a report of counts about no one person,
+    every figure through statistical disclosure control under the rule named."""
+
+    report: str  # e.g. "outcomes"
+    scope: str  # e.g. the programme
+    figures: int
+    hidden: int  # figures suppressed
+    rule: str  # the agreement's [disclosure_control], e.g. "threshold=5 symbol=c ..."
+
+
+AGGREGATE_SUBJECT_PREFIX = "aggregate:"
+
+
 class Disclosure(FrozenModel):
     disclosure_id: uuid.UUID
     disclosed_at: AwareDatetime
@@ -57,6 +71,7 @@ class Disclosure(FrozenModel):
     withheld: tuple[WithheldItem, ...] = ()
     agreement_version: str
     reference: str
+    aggregate: AggregateRelease | None = None  # an aggregate disclosure: subject "aggregate:..."
 
 
 def without_subject(disclosure: Disclosure, erasure_id: uuid.UUID) -> Disclosure:

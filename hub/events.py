@@ -61,6 +61,13 @@ class EventType(StrEnum):
     ALERT_CLOSED = "ALERT_CLOSED"
     ALERT_ESCALATED = "ALERT_ESCALATED"
     PRACTITIONER_UNASSIGNED = "PRACTITIONER_UNASSIGNED"
+    # programme monitoring and outcomes (issue 20, ADR 0031)
+    CHARACTERISTICS_RECORDED = "CHARACTERISTICS_RECORDED"
+    PROGRAMME_REFERRAL_DECLINED = "PROGRAMME_REFERRAL_DECLINED"
+    PROGRAMME_PATHWAY_CHANGED = "PROGRAMME_PATHWAY_CHANGED"
+    PROGRAMME_ACTIVITY_RECORDED = "PROGRAMME_ACTIVITY_RECORDED"
+    PROGRAMME_EXITED = "PROGRAMME_EXITED"
+    PERMANENCE_RECORDED = "PERMANENCE_RECORDED"
 
 
 class DataCategory(StrEnum):
@@ -173,6 +180,101 @@ class ScoreInstrument(StrEnum):
     SDQ = "SDQ"
     WEMWBS = "WEMWBS"
     SWEMWBS = "SWEMWBS"
+
+
+class ScoreStage(StrEnum):
+    """When in a programme a measure was taken: paired entry and exit scores show change."""
+
+    ENTRY = "ENTRY"
+    REVIEW = "REVIEW"
+    EXIT = "EXIT"
+
+
+class Characteristic(StrEnum):
+    """A parent's or family's circumstance at referral, as the programmes' evaluations counted
+    them (TBCP, Strengthening Families, Baby and Me): each is special-category or otherwise
+    sensitive, so each is recorded with its lawful basis (:class:`CharacteristicRecord`)."""
+
+    CARE_EXPERIENCED = "CARE_EXPERIENCED"
+    PREVIOUS_CHILD_REMOVED = "PREVIOUS_CHILD_REMOVED"
+    PREVIOUS_CARE_PROCEEDINGS = "PREVIOUS_CARE_PROCEEDINGS"
+    DOMESTIC_ABUSE = "DOMESTIC_ABUSE"
+    MENTAL_ILL_HEALTH = "MENTAL_ILL_HEALTH"
+    SUBSTANCE_MISUSE = "SUBSTANCE_MISUSE"
+    LEARNING_DISABILITY = "LEARNING_DISABILITY"
+    INSECURE_HOUSING = "INSECURE_HOUSING"
+    SOCIAL_ISOLATION = "SOCIAL_ISOLATION"
+    OTHER = "OTHER"
+
+
+class EthnicCategory(StrEnum):
+    """The NHS Data Dictionary's ethnic category (the ONS 2001 census categories, codes A-Z).
+
+    :func:`ethnic_group` folds them into the five ONS groups the reports break down by (fewer,
+    larger cells survive disclosure control)."""
+
+    WHITE_BRITISH = "A"
+    WHITE_IRISH = "B"
+    WHITE_OTHER = "C"
+    MIXED_WHITE_BLACK_CARIBBEAN = "D"
+    MIXED_WHITE_BLACK_AFRICAN = "E"
+    MIXED_WHITE_ASIAN = "F"
+    MIXED_OTHER = "G"
+    ASIAN_INDIAN = "H"
+    ASIAN_PAKISTANI = "J"
+    ASIAN_BANGLADESHI = "K"
+    ASIAN_OTHER = "L"
+    BLACK_CARIBBEAN = "M"
+    BLACK_AFRICAN = "N"
+    BLACK_OTHER = "P"
+    CHINESE = "R"
+    OTHER = "S"
+    NOT_STATED = "Z"
+
+
+_ETHNIC_GROUPS: Final = {
+    **dict.fromkeys("ABC", "White"),
+    **dict.fromkeys("DEFG", "Mixed"),
+    **dict.fromkeys("HJKLR", "Asian"),
+    **dict.fromkeys("MNP", "Black"),
+}
+
+
+def ethnic_group(category: EthnicCategory | None) -> str:
+    """The ONS five-group classification of an NHS ethnic category (Chinese is in Asian, as in
+    the 2021 census); "Not stated" for none."""
+    if category is None or category is EthnicCategory.NOT_STATED:
+        return "Not stated"
+    return _ETHNIC_GROUPS.get(category.value, "Other")
+
+
+class ProgrammeActivity(StrEnum):
+    """A milestone of a programme episode that the monitoring counts."""
+
+    FIRST_CONTACT = "FIRST_CONTACT"
+    FAMILY_GROUP_CONFERENCE_OFFERED = "FAMILY_GROUP_CONFERENCE_OFFERED"
+    FAMILY_GROUP_CONFERENCE_HELD = "FAMILY_GROUP_CONFERENCE_HELD"
+    DADS_WORKER_INVOLVED = "DADS_WORKER_INVOLVED"
+    OTHER = "OTHER"
+
+
+class ExitReason(StrEnum):
+    COMPLETED = "COMPLETED"
+    DISENGAGED = "DISENGAGED"
+    MOVED_AWAY = "MOVED_AWAY"
+    STEPPED_UP = "STEPPED_UP"  # to statutory children's social care
+    CHILD_REMOVED = "CHILD_REMOVED"
+    OTHER = "OTHER"
+
+
+class PermanenceOutcome(StrEnum):
+    """Where a looked-after child's care went (SSDA903 reasons episode ceased, in short)."""
+
+    RETURNED_HOME = "RETURNED_HOME"
+    PLACED_FOR_ADOPTION = "PLACED_FOR_ADOPTION"
+    EARLY_PERMANENCE = "EARLY_PERMANENCE"  # fostering for adoption / concurrent planning
+    SPECIAL_GUARDIANSHIP = "SPECIAL_GUARDIANSHIP"
+    OTHER = "OTHER"
 
 
 class AssignmentScope(StrEnum):
@@ -340,12 +442,17 @@ class SafeguardingOverrideEnded(FrozenModel):
 
 
 class ReferralReceived(FrozenModel):
-    """A referral to a service (children's social care, early help, a programme) arrived."""
+    """A referral to a service (children's social care, early help, a programme) arrived.
+
+    For a programme, ``service`` is the programme; ``expected_delivery_date`` tells how far
+    into the pregnancy the referral came (None in older events and post-birth referrals)."""
 
     referral_id: str = Field(min_length=1)
     service: str = Field(min_length=1)
     referral_source: str | None = None
     primary_need: str | None = None
+    pathway: str | None = None
+    expected_delivery_date: date | None = None
 
 
 class AssessmentCompleted(FrozenModel):
@@ -412,6 +519,7 @@ class ProgrammeProgress(FrozenModel):
     sessions_planned: int | None = Field(default=None, ge=0)
     stage: str | None = None
     completed: bool = False
+    referral_id: str | None = None  # the episode; None in older events: the programme's latest
 
 
 class AssessmentScoreRecorded(FrozenModel):
@@ -421,6 +529,8 @@ class AssessmentScoreRecorded(FrozenModel):
     score: int
     measured_on: date
     respondent: str | None = None
+    stage: ScoreStage | None = None  # None in older events: first and last in the episode
+    programme: str | None = None
 
 
 class AlertAcknowledged(FrozenModel):
@@ -448,6 +558,82 @@ class AlertEscalated(FrozenModel):
 
     alert_id: uuid.UUID
     reason: str = Field(min_length=1)
+
+
+class CharacteristicRecord(FrozenModel):
+    """One characteristic and the lawful basis it is held on (UK GDPR Art 6 with Art 9)."""
+
+    characteristic: Characteristic
+    lawful_basis: LawfulBasis
+
+
+class CharacteristicsRecorded(FrozenModel):
+    """A family member's characteristics at referral, IFMIS-style: circumstances with their
+    lawful basis, risk factors and strengths, and ethnicity (special category: its basis too).
+
+    A later record for the same person and referral replaces the earlier one."""
+
+    referral_id: str | None = None
+    recorded_on: date
+    member: str | None = None  # e.g. MOTHER, FATHER_OR_PARTNER, CHILD (IFMIS: per member)
+    characteristics: tuple[CharacteristicRecord, ...] = ()
+    risk_factors: tuple[str, ...] = ()
+    strengths: tuple[str, ...] = ()
+    ethnicity: EthnicCategory | None = None
+    ethnicity_basis: LawfulBasis | None = None
+
+    @model_validator(mode="after")
+    def _ethnicity_has_a_basis(self) -> CharacteristicsRecorded:
+        if self.ethnicity is not None and self.ethnicity_basis is None:
+            raise ValueError("ethnicity is special-category data: give its ethnicity_basis")
+        return self
+
+
+class ProgrammeReferralDeclined(FrozenModel):
+    """A referral to a programme was not taken up: declined by the family or not accepted."""
+
+    referral_id: str = Field(min_length=1)
+    programme: str = Field(min_length=1)
+    declined_on: date
+    declined_by: str | None = None  # FAMILY or PROGRAMME
+    reason: str | None = None
+
+
+class ProgrammePathwayChanged(FrozenModel):
+    """An episode moved pathway (Strengthening Families: B pre-birth to C post-birth, B to A)."""
+
+    referral_id: str = Field(min_length=1)
+    programme: str = Field(min_length=1)
+    from_pathway: str | None = None
+    to_pathway: str = Field(min_length=1)
+    changed_on: date
+
+
+class ProgrammeActivityRecorded(FrozenModel):
+    """A milestone of an episode: first contact, a Family Group Conference, a dad's worker."""
+
+    referral_id: str = Field(min_length=1)
+    programme: str = Field(min_length=1)
+    activity: ProgrammeActivity
+    occurred_on: date
+
+
+class ProgrammeExited(FrozenModel):
+    """The family left the programme, with the reason."""
+
+    referral_id: str = Field(min_length=1)
+    programme: str = Field(min_length=1)
+    exited_on: date
+    reason: ExitReason
+    detail: str | None = None
+
+
+class PermanenceRecorded(FrozenModel):
+    """Where a child's care went: home to the parents, placed for adoption, early permanence."""
+
+    outcome: PermanenceOutcome
+    recorded_on: date
+    plan_id: str | None = None
 
 
 Payload = (
@@ -479,6 +665,12 @@ Payload = (
     | AlertClosed
     | AlertEscalated
     | PractitionerUnassigned
+    | CharacteristicsRecorded
+    | ProgrammeReferralDeclined
+    | ProgrammePathwayChanged
+    | ProgrammeActivityRecorded
+    | ProgrammeExited
+    | PermanenceRecorded
 )
 
 PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
@@ -510,6 +702,12 @@ PAYLOAD_TYPES: Final[dict[EventType, type[BaseModel]]] = {
     EventType.ALERT_CLOSED: AlertClosed,
     EventType.ALERT_ESCALATED: AlertEscalated,
     EventType.PRACTITIONER_UNASSIGNED: PractitionerUnassigned,
+    EventType.CHARACTERISTICS_RECORDED: CharacteristicsRecorded,
+    EventType.PROGRAMME_REFERRAL_DECLINED: ProgrammeReferralDeclined,
+    EventType.PROGRAMME_PATHWAY_CHANGED: ProgrammePathwayChanged,
+    EventType.PROGRAMME_ACTIVITY_RECORDED: ProgrammeActivityRecorded,
+    EventType.PROGRAMME_EXITED: ProgrammeExited,
+    EventType.PERMANENCE_RECORDED: PermanenceRecorded,
 }
 
 

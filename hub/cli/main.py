@@ -17,6 +17,7 @@ from hub.cli.clients import clients_app
 from hub.cli.common import load_settings, parties_checked, with_local_broker
 from hub.cli.connectors import connector_app
 from hub.cli.quarantine import quarantine_app
+from hub.cli.outcomes import outcomes_app
 from hub.cli.subscriptions import subscriptions_app
 from hub.settings import Settings
 
@@ -37,6 +38,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(outcomes_app, name="outcomes")
 keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0020).")
 app.add_typer(keys_app, name="keys")
 
@@ -326,7 +328,8 @@ def replay(
     projection: Annotated[
         str,
         typer.Argument(
-            help="missed_appointment_alerts or team_around_the_family (the projection's name)."
+            help="missed_appointment_alerts, team_around_the_family or outcomes (the "
+            "projection's name)."
         ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,

@@ -48,6 +48,7 @@ from hub.http.openapi import (
     documented,
     fhir_errors,
 )
+from hub.http.outcomes import outcomes_router
 from hub.http.partners import partner_router
 from hub.http.quarantine import quarantine_router
 from hub.http.refusals import answer_refusals
@@ -57,6 +58,7 @@ from hub.http.team import team_router
 from hub.http.web.errors import page_errors
 from hub.http.web.inbox import inbox_router
 from hub.http.web.queue import queue_router
+from hub.http.web.outcomes import outcomes_page_router
 from hub.http.web.session import NotSignedInError, session_router, sign_in_required
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import cluster_health
@@ -123,11 +125,13 @@ def create_api(
     app.include_router(documented(partner_router(settings), KAFKA_UNCONFIRMED | NOT_FOUND))
     app.include_router(documented(alert_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(team_router(), KAFKA_UNCONFIRMED))
+    app.include_router(documented(outcomes_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(subscription_router()))
     app.include_router(documented(quarantine_router(), KAFKA_UNCONFIRMED))
     app.include_router(documented(stream_router(settings)))
     app.include_router(inbox_router())
     app.include_router(queue_router())
+    app.include_router(outcomes_page_router())
     app.include_router(session_router(settings))
     app.add_exception_handler(NotSignedInError, sign_in_required)
     app.add_exception_handler(413, too_large)

@@ -33,6 +33,7 @@ from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.services.quarantine import QueueContext
 from hub.services.quarantine_replay import Mappers
+from hub.outcomes.store import OutcomesStore
 from hub.services.release import SharingContext
 from hub.services.sharing_changes import ChangeStores
 from hub.sharing.agreement import Agreement
@@ -114,6 +115,10 @@ def team_store(hub: HubDep) -> TeamStore:
     return hub.team
 
 
+def outcomes_store(hub: HubDep) -> OutcomesStore:
+    return hub.outcomes
+
+
 def key_store(hub: HubDep) -> SubjectKeyStore:
     return hub.keys
 
@@ -173,6 +178,7 @@ SharingDep = Annotated[SharingStore, Depends(sharing_store)]
 ChangesDep = Annotated[ChangeLog, Depends(change_log)]
 IdentityDep = Annotated[IdentityStore, Depends(identity_store)]
 TeamDep = Annotated[TeamStore, Depends(team_store)]
+OutcomesDep = Annotated[OutcomesStore, Depends(outcomes_store)]
 KeysDep = Annotated[SubjectKeyStore, Depends(key_store)]
 ClientsDep = Annotated[ClientStore, Depends(client_store)]
 PartnersDep = Annotated[dict[str, PartnerFeed], Depends(partner_feeds)]

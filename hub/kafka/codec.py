@@ -214,12 +214,20 @@ def _model_to_avro(id_field: str) -> Callable[[BaseModel], dict[str, Any]]:
     return to_avro
 
 
+def disclosure_from_avro(datum: Mapping[str, Any]) -> Disclosure:
+    """The record; an aggregate disclosure's summary is a named branch of its union."""
+    data = dict(datum)
+    if isinstance(data.get("aggregate"), tuple):
+        data["aggregate"] = data["aggregate"][1]
+    return Disclosure.model_validate(data)
+
+
 @cache
 def disclosure_codec(topic: str, registry_url: str | None = None) -> ModelCodec[Disclosure]:
     return ModelCodec(
         framing_for("disclosure", topic, registry_url),
         _model_to_avro("disclosure_id"),
-        Disclosure.model_validate,
+        disclosure_from_avro,
     )
 
 

@@ -43,6 +43,9 @@ from hub.errorqueue.fold import Refusal
 from hub.errorqueue.store import DEAD_LETTER_PROJECTION, QuarantineStore
 from hub.errorqueue.store import FOLDED as QUEUE_TABLES
 from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_metadata
+from hub.outcomes import fold as outcomes_fold
+from hub.outcomes.store import LIVE as OUTCOME_TABLES
+from hub.outcomes.store import OutcomesStore, outcome_tables
 from hub.projections.runner import Projection, Step
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
@@ -120,6 +123,8 @@ class Stores(Protocol):
     @property
     def team(self) -> TeamStore: ...
     @property
+    def outcomes(self) -> OutcomesStore: ...
+    @property
     def identity(self) -> IdentityStore: ...
     @property
     def sharing(self) -> SharingStore: ...
@@ -167,6 +172,16 @@ def _team_generation(stores: Stores, generation: MetaData, suffix: str) -> Gener
     tables = team_tables(generation, suffix)
     name = team_fold.PROJECTION + suffix
     return tables, TeamStore(stores.alerts.engine, tables=tables, projection=name)
+
+
+def _outcomes_generation(stores: Stores, generation: MetaData, suffix: str) -> Generation:
+    tables = outcome_tables(generation, suffix)
+    name = outcomes_fold.PROJECTION + suffix
+    return tables, OutcomesStore(stores.alerts.engine, tables=tables, projection=name)
+
+
+def _outcomes(stores: Stores) -> ProjectionStore[LogEntry]:
+    return stores.outcomes
 
 
 def _identity(stores: Stores) -> ProjectionStore[LogEntry]:
@@ -218,6 +233,13 @@ PROJECTIONS: Final[tuple[ProjectionSpec[Any], ...]] = (
         _team,
         TEAM_TABLES,
         Rebuild(TEAM_TABLES, _team_generation),
+    ),
+    ProjectionSpec[LogEntry](
+        outcomes_fold.PROJECTION,
+        TopicRole.FAMILY_EVENTS,
+        _outcomes,
+        OUTCOME_TABLES,
+        Rebuild(OUTCOME_TABLES, _outcomes_generation),
     ),
     # The counter dating the facts (ADR 0029) is, like the positions, not a derived table: its
     # store makes it, and a rebuild or a comparison of rebuilt tables has nothing to do with it.

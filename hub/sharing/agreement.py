@@ -34,6 +34,7 @@ class OrganisationKind(StrEnum):
     NHS = "NHS"
     LOCAL_AUTHORITY = "LOCAL_AUTHORITY"
     VOLUNTARY = "VOLUNTARY"
+    EVALUATOR = "EVALUATOR"  # an independent evaluation (IPC, Cordis Bright, Ecorys): no care
 
 
 # Roles that read through the hub but are not in a team around the family.
@@ -41,11 +42,17 @@ GOVERNANCE_ROLES: Final = frozenset({"DESIGNATED_SAFEGUARDING_LEAD", "CALDICOTT_
 # Who may erase a person from the hub (ADR 0009): the data protection officer or the Caldicott
 # guardian of a statutory partner.
 ERASURE_ROLES: Final = frozenset({"DATA_PROTECTION_OFFICER", "CALDICOTT_GUARDIAN"})
+# Who reads the programme's figures (issue 20, ADR 0031): aggregates only, never a person.
+MONITORING_ROLES: Final = frozenset({"PROGRAMME_MANAGER"})
+# Who receives an evaluation's pseudonymised extract, under a SERVICE_EVALUATION flow.
+EVALUATION_ROLES: Final = frozenset({"EVALUATOR"})
 KNOWN_ROLES: Final = frozenset(
     {
         *(role.value for role in PractitionerRole),
         *GOVERNANCE_ROLES,
         *ERASURE_ROLES,
+        *MONITORING_ROLES,
+        *EVALUATION_ROLES,
         "PARTNER_SYSTEM",
         # Works the error queue of the organisation's own sources (ADR 0030); reads no case.
         "INTEGRATION_ENGINEER",
@@ -182,6 +189,29 @@ class Flow(FrozenModel):
         return self
 
 
+class DisclosureControl(FrozenModel):
+    """How figures are made safe to publish (ADR 0031, docs/programme-monitoring.md), as UK
+    official statistics do it: a count from 1 to ``threshold - 1`` is suppressed (and 0 too
+    with ``suppress_zeros``), shown as ``symbol``; then more cells, so no published total gives
+    a suppressed one away; a rate or average is shown only on ``min_denominator`` or more."""
+
+    threshold: int = Field(default=5, ge=2, description="Counts below this are suppressed.")
+    suppress_zeros: bool = False
+    symbol: str = Field(default="c", min_length=1, max_length=8, description='"c" or "<5".')
+    min_denominator: int = Field(
+        default=10, ge=1, description="A rate or average needs this many in its denominator."
+    )
+
+    @model_validator(mode="after")
+    def _denominator_not_below_threshold(self) -> DisclosureControl:
+        if self.min_denominator < self.threshold:
+            raise ValueError(
+                f"disclosure_control: min_denominator {self.min_denominator} is below the "
+                f"threshold {self.threshold}: a rate would show a suppressed count"
+            )
+        return self
+
+
 class Agreement(FrozenModel):
     version: str = Field(min_length=1)
     title: str
@@ -189,6 +219,10 @@ class Agreement(FrozenModel):
     flows: tuple[Flow, ...]
     change_rules: tuple[ChangeRule, ...] = Field(
         default=(), description="Who may change sharing (ADR 0019); none: nobody may."
+    )
+    disclosure_control: DisclosureControl = Field(
+        default_factory=DisclosureControl,
+        description="Statistical disclosure control of published figures (ADR 0031).",
     )
 
     @model_validator(mode="after")
@@ -275,13 +309,16 @@ class Agreement(FrozenModel):
         )
 
     def is_statutory(self, organisation_code: str) -> bool:
-        """A party to the agreement that is not a voluntary-sector organisation.
+        """A party to the agreement that is an NHS body or a local authority.
 
         Statutory partners alone record safeguarding overrides, decide identity reviews and
         erase a person; an organisation outside the agreement is never one.
         """
         organisation = self.organisations.get(organisation_code)
-        return organisation is not None and organisation.kind is not OrganisationKind.VOLUNTARY
+        return organisation is not None and organisation.kind in (
+            OrganisationKind.NHS,
+            OrganisationKind.LOCAL_AUTHORITY,
+        )
 
 
 def _scope_nations(scope: FlowScope | None) -> frozenset[Jurisdiction] | None:

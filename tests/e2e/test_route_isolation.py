@@ -155,6 +155,9 @@ ROUTES: dict[tuple[str, str], Probe | str] = {
     ("POST", "/subscriptions"): "creates the caller's own",
     ("GET", "/subscriptions"): "lists the caller's own",
     ("GET", "/inbox"): "the caller's own alerts",
+    ("GET", "/outcomes/report"): "aggregates under disclosure control, programme managers only",
+    ("GET", "/outcomes/report.csv"): "the same aggregates as CSV",
+    ("GET", "/outcomes"): "the same aggregates as a page",
     ("POST", "/inbox/sign-out"): "the caller's own session",
     # The error queue (ADR 0030): an engineer's own organisation's input only, anything else
     # 404 (tests/unit/test_error_queue_fold.py, tests/e2e/test_error_queue.py).

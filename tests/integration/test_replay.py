@@ -32,6 +32,7 @@ from hub.events import CaseEvent, PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
+from hub.outcomes.store import OutcomesStore
 from hub.processes.replay import replay
 from hub.projections.registry import rebuildable
 from hub.projections.replay import Progress, describe
@@ -97,11 +98,13 @@ class Hub:
         self.keys.create_schema()
         self.alerts = MissedAppointmentStore(engine)
         self.team = TeamStore(engine)
+        self.outcomes = OutcomesStore(engine)
         self.alerts.create_schema()
+        self.outcomes.create_schema()
         self._log = CaseEventLog(self.keys, self.topic)
         self.publisher = KafkaPublisher(settings.bootstrap_servers())
         self._runner: ProjectionRunner[LogEntry] = ProjectionRunner(
-            [self.alerts.apply, self.team.apply, self.keys.apply],
+            [self.alerts.apply, self.team.apply, self.outcomes.apply, self.keys.apply],
             CaseEventLog(self.keys, self.topic),
             CaseEventSink(self.publisher, settings, self.keys),
             settings.dead_letter_topic,
@@ -198,6 +201,7 @@ def test_a_replayed_projection_equals_the_one_built_incrementally(hub: Hub) -> N
     assert len(built[ALERTS]["alerts"]) == 4  # APT-1 (closed), HV-1, OTHER, APT-16W
     assert built[ALERTS]["alert_recipients"]
     assert built[TEAM]["taf_items"]
+    assert built["outcomes"]["outcome_records"]  # the story's appointments, per person
     assert sum(offset for _, offset in built[ALERTS]["positions"]) == len(story()) + 1
 
     for name in rebuildable():
@@ -283,7 +287,7 @@ def test_the_command_prints_progress_and_swaps(hub: Hub) -> None:
     refused = CliRunner().invoke(app, ["replay", "alerts", "--yes"], env=env)
     assert refused.exit_code == 2
     assert "unknown projection 'alerts'" in refused.output
-    assert f"{ALERTS}, {TEAM}" in refused.output
+    assert f"{ALERTS}, outcomes, {TEAM}" in refused.output
 
 
 def test_a_replay_while_the_worker_keeps_applying_loses_and_doubles_nothing(hub: Hub) -> None:

@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 from pydantic import BaseModel
 
-from hub.events import PAYLOAD_TYPES, Appointment, CaseEvent, PersonIdentifier, Source
+from hub.events import (
+    PAYLOAD_TYPES,
+    Appointment,
+    CaseEvent,
+    CharacteristicRecord,
+    PersonIdentifier,
+    Source,
+)
 from hub.kafka.codec import (
     DecodeError,
     SingleObjectFraming,
@@ -58,6 +65,7 @@ CONTRACT: list[tuple[str, type[BaseModel]]] = [
     ("case_event", Source),
     ("case_event", PersonIdentifier),
     ("case_event", Appointment),
+    ("case_event", CharacteristicRecord),
     *[("case_event", model) for model in PAYLOAD_TYPES.values()],
     ("quarantine_record", QuarantineRecord),
     ("quarantine_record", QuarantineError),

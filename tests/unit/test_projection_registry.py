@@ -16,6 +16,7 @@ from hub.errorqueue.fold import PROJECTION as ERROR_QUEUE
 from hub.errorqueue.store import DEAD_LETTER_PROJECTION
 from hub.http.metrics import lags, watched
 from hub.identity.store import IDENTITY_PROJECTION
+from hub.outcomes.fold import PROJECTION as OUTCOMES
 from hub.projections.registry import (
     PROJECTIONS,
     ProjectionSpec,
@@ -43,6 +44,7 @@ def test_the_registry_names_every_projection_once() -> None:
             IDENTITY_PROJECTION,
             ALERTS,
             TEAM,
+            OUTCOMES,
             SHARING_PROJECTION,
             DISCLOSURE_PROJECTION,
             ERROR_QUEUE,
@@ -57,7 +59,7 @@ def test_the_registry_names_every_projection_once() -> None:
 def test_resume_and_the_lag_figures_read_the_registry() -> None:
     assert stored_projections(SETTINGS) == {
         "cases": [IDENTITY_PROJECTION],
-        "families": [ALERTS, TEAM, SHARING_PROJECTION],
+        "families": [ALERTS, TEAM, OUTCOMES, SHARING_PROJECTION],
         "disclosed": [DISCLOSURE_PROJECTION],
         SETTINGS.quarantine_topic: [ERROR_QUEUE],
         SETTINGS.dead_letter_topic: [DEAD_LETTER_PROJECTION],
@@ -68,12 +70,18 @@ def test_resume_and_the_lag_figures_read_the_registry() -> None:
 
 
 def test_a_projection_absent_from_the_list_is_not_resumed_watched_or_rebuilt() -> None:
-    assert stored_projections(SETTINGS, WITHOUT_TEAM)["families"] == [ALERTS, SHARING_PROJECTION]
+    assert stored_projections(SETTINGS, WITHOUT_TEAM)["families"] == [
+        ALERTS,
+        OUTCOMES,
+        SHARING_PROJECTION,
+    ]
     assert (TEAM, "families") not in watched(SETTINGS, WITHOUT_TEAM)
     assert TEAM in rebuildable()
-    assert list(rebuildable(WITHOUT_TEAM)) == [ALERTS]
+    assert list(rebuildable(WITHOUT_TEAM)) == [ALERTS, OUTCOMES]
     replayable(TEAM)
-    with pytest.raises(ReplayError, match=r"known projections: missed_appointment_alerts$"):
+    with pytest.raises(
+        ReplayError, match=r"known projections: missed_appointment_alerts, outcomes$"
+    ):
         replayable(TEAM, WITHOUT_TEAM)
     assert "taf_items" not in {table.name for table in derived_tables(WITHOUT_TEAM)}
 
@@ -88,22 +96,24 @@ def test_a_projection_absent_from_the_list_is_not_run(tmp_path: Path) -> None:
         # The registry's order, then the erasure steps after every projection of the topic.
         family = applies[TopicRole.FAMILY_EVENTS]
         assert stores.team not in family
-        assert family[:4] == [
+        assert family[:5] == [
             stores.alerts,
+            stores.outcomes,
             stores.sharing,
             stores.quarantine.forget_erased,
             stores.keys.apply,
         ]
-        assert len(family) == 5  # the last truncates SQLite's write-ahead logs
+        assert len(family) == 6  # the last truncates SQLite's write-ahead logs
         assert len(applies[TopicRole.DISCLOSURES]) == 1
         # ... nor measured by /metrics and /health.
         marks = {("families", 0): (0, 3)}
         assert {lag.projection for lag in lags(SETTINGS, stores.alerts.engine, marks)} == {
             ALERTS,
             TEAM,
+            OUTCOMES,
             SHARING_PROJECTION,
         }
         behind = lags(SETTINGS, stores.alerts.engine, marks, WITHOUT_TEAM)
-        assert {lag.projection for lag in behind} == {ALERTS, SHARING_PROJECTION}
+        assert {lag.projection for lag in behind} == {ALERTS, OUTCOMES, SHARING_PROJECTION}
     finally:
         stores.alerts.engine.dispose()

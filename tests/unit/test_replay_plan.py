@@ -37,7 +37,9 @@ def test_each_generation_names_its_indexes_afresh() -> None:
 
 
 def test_an_unknown_projection_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(ReplayError, match="known projections: missed_appointment_alerts, team"):
+    with pytest.raises(
+        ReplayError, match="known projections: missed_appointment_alerts, outcomes, team"
+    ):
         replayable("alerts")
 
 

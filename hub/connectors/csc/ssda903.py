@@ -3,10 +3,11 @@
 One row is an *episode*: a period of care, or a change of placement or legal status within one.
 ``RNE`` = ``S`` starts a period of care (``PLAN_STARTED`` LOOKED_AFTER, with the legal status
 ``LS`` as its category); a ``DEC`` with a reason ``REC`` other than ``X1`` ("episode ceases, new
-episode starts") ends the period (``PLAN_ENDED``, with the reason). Other rows change placement
-only and carry no event the team around the family needs. A child is in at most one period of
-care at a time, so the plan id is the child's. Field definitions: DfE "Children looked after
-return 2024 to 2025: guide" (``tests/data/SOURCES.md``).
+episode starts") ends the period (``PLAN_ENDED``, with the reason), and a reason that says where
+care went (adopted, home to the parents, special guardianship) is ``PERMANENCE_RECORDED`` too.
+Other rows change placement only and carry no event the team around the family needs. A child
+is in at most one period of care at a time, so the plan id is the child's. Field definitions:
+DfE "Children looked after return 2024 to 2025: guide" (``tests/data/SOURCES.md``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from hub.events import (
     CaseEvent,
     DataCategory,
     EventType,
+    PermanenceOutcome,
+    PermanenceRecorded,
     PlanEnded,
     PlanStarted,
     PlanType,
@@ -34,6 +37,16 @@ from hub.events import (
 )
 
 REASONS_NEW_EPISODE: Final = frozenset({"S", "L", "P", "T", "U", "B"})
+# Where care went, by the reason the period ended (REC; DfE's codes): PERMANENCE_RECORDED.
+PERMANENCE: Final = {
+    "E11": PermanenceOutcome.PLACED_FOR_ADOPTION,  # adopted, application unopposed
+    "E12": PermanenceOutcome.PLACED_FOR_ADOPTION,  # adopted, application opposed
+    "E13": PermanenceOutcome.RETURNED_HOME,  # left care to live with parent(s) or relatives
+    "E43": PermanenceOutcome.SPECIAL_GUARDIANSHIP,
+    "E44": PermanenceOutcome.SPECIAL_GUARDIANSHIP,
+    "E45": PermanenceOutcome.SPECIAL_GUARDIANSHIP,
+    "E46": PermanenceOutcome.SPECIAL_GUARDIANSHIP,
+}
 SAME_PERIOD_CONTINUES: Final = "X1"
 _REASONS_BY_LOWER: Final = {code.lower(): code for code in REASONS_NEW_EPISODE}
 PLANS: Final = Classification(DataCategory.SOCIAL_CARE_PLANS, Sensitivity.RESTRICTED)
@@ -91,4 +104,10 @@ class SSDA903Episodes(Connector[ConnectorConfig]):
                 reason=reason_ended,
             )
             events.append(emit(EventType.PLAN_ENDED, ended_plan, occurred=ended, classified=PLANS))
+            outcome = PERMANENCE.get((reason_ended or "").upper())
+            if outcome is not None:
+                went = PermanenceRecorded(outcome=outcome, recorded_on=ended, plan_id=plan_id)
+                events.append(
+                    emit(EventType.PERMANENCE_RECORDED, went, occurred=ended, classified=PLANS)
+                )
         return events

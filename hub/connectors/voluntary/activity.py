@@ -5,9 +5,11 @@ row (or one webhook ``data`` object) per fact, named by ``event``. Columns:
 
 =====================  ===========================================================================
 ``record_id``          the partner's id for the fact (required; with ``event`` it keys the row)
-``event``              ``referral_accepted``, ``key_worker_allocated``, ``session_attended``,
-                       ``session_missed``, ``programme_progress``, ``consent_recorded``,
-                       ``consent_withdrawn``, ``assessment_score``
+``event``              ``referral_received``, ``referral_accepted``, ``referral_declined``,
+                       ``pathway_changed``, ``programme_activity``, ``programme_exited``,
+                       ``key_worker_allocated``, ``session_attended``, ``session_missed``,
+                       ``programme_progress``, ``assessment_score``, ``characteristics_recorded``,
+                       ``birth_recorded``, ``consent_recorded``, ``consent_withdrawn``
 ``occurred_on``        ``YYYY-MM-DD`` or ``DD/MM/YYYY``
 ``nhs_number``         the person's NHS number, if known (checked); else / also ``person_id``
 ``person_id``          the partner's own id for the person
@@ -17,7 +19,8 @@ row (or one webhook ``data`` object) per fact, named by ``event``. Columns:
 ``worker_name``        (allocation) and ``worker_role``: ``key_worker`` or ``lead_practitioner``
 ``session_id``         the session (attended / missed), with ``session_start`` (ISO date-time)
 ``sessions_attended``  progress: so far; ``sessions_planned``, ``stage``, ``completed`` (yes/no)
-``instrument``         ``SDQ``, ``WEMWBS`` or ``SWEMWBS``, with ``score`` and ``respondent``
+``referral_id``        the episode a programme row belongs to (default: the referral's record_id)
+``instrument``         ``SDQ``, ``WEMWBS`` or ``SWEMWBS``, with ``score``, ``respondent``, ``stage``
 ``recipients``         consent: organisation codes, a JSON array or separated by ``;`` (and
                        ``categories``, ``purposes``, ``consent_id``, ``recorded_by``)
 =====================  ===========================================================================
@@ -51,18 +54,32 @@ from hub.events import (
     AppointmentMissed,
     AssessmentScoreRecorded,
     AssignmentScope,
+    BirthRegistered,
     CaseEvent,
+    Characteristic,
+    CharacteristicRecord,
+    CharacteristicsRecorded,
     ConsentRecorded,
     ConsentWithdrawn,
     DataCategory,
+    EthnicCategory,
     EventType,
+    ExitReason,
+    LawfulBasis,
     PersonIdentifier,
     PractitionerAssigned,
     PractitionerRole,
+    ProgrammeActivity,
+    ProgrammeActivityRecorded,
+    ProgrammeExited,
+    ProgrammePathwayChanged,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
+    ProgrammeReferralDeclined,
     Purpose,
+    ReferralReceived,
     ScoreInstrument,
+    ScoreStage,
     Sensitivity,
 )
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
@@ -71,6 +88,16 @@ PROGRAMMES: Final = Classification(DataCategory.PRACTITIONER_ALLOCATION, Sensiti
 SESSIONS: Final = Classification(DataCategory.APPOINTMENTS, Sensitivity.ROUTINE)
 SCORES: Final = Classification(DataCategory.ASSESSMENT_SCORES, Sensitivity.SPECIAL_CATEGORY)
 CONSENT: Final = Classification(DataCategory.DEMOGRAPHICS, Sensitivity.ROUTINE)
+# A parent's circumstances (mental health, substance misuse, domestic abuse, ethnicity) are
+# special category (UK GDPR Art 9), held for safeguarding work: shared only where agreed.
+CIRCUMSTANCES: Final = Classification(DataCategory.SAFEGUARDING, Sensitivity.SPECIAL_CATEGORY)
+BIRTHS: Final = Classification(DataCategory.MATERNITY, Sensitivity.ROUTINE)
+ACTIVITIES: Final = {
+    "first_contact": ProgrammeActivity.FIRST_CONTACT,
+    "fgc_offered": ProgrammeActivity.FAMILY_GROUP_CONFERENCE_OFFERED,
+    "fgc_held": ProgrammeActivity.FAMILY_GROUP_CONFERENCE_HELD,
+    "dads_worker": ProgrammeActivity.DADS_WORKER_INVOLVED,
+}
 SCORE_RANGES: Final = {
     ScoreInstrument.SDQ: (0, 40),
     ScoreInstrument.WEMWBS: (14, 70),
@@ -113,6 +140,9 @@ class VoluntaryActivity(Connector[ActivityConfig]):
         kind = fields.choice("event", {name: name for name in _MAPPERS})
         # Without a usable subject, map anyway (to report every bad field at once), then refuse.
         subject = _subject(fields, config) or (PersonIdentifier(system="-", value="-"),)
+        child_id = fields.text("child_id", required=False) if kind == "birth_recorded" else None
+        if child_id is not None:  # the council's id of the baby (its SSDA903 CHILD): one person
+            subject = (*subject, local_identifier(config, "child", child_id))
         if record_id is None or kind is None:
             fields.check()
         assert record_id
@@ -152,7 +182,7 @@ def _referral(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -
     if on is None or programme is None:
         return None
     payload = ProgrammeReferralAccepted(
-        referral_id=rid,
+        referral_id=f.text("referral_id", required=False) or rid,
         programme=programme,
         pathway=f.text("pathway", required=False),
         accepted_on=on,
@@ -226,6 +256,7 @@ def _progress(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> 
         sessions_planned=planned,
         stage=f.text("stage", required=False),
         completed=completed,
+        referral_id=f.text("referral_id", required=False),
     )
     return emit(EventType.PROGRAMME_PROGRESS, payload, occurred=on, classified=PROGRAMMES)
 
@@ -244,6 +275,8 @@ def _score(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> Cas
         score=score,
         measured_on=on,
         respondent=f.text("respondent", required=False),
+        stage=f.choice("stage", {s.value.lower(): s for s in ScoreStage}, required=False),
+        programme=f.text("programme", required=False),
     )
     return emit(EventType.ASSESSMENT_SCORE_RECORDED, payload, occurred=on, classified=SCORES)
 
@@ -324,7 +357,129 @@ def _withdrawal(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -
     return emit(EventType.CONSENT_WITHDRAWN, payload, occurred=on, classified=CONSENT)
 
 
+def _received(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    due = f.date("expected_delivery_date", required=False)
+    if on is None or programme is None:
+        return None
+    payload = ReferralReceived(
+        referral_id=f.text("referral_id", required=False) or rid,
+        service=programme,
+        referral_source=f.text("referral_source", required=False),
+        pathway=f.text("pathway", required=False),
+        expected_delivery_date=due,
+    )
+    return emit(EventType.REFERRAL_RECEIVED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _declined(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    if on is None or programme is None:
+        return None
+    payload = ProgrammeReferralDeclined(
+        referral_id=f.text("referral_id", required=False) or rid,
+        programme=programme,
+        declined_on=on,
+        declined_by=f.text("declined_by", required=False),
+        reason=f.text("reason", required=False),
+    )
+    return emit(EventType.PROGRAMME_REFERRAL_DECLINED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _pathway(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    referral, pathway = f.text("referral_id"), f.text("pathway")
+    if on is None or programme is None or referral is None or pathway is None:
+        return None
+    payload = ProgrammePathwayChanged(
+        referral_id=referral,
+        programme=programme,
+        from_pathway=f.text("from_pathway", required=False),
+        to_pathway=pathway,
+        changed_on=on,
+    )
+    return emit(EventType.PROGRAMME_PATHWAY_CHANGED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _activity(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    referral, activity = f.text("referral_id"), f.choice("activity", ACTIVITIES)
+    if on is None or programme is None or referral is None or activity is None:
+        return None
+    payload = ProgrammeActivityRecorded(
+        referral_id=referral, programme=programme, activity=activity, occurred_on=on
+    )
+    return emit(EventType.PROGRAMME_ACTIVITY_RECORDED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _exited(f: Fields, emit: EventBuilder, config: ActivityConfig, rid: str) -> CaseEvent | None:
+    on, programme = f.date("occurred_on"), _programme(f, config)
+    reason = f.choice("exit_reason", {r.value.lower(): r for r in ExitReason})
+    if on is None or programme is None or reason is None:
+        return None
+    payload = ProgrammeExited(
+        referral_id=f.text("referral_id", required=False) or rid,
+        programme=programme,
+        exited_on=on,
+        reason=reason,
+        detail=f.text("detail", required=False),
+    )
+    return emit(EventType.PROGRAMME_EXITED, payload, occurred=on, classified=PROGRAMMES)
+
+
+def _circumstances(
+    f: Fields, emit: EventBuilder, config: ActivityConfig, _: str
+) -> CaseEvent | None:
+    on = f.date("occurred_on")
+    basis = f.choice("lawful_basis", {b.value.lower(): b for b in LawfulBasis})
+    listed = _chosen(f, "characteristics", {c.value.lower(): c for c in Characteristic})
+    ethnicity = f.choice("ethnicity", {e.value.lower(): e for e in EthnicCategory}, required=False)
+    if on is None or basis is None:
+        return None
+    payload = CharacteristicsRecorded(
+        referral_id=f.text("referral_id", required=False),
+        recorded_on=on,
+        member=f.text("member", required=False),
+        characteristics=tuple(
+            CharacteristicRecord(characteristic=c, lawful_basis=basis) for c in listed
+        ),
+        risk_factors=_listed(f, "risk_factors"),
+        strengths=_listed(f, "strengths"),
+        ethnicity=ethnicity,
+        ethnicity_basis=basis if ethnicity is not None else None,
+    )
+    return emit(EventType.CHARACTERISTICS_RECORDED, payload, occurred=on, classified=CIRCUMSTANCES)
+
+
+def _birth(f: Fields, emit: EventBuilder, config: ActivityConfig, _: str) -> CaseEvent | None:
+    on = f.date("occurred_on")
+    mother = []
+    mother_nhs = f.text("mother_nhs_number", required=False)
+    if mother_nhs is not None:
+        if is_valid_nhs_number(mother_nhs):
+            value = normalise_nhs_number(mother_nhs)
+            mother.append(PersonIdentifier(system=NHS_NUMBER_SYSTEM, value=value))
+        else:
+            f.fail("mother_nhs_number", f"{mother_nhs!r} is not a valid NHS number")
+    mother_id = f.text("mother_person_id", required=False)
+    if mother_id is not None:
+        mother.append(local_identifier(config, "person", mother_id))
+    if mother_nhs is None and mother_id is None:
+        f.fail("mother_nhs_number", "is required when there is no mother_person_id")
+    if on is None or not mother:
+        return None
+    payload = BirthRegistered(mother=tuple(mother), birth_date=on)
+    return emit(EventType.BIRTH_REGISTERED, payload, occurred=on, classified=BIRTHS)
+
+
 _MAPPERS: Final[dict[str, Mapper]] = {
+    "referral_received": _received,
+    "referral_declined": _declined,
+    "pathway_changed": _pathway,
+    "programme_activity": _activity,
+    "programme_exited": _exited,
+    "characteristics_recorded": _circumstances,
+    "birth_recorded": _birth,
     "referral_accepted": _referral,
     "key_worker_allocated": _allocation,
     "session_attended": _session(attended=True),

@@ -1,0 +1,224 @@
+"""SQL storage of the outcomes projection (SQLite by default, PostgreSQL by URL).
+
+Written only through :meth:`OutcomesStore.apply_batch`: a batch of one partition's entries in
+one transaction with its log position (:func:`hub.storage.positions.apply_batch_at_position`),
+the records of every person the batch is about read in one query, folded in memory in order
+(:func:`hub.outcomes.fold.fold`), the changed ones written at the end with one statement per
+table (issue 19, ADR 0026). An erasure writes what is pending, then deletes the erased people's
+records and every record that names them (a baby's record names its mother; a family's figures
+lose that baby rather than keep a byte of an erased person).
+
+A record is one JSON body per person: the report always needs all of them, never a column.
+``outcome_refs`` holds the other people a record names, so an erasure finds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+
+from hub.erasure.sealing import Erasure, LogEntry
+from hub.outcomes.fold import PROJECTION, RECORD, PersonOutcomes, empty_record, fold
+from hub.storage.positions import (
+    BatchEntry,
+    PoisonEntriesError,
+    apply_batch_at_position,
+    chunks,
+    next_offset,
+    positions,
+)
+from hub.storage.schema import create_tables, require_current
+
+
+class OutcomeTables(NamedTuple):
+    """One generation of the projection's tables (ADR 0015)."""
+
+    records: Table
+    refs: Table
+
+
+def outcome_tables(metadata: MetaData, suffix: str = "") -> OutcomeTables:
+    """The tables named ``<live name><suffix>`` on ``metadata``."""
+    records = Table(
+        f"outcome_records{suffix}",
+        metadata,
+        Column("subject_key", String(250), primary_key=True),
+        Column("body", Text, nullable=False),
+    )
+    refs = Table(
+        f"outcome_refs{suffix}",
+        metadata,
+        Column("subject_key", String(250), primary_key=True),
+        Column("ref_key", String(250), primary_key=True, index=True),
+    )
+    return OutcomeTables(records, refs)
+
+
+outcomes_metadata = MetaData()
+LIVE = outcome_tables(outcomes_metadata)
+
+
+class OutcomesStore:
+    """Each person's facts for the programme figures."""
+
+    def __init__(
+        self, engine: Engine, *, tables: OutcomeTables = LIVE, projection: str = PROJECTION
+    ) -> None:
+        """``tables`` and ``projection`` choose a generation: the live one unless ``hub
+        replay`` builds another (ADR 0015)."""
+        self.engine = engine
+        self._t = tables
+        self._projection = projection
+
+    def create_schema(self) -> None:
+        create_tables(self.engine, positions, *self._t)
+        require_current(self.engine, self._t, rebuild_with=f"hub replay {self._projection}")
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        with self.engine.connect() as connection:
+            return next_offset(connection, self._projection, topic, partition)
+
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        entry: LogEntry | None,
+        key: bytes | None = None,
+    ) -> bool:
+        """One entry: a batch of one (False when already applied)."""
+        try:
+            return self.apply_batch(topic, partition, [BatchEntry(offset, entry, key)]) == 1
+        except PoisonEntriesError as refused:
+            raise ValueError(refused.reasons[offset]) from refused
+
+    def apply_batch(
+        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
+    ) -> int:
+        """One partition's entries, in offset order, in one transaction with the position."""
+
+        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+            _fold_batch(connection, self._t, fresh)
+
+        return apply_batch_at_position(
+            self.engine, self._projection, topic, partition, entries, write
+        )
+
+    def records(self) -> list[PersonOutcomes]:
+        """Every person's record (the report counts from all of them)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(self._t.records.c.body).order_by(self._t.records.c.subject_key)
+            )
+            return [RECORD.validate_json(body) for body in rows.scalars()]
+
+
+def _fold_batch(
+    connection: Connection, t: OutcomeTables, fresh: Sequence[BatchEntry[LogEntry]]
+) -> None:
+    records: dict[str, PersonOutcomes] = {}
+    changed: set[str] = set()
+    refused: dict[int, str] = {}
+    for index, item in enumerate(fresh):
+        entry = item.entry
+        if entry is None:
+            continue
+        if isinstance(entry, Erasure):
+            _save(connection, t, [records[k] for k in sorted(changed)])
+            changed.clear()
+            _erase(connection, t, entry.subjects)
+            records.clear()
+            continue
+        try:
+            key = entry.subject_key()
+            if key not in records:
+                records.update(_load(connection, t, _upcoming(fresh, index, records)))
+            records[key] = fold(records[key], entry)
+        except ValueError as error:
+            refused[item.offset] = str(error)
+            continue
+        changed.add(key)
+    if refused:
+        raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+    _save(connection, t, [records[k] for k in sorted(changed)])
+
+
+def _upcoming(
+    fresh: Sequence[BatchEntry[LogEntry]], index: int, loaded: dict[str, PersonOutcomes]
+) -> set[str]:
+    """The people of the entries from ``index`` to the next erasure not yet read."""
+    keys: set[str] = set()
+    for item in fresh[index:]:
+        if isinstance(item.entry, Erasure):
+            break
+        if item.entry is not None:
+            try:
+                keys.add(item.entry.subject_key())
+            except ValueError:
+                continue
+    return keys - loaded.keys()
+
+
+def _load(
+    connection: Connection, t: OutcomeTables, keys: Iterable[str]
+) -> dict[str, PersonOutcomes]:
+    wanted = sorted(set(keys))
+    found = {key: empty_record(key) for key in wanted}
+    for chunk in chunks(wanted):
+        rows = connection.execute(
+            select(t.records.c.subject_key, t.records.c.body).where(
+                t.records.c.subject_key.in_(chunk)
+            )
+        )
+        for key, body in rows:
+            found[key] = RECORD.validate_json(body)
+    return found
+
+
+def _save(connection: Connection, t: OutcomeTables, records: Sequence[PersonOutcomes]) -> None:
+    """Replace the changed records and their references: one delete and one insert per table."""
+    if not records:
+        return
+    keys = [r.subject_key for r in records]
+    for chunk in chunks(keys):
+        for table in (t.records, t.refs):
+            connection.execute(delete(table).where(table.c.subject_key.in_(chunk)))
+    connection.execute(
+        insert(t.records),
+        [{"subject_key": r.subject_key, "body": RECORD.dump_json(r).decode()} for r in records],
+    )
+    refs = [
+        {"subject_key": r.subject_key, "ref_key": ref}
+        for r in records
+        for ref in sorted(set(r.refs()))
+    ]
+    if refs:
+        connection.execute(insert(t.refs), refs)
+
+
+def _erase(connection: Connection, t: OutcomeTables, subjects: Sequence[str]) -> None:
+    """Delete the erased people's records and every record naming them."""
+    if not subjects:
+        return
+    naming = set(
+        connection.execute(
+            select(t.refs.c.subject_key).where(t.refs.c.ref_key.in_(subjects))
+        ).scalars()
+    )
+    gone = sorted(naming | set(subjects))
+    for chunk in chunks(gone):
+        for table in (t.records, t.refs):
+            connection.execute(delete(table).where(table.c.subject_key.in_(chunk)))
