@@ -16,8 +16,8 @@ import typer
 from hub.cli.clients import clients_app
 from hub.cli.common import load_settings, parties_checked, with_local_broker
 from hub.cli.connectors import connector_app
-from hub.cli.quarantine import quarantine_app
 from hub.cli.outcomes import outcomes_app
+from hub.cli.quarantine import quarantine_app
 from hub.cli.subscriptions import subscriptions_app
 from hub.settings import Settings
 

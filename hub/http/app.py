@@ -57,8 +57,8 @@ from hub.http.subscriptions import subscription_router
 from hub.http.team import team_router
 from hub.http.web.errors import page_errors
 from hub.http.web.inbox import inbox_router
-from hub.http.web.queue import queue_router
 from hub.http.web.outcomes import outcomes_page_router
+from hub.http.web.queue import queue_router
 from hub.http.web.session import NotSignedInError, session_router, sign_in_required
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import cluster_health

@@ -31,9 +31,9 @@ from hub.erasure.keystore import SubjectKeyStore
 from hub.http.authentication import API_KEY_SCHEME, BEARER_SCHEME, SESSION_SCHEME, authenticate
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
+from hub.outcomes.store import OutcomesStore
 from hub.services.quarantine import QueueContext
 from hub.services.quarantine_replay import Mappers
-from hub.outcomes.store import OutcomesStore
 from hub.services.release import SharingContext
 from hub.services.sharing_changes import ChangeStores
 from hub.sharing.agreement import Agreement
