@@ -48,6 +48,14 @@ CITATIONS: Final[dict[str, Citation]] = {
             "uk-gdpr-9-2-h", "UK GDPR Art 9(2)(h): health or social care", BOTH, verified=True
         ),
         Citation(
+            "uk-gdpr-9-2-j",
+            "UK GDPR Art 9(2)(j): archiving, scientific or historical research, statistics",
+            BOTH,
+        ),
+        Citation(
+            "dpa-2018-sch1-para4", "Data Protection Act 2018 Sch 1 para 4: research etc.", BOTH
+        ),
+        Citation(
             "dpa-2018-sch1-para18",
             "Data Protection Act 2018 Sch 1 para 18: safeguarding of children and individuals "
             "at risk",
