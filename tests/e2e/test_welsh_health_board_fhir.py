@@ -13,7 +13,6 @@ import pytest
 
 from hub.events import PersonRegistered
 from hub.settings import Settings
-from hub.sharing.agreement import DEFAULT_AGREEMENT
 from tests.e2e.conftest import api_process, outsider
 from tests.support.golden import WELSH_SOURCES_DIR
 from tests.support.net import free_port
@@ -23,23 +22,13 @@ pytestmark = pytest.mark.kafka
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fhir_resources"
 PAS = "https://fhir.abuhb.nhs.wales/Id/pas-identifier"
-BOARD = """
-[organisations.7A6]
-name = "Aneurin Bevan University Health Board"
-kind = "NHS"
-safeguarding_lead = "7a6-named-midwife-safeguarding"
-"""
 
 
 @pytest.fixture
 def board_api(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[Settings, str]]:
-    agreement = tmp_path / "agreement.toml"
-    agreement.write_text(DEFAULT_AGREEMENT.read_text("utf-8") + BOARD)
-    settings = make_settings(
-        api_port=free_port(), sources_dir=WELSH_SOURCES_DIR, agreement_path=agreement
-    )
+    settings = make_settings(api_port=free_port(), sources_dir=WELSH_SOURCES_DIR)
     with api_process(settings, tmp_path) as base:
         yield settings, base
 

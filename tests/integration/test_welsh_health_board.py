@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from hub.events import PersonRegistered
 from hub.identity.store import IdentityStore
 from hub.settings import Settings
-from hub.sharing.agreement import DEFAULT_AGREEMENT
 from tests.support.golden import WELSH_SOURCES_DIR
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
@@ -29,24 +28,13 @@ pytestmark = pytest.mark.kafka
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "hl7v2"
 PAS = "https://fhir.abuhb.nhs.wales/Id/pas-identifier"
 MOTHER_NHS, BABY_NHS = "9434765870", "4823426819"
-# The demo agreement with the health board a party to it (the Welsh agreement brings it).
-BOARD = """
-[organisations.7A6]
-name = "Aneurin Bevan University Health Board"
-kind = "NHS"
-safeguarding_lead = "7a6-named-midwife-safeguarding"
-"""
 
 
 @pytest.fixture
 def board(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    agreement = tmp_path / "agreement.toml"
-    agreement.write_text(DEFAULT_AGREEMENT.read_text("utf-8") + BOARD)
-    settings = make_settings(
-        mllp_port=free_port(), sources_dir=WELSH_SOURCES_DIR, agreement_path=agreement
-    )
+    settings = make_settings(mllp_port=free_port(), sources_dir=WELSH_SOURCES_DIR)
     with hub_process("mllp", settings, tmp_path) as process:
         eventually(
             lambda: listening(settings.mllp_port),
