@@ -2,13 +2,16 @@
 time (issue 19).
 
 Kept apart from Faust so the same loop body runs under any runtime (ADR 0005): the Faust agent
-in ``hub/processes/worker.py`` only feeds it one partition's ``(offset, bytes, key)`` in order.
+in ``hub/processes/worker.py`` only feeds it a batch cut into parts, each one partition's
+``(offset, bytes, key)`` in order.
 
-A batch costs one thread hop to decode (one batch of the key store, ADR 0025), one per step to
-apply (one transaction where the store batches, :mod:`hub.projections.batch`) and one round of
-broker acknowledgements for its dead letters and one for the ``then`` hook (the person index's
-forward): not one of each per entry. :meth:`ProjectionRunner.handle` is a batch of one, so there
-is one path.
+A batch costs one thread hop to decode (one batch of the key store, ADR 0025, for all its
+parts), one per part to apply every step (one transaction per step where the store batches,
+:mod:`hub.projections.batch`; one for all the parts where it applies parts, the person index,
+ADR 0027), one round of broker acknowledgements for its dead letters and one for the ``then``
+hook (the person index's forward): not one of each per entry. :meth:`ProjectionRunner.handle`
+is a batch of one and :meth:`~ProjectionRunner.handle_batch` a batch of one part, so there is
+one path.
 
 Failure policy, so that no event is lost:
 
@@ -347,8 +350,7 @@ class ProjectionRunner(Generic[R]):
             )
             for message, outcome in zip(messages, decoded, strict=True)
         ]
-        for step in self._steps:
-            entries = await self._apply(step, topic, partition, entries, values)
+        entries = await self._apply(topic, partition, entries, values)
         then = self._then
         if then is None:
             return None
@@ -409,25 +411,26 @@ class ProjectionRunner(Generic[R]):
 
     async def _apply(
         self,
-        step: BatchApply[R] | ApplyOne[R],
         topic: str,
         partition: int,
         entries: list[BatchEntry[R]],
         values: dict[int, bytes],
     ) -> list[BatchEntry[R]]:
-        """Apply ``entries`` through ``step`` (retrying a store that is down); what it refuses is
-        dead-lettered and applied as ``None``. The entries as the next step is to see them."""
-        pending = entries
+        """Apply ``entries`` through every step, in order, in one thread hop (retrying a store
+        that is down from the step it failed in); what a step refuses is dead-lettered and
+        applied as ``None`` by it and every later step. The entries as the steps saw them."""
+        progress = _Progress(0, entries, entries)
         while True:
             try:
                 async for attempt in self._retrying():
                     with attempt:
-                        await asyncio.to_thread(apply_batch, step, topic, partition, pending)
-                return entries
+                        await asyncio.to_thread(self._run_steps, topic, partition, progress)
+                return progress.entries
             except PoisonEntriesError as error:
+                step = self._steps[progress.step]
                 refused = {
                     item.offset: error.reasons[item.offset]
-                    for item in entries
+                    for item in progress.entries
                     if item.offset in error.reasons and item.entry is not None
                 }
                 if not refused:  # a refusal of nothing this step was given: a broken store
@@ -441,14 +444,25 @@ class ProjectionRunner(Generic[R]):
                         for offset, reason in refused.items()
                     ],
                 )
-                entries = [
+                progress.entries = [
                     BatchEntry(item.offset, None, item.key) if item.offset in refused else item
-                    for item in entries
+                    for item in progress.entries
                 ]
                 # A store that batches wrote nothing: all again. The one-entry fallback applied
                 # the entries before the refused one (their positions moved): on from it.
-                first = 0 if isinstance(step, BatchApply) else _index_of(entries, min(refused))
-                pending = entries[first:]
+                first = (
+                    0 if isinstance(step, BatchApply) else _index_of(progress.entries, min(refused))
+                )
+                progress.pending = progress.entries[first:]
+
+    def _run_steps(self, topic: str, partition: int, progress: _Progress[R]) -> None:
+        """The steps from ``progress.step`` on (the first of them given ``progress.pending``,
+        the rest every entry), moving ``progress`` past each step it applied, so that a retry
+        or the pass after a refusal goes on from where this stopped."""
+        while progress.step < len(self._steps):
+            apply_batch(self._steps[progress.step], topic, partition, progress.pending)
+            progress.step += 1
+            progress.pending = progress.entries
 
     async def _dead_letter(
         self,
@@ -479,6 +493,16 @@ class ProjectionRunner(Generic[R]):
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+@dataclass(slots=True)
+class _Progress(Generic[R]):
+    """How far one part has gone through the steps: the step to apply next, what it is still to
+    apply, and the entries as every later step is to see them."""
+
+    step: int
+    pending: list[BatchEntry[R]]
+    entries: list[BatchEntry[R]]
 
 
 def _applied(entries: Sequence[BatchEntry[R]], values: dict[int, bytes]) -> list[Applied[R]]:
