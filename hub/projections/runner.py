@@ -287,8 +287,13 @@ class ProjectionRunner(Generic[R]):
                 break
             except PoisonEntriesError as error:
                 entries[:] = await self._refuse(topic, parts, entries, values, error)
-        acks = [await then.send(routed[index]) for index in sorted(routed)]
-        for result in await asyncio.gather(*acks, return_exceptions=True):
+        acks: list[Awaitable[object]] = []
+        try:
+            for index in sorted(routed):
+                acks.append(await then.send(routed[index]))
+        finally:  # what was handed over is waited for even when a later send failed
+            settled = await asyncio.gather(*acks, return_exceptions=True)
+        for result in settled:
             if isinstance(result, BaseException):
                 raise result
 

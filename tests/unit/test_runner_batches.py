@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from hub.identity.routing import may_rekey_others
 from hub.kafka.codec import DecodeError
+from hub.kafka.publisher import PublishError
 from hub.processes.worker import Received, by_partition
 from hub.projections.batch import BatchEntry, PoisonEntriesError
 from hub.projections.runner import Applied, LogMessage, ProjectionRunner
@@ -404,8 +405,8 @@ class StagedForward:
     """A staged ``then`` hook: routes each part in the store's transaction (noting how many
     rows it saw), sends at once, acknowledges only when awaited."""
 
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
+    def __init__(self, journal: Journal, refuse_send: int | None = None) -> None:
+        self.journal, self.refuse_send = journal, refuse_send
         self.routed: list[tuple[list[int], int]] = []
         self.sent: list[list[int]] = []
 
@@ -420,6 +421,8 @@ class StagedForward:
         return self.route(applied)
 
     async def send(self, routed: list[int]) -> Awaitable[None]:
+        if self.refuse_send in routed:
+            raise PublishError(f"the broker refused {routed}")
         self.sent.append(routed)
         self.journal.note("sent", routed)
 
@@ -474,3 +477,16 @@ def test_a_refusal_in_one_part_is_dead_lettered_and_the_whole_batch_applied_agai
     assert store.calls == 3  # refused; refused again (partition 0's 3); then all of it
     assert store.rows == [(0, 0, 1), (1, 0, None), (1, 1, 5), (0, 1, None)]
     assert forward.sent == [[1], [5]]  # routed from the last pass alone
+
+
+def test_a_failed_send_is_raised_after_the_sends_before_it_are_acknowledged() -> None:
+    journal = Journal()
+    store, forward = PartsStore(journal), StagedForward(journal, refuse_send=3)
+    runner = ProjectionRunner([store], Decoder(), Sink(journal), "dead", then=forward)
+
+    parts = [(0, messages(b"1")), (1, messages(b"3")), (0, messages(b"4", start=1))]
+    with pytest.raises(PublishError, match="refused"):
+        asyncio.run(runner.handle_parts(TOPIC, parts))
+
+    # Nothing after the failed send was handed over; what was is not left unawaited.
+    assert journal.lines == [("applied parts", 3), ("sent", [1]), ("acknowledged", [1])]
