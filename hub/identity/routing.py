@@ -14,12 +14,14 @@ the case-event offsets are committed only once the forward is durable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Final, Protocol
 
+from sqlalchemy import Connection
+
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.identity.store import IdentityStore
-from hub.kafka.publisher import KafkaPublisher, Record
+from hub.identity.store import IdentityStore, family_keys_in
+from hub.kafka.publisher import Delivery, KafkaPublisher, Record
 
 # The entries whose apply can change the family of *other* subjects, whose entries are on other
 # partitions (or behind on the same one): a relationship's related person, a merge's or an
@@ -63,11 +65,20 @@ class FamilyRouter:
         self._publisher = publisher
         self._topic = topic
 
-    def keys_for(self, applied: Sequence[Forwardable]) -> list[bytes]:
-        """Each entry's family id (one read of the person index for the batch); an erasure
-        marker, whose person is already unlinked, keeps its key. SQL: call it off the loop."""
+    def keys_for(
+        self, applied: Sequence[Forwardable], connection: Connection | None = None
+    ) -> list[bytes]:
+        """Each entry's family id (one read of the person index for the batch, on
+        ``connection`` where given: in the transaction that applied it); an erasure marker,
+        whose person is already unlinked, keeps its key. SQL: call it off the loop."""
         subjects = {a.entry.subject_key() for a in applied if not isinstance(a.entry, Erasure)}
-        families = self._identity.family_keys_of(subjects) if subjects else {}
+        families: dict[str, str] = {}
+        if subjects:
+            families = (
+                self._identity.family_keys_of(subjects)
+                if connection is None
+                else family_keys_in(connection, subjects)
+            )
         keys: list[bytes] = []
         for item in applied:
             family = None
@@ -83,12 +94,33 @@ class FamilyRouter:
 
     async def forward(self, applied: Sequence[Forwardable]) -> None:
         """Forward the batch, in order, and return once the broker confirmed all of it."""
-        keys = await asyncio.to_thread(self.keys_for, applied)
-        records: list[Record] = [
+        await self(applied)
+
+    async def __call__(self, applied: Sequence[Forwardable], /) -> None:
+        """:meth:`forward`: the runner's ``then`` hook."""
+        await (await self.send(await asyncio.to_thread(self.route, applied)))
+
+    def route(self, applied: Sequence[Forwardable], /) -> list[Record]:
+        """The family-topic records of an applied part, keyed as its entries' subjects are
+        placed now (:meth:`keys_for`): the runner calls it right after the part is applied and
+        before the next part is (SQL: off the loop)."""
+        return self.route_in(None, applied)
+
+    def route_in(
+        self, connection: Connection | None, applied: Sequence[Forwardable], /
+    ) -> list[Record]:
+        """:meth:`route` on ``connection``: in the transaction that applied the part
+        (:meth:`IdentityStore.apply_parts`' ``after_part``), so it sees that part's writes."""
+        keys = self.keys_for(applied, connection)
+        return [
             (key, item.value, {"hub-event-type": _kind(item.entry).encode()})
             for key, item in zip(keys, applied, strict=True)
         ]
-        await self._publisher.publish_many(self._topic, records)
+
+    async def send(self, records: Sequence[Record], /) -> Awaitable[list[Delivery]]:
+        """Hand ``records`` to the producer now; what is returned waits for their
+        acknowledgements (the runner awaits a batch's parts' together)."""
+        return await self._publisher.produce_many(self._topic, records)
 
 
 def _kind(entry: LogEntry) -> str:

@@ -13,6 +13,7 @@ projections keyed by identifier follow merges) and "who is in this family".
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
@@ -44,6 +45,7 @@ from hub.events import (
     RelationshipRecorded,
 )
 from hub.identity.families import FamilyMember, born_child, family_key_for, relate
+from hub.identity.link_cache import LinkCache
 from hub.identity.matching import (
     DEFAULT_RULE,
     Demographics,
@@ -53,10 +55,12 @@ from hub.identity.matching import (
     resolve,
 )
 from hub.storage.positions import (
+    AfterPart,
     BatchEntry,
     PoisonEntriesError,
     apply_batch_at_position,
     apply_one,
+    apply_parts_at_positions,
     next_offset,
     positions,
     upsert,
@@ -110,6 +114,7 @@ class IdentityStore:
     def __init__(self, engine: Engine, rule: tuple[str, ...] = DEFAULT_RULE) -> None:
         self._engine = engine
         self._rule = rule
+        self._local = threading.local()  # the current transaction's LinkCache, per thread
 
     def create_schema(self) -> None:
         """The index's tables and the log positions, named here (whatever else the process has
@@ -143,18 +148,57 @@ class IdentityStore:
         """
 
         def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
-            for item in fresh:
-                try:
-                    if isinstance(item.entry, Erasure):
-                        _erase(connection, item.entry.subjects)
-                    elif item.entry is not None:
-                        self._apply(connection, item.entry)
-                except ValueError as error:
-                    raise PoisonEntriesError({item.offset: str(error)}) from error
+            self._write(connection, None, fresh)
 
         return apply_batch_at_position(
             self._engine, IDENTITY_PROJECTION, topic, partition, entries, write
         )
+
+    def apply_parts(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
+        after_part: AfterPart | None = None,
+        /,
+    ) -> int:
+        """:meth:`apply_batch` for a batch of several partitions' parts, applied in the order
+        given in one transaction with every position (the worker cuts the person index's batch
+        before each entry that may re-key others, ADR 0010); ``after_part`` runs after each
+        part, in the transaction (:meth:`family_keys_in` sees the part's writes). A refusal
+        names its partition and refuses the whole batch, as in :meth:`apply_batch`."""
+        return apply_parts_at_positions(
+            self._engine, IDENTITY_PROJECTION, topic, parts, self._write, after_part
+        )
+
+    def _write(
+        self, connection: Connection, partition: int | None, fresh: Sequence[BatchEntry[LogEntry]]
+    ) -> None:
+        """Apply ``fresh`` one after another on the rows as each leaves them, the links read
+        through the transaction's :class:`LinkCache` (the batch's subjects loaded at once)."""
+        links = self._links_of(connection)
+        links.load(
+            key
+            for item in fresh
+            if isinstance(item.entry, CaseEvent)
+            for key in (i.key() for i in item.entry.subject)
+        )
+        for item in fresh:
+            try:
+                if isinstance(item.entry, Erasure):
+                    _erase(connection, item.entry.subjects)
+                    links.forget()
+                elif item.entry is not None:
+                    self._apply(links, item.entry)
+            except ValueError as error:
+                raise PoisonEntriesError({item.offset: str(error)}, partition) from error
+
+    def _links_of(self, connection: Connection) -> LinkCache:
+        """The cache of the transaction ``connection`` is in: kept across the parts of one
+        batch, new for every transaction (a retry's too: a new connection)."""
+        held: LinkCache | None = getattr(self._local, "links", None)
+        if held is None or held.connection is not connection:
+            held = self._local.links = LinkCache(connection, links_table)
+        return held
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -191,30 +235,8 @@ class IdentityStore:
     def family_keys_of(self, identifier_keys: Iterable[str]) -> dict[str, str]:
         """:meth:`family_key_of` of many identifiers in two queries per :data:`_CHUNK` (the
         person index forwards a batch, issue 19); an unknown identifier is left out."""
-        wanted = sorted(set(identifier_keys))
-        found: dict[str, str] = {}
         with self._engine.connect() as connection:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                persons: dict[str, str] = {
-                    key: person
-                    for key, person in connection.execute(
-                        select(links_table.c.identifier_key, links_table.c.person_id).where(
-                            links_table.c.identifier_key.in_(chunk)
-                        )
-                    )
-                }
-                families: dict[str, str] = {}
-                for person, family in connection.execute(
-                    select(members_table.c.person_id, members_table.c.family_id).where(
-                        members_table.c.person_id.in_(set(persons.values()))
-                    )
-                ):
-                    families.setdefault(person, family)  # the first, as ``_family``'s limit 1
-                found.update(
-                    {key: families.get(p) or family_key_for(p) for key, p in persons.items()}
-                )
-        return found
+            return family_keys_in(connection, identifier_keys)
 
     def family_of(self, person_id: str) -> tuple[str | None, list[FamilyMember]]:
         with self._engine.connect() as connection:
@@ -249,25 +271,26 @@ class IdentityStore:
 
     # -- the fold's shell --------------------------------------------------------------------
 
-    def _apply(self, connection: Connection, event: CaseEvent) -> None:
+    def _apply(self, links: LinkCache, event: CaseEvent) -> None:
+        connection = links.connection
         payload = event.payload
         demographics = None
         if isinstance(payload, PersonRegistered):
             demographics = Demographics(
                 payload.given_name, payload.family_name, payload.birth_date, payload.postcode
             )
-        person = self._match(connection, event.subject, demographics)
+        person = self._match(links, event.subject, demographics)
         subject_keys = [i.key() for i in event.subject]
         if isinstance(payload, PersonMerged):
             merged = [i.key() for i in payload.merged]
-            current = _links(connection, [*subject_keys, *merged])
-            _set_links(connection, merge_links(subject_keys, merged, current))
+            current = links.of([*subject_keys, *merged])
+            links.set(merge_links(subject_keys, merged, current))
         elif isinstance(payload, PersonUnmerged):
             separated = [i.key() for i in payload.separated]
             if separated:
-                _set_links(connection, dict.fromkeys(separated, new_person_id(separated[0])))
+                links.set(dict.fromkeys(separated, new_person_id(separated[0])))
         elif isinstance(payload, RelationshipRecorded):
-            related = self._match(connection, payload.related, None)
+            related = self._match(links, payload.related, None)
             family, members = relate(
                 _family(connection, person),
                 person,
@@ -277,13 +300,13 @@ class IdentityStore:
             )
             _add_members(connection, family, members)
         elif isinstance(payload, BirthRegistered):
-            mother = self._match(connection, payload.mother, None)
+            mother = self._match(links, payload.mother, None)
             mothers_family = _family(connection, mother)
             unborn = None
             if mothers_family is not None:
                 unborn = born_child(_members(connection, mothers_family), payload.birth_date)
             if unborn is not None and mothers_family is not None:
-                _set_links(connection, dict.fromkeys(subject_keys, unborn))
+                links.set(dict.fromkeys(subject_keys, unborn))
                 _add_members(connection, mothers_family, [FamilyMember(unborn, "CHILD")])
             else:
                 family, members = relate(mothers_family, mother, person, Relationship.CHILD, None)
@@ -291,21 +314,22 @@ class IdentityStore:
 
     def _match(
         self,
-        connection: Connection,
+        links: LinkCache,
         identifiers: Sequence[PersonIdentifier],
         demographics: Demographics | None,
     ) -> str:
+        connection = links.connection
         keys = [i.key() for i in identifiers]
         blocking = demographics.blocking_key(self._rule) if demographics else None
         candidates = _candidates(connection, blocking) if blocking else {}
         resolution = resolve(
             identifiers,
             demographics,
-            links=_links(connection, keys),
+            links=links.of(keys),
             candidates=candidates,
             rule=self._rule,
         )
-        _set_links(connection, dict(resolution.new_links))
+        links.set(dict(resolution.new_links))
         for review in resolution.reviews:
             exists = connection.execute(
                 select(reviews_table.c.review_id).where(
@@ -325,6 +349,33 @@ class IdentityStore:
         if demographics is not None:
             _save_demographics(connection, resolution.person_id, demographics, blocking)
         return resolution.person_id
+
+
+def family_keys_in(connection: Connection, identifier_keys: Iterable[str]) -> dict[str, str]:
+    """:meth:`IdentityStore.family_keys_of` on ``connection``: inside a transaction, it sees
+    that transaction's writes (the person index routes each part of a batch as it leaves the
+    rows, :meth:`IdentityStore.apply_parts`)."""
+    wanted = sorted(set(identifier_keys))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        persons: dict[str, str] = {
+            key: person
+            for key, person in connection.execute(
+                select(links_table.c.identifier_key, links_table.c.person_id).where(
+                    links_table.c.identifier_key.in_(chunk)
+                )
+            )
+        }
+        families: dict[str, str] = {}
+        for person, family in connection.execute(
+            select(members_table.c.person_id, members_table.c.family_id).where(
+                members_table.c.person_id.in_(set(persons.values()))
+            )
+        ):
+            families.setdefault(person, family)  # the first, as ``_family``'s limit 1
+        found.update({key: families.get(p) or family_key_for(p) for key, p in persons.items()})
+    return found
 
 
 def _person(connection: Connection, key: str) -> str | None:
@@ -348,11 +399,6 @@ def _links(connection: Connection, keys: list[str]) -> dict[str, str]:
         rows = connection.execute(select(links_table).where(links_table.c.person_id.in_(persons)))
         found.update({r.identifier_key: r.person_id for r in rows})
     return found
-
-
-def _set_links(connection: Connection, links: dict[str, str]) -> None:
-    for key, person in links.items():
-        upsert(connection, links_table, {"identifier_key": key}, {"person_id": person})
 
 
 def _candidates(connection: Connection, blocking: str) -> dict[str, Demographics]:

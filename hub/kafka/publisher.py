@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,15 @@ class KafkaPublisher:
         :class:`PublishError` once every report is in; records confirmed before it stay
         written, so a caller that retries the batch relies on deterministic ids, as a sender
         resending does."""
+        return await (await self.produce_many(topic, records))
+
+    async def produce_many(
+        self, topic: str, records: Sequence[Record]
+    ) -> Coroutine[Any, Any, list[Delivery]]:
+        """:meth:`publish_many` in two halves: hand ``records`` to the producer now (in order)
+        and return what waits for their confirmations, so a caller producing several batches in
+        turn (the person index's parts) waits once for all of them. The returned coroutine
+        must be awaited (it raises as :meth:`publish_many` does)."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Delivery]] = []
         for key, value, headers in records:
@@ -118,6 +127,11 @@ class KafkaPublisher:
 
             await self._produce(topic, key, value, headers, on_delivery)
             futures.append(future)
+        return self._confirmed(topic, futures)
+
+    async def _confirmed(
+        self, topic: str, futures: Sequence[asyncio.Future[Delivery]]
+    ) -> list[Delivery]:
         try:
             outcomes = await asyncio.wait_for(
                 asyncio.gather(*futures, return_exceptions=True), self._timeout_s + 5

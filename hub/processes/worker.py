@@ -93,7 +93,7 @@ def create_app(
         CaseEventLog(hub.keys, settings.case_events_topic, schemas),
         sink,
         settings.dead_letter_topic,
-        then=router.forward,
+        then=router,
     )
     family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
         applies[TopicRole.FAMILY_EVENTS],
@@ -319,13 +319,20 @@ def _agent(
                 )
                 for event in events
             ]
-            for (entries_topic, partition), messages in by_partition(received):
-                first, last = messages[0].offset, messages[-1].offset
+            parts = by_partition(received)
+            if parts:
+                (entries_topic, first_partition), first_part = parts[0]
+                first = first_part[0].offset
                 try:
-                    with watchdog.watch(entries_topic, partition, first):
-                        await runner.handle_batch(entries_topic, partition, messages)
+                    with watchdog.watch(entries_topic, first_partition, first):
+                        await runner.handle_parts(
+                            entries_topic, [(partition, run) for (_, partition), run in parts]
+                        )
                 except Exception:
-                    _die(f"{entries_topic}[{partition}]@{first}..{last}")
+                    _die(
+                        f"{entries_topic}: a batch of {len(received)}, "
+                        f"from [{first_partition}]@{first}"
+                    )
             yield None
 
     app.agent(topic, name=name)(agent)

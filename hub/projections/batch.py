@@ -22,9 +22,17 @@ from pydantic import BaseModel
 
 # Defined with the positions, below the stores, so that every store can take a batch and raise
 # the refusal (the layers contract: stores do not import the projections' machinery).
-from hub.storage.positions import BatchEntry, PoisonEntriesError
+from hub.storage.positions import AfterPart, BatchEntry, PoisonEntriesError
 
-__all__ = ["ApplyOne", "BatchApply", "BatchEntry", "PoisonEntriesError", "apply_batch"]
+__all__ = [
+    "AfterPart",
+    "ApplyOne",
+    "BatchApply",
+    "BatchEntry",
+    "PartsApply",
+    "PoisonEntriesError",
+    "apply_batch",
+]
 
 R = TypeVar("R", bound=BaseModel)
 R_contra = TypeVar("R_contra", bound=BaseModel, contravariant=True)
@@ -41,6 +49,22 @@ class BatchApply(Protocol[R]):
 
     def apply_batch(
         self, topic: str, partition: int, entries: Sequence[BatchEntry[R]], /
+    ) -> int: ...
+
+
+@runtime_checkable
+class PartsApply(BatchApply[R], Protocol[R]):
+    """A store that also applies a batch of several partitions' parts, in the order given, in
+    one transaction with every position, calling ``after_part(index, connection)`` after each
+    part in that transaction (the person index, whose routing must see each part as it leaves
+    the rows: ADR 0010). A refusal names its partition (``PoisonEntriesError.partition``)."""
+
+    def apply_parts(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
+        after_part: AfterPart | None = None,
+        /,
     ) -> int: ...
 
 

@@ -2,13 +2,16 @@
 time (issue 19).
 
 Kept apart from Faust so the same loop body runs under any runtime (ADR 0005): the Faust agent
-in ``hub/processes/worker.py`` only feeds it one partition's ``(offset, bytes, key)`` in order.
+in ``hub/processes/worker.py`` only feeds it a batch cut into parts, each one partition's
+``(offset, bytes, key)`` in order.
 
-A batch costs one thread hop to decode (one batch of the key store, ADR 0025), one per step to
-apply (one transaction where the store batches, :mod:`hub.projections.batch`) and one round of
-broker acknowledgements for its dead letters and one for the ``then`` hook (the person index's
-forward): not one of each per entry. :meth:`ProjectionRunner.handle` is a batch of one, so there
-is one path.
+A batch costs one thread hop to decode (one batch of the key store, ADR 0025, for all its
+parts), one per part to apply every step (one transaction per step where the store batches,
+:mod:`hub.projections.batch`; one for all the parts where it applies parts, the person index,
+ADR 0027), one round of broker acknowledgements for its dead letters and one for the ``then``
+hook (the person index's forward): not one of each per entry. :meth:`ProjectionRunner.handle`
+is a batch of one and :meth:`~ProjectionRunner.handle_batch` a batch of one part, so there is
+one path.
 
 Failure policy, so that no event is lost:
 
@@ -27,9 +30,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from tenacity import (
     AsyncRetrying,
@@ -39,7 +43,14 @@ from tenacity import (
 )
 
 from hub.kafka.codec import DecodeError
-from hub.projections.batch import ApplyOne, BatchApply, BatchEntry, PoisonEntriesError, apply_batch
+from hub.projections.batch import (
+    ApplyOne,
+    BatchApply,
+    BatchEntry,
+    PartsApply,
+    PoisonEntriesError,
+    apply_batch,
+)
 from hub.quarantine import QuarantineRecord, quarantine_record
 
 log = logging.getLogger(__name__)
@@ -128,6 +139,28 @@ class Applied(Generic[R]):
 # forwards them, ADR 0010); awaited before the offsets may be committed.
 Then = Callable[[Sequence[Applied[R]]], Awaitable[None]]
 
+Routed = TypeVar("Routed")
+
+
+@runtime_checkable
+class StagedThen(Protocol[R, Routed]):
+    """A ``then`` hook in two halves, so a batch of many parts (:meth:`ProjectionRunner.
+    handle_parts`) waits for the broker once, not once per part: ``route`` decides what to send
+    for a part right after the part is applied, before the next part is (SQL: the runner calls
+    it off the event loop, retried like an apply); ``send`` hands that to the broker at once and
+    returns what awaits its acknowledgements, which the runner awaits, all together, before it
+    returns. Calling the hook itself does both for one batch."""
+
+    def __call__(self, applied: Sequence[Applied[R]], /) -> Awaitable[None]: ...
+
+    def route(self, applied: Sequence[Applied[R]], /) -> Routed: ...
+
+    def route_in(self, connection: Connection, applied: Sequence[Applied[R]], /) -> Routed:
+        """``route`` inside a store's transaction (:class:`PartsApply`'s ``after_part``)."""
+        ...
+
+    async def send(self, routed: Routed, /) -> Awaitable[object]: ...
+
 
 def batch_step(step: Step[R]) -> BatchApply[R] | ApplyOne[R]:
     """What :func:`hub.projections.batch.apply_batch` applies for ``step``: the store itself
@@ -148,7 +181,7 @@ class ProjectionRunner(Generic[R]):
         codec: Decoder[R],
         sink: DeadLetters,
         dead_letter_topic: str,
-        then: Then[R] | None = None,
+        then: Then[R] | StagedThen[R, Any] | None = None,
     ) -> None:
         self._steps = [batch_step(step) for step in projections]
         self._then = then
@@ -168,10 +201,146 @@ class ProjectionRunner(Generic[R]):
         """Decode, dead-letter, apply every step and run the ``then`` hook for ``messages`` (one
         partition's, in offset order). Returns once all of it is durable, so the runtime may
         then commit past the last of them."""
-        if not messages:
+        await self.handle_parts(topic, [(partition, messages)])
+
+    async def handle_parts(
+        self, topic: str, parts: Sequence[tuple[int, Sequence[LogMessage]]]
+    ) -> None:
+        """:meth:`handle_batch` for a batch the runtime cut into parts (each one partition's
+        entries in offset order; a partition may have several), applied part after part in the
+        order given: decoded in one hop (one key batch, one erasure epoch), each part's steps
+        applied, and its ``then`` run, before the next part's. A :class:`StagedThen` sends each
+        part's share as soon as it is routed and its acknowledgements are awaited together at
+        the end: one round of acks for the whole batch. Returns once all of it is durable."""
+        parts = [(partition, messages) for partition, messages in parts if messages]
+        if not parts:
             return
+        decoded = await self._decode([m.value for _, messages in parts for m in messages])
+        outcomes: list[Sequence[R | DecodeError | None]] = []
+        start = 0
+        for _, messages in parts:
+            outcomes.append(decoded[start : start + len(messages)])
+            start += len(messages)
+        then, steps = self._then, self._steps
+        if len(steps) == 1 and isinstance(steps[0], PartsApply) and isinstance(then, StagedThen):
+            await self._handle_at_once(steps[0], then, topic, parts, outcomes)
+            return
+        acks: list[Awaitable[object]] = []
+        try:
+            for (partition, messages), outcome in zip(parts, outcomes, strict=True):
+                acknowledged = await self._handle_part(topic, partition, messages, outcome)
+                if acknowledged is not None:
+                    acks.append(acknowledged)
+        finally:
+            # What was handed to the broker is waited for even when a later part failed, so no
+            # send outlives the batch; the first failure is raised once all have settled.
+            settled = await asyncio.gather(*acks, return_exceptions=True)
+        for result in settled:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _handle_at_once(
+        self,
+        step: PartsApply[R],
+        then: StagedThen[R, Any],
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[LogMessage]]],
+        decoded: Sequence[Sequence[R | DecodeError | None]],
+    ) -> None:
+        """Every part through ``step`` in one transaction (the person index: the parts' order
+        kept, each part routed in the transaction right after it is applied); each part's
+        share then sent, and the acknowledgements awaited together. Refusals as in
+        :meth:`_apply`: dead-lettered, then the whole batch again with them as ``None``."""
+        values = [{message.offset: message.value for message in messages} for _, messages in parts]
+        entries: list[list[BatchEntry[R]]] = []
+        for (partition, messages), outcome, part_values in zip(parts, decoded, values, strict=True):
+            undecodable = [
+                (message.offset, str(result))
+                for message, result in zip(messages, outcome, strict=True)
+                if isinstance(result, DecodeError)
+            ]
+            await self._dead_letter(topic, partition, part_values, undecodable)
+            entries.append(
+                [
+                    BatchEntry(
+                        message.offset,
+                        None if isinstance(result, DecodeError) else result,
+                        message.key,
+                    )
+                    for message, result in zip(messages, outcome, strict=True)
+                ]
+            )
+        routed: dict[int, Any] = {}
+
+        def after(index: int, connection: Connection) -> None:
+            applied = _applied(entries[index], values[index])
+            if applied:
+                routed[index] = then.route_in(connection, applied)
+
+        while True:
+            batch = [(partition, part) for (partition, _), part in zip(parts, entries, strict=True)]
+            try:
+                async for attempt in self._retrying():
+                    with attempt:
+                        routed.clear()
+                        await asyncio.to_thread(step.apply_parts, topic, batch, after)
+                break
+            except PoisonEntriesError as error:
+                entries[:] = await self._refuse(topic, parts, entries, values, error)
+        acks: list[Awaitable[object]] = []
+        try:
+            for index in sorted(routed):
+                acks.append(await then.send(routed[index]))
+        finally:  # what was handed over is waited for even when a later send failed
+            settled = await asyncio.gather(*acks, return_exceptions=True)
+        for result in settled:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _refuse(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[LogMessage]]],
+        entries: list[list[BatchEntry[R]]],
+        values: Sequence[dict[int, bytes]],
+        error: PoisonEntriesError,
+    ) -> list[list[BatchEntry[R]]]:
+        """Dead-letter what ``error`` refused (in its partition's parts) and return the parts
+        with those entries as ``None``; re-raise a refusal of nothing the batch holds."""
+        refused_any = False
+        kept: list[list[BatchEntry[R]]] = []
+        for (partition, _), part, part_values in zip(parts, entries, values, strict=True):
+            mine = (error.partition is None and len(parts) == 1) or error.partition == partition
+            refused = {
+                item.offset: error.reasons[item.offset]
+                for item in part
+                if mine and item.offset in error.reasons and item.entry is not None
+            }
+            if refused:
+                refused_any = True
+                await self._dead_letter(
+                    topic,
+                    partition,
+                    part_values,
+                    [(offset, f"projection failed: {why}") for offset, why in refused.items()],
+                )
+            kept.append(
+                [BatchEntry(i.offset, None, i.key) if i.offset in refused else i for i in part]
+            )
+        if not refused_any:  # a refusal of nothing this step was given: a broken store
+            raise error
+        return kept
+
+    async def _handle_part(
+        self,
+        topic: str,
+        partition: int,
+        messages: Sequence[LogMessage],
+        decoded: Sequence[R | DecodeError | None],
+    ) -> Awaitable[object] | None:
+        """One part: its refusals dead-lettered, every step applied, its ``then`` run; what
+        awaits its sends' acknowledgements, if the hook is staged."""
         values = {message.offset: message.value for message in messages}
-        decoded = await self._decode([message.value for message in messages])
         undecodable = [
             (message.offset, str(outcome))
             for message, outcome in zip(messages, decoded, strict=True)
@@ -186,22 +355,25 @@ class ProjectionRunner(Generic[R]):
             )
             for message, outcome in zip(messages, decoded, strict=True)
         ]
-        for step in self._steps:
-            entries = await self._apply(step, topic, partition, entries, values)
-        if self._then is None:
-            return
+        entries = await self._apply(topic, partition, entries, values)
+        then = self._then
+        if then is None:
+            return None
         applied = [
             Applied(item.entry, item.key, values[item.offset])
             for item in entries
             if item.entry is not None
         ]
         if not applied:
-            return
+            return None
         # Forwarding reads the person index (SQL) before it publishes: retried like an apply, or
         # a database restart would stop the worker (tests/faults).
+        if isinstance(then, StagedThen):
+            return await then.send(await self._route(then, applied))
         async for attempt in self._retrying():
             with attempt:
-                await self._then(applied)
+                await then(applied)
+        return None
 
     @staticmethod
     def _retrying() -> AsyncRetrying:
@@ -211,6 +383,12 @@ class ProjectionRunner(Generic[R]):
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )
+
+    async def _route(self, then: StagedThen[R, Any], applied: Sequence[Applied[R]]) -> Any:
+        async for attempt in self._retrying():
+            with attempt:
+                return await asyncio.to_thread(then.route, applied)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _decode(self, values: Sequence[bytes]) -> Sequence[R | DecodeError | None]:
         """Decoding reads the key store (ADR 0009): SQL, so off the event loop, in one hop for
@@ -238,25 +416,26 @@ class ProjectionRunner(Generic[R]):
 
     async def _apply(
         self,
-        step: BatchApply[R] | ApplyOne[R],
         topic: str,
         partition: int,
         entries: list[BatchEntry[R]],
         values: dict[int, bytes],
     ) -> list[BatchEntry[R]]:
-        """Apply ``entries`` through ``step`` (retrying a store that is down); what it refuses is
-        dead-lettered and applied as ``None``. The entries as the next step is to see them."""
-        pending = entries
+        """Apply ``entries`` through every step, in order, in one thread hop (retrying a store
+        that is down from the step it failed in); what a step refuses is dead-lettered and
+        applied as ``None`` by it and every later step. The entries as the steps saw them."""
+        progress = _Progress(0, entries, entries)
         while True:
             try:
                 async for attempt in self._retrying():
                     with attempt:
-                        await asyncio.to_thread(apply_batch, step, topic, partition, pending)
-                return entries
+                        await asyncio.to_thread(self._run_steps, topic, partition, progress)
+                return progress.entries
             except PoisonEntriesError as error:
+                step = self._steps[progress.step]
                 refused = {
                     item.offset: error.reasons[item.offset]
-                    for item in entries
+                    for item in progress.entries
                     if item.offset in error.reasons and item.entry is not None
                 }
                 if not refused:  # a refusal of nothing this step was given: a broken store
@@ -270,14 +449,25 @@ class ProjectionRunner(Generic[R]):
                         for offset, reason in refused.items()
                     ],
                 )
-                entries = [
+                progress.entries = [
                     BatchEntry(item.offset, None, item.key) if item.offset in refused else item
-                    for item in entries
+                    for item in progress.entries
                 ]
                 # A store that batches wrote nothing: all again. The one-entry fallback applied
                 # the entries before the refused one (their positions moved): on from it.
-                first = 0 if isinstance(step, BatchApply) else _index_of(entries, min(refused))
-                pending = entries[first:]
+                first = (
+                    0 if isinstance(step, BatchApply) else _index_of(progress.entries, min(refused))
+                )
+                progress.pending = progress.entries[first:]
+
+    def _run_steps(self, topic: str, partition: int, progress: _Progress[R]) -> None:
+        """The steps from ``progress.step`` on (the first of them given ``progress.pending``,
+        the rest every entry), moving ``progress`` past each step it applied, so that a retry
+        or the pass after a refusal goes on from where this stopped."""
+        while progress.step < len(self._steps):
+            apply_batch(self._steps[progress.step], topic, partition, progress.pending)
+            progress.step += 1
+            progress.pending = progress.entries
 
     async def _dead_letter(
         self,
@@ -308,6 +498,24 @@ class ProjectionRunner(Generic[R]):
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+@dataclass(slots=True)
+class _Progress(Generic[R]):
+    """How far one part has gone through the steps: the step to apply next, what it is still to
+    apply, and the entries as every later step is to see them."""
+
+    step: int
+    pending: list[BatchEntry[R]]
+    entries: list[BatchEntry[R]]
+
+
+def _applied(entries: Sequence[BatchEntry[R]], values: dict[int, bytes]) -> list[Applied[R]]:
+    return [
+        Applied(item.entry, item.key, values[item.offset])
+        for item in entries
+        if item.entry is not None
+    ]
 
 
 def _index_of(entries: Sequence[BatchEntry[R]], offset: int) -> int:

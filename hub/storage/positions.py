@@ -65,8 +65,9 @@ class PoisonEntriesError(ValueError):
     A ``ValueError``, as a fold's refusal of one entry always was, so a caller that dead-letters
     a refused entry catches both."""
 
-    def __init__(self, reasons: Mapping[int, str]) -> None:
+    def __init__(self, reasons: Mapping[int, str], partition: int | None = None) -> None:
         self.reasons = dict(reasons)
+        self.partition = partition  # set where a batch spans partitions (apply_parts_at_positions)
         first = min(self.reasons)
         super().__init__(f"{len(self.reasons)} entries refused, first @{first}: {reasons[first]}")
 
@@ -180,30 +181,83 @@ def _apply_batch(
     entries: Sequence[BatchEntry[R]],
     write: Callable[[Connection, Sequence[BatchEntry[R]]], None],
 ) -> int:
-    with engine.begin() as connection:
-        stored = next_offset(connection, projection, topic, partition, for_update=True)
-        fresh = [e for e in entries if stored is None or e.offset >= stored]
-        if not fresh:
-            return 0
+    def write_part(connection: Connection, _: int, fresh: Sequence[BatchEntry[R]]) -> None:
         write(connection, fresh)
-        past = fresh[-1].offset + 1
-        if stored is None:
-            connection.execute(
-                insert(positions).values(
-                    projection=projection, topic=topic, partition=partition, next_offset=past
+
+    return _apply_parts(engine, projection, topic, [(partition, entries)], write_part, None)
+
+
+# After each part of :func:`apply_parts_at_positions`: the part's index and the transaction.
+AfterPart = Callable[[int, Connection], None]
+
+
+def apply_parts_at_positions(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
+    write: Callable[[Connection, int, Sequence[BatchEntry[R]]], None],
+    after_part: AfterPart | None = None,
+) -> int:
+    """:func:`apply_batch_at_position` for a batch of several parts, each one partition's
+    entries in offset order (a partition may have several parts), applied in the order given,
+    in one transaction with every partition's position: each partition's position read ``FOR
+    UPDATE`` once, ``write(connection, partition, fresh)`` called for each part's fresh entries
+    and ``after_part(index, connection)`` after each part, fresh or not (the person index routes
+    a part's entries as that part leaves its rows, ADR 0010). A refusal should name its
+    partition (:class:`PoisonEntriesError`'s ``partition``). Returns how many were fresh."""
+    if not any(entries for _, entries in parts):
+        return 0
+    try:
+        return _apply_parts(engine, projection, topic, parts, write, after_part)
+    except IntegrityError:  # as in apply_batch_at_position: decide again from the new rows
+        return _apply_parts(engine, projection, topic, parts, write, after_part)
+
+
+def _apply_parts(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
+    write: Callable[[Connection, int, Sequence[BatchEntry[R]]], None],
+    after_part: AfterPart | None,
+) -> int:
+    with engine.begin() as connection:
+        stored = {
+            partition: next_offset(connection, projection, topic, partition, for_update=True)
+            for partition in sorted({partition for partition, _ in parts})
+        }
+        moved = dict(stored)
+        applied = 0
+        for index, (partition, entries) in enumerate(parts):
+            at = moved[partition]
+            fresh = [e for e in entries if at is None or e.offset >= at]
+            if fresh:
+                write(connection, partition, fresh)
+                applied += len(fresh)
+                moved[partition] = fresh[-1].offset + 1
+            if after_part is not None:
+                after_part(index, connection)
+        for partition, past in moved.items():
+            if past is None or past == stored[partition]:
+                continue
+            if stored[partition] is None:
+                connection.execute(
+                    insert(positions).values(
+                        projection=projection, topic=topic, partition=partition, next_offset=past
+                    )
                 )
-            )
-        else:
-            connection.execute(
-                update(positions)
-                .where(
-                    (positions.c.projection == projection)
-                    & (positions.c.topic == topic)
-                    & (positions.c.partition == partition)
+            else:
+                connection.execute(
+                    update(positions)
+                    .where(
+                        (positions.c.projection == projection)
+                        & (positions.c.topic == topic)
+                        & (positions.c.partition == partition)
+                    )
+                    .values(next_offset=past)
                 )
-                .values(next_offset=past)
-            )
-    return len(fresh)
+    return applied
 
 
 def upsert(
