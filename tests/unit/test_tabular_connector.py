@@ -152,6 +152,26 @@ def test_an_old_excel_workbook_and_a_broken_one_are_refused_whole() -> None:
         outcomes(mapping(), b"PK\x03\x04 not really a zip", "report.xlsx")
 
 
+def test_a_workbook_whose_relationships_are_broken_is_refused_whole() -> None:
+    """openpyxl only warns of a part's broken relationships and reads on without them (a
+    mutation of the golden form found it; with warnings as errors the warning escaped as a
+    crash): the file is damaged, so it is refused whole, never a crash of the run."""
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO((GOLDEN / "lac-census-episodes.input.xlsx").read_bytes()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as rewritten:
+        for member in source.namelist():
+            data = source.read(member)
+            if member == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"Type=", b"Tipe=", 1)  # a relationship without its type
+            rewritten.writestr(member, data)
+    config = CONNECTOR.config(CONNECTOR.example_config)
+    with pytest.raises(InputError, match=r"lac\.xlsx: not a readable \.xlsx workbook"):
+        outcomes(config, out.getvalue(), "lac.xlsx")
+
+
 def test_a_workbook_that_would_unpack_past_the_limit_is_refused_unread(tmp_path: Path) -> None:
     import zipfile
 

@@ -12,6 +12,7 @@ date-time at midnight as its date, so one mapping reads the CSV and the workbook
 from __future__ import annotations
 
 import json
+import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -47,6 +48,10 @@ DAMAGED: Final = (
 )
 
 
+# What openpyxl warns, rather than raises, when a part's relationships are broken.
+BROKEN_PARTS: Final = "contains invalid dependency definitions"
+
+
 def read_table(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
     """The records of one file; :class:`InputError` if it is not the format or lacks a column
     the mapping reads (naming them, and the columns it has)."""
@@ -67,9 +72,20 @@ def read_table(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[R
 def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
     _check_unpacked_size(stream, name, config.input.max_unpacked_mib)
     try:
-        workbook = load_workbook(stream, read_only=True, data_only=True)
+        with warnings.catch_warnings(record=True) as noticed:
+            warnings.simplefilter("always")
+            workbook = load_workbook(stream, read_only=True, data_only=True)
     except DAMAGED as error:
         raise InputError(f"{name}: not a readable .xlsx workbook: {_said(error)}") from error
+    for notice in noticed:
+        if BROKEN_PARTS in str(notice.message):
+            # openpyxl drops a part's broken relationships and reads on; the file is damaged
+            # (its sheets may be missing from it), so it is refused whole, as for DAMAGED.
+            workbook.close()
+            raise InputError(f"{name}: not a readable .xlsx workbook: {notice.message}")
+        warnings.warn_explicit(
+            notice.message, notice.category, notice.filename, notice.lineno, source=notice.source
+        )
     try:
         wanted = config.input.sheet
         if wanted is not None and wanted not in workbook.sheetnames:
