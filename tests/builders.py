@@ -209,10 +209,12 @@ def unassigned(
     )
 
 
-def registered(given: str = "Amy", family: str = "Example", **kwargs: object) -> CaseEvent:
+def registered(
+    given: str = "Amy", family: str = "Example", language: str | None = None, **kwargs: object
+) -> CaseEvent:
     return event(
         EventType.PERSON_REGISTERED,
-        PersonRegistered(given_name=given, family_name=family),
+        PersonRegistered(given_name=given, family_name=family, language=language),
         record_id="pat-1",
         **kwargs,  # type: ignore[arg-type]
     )

@@ -102,6 +102,9 @@ class Person:
     given_name: str | None = None
     family_name: str | None = None
     birth_date: date | None = None
+    # her preferred language as her records give it (PersonRegistered.language, a BCP 47 tag):
+    # what the midwife who reads the alert speaks and writes to her in; None: not recorded
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ def _registered(
         given_name=payload.given_name or before.given_name,
         family_name=payload.family_name or before.family_name,
         birth_date=payload.birth_date or before.birth_date,
+        language=payload.language or before.language,
     )
     if state.people.get(key) == person:
         return state, []

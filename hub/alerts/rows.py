@@ -134,6 +134,7 @@ def person_of(row: Any, key: str) -> Person:
         given_name=row["given_name"],
         family_name=row["family_name"],
         birth_date=row["birth_date"],
+        language=row["language"],
     )
 
 
@@ -227,6 +228,7 @@ class EffectWrites:
                     "given_name": person.given_name,
                     "family_name": person.family_name,
                     "birth_date": person.birth_date,
+                    "language": person.language,
                 }
             elif isinstance(effect, MemberAssigned):
                 member = effect.member

@@ -190,6 +190,7 @@ class MissedAppointmentStore:
                 self._t.people.c.given_name,
                 self._t.people.c.family_name,
                 self._t.people.c.birth_date,
+                self._t.people.c.language,
             )
             .outerjoin(
                 self._t.people,

@@ -44,6 +44,7 @@ def alert_tables(metadata: MetaData, suffix: str = "") -> AlertTables:
         Column("given_name", String(200)),
         Column("family_name", String(200)),
         Column("birth_date", Date),
+        Column("language", Text),  # a BCP 47 tag (PersonRegistered.language), or NULL
     )
     team = Table(
         f"alert_team{suffix}",

@@ -316,7 +316,8 @@ def mllp() -> None:
 
 @app.command("demo")
 def demo() -> None:
-    """Publish the demo story (idempotent: loading it twice changes nothing)."""
+    """Publish the demo stories, Salford's and Newport's (idempotent: loading them twice
+    changes nothing)."""
     from hub.processes.demo import publish_demo
 
     for line in publish_demo(with_local_broker(load_settings())):

@@ -1,5 +1,6 @@
-"""Demo data: the Salford story from ``docs/domain`` as case-events, so ``make run`` has an
-alert to show.
+"""Demo data: the Salford story from ``docs/domain`` as case-events, and Newport's Baby and Me
+(:mod:`hub.processes.demo_newport`, through the real connectors), so ``make run`` has an alert
+to show in England and one in Wales.
 
 A mother referred to Strengthening Families at 11 weeks has a programme midwife assigned, her
 16-week antenatal appointment booked, and then missed. The worker turns the no-show into an
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from hub.auth.store import ClientStore
-from hub.bootstrap import database, publishing
+from hub.bootstrap import database, publishing, sources_of
 from hub.events import (
     NHS_NUMBER_SYSTEM,
     Appointment,
@@ -30,6 +31,7 @@ from hub.events import (
     Source,
     deterministic_event_id,
 )
+from hub.processes.demo_newport import NEWPORT_CLIENT_ID, NEWPORT_MIDWIFE, newport_events
 from hub.settings import Settings
 
 DEMO_NHS_NUMBER = "9434765919"  # passes modulus 11; the NHS's published test-number range
@@ -118,12 +120,19 @@ def demo_events(today: date) -> list[CaseEvent]:
 
 
 def publish_demo(settings: Settings, today: date | None = None) -> list[str]:
-    """Publish the story durably; returns one line per event for the user."""
+    """Publish both stories durably (Newport's HL7 read with the configured sources, as the
+    MLLP listener reads it); returns one line per event for the user."""
+    day = today or date.today()
+    sources = sources_of(settings)
     lines = []
     with publishing(settings, "hub-demo") as sink:
-        for event in demo_events(today or date.today()):
+        for event in [*demo_events(day), *newport_events(day, sources)]:
             delivery = sink.publish_sync(event)
-            lines.append(f"{event.event_type.value:<22} -> {delivery.topic}[{delivery.partition}]")
+            where = event.source.organisation_code
+            lines.append(
+                f"{where:<19} {event.event_type.value:<27} -> "
+                f"{delivery.topic}[{delivery.partition}]"
+            )
     return lines
 
 
@@ -133,19 +142,27 @@ def demo_reader(settings: Settings) -> dict[str, str]:
     Only a key's hash is stored, so each call gives her client a new API key (the previous one
     stops working) — ``make run`` prints it for the curl it suggests.
     """
+    return _reader(settings, DEMO_CLIENT_ID, ("R0A", "PROGRAMME_MIDWIFE", DEMO_MIDWIFE_ID))
+
+
+def newport_reader(settings: Settings) -> dict[str, str]:
+    """The Newport demo's midwife (Aneurin Bevan, 7A6): her header, as :func:`demo_reader`."""
+    return _reader(settings, NEWPORT_CLIENT_ID, NEWPORT_MIDWIFE)
+
+
+def _reader(settings: Settings, client_id: str, who: tuple[str, str, str]) -> dict[str, str]:
+    organisation, role, user = who
     with database(settings) as engine:
         clients = ClientStore(engine)
-        client = clients.get(DEMO_CLIENT_ID)
+        client = clients.get(client_id)
         if client is None:
-            key = clients.register(
-                "R0A", "PROGRAMME_MIDWIFE", DEMO_MIDWIFE_ID, client_id=DEMO_CLIENT_ID
-            ).api_key
+            key = clients.register(organisation, role, user, client_id=client_id).api_key
         elif client.revoked_at is None:
-            key = clients.replace_api_key(DEMO_CLIENT_ID)
+            key = clients.replace_api_key(client_id)
         else:
             raise RuntimeError(
-                f"the demo midwife's client {DEMO_CLIENT_ID} was revoked; register a client "
-                "with `hub clients add --organisation R0A --role PROGRAMME_MIDWIFE "
-                f"--user {DEMO_MIDWIFE_ID}` to read her alerts"
+                f"the demo client {client_id} was revoked; register a client with `hub clients "
+                f"add --organisation {organisation} --role {role} --user {user}` to read the "
+                "alerts"
             )
     return {"Authorization": f"Bearer {key}"}

@@ -20,7 +20,8 @@ import urllib.request
 from collections.abc import Callable
 
 from hub.kafka.admin import ensure_topics
-from hub.processes.demo import DEMO_MIDWIFE_ID, demo_reader, publish_demo
+from hub.processes.demo import DEMO_MIDWIFE_ID, demo_reader, newport_reader, publish_demo
+from hub.processes.demo_newport import NEWPORT_MIDWIFE
 from hub.settings import Settings
 
 
@@ -37,6 +38,11 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         return error.code, error.read().decode()
     except OSError as error:
         return 0, str(error)
+
+
+def _has_alerts(url: str, reader: dict[str, str]) -> Callable[[], bool]:
+    """Whether the reader's alerts at ``url`` are not empty yet."""
+    return lambda: bool(json.loads(_get(url, reader)[1] or "{}").get("alerts"))
 
 
 def wait_until(
@@ -149,12 +155,17 @@ def run_all(settings: Settings) -> int:
         for line in publish_demo(settings):
             say(f"demo: {line}")
         alerts_url = f"{base}/practitioners/{DEMO_MIDWIFE_ID}/alerts"
-        midwife = demo_reader(settings)
-        wait_until(
-            "the demo alert",
-            lambda: bool(json.loads(_get(alerts_url, midwife)[1] or "{}").get("alerts")),
-            60,
-            children[1:],
+        newport_url = f"{base}/practitioners/{NEWPORT_MIDWIFE[2]}/alerts"
+        midwife, newport = demo_reader(settings), newport_reader(settings)
+        for what, url, reader in (
+            ("the demo alert", alerts_url, midwife),
+            ("the Newport demo alert", newport_url, newport),
+        ):
+            wait_until(what, _has_alerts(url, reader), 60, children[1:])
+        key = newport["Authorization"].removeprefix("Bearer ")
+        say(
+            f"Newport (Wales): sign in at {base}/inbox with the Aneurin Bevan midwife's key "
+            f"{key} and choose Cymraeg to read Ffion's alert in Welsh."
         )
         headers = " ".join(f"-H '{name}: {value}'" for name, value in midwife.items())
         say(f"ready. The demo midwife's open alerts: curl {headers} {alerts_url}")

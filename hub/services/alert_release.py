@@ -32,6 +32,9 @@ class PersonOut(BaseModel):
     given_name: str | None
     family_name: str | None
     birth_date: date | None
+    # the person's preferred language as her records give it (a BCP 47 tag such as "cy"), or
+    # None where none is recorded: what to speak and write to her in
+    language: str | None = None
 
 
 class AppointmentOut(BaseModel):
@@ -74,6 +77,7 @@ def alert_out(view: AlertView, *, with_person: bool) -> AlertOut:
             given_name=person.given_name,
             family_name=person.family_name,
             birth_date=person.birth_date,
+            language=person.language,
         )
         if with_person
         else None,

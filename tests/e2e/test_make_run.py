@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +30,7 @@ from tests.support.processes import eventually
 pytestmark = pytest.mark.kafka
 
 READY = re.compile(r"ready\. The demo midwife's open alerts: curl -H '([^:]+): ([^']+)' (\S+)")
+NEWPORT = re.compile(r"sign in at (\S+)/inbox with the Aneurin Bevan midwife's key (\S+) and")
 
 
 @contextmanager
@@ -71,6 +73,19 @@ def demo_alerts_read_through_the_api(log: Path) -> list[object]:
     return alerts
 
 
+def newport_alerts(log: Path) -> list[dict[str, Any]]:
+    """The Newport midwife's alerts, with the key and address ``hub run`` printed."""
+    found = NEWPORT.search(log.read_text())
+    assert found is not None, log.read_text()
+    base, key = found.groups()
+    response = httpx.get(
+        f"{base}/practitioners/MW-22/alerts", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 200, response.text
+    alerts: list[dict[str, Any]] = response.json()["alerts"]
+    return alerts
+
+
 def test_hub_run_on_an_empty_state_directory_then_again_on_its_state(tmp_path: Path) -> None:
     state = tmp_path / "state"  # does not exist yet: a fresh machine
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
@@ -86,6 +101,11 @@ def test_hub_run_on_an_empty_state_directory_then_again_on_its_state(tmp_path: P
         with hub_run(env, log) as process:
             alerts = demo_alerts_read_through_the_api(log)
             assert len(alerts) == 1, alerts
+            # Newport's Baby and Me beside it: the ABUHB no-show for the Welsh-speaking
+            # mother, read by the 7A6 midwife with the key hub run printed.
+            [welsh] = newport_alerts(log)
+            assert welsh["organisation_code"] == "7A6", welsh
+            assert welsh["person"]["language"] == "cy", welsh
             process.send_signal(signal.SIGINT)
             assert process.wait(60) == 0, log.read_text()
         assert "Kafka stopped" in log.read_text()

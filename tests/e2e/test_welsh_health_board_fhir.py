@@ -14,7 +14,6 @@ import pytest
 from hub.events import PersonRegistered
 from hub.settings import Settings
 from tests.e2e.conftest import api_process, outsider
-from tests.support.golden import WELSH_SOURCES_DIR
 from tests.support.net import free_port
 from tests.support.topics import read_case_events
 
@@ -28,7 +27,7 @@ PAS = "https://fhir.abuhb.nhs.wales/Id/pas-identifier"
 def board_api(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[Settings, str]]:
-    settings = make_settings(api_port=free_port(), sources_dir=WELSH_SOURCES_DIR)
+    settings = make_settings(api_port=free_port())
     with api_process(settings, tmp_path) as base:
         yield settings, base
 

@@ -2,7 +2,8 @@
 
 Recipients became (organisation, id) (ADR 0022): an ``alert_recipients`` or ``taf_items`` table
 from before has no organisation column, and ``CREATE TABLE IF NOT EXISTS`` would leave it so —
-every later write would fail, or a read would match namesakes. The stores refuse such a table
+every later write would fail, or a read would match namesakes. ``alert_people`` gained the
+person's language (issue 21): one from before lacks the column. The stores refuse such a table
 with the command that rebuilds it; the rebuild's swap (ADR 0015) replaces it whatever its shape.
 """
 
@@ -27,6 +28,9 @@ OLD = {
     "item_id VARCHAR(600) NOT NULL, kind VARCHAR(30) NOT NULL, category VARCHAR(50) NOT NULL, "
     "controller VARCHAR(50) NOT NULL, practitioner_id VARCHAR(250), body TEXT NOT NULL, "
     "PRIMARY KEY (subject_key, item_id))",
+    "alert_people": "CREATE TABLE alert_people (group_key VARCHAR(250) NOT NULL, "
+    "subject_key VARCHAR(250) NOT NULL, nhs_number VARCHAR(10), given_name VARCHAR(200), "
+    "family_name VARCHAR(200), birth_date DATE, PRIMARY KEY (group_key, subject_key))",
 }
 
 
@@ -41,6 +45,7 @@ def _make_old(engine: Engine, table: str) -> None:
     [
         ("alert_recipients", "alerts", "hub replay missed_appointment_alerts"),
         ("taf_items", "team", "hub replay team_around_the_family"),
+        ("alert_people", "alerts", "hub replay missed_appointment_alerts"),
     ],
 )
 def test_a_table_of_the_earlier_shape_is_refused_with_the_remedy(
@@ -52,6 +57,8 @@ def test_a_table_of_the_earlier_shape_is_refused_with_the_remedy(
         store.create_schema()
     assert table in str(refused.value)
     assert command in str(refused.value)
+    if table == "alert_people":
+        assert "missing language" in str(refused.value)
 
 
 def test_the_rebuilds_swap_replaces_an_old_table(sql_engine: Engine) -> None:

@@ -226,8 +226,13 @@ def _family(i: int) -> list[tuple[Any, bytes | None]]:
     at = T0.astimezone(timezone(timedelta(hours=1))) if i == 1 else T0
     first, second = f"APT-{i}-1", f"APT-{i}-2"
     return [
-        (registered(f"Given{i}", "Example", nhs_number=n, at=at), key),
+        # even families' mothers prefer Welsh; a later registration saying nothing keeps it
+        (
+            registered(f"Given{i}", "Example", "cy" if i % 2 == 0 else None, nhs_number=n, at=at),
+            key,
+        ),
         (assigned(f"mw-{i}", nhs_number=n, at=at), key),
+        (registered(f"Given{i}", "Example", nhs_number=n, at=at + timedelta(hours=1)), key),
         (booked(first, start=at, nhs_number=n), key),
         (missed(first, nhs_number=n, at=at + timedelta(days=1)), key),
         (booked(second, start=at + timedelta(days=2), nhs_number=n), key),
@@ -288,6 +293,16 @@ class TestMissedAppointmentStore(RefusalContract):
 
     def poison(self) -> tuple[Any, bytes | None]:
         return missed("APT-poison", nhs_number=NHS[0]), b"\xff"  # a key that is not a family id
+
+    def test_an_alert_is_read_with_the_persons_language(self, sql_engine: Engine) -> None:
+        """The alert page reads the mother's language from the projection (Welsh Language
+        Standards): the batch writes it, a family without one reads None."""
+        store = MissedAppointmentStore(sql_engine)
+        for batch in batches(self.entries()):
+            store.apply_batch(TOPIC, 0, batch)
+        welsh, unknown = NHS[4], NHS[3]  # families 4 and 3 (2 is erased mid-stream)
+        assert {v.person.language for v in store.alerts_about(welsh)} == {"cy"}
+        assert {v.person.language for v in store.alerts_about(unknown)} == {None}
 
 
 def _team_story(n: str) -> list[tuple[Any, bytes | None]]:

@@ -1,8 +1,8 @@
 """Aneurin Bevan University Health Board (7A6) over MLLP against the real broker: HL7 v2.3.1
-from its source file alone (config/sources/wales) — a Welsh-speaking mother, her newborn
-registered by PAS number before the NHS number is issued and linked when it arrives, a v2.3.1
-A39 merge and a missed antenatal appointment — then the person index built from what Kafka
-holds, on SQLite and PostgreSQL."""
+from its source file alone (config/sources/demo-abuhb-maternity.toml) — a Welsh-speaking
+mother, her newborn registered by PAS number before the NHS number is issued and linked when
+it arrives, a v2.3.1 A39 merge and a missed antenatal appointment — then the person index
+built from what Kafka holds, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from hub.events import PersonRegistered
 from hub.identity.store import IdentityStore
 from hub.settings import Settings
-from tests.support.golden import WELSH_SOURCES_DIR
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import read_case_events
@@ -34,7 +33,7 @@ MOTHER_NHS, BABY_NHS = "9434765870", "4823426819"
 def board(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    settings = make_settings(mllp_port=free_port(), sources_dir=WELSH_SOURCES_DIR)
+    settings = make_settings(mllp_port=free_port())
     with hub_process("mllp", settings, tmp_path) as process:
         eventually(
             lambda: listening(settings.mllp_port),

@@ -31,7 +31,8 @@ def _source(sources: SourceRegistry, organisation: str) -> SourceConfig:
 
 DEMO_TRUST = _source(load_sources(), "R0A")
 ROLES = DEMO_TRUST.practitioner_roles
-# The Welsh demo health board (config/sources/wales): what 7A6's resources mean (``abuhb-*``).
+# The Welsh demo health board (config/sources/demo-abuhb-maternity.toml): what 7A6's
+# resources mean (``abuhb-*``).
 ABUHB = _source(GOLDEN_SOURCES, "7A6")
 
 

@@ -318,6 +318,28 @@ def test_registration_records_the_person_once() -> None:
     assert (person.given_name, person.nhs_number) == ("Amy", NHS_NUMBER)
 
 
+@pytest.mark.parametrize(
+    ("registrations", "kept"),
+    [
+        (["cy"], "cy"),
+        (["cy", None], "cy"),  # a later record that says nothing keeps what was said
+        (["en", "cy"], "cy"),  # a later preference replaces an earlier one
+        ([None], None),  # not recorded: the page says to write bilingually
+    ],
+)
+def test_the_persons_language_is_kept_for_the_alert(
+    registrations: list[str | None], kept: str | None
+) -> None:
+    state, _ = run(registered("Cerys", "Jones", language) for language in registrations)
+    assert state.people[NHS_NUMBER].language == kept
+
+
+def test_a_new_language_alone_updates_the_person() -> None:
+    state, _ = run([registered("Cerys", "Jones")])
+    _, effects = fold(state, registered("Cerys", "Jones", "cy"), RULES)
+    assert [e.person.language for e in effects if isinstance(e, PersonUpdated)] == ["cy"]
+
+
 def test_the_fold_is_deterministic() -> None:
     events = [
         registered(),

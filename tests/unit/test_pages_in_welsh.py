@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
+from hub.http.web.i18n import correspondence_languages
 from hub.http.web.session import back_to
 from hub.http.web.templating import TEMPLATES, render
 from hub.sharing.policy import Recipient
@@ -68,7 +69,14 @@ def page(language: str | None, person_language: str | None = None) -> str:
     response = render(
         request(cookie=language),
         "alert.html",
-        {"reader": READER, "alert": alert(person_language), "team": None, "done": None},
+        {
+            "reader": READER,
+            "alert": alert(person_language),
+            "team": None,
+            "done": None,
+            # as the inbox gives it (hub.http.web.inbox)
+            "write_in": correspondence_languages(person_language),
+        },
     )
     return bytes(response.body).decode()
 
@@ -124,6 +132,31 @@ def test_the_persons_own_language_is_shown_in_the_readers(
 
 def test_no_language_recorded_shows_no_line() -> None:
     assert 'id="person-language"' not in page("cy")
+
+
+@pytest.mark.parametrize(
+    ("reader_language", "person_language", "line"),
+    [
+        ("en", "cy", "Write to them in: Welsh."),
+        ("cy", "cy", "Ysgrifennwch atynt yn: Cymraeg."),
+        ("en", "pl", "Write to them in: English."),  # the hub writes in Welsh or English
+        (
+            "en",
+            None,
+            "No language preference recorded: write to them bilingually (Welsh, English).",
+        ),
+        (
+            "cy",
+            None,
+            "Dim dewis iaith wedi'i gofnodi: ysgrifennwch atynt yn ddwyieithog (Cymraeg, Saesneg).",
+        ),
+    ],
+)
+def test_the_page_says_what_to_write_to_the_person_in(
+    reader_language: str, person_language: str | None, line: str
+) -> None:
+    shown = html.unescape(page(reader_language, person_language))
+    assert line in shown
 
 
 @pytest.mark.parametrize(

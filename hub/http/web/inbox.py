@@ -29,7 +29,7 @@ from hub.http.dependencies import (
     SinkDep,
     TeamDep,
 )
-from hub.http.web.i18n import N_
+from hub.http.web.i18n import N_, correspondence_languages
 from hub.http.web.session import PageReader as Reader
 from hub.http.web.templating import render, same_origin
 from hub.services.alerts import (
@@ -93,8 +93,17 @@ def inbox_router() -> APIRouter:
         around = await team_of_person(
             identity, team, context, reader, subject_key, reference=reference
         )
+        # What to write to them in (Welsh Language Standards): from their recorded preference,
+        # both languages, Welsh first, where none is recorded; nothing where they are withheld.
+        write_in = correspondence_languages(shown.person.language) if shown.person else ()
         return _page(
-            request, "alert.html", reader, alert=shown, team=around, done=DONE.get(done or "")
+            request,
+            "alert.html",
+            reader,
+            alert=shown,
+            team=around,
+            write_in=write_in,
+            done=DONE.get(done or ""),
         )
 
     @router.post("/inbox/alerts/{alert_id}/acknowledge")
