@@ -10,8 +10,9 @@ from typing import Any
 from hub.connectors.sources import DEFAULT_SOURCES_DIR, load_sources
 
 # The sources the golden messages come from: config/sources, the Welsh demo health board
-# (config/sources/wales, a folder of its own beside the Salford demo's), and the public samples' senders,
-# which are no party to the demo agreement and so are not configured in config/sources.
+# (config/sources/wales, a folder of its own beside the Salford demo's), and the public
+# samples' senders, which are no party to the demo agreement and so are not configured in
+# config/sources.
 WELSH_SOURCES_DIR = DEFAULT_SOURCES_DIR / "wales"
 GOLDEN_SOURCES = load_sources(
     DEFAULT_SOURCES_DIR,

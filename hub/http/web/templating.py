@@ -53,11 +53,16 @@ def render(
 ) -> HTMLResponse:
     """A page in the reader's language (:func:`hub.http.web.i18n.choose_language`): the
     template gets :func:`words_of` that language; times are shown in UK time."""
-    language = choose_language(
-        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
-    )
     return TEMPLATES.TemplateResponse(
-        request, name, {**context, **words_of(language)}, status_code=status_code
+        request, name, {**context, **words_of(reader_language(request))}, status_code=status_code
+    )
+
+
+def reader_language(request: Request) -> str:
+    """The language the page is in: her ``hub_lang`` choice, else her browser's, else English
+    (for what a page draws outside its template, such as a chart)."""
+    return choose_language(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
     )
 
 
