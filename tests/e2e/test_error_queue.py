@@ -157,7 +157,7 @@ def _queue_page(base: str, row_id: str, others_id: str) -> None:
             assert response is not None
             assert response.status == 404
             assert page.locator("html").get_attribute("lang") == "cy"  # a page, in her language
-            assert "ciw gwallau" in page.locator("#error").inner_text()
+            assert "gwallau eich sefydliad" in page.locator("#error").inner_text()
         finally:
             browser.close()
 
