@@ -9,24 +9,29 @@ from datetime import UTC, date, datetime
 from hub.events import Characteristic
 from hub.http.web.i18n import ENGLISH, WELSH, translator
 from hub.http.web.outcomes import FIGURE_LABELS, figure_label
+from hub.http.web.templating import render
 from hub.outcomes.charts import charts
 from hub.outcomes.figures import AGES, ETHNIC_GROUPS, FUNNEL, GESTATION_BANDS, PLACES, figures
 from hub.outcomes.report import TOTAL, ProgrammeReport, publish
 from hub.sharing.agreement import DisclosureControl
 from tests.unit.test_outcomes_fold import BABY, SF, baby_events, folded, mother_year
+from tests.unit.test_pages_in_welsh import request
 
 AS_OF = date(2027, 10, 1)
 # The rows' headings whose labels are data, shown as they are.
 DATA = {"Quarter", "Quarter of birth", "Pathway", "Organisation", "Measure"}
 
 
-def one_family() -> ProgrammeReport:
+RULE = DisclosureControl()  # threshold 5, "c"
+
+
+def one_family(rule: DisclosureControl = RULE) -> ProgrammeReport:
     """The unit tests' family of the figures (a mother's year, her baby looked after, then home)."""
     mother = folded(mother_year())
     baby = folded(baby_events(date(2026, 9, 20), home_on=date(2026, 12, 1)), BABY)
     return publish(
         figures([mother, baby], SF, AS_OF),
-        DisclosureControl(),
+        rule,
         programme=SF,
         as_of=AS_OF,
         generated_at=datetime(2027, 10, 1, tzinfo=UTC),
@@ -72,3 +77,27 @@ def test_the_charts_are_drawn_in_the_readers_language() -> None:
     assert english["funnel"].title == "Referred, accepted, engaged, exited"
     assert welsh["babies"].alt.startswith("Ble roedd babanod y rhaglen yn 14 diwrnod, 6 mis")
     assert welsh["funnel"].svg != english["funnel"].svg  # the axis is labelled in Welsh
+
+
+def test_the_page_in_welsh_escapes_the_agreements_symbol() -> None:
+    report = one_family(DisclosureControl(symbol="<5"))
+    words = translator(WELSH)
+    figure = figure_label(words)
+    response = render(
+        request(cookie="cy"),
+        "outcomes.html",
+        {
+            "reader": None,
+            "report": report,
+            "charts": charts(report, words.text, figure),
+            "others": [],
+            "figure": figure,
+        },
+    )
+    shown = bytes(response.body).decode()
+    assert '<html lang="cy">' in shown
+    assert "Ffigurau ar 1 Hydref 2027" in shown
+    assert "fel <strong>&lt;5</strong>" in shown  # the agreement's text escaped, the markup kept
+    assert "<caption>Atgyfeiriadau, derbyniadau, ymgysylltu a gadael</caption>" in shown
+    assert '<th scope="row">Cyfanswm</th>' in shown
+    assert '<th scope="row">2026-27 Q1</th>' in shown  # data as it is
