@@ -61,6 +61,7 @@ def page(language: str | None, times: int) -> str:
                 "uwchlwytho",
                 "anhysbys",
                 "2 Maw 2026 09:30",
+                "peiriannydd integreiddio",  # the reader's role, in the header
                 "is not a valid NHS number",  # the hub's error about the input, as written
             ],
         ),

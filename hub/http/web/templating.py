@@ -32,6 +32,8 @@ LABELS: dict[str, str] = {
     "KEY_WORKER": N_("key worker"),
     "CONSULTANT": N_("consultant"),
     "OTHER": N_("other"),
+    "INTEGRATION_ENGINEER": N_("integration engineer"),  # the error queue's readers
+    "PROGRAMME_MANAGER": N_("programme manager"),  # the programme page's
     # family members
     "SELF": N_("self"),
     "MOTHER": N_("mother"),
