@@ -139,10 +139,25 @@ def _queue_page(base: str, row_id: str, others_id: str) -> None:
             assert page.locator("#done").inner_text() == "Replay: replayed"
             assert page.locator("#status").inner_text() == "replayed"
             page.screenshot(path=artefacts_dir() / "error-queue-item.png", full_page=True)
+            # In Welsh, by the header's button: the same item, its codes named in Welsh.
+            page.click("#language")
+            page.wait_for_url(f"**/queue/{row_id}*")
+            assert page.locator("html").get_attribute("lang") == "cy"
+            assert page.locator("#status").inner_text() == "wedi'i ail-chwarae"
+            assert page.get_by_role("heading", name="Gwallau").count() == 1
+            assert "nhs_number" in page.locator("#errors").inner_text()  # data as written
+            page.goto(f"{base}/queue")
+            assert page.locator("h1").inner_text() == (
+                "Yr hyn a anfonodd eich sefydliad ac a wrthodwyd gan yr hwb"
+            )
+            assert page.locator("html").get_attribute("lang") == "cy"
+            page.screenshot(path=artefacts_dir() / "error-queue-cy.png", full_page=True)
             # Another organisation's item is not found, as if it did not exist.
             response = page.goto(f"{base}/queue/{others_id}")
             assert response is not None
             assert response.status == 404
+            assert page.locator("html").get_attribute("lang") == "cy"  # a page, in her language
+            assert "gwallau eich sefydliad" in page.locator("#error").inner_text()
         finally:
             browser.close()
 

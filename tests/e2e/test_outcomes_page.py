@@ -96,6 +96,22 @@ def test_the_programme_page_with_its_charts_tables_and_csv(
             page.screenshot(path=shots / "outcomes-page.png", full_page=True)
             page.locator("#chart-babies").screenshot(path=shots / "outcomes-babies.png")
 
+            # The same page in Welsh, by the header's button (a form: no script needed).
+            page.click("#language")
+            page.wait_for_url(f"{base}/outcomes?programme=*")
+            assert page.locator("html").get_attribute("lang") == "cy"
+            assert page.locator("#chart-funnel h2").inner_text() == (
+                "Atgyfeiriwyd, derbyniwyd, ymgysylltwyd, gadawyd"
+            )
+            assert page.locator("#table-funnel caption").inner_text().startswith("Atgyfeiriadau")
+            assert "Cyfanswm" in page.locator("#table-funnel tr.total").inner_text()
+            assert "400" in page.locator("#table-funnel tr.total").inner_text()  # same figures
+            assert page.locator("#summary").inner_text().startswith("Ffigurau ar 30 Tachwedd 2026")
+            page.locator("#chart-funnel").screenshot(path=shots / "outcomes-funnel-cy.png")
+            page.click("#language")  # back to English for the rest
+            page.wait_for_url(f"{base}/outcomes?programme=*")
+            assert page.locator("html").get_attribute("lang") == "en-GB"
+
             link = page.locator("#csv").get_attribute("href")
             assert link is not None
             download = context.request.get(f"{base}{link}")

@@ -5,6 +5,11 @@ actor — only their own organisation's input, and opening an item records a dis
 person its raw input names before the page is sent — and the replay and dismiss buttons are
 :mod:`hub.services.quarantine_replay` and :func:`hub.services.quarantine.dismiss`, the API's
 own paths. Forms post with the session cookie and are refused from another origin.
+
+The page is in the reader's language (:func:`hub.http.web.templating.render`, as the inbox);
+the queue's codes (a status, a channel, a replay's result) are shown by :data:`WORDS`, while
+what a source sent and what the hub found wrong with it stay as written: an error message
+names a field of the source's own format, and the engineer searches for it as it is.
 """
 
 from __future__ import annotations
@@ -17,10 +22,28 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hub.errorqueue.fold import Channel, Engineer, Filter, Status
 from hub.http.dependencies import QueueDep, Reference
+from hub.http.web.i18n import N_
 from hub.http.web.session import PageReader as Reader
-from hub.http.web.templating import TEMPLATES, same_origin
+from hub.http.web.templating import render, same_origin
 from hub.services import quarantine, quarantine_replay
 from hub.sharing.policy import Recipient
+
+# The queue's codes as the page names them (Status, Channel, quarantine_replay.Result values);
+# a code not here (MLLP, FHIR) is shown as it is.
+WORDS: dict[str, str] = {
+    "open": N_("open"),
+    "corrected": N_("corrected"),
+    "replayed": N_("replayed"),
+    "dismissed": N_("dismissed"),
+    "maps": N_("maps"),
+    "still-fails": N_("still fails"),
+    "not-replayable": N_("not replayable"),
+    "erased": N_("erased"),
+    "webhook": N_("webhook"),
+    "upload": N_("upload"),
+    "extract": N_("extract"),
+    "dead-letter": N_("dead letter"),
+}
 
 
 def _engineer(reader: Recipient) -> Engineer:
@@ -28,7 +51,7 @@ def _engineer(reader: Recipient) -> Engineer:
 
 
 def _page(request: Request, name: str, reader: Recipient, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, {"reader": reader, **context})
+    return render(request, name, {"reader": reader, "queue_words": WORDS, **context})
 
 
 def queue_router() -> APIRouter:

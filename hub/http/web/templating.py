@@ -32,6 +32,8 @@ LABELS: dict[str, str] = {
     "KEY_WORKER": N_("key worker"),
     "CONSULTANT": N_("consultant"),
     "OTHER": N_("other"),
+    "INTEGRATION_ENGINEER": N_("integration engineer"),  # the error queue's readers
+    "PROGRAMME_MANAGER": N_("programme manager"),  # the programme page's
     # family members
     "SELF": N_("self"),
     "MOTHER": N_("mother"),
@@ -53,11 +55,16 @@ def render(
 ) -> HTMLResponse:
     """A page in the reader's language (:func:`hub.http.web.i18n.choose_language`): the
     template gets :func:`words_of` that language; times are shown in UK time."""
-    language = choose_language(
-        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
-    )
     return TEMPLATES.TemplateResponse(
-        request, name, {**context, **words_of(language)}, status_code=status_code
+        request, name, {**context, **words_of(reader_language(request))}, status_code=status_code
+    )
+
+
+def reader_language(request: Request) -> str:
+    """The language the page is in: her ``hub_lang`` choice, else her browser's, else English
+    (for what a page draws outside its template, such as a chart)."""
+    return choose_language(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
     )
 
 
