@@ -72,14 +72,18 @@ def protect_counts(
     *,
     row_totals: bool = False,
     column_totals: bool = False,
+    width: int | None = None,
 ) -> ProtectedCounts:
     """Suppress ``counts`` (rows of equal length, each a count of people) by ``rule``, with
     the row and column totals (and the grand total, when both) computed and published.
 
     Ask for a margin only where its lines add up: a funnel's columns (referred, accepted) are
     nested, not parts of a whole, so such a table has column totals but no row totals.
+    ``width`` is the number of columns, which a table with no rows (no baby yet old enough to
+    count) cannot tell: its column totals are then zeros, not missing.
     """
-    width = len(counts[0]) if counts else 0
+    if width is None:
+        width = len(counts[0]) if counts else 0
     if any(len(row) != width for row in counts):
         raise ValueError("every row of a table has the same number of cells")
     values: dict[Position, int] = {}

@@ -94,7 +94,11 @@ def publish_table(table: CountTable, rule: DisclosureControl) -> PublishedTable:
     """One table through disclosure control: counts suppressed, totals added, rates and
     averages shown only on enough people and never over a hidden count."""
     counts = protect_counts(
-        table.counts, rule, row_totals=table.row_totals, column_totals=table.column_totals
+        table.counts,
+        rule,
+        row_totals=table.row_totals,
+        column_totals=table.column_totals,
+        width=len(table.columns),
     )
     columns = [*table.columns, *((TOTAL,) if table.row_totals else ())]
     columns += [d.name for d in table.derived]

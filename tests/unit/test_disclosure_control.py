@@ -161,3 +161,25 @@ def test_rates(
 )
 def test_averages_need_enough_people(value: float | None, n: int, text: str) -> None:
     assert protect_statistic(value, n, RULE).text == text
+
+
+def test_a_table_with_no_rows_publishes_zero_totals() -> None:
+    """A programme with no baby yet 14 days old has an empty table: its totals are zeros (the
+    report once failed on it, taking the width from a first row there was not)."""
+    from hub.outcomes.figures import CountTable, Derived
+    from hub.outcomes.report import publish_table
+
+    empty = CountTable(
+        key="babies",
+        title="Babies",
+        row_headers=("Pathway",),
+        rows=(),
+        columns=("Babies born", "Entered care within 14 days"),
+        counts=(),
+        column_totals=True,
+        derived=(Derived("Rate", guard=1, rates=()),),
+    )
+    published = publish_table(empty, RULE)
+    assert published.rows == ()
+    assert published.total is not None
+    assert [cell.text for cell in published.total.cells[:2]] == ["0", "0"]
