@@ -330,8 +330,8 @@ def _agent(
                         )
                 except Exception:
                     _die(
-                        f"{entries_topic}: a batch of {len(received)}, "
-                        f"from [{first_partition}]@{first}"
+                        f"{entries_topic}[{first_partition}]@{first} "
+                        f"(the first of a batch of {len(received)})"
                     )
             yield None
 

@@ -81,7 +81,8 @@ def test_rerun_change_and_disappearance(
     extract = tmp_path / "episodes.csv"
     extract.write_text(HEADER + "".join(ROWS))
     first = run(extract, sink, cursors)
-    assert (first.records, first.published, first.refused) == (6, 7, 0)  # 6 starts, 1 end
+    # 6 starts, 1 end, and that end's adoption (E11) is also a permanence event (ADR 0031)
+    assert (first.records, first.published, first.refused) == (6, 8, 0)
 
     again = run(extract, sink, cursors)
     assert (again.published, again.unchanged, again.disappeared) == (0, 6, [])
@@ -93,8 +94,8 @@ def test_rerun_change_and_disappearance(
     assert third.disappeared == ["200006|06/04/2024"]
     assert run(extract, sink, cursors).disappeared == []  # reported once
 
-    events = read_case_events(settings, expect=8)
-    assert len(events) == 8
+    events = read_case_events(settings, expect=9)
+    assert len(events) == 9
     assert [
         e.payload.model_dump(mode="json", exclude_none=True)  # England's: no jurisdiction
         for e in events
@@ -166,7 +167,7 @@ def test_a_crashed_run_resumes_where_it_stopped(
     # Batch 1 (rows 1-2) was committed; batch 2 was in flight when the process died.
     assert resumed.unchanged == 2
     assert resumed.disappeared == []
-    events = read_case_events(settings, expect=7)
+    events = read_case_events(settings, expect=8)  # 7 as above, and the adoption's permanence
     assert {e.source_record_id for e in events} == {row[:17].replace(",", "|") for row in ROWS}
-    assert len({e.event_id for e in events}) == 7  # nothing lost
-    assert len(events) - 7 <= 2  # duplicates only from the batch in flight (same ids)
+    assert len({e.event_id for e in events}) == 8  # nothing lost
+    assert len(events) - 8 <= 2  # duplicates only from the batch in flight (same ids)
