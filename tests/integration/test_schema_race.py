@@ -23,7 +23,9 @@ from hub.auth.store import ClientStore, auth_metadata
 from hub.connectors.cursors import CursorStore, cursor_metadata
 from hub.connectors.receipts import Receipts, receipts_metadata
 from hub.erasure.keystore import SubjectKeyStore, key_metadata
+from hub.errorqueue.store import QuarantineStore
 from hub.identity.store import IdentityStore
+from hub.outcomes.store import OutcomesStore
 from hub.projections.registry import derived_tables
 from hub.sharing.change_log import ChangeLog, change_metadata
 from hub.sharing.store import SharingStore
@@ -45,6 +47,8 @@ def create_every_schema(url: str, barrier: Barrier) -> None:
     barrier.wait(60)
     MissedAppointmentStore(engine).create_schema()
     TeamStore(engine).create_schema()
+    OutcomesStore(engine).create_schema()
+    QuarantineStore(engine, lambda system: None).create_schema()
     IdentityStore(engine).create_schema()
     SharingStore(engine).create_schema()
     ChangeLog(engine).create_schema()
