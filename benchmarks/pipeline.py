@@ -381,7 +381,9 @@ def live_pipeline(
                     )
                 if done:
                     cpu = _cpu_seconds(process.pid) - first_cpu
-                    elapsed = now - (first or started)
+                    # A small workload can be applied within one poll: the span is then
+                    # known only to the poll's resolution, not zero.
+                    elapsed = max(now - (first or started), POLL_S)
                     say(
                         f"pipeline: every projection at the end after {now - started:.1f} s; "
                         f"the worker spent {cpu / events * 1e3:,.1f} ms of CPU per event "
