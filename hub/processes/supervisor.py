@@ -121,8 +121,11 @@ def run_all(settings: Settings) -> int:
         stop_broker,
     )
 
-    # `kill`, systemd and CI stop us with SIGTERM: clean up exactly as for Ctrl-C.
+    # `kill`, systemd and CI stop us with SIGTERM: clean up exactly as for Ctrl-C. SIGINT too,
+    # explicitly: a shell starts a background job with SIGINT ignored, and `kill -INT` must
+    # still stop it (and the children, spawned after this, start with SIGINT's default).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     started_broker = False
     if not settings.kafka_bootstrap_servers:
         already = broker_status(settings.state_dir)
@@ -143,7 +146,12 @@ def run_all(settings: Settings) -> int:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers()}
 
         def spawn(command: str) -> subprocess.Popen[bytes]:
-            return subprocess.Popen([sys.executable, "-m", "hub", command], env=env)  # noqa: S603
+            # A process group of its own: Ctrl-C reaches this supervisor alone, which stops the
+            # children itself; otherwise they die with it at once and the loop below mistakes
+            # that for a crash ("a hub process exited") and exits 1.
+            return subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "hub", command], env=env, process_group=0
+            )
 
         worker = Restarting("worker", lambda: spawn("worker"))
         children.append(worker.process)

@@ -34,11 +34,17 @@ NEWPORT = re.compile(r"sign in at (\S+)/inbox with the Aneurin Bevan midwife's k
 
 
 @contextmanager
-def hub_run(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``hub run`` in its own process group; afterwards nothing it started is left running."""
+def hub_run(
+    env: dict[str, str], log: Path, *, as_background_job: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``hub run`` in its own process group; afterwards nothing it started is left running.
+    ``as_background_job``: started as a shell starts ``make run &``, with SIGINT ignored."""
+    command = [sys.executable, "-m", "hub", "run"]
+    if as_background_job:
+        command = ["/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"', *command]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "run"],
+            command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -98,7 +104,7 @@ def test_hub_run_on_an_empty_state_directory_then_again_on_its_state(tmp_path: P
     }
     for run in ("first", "second"):
         log = tmp_path / f"{run}-run.log"
-        with hub_run(env, log) as process:
+        with hub_run(env, log, as_background_job=run == "second") as process:
             alerts = demo_alerts_read_through_the_api(log)
             assert len(alerts) == 1, alerts
             # Newport's Baby and Me beside it: the ABUHB no-show for the Welsh-speaking
@@ -106,7 +112,11 @@ def test_hub_run_on_an_empty_state_directory_then_again_on_its_state(tmp_path: P
             [welsh] = newport_alerts(log)
             assert welsh["organisation_code"] == "7A6", welsh
             assert welsh["person"]["language"] == "cy", welsh
-            process.send_signal(signal.SIGINT)
+            if run == "first":
+                process.send_signal(signal.SIGINT)  # `kill -INT`: the supervisor alone
+            else:  # `kill -INT -PGID` of a background `make run`, as Ctrl-C: the whole group
+                os.killpg(process.pid, signal.SIGINT)
             assert process.wait(60) == 0, log.read_text()
         assert "Kafka stopped" in log.read_text()
+        assert "a hub process exited" not in log.read_text()
     assert not (state / "kafka-jars").exists()  # the cache was used: nothing was fetched
