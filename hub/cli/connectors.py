@@ -17,7 +17,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from hub.connectors.discovery import installed
+from hub.connectors.discovery import installed, load_connector
 from hub.connectors.outcomes import Mapped, translate
 from hub.connectors.runtime import ExtractReport
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError
