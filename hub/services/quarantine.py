@@ -186,7 +186,9 @@ def readable(raw: bytes, content_type: str | None) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
-    if (content_type or "").endswith("json") or text.lstrip().startswith(("{", "[")):
+    if (content_type or "").split(";")[0].strip().endswith("json") or text.lstrip().startswith(
+        ("{", "[")
+    ):
         try:
             return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         except ValueError:
