@@ -35,7 +35,7 @@ ConfigOption = Annotated[
 ]
 
 
-def _connector(name: str) -> Connector[Any]:
+def named_connector(name: str) -> Connector[Any]:
     try:
         return load_connector(name)
     except LookupError as error:
@@ -43,7 +43,7 @@ def _connector(name: str) -> Connector[Any]:
         raise typer.Exit(2) from None
 
 
-def _config(connector: Connector[Any], path: Path | None) -> ConnectorConfig:
+def connector_config(connector: Connector[Any], path: Path | None) -> ConnectorConfig:
     try:
         values = tomllib.loads(path.read_text("utf-8")) if path else connector.example_config
         config: ConnectorConfig = connector.config(values)
@@ -80,8 +80,8 @@ def dry_run(
 
     Publishes nothing. Exit status: 0 all mapped, 1 some records refused, 2 unusable input.
     """
-    connector = _connector(name)
-    settings = _config(connector, config)
+    connector = named_connector(name)
+    settings = connector_config(connector, config)
     mapped = refused = events = 0
     try:
         with file.open("rb") as stream:
@@ -126,8 +126,8 @@ def run_connector(
     """
     from hub.cli.common import with_local_broker
 
-    connector = _connector(name)
-    settings_ = _config(connector, config)
+    connector = named_connector(name)
+    settings_ = connector_config(connector, config)
     hub_settings = with_local_broker(Settings())
     cursor_name = extract or f"{name}:{settings_.system}"
     try:

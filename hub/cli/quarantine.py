@@ -17,6 +17,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -26,8 +27,8 @@ import typer
 from hub.errorqueue.fold import Channel, Filter, Operator, Status
 from hub.errorqueue.store import Entry
 from hub.services.errors import UseCaseError
-from hub.services.quarantine import QueueContext
-from hub.services.quarantine_replay import Mappers, Replayed, Result
+from hub.services.quarantine import QueueContext, entry_json
+from hub.services.quarantine_replay import ExtractMapping, Mappers, Replayed, Result
 
 quarantine_app = typer.Typer(
     help="The error queue: list, show, correct, replay and dismiss what the hub refused.",
@@ -114,42 +115,6 @@ def list_command(
         typer.echo(f"{len(entries)} item(s)")
 
 
-def entry_json(entry: Entry) -> dict[str, object]:
-    """An item as the command line's ``--json`` and the API give it."""
-    item = entry.item
-    action = entry.action
-    return {
-        "item_id": str(item.item_id),
-        "status": entry.status.value,
-        "channel": item.channel.value,
-        "received_as": item.received_as,
-        "source_system": item.source_system,
-        "organisation": item.organisation,
-        "content_type": item.content_type,
-        "reason": item.reason,
-        "errors": [{"location": e.location, "message": e.message} for e in entry.errors],
-        "first_seen": item.first_seen.isoformat(),
-        "last_seen": item.last_seen.isoformat(),
-        "times_refused": item.times,
-        "replays": action.replays if action else 0,
-        "note": action.note if action else None,
-        "acted_by": (
-            {"organisation_code": action.by_organisation, "user": action.by_user}
-            if action
-            else None
-        ),
-        "dead_letter": (
-            {
-                "topic": item.failed_at.topic,
-                "partition": item.failed_at.partition,
-                "offset": item.failed_at.offset,
-            }
-            if item.failed_at
-            else None
-        ),
-    }
-
-
 @quarantine_app.command("show")
 def show(item_id: Annotated[uuid.UUID, typer.Argument(help="The item's id (from list).")]) -> None:
     """One item: what was refused and why, the input decoded as far as it goes, for HL7 the
@@ -205,6 +170,27 @@ def correct_command(
     typer.echo(f"{item_id}: corrected copy {correction.correction_id} kept; replay it to map it")
 
 
+@contextmanager
+def _extract(
+    name: str | None, config: Path | None, cursor: str | None
+) -> Iterator[ExtractMapping | None]:
+    """The extract's connector, settings and cursor, when the operator names them."""
+    if name is None or config is None:
+        yield None
+        return
+    from hub.bootstrap import database
+    from hub.cli.common import load_settings
+    from hub.cli.connectors import connector_config, named_connector
+    from hub.connectors.cursors import CursorStore
+
+    connector = named_connector(name)
+    settings = connector_config(connector, config)
+    with database(load_settings()) as engine:
+        cursors = CursorStore(engine)
+        cursors.create_schema()
+        yield ExtractMapping(connector, settings, cursor or f"{name}:{settings.system}", cursors)
+
+
 def _report(results: list[Replayed], dry_run: bool) -> None:
     for result in results:
         extra = f"{result.events} event(s)" if result.events else ""
@@ -232,14 +218,34 @@ def replay_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Map, say what would map, publish nothing.")
     ] = False,
+    connector: Annotated[
+        str | None,
+        typer.Option(help="Extract rows: the connector their extract runs with (with --config)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Extract rows: the extract's TOML settings, as fixed.", exists=True),
+    ] = None,
+    extract: Annotated[
+        str | None,
+        typer.Option(help="Extract rows: the extract's cursor name; CONNECTOR:system if omitted."),
+    ] = None,
 ) -> None:
     """Map refused input again with its connector's current configuration (or its corrected
     copy) and publish what now maps, with the ids it would have had; a dead letter goes back
     onto the topic it failed on. Without ids, every open or corrected item the filter takes.
-    Exits 1 when an item still fails."""
+
+    A council extract's CSV rows map with the connector and settings file its runs are given
+    (--connector, --config, and --extract if its runs name their cursor); each replayed row is
+    then in the extract's cursor, so the next run finds it unchanged. Exits 1 when an item
+    still fails."""
     from hub.services.quarantine_replay import replay, replay_matching
 
-    with _queue() as (context, mappers):
+    if (connector is None) != (config is None):
+        typer.secho("give --connector and --config together", fg="red", err=True)
+        raise typer.Exit(2)
+    with _queue() as (context, mappers), _extract(connector, config, extract) as rows:
+        mappers = replace(mappers, extract=rows)
         try:
             if item_ids:
                 run = replay(context, mappers, Operator(), item_ids, dry_run=dry_run)

@@ -8,6 +8,7 @@ so configuration can be committed and secrets rotated without touching it.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from hub.connectors.discovery import load_connector
-from hub.connectors.sdk import Connector, ConnectorConfig, InputError
+from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, webhook_type
 from hub.events import FrozenModel
 
 DEFAULT_PARTNERS_DIR = Path(__file__).resolve().parents[2] / "config" / "partners"
@@ -63,3 +64,29 @@ def load_partners(directory: Path = DEFAULT_PARTNERS_DIR) -> dict[str, PartnerFe
             raise ValueError(f"{path}: {file.organisation_code} is configured twice")
         feeds[file.organisation_code] = PartnerFeed(file.organisation_code, connector, config)
     return feeds
+
+
+def webhook_record(body: bytes, message_id: str) -> Record:
+    """The Standard Webhooks envelope as one record of the connector's fields.
+
+    A signed body that is not a JSON object (or is nested past the parser's stack) gives a
+    record without fields, which the connector refuses naming them: a 422 and a quarantine
+    record, not a 401 (the partner did sign it) nor a 500. The record's content type keeps the
+    ``webhook-id`` (its key's fallback), so the error queue can replay the body alone.
+    """
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        fields: dict[str, str] = {}
+    else:
+        fields = {
+            str(name): value if isinstance(value, str) else json.dumps(value)
+            for name, value in payload["data"].items()
+            if value is not None
+        }
+        if isinstance(payload.get("type"), str):
+            fields.setdefault("event", payload["type"])
+    key = "|".join(filter(None, (fields.get("record_id"), fields.get("event")))) or message_id
+    return Record(f"webhook {message_id}", key, body, fields, content_type=webhook_type(message_id))

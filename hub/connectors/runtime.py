@@ -82,13 +82,17 @@ class Sink(Protocol):
 
 
 def refusal_record(refused: Refused, *, channel: str, system: str) -> QuarantineRecord:
+    """The refused record kept with what reads its raw bytes again on their own (a CSV row's
+    columns, a webhook's id), so the error queue can replay it (ADR 0030)."""
+    record = refused.record
+    content_type = record.content_type or (csv_row_type(record.header) if record.header else None)
     return quarantine_record(
-        refused.record.raw,
+        record.raw,
         channel=channel,
-        reason=f"{refused.record.location}: refused by the {system} connector",
+        reason=f"{record.location}: refused by the {system} connector",
         errors=refused.issues,
         source_system=system,
-        content_type=csv_row_type(refused.record.header) if refused.record.header else None,
+        content_type=content_type,
     )
 
 

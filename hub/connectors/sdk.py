@@ -99,6 +99,8 @@ class Record:
     fields: Mapping[str, str]
     # A CSV row's header: its raw line alone says nothing of its columns (ADR 0030).
     header: tuple[str, ...] = ()
+    # How ``raw`` is read again on its own, where its header does not say (a webhook's id).
+    content_type: str | None = None
 
     def digest(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
@@ -107,23 +109,43 @@ class Record:
 def csv_row_type(header: Sequence[str]) -> str:
     """The content type of a CSV row kept without its file: ``text/csv`` (RFC 4180) with
     ``header=absent`` and the columns, so the row can be read again on its own (ADR 0030)."""
-    message = EmailMessage()
-    message["content-type"] = "text/csv"
-    message.set_param("header", "absent")
-    message.set_param("columns", ",".join(header))
-    return str(message["content-type"])
+    return _media_type("text/csv", header="absent", columns=",".join(header))
 
 
 def csv_row_columns(content_type: str | None) -> tuple[str, ...] | None:
     """The columns :func:`csv_row_type` wrote, or None for any other content type."""
+    columns = _parameter(content_type, "text/csv", "columns")
+    return None if columns is None else tuple(columns.split(","))
+
+
+def webhook_type(message_id: str) -> str:
+    """The content type of a refused webhook body: JSON with the ``webhook-id`` it came with,
+    which its record's key falls back to and the body alone does not hold (ADR 0030)."""
+    return _media_type("application/json", **{"webhook-id": message_id})
+
+
+def webhook_message_id(content_type: str | None) -> str | None:
+    """The ``webhook-id`` :func:`webhook_type` wrote, or None for any other content type."""
+    return _parameter(content_type, "application/json", "webhook-id")
+
+
+def _media_type(media: str, **parameters: str) -> str:
+    message = EmailMessage()
+    message["content-type"] = media
+    for name, value in parameters.items():
+        message.set_param(name, value)
+    return str(message["content-type"])
+
+
+def _parameter(content_type: str | None, media: str, name: str) -> str | None:
     if not content_type:
         return None
     message = EmailMessage()
     message["content-type"] = content_type
-    columns = message.get_param("columns")
-    if message.get_content_type() != "text/csv" or not isinstance(columns, str):
+    value = message.get_param(name)
+    if message.get_content_type() != media or not isinstance(value, str):
         return None
-    return tuple(columns.split(","))
+    return value
 
 
 class RecordError(ValueError):

@@ -75,7 +75,7 @@ items_table = Table(
     Column("received_as", String(50), nullable=False),
     Column("source_system", String(250), index=True),
     Column("organisation", String(50), index=True),
-    Column("content_type", String(100)),
+    Column("content_type", Text),  # a CSV row's columns, a webhook's id: not short
     Column("reason", Text, nullable=False),
     Column("errors", Text, nullable=False),  # JSON [[location, message], ...], redacted
     Column("first_seen", String(40), nullable=False),  # ISO 8601, UTC: sorts as text

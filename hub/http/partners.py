@@ -26,7 +26,6 @@ acknowledged with what was published and what was refused.
 from __future__ import annotations
 
 import io
-import json
 import logging
 from typing import Annotated, Any, Final
 
@@ -36,10 +35,10 @@ from pydantic import BaseModel
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hub.connectors.outcomes import Refused, translate
-from hub.connectors.partners import PartnerFeed
+from hub.connectors.partners import PartnerFeed, webhook_record
 from hub.connectors.receipts import MAX_ID_LENGTH
 from hub.connectors.runtime import deliver, published_events
-from hub.connectors.sdk import InputError, Record
+from hub.connectors.sdk import InputError
 from hub.events import utc_now
 from hub.http.dependencies import ChangeStoresDep, PartnersDep, Reader, ReceiptsDep, SinkDep
 from hub.http.openapi import TOO_LARGE, UNSUPPORTED, ErrorOut, unprocessable
@@ -217,28 +216,3 @@ def partner_router(settings: Settings) -> APIRouter:
         )
 
     return router
-
-
-def webhook_record(body: bytes, message_id: str) -> Record:
-    """The Standard Webhooks envelope as one record of the connector's fields.
-
-    A signed body that is not a JSON object (or is nested past the parser's stack) gives a
-    record without fields, which the connector refuses naming them: a 422 and a quarantine
-    record, not a 401 (the partner did sign it) nor a 500.
-    """
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        payload = None
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
-        fields: dict[str, str] = {}
-    else:
-        fields = {
-            str(name): value if isinstance(value, str) else json.dumps(value)
-            for name, value in payload["data"].items()
-            if value is not None
-        }
-        if isinstance(payload.get("type"), str):
-            fields.setdefault("event", payload["type"])
-    key = "|".join(filter(None, (fields.get("record_id"), fields.get("event")))) or message_id
-    return Record(f"webhook {message_id}", key, body, fields)

@@ -17,10 +17,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.errorqueue.fold import Channel, Engineer, Filter, Status
-from hub.errorqueue.store import Entry
 from hub.http.dependencies import QueueDep, Reader, Reference
 from hub.services import quarantine, quarantine_replay
-from hub.services.quarantine import Shown
+from hub.services.quarantine import Shown, entry_json
 from hub.services.quarantine_replay import Replayed
 from hub.sharing.policy import Recipient
 
@@ -59,32 +58,6 @@ class BulkReplayIn(BaseModel):
 
 def engineer(reader: Recipient) -> Engineer:
     return Engineer(reader.organisation_code, reader.role, reader.user_id)
-
-
-def entry_json(entry: Entry) -> dict[str, Any]:
-    """An item as the API lists it (the errors redacted of NHS numbers; ``show`` has them)."""
-    item, action = entry.item, entry.action
-    place = item.failed_at
-    return {
-        "item_id": str(item.item_id),
-        "status": entry.status.value,
-        "channel": item.channel.value,
-        "source_system": item.source_system,
-        "organisation": item.organisation,
-        "content_type": item.content_type,
-        "reason": item.reason,
-        "errors": [{"location": e.location, "message": e.message} for e in entry.errors],
-        "first_seen": item.first_seen.isoformat(),
-        "last_seen": item.last_seen.isoformat(),
-        "times_refused": item.times,
-        "replays": action.replays if action else 0,
-        "note": action.note if action else None,
-        "dead_letter": (
-            {"topic": place.topic, "partition": place.partition, "offset": place.offset}
-            if place
-            else None
-        ),
-    }
 
 
 def shown_json(shown: Shown) -> dict[str, Any]:

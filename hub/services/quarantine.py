@@ -92,6 +92,43 @@ class Shown:
     entry_text: str | None = None  # a dead letter's log entry, opened
 
 
+def entry_json(entry: Entry) -> dict[str, object]:
+    """An item as the command line's ``--json`` and the API list it: what is kept in clear (the
+    errors redacted of NHS numbers; ``show`` has them in full)."""
+    item = entry.item
+    action = entry.action
+    return {
+        "item_id": str(item.item_id),
+        "status": entry.status.value,
+        "channel": item.channel.value,
+        "received_as": item.received_as,
+        "source_system": item.source_system,
+        "organisation": item.organisation,
+        "content_type": item.content_type,
+        "reason": item.reason,
+        "errors": [{"location": e.location, "message": e.message} for e in entry.errors],
+        "first_seen": item.first_seen.isoformat(),
+        "last_seen": item.last_seen.isoformat(),
+        "times_refused": item.times,
+        "replays": action.replays if action else 0,
+        "note": action.note if action else None,
+        "acted_by": (
+            {"organisation_code": action.by_organisation, "user": action.by_user}
+            if action
+            else None
+        ),
+        "dead_letter": (
+            {
+                "topic": item.failed_at.topic,
+                "partition": item.failed_at.partition,
+                "offset": item.failed_at.offset,
+            }
+            if item.failed_at
+            else None
+        ),
+    }
+
+
 def engineers_only(actor: Actor) -> None:
     """:class:`ForbiddenError` for a reader of the API who is not an integration engineer."""
     if isinstance(actor, Engineer) and actor.role != INTEGRATION_ENGINEER:
@@ -149,7 +186,9 @@ def readable(raw: bytes, content_type: str | None) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
-    if (content_type or "").endswith("json") or text.lstrip().startswith(("{", "[")):
+    if (content_type or "").split(";")[0].strip().endswith("json") or text.lstrip().startswith(
+        ("{", "[")
+    ):
         try:
             return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         except ValueError:

@@ -8,11 +8,13 @@ the projections take them once. The item is then ``replayed``; one that still fa
 ``open`` with the errors of this replay. A dry run maps and publishes nothing.
 
 Which channels replay: HL7 v2 over MLLP (the source configuration as it is now), FHIR
-resources (the FHIR mapping, the sender's source file's roles as they are now) and CSV rows of
-a partner's upload (the partner's connector as configured now, with any consent or withdrawal
-in them decided by the same screening as an upload's). Webhooks and council extracts are sent
-again by their source (the partner retries, the extract re-runs); their items can be dismissed
-once that is done.
+resources (the FHIR mapping, the sender's source file's roles as they are now), CSV rows of a
+partner's upload and a partner's webhook bodies (the partner's connector as configured now, with
+any consent or withdrawal in them decided by the same screening as an upload's or a webhook's),
+and CSV rows of a council's extract (the connector and configuration file the operator names,
+as ``hub connector run`` is given them; the replayed row is then in the extract's cursor, so the
+next run of the same row finds it unchanged). What is not a self-contained row — a workbook
+row, an XML census record, a whole file refused — is answered not replayable, with what to do.
 """
 
 from __future__ import annotations
@@ -23,14 +25,24 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from hub.connectors.cursors import CursorStore, Written
 from hub.connectors.fhir.bundle import NO_ROLES, resource_to_events
 from hub.connectors.fhir.common import load_json
 from hub.connectors.hl7v2.connector import hl7_refusal
 from hub.connectors.hl7v2.listener import receive
-from hub.connectors.outcomes import Mapped, Outcome, Refused, translate
-from hub.connectors.partners import PartnerFeed
-from hub.connectors.sdk import InputError, Record, RecordError, csv_row_columns
+from hub.connectors.outcomes import Mapped, Refused, translate
+from hub.connectors.partners import PartnerFeed, webhook_record
+from hub.connectors.sdk import (
+    Connector,
+    ConnectorConfig,
+    InputError,
+    Record,
+    RecordError,
+    csv_row_columns,
+    webhook_message_id,
+)
 from hub.connectors.sources import SourceRegistry
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import Erasure
@@ -71,15 +83,31 @@ class Replayed:
 
 
 @dataclass(frozen=True)
+class ExtractMapping:
+    """What a council's extract rows are mapped with again: the connector and configuration its
+    runs are given (``hub connector run NAME FILE --config PATH``, the file as the engineer fixed
+    it) and the extract's cursor (``--extract``; ``NAME:system`` by default). The queue does not
+    record them: the configuration is a file on the hub's host named on each run's command line,
+    so the operator who fixed it names it again (``hub quarantine replay --connector --config``)."""
+
+    connector: Connector[Any]
+    config: ConnectorConfig
+    cursor: str
+    cursors: CursorStore
+
+
+@dataclass(frozen=True)
 class Mappers:
     """The configuration a replay maps with, read as it is now (after the engineer's fix):
-    the sources (HL7 v2), the partner feeds (uploads), the stores a partner's consents are
-    screened with, and the person index (a dead letter's family)."""
+    the sources (HL7 v2), the partner feeds (uploads, webhooks), the stores a partner's consents
+    are screened with, the person index (a dead letter's family) and, given on the command line,
+    an extract's connector and configuration."""
 
     sources: Callable[[], SourceRegistry]
     partners: Callable[[], dict[str, PartnerFeed]]
     changes: ChangeStores
     identity: IdentityStore
+    extract: ExtractMapping | None = None
 
 
 async def replay(
@@ -156,6 +184,8 @@ async def _replay_one(
         # Nothing is marked: the item stays as it was and can be replayed again (the ids are
         # the same, so what was stored is not doubled).
         return Replayed(item.item_id, Result.STILL_FAILS, errors=failures)
+    if item.channel is Channel.EXTRACT and mappers.extract is not None:
+        _remember_row(mappers.extract, outcome)
     _record(context, actor, entry, Status.REPLAYED)
     return Replayed(item.item_id, Result.REPLAYED, len(events), corrected=bool(correction))
 
@@ -166,14 +196,15 @@ def map_again(
     """The input through its connector's current mapping; a string says why it cannot be."""
     if item.channel is Channel.MLLP:
         return receive(raw, sources).outcome
-    columns = csv_row_columns(item.content_type)
-    if item.channel is Channel.UPLOAD and columns is not None:
+    if item.channel is Channel.FHIR and item.organisation is not None:
+        return _map_fhir(sources, item.organisation, raw)
+    if item.channel is Channel.EXTRACT:
+        return _map_extract_row(mappers.extract, item, raw)
+    if item.channel in (Channel.UPLOAD, Channel.WEBHOOK):
         feed = mappers.partners().get(item.organisation or "")
         if feed is None or feed.config.system != item.source_system:
             return f"no partner feed of {item.organisation} sends as {item.source_system}"
-        return _map_row(mappers, feed, item, columns, raw)
-    if item.channel is Channel.FHIR and item.organisation is not None:
-        return _map_fhir(sources, item.organisation, raw)
+        return _map_partner(mappers, feed, item, raw)
     return f"{item.channel.value} input is sent again by its source, not replayed from the queue"
 
 
@@ -198,26 +229,87 @@ def _map_fhir(sources: SourceRegistry, organisation: str, raw: bytes) -> Mapped 
     return Mapped(record, events)
 
 
-def _map_row(
-    mappers: Mappers, feed: PartnerFeed, item: Item, columns: Sequence[str], raw: bytes
+def _map_partner(
+    mappers: Mappers, feed: PartnerFeed, item: Item, raw: bytes
 ) -> Mapped | Refused | str:
-    """A CSV row read again under its header, mapped, and screened as an upload is."""
+    """A webhook body or an uploaded CSV row mapped by the partner's connector, screened as
+    its channel screens a consent or withdrawal."""
+    if item.channel is Channel.WEBHOOK:
+        message_id = webhook_message_id(item.content_type)
+        if message_id is None:  # kept before the hub recorded the id its key may fall back to
+            return "the webhook-id of this body was not kept: the partner sends it again"
+        records: list[Record] | str = [webhook_record(raw, message_id)]
+    else:
+        records = _row_records(feed.connector, feed.config, item, raw, "the partner uploads it")
+    if isinstance(records, str):
+        return records
+    screened = screen_partner_changes(
+        mappers.changes,
+        feed.organisation_code,
+        list(translate(feed.connector, feed.config, records, utc_now())),
+        f"replay {item.item_id}",
+        item.channel.value,
+    )
+    if not screened:
+        return "the record's change to sharing is held for a decision"
+    return screened[0]
+
+
+def _map_extract_row(
+    extract: ExtractMapping | None, item: Item, raw: bytes
+) -> Mapped | Refused | str:
+    """A council extract's row mapped by the connector and configuration the operator names."""
+    if extract is None:
+        return (
+            "an extract row is mapped with its extract's connector and configuration file: "
+            "hub quarantine replay --connector NAME --config FILE (on the hub's host)"
+        )
+    if extract.config.system != item.source_system:
+        return f"the configuration given is {extract.config.system}'s, not {item.source_system}'s"
+    if not extract.cursors.runs(extract.cursor):
+        return f"no run of the extract {extract.cursor!r}: name it as its runs do (--extract)"
+    records = _row_records(
+        extract.connector, extract.config, item, raw, "correct the file and run the extract again"
+    )
+    if isinstance(records, str):
+        return records
+    [outcome] = translate(extract.connector, extract.config, records, utc_now())
+    return outcome
+
+
+def _row_records(
+    connector: Connector[Any], config: ConnectorConfig, item: Item, raw: bytes, otherwise: str
+) -> list[Record] | str:
+    """A refused CSV row read again under its header (kept in its content type), as the
+    connector reads a file; a string says why not (``otherwise``: what to do instead)."""
+    columns = csv_row_columns(item.content_type)
+    if columns is None:
+        return (
+            f"not a self-contained CSV row (a workbook row, an XML record, a whole file): "
+            f"{otherwise}"
+        )
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(columns)
-    name = f"replay-{item.item_id}.csv"
+    stream = io.BytesIO(header.getvalue().encode() + raw)
     try:
-        records = list(feed.connector.read(io.BytesIO(header.getvalue().encode() + raw), name))
+        records = list(connector.read_with(stream, f"replay-{item.item_id}.csv", config))
     except InputError as error:
         return str(error)
     if len(records) != 1:
         return f"the input reads as {len(records)} rows, not one"
-    outcomes: list[Outcome] = list(translate(feed.connector, feed.config, records, utc_now()))
-    screened = screen_partner_changes(
-        mappers.changes, feed.organisation_code, outcomes, f"replay {item.item_id}", "upload"
-    )
-    if not screened:
-        return "the row's change to sharing is held for a decision"
-    return screened[0]
+    return records
+
+
+def _remember_row(extract: ExtractMapping, mapped: Mapped) -> None:
+    """The replayed row in its extract's cursor, as the last run would have kept it had the row
+    mapped then: the next run of the same row finds it unchanged and publishes nothing (its
+    events are on the log already), and a later run without it reports it disappeared."""
+    key = mapped.record.key
+    [last, *_] = extract.cursors.runs(extract.cursor)
+    known = extract.cursors.lookup(extract.cursor, [key])
+    ids = frozenset(str(event.event_id) for event in mapped.events)
+    written = Written(key, mapped.record.digest(), ids, replaces=key in known)
+    extract.cursors.commit(extract.cursor, last.run_id, [written], [])
 
 
 def _errors_of(item: Item, refused: Refused) -> tuple[FieldError, ...]:

@@ -5,7 +5,11 @@ A trust's messages are refused for a clinic code its source configuration does n
 engineer lists them, adds the clinic, replays them in bulk (a dry run first), and the midwife's
 missed-appointment alert appears — once, however often it is replayed. A charity's CSV row is
 corrected and replayed with the correction on record. A dead letter (an entry an earlier
-version of a fold refused) is replayed onto its topic and the fixed fold takes it.
+version of a fold refused) is replayed onto its topic and the fixed fold takes it. A council's
+extract run has a row refused for a legal-status code its configuration lacks; the engineer adds
+the code and replays the row with the extract's connector and settings file, and the next run of
+the extract finds the row unchanged. A partner's webhook refused for a mistyped NHS number is
+corrected and replayed through the partner's connector.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ import pytest
 from hl7.client import MLLPClient
 from playwright.sync_api import sync_playwright
 
+from hub.connectors.outcomes import Mapped, translate
+from hub.connectors.partners import DEFAULT_PARTNERS_DIR, load_partners, webhook_record
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
+from hub.events import utc_now
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.quarantine import quarantine_record
@@ -31,9 +38,10 @@ from hub.settings import Settings
 from tests.builders import assigned, missed, registered
 from tests.e2e.conftest import api_process, reader, status_of
 from tests.e2e.test_hl7_noshow_to_inbox import CHROMIUM, artefacts_dir
+from tests.e2e.test_partner_ingest import MISSED, SECRET, send
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process, settings_env
-from tests.support.topics import disclosures_read, read_topic
+from tests.support.topics import disclosures_read, read_case_events, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -50,6 +58,13 @@ BAD_ROW = (
     "HS-3001,session_missed,2026-02-02,9434765918,,Baby and Me,GRP-9,2026-02-02T10:00:00,HS-W-3\r\n"
 )
 GOOD_ROW = BAD_ROW.replace("9434765918", MOTHER)
+LAC_CONFIG = REPO / "hub" / "connectors" / "tabular" / "examples" / "lac-census-episodes.toml"
+LAC_EXTRACT = (
+    "Child ID,UPN,Episode start date,Reason for new episode,Legal status,Episode end date,"
+    "Reason episode ceased\r\n"
+    "NP-1001,A123456789012,01/04/2024,S,C2,,\r\n"
+    "NP-1002,A123456789013,02/04/2024,S,V2,,\r\n"  # V2: a code the council's file lacks
+)
 
 
 def _source_config(directory: Path, *, with_clinic: bool) -> None:
@@ -69,7 +84,12 @@ def queue_hub(
     sources = tmp_path / "sources"
     sources.mkdir()
     _source_config(sources, with_clinic=False)
-    settings = make_settings(api_port=free_port(), mllp_port=free_port(), sources_dir=sources)
+    settings = make_settings(
+        api_port=free_port(),
+        mllp_port=free_port(),
+        sources_dir=sources,
+        webhook_secrets={CHARITY: SECRET},
+    )
     with (
         api_process(settings, tmp_path) as base,
         hub_process("worker", settings, tmp_path),
@@ -83,10 +103,10 @@ def queue_hub(
         yield settings, base
 
 
-def hub_cli(settings: Settings, *args: str, ok: bool = True) -> str:
-    """``hub quarantine ...`` as the operator runs it; its output."""
+def hub_cli(settings: Settings, *args: str, ok: bool = True, group: str = "quarantine") -> str:
+    """``hub quarantine ...`` (or another ``group``) as the operator runs it; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "hub", "quarantine", *args],
+        [sys.executable, "-m", "hub", group, *args],
         env=settings_env(settings),
         capture_output=True,
         text=True,
@@ -350,3 +370,109 @@ def test_the_engineers_day(queue_hub: tuple[Settings, str], tmp_path: Path) -> N
         log=log,
     )
     assert sorted(_appointments(base)).count("APT000123") == 1  # replayed twice, raised once
+
+    _extract_rows_replayed(settings, tmp_path)
+    _webhook_replayed(settings, base)
+
+
+def _logged_ids(settings: Settings) -> set[str]:
+    return {str(event.event_id) for event in read_case_events(settings, expect=1)}
+
+
+def _extract_rows_replayed(settings: Settings, tmp_path: Path) -> None:
+    """A council's extract row refused for a legal-status code, replayed after the fix with the
+    extract's connector and settings; the next run of the extract finds it unchanged."""
+    log = tmp_path / "worker.log"
+    extract, config = tmp_path / "lac.csv", tmp_path / "lac.toml"
+    extract.write_text(LAC_EXTRACT, "utf-8")
+    fixed = LAC_CONFIG.read_text("utf-8")
+    config.write_text(fixed.replace('V2 = "V2"', "# V2 left out"), "utf-8")
+    out = hub_cli(
+        settings,
+        "run",
+        "tabular",
+        str(extract),
+        "--config",
+        str(config),
+        group="connector",
+        ok=False,
+    )
+    assert "1 events published" in out, out
+    assert "1 refused" in out, out
+    eventually(
+        lambda: bool(listed(settings, "--channel", "extract")),
+        timeout_s=60,
+        what="the refused extract row in the queue",
+        log=log,
+    )
+    [row] = listed(settings, "--channel", "extract")
+    assert row["source_system"] == "newport-lac-census"
+    assert "'V2' is not in the code list legal_status" in str(row["errors"])
+    # Without the extract's connector and settings the queue cannot map it, and says so.
+    out = hub_cli(settings, "replay", "--channel", "extract", "--dry-run")
+    assert "not-replayable" in out, out
+    assert "--connector NAME --config FILE" in out, out
+    extract_options = ("--connector", "tabular", "--config", str(config))
+    out = hub_cli(settings, "replay", "--channel", "extract", *extract_options, ok=False)
+    assert "still-fails" in out, out
+    assert "'V2' is not in the code list" in out, out
+    config.write_text(fixed, "utf-8")  # the engineer adds the code to the council's file
+    dry = hub_cli(settings, "replay", "--channel", "extract", *extract_options, "--dry-run")
+    assert "dry run: 1 maps" in dry, dry
+    assert "1 replayed" in hub_cli(settings, "replay", "--channel", "extract", *extract_options)
+    # Its event is the one the row would have published had it arrived right.
+    expected = [
+        json.loads(line)["event_id"]
+        for line in hub_cli(
+            settings, "test", "tabular", str(extract), "--config", str(config), group="connector"
+        ).splitlines()
+    ]
+    assert len(expected) == 2
+    eventually(
+        lambda: set(expected) <= _logged_ids(settings),
+        timeout_s=60,
+        what="the replayed row's event on the log",
+        log=log,
+    )
+    # The next run of the same extract publishes nothing: the replayed row is in the cursor.
+    out = hub_cli(
+        settings, "run", "tabular", str(extract), "--config", str(config), group="connector"
+    )
+    assert "0 events published, 2 unchanged" in out, out
+
+
+def _webhook_replayed(settings: Settings, base: str) -> None:
+    """A partner's webhook refused for a mistyped NHS number, corrected by the partner's engineer
+    and replayed through the partner's connector, with the id a right delivery would have had."""
+    bad = {**MISSED, "data": {**MISSED["data"], "nhs_number": "9434765918"}}  # type: ignore[dict-item]
+    refused = send(base, bad, message_id="msg_q1", partner=CHARITY)
+    assert refused.status_code == 422, refused.text
+    eventually(
+        lambda: bool(listed(settings, "--channel", "webhook")),
+        timeout_s=60,
+        what="the refused webhook in the queue",
+    )
+    [item] = listed(settings, "--channel", "webhook")
+    assert item["organisation"] == CHARITY
+    good = json.dumps(MISSED)
+    engineer = reader("ie-2", CHARITY, "INTEGRATION_ENGINEER")
+    corrected = httpx.post(
+        f"{base}/quarantine/{item['item_id']}/corrections",
+        json={"content": good, "why": "NHS number mistyped in the charity's system"},
+        headers=engineer,
+        timeout=10,
+    )
+    assert corrected.status_code == 201, corrected.text
+    replayed = httpx.post(
+        f"{base}/quarantine/{item['item_id']}/replay", headers=engineer, timeout=30
+    ).json()
+    assert replayed["results"][0]["result"] == "replayed", replayed
+    feed = load_partners(DEFAULT_PARTNERS_DIR)[CHARITY]
+    [right] = translate(
+        feed.connector, feed.config, [webhook_record(good.encode(), "msg_q1")], utc_now()
+    )
+    assert isinstance(right, Mapped)
+    ids = {str(event.event_id) for event in right.events}
+    eventually(
+        lambda: ids <= _logged_ids(settings), timeout_s=60, what="the webhook's replayed event"
+    )

@@ -40,9 +40,9 @@ from hub.connectors.hl7v2.reading import Hl7ReadError, parse
 from hub.connectors.messages import map_message, message_record
 from hub.connectors.outcomes import Mapped, Refused
 from hub.connectors.outcomes import translate as translate_records
+from hub.connectors.partners import webhook_record
 from hub.connectors.sdk import InputError, RecordError
 from hub.events import CaseEvent
-from hub.http.partners import webhook_record
 from tests.support.golden import GOLDEN_SOURCES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

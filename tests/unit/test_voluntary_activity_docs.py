@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from hub.connectors.partners import webhook_record
 from hub.connectors.sdk import RecordError
 from hub.connectors.voluntary.activity import _MAPPERS, ActivityConfig, VoluntaryActivity
 from hub.events import CaseEvent
-from hub.http.partners import webhook_record
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "voluntary-activity.md"
 CONNECTOR = VoluntaryActivity()
