@@ -166,8 +166,32 @@ class IdentityStore:
         before each entry that may re-key others, ADR 0010); ``after_part`` runs after each
         part, in the transaction (:meth:`family_keys_in` sees the part's writes). A refusal
         names its partition and refuses the whole batch, as in :meth:`apply_batch`."""
+        # Every part's subjects read at once, before the first part (a batch of births is
+        # hundreds of parts: a read per part was a query per cut); the cache then keeps what
+        # each part writes, and reads again after an erasure's forget.
+        keys = sorted(
+            {
+                i.key()
+                for _, entries in parts
+                for item in entries
+                if isinstance(item.entry, CaseEvent)
+                for i in item.entry.subject
+            }
+        )
+
+        loaded: list[LinkCache] = []  # the transaction's cache, once loaded (a retry: anew)
+
+        def write(
+            connection: Connection, partition: int, fresh: Sequence[BatchEntry[LogEntry]]
+        ) -> None:
+            links = self._links_of(connection)
+            if links not in loaded:
+                links.load(keys)
+                loaded[:] = [links]
+            self._write(connection, partition, fresh)
+
         return apply_parts_at_positions(
-            self._engine, IDENTITY_PROJECTION, topic, parts, self._write, after_part
+            self._engine, IDENTITY_PROJECTION, topic, parts, write, after_part
         )
 
     def _write(
