@@ -6,10 +6,11 @@ in ``hub/processes/worker.py`` only feeds it a batch cut into parts, each one pa
 ``(offset, bytes, key)`` in order.
 
 A batch costs one thread hop to decode (one batch of the key store, ADR 0025, for all its
-parts), one per part to apply every step (one transaction per step where the store batches,
-:mod:`hub.projections.batch`; one for all the parts where it applies parts, the person index,
-ADR 0027), one round of broker acknowledgements for its dead letters and one for the ``then``
-hook (the person index's forward): not one of each per entry. :meth:`ProjectionRunner.handle`
+parts), one to apply it — with no ``then`` hook (the family topic), every step over all the
+parts, one transaction per step where the store applies parts (ADR 0036); the person index's
+batch in one transaction with its routing (ADR 0027); else one hop per part — one round of
+broker acknowledgements for its dead letters and one for the ``then`` hook (the person index's
+forward): not one of each per entry. :meth:`ProjectionRunner.handle`
 is a batch of one and :meth:`~ProjectionRunner.handle_batch` a batch of one part, so there is
 one path.
 
