@@ -93,7 +93,10 @@ class Background(threading.Thread):
         try:
             while not self._stop_event.is_set():
                 batch = [next(events) for _ in range(per_tick)]
-                await asyncio.gather(*(sink.publish(event) for event in batch))
+                # One key-store batch and one round of acks per tick (publish_many), as a
+                # connector publishes: a publish per event sealed each new person's key in its own
+                # transaction, which held the generator near 135 events/s.
+                await sink.publish_many(batch)
                 self.sent += len(batch)
                 ahead = start + self.sent / self._rate - time.monotonic()
                 if ahead > 0:

@@ -249,14 +249,16 @@ class Settings(BaseSettings):
     worker_batch_max: int = Field(
         default=500,
         gt=0,
-        description="The most entries of one topic the worker takes at once: each partition's "
-        "share is decoded, applied (one transaction per projection) and forwarded together.",
+        description="The most entries of one topic the worker takes at once: the batch is "
+        "decoded, applied (one transaction per projection; on the case and family topics every "
+        "partition's share in it) and forwarded together.",
     )
     worker_batch_within_ms: float = Field(
         default=20,
         gt=0,
         description="How long the worker waits for a batch to fill before it applies what it "
-        "has: the latency an idle hub adds to each entry, so keep it small.",
+        "has: the latency an idle hub adds to each entry, so keep it small (the quiet side "
+        "topics, disclosures, quarantine and dead letters, wait at least 250 ms).",
     )
 
     @field_validator("subscription_allowed_networks")

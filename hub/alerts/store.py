@@ -49,10 +49,11 @@ from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent
 from hub.practitioners import PractitionerRef
 from hub.storage.positions import (
+    AfterPart,
     BatchEntry,
     PoisonEntriesError,
-    apply_batch_at_position,
     apply_one,
+    apply_parts_at_positions,
     next_offset,
     positions,
 )
@@ -129,12 +130,27 @@ class MissedAppointmentStore:
         """Apply one partition's entries, in offset order, in one transaction with the position
         (the module's docstring); how many were applied (not skipped)."""
 
-        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+        return self.apply_parts(topic, [(partition, entries)])
+
+    def apply_parts(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
+        after_part: AfterPart | None = None,
+        /,
+    ) -> int:
+        """:meth:`apply_batch` for several partitions' parts in one transaction with every
+        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
+        the family topic costs one transaction here, not one per partition."""
+
+        def write(
+            connection: Connection, partition: int, fresh: Sequence[BatchEntry[LogEntry]]
+        ) -> None:
             batch = _Batch(connection, self._t, self._rules, self._change_feed)
             batch.run(fresh, where=f"{topic}/{partition}")
 
-        return apply_batch_at_position(
-            self._engine, self._projection, topic, partition, entries, write
+        return apply_parts_at_positions(
+            self._engine, self._projection, topic, parts, write, after_part
         )
 
     # -- reads -----------------------------------------------------------------------------

@@ -166,8 +166,32 @@ class IdentityStore:
         before each entry that may re-key others, ADR 0010); ``after_part`` runs after each
         part, in the transaction (:meth:`family_keys_in` sees the part's writes). A refusal
         names its partition and refuses the whole batch, as in :meth:`apply_batch`."""
+        # Every part's subjects read at once, before the first part (a batch of births is
+        # hundreds of parts: a read per part was a query per cut); the cache then keeps what
+        # each part writes, and reads again after an erasure's forget.
+        keys = sorted(
+            {
+                i.key()
+                for _, entries in parts
+                for item in entries
+                if isinstance(item.entry, CaseEvent)
+                for i in item.entry.subject
+            }
+        )
+
+        loaded: list[LinkCache] = []  # the transaction's cache, once loaded (a retry: anew)
+
+        def write(
+            connection: Connection, partition: int, fresh: Sequence[BatchEntry[LogEntry]]
+        ) -> None:
+            links = self._links_of(connection)
+            if links not in loaded:
+                links.load(keys)
+                loaded[:] = [links]
+            self._write(connection, partition, fresh)
+
         return apply_parts_at_positions(
-            self._engine, IDENTITY_PROJECTION, topic, parts, self._write, after_part
+            self._engine, IDENTITY_PROJECTION, topic, parts, write, after_part
         )
 
     def _write(
@@ -357,24 +381,22 @@ def family_keys_in(connection: Connection, identifier_keys: Iterable[str]) -> di
     rows, :meth:`IdentityStore.apply_parts`)."""
     wanted = sorted(set(identifier_keys))
     found: dict[str, str] = {}
+    # One query per chunk, the links joined to their families: this runs once per part of the
+    # person index's batch (each cut, ADR 0027), so a second query per part was a third of the
+    # worker's SQL statements.
+    joined = links_table.outerjoin(
+        members_table, members_table.c.person_id == links_table.c.person_id
+    )
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        persons: dict[str, str] = {
-            key: person
-            for key, person in connection.execute(
-                select(links_table.c.identifier_key, links_table.c.person_id).where(
-                    links_table.c.identifier_key.in_(chunk)
-                )
-            )
-        }
-        families: dict[str, str] = {}
-        for person, family in connection.execute(
-            select(members_table.c.person_id, members_table.c.family_id).where(
-                members_table.c.person_id.in_(set(persons.values()))
-            )
-        ):
-            families.setdefault(person, family)  # the first, as ``_family``'s limit 1
-        found.update({key: families.get(p) or family_key_for(p) for key, p in persons.items()})
+        rows = connection.execute(
+            select(links_table.c.identifier_key, links_table.c.person_id, members_table.c.family_id)
+            .select_from(joined)
+            .where(links_table.c.identifier_key.in_(chunk))
+        )
+        for key, person, family in rows:
+            if key not in found:  # a person's first family, as ``_family``'s limit 1
+                found[key] = family or family_key_for(person)
     return found
 
 

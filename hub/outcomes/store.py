@@ -33,9 +33,10 @@ from sqlalchemy import (
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.outcomes.fold import PROJECTION, RECORD, PersonOutcomes, empty_record, fold
 from hub.storage.positions import (
+    AfterPart,
     BatchEntry,
     PoisonEntriesError,
-    apply_batch_at_position,
+    apply_parts_at_positions,
     chunks,
     next_offset,
     positions,
@@ -110,11 +111,24 @@ class OutcomesStore:
     ) -> int:
         """One partition's entries, in offset order, in one transaction with the position."""
 
-        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+        return self.apply_parts(topic, [(partition, entries)])
+
+    def apply_parts(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
+        after_part: AfterPart | None = None,
+        /,
+    ) -> int:
+        """:meth:`apply_batch` for several partitions' parts in one transaction with every
+        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
+        the family topic costs one transaction here, not one per partition."""
+
+        def write(connection: Connection, _: int, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
             _fold_batch(connection, self._t, fresh)
 
-        return apply_batch_at_position(
-            self.engine, self._projection, topic, partition, entries, write
+        return apply_parts_at_positions(
+            self.engine, self._projection, topic, parts, write, after_part
         )
 
     def records(self) -> list[PersonOutcomes]:

@@ -6,10 +6,11 @@ in ``hub/processes/worker.py`` only feeds it a batch cut into parts, each one pa
 ``(offset, bytes, key)`` in order.
 
 A batch costs one thread hop to decode (one batch of the key store, ADR 0025, for all its
-parts), one per part to apply every step (one transaction per step where the store batches,
-:mod:`hub.projections.batch`; one for all the parts where it applies parts, the person index,
-ADR 0027), one round of broker acknowledgements for its dead letters and one for the ``then``
-hook (the person index's forward): not one of each per entry. :meth:`ProjectionRunner.handle`
+parts), one to apply it — with no ``then`` hook (the family topic), every step over all the
+parts, one transaction per step where the store applies parts (ADR 0036); the person index's
+batch in one transaction with its routing (ADR 0027); else one hop per part — one round of
+broker acknowledgements for its dead letters and one for the ``then`` hook (the person index's
+forward): not one of each per entry. :meth:`ProjectionRunner.handle`
 is a batch of one and :meth:`~ProjectionRunner.handle_batch` a batch of one part, so there is
 one path.
 
@@ -225,6 +226,9 @@ class ProjectionRunner(Generic[R]):
         if len(steps) == 1 and isinstance(steps[0], PartsApply) and isinstance(then, StagedThen):
             await self._handle_at_once(steps[0], then, topic, parts, outcomes)
             return
+        if then is None:
+            await self._handle_stepwise(topic, parts, outcomes)
+            return
         acks: list[Awaitable[object]] = []
         try:
             for (partition, messages), outcome in zip(parts, outcomes, strict=True):
@@ -296,6 +300,80 @@ class ProjectionRunner(Generic[R]):
         for result in settled:
             if isinstance(result, BaseException):
                 raise result
+
+    async def _handle_stepwise(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[LogMessage]]],
+        decoded: Sequence[Sequence[R | DecodeError | None]],
+    ) -> None:
+        """Every part through each step before the next step (no ``then`` hook: nothing waits
+        on a part alone, the family topic): in one thread hop, a step that applies parts
+        (:class:`PartsApply`) taking them all in one transaction, any other step each part in
+        turn. So a batch of three partitions costs a transaction per store, not one per store
+        per partition. Refusals as in :meth:`_apply`: dead-lettered, ``None`` for that step and
+        every later one; a store that is down retried from the step (and part) that failed."""
+        values = [{message.offset: message.value for message in messages} for _, messages in parts]
+        entries: list[list[BatchEntry[R]]] = []
+        for (partition, messages), outcome, part_values in zip(parts, decoded, values, strict=True):
+            undecodable = [
+                (message.offset, str(result))
+                for message, result in zip(messages, outcome, strict=True)
+                if isinstance(result, DecodeError)
+            ]
+            await self._dead_letter(topic, partition, part_values, undecodable)
+            entries.append(
+                [
+                    BatchEntry(
+                        message.offset,
+                        None if isinstance(result, DecodeError) else result,
+                        message.key,
+                    )
+                    for message, result in zip(messages, outcome, strict=True)
+                ]
+            )
+        partitions = [partition for partition, _ in parts]
+        progress = _Across(0, 0, [list(part) for part in entries], entries)
+        while True:
+            try:
+                async for attempt in self._retrying():
+                    with attempt:
+                        await asyncio.to_thread(self._run_across, topic, partitions, progress)
+                return
+            except PoisonEntriesError as error:
+                step = self._steps[progress.step]
+                at_once = isinstance(step, PartsApply)
+                if not at_once:  # the one-part apply that refused names no partition
+                    error.partition = partitions[progress.part]
+                kept = await self._refuse(topic, parts, progress.entries, values, error)
+                if at_once:  # it wrote nothing: every part again
+                    progress.pending = [list(part) for part in kept]
+                else:  # the part that refused goes on from the refused entry (see _apply)
+                    index = progress.part
+                    first = (
+                        0
+                        if isinstance(step, BatchApply)
+                        else _index_of(kept[index], min(error.reasons))
+                    )
+                    progress.pending[index] = kept[index][first:]
+                progress.entries = kept
+
+    def _run_across(self, topic: str, partitions: Sequence[int], progress: _Across[R]) -> None:
+        """The steps from ``progress.step`` on, each over every part, moving ``progress`` past
+        each part and step it applied."""
+        while progress.step < len(self._steps):
+            step = self._steps[progress.step]
+            if isinstance(step, PartsApply):
+                step.apply_parts(topic, list(zip(partitions, progress.pending, strict=True)))
+            else:
+                while progress.part < len(partitions):
+                    index = progress.part
+                    apply_batch(step, topic, partitions[index], progress.pending[index])
+                    progress.pending[index] = []
+                    progress.part += 1
+            progress.step += 1
+            progress.part = 0
+            progress.pending = [list(part) for part in progress.entries]
 
     async def _refuse(
         self,
@@ -508,6 +586,18 @@ class _Progress(Generic[R]):
     step: int
     pending: list[BatchEntry[R]]
     entries: list[BatchEntry[R]]
+
+
+@dataclass(slots=True)
+class _Across(Generic[R]):
+    """How far a batch's parts have gone through the steps (:meth:`ProjectionRunner.
+    _handle_stepwise`): the step to apply next, the part it is at (a step applying one part at
+    a time), what each part is still to apply, and each part's entries as later steps see them."""
+
+    step: int
+    part: int
+    pending: list[list[BatchEntry[R]]]
+    entries: list[list[BatchEntry[R]]]
 
 
 def _applied(entries: Sequence[BatchEntry[R]], values: dict[int, bytes]) -> list[Applied[R]]:

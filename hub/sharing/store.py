@@ -51,10 +51,12 @@ from hub.sharing.facts_cache import DateReader, FactsCache
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
 from hub.storage.positions import (
+    AfterPart,
     BatchEntry,
     PoisonEntriesError,
     apply_batch_at_position,
     apply_one,
+    apply_parts_at_positions,
     chunks,
     next_offset,
     positions,
@@ -161,7 +163,20 @@ class SharingStore:
         (they are few); a refused one is collected and the batch refused with all of them. A
         batch that changed facts moves the counter that dates them, once, last."""
 
-        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
+        return self.apply_parts(topic, [(partition, entries)])
+
+    def apply_parts(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
+        after_part: AfterPart | None = None,
+        /,
+    ) -> int:
+        """:meth:`apply_batch` for several partitions' parts in one transaction with every
+        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
+        the family topic costs one transaction here, not one per partition."""
+
+        def write(connection: Connection, _: int, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
             refused: dict[int, str] = {}
             changed = False
             for item in fresh:
@@ -180,8 +195,8 @@ class SharingStore:
             if changed:
                 _move_written(connection)
 
-        return apply_batch_at_position(
-            self._engine, SHARING_PROJECTION, topic, partition, entries, write
+        return apply_parts_at_positions(
+            self._engine, SHARING_PROJECTION, topic, parts, write, after_part
         )
 
     def record_now(self, event: CaseEvent) -> None:

@@ -233,7 +233,12 @@ def _apply_parts(
             at = moved[partition]
             fresh = [e for e in entries if at is None or e.offset >= at]
             if fresh:
-                write(connection, partition, fresh)
+                try:
+                    write(connection, partition, fresh)
+                except PoisonEntriesError as refused:  # name the partition, for the runner
+                    if refused.partition is None:
+                        refused.partition = partition
+                    raise
                 applied += len(fresh)
                 moved[partition] = fresh[-1].offset + 1
             if after_part is not None:

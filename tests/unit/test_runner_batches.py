@@ -490,3 +490,28 @@ def test_a_failed_send_is_raised_after_the_sends_before_it_are_acknowledged() ->
 
     # Nothing after the failed send was handed over; what was is not left unawaited.
     assert journal.lines == [("applied parts", 3), ("sent", [1]), ("acknowledged", [1])]
+
+
+def test_without_a_hook_each_step_takes_every_part_at_once_and_refusals_stay_per_step() -> None:
+    """The family topic's shape (no ``then``): a store that applies parts gets the batch's
+    partitions in one call per step, not one per partition; a refusal in one partition is
+    dead-lettered and that step takes every part again with it as ``None``, as does every later
+    step. A one-entry step after it goes part by part, and its own refusal resumes at the
+    refused entry of that part, applying nothing twice."""
+    journal = Journal()
+    sink = Sink(journal)
+    store = PartsStore(journal, refuse=frozenset({3}))
+    after = OneAtATime(journal, refuse=frozenset({4}))
+    runner = ProjectionRunner([store, after], Decoder(), sink, "dead")
+
+    parts = [(0, messages(b"1", b"2")), (1, messages(b"3", b"4")), (2, messages(b"5"))]
+    asyncio.run(runner.handle_parts(TOPIC, parts))
+
+    assert [r.reason for r in sink.records] == [
+        f"{TOPIC}[1]@0: projection failed: parts refuses 3",
+        f"{TOPIC}[1]@1: projection failed: one-at-a-time refuses 4",
+    ]
+    assert store.calls == 2  # refused, then every part again in one call
+    assert store.positions == {0: 2, 1: 2, 2: 1}
+    assert store.rows == [(0, 0, 1), (0, 1, 2), (1, 0, None), (1, 1, 4), (2, 0, 5)]
+    assert after.seen == [(0, 1), (1, 2), (0, None), (1, None), (0, 5)]
