@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from hub.events import (
     MIDWIFE_ROLES,
@@ -222,6 +222,23 @@ def empty_state(family_key: str) -> FamilyState:
     return FamilyState(family_key=family_key)
 
 
+_D = TypeVar("_D")
+
+
+def _evolve(instance: _D, **changes: Any) -> _D:
+    """``dataclasses.replace`` for the fold's frozen dataclasses at a third of its cost: a copy
+    of the instance's fields with ``changes`` over them, without ``replace``'s walk over the
+    fields and the frozen ``__init__``'s ``object.__setattr__`` per field (a rebuild calls it
+    a few times per event; none of these classes has a ``__post_init__``). A change that names
+    no field is refused, as ``replace`` would."""
+    fields = type(instance).__dataclass_fields__  # type: ignore[attr-defined]
+    if not changes.keys() <= fields.keys():
+        raise TypeError(f"{type(instance).__name__} has no field {set(changes) - set(fields)}")
+    evolved: _D = object.__new__(type(instance))
+    evolved.__dict__.update(instance.__dict__, **changes)
+    return evolved
+
+
 def alert_id_for(source: Source, appointment_id: str) -> uuid.UUID:
     """One alert per appointment, whatever the number of messages that report it."""
     return deterministic_event_id(
@@ -261,7 +278,7 @@ def _registered(
 ) -> tuple[FamilyState, list[Effect]]:
     key = event.subject_key()
     before = state.people.get(key, Person(subject_key=key))
-    person = replace(
+    person = _evolve(
         before,
         nhs_number=event.nhs_number() or before.nhs_number,
         given_name=payload.given_name or before.given_name,
@@ -272,7 +289,7 @@ def _registered(
     if state.people.get(key) == person:
         return state, []
     people = {**state.people, key: person}
-    return replace(state, people=people), [PersonUpdated(state.family_key, person)]
+    return _evolve(state, people=people), [PersonUpdated(state.family_key, person)]
 
 
 def _addressed_to(member: TeamMember) -> bool:
@@ -295,11 +312,11 @@ def _assigned(
     if state.team.get(slot) == member:
         return state, []
     effects: list[Effect] = [MemberAssigned(state.family_key, member)]
-    state = replace(state, team={**state.team, slot: member})
+    state = _evolve(state, team={**state.team, slot: member})
     for alert in list(state.alerts.values()):  # a practitioner who joins late still hears
         if alert.status is AlertStatus.CLOSED:
             continue
-        routed = replace(
+        routed = _evolve(
             alert,
             recipients=alert.recipients | _recipients(state),
             escalated_to=_escalation_to(state, alert, rules),
@@ -323,7 +340,7 @@ def _unassigned(
     if member is None or member.role is not payload.role:
         return state, []
     team = {k: m for k, m in state.team.items() if k != slot}
-    return replace(state, team=team), [MemberUnassigned(state.family_key, slot[0], who)]
+    return _evolve(state, team=team), [MemberUnassigned(state.family_key, slot[0], who)]
 
 
 def _booked(
@@ -352,7 +369,7 @@ def _resolved(
     booking = state.bookings.get(alert_id_for(event.source, appointment.appointment_id))
     if booking is None or booking.outcome is outcome:
         return state, []
-    return _save_booking(state, replace(booking, outcome=outcome))
+    return _save_booking(state, _evolve(booking, outcome=outcome))
 
 
 def _attended(
@@ -361,7 +378,7 @@ def _attended(
     state, effects = _resolved(state, event, appointment, AppointmentOutcome.ATTENDED)
     alert = state.alerts.get(alert_id_for(event.source, appointment.appointment_id))
     if alert is not None and alert.status is not AlertStatus.CLOSED:
-        closed = replace(
+        closed = _evolve(
             alert,
             status=AlertStatus.CLOSED,
             closed_by=HUB_USER,
@@ -389,7 +406,7 @@ def _missed(
     key = event.subject_key()
     if key not in state.people:
         person = Person(subject_key=key, nhs_number=event.nhs_number())
-        state = replace(state, people={**state.people, key: person})
+        state = _evolve(state, people={**state.people, key: person})
         effects.append(PersonUpdated(state.family_key, person))
     alert = Alert(
         alert_id=alert_id,
@@ -435,7 +452,7 @@ def _alert_changed(
     if isinstance(payload, AlertAcknowledged):
         if alert.status is AlertStatus.ACKNOWLEDGED:
             return state, []
-        changed = replace(
+        changed = _evolve(
             alert,
             status=AlertStatus.ACKNOWLEDGED,
             acknowledged_by=acted_by(event, payload.by, payload.by_organisation),
@@ -443,7 +460,7 @@ def _alert_changed(
         )
         change = "acknowledged"
     elif isinstance(payload, AlertClosed):
-        changed = replace(
+        changed = _evolve(
             alert,
             status=AlertStatus.CLOSED,
             closed_by=acted_by(event, payload.by, payload.by_organisation),
@@ -486,17 +503,17 @@ def _escalation_to(state: FamilyState, alert: Alert, rules: Rules) -> frozenset[
 def _escalated(
     state: FamilyState, alert: Alert, rules: Rules, *, at: datetime, reason: str
 ) -> Alert:
-    alert = replace(alert, escalated_at=at, escalation_reason=reason)
-    return replace(alert, escalated_to=_escalation_to(state, alert, rules))
+    alert = _evolve(alert, escalated_at=at, escalation_reason=reason)
+    return _evolve(alert, escalated_to=_escalation_to(state, alert, rules))
 
 
 def _save(state: FamilyState, alert: Alert, change: str) -> tuple[FamilyState, AlertSaved]:
     alerts = {**state.alerts, alert.alert_id: alert}
-    return replace(state, alerts=alerts), AlertSaved(state.family_key, alert, change)
+    return _evolve(state, alerts=alerts), AlertSaved(state.family_key, alert, change)
 
 
 def _save_booking(state: FamilyState, booking: Booking) -> tuple[FamilyState, list[Effect]]:
     if state.bookings.get(booking.booking_id) == booking:
         return state, []
     bookings = {**state.bookings, booking.booking_id: booking}
-    return replace(state, bookings=bookings), [BookingSaved(state.family_key, booking)]
+    return _evolve(state, bookings=bookings), [BookingSaved(state.family_key, booking)]

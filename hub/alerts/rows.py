@@ -211,8 +211,10 @@ class EffectWrites:
         self._t = t
         self._people: dict[tuple[str, str], dict[str, Any]] = {}
         self._team: dict[tuple[str, str, str, str], dict[str, Any] | None] = {}
-        self._bookings: dict[str, dict[str, Any]] = {}
-        self._alerts: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        # bookings and alerts keep their last effect, made rows at the flush: a rebuild saves
+        # each alert three times in a batch (raised, acknowledged, closed), one row is written
+        self._bookings: dict[uuid.UUID, BookingSaved] = {}
+        self._alerts: dict[uuid.UUID, AlertSaved] = {}
 
     def __bool__(self) -> bool:
         return bool(self._people or self._team or self._bookings or self._alerts)
@@ -258,10 +260,9 @@ class EffectWrites:
                 )
                 self._team[slot] = _DELETE
             elif isinstance(effect, BookingSaved):
-                row = _booking_row(effect.family_key, effect.booking)
-                self._bookings[row["booking_id"]] = row
+                self._bookings[effect.booking.booking_id] = effect
             else:
-                self._alerts[str(effect.alert.alert_id)] = _alert_rows(effect)
+                self._alerts[effect.alert.alert_id] = effect
 
     def flush(self, connection: Connection) -> None:
         """Write what was added, and forget it."""
@@ -289,11 +290,13 @@ class EffectWrites:
             ("group_key", "subject_key", "organisation_code", "practitioner_id"),
             [row for row in self._team.values() if row is not None],
         )
-        upsert_many(connection, t.bookings, ("booking_id",), self._bookings.values())
-        upsert_many(connection, t.alerts, ("alert_id",), [a for a, _ in self._alerts.values()])
-        for chunk in chunks(list(self._alerts)):
+        bookings = [_booking_row(e.family_key, e.booking) for e in self._bookings.values()]
+        upsert_many(connection, t.bookings, ("booking_id",), bookings)
+        alerts = [_alert_rows(effect) for effect in self._alerts.values()]
+        upsert_many(connection, t.alerts, ("alert_id",), [a for a, _ in alerts])
+        for chunk in chunks([a["alert_id"] for a, _ in alerts]):
             connection.execute(delete(t.recipients).where(t.recipients.c.alert_id.in_(chunk)))
-        recipients = [row for _, rows in self._alerts.values() for row in rows]
+        recipients = [row for _, rows in alerts for row in rows]
         if recipients:
             connection.execute(insert(t.recipients), recipients)
         self._people, self._team, self._bookings, self._alerts = {}, {}, {}, {}

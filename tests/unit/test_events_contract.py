@@ -19,6 +19,7 @@ from hub.events import (
     CaseEvent,
     CharacteristicRecord,
     PersonIdentifier,
+    PersonRegistered,
     Source,
 )
 from hub.kafka.codec import (
@@ -30,6 +31,7 @@ from hub.kafka.codec import (
     schema_fingerprint,
 )
 from hub.quarantine import QuarantineError, QuarantineRecord
+from tests.builders import booked
 from tests.strategies import case_events, quarantine_records
 
 AVRO_TEST_DATA = Path(__file__).resolve().parents[1] / "data" / "apache-avro"
@@ -169,3 +171,20 @@ def test_truncated_or_padded_messages_are_refused(event: CaseEvent) -> None:
         case_event_codec("test-topic").decode(encoded[:-1])
     with pytest.raises(DecodeError, match="trailing bytes"):
         case_event_codec("test-topic").decode(encoded + b"\x00")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"appointment": None},  # the event type's class refuses it
+        PersonRegistered(given_name="Ada", family_name="Example"),  # another type's payload
+        ["not", "a", "payload"],
+        None,
+    ],
+)
+def test_a_payload_that_is_not_the_event_types_class_is_refused(payload: object) -> None:
+    """The union is not tried member by member (ADR 0037): the event type's class decides."""
+    event = booked("APT-1")
+    data = {**event.model_dump(), "payload": payload}
+    with pytest.raises(ValueError, match=r"payload|appointment"):
+        CaseEvent.model_validate(data)

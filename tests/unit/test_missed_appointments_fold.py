@@ -470,3 +470,17 @@ def test_an_unassignment_takes_only_the_assignment_it_names_out_of_later_alerts(
     assert any(isinstance(e, MemberUnassigned) for e in run([assigned(), ending])[1]) is (
         not still_hears
     )
+
+
+def test_the_folds_copy_with_changes_equals_replace_and_refuses_unknown_fields() -> None:
+    from dataclasses import replace
+
+    from hub.alerts.fold import _evolve
+
+    state, _ = fold(empty_state("family-1"), registered("Ada", "Example"), Rules())
+    person = next(iter(state.people.values()))
+    evolved = _evolve(person, given_name="Changed")
+    assert evolved == replace(person, given_name="Changed")
+    assert person.given_name == "Ada"  # the original is untouched
+    with pytest.raises(TypeError, match="no field"):
+        _evolve(person, nickname="x")
