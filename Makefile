@@ -23,9 +23,10 @@ system-deps:
 run: install system-deps
 	$(BIN)/hub run
 
-## test: set up, then lint, type-check, check schema compatibility and run every test
+## test: set up, then lint, type-check, check schema compatibility and run every test, in two
+## pytest-xdist workers, each with its own broker and PostgreSQL, a file to a worker (ADR 0041)
 test: install system-deps lint typecheck schemas
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## check: the fast loop, no broker or database: lint, the import contracts, types, unit tests
 check: lint typecheck unit

@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Kafka broker and one PostgreSQL server per test session.
+"""Shared fixtures: one real Kafka broker and one PostgreSQL server per test session (under
+``pytest -n``, per worker: each worker is a session of its own, ADR 0041).
 
 Kafka comes from ``tests/support/kafka.py``: ``KAFKA_BOOTSTRAP_SERVERS`` if set, testcontainers
 when ``HUB_TEST_KAFKA=testcontainers``, else a broker this session starts from the Maven-fetched
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from hub.kafka.admin import ensure_topics
+from hub.kafka.local import ensure_jars
 from hub.settings import Settings, default_state_dir
 from tests.support.kafka import kafka_cluster
 from tests.support.postgres import temporary_postgres
@@ -27,6 +29,18 @@ hypothesis_settings.load_profile("hub")
 
 def cache_dir() -> Path:
     return Path(os.environ.get("HUB_CACHE_DIR", str(default_state_dir())))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under ``pytest -n`` (``make test``, ADR 0041) each worker starts a broker of its own:
+    fetch the broker jars once, in the controller, before the workers race to fetch them."""
+    distributed = bool(getattr(session.config.option, "numprocesses", None))
+    is_worker = hasattr(session.config, "workerinput")
+    own_broker = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and (
+        os.environ.get("HUB_TEST_KAFKA") != "testcontainers"
+    )
+    if distributed and not is_worker and own_broker:
+        ensure_jars(cache_dir() / "kafka-jars")
 
 
 @pytest.fixture(scope="session")

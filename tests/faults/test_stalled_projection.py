@@ -69,8 +69,14 @@ def test_a_hung_projection_is_reported_restarted_and_catches_up(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     with postgres_server() as pg:
+        # Static membership, as the kill -9 test: the watchdog's exit sends no LeaveGroup, so a
+        # restarted member of a dynamic group waits ~55 s for the broker to time the old one out.
         settings = make_settings(
-            api_port=free_port(), database_url=pg.url, stall_seconds=3, worker_stall_seconds=10
+            api_port=free_port(),
+            database_url=pg.url,
+            stall_seconds=3,
+            worker_stall_seconds=10,
+            worker_instance_id="stalled-worker",
         )
         engine = make_engine(pg.url)
         MissedAppointmentStore(engine).create_schema()  # to count alerts before the worker runs

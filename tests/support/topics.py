@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -94,9 +95,32 @@ def read_case_events(settings: Settings, *, expect: int) -> list[CaseEvent]:
     return events
 
 
+def written(bootstrap_servers: str, topic: str) -> list[Message]:
+    """Every record of ``topic`` up to its high watermarks now, without waiting for more.
+
+    For what an acknowledged write left: the hub answers an HTTP or MLLP sender only after the
+    broker acknowledged the records (``acks=all``), so nothing of that request can arrive later.
+    ``read_topic`` instead waits for a count, its whole timeout when fewer come (a test asserting
+    "nothing" or "all parts, however many" would wait 30 s for nothing).
+    """
+    return [message for _, message in _to_watermarks(bootstrap_servers, [topic])]
+
+
 def every_byte(bootstrap_servers: str, topics: list[str]) -> dict[str, bytes]:
     """Per topic, every record's key, value and header values of every partition, from the
     first offset to the high watermark: what a byte search of a topic looks at."""
+    chunks: dict[str, list[bytes]] = {topic: [] for topic in topics}
+    for topic, message in _to_watermarks(bootstrap_servers, topics):
+        chunks[topic] += [message.key() or b"", message.value() or b""]
+        for header in message.headers() or []:
+            if isinstance(header, tuple) and isinstance(header[1], bytes):
+                chunks[topic].append(header[1])
+    return {topic: b"\x00".join(found) for topic, found in chunks.items()}
+
+
+def _to_watermarks(bootstrap_servers: str, topics: list[str]) -> Iterator[tuple[str, Message]]:
+    """Each topic's records, partition by partition, from the first offset to the high
+    watermark read when the partition is reached (partitions assigned: no group to join)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers,
@@ -104,11 +128,9 @@ def every_byte(bootstrap_servers: str, topics: list[str]) -> dict[str, bytes]:
             "enable.auto.commit": False,
         }
     )
-    found: dict[str, bytes] = {}
     try:
         metadata = consumer.list_topics(timeout=10).topics
         for topic in topics:
-            chunks: list[bytes] = []
             for partition in metadata[topic].partitions:
                 low, high = consumer.get_watermark_offsets(
                     TopicPartition(topic, partition), timeout=10
@@ -123,12 +145,7 @@ def every_byte(bootstrap_servers: str, topics: list[str]) -> dict[str, bytes]:
                         raise RuntimeError(f"{topic}[{partition}] stopped at {offset} of {high}")
                     if message.error():
                         raise RuntimeError(message.error())
-                    chunks += [message.key() or b"", message.value() or b""]
-                    for header in message.headers() or []:
-                        if isinstance(header, tuple) and isinstance(header[1], bytes):
-                            chunks.append(header[1])
+                    yield topic, message
                     offset = (message.offset() or 0) + 1
-            found[topic] = b"\x00".join(chunks)
     finally:
         consumer.close()
-    return found
