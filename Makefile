@@ -24,7 +24,7 @@ run: install system-deps
 	$(BIN)/hub run
 
 ## test: set up, then lint, type-check, check schema compatibility and run every test, in two
-## pytest-xdist workers, each with its own broker and PostgreSQL, a file to a worker (ADR 0041)
+## pytest-xdist workers, each with its own broker and PostgreSQL, a file to a worker (ADR 0038)
 test: install system-deps lint typecheck schemas
 	$(BIN)/pytest -n 2 --dist loadfile
 

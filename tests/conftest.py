@@ -1,5 +1,5 @@
 """Shared fixtures: one real Kafka broker and one PostgreSQL server per test session (under
-``pytest -n``, per worker: each worker is a session of its own, ADR 0041).
+``pytest -n``, per worker: each worker is a session of its own, ADR 0038).
 
 Kafka comes from ``tests/support/kafka.py``: ``KAFKA_BOOTSTRAP_SERVERS`` if set, testcontainers
 when ``HUB_TEST_KAFKA=testcontainers``, else a broker this session starts from the Maven-fetched
@@ -32,7 +32,7 @@ def cache_dir() -> Path:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under ``pytest -n`` (``make test``, ADR 0041) each worker starts a broker of its own:
+    """Under ``pytest -n`` (``make test``, ADR 0038) each worker starts a broker of its own:
     fetch the broker jars once, in the controller, before the workers race to fetch them."""
     distributed = bool(getattr(session.config.option, "numprocesses", None))
     is_worker = hasattr(session.config, "workerinput")
