@@ -20,10 +20,12 @@ per entry. Where only derived tables are written, the writer relaxes its own tra
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from hub.storage.files import private_file
 
@@ -44,9 +46,29 @@ def make_engine(url: str) -> Engine:
             # First: switching to WAL takes a lock, which another process starting at the same
             # time may hold for a moment.
             cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.execute("PRAGMA journal_mode=WAL")  # API reads while the worker writes
+            _switch_to_wal(cursor)  # API reads while the worker writes
             cursor.execute("PRAGMA synchronous=FULL")  # a sync per commit: the module's docstring
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
     return engine
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again for a while when the file is locked: SQLite does
+    not always apply its busy timeout to the switch, so processes opening a new database file
+    at once (``hub run``'s children, the schema race test) could fail with "database is
+    locked" although the lock is held for milliseconds. A file already in WAL mode answers at
+    once."""
+    for attempt in Retrying(
+        retry=retry_if_exception(_locked),
+        stop=stop_after_delay(10),
+        wait=wait_exponential_jitter(multiplier=0.01, max=0.5, jitter=0.05),
+        reraise=True,
+    ):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode=WAL")
