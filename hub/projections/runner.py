@@ -255,25 +255,7 @@ class ProjectionRunner(Generic[R]):
         kept, each part routed in the transaction right after it is applied); each part's
         share then sent, and the acknowledgements awaited together. Refusals as in
         :meth:`_apply`: dead-lettered, then the whole batch again with them as ``None``."""
-        values = [{message.offset: message.value for message in messages} for _, messages in parts]
-        entries: list[list[BatchEntry[R]]] = []
-        for (partition, messages), outcome, part_values in zip(parts, decoded, values, strict=True):
-            undecodable = [
-                (message.offset, str(result))
-                for message, result in zip(messages, outcome, strict=True)
-                if isinstance(result, DecodeError)
-            ]
-            await self._dead_letter(topic, partition, part_values, undecodable)
-            entries.append(
-                [
-                    BatchEntry(
-                        message.offset,
-                        None if isinstance(result, DecodeError) else result,
-                        message.key,
-                    )
-                    for message, result in zip(messages, outcome, strict=True)
-                ]
-            )
+        values, entries = await self._entries_of(topic, parts, decoded)
         routed: dict[int, Any] = {}
 
         def after(index: int, connection: Connection) -> None:
@@ -301,18 +283,14 @@ class ProjectionRunner(Generic[R]):
             if isinstance(result, BaseException):
                 raise result
 
-    async def _handle_stepwise(
+    async def _entries_of(
         self,
         topic: str,
         parts: Sequence[tuple[int, Sequence[LogMessage]]],
         decoded: Sequence[Sequence[R | DecodeError | None]],
-    ) -> None:
-        """Every part through each step before the next step (no ``then`` hook: nothing waits
-        on a part alone, the family topic): in one thread hop, a step that applies parts
-        (:class:`PartsApply`) taking them all in one transaction, any other step each part in
-        turn. So a batch of three partitions costs a transaction per store, not one per store
-        per partition. Refusals as in :meth:`_apply`: dead-lettered, ``None`` for that step and
-        every later one; a store that is down retried from the step (and part) that failed."""
+    ) -> tuple[list[dict[int, bytes]], list[list[BatchEntry[R]]]]:
+        """Each part's raw values by offset and its entries, those that did not decode
+        dead-lettered first and passed on as ``None`` (the handlers of a batch of parts)."""
         values = [{message.offset: message.value for message in messages} for _, messages in parts]
         entries: list[list[BatchEntry[R]]] = []
         for (partition, messages), outcome, part_values in zip(parts, decoded, values, strict=True):
@@ -332,6 +310,21 @@ class ProjectionRunner(Generic[R]):
                     for message, result in zip(messages, outcome, strict=True)
                 ]
             )
+        return values, entries
+
+    async def _handle_stepwise(
+        self,
+        topic: str,
+        parts: Sequence[tuple[int, Sequence[LogMessage]]],
+        decoded: Sequence[Sequence[R | DecodeError | None]],
+    ) -> None:
+        """Every part through each step before the next step (no ``then`` hook: nothing waits
+        on a part alone, the family topic): in one thread hop, a step that applies parts
+        (:class:`PartsApply`) taking them all in one transaction, any other step each part in
+        turn. So a batch of three partitions costs a transaction per store, not one per store
+        per partition. Refusals as in :meth:`_apply`: dead-lettered, ``None`` for that step and
+        every later one; a store that is down retried from the step (and part) that failed."""
+        values, entries = await self._entries_of(topic, parts, decoded)
         partitions = [partition for partition, _ in parts]
         progress = _Across(0, 0, [list(part) for part in entries], entries)
         while True:
