@@ -18,11 +18,12 @@ import typer
 
 from hub.auth.store import ClientStore
 from hub.bootstrap import agreement_of, database
+from hub.cli.common import command_group
 from hub.services.parties import Claim, strays
 from hub.settings import Settings
 from hub.sharing.agreement import KNOWN_ROLES
 
-clients_app = typer.Typer(
+clients_app = command_group(
     help="API clients: register one (prints its API key once), list them, revoke one.",
     no_args_is_help=True,
 )

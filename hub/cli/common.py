@@ -7,6 +7,23 @@ import typer
 from hub.settings import Settings
 
 
+def command_group(
+    help: str, *, no_args_is_help: bool = False, add_completion: bool = True
+) -> typer.Typer:
+    """A ``hub`` command group whose help texts are Markdown.
+
+    Typer's default ("rich") help keeps the line breaks of every paragraph after a command's
+    first, then wraps those lines again at the terminal's width, so a docstring written at 100
+    columns came out ragged at 80. As Markdown, every paragraph is reflowed to the terminal.
+    """
+    return typer.Typer(
+        help=help,
+        rich_markup_mode="markdown",
+        no_args_is_help=no_args_is_help,
+        add_completion=add_completion,
+    )
+
+
 def load_settings() -> Settings:
     """The settings, read from ``HUB_*`` variables when a command starts."""
     return Settings()

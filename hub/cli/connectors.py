@@ -17,6 +17,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from hub.cli.common import command_group
 from hub.connectors.discovery import installed, load_connector
 from hub.connectors.outcomes import Mapped, translate
 from hub.connectors.runtime import ExtractReport
@@ -24,7 +25,7 @@ from hub.connectors.sdk import Connector, ConnectorConfig, InputError
 from hub.events import utc_now
 from hub.settings import Settings
 
-connector_app = typer.Typer(
+connector_app = command_group(
     help="Connectors: list the installed ones, scaffold a new one, dry-run or run one on a file.",
     no_args_is_help=True,
 )

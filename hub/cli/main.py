@@ -14,32 +14,32 @@ from typing import Annotated
 import typer
 
 from hub.cli.clients import clients_app
-from hub.cli.common import load_settings, parties_checked, with_local_broker
+from hub.cli.common import command_group, load_settings, parties_checked, with_local_broker
 from hub.cli.connectors import connector_app
 from hub.cli.outcomes import outcomes_app
 from hub.cli.quarantine import quarantine_app
 from hub.cli.subscriptions import subscriptions_app
 from hub.settings import Settings
 
-app = typer.Typer(
+app = command_group(
     help="Think Family Hub: multi-agency case-events on Kafka, projections and alerts.",
     no_args_is_help=True,
     add_completion=False,
 )
-kafka_app = typer.Typer(
+kafka_app = command_group(
     help="A local Kafka (KRaft), fetched with Maven: one broker, or a cluster with --nodes."
 )
-schemas_app = typer.Typer(help="The Avro case-event contract in schemas/avro/.")
+schemas_app = command_group(help="The Avro case-event contract in schemas/avro/.")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(schemas_app, name="schemas")
-agreement_app = typer.Typer(help="The data-sharing agreement the policy decides by.")
+agreement_app = command_group(help="The data-sharing agreement the policy decides by.")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(connector_app, name="connector")
 app.add_typer(clients_app, name="clients")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(outcomes_app, name="outcomes")
-keys_app = typer.Typer(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0020).")
+keys_app = command_group(help="The key store: subjects' data keys, wrapped (ADR 0009, ADR 0020).")
 app.add_typer(keys_app, name="keys")
 
 
@@ -218,7 +218,7 @@ def agreement_export(
     out: Annotated[
         Path,
         typer.Option(
-            help="Directory to write partner-organisations.* and information-reference.* into."
+            help="Directory to write `partner-organisations.*` and `information-reference.*` into."
         ),
     ] = Path("."),
     form: Annotated[str, typer.Option("--format", help="csv or markdown.")] = "markdown",
@@ -291,8 +291,8 @@ def worker(loglevel: Annotated[str, typer.Option(help="Log level.")] = "info") -
 
 @app.command("api")
 def api() -> None:
-    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT; limits: HUB_BODY_LIMIT_*,
-    HUB_HTTP_*)."""
+    """Serve the HTTP API (settings: HUB_API_HOST, HUB_API_PORT; limits: `HUB_BODY_LIMIT_*`,
+    `HUB_HTTP_*`)."""
     from hub.http.app import create_api
     from hub.http.server import api_server
 

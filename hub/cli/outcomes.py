@@ -17,9 +17,9 @@ from typing import Annotated
 
 import typer
 
-from hub.cli.common import load_settings, parties_checked, with_local_broker
+from hub.cli.common import command_group, load_settings, parties_checked, with_local_broker
 
-outcomes_app = typer.Typer(
+outcomes_app = command_group(
     help="Programme monitoring: figures by quarter, pathway and organisation (ADR 0031).",
     no_args_is_help=True,
 )

@@ -24,13 +24,14 @@ from typing import Annotated
 
 import typer
 
+from hub.cli.common import command_group
 from hub.errorqueue.fold import Channel, Filter, Operator, Status
 from hub.errorqueue.store import Entry
 from hub.services.errors import UseCaseError
 from hub.services.quarantine import QueueContext, entry_json
 from hub.services.quarantine_replay import ExtractMapping, Mappers, Replayed, Result
 
-quarantine_app = typer.Typer(
+quarantine_app = command_group(
     help="The error queue: list, show, correct, replay and dismiss what the hub refused.",
     no_args_is_help=True,
 )

@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
-subscriptions_app = typer.Typer(help="Outgoing webhook subscriptions (ADR 0016).")
+from hub.cli.common import command_group
+
+subscriptions_app = command_group(help="Outgoing webhook subscriptions (ADR 0016).")
 
 
 @subscriptions_app.command("deliver")
