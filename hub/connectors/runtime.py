@@ -39,6 +39,8 @@ from hub.quarantine import QuarantineRecord, quarantine_record
 
 # Refusals kept in a report (the rest are counted): a report of a million bad rows stays small.
 REPORTED_REFUSALS: Final = 100
+DUPLICATE_KEY: Final = "appears twice in the input"
+"""The refusal of a row whose key an earlier row of the same run already took."""
 # Records whose events are published with one await (one sealing hop, acks awaited together):
 # large enough that the per-batch costs vanish, small enough that a resend after a broker
 # failure repeats little and memory stays flat.
@@ -283,7 +285,7 @@ async def _run_batch(
         key = outcome.record.key
         before = known.get(key)
         if key in written or (before is not None and before.seen_run == run_id):
-            duplicate = Refused(outcome.record, (("key", f"{key!r} appears twice in the input"),))
+            duplicate = Refused(outcome.record, (("key", f"{key!r} {DUPLICATE_KEY}"),))
             to_send.append(report.refuse(duplicate))
             continue
         digest = outcome.record.digest()

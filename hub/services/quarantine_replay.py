@@ -34,6 +34,7 @@ from hub.connectors.hl7v2.connector import hl7_refusal
 from hub.connectors.hl7v2.listener import receive
 from hub.connectors.outcomes import Mapped, Refused, translate
 from hub.connectors.partners import PartnerFeed, webhook_record
+from hub.connectors.runtime import DUPLICATE_KEY
 from hub.connectors.sdk import (
     Connector,
     ConnectorConfig,
@@ -274,7 +275,23 @@ def _map_extract_row(
     if isinstance(records, str):
         return records
     [outcome] = translate(extract.connector, extract.config, records, utc_now())
+    if isinstance(outcome, Mapped) and _took_anothers_key(extract, item, outcome):
+        return (
+            f"its key {outcome.record.key!r} is the extract's from another row of the run that "
+            "refused it: keep one row per key in the file and run the extract again, or correct "
+            "this row's key (hub quarantine correct) if it was mistyped"
+        )
     return outcome
+
+
+def _took_anothers_key(extract: ExtractMapping, item: Item, mapped: Mapped) -> bool:
+    """A row refused because an earlier row of its run had the same key, still with a key the
+    cursor holds: replaying it would publish its events over the row the run took, so which
+    of the two is right is the source's to say (fixing the file), not the queue's."""
+    duplicate = any(e.location == "key" and e.message.endswith(DUPLICATE_KEY) for e in item.errors)
+    return duplicate and mapped.record.key in extract.cursors.lookup(
+        extract.cursor, [mapped.record.key]
+    )
 
 
 def _row_records(

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from hub.bootstrap import Hub, build_hub, error_queue
-from hub.connectors.cursors import CursorStore
+from hub.connectors.cursors import CursorStore, Written
 from hub.connectors.outcomes import Mapped, Refused, translate
-from hub.connectors.runtime import refusal_record
+from hub.connectors.runtime import DUPLICATE_KEY, refusal_record
 from hub.connectors.sdk import ConnectorConfig
 from hub.connectors.tabular.connector import TabularConnector
-from hub.errorqueue.fold import Channel, Item
+from hub.errorqueue.fold import Channel, Item, Refusal, fold
 from hub.events import utc_now
 from hub.services.quarantine_replay import ExtractMapping, Mappers, map_again
 from hub.settings import Settings
@@ -115,3 +115,46 @@ def test_an_extract_row_maps_again_only_as_its_extract_runs(hub: Hub) -> None:
     [right] = arrived_right
     assert [e.event_id for e in now_maps.events] == [e.event_id for e in right.events]
     assert now_maps.record.digest() == right.record.digest()  # the cursor's next run: unchanged
+
+
+def test_a_row_refused_for_a_key_its_run_had_twice_is_not_replayed_over_the_other(
+    hub: Hub,
+) -> None:
+    """The run kept the first row of a key and refused the second: replaying the second as it
+    is would publish its events over the first's; with its key corrected it maps."""
+    _, mappers = error_queue(hub)
+    sources = mappers.sources()
+    twice = EXTRACT + b"NP-1001,A123456789012,01/04/2024,S,V2,,\r\n"  # NP-1001's episode again
+    outcomes = list(
+        translate(
+            CONNECTOR, FIXED, CONNECTOR.read_with(io.BytesIO(twice), "lac.csv", FIXED), utc_now()
+        )
+    )
+    first, _, second = outcomes
+    assert isinstance(first, Mapped)
+    assert isinstance(second, Mapped)
+    assert first.record.key == second.record.key
+    cursors = CursorStore(hub.alerts.engine)
+    cursors.create_schema()
+    cursor = "tabular:newport-lac-census"
+    run_id = cursors.start(cursor, "lac.csv")
+    ids = frozenset(str(e.event_id) for e in first.events)
+    written = Written(first.record.key, first.record.digest(), ids, replaces=False)
+    cursors.commit(cursor, run_id, [written], [])
+    cursors.finish(cursor, run_id, records=3, published=len(ids))
+    refused = Refused(second.record, (("key", f"{second.record.key!r} {DUPLICATE_KEY}"),))
+    kept = refusal_record(refused, channel="extract", system=FIXED.system)
+    item = fold(None, Refusal(record=kept, sealed=b""), None)
+    given = replace(mappers, extract=ExtractMapping(CONNECTOR, FIXED, cursor, cursors))
+
+    said = map_again(given, sources, item, kept.raw)
+    assert isinstance(said, str)
+    assert "is the extract's from another row of the run that refused it" in said
+
+    other_key = kept.raw.replace(b"NP-1001", b"NP-1003")
+    now_maps = map_again(given, sources, item, other_key)
+    assert isinstance(now_maps, Mapped)
+    assert now_maps.record.key != first.record.key
+
+    refused_otherwise = replace(item, errors=())  # refused for something else: maps as before
+    assert isinstance(map_again(given, sources, refused_otherwise, kept.raw), Mapped)
