@@ -109,13 +109,15 @@ class Record:
 def csv_row_type(header: Sequence[str]) -> str:
     """The content type of a CSV row kept without its file: ``text/csv`` (RFC 4180) with
     ``header=absent`` and the columns, so the row can be read again on its own (ADR 0030)."""
-    return _media_type("text/csv", header="absent", columns=",".join(header))
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(header)  # a name may hold a comma or a quote
+    return _media_type("text/csv", header="absent", columns=line.getvalue())
 
 
 def csv_row_columns(content_type: str | None) -> tuple[str, ...] | None:
     """The columns :func:`csv_row_type` wrote, or None for any other content type."""
     columns = _parameter(content_type, "text/csv", "columns")
-    return None if columns is None else tuple(columns.split(","))
+    return None if columns is None else tuple(next(csv.reader([columns])))
 
 
 def webhook_type(message_id: str) -> str:

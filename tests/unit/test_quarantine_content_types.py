@@ -25,6 +25,11 @@ def test_a_csv_row_keeps_its_columns_and_nothing_else_reads_as_one() -> None:
     assert csv_row_columns(None) is None
 
 
+def test_a_column_name_may_hold_a_comma_or_a_quote() -> None:
+    columns = ("Child ID", "Reason, if ceased", 'Carer "main"', "")
+    assert csv_row_columns(csv_row_type(columns)) == columns
+
+
 def test_a_refused_webhook_keeps_the_id_its_key_falls_back_to() -> None:
     body = b'{"type": "session_missed", "data": "not an object"}'
     record = webhook_record(body, 'msg_"42"')
