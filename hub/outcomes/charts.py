@@ -24,7 +24,8 @@ matplotlib.use("Agg")  # no display: render to files only
 
 from matplotlib.figure import Figure
 
-from hub.outcomes.figures import AGES, FUNNEL, PLACES
+from hub.outcomes.babies import AGES, PLACES
+from hub.outcomes.figures import FUNNEL
 from hub.outcomes.report import ProgrammeReport, PublishedTable
 
 Words = Callable[[str], str]

@@ -19,7 +19,7 @@ from hub.outcomes.disclosure_control import (
     protect_rate,
     protect_statistic,
 )
-from hub.outcomes.figures import CountTable, Derived
+from hub.outcomes.tables import CountTable, Derived
 from hub.sharing.agreement import DisclosureControl
 
 TOTAL = "Total"

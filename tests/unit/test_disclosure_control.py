@@ -166,8 +166,8 @@ def test_averages_need_enough_people(value: float | None, n: int, text: str) -> 
 def test_a_table_with_no_rows_publishes_zero_totals() -> None:
     """A programme with no baby yet 14 days old has an empty table: its totals are zeros (the
     report once failed on it, taking the width from a first row there was not)."""
-    from hub.outcomes.figures import CountTable, Derived
     from hub.outcomes.report import publish_table
+    from hub.outcomes.tables import CountTable, Derived
 
     empty = CountTable(
         key="babies",

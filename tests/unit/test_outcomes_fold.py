@@ -41,17 +41,10 @@ from hub.events import (
     ScoreStage,
     Source,
 )
-from hub.outcomes.figures import (
-    AWAY,
-    HOME,
-    LOOKED_AFTER,
-    PLAN,
-    CountTable,
-    figures,
-    financial_quarter,
-    place_on,
-)
+from hub.outcomes.babies import AWAY, HOME, LOOKED_AFTER, PLAN, place_on
+from hub.outcomes.figures import figures
 from hub.outcomes.fold import PersonOutcomes, empty_record, fold
+from hub.outcomes.tables import CountTable, financial_quarter
 from tests.builders import event
 
 MUM, BABY = "9434765919", "9434765870"

@@ -10,8 +10,9 @@ from hub.events import Characteristic
 from hub.http.web.i18n import ENGLISH, WELSH, translator
 from hub.http.web.outcomes import FIGURE_LABELS, figure_label
 from hub.http.web.templating import render
+from hub.outcomes.babies import AGES, PLACES
 from hub.outcomes.charts import charts
-from hub.outcomes.figures import AGES, ETHNIC_GROUPS, FUNNEL, GESTATION_BANDS, PLACES, figures
+from hub.outcomes.figures import ETHNIC_GROUPS, FUNNEL, GESTATION_BANDS, figures
 from hub.outcomes.report import TOTAL, ProgrammeReport, publish
 from hub.sharing.agreement import DisclosureControl
 from tests.unit.test_outcomes_fold import BABY, SF, baby_events, folded, mother_year
