@@ -11,7 +11,9 @@ Two reads, each measured gated and ungated in the same run, in alternating batch
   :func:`hub.services.alert_release.gate_alerts`, the path every channel takes.
 
 Recording the disclosure in Kafka is a durable produce, measured by the ``publish`` suite, and
-not included here.
+not included here. Each comparison gives the median of its pairs' ratios with a 95 % interval of
+that median and the pairs' quartiles; the plain API read against itself is measured first, as
+the measure's own noise in the same run (its median must be 0 within its interval).
 
 The API read is also measured gated the way it was before ADR 0029 — the cached facts, but every
 item decided and the disclosure validated anew at each read (:class:`_DecidingAnew`) — as the
