@@ -11,7 +11,9 @@ Two reads, each measured gated and ungated in the same run, in alternating batch
   :func:`hub.services.alert_release.gate_alerts`, the path every channel takes.
 
 Recording the disclosure in Kafka is a durable produce, measured by the ``publish`` suite, and
-not included here.
+not included here. Each comparison gives the median of its pairs' ratios with a 95 % interval of
+that median and the pairs' quartiles; the plain API read against itself is measured first, as
+the measure's own noise in the same run (its median must be 0 within its interval).
 
 The API read is also measured gated the way it was before ADR 0029 — the cached facts, but every
 item decided and the disclosure validated anew at each read (:class:`_DecidingAnew`) — as the
@@ -26,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import reduce
 from itertools import cycle, islice
 from pathlib import Path
@@ -43,7 +45,7 @@ from hub.services.alert_release import alert_out, gate_alerts
 from hub.services.release import ReleaseGate
 from hub.sharing.agreement import load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
-from hub.sharing.gate import Item, Release, release
+from hub.sharing.gate import Item, Plan, Release, Shape, plan, release
 from hub.sharing.policy import Recipient, Request, Subject, decide
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
@@ -60,8 +62,8 @@ from tests.builders import (
 
 T = TypeVar("T")
 N = 50_000
-BATCH = 20  # reads per timed batch
-PAIRS = 400  # pairs of batches per comparison
+BATCH = 10  # reads per timed batch
+PAIRS = 1_000  # pairs of batches per comparison
 RECIPIENTS = [
     Recipient("R0A", "COMMUNITY_MIDWIFE", "mw-1"),
     Recipient("355", "SOCIAL_WORKER", "sw-1"),
@@ -99,6 +101,28 @@ class _DecidingAnew(ReleaseGate):
             reference=reference,
         )
 
+    def plan(
+        self,
+        reader: Recipient,
+        subject: Subject,
+        shape: Shape,
+        *,
+        channel: Channel,
+        purpose: Purpose,
+        at: datetime,
+        also: Iterable[str] = (),
+    ) -> Plan:
+        return plan(
+            self.agreement,
+            self.sharing.current_facts(subject, also=also),
+            recipient=reader,
+            purpose=purpose,
+            subject=subject,
+            at=at,
+            shape=shape,
+            channel=channel,
+        )
+
 
 def _facts_queries(engine: Engine, reads: Callable[[], object]) -> int:
     seen = [0]
@@ -129,13 +153,26 @@ def _facts_events() -> list[CaseEvent]:
 @dataclass(frozen=True)
 class Paired:
     """A read and its gated twin timed in alternation: reads per CPU-second of each (median
-    batch), and the gated read's cost over the plain one (median and quartiles of the pairs)."""
+    batch), and the gated read's cost over the plain one: the median of the pairs' ratios, a
+    95 % confidence interval of that median, and the pairs' quartiles."""
 
     plain_per_s: float
     gated_per_s: float
     overhead: float
     low: float
     high: float
+    ci_low: float
+    ci_high: float
+
+
+def median_interval(ordered: Sequence[float], z: float = 1.96) -> tuple[float, float]:
+    """A distribution-free confidence interval of the median of ``ordered`` (sorted): the
+    order statistics ``n/2 ∓ z·√n/2`` (the binomial's normal approximation). It says how far
+    the median itself may be from the one more pairs would find; the quartiles say how much
+    single pairs spread, which is mostly the load."""
+    n = len(ordered)
+    half = z * n**0.5 / 2
+    return ordered[max(0, int(n / 2 - half))], ordered[min(n - 1, int(n / 2 + half + 0.5))]
 
 
 def paired(plain: Callable[[], object], gated: Callable[[], object]) -> Paired:
@@ -147,6 +184,8 @@ def paired(plain: Callable[[], object], gated: Callable[[], object]) -> Paired:
     of short batches, not best runs of long ones: a burst of other work (caches, the core's
     other thread) then falls on both halves of a pair, and the median ignores the pairs it hit
     unevenly. Long best-of runs on this machine moved by ±10 % between identical variants.
+    Many short pairs rather than fewer long ones: the median's own interval narrows with the
+    square root of their number (at load 5 to 7, ±3 points with 400 pairs of 20 reads).
     """
 
     def timed(read: Callable[[], object]) -> float:
@@ -165,21 +204,25 @@ def paired(plain: Callable[[], object], gated: Callable[[], object]) -> Paired:
             plains.append(plain_s)
             gateds.append(gated_s)
             ratios.append(gated_s / plain_s - 1)
+    ratios.sort()
     low, middle, high = statistics.quantiles(ratios, n=4)
+    ci_low, ci_high = median_interval(ratios)
     return Paired(
         BATCH / statistics.median(plains),
         BATCH / statistics.median(gateds),
         middle,
         low,
         high,
+        ci_low,
+        ci_high,
     )
 
 
 def _print(name: str, measured: Paired) -> None:
     print(
         f"{name:<46} {measured.gated_per_s:>8,.0f} /s   ungated {measured.plain_per_s:>8,.0f} /s"
-        f"   overhead {measured.overhead:6.1%} (quartiles {measured.low:.1%} to "
-        f"{measured.high:.1%})",
+        f"   overhead {measured.overhead:6.1%} (95 % CI {measured.ci_low:.1%} to "
+        f"{measured.ci_high:.1%}; quartiles {measured.low:.1%} to {measured.high:.1%})",
         flush=True,
     )
 
@@ -279,6 +322,9 @@ def run() -> None:
         if len(shown) != 5 or any(alert.person is None for alert in shown):
             raise RuntimeError(f"the benchmark's reader should see all 5 alerts: {shown}")
 
+        # The measure's own calibration: the plain read against itself (its median must be 0
+        # within its interval; the quartiles show what the load alone spreads a pair by).
+        _print("API read against itself (no gate: the noise)", paired(api_read, api_read))
         _print("store read + gate, facts in memory", paired(store_read, store_read_in_memory))
         _print("store read + gate", paired(store_read, store_read_gated))
         _print("API read + gate (the policy's share)", paired(api_read, api_read_gated))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -23,7 +24,7 @@ from hub.events import DataCategory, Purpose
 from hub.identifiers import AppointmentId
 from hub.practitioners import PractitionerRef, sort_key
 from hub.services.release import ReleaseGate, SharingContext
-from hub.sharing.gate import Item
+from hub.sharing.gate import Shape, disclose
 from hub.sharing.policy import Recipient, Subject
 
 
@@ -67,10 +68,11 @@ class AlertOut(BaseModel):
     close_reason: str | None
 
 
-def alert_out(view: AlertView, *, with_person: bool) -> AlertOut:
+def alert_out(view: AlertView, *, with_person: bool, alert_id: str | None = None) -> AlertOut:
+    """The alert as the API shows it (``alert_id``: its id as a string, if already made)."""
     alert, person, appointment = view.alert, view.person, view.alert.appointment
     return AlertOut(
-        alert_id=str(alert.alert_id),
+        alert_id=str(alert.alert_id) if alert_id is None else alert_id,
         status=alert.status,
         person=PersonOut(
             nhs_number=person.nhs_number,
@@ -150,38 +152,53 @@ def gate_alerts(
     disclosure per person. Nothing it returns may be sent before its disclosures are recorded.
 
     A subject's other keys (consent follows merges) come from ``keys`` when given, else from
-    the person index, once per subject.
+    the person index, once per subject. The gate is asked for the items' shape
+    (:func:`alert_shape`: per alert its appointment, and the person's details within it), not
+    for items built per field: what it sends of each alert is read off the plan by position.
     """
-    by_subject: dict[str, list[AlertView]] = {}
-    for view in views:
-        by_subject.setdefault(view.alert.subject_key, []).append(view)
-    ids = {id(view): str(view.alert.alert_id) for view in views}
-    released: set[tuple[int, bool]] = set()  # (view, with the person?)
+    by_subject: dict[str, list[int]] = {}
+    for index, view in enumerate(views):
+        by_subject.setdefault(view.alert.subject_key, []).append(index)
+    ids = [str(view.alert.alert_id) for view in views]
+    sent: list[tuple[bool, bool]] = [(False, False)] * len(views)  # (the alert, its person)
     disclosures = []
-    for key, subject_views in by_subject.items():  # one decision set and record per person
-        items: list[Item[tuple[int, bool]]] = []
-        for view in subject_views:
-            controller = view.alert.organisation_code
-            items.append(Item(DataCategory.APPOINTMENTS, controller, (id(view), False)))
-            items.append(
-                Item(DataCategory.DEMOGRAPHICS, controller, (id(view), True), len(items) - 1)
-            )
+    for key, indices in by_subject.items():  # one decision set and record per person
         known = keys.get(key) if keys is not None else None
-        outcome = gate.release(
+        subject, at = Subject(key), gate.clock()
+        shape = alert_shape(tuple(views[index].alert.organisation_code for index in indices))
+        planned = gate.plan(
             reader,
-            Subject(key),
-            items,
+            subject,
+            shape,
             channel=channel,
             purpose=Purpose.DIRECT_CARE,
-            reference=f"{reference} alerts " + ",".join(ids[id(v)] for v in subject_views),
+            at=at,
             also=known if known is not None else gate.identity.same_person(key),
         )
-        released.update(outcome.released)
-        if outcome.disclosure is not None:
-            disclosures.append(outcome.disclosure)
+        for position, index in enumerate(indices):
+            sent[index] = (planned.sent[2 * position], planned.sent[2 * position + 1])
+        disclosure = disclose(
+            planned,
+            at=at,
+            reference=f"{reference} alerts " + ",".join(ids[index] for index in indices),
+        )
+        if disclosure is not None:
+            disclosures.append(disclosure)
     shown = [
-        alert_out(view, with_person=(id(view), True) in released)
-        for view in views
-        if (id(view), False) in released
+        alert_out(view, with_person=person, alert_id=ids[index])
+        for index, (view, (alert, person)) in enumerate(zip(views, sent, strict=True))
+        if alert
     ]
     return GatedAlerts(shown, disclosures)
+
+
+@lru_cache(maxsize=1024)
+def alert_shape(controllers: tuple[str, ...]) -> Shape:
+    """The items of a person's alerts as the gate decides on them, for alerts of these
+    controllers in turn: each alert's appointment, then the person's details within it (sent
+    only with the appointment). Made once per sequence of controllers."""
+    shape: list[tuple[DataCategory, str, int | None]] = []
+    for controller in controllers:
+        shape.append((DataCategory.APPOINTMENTS, controller, None))
+        shape.append((DataCategory.DEMOGRAPHICS, controller, len(shape) - 1))
+    return tuple(shape)

@@ -27,7 +27,7 @@ from hub.events import Purpose, utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.sharing.agreement import Agreement
-from hub.sharing.gate import Item, Release, release_planned, shape_of
+from hub.sharing.gate import Item, Plan, Release, Shape, release_planned, shape_of
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 
@@ -61,16 +61,34 @@ class ReleaseGate:
         :func:`hub.sharing.gate.plan`'s, made once per shape of items while the cached facts
         and the window of time they decide in are unchanged (:mod:`hub.sharing.memo`)."""
         at = self.clock()
-        planned = self.sharing.current_memo(subject, also=also).plan(
+        planned = self.plan(
+            reader, subject, shape_of(items), channel=channel, purpose=purpose, at=at, also=also
+        )
+        return release_planned(planned, items, at=at, reference=reference)
+
+    def plan(
+        self,
+        reader: Recipient,
+        subject: Subject,
+        shape: Shape,
+        *,
+        channel: Channel,
+        purpose: Purpose,
+        at: datetime,
+        also: Iterable[str] = (),
+    ) -> Plan:
+        """:meth:`release`'s decisions for items of ``shape`` at ``at``, for a caller that knows
+        the shape of its items without building them (:func:`hub.sharing.gate.disclose` then
+        makes the release's disclosure): the same facts, memo and policy."""
+        return self.sharing.current_memo(subject, also=also).plan(
             self.agreement,
             recipient=reader,
             purpose=purpose,
             subject=subject,
             at=at,
-            shape=shape_of(items),
+            shape=shape,
             channel=channel,
         )
-        return release_planned(planned, items, at=at, reference=reference)
 
 
 @dataclass(frozen=True)

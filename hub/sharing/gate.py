@@ -158,19 +158,30 @@ def release_planned(
     type the model validated, so the copy is as valid as the template)."""
     if len(items) != len(planned.sent):
         raise ValueError(f"a plan for {len(planned.sent)} items given {len(items)}")
+    released = tuple(item.value for item, sent in zip(items, planned.sent, strict=True) if sent)
+    return Release(
+        released, disclose(planned, at=at, reference=reference, disclosure_id=disclosure_id)
+    )
+
+
+def disclose(
+    planned: Plan, *, at: datetime, reference: str, disclosure_id: uuid.UUID | None = None
+) -> Disclosure | None:
+    """The disclosure of one release of ``planned``: its template with this release's own id,
+    time and reference (each of the type the model validated, so the copy is as valid as the
+    template). For a caller that knows the shape of its items without building them (the
+    alert gate), this and :attr:`Plan.sent` are the release."""
     if at.utcoffset() is None:
         raise ValueError(f"a release must be dated with a time zone, not {at.isoformat()}")
-    released = tuple(item.value for item, sent in zip(items, planned.sent, strict=True) if sent)
-    disclosure = None
-    if planned.template is not None:
-        disclosure = planned.template.model_copy(
-            update={
-                "disclosure_id": disclosure_id or uuid.uuid4(),
-                "disclosed_at": at,
-                "reference": reference,
-            }
-        )
-    return Release(released, disclosure)
+    if planned.template is None:
+        return None
+    return planned.template.model_copy(
+        update={
+            "disclosure_id": disclosure_id or uuid.uuid4(),
+            "disclosed_at": at,
+            "reference": reference,
+        }
+    )
 
 
 def release(
