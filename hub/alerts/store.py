@@ -1,10 +1,11 @@
 """SQL storage of the missed-appointment alerts (SQLite by default, PostgreSQL by URL).
 
-A batch of one partition's log entries is applied in one transaction that (1) reads the
-partition's stored log position and skips the entries already applied, (2) loads the state of
-every family the batch touches (one query per table, :func:`hub.alerts.rows.load_states`),
+A batch (one partition's log entries, or several partitions' parts: the worker's, folded in
+one pass, ADR 0039) is applied in one transaction that (1) reads the partitions' stored log
+positions and skips the entries already applied, (2) loads the state of every family the batch
+touches (one query per table, :func:`hub.alerts.rows.load_states`),
 (3) runs the pure fold over the entries in order on that state in memory, (4) writes the
-effects (one statement per table) and the change feed, and (5) the new log position.
+effects (one statement per table) and the change feed, and (5) the new log positions.
 At-least-once delivery from Kafka therefore has exactly-once effects here, and a crash between
 Kafka's offset commit and ours costs only re-reading a few entries. One entry is a batch of
 one (:meth:`MissedAppointmentStore.apply`), so both take one path (issue 19, ADR 0026).

@@ -1,7 +1,8 @@
 """SQL storage of the outcomes projection (SQLite by default, PostgreSQL by URL).
 
-Written only through :meth:`OutcomesStore.apply_batch`: a batch of one partition's entries in
-one transaction with its log position (:func:`hub.storage.positions.apply_batch_at_position`),
+Written only through :meth:`OutcomesStore.apply_parts` (``apply_batch`` is one part of it): a
+batch of one or several partitions' entries in one transaction with the log positions, folded in
+one pass (:func:`hub.storage.positions.apply_parts_folded`, ADR 0039),
 the records of every person the batch is about read in one query, folded in memory in order
 (:func:`hub.outcomes.fold.fold`), the changed ones written at the end with one statement per
 table (issue 19, ADR 0026). An erasure writes what is pending, then deletes the erased people's

@@ -7,7 +7,9 @@ delivery has exactly-once effects, and a batch of one partition's entries costs 
 rather than one per entry (issue 19, ADR 0026). :func:`apply_at_position` is the same for one
 entry, and :func:`apply_one` every store's one-entry ``apply`` as a batch of one. A store whose
 fold refuses entries raises :class:`PoisonEntriesError` inside that transaction, so nothing of
-the batch is kept.
+the batch is kept. A batch of several partitions' parts (the worker's) reads every position in
+one query; :func:`apply_parts_folded` hands a store's fold the whole batch at once, so it loads
+its state once per batch rather than once per part (ADR 0039).
 
 The positions table is on :data:`positions_metadata` alone: each store that keeps positions
 creates it with its own tables (``create_tables(engine, positions, ...)``), so no store's schema

@@ -1,7 +1,8 @@
 """SQL storage of the team-around-the-family projection (SQLite by default, PostgreSQL by URL).
 
-Written only through :meth:`TeamStore.apply_batch`, a batch of one partition's entries per
-transaction with the log position (:func:`hub.storage.positions.apply_batch_at_position`), so
+Written only through :meth:`TeamStore.apply_parts` (``apply_batch`` is one part of it), a batch
+of one or several partitions' entries per transaction with the log positions, folded in one
+pass (:func:`hub.storage.positions.apply_parts_folded`, ADR 0039), so
 at-least-once delivery has exactly-once effects: the items of every person the batch is about
 read in one query, folded in memory in order, the changed items written at the end with one
 statement per table (issue 19, ADR 0026). An erasure writes what is pending first and the items
