@@ -1,10 +1,11 @@
 """SQL storage of the missed-appointment alerts (SQLite by default, PostgreSQL by URL).
 
-A batch of one partition's log entries is applied in one transaction that (1) reads the
-partition's stored log position and skips the entries already applied, (2) loads the state of
-every family the batch touches (one query per table, :func:`hub.alerts.rows.load_states`),
+A batch (one partition's log entries, or several partitions' parts: the worker's, folded in
+one pass, ADR 0039) is applied in one transaction that (1) reads the partitions' stored log
+positions and skips the entries already applied, (2) loads the state of every family the batch
+touches (one query per table, :func:`hub.alerts.rows.load_states`),
 (3) runs the pure fold over the entries in order on that state in memory, (4) writes the
-effects (one statement per table) and the change feed, and (5) the new log position.
+effects (one statement per table) and the change feed, and (5) the new log positions.
 At-least-once delivery from Kafka therefore has exactly-once effects here, and a crash between
 Kafka's offset commit and ours costs only re-reading a few entries. One entry is a batch of
 one (:meth:`MissedAppointmentStore.apply`), so both take one path (issue 19, ADR 0026).
@@ -51,9 +52,8 @@ from hub.practitioners import PractitionerRef
 from hub.storage.positions import (
     AfterPart,
     BatchEntry,
-    PoisonEntriesError,
     apply_one,
-    apply_parts_at_positions,
+    apply_parts_folded,
     next_offset,
     positions,
 )
@@ -140,18 +140,17 @@ class MissedAppointmentStore:
         /,
     ) -> int:
         """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
-        the family topic costs one transaction here, not one per partition."""
+        position, folded in one pass (:func:`hub.storage.positions.apply_parts_folded`):
+        the worker's batch of the family topic costs one transaction here and one load of its
+        families' state, not one per partition."""
 
         def write(
-            connection: Connection, partition: int, fresh: Sequence[BatchEntry[LogEntry]]
-        ) -> None:
+            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
+        ) -> dict[int, str]:
             batch = _Batch(connection, self._t, self._rules, self._change_feed)
-            batch.run(fresh, where=f"{topic}/{partition}")
+            return batch.run(fresh, topic=topic)
 
-        return apply_parts_at_positions(
-            self._engine, self._projection, topic, parts, write, after_part
-        )
+        return apply_parts_folded(self._engine, self._projection, topic, parts, write, after_part)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -226,8 +225,9 @@ class MissedAppointmentStore:
 
 
 class _Batch:
-    """One pass over a batch's fresh entries, in its transaction: fold in memory, write at the
-    end (and before each erasure), refuse the batch if the fold refused any entry."""
+    """One pass over a batch's fresh entries (every partition's), in its transaction: fold in
+    memory, write at the end (and before each erasure); what the fold refused is returned, and
+    nothing more written, for the caller to refuse the batch."""
 
     def __init__(
         self, connection: Connection, t: AlertTables, rules: Rules, change_feed: bool
@@ -242,55 +242,65 @@ class _Batch:
         self._alert_of: dict[uuid.UUID, str] = {}
         self._writes = EffectWrites(t)
         self._changes: list[tuple[list[Effect], str]] = []
-        self._refused: dict[int, str] = {}
+        self._refused: dict[int, str] = {}  # by index in the batch
 
-    def run(self, fresh: Sequence[BatchEntry[LogEntry]], *, where: str) -> None:
+    def run(
+        self, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]], *, topic: str
+    ) -> dict[int, str]:
+        """Fold ``fresh`` (each entry with its partition) and write its effects; what the fold
+        refused, by index in ``fresh`` (then the caller rolls the transaction back)."""
         start = 0
         while start < len(fresh):
-            erasure = fresh[start].entry
-            if isinstance(erasure, Erasure):
+            partition, item = fresh[start]
+            if isinstance(item.entry, Erasure):
                 self._flush()
-                gone = erase(self._connection, self._t, erasure.subjects)
+                gone = erase(self._connection, self._t, item.entry.subjects)
                 if self._change_feed:  # subscribers delete their copies (partner topics)
-                    record_erasures(self._connection, gone, cause=f"{where}/{fresh[start].offset}")
+                    where = f"{topic}/{partition}/{item.offset}"
+                    record_erasures(self._connection, gone, cause=where)
                 self._forget()  # an erasure deletes rows of any family: read them again
                 start += 1
                 continue
             stop = next(
-                (i for i in range(start, len(fresh)) if isinstance(fresh[i].entry, Erasure)),
+                (i for i in range(start, len(fresh)) if isinstance(fresh[i][1].entry, Erasure)),
                 len(fresh),
             )
-            self._fold(fresh[start:stop], where)
+            self._fold(fresh, start, stop, topic)
             start = stop
-        if self._refused:
-            raise PoisonEntriesError(self._refused)  # in the transaction: it rolls back
-        self._flush()
+        if not self._refused:
+            self._flush()
+        return self._refused
 
-    def _fold(self, segment: Sequence[BatchEntry[LogEntry]], where: str) -> None:
-        """Fold a run of entries with no erasure among them, their families read at once."""
+    def _fold(
+        self, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]], start: int, stop: int, topic: str
+    ) -> None:
+        """Fold ``fresh[start:stop]``, a run with no erasure among them, their families read at
+        once."""
         keyed: list[tuple[int, str, CaseEvent]] = []
-        for item in segment:
+        for index in range(start, stop):
+            item = fresh[index][1]
             event = item.entry
             if event is None or isinstance(event, Erasure):
                 continue
             try:
                 family = item.key.decode("ascii") if item.key is not None else event.subject_key()
             except ValueError as error:
-                self._refused[item.offset] = str(error)
+                self._refused[index] = str(error)
                 continue
-            keyed.append((item.offset, family, event))
+            keyed.append((index, family, event))
         self._load({family for _, family, _ in keyed})
-        for offset, family, event in keyed:
+        for index, family, event in keyed:
             try:
                 state, effects = fold(self._states[family], event, self._rules)
             except ValueError as error:
-                self._refused[offset] = str(error)
+                self._refused[index] = str(error)
                 continue
             self._states[family] = state
             self._moved(family, effects)
             self._writes.add(effects)
             if self._change_feed:
-                self._changes.append((effects, f"{where}/{offset}"))
+                partition, item = fresh[index]
+                self._changes.append((effects, f"{topic}/{partition}/{item.offset}"))
 
     def _load(self, families: set[str]) -> None:
         wanted = families - self._states.keys()

@@ -1,7 +1,8 @@
 """SQL storage of the outcomes projection (SQLite by default, PostgreSQL by URL).
 
-Written only through :meth:`OutcomesStore.apply_batch`: a batch of one partition's entries in
-one transaction with its log position (:func:`hub.storage.positions.apply_batch_at_position`),
+Written only through :meth:`OutcomesStore.apply_parts` (``apply_batch`` is one part of it): a
+batch of one or several partitions' entries in one transaction with the log positions, folded in
+one pass (:func:`hub.storage.positions.apply_parts_folded`, ADR 0039),
 the records of every person the batch is about read in one query, folded in memory in order
 (:func:`hub.outcomes.fold.fold`), the changed ones written at the end with one statement per
 table (issue 19, ADR 0026). An erasure writes what is pending, then deletes the erased people's
@@ -36,7 +37,7 @@ from hub.storage.positions import (
     AfterPart,
     BatchEntry,
     PoisonEntriesError,
-    apply_parts_at_positions,
+    apply_parts_folded,
     chunks,
     next_offset,
     positions,
@@ -121,15 +122,16 @@ class OutcomesStore:
         /,
     ) -> int:
         """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
-        the family topic costs one transaction here, not one per partition."""
+        position, folded in one pass (:func:`hub.storage.positions.apply_parts_folded`): the
+        worker's batch of the family topic costs one transaction here and one load of its
+        people's state, not one per partition."""
 
-        def write(connection: Connection, _: int, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
-            _fold_batch(connection, self._t, fresh)
+        def write(
+            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
+        ) -> dict[int, str]:
+            return _fold_batch(connection, self._t, [item for _, item in fresh])
 
-        return apply_parts_at_positions(
-            self.engine, self._projection, topic, parts, write, after_part
-        )
+        return apply_parts_folded(self.engine, self._projection, topic, parts, write, after_part)
 
     def records(self) -> list[PersonOutcomes]:
         """Every person's record (the report counts from all of them)."""
@@ -142,7 +144,7 @@ class OutcomesStore:
 
 def _fold_batch(
     connection: Connection, t: OutcomeTables, fresh: Sequence[BatchEntry[LogEntry]]
-) -> None:
+) -> dict[int, str]:
     records: dict[str, PersonOutcomes] = {}
     changed: set[str] = set()
     refused: dict[int, str] = {}
@@ -162,12 +164,13 @@ def _fold_batch(
                 records.update(_load(connection, t, _upcoming(fresh, index, records)))
             records[key] = fold(records[key], entry)
         except ValueError as error:
-            refused[item.offset] = str(error)
+            refused[index] = str(error)
             continue
         changed.add(key)
     if refused:
-        raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+        return refused  # the caller refuses the batch in its transaction: it rolls back
     _save(connection, t, [records[k] for k in sorted(changed)])
+    return {}
 
 
 def _upcoming(

@@ -53,10 +53,9 @@ from hub.sharing.policy import Subject
 from hub.storage.positions import (
     AfterPart,
     BatchEntry,
-    PoisonEntriesError,
     apply_batch_at_position,
     apply_one,
-    apply_parts_at_positions,
+    apply_parts_folded,
     chunks,
     next_offset,
     positions,
@@ -173,13 +172,16 @@ class SharingStore:
         /,
     ) -> int:
         """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
-        the family topic costs one transaction here, not one per partition."""
+        position, in one pass (:func:`hub.storage.positions.apply_parts_folded`): the worker's
+        batch of the family topic costs one transaction here and one move of the facts'
+        counter, not one of each per partition."""
 
-        def write(connection: Connection, _: int, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
-            refused: dict[int, str] = {}
+        def write(
+            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
+        ) -> dict[int, str]:
+            refused: dict[int, str] = {}  # by index in fresh
             changed = False
-            for item in fresh:
+            for index, (_, item) in enumerate(fresh):
                 try:
                     if isinstance(item.entry, Erasure):
                         _eraser(item.entry)(connection)
@@ -189,15 +191,14 @@ class SharingStore:
                     ):
                         changed |= _folder(item.entry)(connection)  # refuses before it writes
                 except ValueError as error:
-                    refused[item.offset] = str(error)
+                    refused[index] = str(error)
             if refused:
-                raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+                return refused  # refused in the transaction: it rolls back
             if changed:
                 _move_written(connection)
+            return {}
 
-        return apply_parts_at_positions(
-            self._engine, SHARING_PROJECTION, topic, parts, write, after_part
-        )
+        return apply_parts_folded(self._engine, SHARING_PROJECTION, topic, parts, write, after_part)
 
     def record_now(self, event: CaseEvent) -> None:
         """Fold a sharing event the broker has just acknowledged (other events are ignored).

@@ -7,7 +7,9 @@ delivery has exactly-once effects, and a batch of one partition's entries costs 
 rather than one per entry (issue 19, ADR 0026). :func:`apply_at_position` is the same for one
 entry, and :func:`apply_one` every store's one-entry ``apply`` as a batch of one. A store whose
 fold refuses entries raises :class:`PoisonEntriesError` inside that transaction, so nothing of
-the batch is kept.
+the batch is kept. A batch of several partitions' parts (the worker's) reads every position in
+one query; :func:`apply_parts_folded` hands a store's fold the whole batch at once, so it loads
+its state once per batch rather than once per part (ADR 0039).
 
 The positions table is on :data:`positions_metadata` alone: each store that keeps positions
 creates it with its own tables (``create_tables(engine, positions, ...)``), so no store's schema
@@ -35,6 +37,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     insert,
     select,
     update,
@@ -223,10 +226,7 @@ def _apply_parts(
     after_part: AfterPart | None,
 ) -> int:
     with engine.begin() as connection:
-        stored = {
-            partition: next_offset(connection, projection, topic, partition, for_update=True)
-            for partition in sorted({partition for partition, _ in parts})
-        }
+        stored = read_positions(connection, projection, topic, [p for p, _ in parts])
         moved = dict(stored)
         applied = 0
         for index, (partition, entries) in enumerate(parts):
@@ -243,26 +243,153 @@ def _apply_parts(
                 moved[partition] = fresh[-1].offset + 1
             if after_part is not None:
                 after_part(index, connection)
-        for partition, past in moved.items():
-            if past is None or past == stored[partition]:
-                continue
-            if stored[partition] is None:
-                connection.execute(
-                    insert(positions).values(
-                        projection=projection, topic=topic, partition=partition, next_offset=past
-                    )
-                )
-            else:
-                connection.execute(
-                    update(positions)
-                    .where(
-                        (positions.c.projection == projection)
-                        & (positions.c.topic == topic)
-                        & (positions.c.partition == partition)
-                    )
-                    .values(next_offset=past)
-                )
+        write_positions(connection, projection, topic, stored, moved)
     return applied
+
+
+# A store's fold of a whole batch (:func:`apply_all_at_positions`): every part's fresh entries,
+# each with its partition, in the order given; it returns what it refused, by index in that list.
+WriteAll = Callable[[Connection, Sequence[tuple[int, BatchEntry[R]]]], Mapping[int, str]]
+
+
+def apply_all_at_positions(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
+    write_all: WriteAll[R],
+) -> int:
+    """:func:`apply_parts_at_positions` for a store that folds the whole batch in one pass: in
+    one transaction, every partition's position read ``FOR UPDATE`` in one query, ``write_all``
+    called once with every part's fresh entries (each with its partition, the parts' order
+    kept), so the store loads its families' state once per batch rather than once per part,
+    and every moved position written. Entries of different partitions are of different
+    families (the family topic is keyed by family, ADR 0010), so folding them in one pass
+    decides what folding them part by part does.
+
+    What ``write_all`` refuses (its indexes into the list it was given) is raised as
+    :class:`PoisonEntriesError` inside the transaction, so nothing is written: the refusals of
+    the first partition that has any, naming it (the runner dead-letters them and applies the
+    batch again; a fold is pure, so that pass refuses the other partitions' the same way).
+    Returns how many entries were fresh."""
+    if not any(entries for _, entries in parts):
+        return 0
+    try:
+        return _apply_all(engine, projection, topic, parts, write_all)
+    except IntegrityError:  # as in apply_batch_at_position: decide again from the new rows
+        return _apply_all(engine, projection, topic, parts, write_all)
+
+
+def apply_parts_folded(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
+    write_all: WriteAll[R],
+    after_part: AfterPart | None = None,
+) -> int:
+    """A store's ``apply_parts`` (:class:`hub.projections.batch.PartsApply`) through its fold of
+    a whole batch: :func:`apply_all_at_positions`, the whole batch in one pass; with an
+    ``after_part`` hook (which must see each part as it leaves the rows) each part folded in
+    turn through :func:`apply_parts_at_positions` instead."""
+    if after_part is None:
+        return apply_all_at_positions(engine, projection, topic, parts, write_all)
+
+    def write(connection: Connection, partition: int, fresh: Sequence[BatchEntry[R]]) -> None:
+        refused = write_all(connection, [(partition, item) for item in fresh])
+        if refused:
+            raise PoisonEntriesError({fresh[i].offset: why for i, why in refused.items()})
+
+    return apply_parts_at_positions(engine, projection, topic, parts, write, after_part)
+
+
+def _apply_all(
+    engine: Engine,
+    projection: str,
+    topic: str,
+    parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
+    write_all: WriteAll[R],
+) -> int:
+    with engine.begin() as connection:
+        stored = read_positions(connection, projection, topic, [p for p, _ in parts])
+        moved = dict(stored)
+        fresh: list[tuple[int, BatchEntry[R]]] = []
+        for partition, entries in parts:
+            at = moved[partition]
+            mine = [e for e in entries if at is None or e.offset >= at]
+            if mine:
+                fresh.extend((partition, e) for e in mine)
+                moved[partition] = mine[-1].offset + 1
+        if fresh:
+            refused = write_all(connection, fresh)
+            if refused:
+                first = fresh[min(refused)][0]
+                raise PoisonEntriesError(
+                    {
+                        fresh[index][1].offset: why
+                        for index, why in sorted(refused.items())
+                        if fresh[index][0] == first
+                    },
+                    first,
+                )  # in the transaction: it rolls back
+        write_positions(connection, projection, topic, stored, moved)
+    return len(fresh)
+
+
+def read_positions(
+    connection: Connection, projection: str, topic: str, partitions: Iterable[int]
+) -> dict[int, int | None]:
+    """Each of ``partitions``' stored next offset (``None``: none yet), read ``FOR UPDATE`` in
+    one query: a batch of several partitions costs one read of positions, not one each."""
+    wanted = sorted(set(partitions))
+    found: dict[int, int | None] = dict.fromkeys(wanted)
+    rows = connection.execute(
+        select(positions.c.partition, positions.c.next_offset)
+        .where(
+            positions.c.projection == projection,
+            positions.c.topic == topic,
+            positions.c.partition.in_(wanted),
+        )
+        .order_by(positions.c.partition)  # the row locks in one order, as the replay's swap
+        .with_for_update()
+    )
+    for partition, offset in rows:
+        found[int(partition)] = int(offset)
+    return found
+
+
+def write_positions(
+    connection: Connection,
+    projection: str,
+    topic: str,
+    stored: Mapping[int, int | None],
+    moved: Mapping[int, int | None],
+) -> None:
+    """Write every position that moved from ``stored`` to ``moved``: one insert for those that
+    had none, one update (executemany) for the rest."""
+    new = [
+        {"projection": projection, "topic": topic, "partition": p, "next_offset": past}
+        for p, past in moved.items()
+        if past is not None and stored[p] is None
+    ]
+    changed = [
+        {"p": p, "past": past}
+        for p, past in moved.items()
+        if past is not None and stored[p] is not None and past != stored[p]
+    ]
+    if new:
+        connection.execute(insert(positions), new)
+    if changed:
+        connection.execute(
+            update(positions)
+            .where(
+                (positions.c.projection == projection)
+                & (positions.c.topic == topic)
+                & (positions.c.partition == bindparam("p"))
+            )
+            .values(next_offset=bindparam("past")),
+            changed,
+        )
 
 
 def upsert(

@@ -1,7 +1,8 @@
 """SQL storage of the team-around-the-family projection (SQLite by default, PostgreSQL by URL).
 
-Written only through :meth:`TeamStore.apply_batch`, a batch of one partition's entries per
-transaction with the log position (:func:`hub.storage.positions.apply_batch_at_position`), so
+Written only through :meth:`TeamStore.apply_parts` (``apply_batch`` is one part of it), a batch
+of one or several partitions' entries per transaction with the log positions, folded in one
+pass (:func:`hub.storage.positions.apply_parts_folded`, ADR 0039), so
 at-least-once delivery has exactly-once effects: the items of every person the batch is about
 read in one query, folded in memory in order, the changed items written at the end with one
 statement per table (issue 19, ADR 0026). An erasure writes what is pending first and the items
@@ -40,9 +41,8 @@ from hub.practitioners import PractitionerRef
 from hub.storage.positions import (
     AfterPart,
     BatchEntry,
-    PoisonEntriesError,
     apply_one,
-    apply_parts_at_positions,
+    apply_parts_folded,
     chunks,
     next_offset,
     positions,
@@ -151,15 +151,16 @@ class TeamStore:
         /,
     ) -> int:
         """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position (:func:`hub.storage.positions.apply_parts_at_positions`): the worker's batch of
-        the family topic costs one transaction here, not one per partition."""
+        position, folded in one pass (:func:`hub.storage.positions.apply_parts_folded`): the
+        worker's batch of the family topic costs one transaction here and one load of its
+        people's state, not one per partition."""
 
-        def write(connection: Connection, _: int, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
-            _fold_batch(connection, self._t, fresh)
+        def write(
+            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
+        ) -> dict[int, str]:
+            return _fold_batch(connection, self._t, [item for _, item in fresh])
 
-        return apply_parts_at_positions(
-            self._engine, self._projection, topic, parts, write, after_part
-        )
+        return apply_parts_folded(self._engine, self._projection, topic, parts, write, after_part)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -196,9 +197,10 @@ class TeamStore:
 
 def _fold_batch(
     connection: Connection, t: TeamTables, fresh: Sequence[BatchEntry[LogEntry]]
-) -> None:
+) -> dict[int, str]:
     """Fold the fresh entries on the people's items in memory, write the changed items at the
-    end (and before each erasure); refuse the batch if the fold refused any entry."""
+    end (and before each erasure); what the fold refused (by index in ``fresh``), and nothing
+    more written, for the caller to refuse the batch."""
     states: dict[str, TeamState] = {}
     changed: dict[tuple[str, str], TeamItem] = {}  # the last of each (person, item)
     refused: dict[int, str] = {}
@@ -218,13 +220,14 @@ def _fold_batch(
                 states.update(_load(connection, t, _upcoming(fresh, index, states)))
             state, items = fold(states[key], entry)
         except ValueError as error:
-            refused[item.offset] = str(error)
+            refused[index] = str(error)
             continue
         states[key] = state
         changed.update({(key, i.item_id): i for i in items})
     if refused:
-        raise PoisonEntriesError(refused)  # in the transaction: it rolls back
+        return refused  # the caller refuses the batch in its transaction: it rolls back
     _save_all(connection, t, changed)
+    return {}
 
 
 def _upcoming(

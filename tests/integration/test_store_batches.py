@@ -36,6 +36,7 @@ from hub.events import (
 )
 from hub.identity.store import IdentityStore
 from hub.nhs_number import valid_nhs_numbers
+from hub.projections.batch import PartsApply
 from hub.projections.registry import derived_tables
 from hub.sharing.store import DisclosureLog, SharingStore
 from hub.storage.positions import BatchEntry, PoisonEntriesError, positions
@@ -213,11 +214,81 @@ class RefusalContract(BatchContract):
         assert not isinstance(alone.value, PoisonEntriesError)  # the runner's reason, as before
         assert store.apply(TOPIC, 0, 0, None, key)
 
+    def test_parts_of_three_partitions_write_what_each_entry_alone_writes(
+        self, sql_engine: Engine
+    ) -> None:
+        # One call over three partitions' parts (the worker's batch of the family topic: one
+        # load of state and one read of positions for all of them, ADR 0039) ends where each
+        # entry applied alone on its partition ends, positions included.
+        store, entries = self.store(sql_engine), self.entries()
+        parts = three_parts(entries)
+        for partition, part in parts:
+            for item in part:
+                store.apply(TOPIC, partition, item.offset, item.entry, item.key)
+        expected = contents(sql_engine)
+        clear(sql_engine)
+        assert apply_parts(store, parts) == len(entries)
+        assert contents(sql_engine) == expected
+        assert apply_parts(store, parts) == 0  # applied again: nothing
+        assert contents(sql_engine) == expected
+
+    def test_refusals_in_two_partitions_are_named_a_partition_at_a_time(
+        self, sql_engine: Engine
+    ) -> None:
+        store, entries = self.store(sql_engine), self.entries()
+        entry, key = self.poison()
+        parts = three_parts(entries)
+        bad = {1: parts[1][1][1].offset, 2: parts[2][1][1].offset}
+        poisoned = [
+            (p, [BatchEntry(e.offset, entry, key) if e.offset == bad.get(p) else e for e in part])
+            for p, part in parts
+        ]
+        nothing = contents(sql_engine)
+        for partition in (1, 2):  # as the runner does: dead-letter what is named, apply again
+            with pytest.raises(PoisonEntriesError) as refused:
+                apply_parts(store, poisoned)
+            assert (refused.value.partition, list(refused.value.reasons)) == (
+                partition,
+                [bad[partition]],
+            )
+            assert contents(sql_engine) == nothing
+            poisoned = [
+                (
+                    p,
+                    [
+                        BatchEntry(e.offset, None, e.key)
+                        if p == partition and e.offset == bad[p]
+                        else e
+                        for e in part
+                    ],
+                )
+                for p, part in poisoned
+            ]
+        assert apply_parts(store, poisoned) == len(entries)
+        after = contents(sql_engine)
+        clear(sql_engine)
+        for partition, part in poisoned:
+            for item in part:
+                store.apply(TOPIC, partition, item.offset, item.entry, item.key)
+        assert after == contents(sql_engine)
+
     def with_poison(self, entries: Sequence[BatchEntry[Any]]) -> list[BatchEntry[Any]]:
         """``entries`` with the one at the middle offset replaced by the poison."""
         bad = len(entries) // 2
         entry, key = self.poison()
         return [BatchEntry(e.offset, entry, key) if e.offset == bad else e for e in entries]
+
+
+def three_parts(entries: Sequence[BatchEntry[Any]]) -> list[tuple[int, list[BatchEntry[Any]]]]:
+    """``entries`` cut in three runs, each on a partition of its own (0, 1, 2)."""
+    third = len(entries) // 3
+    cuts = [0, third, 2 * third, len(entries)]
+    return [(p, list(entries[cuts[p] : cuts[p + 1]])) for p in range(3)]
+
+
+def apply_parts(store: Store, parts: Sequence[tuple[int, Sequence[BatchEntry[Any]]]]) -> int:
+    assert isinstance(store, PartsApply)  # every store whose fold can refuse takes parts
+    return store.apply_parts(TOPIC, parts)
 
 
 def _family(i: int) -> list[tuple[Any, bytes | None]]:
