@@ -275,7 +275,7 @@ def _csv_records(
             return
         if not any(cell.strip() for cell in row):
             continue  # blank line
-        fields = {column: value.strip() for column, value in zip(header, row, strict=False)}
+        fields = dict(zip(header, map(str.strip, row), strict=False))
         key = _record_key(fields, keys, f"line:{start}")
         raw = "".join(consumed).encode()
         yield Record(f"{name}:{start}", key, raw, fields, tuple(header))
