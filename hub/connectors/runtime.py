@@ -253,15 +253,32 @@ async def run_extract(
     and its refusals quarantined before its cursor rows are committed, so the cursor moves only
     past rows whose events Kafka confirmed; a run that fails mid-batch commits nothing of that
     batch and the next run publishes it again (same ids).
+
+    The next batch is read and mapped on a worker thread while this one is published and its
+    acknowledgements awaited (ADR 0041): ``records`` is consumed there, one batch at a time and
+    never by two threads at once, so a database view's connection is used by one thread at a
+    time. What a batch decides against the cursor still waits for the batch before it.
     """
     run_id = cursors.start(extract, input_name)
     report = ExtractReport(run_id)
     outcomes = translate(connector, config, records, utc_now())
+
+    def take() -> list[Outcome]:
+        return list(islice(outcomes, batch_size))
+
     with fewer_collections():
-        while batch := list(islice(outcomes, batch_size)):
-            await _run_batch(batch, extract, run_id, config, sink, cursors, attempts, report)
+        batch = take()
+        while batch:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(take))
+            try:
+                await _run_batch(batch, extract, run_id, config, sink, cursors, attempts, report)
+            except BaseException:
+                # The reader is not cancellable: let it finish before the caller closes its input.
+                await asyncio.gather(upcoming, return_exceptions=True)
+                raise
             if progress is not None:
                 progress(len(batch))
+            batch = await upcoming
     report.disappeared = cursors.finish(
         extract, run_id, records=report.records, published=report.published
     )
