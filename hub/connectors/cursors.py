@@ -72,6 +72,10 @@ runs_table = Table(
 
 # Keys per IN (...) lookup: well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
+# Most source rows produce no event (an SSDA903 placement change): their ids as stored, and
+# read back, without a JSON round trip per row.
+_NO_IDS = json.dumps([])
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +148,8 @@ class CursorStore:
                     ).where(rows_with_keys)
                 )
                 for key, digest, event_ids, seen_run in rows:
-                    found[key] = Seen(digest, frozenset(json.loads(event_ids)), seen_run)
+                    ids = _NONE if event_ids == _NO_IDS else frozenset(json.loads(event_ids))
+                    found[key] = Seen(digest, ids, seen_run)
         return found
 
     def commit(
@@ -164,7 +169,9 @@ class CursorStore:
                             "extract": extract,
                             "row_key": row.key,
                             "digest": row.digest,
-                            "event_ids": json.dumps(sorted(row.event_ids)),
+                            "event_ids": json.dumps(sorted(row.event_ids))
+                            if row.event_ids
+                            else _NO_IDS,
                             "seen_run": run_id,
                         }
                         for row in written

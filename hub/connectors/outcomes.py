@@ -65,15 +65,22 @@ def translate(
 ) -> Iterator[Outcome]:
     """Map each record, turning every failure into a refusal that names its fields."""
     for record in records:
-        try:
-            events = connector.map(record, config, recorded_at)
-        except RecordError as error:
-            yield Refused.of(record, error)
-        except ValidationError as error:  # an event the contract refuses (e.g. an empty id)
-            issues = tuple(
-                (".".join(str(part) for part in problem["loc"]), problem["msg"])
-                for problem in error.errors()
-            )
-            yield Refused(record, issues)
-        else:
-            yield Mapped(record, tuple(events))
+        yield translate_one(connector, config, record, recorded_at)
+
+
+def translate_one(
+    connector: Connector[Any], config: ConnectorConfig, record: Record, recorded_at: datetime
+) -> Outcome:
+    """One record of :func:`translate`: an extract run maps only the rows its cursor does not
+    hold unchanged."""
+    try:
+        events = connector.map(record, config, recorded_at)
+    except RecordError as error:
+        return Refused.of(record, error)
+    except ValidationError as error:  # an event the contract refuses (e.g. an empty id)
+        issues = tuple(
+            (".".join(str(part) for part in problem["loc"]), problem["msg"])
+            for problem in error.errors()
+        )
+        return Refused(record, issues)
+    return Mapped(record, tuple(events))

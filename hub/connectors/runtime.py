@@ -13,7 +13,9 @@ once and keep no cursor.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -27,8 +29,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from hub.connectors.cursors import CursorStore, Written
-from hub.connectors.outcomes import Mapped, Outcome, Refused, translate
+from hub.connectors.cursors import CursorStore, Seen, Written
+from hub.connectors.outcomes import Mapped, Outcome, Refused, translate, translate_one
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, csv_row_type
 from hub.erasure.keystore import ErasureInProgressError
 from hub.events import CaseEvent, utc_now
@@ -49,6 +51,10 @@ PUBLISH_BATCH: Final = 500
 # its round of acknowledgements are per batch, and a bulk run has no sender waiting on each
 # batch; 2,000 rows (a few MiB) still repeat little after a failure.
 EXTRACT_BATCH: Final = 2000
+
+
+# Allocations between young collections during a run (CPython's default is 700).
+GC_THRESHOLD: Final = 100_000
 
 
 GOLDEN_RECORDED_AT: Final = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -247,22 +253,98 @@ async def run_extract(
     and its refusals quarantined before its cursor rows are committed, so the cursor moves only
     past rows whose events Kafka confirmed; a run that fails mid-batch commits nothing of that
     batch and the next run publishes it again (same ids).
+
+    The next batch is read, looked up in the cursor and mapped on a worker thread while this
+    one is published and its acknowledgements awaited (ADR 0041): ``records`` is consumed
+    there, one batch at a time and never by two threads at once, so a database view's
+    connection is used by one thread at a time. A row the cursor holds unchanged is not mapped
+    again (what it published stands). What a batch decides against the cursor is decided once
+    the batch before it has committed.
     """
     run_id = cursors.start(extract, input_name)
     report = ExtractReport(run_id)
-    outcomes = translate(connector, config, records, utc_now())
-    while batch := list(islice(outcomes, batch_size)):
-        await _run_batch(batch, extract, run_id, config, sink, cursors, attempts, report)
-        if progress is not None:
-            progress(len(batch))
+    recorded_at = utc_now()
+    source = iter(records)
+
+    def read_ahead(in_flight: frozenset[str]) -> _Read | None:
+        batch = list(islice(source, batch_size))
+        if not batch:
+            return None
+        known = cursors.lookup(extract, (record.key for record in batch))
+        digests = [record.digest() for record in batch]
+        outcomes: list[Outcome | None] = []
+        for record, digest in zip(batch, digests, strict=True):
+            before = known.get(record.key)
+            if (
+                before is not None
+                and before.digest == digest
+                and before.seen_run != run_id
+                and record.key not in in_flight  # its row may change when that batch commits
+            ):
+                outcomes.append(None)  # unchanged: not mapped again
+            else:
+                outcomes.append(translate_one(connector, config, record, recorded_at))
+        return _Read(batch, digests, known, outcomes)
+
+    with fewer_collections():
+        read = read_ahead(frozenset())
+        committed: frozenset[str] = frozenset()
+        while read is not None:
+            keys = frozenset(record.key for record in read.records)
+            upcoming = asyncio.ensure_future(asyncio.to_thread(read_ahead, keys))
+            try:
+                committed = await _run_batch(
+                    read, committed, extract, run_id, config, sink, cursors, attempts, report
+                )
+            except BaseException:
+                # The reader is not cancellable: let it finish before the caller closes its input.
+                await asyncio.gather(upcoming, return_exceptions=True)
+                raise
+            if progress is not None:
+                progress(len(read.records))
+            read = await upcoming
     report.disappeared = cursors.finish(
         extract, run_id, records=report.records, published=report.published
     )
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A batch as read ahead: its records, their digests, the cursor's rows for their keys (read
+    before the batch in flight committed) and each outcome, None for a row the cursor holds
+    unchanged (not mapped)."""
+
+    records: list[Record]
+    digests: list[str]
+    known: dict[str, Seen]
+    outcomes: list[Outcome | None]
+
+
+@contextmanager
+def fewer_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
+    """CPython's cycle collector kept off what was alive before the run, and run rarely during
+    it (ADR 0041; the rebuild does the same, ADR 0037).
+
+    A batch's records, outcomes and events are freed by reference counting; at the default
+    threshold the collector ran every few hundred allocations and, at each full collection,
+    walked every object the process holds (modules, schemas, the key cache): a sixth of a first
+    run's wall time, measured. ``gc.freeze`` moves the objects alive now out of its walks for the
+    run; the threshold and the freeze are undone when the run ends, so nothing stays frozen.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(threshold, before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
 async def _run_batch(
-    batch: list[Outcome],
+    read: _Read,
+    committed: frozenset[str],
     extract: str,
     run_id: str,
     config: ConnectorConfig,
@@ -270,26 +352,28 @@ async def _run_batch(
     cursors: CursorStore,
     attempts: int,
     report: ExtractReport,
-) -> None:
-    known = cursors.lookup(extract, (o.record.key for o in batch))
+) -> frozenset[str]:
+    """Publish one batch and commit its cursor rows; the keys it committed. ``committed`` is the
+    keys of the batch before, whose commit this batch's cursor rows were read before: this run
+    has seen them, as the cursor says of them now."""
     to_send: list[Outcome] = []
     written: dict[str, Written] = {}
     seen: list[str] = []
-    for outcome in batch:
+    for record, digest, outcome in zip(read.records, read.digests, read.outcomes, strict=True):
         report.records += 1
+        key = record.key
+        before = read.known.get(key)
+        this_run = key in committed or (before is not None and before.seen_run == run_id)
         if isinstance(outcome, Refused):
-            if outcome.record.key in known:  # still in the source, only now unreadable:
-                seen.append(outcome.record.key)  # not "disappeared"; its last events stand
+            if before is not None or this_run:  # still in the source, only now unreadable:
+                seen.append(key)  # not "disappeared"; its last events stand
             to_send.append(report.refuse(outcome))
             continue
-        key = outcome.record.key
-        before = known.get(key)
-        if key in written or (before is not None and before.seen_run == run_id):
-            duplicate = Refused(outcome.record, (("key", f"{key!r} {DUPLICATE_KEY}"),))
+        if key in written or this_run:
+            duplicate = Refused(record, (("key", f"{key!r} {DUPLICATE_KEY}"),))
             to_send.append(report.refuse(duplicate))
             continue
-        digest = outcome.record.digest()
-        if before is not None and before.digest == digest:
+        if outcome is None or (before is not None and before.digest == digest):
             report.unchanged += 1
             seen.append(key)
             continue
@@ -297,7 +381,7 @@ async def _run_batch(
         new_events = tuple(e for e in outcome.events if str(e.event_id) not in old_ids)
         if before is not None:
             report.changed += 1
-        to_send.append(Mapped(outcome.record, new_events))
+        to_send.append(Mapped(record, new_events))
         written[key] = Written(
             key,
             digest,
@@ -318,3 +402,4 @@ async def _run_batch(
             written.pop(outcome.record.key, None)  # not "unchanged" next run: refused again
             report.refuse(outcome)
     cursors.commit(extract, run_id, list(written.values()), seen)
+    return frozenset(written) | frozenset(seen)

@@ -264,6 +264,7 @@ def _csv_records(
             f"{name}: missing column(s) {', '.join(dict.fromkeys(missing))}; "
             f"the header has {', '.join(header)}"
         )
+    columns = tuple(header)
     while True:
         consumed.clear()
         start = reader.line_num + 1
@@ -273,12 +274,13 @@ def _csv_records(
             raise InputError(f"{name}:{start}: not readable CSV: {error}") from error
         if row is None:
             return
-        if not any(cell.strip() for cell in row):
+        cells = list(map(str.strip, row))
+        if not any(cells):
             continue  # blank line
-        fields = {column: value.strip() for column, value in zip(header, row, strict=False)}
+        fields = dict(zip(columns, cells, strict=False))
         key = _record_key(fields, keys, f"line:{start}")
         raw = "".join(consumed).encode()
-        yield Record(f"{name}:{start}", key, raw, fields, tuple(header))
+        yield Record(f"{name}:{start}", key, raw, fields, columns)
 
 
 def read_view(

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.cursors import CursorStore
 from hub.connectors.runtime import ExtractReport, Sink, run_extract
+from hub.connectors.sdk import InputError
 from hub.erasure.keystore import open_key_store
 from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink, Published
@@ -171,3 +172,20 @@ def test_a_crashed_run_resumes_where_it_stopped(
     assert {e.source_record_id for e in events} == {row[:17].replace(",", "|") for row in ROWS}
     assert len({e.event_id for e in events}) == 8  # nothing lost
     assert len(events) - 8 <= 2  # duplicates only from the batch in flight (same ids)
+
+
+@pytest.mark.kafka
+def test_input_unreadable_further_on_stops_the_run_after_the_batches_before_it(
+    tmp_path: Path, sink: CaseEventSink, cursors: CursorStore
+) -> None:
+    """The next batch is read while the one before it is published: bytes that are not UTF-8
+    far into the file (past the reader's first chunks) stop the run, but only once the batches
+    before them have published and committed."""
+    rows = [f"{300000 + i},01/04/2024,P,C2,N1,U1,PR1,,,,M1 1AA,M2 2BB,SC1\n" for i in range(500)]
+    extract = tmp_path / "episodes.csv"
+    extract.write_bytes((HEADER + "".join(rows)).encode() + b"\xff\xfe,bad\n")
+    with pytest.raises(InputError, match="not readable CSV"):
+        run(extract, sink, cursors, batch_size=100)
+    extract.write_text(HEADER + "".join(rows[:100]))
+    again = run(extract, sink, cursors, batch_size=100)
+    assert (again.records, again.unchanged) == (100, 100)  # the first batch was committed
