@@ -13,9 +13,7 @@ once and keep no cursor.
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -29,6 +27,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from hub.collector import fewer_collections
 from hub.connectors.cursors import CursorStore, Seen, Written
 from hub.connectors.outcomes import Mapped, Outcome, Refused, translate, translate_one
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, csv_row_type
@@ -51,10 +50,6 @@ PUBLISH_BATCH: Final = 500
 # its round of acknowledgements are per batch, and a bulk run has no sender waiting on each
 # batch; 2,000 rows (a few MiB) still repeat little after a failure.
 EXTRACT_BATCH: Final = 2000
-
-
-# Allocations between young collections during a run (CPython's default is 700).
-GC_THRESHOLD: Final = 100_000
 
 
 GOLDEN_RECORDED_AT: Final = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -319,27 +314,6 @@ class _Read:
     digests: list[str]
     known: dict[str, Seen]
     outcomes: list[Outcome | None]
-
-
-@contextmanager
-def fewer_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
-    """CPython's cycle collector kept off what was alive before the run, and run rarely during
-    it (ADR 0041; the rebuild does the same, ADR 0037).
-
-    A batch's records, outcomes and events are freed by reference counting; at the default
-    threshold the collector ran every few hundred allocations and, at each full collection,
-    walked every object the process holds (modules, schemas, the key cache): a sixth of a first
-    run's wall time, measured. ``gc.freeze`` moves the objects alive now out of its walks for the
-    run; the threshold and the freeze are undone when the run ends, so nothing stays frozen.
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(threshold, before[1], before[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 async def _run_batch(

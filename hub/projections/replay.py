@@ -21,7 +21,6 @@ which is, makes everything before it durable too (ADR 0015, "Issue 19").
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 import uuid
@@ -35,6 +34,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from hub.collector import fewer_collections
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.kafka.codec import DecodeError
@@ -224,29 +224,6 @@ def replay_with(
         return done
     finally:
         consumer.close()
-
-
-GC_THRESHOLD: Final = 100_000  # allocations between young collections while rebuilding
-
-
-@contextmanager
-def fewer_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
-    """CPython's cycle collector run rarely while the rebuild builds (issue 19, ADR 0037).
-
-    A batch makes hundreds of thousands of short-lived objects (decoded events, folded states,
-    rows) that reference counting frees; at the default threshold (700) the collector runs
-    every few entries and walks all of the batch's live objects each time — a third of the
-    decode's time, measured. The objects alive before the rebuild (modules, table metadata)
-    are frozen out of its walks; the thresholds and the freeze are undone at the end.
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(threshold, before[1], before[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 class Durability:

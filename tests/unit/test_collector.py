@@ -1,4 +1,5 @@
-"""An extract run keeps the cycle collector off the heap it started with, and gives it back."""
+"""Bulk work (an extract run, a rebuild) keeps the cycle collector off the heap it started
+with, and gives it back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gc
 
 import pytest
 
-from hub.connectors.runtime import GC_THRESHOLD, fewer_collections
+from hub.collector import GC_THRESHOLD, fewer_collections
 
 
 def test_the_heap_before_the_run_is_frozen_during_it_and_thawed_after() -> None:
