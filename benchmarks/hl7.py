@@ -6,6 +6,7 @@ message a batch of its own and then in group commits (ADR 0028), in the same run
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import multiprocessing
 import os
 import tempfile
@@ -23,6 +24,7 @@ import hl7
 from hl7.client import MLLPClient
 
 from benchmarks.harness import rate, report
+from benchmarks.profiled_worker import ProfilingExecutor, write
 from hub.connectors.hl7v2.listener import MllpListener
 from hub.connectors.hl7v2.mapping import message_events
 from hub.connectors.hl7v2.reading import parse
@@ -54,7 +56,9 @@ def messages() -> list[bytes]:
     return [samples[i % len(samples)].replace(b"MFT0", f"B{i:06d}".encode(), 1) for i in range(N)]
 
 
-def run() -> None:
+def run(profile: Path | None = None) -> None:
+    """``profile``: the group-commit listener of the 16-sender run under cProfile, its stats
+    written there (``benchmarks.profiled_worker.write``): for the shares, not the rate."""
     raws = messages()
     texts = [raw.decode("latin-1").replace("\n", "\r") for raw in raws]
     sources = load_sources()
@@ -73,10 +77,10 @@ def run() -> None:
         return len(raws)
 
     report("hl7: parse + map + Avro encode (one core)", rate(hub), "bare hl7.parse", rate(bare))
-    _over_mllp(raws, sources)
+    _over_mllp(raws, profile)
 
 
-def _over_mllp(raws: list[bytes], sources: object) -> None:
+def _over_mllp(raws: list[bytes], profile: Path | None) -> None:
     """The listener in a process of its own (as ``hub mllp`` runs), senders in this one: one
     connection, then :data:`SENDERS` connections at once, each waiting for every ACK before its
     next message, as an interface engine does. Every reply must be ``AA``.
@@ -112,7 +116,8 @@ def _over_mllp(raws: list[bytes], sources: object) -> None:
             ("one message a batch", {"mllp_group_max_events": 1}),
             ("group commit", {}),
         ):
-            with _listening(settings.model_copy(update=overrides)) as port:
+            profiled = profile if mode == "group commit" else None
+            with _listening(settings.model_copy(update=overrides), profiled) as port:
                 _send(port, raws[:SENDERS], senders=SENDERS)  # warm: keys, broker connections
                 one = _send(port, raws[:1000])
                 many = _send(port, raws, senders=SENDERS)
@@ -126,12 +131,12 @@ def _over_mllp(raws: list[bytes], sources: object) -> None:
 
 
 @contextmanager
-def _listening(settings: Settings) -> Iterator[int]:
+def _listening(settings: Settings, profile: Path | None = None) -> Iterator[int]:
     """A listener process on ``settings``; its port."""
     context = multiprocessing.get_context("spawn")
     ports: multiprocessing.Queue[int] = context.Queue()
     stop = context.Event()
-    listener = context.Process(target=_listen, args=(settings, ports, stop))
+    listener = context.Process(target=_listen, args=(settings, ports, stop, profile))
     listener.start()
     try:
         yield ports.get(timeout=60)
@@ -140,10 +145,21 @@ def _listening(settings: Settings) -> Iterator[int]:
         listener.join(30)
 
 
-def _listen(settings: Settings, ports: multiprocessing.Queue[int], stop: EventType) -> None:
-    """The listener's process: its own event loop, sink and key store, until ``stop``."""
+def _listen(
+    settings: Settings,
+    ports: multiprocessing.Queue[int],
+    stop: EventType,
+    profile: Path | None = None,
+) -> None:
+    """The listener's process: its own event loop, sink and key store, until ``stop``; with
+    ``profile``, under cProfile (the loop's thread and each of its executor's threads)."""
+    on_loop = cProfile.Profile(time.thread_time)
+    executor = ProfilingExecutor()
 
     async def main() -> None:
+        if profile is not None:
+            asyncio.get_running_loop().set_default_executor(executor)
+            on_loop.enable()
         publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="bench-mllp")
         listener = MllpListener(
             CaseEventSink(publisher, settings, open_key_store(settings)),
@@ -174,6 +190,10 @@ def _listen(settings: Settings, ports: multiprocessing.Queue[int], stop: EventTy
         )
 
     asyncio.run(main())
+    if profile is not None:
+        on_loop.disable()
+        write(profile, on_loop, executor.profiles)
+        print(f"mllp listener profile: {profile} (and .txt)", flush=True)
 
 
 @dataclass(frozen=True)
