@@ -193,10 +193,9 @@ class MllpListener:
         try:
             while True:
                 try:
-                    raw: bytes = await asyncio.wait_for(
-                        reader.readblock(),  # type: ignore[attr-defined]
-                        self._idle_timeout_s,
-                    )
+                    # A deadline on this task, not wait_for's task per message.
+                    async with asyncio.timeout(self._idle_timeout_s):
+                        raw: bytes = await reader.readblock()  # type: ignore[attr-defined]
                 except TimeoutError:
                     log.info(
                         "closing MLLP connection from %s: no message for %s s",
