@@ -58,7 +58,8 @@ def main() -> None:
         "--profile",
         type=Path,
         default=None,
-        help="pipeline suite only: run the worker under cProfile, its stats written to OUT",
+        help="pipeline or hl7 suite alone: run the worker (pipeline) or the 16-sender "
+        "group-commit MLLP listener (hl7) under cProfile, its stats written to OUT",
     )
     args = parser.parse_args()
     size = FULL if args.full else QUICK
@@ -66,7 +67,7 @@ def main() -> None:
     suites: dict[str, Callable[[], None]] = {
         "codec": codec.run,
         "keys": keys.run,
-        "hl7": hl7.run,
+        "hl7": lambda: hl7.run(args.profile),
         "publish": publish.run,
         "policy": policy.run,
         "extract": lambda: extract.run(rows),
@@ -82,9 +83,11 @@ def main() -> None:
     unknown = [name for name in chosen if name not in suites]
     if unknown:
         sys.exit(f"unknown suite(s) {unknown}; choose from {sorted(suites)}")
-    if (args.json or args.profile) and chosen != ["pipeline"]:
+    if args.json and chosen != ["pipeline"]:
+        sys.exit("--json is the pipeline suite's: run `python -m benchmarks pipeline --json`")
+    if args.profile and chosen not in (["pipeline"], ["hl7"]):
         sys.exit(
-            "--json and --profile are the pipeline suite's: run `python -m benchmarks pipeline`"
+            "--profile is for one suite, pipeline or hl7: `python -m benchmarks hl7 --profile OUT`"
         )
     for name in chosen:
         suites[name]()

@@ -1,13 +1,18 @@
 """HL7 v2: parse + map + Avro encode on one core vs bare ``hl7.parse`` of the same messages,
 and acknowledged messages/s over MLLP into the real broker with the ACK p50/p99: one connection,
 then 16 at once (issue 19's figure: concurrent senders must not wait behind one another), each
-message a batch of its own and then in group commits (ADR 0028), in the same run."""
+message a batch of its own, then in group commits (ADR 0028), then group commits in
+:data:`PROCESSES` listener processes sharing the port (ADR 0042), in the same run; with each
+16-sender figure the listeners' CPU per acknowledged message (``/proc``), which a loaded
+machine's rates hide."""
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import multiprocessing
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -23,6 +28,7 @@ import hl7
 from hl7.client import MLLPClient
 
 from benchmarks.harness import rate, report
+from benchmarks.profiled_worker import ProfilingExecutor, write
 from hub.connectors.hl7v2.listener import MllpListener
 from hub.connectors.hl7v2.mapping import message_events
 from hub.connectors.hl7v2.reading import parse
@@ -47,6 +53,7 @@ ACCEPTED = [
 ]
 N = 6_000
 SENDERS = 16
+PROCESSES = 2  # listener processes on one port, the last mode
 
 
 def messages() -> list[bytes]:
@@ -54,7 +61,9 @@ def messages() -> list[bytes]:
     return [samples[i % len(samples)].replace(b"MFT0", f"B{i:06d}".encode(), 1) for i in range(N)]
 
 
-def run() -> None:
+def run(profile: Path | None = None) -> None:
+    """``profile``: the group-commit listener of the 16-sender run under cProfile, its stats
+    written there (``benchmarks.profiled_worker.write``): for the shares, not the rate."""
     raws = messages()
     texts = [raw.decode("latin-1").replace("\n", "\r") for raw in raws]
     sources = load_sources()
@@ -73,10 +82,10 @@ def run() -> None:
         return len(raws)
 
     report("hl7: parse + map + Avro encode (one core)", rate(hub), "bare hl7.parse", rate(bare))
-    _over_mllp(raws, sources)
+    _over_mllp(raws, profile)
 
 
-def _over_mllp(raws: list[bytes], sources: object) -> None:
+def _over_mllp(raws: list[bytes], profile: Path | None) -> None:
     """The listener in a process of its own (as ``hub mllp`` runs), senders in this one: one
     connection, then :data:`SENDERS` connections at once, each waiting for every ACK before its
     next message, as an interface engine does. Every reply must be ``AA``.
@@ -108,51 +117,108 @@ def _over_mllp(raws: list[bytes], sources: object) -> None:
             return len(raws)
 
         parse_rate = rate(bare_parse)
-        for mode, overrides in (
-            ("one message a batch", {"mllp_group_max_events": 1}),
-            ("group commit", {}),
+        for mode, overrides, processes in (
+            ("one message a batch", {"mllp_group_max_events": 1}, 1),
+            ("group commit", {}, 1),
+            (f"group commit, {PROCESSES} processes", {"mllp_processes": PROCESSES}, PROCESSES),
         ):
-            with _listening(settings.model_copy(update=overrides)) as port:
-                _send(port, raws[:SENDERS], senders=SENDERS)  # warm: keys, broker connections
-                one = _send(port, raws[:1000])
-                many = _send(port, raws, senders=SENDERS)
-            report(f"mllp {mode}: AA/s, 1 conn", one.rate, "bare hl7.parse", parse_rate)
+            profiled = profile if mode == "group commit" else None
+            with _listening(settings.model_copy(update=overrides), profiled, processes) as at:
+                _send(at.port, raws[:SENDERS], senders=SENDERS)  # warm: keys, connections
+                one = _send(at.port, raws[:1000]) if processes == 1 else None
+                cpu = _cpu_seconds(at.pids)
+                many = _send(at.port, raws, senders=SENDERS)
+                cpu = _cpu_seconds(at.pids) - cpu
+            if one is not None:
+                report(f"mllp {mode}: AA/s, 1 conn", one.rate, "bare hl7.parse", parse_rate)
             report(f"mllp {mode}: AA/s, {SENDERS} conns", many.rate, "bare hl7.parse", parse_rate)
+            single = f"1 conn {one.p50:.1f}/{one.p99:.1f} ms, " if one is not None else ""
             print(
-                f"mllp {mode}: ACK p50/p99 1 conn {one.p50:.1f}/{one.p99:.1f} ms, "
-                f"{SENDERS} conns {many.p50:.1f}/{many.p99:.1f} ms",
+                f"mllp {mode}: ACK p50/p99 {single}"
+                f"{SENDERS} conns {many.p50:.1f}/{many.p99:.1f} ms; "
+                f"listener CPU {cpu / len(raws) * 1000:.2f} ms per AA ({SENDERS} conns)",
                 flush=True,
             )
 
 
+@dataclass(frozen=True)
+class Listening:
+    port: int
+    pids: list[int]  # the listener processes
+
+
 @contextmanager
-def _listening(settings: Settings) -> Iterator[int]:
-    """A listener process on ``settings``; its port."""
+def _listening(
+    settings: Settings, profile: Path | None = None, processes: int = 1
+) -> Iterator[Listening]:
+    """``processes`` listener processes on ``settings``, sharing one port (SO_REUSEPORT, as
+    ``HUB_MLLP_PROCESSES`` makes ``hub mllp`` bind, ADR 0042) when more than one."""
     context = multiprocessing.get_context("spawn")
     ports: multiprocessing.Queue[int] = context.Queue()
     stop = context.Event()
-    listener = context.Process(target=_listen, args=(settings, ports, stop))
-    listener.start()
+    port = _free_port() if processes > 1 else 0
+    listeners = [
+        context.Process(target=_listen, args=(settings, ports, stop, profile, port))
+        for _ in range(processes)
+    ]
+    for listener in listeners:
+        listener.start()
     try:
-        yield ports.get(timeout=60)
+        bound = {ports.get(timeout=60) for _ in listeners}
+        assert len(bound) == 1, f"the listeners are on different ports: {bound}"
+        yield Listening(bound.pop(), [listener.pid for listener in listeners if listener.pid])
     finally:
         stop.set()
-        listener.join(30)
+        for listener in listeners:
+            listener.join(30)
 
 
-def _listen(settings: Settings, ports: multiprocessing.Queue[int], stop: EventType) -> None:
-    """The listener's process: its own event loop, sink and key store, until ``stop``."""
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` so far (Linux ``/proc``; NaN elsewhere): the listeners'
+    cost per message, which a loaded machine's rates hide."""
+    total = 0.0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _listen(
+    settings: Settings,
+    ports: multiprocessing.Queue[int],
+    stop: EventType,
+    profile: Path | None = None,
+    port: int = 0,
+) -> None:
+    """The listener's process: its own event loop, sink and key store, until ``stop``; with
+    ``profile``, under cProfile (the loop's thread and each of its executor's threads)."""
+    on_loop = cProfile.Profile(time.thread_time)
+    executor = ProfilingExecutor()
 
     async def main() -> None:
+        if profile is not None:
+            asyncio.get_running_loop().set_default_executor(executor)
+            on_loop.enable()
         publisher = KafkaPublisher(settings.bootstrap_servers(), client_id="bench-mllp")
         listener = MllpListener(
             CaseEventSink(publisher, settings, open_key_store(settings)),
             load_sources(),
             "127.0.0.1",
-            0,
+            port,
             max_per_address=SENDERS + 1,
             group_window_s=settings.mllp_group_window_ms / 1000,
             group_max_events=settings.mllp_group_max_events,
+            reuse_port=settings.mllp_processes > 1,
         )
         await listener.start()
         ports.put(listener.port)
@@ -174,6 +240,10 @@ def _listen(settings: Settings, ports: multiprocessing.Queue[int], stop: EventTy
         )
 
     asyncio.run(main())
+    if profile is not None:
+        on_loop.disable()
+        write(profile, on_loop, executor.profiles)
+        print(f"mllp listener profile: {profile} (and .txt)", flush=True)
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,15 @@ class Settings(BaseSettings):
         "(ADR 0028); each is acknowledged once the whole group is in Kafka. A message that "
         "arrives when nothing is being published does not wait.",
     )
+    mllp_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="MLLP listener processes sharing HUB_MLLP_PORT (Linux SO_REUSEPORT: the "
+        "kernel spreads new connections over them), each with its own producer and key-store "
+        "connections; `hub run` starts this many `hub mllp`. Above 1, each `hub mllp` binds "
+        "with SO_REUSEPORT, so that many can share the port (ADR 0042).",
+    )
     mllp_group_max_events: int = Field(
         default=500,
         ge=1,

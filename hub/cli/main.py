@@ -304,7 +304,9 @@ def api() -> None:
 @app.command("mllp")
 def mllp() -> None:
     """Listen for HL7 v2 over MLLP (settings: HUB_MLLP_HOST, HUB_MLLP_PORT, HUB_SOURCES_DIR;
-    group commit of concurrent senders: HUB_MLLP_GROUP_WINDOW_MS, HUB_MLLP_GROUP_MAX_EVENTS)."""
+    group commit of concurrent senders: HUB_MLLP_GROUP_WINDOW_MS, HUB_MLLP_GROUP_MAX_EVENTS).
+    One process; with HUB_MLLP_PROCESSES above 1 it binds with SO_REUSEPORT so that that many
+    `hub mllp` share the port (`hub run` starts them)."""
     from hub.bootstrap import publishing
     from hub.connectors.hl7v2.listener import serve
 

@@ -1,10 +1,11 @@
 """``hub run`` / ``make run``: the whole hub on one machine, with demo data.
 
-Starts (or reuses) the local broker, creates the topics, runs the worker and the API as child
-processes, waits for ``/health``, loads the demo story and shows the alert it produced. A worker
-that exits once the hub is up (its watchdog ends it when an entry hangs, ADR 0018) is restarted
-with backoff; any other process exiting stops the rest. Ctrl-C stops every process this command
-started, and the broker too if this command started it.
+Starts (or reuses) the local broker, creates the topics, runs the worker, the API and
+``HUB_MLLP_PROCESSES`` MLLP listeners (one by default, sharing one port above that) as child
+processes, waits for ``/health``, loads the demo story and shows the alert it produced. A
+worker that exits once the hub is up (its watchdog ends it when an entry hangs, ADR 0018) is
+restarted with backoff; any other process exiting stops the rest. Ctrl-C stops every process
+this command started, and the broker too if this command started it.
 """
 
 from __future__ import annotations
@@ -155,8 +156,10 @@ def run_all(settings: Settings) -> int:
 
         worker = Restarting("worker", lambda: spawn("worker"))
         children.append(worker.process)
-        for command in ("api", "mllp"):
-            children.append(spawn(command))
+        children.append(spawn("api"))
+        # HUB_MLLP_PROCESSES listeners on one port (SO_REUSEPORT above 1, ADR 0042): each its
+        # own producer and key-store connections, the kernel spreading connections over them.
+        children.extend(spawn("mllp") for _ in range(settings.mllp_processes))
         base = f"http://{settings.api_host}:{settings.api_port}"
         say(f"waiting for {base}/health (the worker joins its consumer group) ...")
         wait_until("/health", lambda: _get(f"{base}/health")[0] == 200, 180, children[1:])
@@ -182,8 +185,11 @@ def run_all(settings: Settings) -> int:
             "see README 'Who is reading')"
         )
         say(f"API docs: {base}/docs   health: {base}/health")
+        processes = settings.mllp_processes
+        listeners = f" ({processes} listener processes)" if processes > 1 else ""
         say(
-            f"HL7 v2 over MLLP: {settings.mllp_host}:{settings.mllp_port}   Ctrl-C stops everything"
+            f"HL7 v2 over MLLP: {settings.mllp_host}:{settings.mllp_port}{listeners}   "
+            "Ctrl-C stops everything"
         )
         while all(child.poll() is None for child in children[1:]):
             time.sleep(1)

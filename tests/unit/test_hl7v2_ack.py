@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import hl7
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.connectors.hl7v2.ack import build_ack
+from hub.connectors.hl7v2.ack import HUB_APPLICATION, HUB_FACILITY, _ack_control_id, build_ack
 from hub.connectors.hl7v2.connector import acknowledgement
 from hub.connectors.hl7v2.listener import receive
-from hub.connectors.hl7v2.reading import Hl7Problem
+from hub.connectors.hl7v2.reading import Hl7Problem, Hl7ReadError, parse, value
 from hub.connectors.outcomes import Mapped, Refused
 from tests.support.golden import GOLDEN_SOURCES
 
@@ -66,6 +67,53 @@ def test_non_default_separators_are_used_in_the_ack() -> None:
 def test_a_resent_message_gets_the_same_ack_control_id() -> None:
     first, again = _ack_for("siu-s12-booked"), _ack_for("siu-s12-booked")
     assert str(first.segment("MSH")(10)) == str(again.segment("MSH")(10))
+
+
+def _created_ack(message: hl7.Message, code: str, at: datetime) -> str:
+    """The ACK as python-hl7's ``create_ack`` makes it for this one message, sent ``at``: what
+    the hub answered before it kept one template per kind of message."""
+    control_id = value(message.segment("MSH"), 10)
+    ack = message.create_ack(code, _ack_control_id(control_id, code), HUB_APPLICATION, HUB_FACILITY)
+    ack.segment("MSH").assign_field(at.strftime("%Y%m%d%H%M%S"), 7)
+    return "\r".join(text for text in map(str, ack) if text) + "\r"
+
+
+def _kinds_of_message() -> list[bytes]:
+    """Every golden message python-hl7 parses, and two more of its kind (other control ids)."""
+    found = []
+    for case in sorted(GOLDEN.glob("*.input.hl7")):
+        raw = case.read_bytes()
+        try:
+            control_id = value(parse(raw).segment("MSH"), 10)
+        except Hl7ReadError:
+            continue
+        found.append(raw)
+        for n in range(2) if control_id else ():
+            found.append(raw.replace(f"|{control_id}|".encode(), f"|T{n}{control_id}|".encode()))
+    return found
+
+
+def test_the_ack_from_a_template_is_python_hl7s_create_ack_for_every_golden_message() -> None:
+    """Every message, and others of its kind answered in between (sharing its template with
+    other control ids and times), twice over: each gets exactly create_ack's ACK of its own,
+    whatever was answered before it."""
+    at = datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC)
+    answered = 0
+    for round_ in range(2):
+        for n, raw in enumerate(_kinds_of_message()):
+            for code in ("AA", "AE", "AR"):
+                message = parse(raw)
+                when = at + timedelta(seconds=n + round_)
+                try:
+                    expected = _created_ack(message, code, when)
+                except (IndexError, KeyError, ValueError, TypeError):  # the bare ACK then
+                    assert build_ack(message, code, (), at=when).startswith(
+                        f"MSH|^~\\&|{HUB_APPLICATION}|"
+                    )
+                    continue
+                assert build_ack(message, code, (), at=when) == expected
+                answered += 1
+    assert answered > 100  # the goldens' messages, not a vacuous loop
 
 
 hl7ish = st.one_of(

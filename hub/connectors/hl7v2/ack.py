@@ -51,8 +51,60 @@ def _escape(text: str, field: str, component: str, repetition: str, escape: str,
     )
 
 
-def build_ack(message: hl7.Message | None, code: str, problems: Sequence[Hl7Problem]) -> str:
-    """The ACK for ``message`` (or, if it could not be parsed, a bare one) as text."""
+# The ACK python-hl7's ``create_ack`` builds, by what it copies from the message's MSH: its
+# separators (MSH-1, MSH-2), sending application and facility (MSH-3, MSH-4, answered to),
+# trigger event (MSH-9.2), processing id (MSH-11) and version (MSH-12); and the code. Every
+# other field of it is the hub's, save MSH-7 (the time), MSH-10 (the ACK's id) and MSA-2 (the
+# message's control id), which each message sets in a copy. One sending system's messages
+# share one template: create_ack runs once per kind instead of once per message.
+_TemplateKey = tuple[str, ...]
+_TEMPLATES: dict[_TemplateKey, hl7.Message] = {}
+_MAX_TEMPLATES: Final = 1024  # senders varying MSH-3/4 cannot grow it without bound
+
+
+def _template_key(msh: hl7.Segment, code: str) -> _TemplateKey:
+    """Exactly what create_ack reads of the message (with application and facility given)."""
+    return (
+        str(msh(1)),
+        str(msh(2)),
+        str(msh(3)),
+        str(msh(4)),
+        str(msh(9)(1)(2)),
+        str(msh(11)),
+        str(msh(12)),
+        code,
+    )
+
+
+def _from_template(message: hl7.Message, msh: hl7.Segment, code: str, stamp: str) -> list[str]:
+    """The segments of ``message.create_ack(code, ...)`` sent at ``stamp``, as text, from its
+    kind's template: the template's MSH and MSA copied (python-hl7's segments sliced), MSH-7,
+    MSH-10 and MSA-2 replaced by fields of their own — the template itself is never changed,
+    so copies on any thread share it safely. Raises as create_ack does for a degenerate MSH."""
+    key = _template_key(msh, code)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = message.create_ack(code, "", HUB_APPLICATION, HUB_FACILITY)
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = template
+    head, answer = template[0][:], template[1][:]
+    head[7] = head.create_field([stamp])
+    head[10] = head.create_field([_ack_control_id(value(msh, 10), code)])
+    answer[2] = answer.create_field([str(msh(10))])
+    return [text for text in (str(head), str(answer)) if text]
+
+
+def build_ack(
+    message: hl7.Message | None,
+    code: str,
+    problems: Sequence[Hl7Problem],
+    *,
+    at: datetime | None = None,
+) -> str:
+    """The ACK for ``message`` (or, if it could not be parsed, a bare one) as text, sent
+    ``at`` (now if not given: MSH-7)."""
+    stamp = (at or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
     lines: list[str] | None = None
     separators = DEFAULT_SEPARATORS
     if message is not None:
@@ -60,18 +112,14 @@ def build_ack(message: hl7.Message | None, code: str, problems: Sequence[Hl7Prob
             msh = message.segment("MSH")
             # MSH-1 and MSH-2 as sent, without joining the whole segment to slice them out.
             separators = (str(msh[1]) + str(msh[2]))[:5]
-            ack = message.create_ack(
-                code, _ack_control_id(value(msh, 10), code), HUB_APPLICATION, HUB_FACILITY
-            )
-            lines = [text for text in map(str, ack) if text]
+            lines = _from_template(message, msh, code, stamp)
         except (IndexError, KeyError, ValueError, TypeError):
             lines = None
     if lines is None:
         original = value(message.segment("MSH"), 10) if message is not None else ""
-        now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         separators = DEFAULT_SEPARATORS
         lines = [
-            f"MSH|^~\\&|{HUB_APPLICATION}|{HUB_FACILITY}|||{now}||ACK|"
+            f"MSH|^~\\&|{HUB_APPLICATION}|{HUB_FACILITY}|||{stamp}||ACK|"
             f"{_ack_control_id(original, code)}|P|2.4",
             "MSA|" + code + "|" + _escape(original, "|", "^", "~", "\\", "&"),
         ]

@@ -24,6 +24,13 @@ Every wait is bounded: a connection on which no complete message arrives within
 a sender that opened a block and stopped, or trickles a byte at a time, holds nothing for
 ever — and one source address holds at most ``HUB_MLLP_MAX_CONNECTIONS_PER_ADDRESS``
 connections; the ones beyond are closed at once. An interface engine reconnects to send.
+
+One listener process parses on one core (python-hl7 is pure Python). With
+``HUB_MLLP_PROCESSES`` above 1 each ``hub mllp`` binds its port with ``SO_REUSEPORT`` (Linux),
+so that many processes share it and the kernel spreads new connections over them (ADR 0042);
+``hub run`` starts that many. Each has its own producer, key-store connections and group
+commits; a connection stays with the process that accepted it, so its order is kept, and the
+per-address cap is each process's.
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ class MllpListener:
         max_per_address: int = 20,
         group_window_s: float = 0.002,
         group_max_events: int = 500,
+        reuse_port: bool = False,
     ) -> None:
         self._sink = sink
         self._group = GroupCommit(
@@ -94,6 +102,7 @@ class MllpListener:
         self._port = port
         self._idle_timeout_s = idle_timeout_s
         self._max_per_address = max_per_address
+        self._reuse_port = reuse_port
         self._open: Counter[str] = Counter()  # connections per source address
         self._server: asyncio.Server | None = None
 
@@ -109,8 +118,15 @@ class MllpListener:
         return port
 
     async def start(self) -> None:
+        # SO_REUSEPORT only when asked (HUB_MLLP_PROCESSES > 1): otherwise a second listener
+        # started by mistake on the port fails to bind instead of silently taking a share of
+        # the connections.
         self._server = await start_hl7_server(
-            self._serve, self._host, self._port, limit=MAX_MESSAGE_BYTES
+            self._serve,
+            self._host,
+            self._port,
+            limit=MAX_MESSAGE_BYTES,
+            reuse_port=self._reuse_port or None,
         )
         log.info("MLLP listening on %s:%d", self._host, self.port)
 
@@ -177,10 +193,9 @@ class MllpListener:
         try:
             while True:
                 try:
-                    raw: bytes = await asyncio.wait_for(
-                        reader.readblock(),  # type: ignore[attr-defined]
-                        self._idle_timeout_s,
-                    )
+                    # A deadline on this task, not wait_for's task per message.
+                    async with asyncio.timeout(self._idle_timeout_s):
+                        raw: bytes = await reader.readblock()  # type: ignore[attr-defined]
                 except TimeoutError:
                     log.info(
                         "closing MLLP connection from %s: no message for %s s",
@@ -228,15 +243,21 @@ def serve(settings: Settings, sink: CaseEventSink) -> None:
             max_per_address=settings.mllp_max_connections_per_address,
             group_window_s=settings.mllp_group_window_ms / 1000,
             group_max_events=settings.mllp_group_max_events,
+            reuse_port=settings.mllp_processes > 1,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await listener.start()
+        shared = (
+            f", one of {settings.mllp_processes} processes on the port"
+            if settings.mllp_processes > 1
+            else ""
+        )
         print(
             f"MLLP listening on {settings.mllp_host}:{listener.port} "
-            f"({len(sources)} sending facilities configured)",
+            f"({len(sources)} sending facilities configured{shared})",
             flush=True,
         )
         try:
