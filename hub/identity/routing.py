@@ -46,7 +46,7 @@ def may_rekey_others(event_type: bytes | None) -> bool:
 
 
 class Forwardable(Protocol):
-    """An entry the person index applied (``hub.projections.runner.Applied``): the entry, its
+    """An entry the person index applied (``hub.projections.ports.Applied``): the entry, its
     Kafka key as it arrived, and its bytes as they arrived."""
 
     @property

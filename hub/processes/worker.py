@@ -34,6 +34,7 @@ from hub.identity.routing import FamilyRouter, may_rekey_others
 from hub.ingest.records import disclosure_log
 from hub.kafka.admin import ensure_topics
 from hub.kafka.publisher import KafkaPublisher, PublishError
+from hub.projections.ports import LogMessage
 from hub.projections.registry import (
     PROJECTIONS,
     ProjectionSpec,
@@ -41,7 +42,7 @@ from hub.projections.registry import (
     runner_applies,
 )
 from hub.projections.resume import rewinds, stored_positions, stored_projections
-from hub.projections.runner import LogMessage, ProjectionRunner
+from hub.projections.runner import ProjectionRunner
 from hub.projections.watchdog import Watchdog
 from hub.settings import Settings
 from hub.subscriptions.delivery import make_deliverer

@@ -69,7 +69,7 @@ class PartsApply(BatchApply[R], Protocol[R]):
 
 
 class ApplyOne(Protocol[R_contra]):
-    """The one-entry apply every projection step has (``hub.projections.runner.Projection``)."""
+    """The one-entry apply every projection step has (``hub.projections.ports.Projection``)."""
 
     def __call__(
         self,

@@ -46,7 +46,7 @@ from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_meta
 from hub.outcomes import fold as outcomes_fold
 from hub.outcomes.store import LIVE as OUTCOME_TABLES
 from hub.outcomes.store import OutcomesStore, outcome_tables
-from hub.projections.runner import Projection, Step
+from hub.projections.ports import Projection, Step
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
 from hub.sharing.store import (

@@ -24,7 +24,8 @@ from hub.kafka.codec import DecodeError
 from hub.kafka.publisher import PublishError
 from hub.processes.worker import Received, by_partition
 from hub.projections.batch import BatchEntry, PoisonEntriesError
-from hub.projections.runner import Applied, LogMessage, ProjectionRunner
+from hub.projections.ports import Applied, LogMessage
+from hub.projections.runner import ProjectionRunner
 from hub.quarantine import QuarantineRecord
 
 TOPIC = "families"
