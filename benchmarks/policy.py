@@ -45,7 +45,7 @@ from hub.services.alert_release import alert_out, gate_alerts
 from hub.services.release import ReleaseGate
 from hub.sharing.agreement import load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
-from hub.sharing.gate import Item, Plan, Release, Shape, plan, release
+from hub.sharing.gate import Item, Plan, Shape, plan, release
 from hub.sharing.policy import Recipient, Request, Subject, decide
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
@@ -75,31 +75,9 @@ RECIPIENTS = [
 
 @dataclass(frozen=True)
 class _DecidingAnew(ReleaseGate):
-    """The gate as it was before ADR 0029: the cached facts, every item decided and the
-    disclosure validated at each release (no memo)."""
-
-    def release(
-        self,
-        reader: Recipient,
-        subject: Subject,
-        items: Sequence[Item[T]],
-        *,
-        channel: Channel,
-        purpose: Purpose,
-        reference: str,
-        also: Iterable[str] = (),
-    ) -> Release[T]:
-        return release(
-            self.agreement,
-            self.sharing.current_facts(subject, also=also),
-            recipient=reader,
-            purpose=purpose,
-            subject=subject,
-            at=self.clock(),
-            items=items,
-            channel=channel,
-            reference=reference,
-        )
+    """The gate as it was before ADR 0029: the cached facts, every item decided at each
+    release (no memo). ``ReleaseGate.release`` and the alert gate both decide through
+    :meth:`plan`, so overriding it alone decides anew on every path."""
 
     def plan(
         self,
