@@ -40,8 +40,9 @@ from hub.erasure.sealing import LogEntry
 from hub.erasure.wal import ForgetWal
 from hub.errorqueue.fold import PROJECTION as ERROR_QUEUE
 from hub.errorqueue.fold import Refusal
-from hub.errorqueue.store import DEAD_LETTER_PROJECTION, QuarantineStore
-from hub.errorqueue.store import FOLDED as QUEUE_TABLES
+from hub.errorqueue.store import QuarantineStore
+from hub.errorqueue.tables import DEAD_LETTER_PROJECTION
+from hub.errorqueue.tables import FOLDED as QUEUE_TABLES
 from hub.identity.store import IDENTITY_PROJECTION, IdentityStore, identity_metadata
 from hub.outcomes import fold as outcomes_fold
 from hub.outcomes.store import LIVE as OUTCOME_TABLES

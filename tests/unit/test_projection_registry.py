@@ -13,7 +13,7 @@ import pytest
 from hub.alerts.fold import PROJECTION as ALERTS
 from hub.bootstrap import build_projection_stores
 from hub.errorqueue.fold import PROJECTION as ERROR_QUEUE
-from hub.errorqueue.store import DEAD_LETTER_PROJECTION
+from hub.errorqueue.tables import DEAD_LETTER_PROJECTION
 from hub.http.metrics import lags, watched
 from hub.identity.store import IDENTITY_PROJECTION
 from hub.outcomes.fold import PROJECTION as OUTCOMES
