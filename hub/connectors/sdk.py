@@ -199,6 +199,13 @@ class Connector(ABC, Generic[ConfigT]):
         code (:mod:`hub.connectors.tabular`) overrides this instead."""
         return self.read(stream, name)
 
+    def read_kept(self, stream: BinaryIO, name: str, config: ConfigT) -> Iterator[Record]:
+        """Records of an input the hub kept (a refused CSV row under its header, for the error
+        queue to map again): :meth:`read_with`, but the text is UTF-8 whatever the file's own
+        encoding was, as :func:`read_csv` keeps every row's raw line. A connector whose
+        encoding is configuration (:mod:`hub.connectors.tabular`) overrides this to read it so."""
+        return self.read_with(stream, name, config)
+
     @abstractmethod
     def map(self, record: Record, config: ConfigT, recorded_at: datetime) -> list[CaseEvent]:
         """The case-events one record means; raise :class:`RecordError` naming each bad field.
@@ -229,8 +236,11 @@ def read_csv(
     """Stream a CSV file with a header row, one :class:`Record` per row, in constant memory.
 
     Each record keeps the exact raw line(s) it came from (quoted fields may span lines), so a
-    refused row is quarantined as it was sent. A row's key is its ``key_columns`` values; a row
-    without them is keyed by its line (and is refused by the mapping anyway).
+    refused row is quarantined as it was sent, in UTF-8 whatever ``encoding`` the file was in
+    (its text unchanged; the cursor's digest reads the same bytes for either encoding of a
+    file, and :meth:`Connector.read_kept` reads them back so). A row's key is its
+    ``key_columns`` values; a row without them is keyed by its line (and is refused by the
+    mapping anyway).
     """
     text = io.TextIOWrapper(stream, encoding=encoding, newline="")
     try:

@@ -309,7 +309,7 @@ def _row_records(
     csv.writer(header, lineterminator="\r\n").writerow(columns)
     stream = io.BytesIO(header.getvalue().encode() + raw)
     try:
-        records = list(connector.read_with(stream, f"replay-{item.item_id}.csv", config))
+        records = list(connector.read_kept(stream, f"replay-{item.item_id}.csv", config))
     except InputError as error:
         return str(error)
     if len(records) != 1:

@@ -20,6 +20,7 @@ from hub.connectors.outcomes import Mapped, Refused, translate
 from hub.connectors.runtime import DUPLICATE_KEY, refusal_record
 from hub.connectors.sdk import ConnectorConfig
 from hub.connectors.tabular.connector import TabularConnector
+from hub.connectors.tabular.mapping import TabularConfig
 from hub.errorqueue.fold import Channel, Item, Refusal, fold
 from hub.events import utc_now
 from hub.services.quarantine_replay import ExtractMapping, Mappers, map_again
@@ -158,3 +159,53 @@ def test_a_row_refused_for_a_key_its_run_had_twice_is_not_replayed_over_the_othe
 
     refused_otherwise = replace(item, errors=())  # refused for something else: maps as before
     assert isinstance(map_again(given, sources, refused_otherwise, kept.raw), Mapped)
+
+
+def test_a_row_of_a_file_not_in_utf8_maps_again_as_it_would_have_arrived(hub: Hub) -> None:
+    """A council's extract in Windows-1252, a column named with an en dash and a child's id
+    with a circumflex: the row is kept in UTF-8 (as every refused row is), so it is read again
+    so, not in the file's encoding, and maps to the events and the digest it would have had."""
+    column = "Rhif y plentyn \N{EN DASH} Child ID"
+
+    def in_cp1252(toml: str) -> TabularConfig:
+        toml = toml.replace("Child ID", column).replace("[input]", '[input]\nencoding = "cp1252"')
+        return CONNECTOR.config(tomllib.loads(toml))
+
+    lacking = in_cp1252(EXAMPLE.read_text("utf-8").replace('V2 = "V2"', ""))
+    fixed = in_cp1252(EXAMPLE.read_text("utf-8"))
+    extract = EXTRACT.replace(b"Child ID", column.encode("cp1252"))
+    extract = extract.replace(b"NP-1002", "NP-1002-Siân".encode("cp1252"))
+    _, mappers = error_queue(hub)
+    sources = mappers.sources()
+    [refusal] = [
+        o
+        for o in translate(
+            CONNECTOR,
+            lacking,
+            CONNECTOR.read_with(io.BytesIO(extract), "lac.csv", lacking),
+            utc_now(),
+        )
+        if isinstance(o, Refused)
+    ]
+    kept = refusal_record(refusal, channel="extract", system=lacking.system)
+    assert "NP-1002-Siân".encode() in kept.raw
+    item = fold(None, Refusal(record=kept, sealed=b""), None)
+    cursors = CursorStore(hub.alerts.engine)
+    cursors.create_schema()
+    cursor = "tabular:newport-lac-census"
+    cursors.finish(cursor, cursors.start(cursor, "lac.csv"), records=2, published=1)
+    given = replace(mappers, extract=ExtractMapping(CONNECTOR, fixed, cursor, cursors))
+
+    now_maps = map_again(given, sources, item, kept.raw)
+
+    assert isinstance(now_maps, Mapped), now_maps
+    [right] = [
+        o
+        for o in translate(
+            CONNECTOR, fixed, CONNECTOR.read_with(io.BytesIO(extract), "lac.csv", fixed), utc_now()
+        )
+        if isinstance(o, Mapped) and o.record.key == now_maps.record.key
+    ]
+    assert now_maps.record.key.startswith("NP-1002-Siân")
+    assert [e.event_id for e in now_maps.events] == [e.event_id for e in right.events]
+    assert now_maps.record.digest() == right.record.digest()

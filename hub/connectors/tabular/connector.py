@@ -71,6 +71,12 @@ class TabularConnector(Connector[TabularConfig]):
     def read_with(self, stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
         return read_table(stream, name, config)
 
+    def read_kept(self, stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
+        """A kept row is UTF-8 (:func:`hub.connectors.sdk.read_csv`), whatever encoding the
+        mapping reads its files in: read under that mapping as it would be in UTF-8."""
+        utf8 = config.input.model_copy(update={"encoding": "utf-8"})
+        return read_table(stream, name, config.model_copy(update={"input": utf8}))
+
     def map(self, record: Record, config: TabularConfig, recorded_at: datetime) -> list[CaseEvent]:
         cells = Fields(record)
         subject = _subject(cells, config)
