@@ -3,8 +3,12 @@ and acknowledged messages/s over MLLP into the real broker with the ACK p50/p99:
 then 16 at once (issue 19's figure: concurrent senders must not wait behind one another), each
 message a batch of its own, then in group commits (ADR 0028), then group commits in
 :data:`PROCESSES` listener processes sharing the port (ADR 0042), in the same run; with each
-16-sender figure the listeners' CPU per acknowledged message (``/proc``), which a loaded
-machine's rates hide."""
+16-sender figure the CPU per acknowledged message (``/proc``) of the listeners, the broker, the
+load generator and the rest of the machine, and the cores each used meanwhile: a loaded
+machine's rates hide the first, and the others say whether the listener is what was measured
+(ADR 0046). The senders are :mod:`benchmarks.mllp_senders`' (processes of their own, blocks
+framed before the clock starts); the threads of one process with python-hl7's client, the
+generator before ADR 0046, run once beside them."""
 
 from __future__ import annotations
 
@@ -85,13 +89,14 @@ def run(profile: Path | None = None) -> None:
 
 
 def _over_mllp(raws: list[bytes], profile: Path | None) -> None:
-    """The listener in a process of its own (as ``hub mllp`` runs), senders in this one: one
-    connection, then :data:`SENDERS` connections at once, each waiting for every ACK before its
-    next message, as an interface engine does. Every reply must be ``AA``.
+    """The listener in a process of its own (as ``hub mllp`` runs), senders in processes of
+    their own: one connection, then :data:`SENDERS` connections at once, each waiting for every
+    ACK before its next message, as an interface engine does. Every reply must be ``AA``.
 
-    Twice, in the same run: publishing each message as a batch of its own (group commit off:
-    ``HUB_MLLP_GROUP_MAX_EVENTS=1``, what the listener did before ADR 0028), then with the
-    default group commit."""
+    In the same run: publishing each message as a batch of its own (group commit off:
+    ``HUB_MLLP_GROUP_MAX_EVENTS=1``, what the listener did before ADR 0028); the default group
+    commit with the threads' generator, then with the processes' one; group commit in
+    :data:`PROCESSES` listener processes."""
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
