@@ -245,7 +245,7 @@ class IndexOverlay:
 
     def links(self, keys: Iterable[str]) -> dict[str, str]:
         """The person of each of ``keys`` that has one, and every other key linked to those
-        persons (what matching and a merge read)."""
+        persons (what a merge reads: it moves all of them)."""
         wanted = list(keys)
         self._load_keys(wanted)
         found = {key: person for key in wanted if (person := self._person[key]) is not None}
