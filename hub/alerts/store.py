@@ -49,12 +49,9 @@ from hub.alerts.tables import AlertTables, alert_metadata, alert_tables
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent
 from hub.practitioners import PractitionerRef
+from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
-    AfterPart,
     BatchEntry,
-    apply_one,
-    apply_parts_folded,
-    next_offset,
     positions,
 )
 from hub.storage.schema import create_tables, require_current
@@ -71,7 +68,7 @@ class AlertView:
     person: Person
 
 
-class MissedAppointmentStore:
+class MissedAppointmentStore(FoldedStore[LogEntry]):
     """The projection's tables, written only through :meth:`apply`."""
 
     def __init__(
@@ -87,15 +84,10 @@ class MissedAppointmentStore:
         the live one unless ``hub replay`` builds another (ADR 0015). ``change_feed``: append
         alert changes to :mod:`hub.alerts.changes`; never for a rebuilt generation, which
         re-derives state without re-announcing it."""
-        self._engine = engine
+        super().__init__(engine, projection)
         self._rules = rules or Rules()
         self._t = tables
-        self._projection = projection
         self._change_feed = change_feed and tables is LIVE
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
 
     def create_schema(self) -> None:
         """This generation's tables, the change feed and the log positions: named here, so
@@ -103,54 +95,12 @@ class MissedAppointmentStore:
         create_tables(self._engine, positions, feed, *self._t)
         require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
-    def next_offset(self, topic: str, partition: int) -> int | None:
-        with self._engine.connect() as connection:
-            return next_offset(connection, self._projection, topic, partition)
-
-    def apply(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        event: LogEntry | None,
-        key: bytes | None = None,
-    ) -> bool:
-        """Apply one log entry (``None``: dead-lettered or erased, only the position moves).
-
-        ``key`` is the entry's Kafka key on the family topic, the family id (ADR 0010); without
-        one (a direct call) the event's subject stands alone. False when already applied. A
-        refused entry raises ``ValueError`` with the fold's reason, as it always did.
-        """
-        one: BatchEntry[LogEntry] = BatchEntry(offset, event, key)
-        return apply_one(self.apply_batch, topic, partition, one)
-
-    def apply_batch(
-        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
-    ) -> int:
-        """Apply one partition's entries, in offset order, in one transaction with the position
-        (the module's docstring); how many were applied (not skipped)."""
-
-        return self.apply_parts(topic, [(partition, entries)])
-
-    def apply_parts(
-        self,
-        topic: str,
-        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
-        after_part: AfterPart | None = None,
-        /,
-    ) -> int:
-        """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position, folded in one pass (:func:`hub.storage.positions.apply_parts_folded`):
-        the worker's batch of the family topic costs one transaction here and one load of its
-        families' state, not one per partition."""
-
-        def write(
-            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
-        ) -> dict[int, str]:
-            batch = _Batch(connection, self._t, self._rules, self._change_feed)
-            return batch.run(fresh, topic=topic)
-
-        return apply_parts_folded(self._engine, self._projection, topic, parts, write, after_part)
+    def fold_batch(
+        self, connection: Connection, topic: str, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
+    ) -> dict[int, str]:
+        """The batch's families' state loaded at once, folded in order, written at the end
+        (:class:`_Batch`)."""
+        return _Batch(connection, self._t, self._rules, self._change_feed).run(fresh, topic=topic)
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -86,9 +86,9 @@ class OutcomesStore(FoldedStore[LogEntry]):
         require_current(self.engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
     def fold_batch(
-        self, connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]
+        self, connection: Connection, topic: str, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
     ) -> dict[int, str]:
-        return _fold_batch(connection, self._t, fresh)
+        return _fold_batch(connection, self._t, [item for _, item in fresh])
 
     def records(self) -> list[PersonOutcomes]:
         """Every person's record (the report counts from all of them)."""

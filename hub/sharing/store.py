@@ -50,12 +50,11 @@ from hub.sharing.facts import (
 from hub.sharing.facts_cache import DateReader, FactsCache
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
+from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
-    AfterPart,
     BatchEntry,
     apply_batch_at_position,
     apply_one,
-    apply_parts_folded,
     chunks,
     next_offset,
     positions,
@@ -107,19 +106,16 @@ _WITHDRAWAL = TypeAdapter(Withdrawal)
 _OVERRIDE = TypeAdapter(Override)
 
 
-class SharingStore:
-    """Consent and override facts per subject, and the disclosure log."""
+class SharingStore(FoldedStore[LogEntry]):
+    """Consent and override facts per subject, and the disclosure log (whose position is
+    :class:`DisclosureLog`'s)."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        super().__init__(engine, SHARING_PROJECTION)
         dated = select(written_table.c.stamp).where(written_table.c.name == _WRITTEN)
         self._cache = FactsCache(
             DateReader(engine, dated), lambda subject, also: _load_facts(engine, subject, also)
         )
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
 
     def create_schema(self) -> None:
         """The facts, the disclosure log and the log positions, named here (whatever else the
@@ -132,73 +128,34 @@ class SharingStore:
         except IntegrityError:
             pass  # another process starting at the same time made the row
 
-    def next_offset(self, topic: str, partition: int) -> int | None:
-        """The sharing facts' position (the disclosure log's is :class:`DisclosureLog`'s)."""
-        with self._engine.connect() as connection:
-            return next_offset(connection, SHARING_PROJECTION, topic, partition)
-
-    def apply(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        event: LogEntry | None,
-        key: bytes | None = None,
-    ) -> bool:
-        """Fold sharing events; on an erasure, delete the subject's facts.
+    def fold_batch(
+        self, connection: Connection, topic: str, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
+    ) -> dict[int, str]:
+        """Fold sharing events; on an erasure, delete the subject's facts. Each sharing event
+        reads and writes its subject's facts in turn (they are few); a refused one is collected
+        and the batch refused with all of them. A batch that changed facts moves the counter
+        that dates them, once, last.
 
         The disclosure log is kept after an erasure, without the person: it is the controllers'
         accountability record (who was shown which categories, when, on which basis), so each
         row about the subjects is kept under the erasure's id (ADR 0020).
         """
-        one: BatchEntry[LogEntry] = BatchEntry(offset, event, key)
-        return apply_one(self.apply_batch, topic, partition, one)
-
-    def apply_batch(
-        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
-    ) -> int:
-        """Apply one partition's entries in one transaction with the position; how many were
-        applied (not skipped). Each sharing event reads and writes its subject's facts in turn
-        (they are few); a refused one is collected and the batch refused with all of them. A
-        batch that changed facts moves the counter that dates them, once, last."""
-
-        return self.apply_parts(topic, [(partition, entries)])
-
-    def apply_parts(
-        self,
-        topic: str,
-        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
-        after_part: AfterPart | None = None,
-        /,
-    ) -> int:
-        """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position, in one pass (:func:`hub.storage.positions.apply_parts_folded`): the worker's
-        batch of the family topic costs one transaction here and one move of the facts'
-        counter, not one of each per partition."""
-
-        def write(
-            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
-        ) -> dict[int, str]:
-            refused: dict[int, str] = {}  # by index in fresh
-            changed = False
-            for index, (_, item) in enumerate(fresh):
-                try:
-                    if isinstance(item.entry, Erasure):
-                        _eraser(item.entry)(connection)
-                        changed = True
-                    elif item.entry is not None and isinstance(
-                        item.entry.payload, SHARING_PAYLOADS
-                    ):
-                        changed |= _folder(item.entry)(connection)  # refuses before it writes
-                except ValueError as error:
-                    refused[index] = str(error)
-            if refused:
-                return refused  # refused in the transaction: it rolls back
-            if changed:
-                _move_written(connection)
-            return {}
-
-        return apply_parts_folded(self._engine, SHARING_PROJECTION, topic, parts, write, after_part)
+        refused: dict[int, str] = {}  # by index in fresh
+        changed = False
+        for index, (_, item) in enumerate(fresh):
+            try:
+                if isinstance(item.entry, Erasure):
+                    _eraser(item.entry)(connection)
+                    changed = True
+                elif item.entry is not None and isinstance(item.entry.payload, SHARING_PAYLOADS):
+                    changed |= _folder(item.entry)(connection)  # refuses before it writes
+            except ValueError as error:
+                refused[index] = str(error)
+        if refused:
+            return refused  # refused in the transaction: it rolls back
+        if changed:
+            _move_written(connection)
+        return {}
 
     def record_now(self, event: CaseEvent) -> None:
         """Fold a sharing event the broker has just acknowledged (other events are ignored).

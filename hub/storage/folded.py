@@ -1,11 +1,11 @@
 """What every store of the family topic does alike: its log position and its batches.
 
-The team, outcomes and error-queue stores (and the alerts', whose fold needs a little more) are
-written only through ``apply_parts``: a batch of one or several partitions' entries in one
-transaction with every position, folded in one pass (:func:`apply_parts_folded`, ADR 0039).
-``apply_batch`` is one partition's part of it and ``apply`` a batch of one. Those three and the
-position read were the same lines in each store; a store now says only how it folds a batch
-(:meth:`FoldedStore.fold_batch`) and keeps its tables and reads.
+The alerts, team, outcomes and sharing-facts stores are written only through ``apply_parts``:
+a batch of one or several partitions' entries in one transaction with every position, folded
+in one pass (:func:`apply_parts_folded`, ADR 0039). ``apply_batch`` is one partition's part of
+it and ``apply`` a batch of one. Those three and the position read were the same lines in each
+store; a store now says only how it folds a batch (:meth:`FoldedStore.fold_batch`) and keeps
+its tables and reads.
 """
 
 from __future__ import annotations
@@ -81,12 +81,14 @@ class FoldedStore(ABC, Generic[R]):
         def write(
             connection: Connection, fresh: Sequence[tuple[int, BatchEntry[R]]]
         ) -> dict[int, str]:
-            return self.fold_batch(connection, [item for _, item in fresh])
+            return self.fold_batch(connection, topic, fresh)
 
         return apply_parts_folded(self._engine, self._projection, topic, parts, write, after_part)
 
     @abstractmethod
-    def fold_batch(self, connection: Connection, fresh: Sequence[BatchEntry[R]]) -> dict[int, str]:
-        """Fold the entries not yet applied, in order, and write what changed on
-        ``connection`` (the batch's transaction); what the fold refused, by index in
+    def fold_batch(
+        self, connection: Connection, topic: str, fresh: Sequence[tuple[int, BatchEntry[R]]]
+    ) -> dict[int, str]:
+        """Fold the entries not yet applied (each with its partition), in order, and write what
+        changed on ``connection`` (the batch's transaction); what the fold refused, by index in
         ``fresh`` — and then nothing written, for the caller to refuse the batch."""

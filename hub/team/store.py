@@ -112,9 +112,9 @@ class TeamStore(FoldedStore[LogEntry]):
         require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
     def fold_batch(
-        self, connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]
+        self, connection: Connection, topic: str, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
     ) -> dict[int, str]:
-        return _fold_batch(connection, self._t, fresh)
+        return _fold_batch(connection, self._t, [item for _, item in fresh])
 
     # -- reads -----------------------------------------------------------------------------
 
