@@ -3,8 +3,12 @@ and acknowledged messages/s over MLLP into the real broker with the ACK p50/p99:
 then 16 at once (issue 19's figure: concurrent senders must not wait behind one another), each
 message a batch of its own, then in group commits (ADR 0028), then group commits in
 :data:`PROCESSES` listener processes sharing the port (ADR 0042), in the same run; with each
-16-sender figure the listeners' CPU per acknowledged message (``/proc``), which a loaded
-machine's rates hide."""
+16-sender figure the CPU per acknowledged message (``/proc``) of the listeners, the broker, the
+load generator and the rest of the machine, and the cores each used meanwhile: a loaded
+machine's rates hide the first, and the others say whether the listener is what was measured
+(ADR 0046). The senders are :mod:`benchmarks.mllp_senders`' (processes of their own, blocks
+framed before the clock starts); the threads of one process with python-hl7's client, the
+generator before ADR 0046, run once beside them."""
 
 from __future__ import annotations
 
@@ -18,16 +22,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import hl7
-from hl7.client import MLLPClient
 
 from benchmarks.harness import rate, report
+from benchmarks.mllp_senders import Watch, send_framed, send_threads
 from benchmarks.profiled_worker import ProfilingExecutor, write
 from hub.connectors.hl7v2.listener import MllpListener
 from hub.connectors.hl7v2.mapping import message_events
@@ -86,19 +89,22 @@ def run(profile: Path | None = None) -> None:
 
 
 def _over_mllp(raws: list[bytes], profile: Path | None) -> None:
-    """The listener in a process of its own (as ``hub mllp`` runs), senders in this one: one
-    connection, then :data:`SENDERS` connections at once, each waiting for every ACK before its
-    next message, as an interface engine does. Every reply must be ``AA``.
+    """The listener in a process of its own (as ``hub mllp`` runs), senders in processes of
+    their own: one connection, then :data:`SENDERS` connections at once, each waiting for every
+    ACK before its next message, as an interface engine does. Every reply must be ``AA``.
 
-    Twice, in the same run: publishing each message as a batch of its own (group commit off:
-    ``HUB_MLLP_GROUP_MAX_EVENTS=1``, what the listener did before ADR 0028), then with the
-    default group commit."""
+    In the same run: publishing each message as a batch of its own (group commit off:
+    ``HUB_MLLP_GROUP_MAX_EVENTS=1``, what the listener did before ADR 0028); the default group
+    commit with the threads' generator, then with the processes' one; group commit in
+    :data:`PROCESSES` listener processes."""
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        broker_pid = None  # a broker of our own: its CPU is reported too
         if not servers:
             broker = stack.enter_context(temporary_broker(default_state_dir(), work / "kafka"))
             servers = broker.bootstrap_servers
+            broker_pid = broker.pid
         suffix = uuid.uuid4().hex[:8]
         settings = Settings.model_validate(
             {
@@ -117,28 +123,75 @@ def _over_mllp(raws: list[bytes], profile: Path | None) -> None:
             return len(raws)
 
         parse_rate = rate(bare_parse)
-        for mode, overrides, processes in (
-            ("one message a batch", {"mllp_group_max_events": 1}, 1),
-            ("group commit", {}, 1),
-            (f"group commit, {PROCESSES} processes", {"mllp_processes": PROCESSES}, PROCESSES),
+        for mode, overrides, processes, generator in (
+            ("one message a batch", {"mllp_group_max_events": 1}, 1, send_framed),
+            ("group commit, threads' generator", {}, 1, send_threads),
+            ("group commit", {}, 1, send_framed),
+            (
+                f"group commit, {PROCESSES} processes",
+                {"mllp_processes": PROCESSES},
+                PROCESSES,
+                send_framed,
+            ),
         ):
             profiled = profile if mode == "group commit" else None
             with _listening(settings.model_copy(update=overrides), profiled, processes) as at:
-                _send(at.port, raws[:SENDERS], senders=SENDERS)  # warm: keys, connections
-                one = _send(at.port, raws[:1000]) if processes == 1 else None
-                cpu = _cpu_seconds(at.pids)
-                many = _send(at.port, raws, senders=SENDERS)
-                cpu = _cpu_seconds(at.pids) - cpu
+                send_framed(at.port, raws[:SENDERS], senders=SENDERS)  # warm: keys, connections
+                one = (
+                    send_framed(at.port, raws[:1000], senders=1)
+                    if generator is send_framed and processes == 1
+                    else None
+                )
+                watch = Watch(at.pids + ([broker_pid] if broker_pid else []))
+                many = generator(at.port, raws, senders=SENDERS, watch=watch)
+                cpu, busy = watch.cpu_s, watch.busy_s
             if one is not None:
                 report(f"mllp {mode}: AA/s, 1 conn", one.rate, "bare hl7.parse", parse_rate)
             report(f"mllp {mode}: AA/s, {SENDERS} conns", many.rate, "bare hl7.parse", parse_rate)
             single = f"1 conn {one.p50:.1f}/{one.p99:.1f} ms, " if one is not None else ""
             print(
                 f"mllp {mode}: ACK p50/p99 {single}"
-                f"{SENDERS} conns {many.p50:.1f}/{many.p99:.1f} ms; "
-                f"listener CPU {cpu / len(raws) * 1000:.2f} ms per AA ({SENDERS} conns)",
+                f"{SENDERS} conns {many.p50:.1f}/{many.p99:.1f} ms",
                 flush=True,
             )
+            print(
+                _cpu_line(
+                    mode,
+                    len(raws) / many.rate,
+                    len(raws),
+                    cpu[:processes],
+                    cpu[processes:],
+                    many.cpu_s,
+                    busy,
+                ),
+                flush=True,
+            )
+
+
+def _cpu_line(
+    mode: str,
+    elapsed: float,
+    messages: int,
+    listeners: list[float],
+    broker: list[float],
+    generator: float,
+    busy: float,
+) -> str:
+    """CPU per acknowledged message, and cores in use while the senders ran, of the
+    listeners, the broker, the generator and the rest of the machine (other work)."""
+    listener = sum(listeners)
+    rest = busy - listener - sum(broker) - generator
+    parts = [
+        ("listener", listener),
+        ("broker", sum(broker)),
+        ("generator", generator),
+        ("rest of the machine", rest),
+    ]
+    return f"mllp {mode}: CPU per AA, ms (cores in use) " + ", ".join(
+        f"{name} {seconds / messages * 1000:.2f} ({seconds / elapsed:.2f})"
+        for name, seconds in parts
+        if not (name == "broker" and not broker)
+    )
 
 
 @dataclass(frozen=True)
@@ -178,19 +231,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of ``pids`` so far (Linux ``/proc``; NaN elsewhere): the listeners'
-    cost per message, which a loaded machine's rates hide."""
-    total = 0.0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def _listen(
@@ -244,37 +284,3 @@ def _listen(
         on_loop.disable()
         write(profile, on_loop, executor.profiles)
         print(f"mllp listener profile: {profile} (and .txt)", flush=True)
-
-
-@dataclass(frozen=True)
-class Sent:
-    rate: float  # acknowledged messages per second
-    p50: float  # ACK latency, milliseconds
-    p99: float
-
-
-def _send(port: int, raws: list[bytes], *, senders: int = 1) -> Sent:
-    """Send ``raws`` over ``senders`` connections at once (each its share, in order)."""
-    latencies: list[list[float]] = [[] for _ in range(senders)]
-
-    def sender(n: int) -> None:
-        with MLLPClient("127.0.0.1", port) as client:
-            for raw in raws[n::senders]:
-                sent = time.perf_counter()
-                reply = client.send_message(raw)
-                latencies[n].append(time.perf_counter() - sent)
-                text = reply.decode("latin-1") if isinstance(reply, bytes) else reply
-                code = str(hl7.parse(text).segment("MSA")(1))
-                if code != "AA":
-                    raise RuntimeError(f"the listener answered {code}: {text}")
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(senders) as pool:
-        list(pool.map(sender, range(senders)))
-    elapsed = time.perf_counter() - start
-    every = sorted(latency for own in latencies for latency in own)
-
-    def at(share: float) -> float:
-        return every[min(len(every) - 1, int(len(every) * share))] * 1000
-
-    return Sent(len(raws) / elapsed, at(0.50), at(0.99))

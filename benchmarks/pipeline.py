@@ -21,6 +21,11 @@ pipeline
     person index forwarding to the family topic, then alerts, team, sharing facts, the key
     store), from its first applied entry until every projection's stored position
     (``positions_of``) is at the end of its topic;
+the same stages in a confluent-kafka loop
+    the worker's two stages, the same runners, fed by a confluent-kafka group loop instead of
+    Faust (``benchmarks/kafka_loop_worker.py``, ADR 0005's proposal), on a copy of the store
+    taken before the worker ran and a family topic of its own: what the runtime change would
+    buy, measured beside the worker it would replace;
 replay
     ``hub replay`` of the missed-appointment alerts from the family topic the worker wrote,
     rebuild and swap, once (it is long).
@@ -41,7 +46,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,7 +56,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -98,12 +105,16 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+HUB_WORKER: Final = ("-m", "hub", "worker")
+# ADR 0005's proposal, measured: the same two stages fed by a confluent-kafka group loop.
+KAFKA_LOOP: Final = ("-m", "benchmarks.kafka_loop_worker")
 NAMES: Final = {
     "decode": "decode: key store + AES-GCM + codec",
     "confluent_noop": "confluent-kafka group loop, ack only",
     "faust_noop": "Faust agent, ack only",
     "faust_batch_noop": "Faust agent, take_events(), ack only",
     "pipeline": "live worker, every projection",
+    "kafka_loop_pipeline": "stages in a confluent-kafka loop",
     "replay": "hub replay alerts, rebuild + swap",
 }
 
@@ -158,12 +169,19 @@ def measure(settings: Settings, events: int, work: Path, profile: Path | None) -
     # A few thousand entries are read in milliseconds, so B is the noisiest figure: best of five.
     bare = best(lambda: read_log(settings, topic, events), repeats=5)
     opener = CaseEventLog(open_key_store(settings), topic, settings.schema_registry_url)
+    # The store as the worker finds it (the subjects' keys, nothing applied), for the same
+    # stages under the other runtime: the case-events are read again into a family topic of
+    # their own.
+    before = copy_store(settings.state_dir, work / f"{settings.state_dir.name}-before-worker")
     stages = {
         "decode": Stage(best(lambda: read_log(settings, topic, events, opener.decode))),
         "confluent_noop": confluent_noop(settings, events, timeout),
         "faust_noop": faust_noop(settings, events, work, timeout, "each"),
         "faust_batch_noop": faust_noop(settings, events, work, timeout, "batch"),
         "pipeline": live_pipeline(settings, events, work, timeout, profile),
+        "kafka_loop_pipeline": live_pipeline(
+            loop_settings(settings, before), events, work, timeout, None, KAFKA_LOOP
+        ),
         "replay": rebuild(settings, events, timeout),
     }
     figures: dict[str, Any] = {
@@ -348,16 +366,52 @@ def faust_noop(settings: Settings, events: int, work: Path, timeout: float, mode
     return Stage(done["after_first"] / done["first_to_last_s"])
 
 
+def copy_store(state_dir: Path, to: Path) -> Path:
+    """The state directory's files copied to ``to``, each SQLite database through SQLite's
+    backup API (a copy of the file's bytes is not a copy of the database)."""
+    to.mkdir(mode=0o700)
+    for path in state_dir.iterdir():
+        if path.suffix == ".sqlite3":
+            with (
+                closing(sqlite3.connect(path)) as source,
+                closing(sqlite3.connect(to / path.name)) as copy,
+            ):
+                source.backup(copy)
+        elif path.is_file():
+            shutil.copy2(path, to / path.name)
+    return to
+
+
+def loop_settings(settings: Settings, state_dir: Path) -> Settings:
+    """``settings`` for the stages under the confluent-kafka loop: the store copied before the
+    worker ran, a family topic and consumer groups of their own, the same case-events."""
+    looped = settings.model_copy(
+        update={
+            "state_dir": state_dir,
+            "family_events_topic": f"{settings.family_events_topic}.loop",
+            "worker_group": f"{settings.worker_group}-loop",
+        }
+    )
+    ensure_topics(looped)
+    return looped
+
+
 def live_pipeline(
-    settings: Settings, events: int, work: Path, timeout: float, profile: Path | None
+    settings: Settings,
+    events: int,
+    work: Path,
+    timeout: float,
+    profile: Path | None,
+    worker: tuple[str, ...] = HUB_WORKER,
 ) -> Stage:
-    """``hub worker`` from its first applied entry until every projection is at the end."""
+    """``worker`` (``hub worker`` unless told) from its first applied entry until every
+    projection is at the end."""
     expected = stored_projections(settings)
     engine = make_engine(settings.resolved_database_url())
     ends = _reader(settings)
-    log = work / "worker.log"
+    log = work / f"{worker[-1].rsplit('.', 1)[-1]}.log"
     if profile is None:
-        argv = [sys.executable, "-m", "hub", "worker"]
+        argv = [sys.executable, *worker]
     else:
         argv = [sys.executable, "-m", "benchmarks.profiled_worker", str(profile.resolve())]
     started = time.perf_counter()

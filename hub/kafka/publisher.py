@@ -4,6 +4,10 @@ Connectors answer a sender ("accepted", ``AA``, ``201``) only after :meth:`Kafka
 returns, which is after the broker's delivery report confirmed the write on all in-sync
 replicas. A failed or timed-out write raises :class:`PublishError`, which the connector turns
 into a refusal the sender can retry (5xx, ``AE``/``AR``), so acknowledged data is never lost.
+
+Delivery reports reach the waiting event loop once per ``poll`` of the delivery thread, all that
+poll served in one hand-over (ADR 0046): one wake-up of the loop for a batch of records, where
+one per record cost the MLLP listener a self-pipe write and an event-loop turn each.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ class Delivery:
 
 # One record to write: its key, its value (None: a tombstone) and its headers.
 Record = tuple[bytes | None, bytes | None, Mapping[str, bytes] | None]
+
+# A delivery report waiting to be handed to the loop whose caller awaits it.
+_Report = tuple[asyncio.Future["Delivery"], KafkaError | None, Message]
 
 
 def producer_config(bootstrap_servers: str, *, client_id: str, timeout_s: float) -> dict[str, Any]:
@@ -64,6 +71,9 @@ class KafkaPublisher:
         config.update(extra_config or {})
         self._producer = Producer(config)
         self._timeout_s = timeout_s
+        # Reports served by a poll (or a flush), per loop, until handed over together.
+        self._reports: dict[asyncio.AbstractEventLoop, list[_Report]] = {}
+        self._reports_lock = threading.Lock()
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._poller.start()
@@ -71,6 +81,30 @@ class KafkaPublisher:
     def _poll(self) -> None:
         while not self._closed.is_set():
             self._producer.poll(0.1)
+            self._hand_over()
+
+    def _on_delivery(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Delivery]
+    ) -> Any:
+        """The delivery callback of one record awaited on ``loop``: kept until the poll that
+        serves it has served every report it can (:meth:`_hand_over`)."""
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            with self._reports_lock:
+                self._reports.setdefault(loop, []).append((future, error, message))
+
+        return on_delivery
+
+    def _hand_over(self) -> None:
+        """Every report kept so far to its loop, in one ``call_soon_threadsafe`` per loop."""
+        if not self._reports:
+            return
+        with self._reports_lock:
+            reports, self._reports = self._reports, {}
+        for loop, settled in reports.items():
+            # The caller's loop may be gone (it stopped waiting); the reports have no reader.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, settled)
 
     async def publish(
         self,
@@ -83,13 +117,7 @@ class KafkaPublisher:
         broker's confirmation."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
-
-        def on_delivery(error: KafkaError | None, message: Message) -> None:
-            # The caller's loop may be gone (it stopped waiting); the report has no reader then.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, error, message)
-
-        await self._produce(topic, key, value, headers, on_delivery)
+        await self._produce(topic, key, value, headers, self._on_delivery(loop, future))
         try:
             # The producer's own delivery.timeout.ms fires first; this is a backstop.
             return await asyncio.wait_for(future, self._timeout_s + 5)
@@ -116,16 +144,7 @@ class KafkaPublisher:
         futures: list[asyncio.Future[Delivery]] = []
         for key, value, headers in records:
             future: asyncio.Future[Delivery] = loop.create_future()
-
-            def on_delivery(
-                error: KafkaError | None,
-                message: Message,
-                future: asyncio.Future[Delivery] = future,
-            ) -> None:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_settle, future, error, message)
-
-            await self._produce(topic, key, value, headers, on_delivery)
+            await self._produce(topic, key, value, headers, self._on_delivery(loop, future))
             futures.append(future)
         return self._confirmed(topic, futures)
 
@@ -199,9 +218,10 @@ class KafkaPublisher:
         "Connection refused") to a broker that may be long gone."""
         if self._closed.is_set():
             return
-        self._producer.flush(timeout_s)
+        self._producer.flush(timeout_s)  # serves the last reports on this thread
         self._closed.set()
         self._poller.join(timeout_s)
+        self._hand_over()
         self._producer.close()
 
 
@@ -212,6 +232,11 @@ def _outcome(error: KafkaError | None, message: Message) -> Delivery | PublishEr
     if partition is None or offset is None:  # never for a delivered message; be explicit
         return PublishError("Kafka reported a delivery without a partition or offset")
     return Delivery(topic=message.topic() or "", partition=partition, offset=offset)
+
+
+def _settle_all(reports: list[_Report]) -> None:
+    for future, error, message in reports:
+        _settle(future, error, message)
 
 
 def _settle(future: asyncio.Future[Delivery], error: KafkaError | None, message: Message) -> None:

@@ -33,13 +33,10 @@ from sqlalchemy import (
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.outcomes.fold import PROJECTION, RECORD, PersonOutcomes, empty_record, fold
+from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
-    AfterPart,
     BatchEntry,
-    PoisonEntriesError,
-    apply_parts_folded,
     chunks,
-    next_offset,
     positions,
 )
 from hub.storage.schema import create_tables, require_current
@@ -73,7 +70,7 @@ outcomes_metadata = MetaData()
 LIVE = outcome_tables(outcomes_metadata)
 
 
-class OutcomesStore:
+class OutcomesStore(FoldedStore[LogEntry]):
     """Each person's facts for the programme figures."""
 
     def __init__(
@@ -81,57 +78,17 @@ class OutcomesStore:
     ) -> None:
         """``tables`` and ``projection`` choose a generation: the live one unless ``hub
         replay`` builds another (ADR 0015)."""
-        self.engine = engine
+        super().__init__(engine, projection)
         self._t = tables
-        self._projection = projection
 
     def create_schema(self) -> None:
         create_tables(self.engine, positions, *self._t)
         require_current(self.engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
-    def next_offset(self, topic: str, partition: int) -> int | None:
-        with self.engine.connect() as connection:
-            return next_offset(connection, self._projection, topic, partition)
-
-    def apply(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        entry: LogEntry | None,
-        key: bytes | None = None,
-    ) -> bool:
-        """One entry: a batch of one (False when already applied)."""
-        try:
-            return self.apply_batch(topic, partition, [BatchEntry(offset, entry, key)]) == 1
-        except PoisonEntriesError as refused:
-            raise ValueError(refused.reasons[offset]) from refused
-
-    def apply_batch(
-        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
-    ) -> int:
-        """One partition's entries, in offset order, in one transaction with the position."""
-
-        return self.apply_parts(topic, [(partition, entries)])
-
-    def apply_parts(
-        self,
-        topic: str,
-        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
-        after_part: AfterPart | None = None,
-        /,
-    ) -> int:
-        """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position, folded in one pass (:func:`hub.storage.positions.apply_parts_folded`): the
-        worker's batch of the family topic costs one transaction here and one load of its
-        people's state, not one per partition."""
-
-        def write(
-            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
-        ) -> dict[int, str]:
-            return _fold_batch(connection, self._t, [item for _, item in fresh])
-
-        return apply_parts_folded(self.engine, self._projection, topic, parts, write, after_part)
+    def fold_batch(
+        self, connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]
+    ) -> dict[int, str]:
+        return _fold_batch(connection, self._t, fresh)
 
     def records(self) -> list[PersonOutcomes]:
         """Every person's record (the report counts from all of them)."""

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from hub.alerts.timers import AlertTimers, alert_rules
-from hub.bootstrap import build_hub
+from hub.bootstrap import Hub, build_hub
 from hub.disclosures import Disclosure
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
@@ -34,7 +34,7 @@ from hub.identity.routing import FamilyRouter, may_rekey_others
 from hub.ingest.records import disclosure_log
 from hub.kafka.admin import ensure_topics
 from hub.kafka.publisher import KafkaPublisher, PublishError
-from hub.projections.ports import LogMessage
+from hub.projections.ports import LogMessage, Step
 from hub.projections.registry import (
     PROJECTIONS,
     ProjectionSpec,
@@ -85,23 +85,7 @@ def create_app(
     # on the family topic the erasure steps follow them: the key store forgets what an erasure
     # was to purge only after every projection has deleted its rows.
     applies = runner_applies(hub, projections)
-    # Two stages (ADR 0010): the person index reads the case-events as connectors keyed them,
-    # then forwards each entry to the family topic keyed by family, which every other
-    # projection reads.
-    router = FamilyRouter(hub.identity, publisher, settings.family_events_topic)
-    case_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        applies[TopicRole.CASE_EVENTS],
-        CaseEventLog(hub.keys, settings.case_events_topic, schemas),
-        sink,
-        settings.dead_letter_topic,
-        then=router,
-    )
-    family_events: ProjectionRunner[LogEntry] = ProjectionRunner(
-        applies[TopicRole.FAMILY_EVENTS],
-        CaseEventLog(hub.keys, settings.family_events_topic, schemas),
-        sink,
-        settings.dead_letter_topic,
-    )
+    case_events, family_events = stage_runners(hub, settings, applies)
     disclosures: ProjectionRunner[Disclosure] = ProjectionRunner(
         applies[TopicRole.DISCLOSURES],
         disclosure_log(hub.keys, settings.disclosures_topic, schemas),
@@ -216,6 +200,38 @@ def create_app(
     _agent(app, settings.dead_letter_topic, "dead_letters", dead_letters, watchdog, side)
     _resume_from_store(app, engine, stored_projections(settings, projections))
     return app, publisher
+
+
+class Stages(NamedTuple):
+    """The two stages of ADR 0010, each a runner of its topic's projections."""
+
+    case_events: ProjectionRunner[LogEntry]
+    family_events: ProjectionRunner[LogEntry]
+
+
+def stage_runners(
+    hub: Hub, settings: Settings, applies: Mapping[TopicRole, list[Step[Any]]]
+) -> Stages:
+    """The person index reads the case-events as connectors keyed them, then forwards each
+    entry to the family topic keyed by family (its ``then``), which every other projection
+    reads. What the Faust agents feed; a runtime of another kind would feed the same two."""
+    schemas = settings.schema_registry_url
+    router = FamilyRouter(hub.identity, hub.publisher, settings.family_events_topic)
+    return Stages(
+        ProjectionRunner(
+            applies[TopicRole.CASE_EVENTS],
+            CaseEventLog(hub.keys, settings.case_events_topic, schemas),
+            hub.sink,
+            settings.dead_letter_topic,
+            then=router,
+        ),
+        ProjectionRunner(
+            applies[TopicRole.FAMILY_EVENTS],
+            CaseEventLog(hub.keys, settings.family_events_topic, schemas),
+            hub.sink,
+            settings.dead_letter_topic,
+        ),
+    )
 
 
 # How long the side topics' agents (disclosures, quarantine, dead letters) wait for a batch to

@@ -38,13 +38,10 @@ from sqlalchemy import (
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import DataCategory
 from hub.practitioners import PractitionerRef
+from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
-    AfterPart,
     BatchEntry,
-    apply_one,
-    apply_parts_folded,
     chunks,
-    next_offset,
     positions,
 )
 from hub.storage.schema import create_tables, require_current
@@ -97,7 +94,7 @@ LIVE = team_tables(team_metadata)
 items_table, refs_table = LIVE
 
 
-class TeamStore:
+class TeamStore(FoldedStore[LogEntry]):
     """Each person's team-around-the-family items."""
 
     def __init__(
@@ -105,9 +102,8 @@ class TeamStore:
     ) -> None:
         """``tables`` and ``projection`` (its name in the log positions) choose a generation:
         the live one unless ``hub replay`` builds another (ADR 0015)."""
-        self._engine = engine
+        super().__init__(engine, projection)
         self._t = tables
-        self._projection = projection
 
     def create_schema(self) -> None:
         """This generation's tables and the log positions, named here (whatever else the
@@ -115,52 +111,10 @@ class TeamStore:
         create_tables(self._engine, positions, *self._t)
         require_current(self._engine, self._t, rebuild_with=f"hub replay {self._projection}")
 
-    def next_offset(self, topic: str, partition: int) -> int | None:
-        with self._engine.connect() as connection:
-            return next_offset(connection, self._projection, topic, partition)
-
-    def apply(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        entry: LogEntry | None,
-        key: bytes | None = None,
-    ) -> bool:
-        """Apply one log entry (``None``: dead-lettered or unreadable, only the position moves).
-
-        False when the entry had already been applied; a refused entry raises ``ValueError``
-        with the fold's reason. A batch of one.
-        """
-        one: BatchEntry[LogEntry] = BatchEntry(offset, entry, key)
-        return apply_one(self.apply_batch, topic, partition, one)
-
-    def apply_batch(
-        self, topic: str, partition: int, entries: Sequence[BatchEntry[LogEntry]], /
-    ) -> int:
-        """Apply one partition's entries, in offset order, in one transaction with the position
-        (the module's docstring); how many were applied (not skipped)."""
-
-        return self.apply_parts(topic, [(partition, entries)])
-
-    def apply_parts(
-        self,
-        topic: str,
-        parts: Sequence[tuple[int, Sequence[BatchEntry[LogEntry]]]],
-        after_part: AfterPart | None = None,
-        /,
-    ) -> int:
-        """:meth:`apply_batch` for several partitions' parts in one transaction with every
-        position, folded in one pass (:func:`hub.storage.positions.apply_parts_folded`): the
-        worker's batch of the family topic costs one transaction here and one load of its
-        people's state, not one per partition."""
-
-        def write(
-            connection: Connection, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
-        ) -> dict[int, str]:
-            return _fold_batch(connection, self._t, [item for _, item in fresh])
-
-        return apply_parts_folded(self._engine, self._projection, topic, parts, write, after_part)
+    def fold_batch(
+        self, connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]
+    ) -> dict[int, str]:
+        return _fold_batch(connection, self._t, fresh)
 
     # -- reads -----------------------------------------------------------------------------
 

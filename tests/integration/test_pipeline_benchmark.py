@@ -1,7 +1,8 @@
 """``python -m benchmarks pipeline --json`` runs end to end against the real broker.
 
 A smoke test of the benchmark itself, not of the hub's speed: a tiny workload goes through every
-stage (bare consume, decode, the two no-op consumers, the real worker, the replay), and the JSON
+stage (bare consume, decode, the no-op consumers, the real worker and its stages under a
+confluent-kafka loop, the replay), and the JSON
 must name every figure with a positive number and no stage that ran out of time. No rate is
 asserted: speed is measured by running the benchmark, never by a test.
 """
@@ -27,12 +28,14 @@ FIGURES = (
     "faust_noop_per_s",
     "faust_batch_noop_per_s",
     "pipeline_per_s",
+    "kafka_loop_pipeline_per_s",
     "replay_per_s",
     "decode_ratio",
     "confluent_noop_ratio",
     "faust_noop_ratio",
     "faust_batch_noop_ratio",
     "pipeline_ratio",
+    "kafka_loop_pipeline_ratio",
     "replay_ratio",
 )
 

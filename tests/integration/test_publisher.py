@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -100,3 +101,38 @@ def test_no_broker_means_an_error_not_an_acknowledgement() -> None:
             asyncio.run(publisher.publish_many("anything", [(b"k", b"v", None)] * 3))
     finally:
         publisher.close(timeout_s=1)
+
+
+def test_reports_reach_each_callers_loop(make_settings: Callable[..., Settings]) -> None:
+    """Reports are handed over once per poll, grouped by the loop that awaits them (ADR 0046):
+    callers on two loops at once (two threads, as the API's and a connector's) each get their
+    own records' positions, every one of them, and the log holds what each was told."""
+    settings = make_settings()
+    publisher = KafkaPublisher(settings.bootstrap_servers())
+    topic = settings.case_events_topic
+    told: dict[str, list[tuple[bytes, int]]] = {}
+
+    def caller(name: str) -> None:
+        async def publish() -> list[tuple[bytes, int]]:
+            values = [f"{name}-{i}".encode() for i in range(40)]
+            batch = publisher.publish_many(topic, [(b"k", v, None) for v in values[:30]])
+            alone = [publisher.publish(topic, b"k", v) for v in values[30:]]
+            deliveries = [*await batch, *await asyncio.gather(*alone)]
+            return [(v, d.offset) for v, d in zip(values, deliveries, strict=True)]
+
+        told[name] = asyncio.run(publish())
+
+    threads = [threading.Thread(target=caller, args=(name,)) for name in ("a", "b")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        publisher.close()
+    stored = {
+        m.offset(): m.value() for m in read_topic(settings.bootstrap_servers(), topic, expect=80)
+    }
+    for name in ("a", "b"):
+        assert len(told[name]) == 40
+        assert all(stored[offset] == value for value, offset in told[name])
