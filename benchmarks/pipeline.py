@@ -440,7 +440,7 @@ def live_pipeline(
                     elapsed = max(now - (first or started), POLL_S)
                     say(
                         f"pipeline: every projection at the end after {now - started:.1f} s; "
-                        f"the worker spent {cpu / events * 1e3:,.1f} ms of CPU per event "
+                        f"the worker spent {cpu / events * 1e3:,.2f} ms of CPU per event "
                         f"({cpu / elapsed:.0%} of one core)"
                     )
                     return Stage(events / elapsed)

@@ -86,6 +86,9 @@ def api_server(app: Any, settings: Settings) -> uvicorn.Server:
         timeout_keep_alive=settings.http_keep_alive_seconds,
         limit_concurrency=settings.http_max_connections,
         backlog=settings.http_backlog,
+        # asyncio's loop, as before uvloop was installed for the worker (uvicorn's "auto" would
+        # take it just for being installed): the API's loop was not what was measured (ADR 0044).
+        loop="asyncio",
     )
     return uvicorn.Server(config)
 

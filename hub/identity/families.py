@@ -9,7 +9,7 @@ member known by its expected delivery date; at birth registration it *becomes* t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
@@ -32,6 +32,13 @@ def family_key_for(anchor_person_id: str) -> str:
     """The key of the family that forms (or would form) around this person: the family topic's
     key (ADR 0010), a UUIDv5 so no identifier is in clear in it."""
     return str(uuid.uuid5(PERSON_NAMESPACE, f"family|{anchor_person_id}"))
+
+
+def first_family(families: Iterable[str]) -> str | None:
+    """The family of a person who is in several (a mother who is also a child of her own
+    mother's family): the least key, so both dialects, a replay and the batch's memory choose
+    the same one (ADR 0044); None for a person in none."""
+    return min(families, default=None)
 
 
 def relate(

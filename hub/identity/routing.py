@@ -68,9 +68,10 @@ class FamilyRouter:
     def keys_for(
         self, applied: Sequence[Forwardable], connection: Connection | None = None
     ) -> list[bytes]:
-        """Each entry's family id (one read of the person index for the batch, on
-        ``connection`` where given: in the transaction that applied it); an erasure marker,
-        whose person is already unlinked, keeps its key. SQL: call it off the loop."""
+        """Each entry's family id (one read of the person index for the batch; on
+        ``connection`` where given, the transaction that applied it, from that batch's overlay
+        without a query: ADR 0044); an erasure marker, whose person is already unlinked, keeps
+        its key. SQL: call it off the loop."""
         subjects = {a.entry.subject_key() for a in applied if not isinstance(a.entry, Erasure)}
         families: dict[str, str] = {}
         if subjects:
@@ -110,7 +111,8 @@ class FamilyRouter:
         self, connection: Connection | None, applied: Sequence[Forwardable], /
     ) -> list[Record]:
         """:meth:`route` on ``connection``: in the transaction that applied the part
-        (:meth:`IdentityStore.apply_parts`' ``after_part``), so it sees that part's writes."""
+        (:meth:`IdentityStore.apply_parts`' ``after_part``), so it sees that part's writes
+        (in the batch's overlay, which the store writes to the tables at the batch's end)."""
         keys = self.keys_for(applied, connection)
         return [
             (key, item.value, {"hub-event-type": _kind(item.entry).encode()})

@@ -2,10 +2,12 @@
 
 Every event's subject is matched (:func:`hub.identity.matching.resolve`); merges, unmerges,
 relationships and births change links and families. All of it in one transaction with the log
-position, like every projection (ADR 0004): a batch of one partition's entries per transaction
-(issue 19, ADR 0026). The index reads its own writes (who an identifier is decides where the next
-event about it goes), so the entries are matched one after another on the rows as the batch
-leaves them, in its transaction; the gain is one transaction and one position write per batch.
+position, like every projection (ADR 0004): a batch per transaction (issue 19, ADR 0026/0027).
+The index reads its own writes (who an identifier is decides where the next event about it
+goes), so the entries are folded one after another on the index as the batch leaves it: an
+in-memory overlay of the batch's rows (:mod:`hub.identity.overlay`, ADR 0044), read in a few
+queries before the first entry and written in bulk after the last. This module is the SQL
+shell around it: the tables, the overlay's reads and writes, erasure, and the reads others use.
 
 Reads answer "which hub person is this identifier", "which identifiers does this person have" (so
 projections keyed by identifier follow merges) and "who is in this family".
@@ -13,10 +15,10 @@ projections keyed by identifier follow merges) and "who is in this family".
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     Column,
@@ -28,39 +30,23 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    insert,
     select,
     update,
 )
 
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.events import (
-    BirthRegistered,
-    CaseEvent,
-    PersonIdentifier,
-    PersonMerged,
-    PersonRegistered,
-    PersonUnmerged,
-    Relationship,
-    RelationshipRecorded,
-)
-from hub.identity.families import FamilyMember, born_child, family_key_for, relate
-from hub.identity.link_cache import LinkCache
-from hub.identity.matching import (
-    DEFAULT_RULE,
-    Demographics,
-    ReviewTask,
-    merge_links,
-    new_person_id,
-    resolve,
-)
+from hub.events import CaseEvent
+from hub.identity.families import FamilyMember, family_key_for, first_family
+from hub.identity.matching import DEFAULT_RULE, Demographics, ReviewTask
+from hub.identity.overlay import IndexOverlay, fold
 from hub.storage.positions import (
     AfterPart,
     BatchEntry,
     PoisonEntriesError,
-    apply_batch_at_position,
     apply_one,
     apply_parts_at_positions,
+    chunks,
+    insert_missing,
     next_offset,
     positions,
     upsert_many,
@@ -114,7 +100,6 @@ class IdentityStore:
     def __init__(self, engine: Engine, rule: tuple[str, ...] = DEFAULT_RULE) -> None:
         self._engine = engine
         self._rule = rule
-        self._local = threading.local()  # the current transaction's LinkCache, per thread
 
     def create_schema(self) -> None:
         """The index's tables and the log positions, named here (whatever else the process has
@@ -145,14 +130,10 @@ class IdentityStore:
         A refused entry (``ValueError``) refuses the batch at once, naming it alone: what it
         wrote before refusing is in this transaction, and every later entry would be matched
         on those rows, so none of them is decided here; the second pass, without it, goes on.
+        One part of :meth:`apply_parts`, so the worker, ``hub replay`` and :meth:`apply` keep
+        one write path.
         """
-
-        def write(connection: Connection, fresh: Sequence[BatchEntry[LogEntry]]) -> None:
-            self._write(connection, None, fresh)
-
-        return apply_batch_at_position(
-            self._engine, IDENTITY_PROJECTION, topic, partition, entries, write
-        )
+        return self.apply_parts(topic, [(partition, entries)])
 
     def apply_parts(
         self,
@@ -164,65 +145,57 @@ class IdentityStore:
         """:meth:`apply_batch` for a batch of several partitions' parts, applied in the order
         given in one transaction with every position (the worker cuts the person index's batch
         before each entry that may re-key others, ADR 0010); ``after_part`` runs after each
-        part, in the transaction (:meth:`family_keys_in` sees the part's writes). A refusal
-        names its partition and refuses the whole batch, as in :meth:`apply_batch`."""
-        # Every part's subjects read at once, before the first part (a batch of births is
-        # hundreds of parts: a read per part was a query per cut); the cache then keeps what
-        # each part writes, and reads again after an erasure's forget.
-        keys = sorted(
-            {
-                i.key()
-                for _, entries in parts
-                for item in entries
-                if isinstance(item.entry, CaseEvent)
-                for i in item.entry.subject
-            }
-        )
+        part, in the transaction: :func:`family_keys_in` on its connection answers as the part
+        left the index. A refusal names its partition and refuses the whole batch, as in
+        :meth:`apply_batch`.
 
-        loaded: list[LinkCache] = []  # the transaction's cache, once loaded (a retry: anew)
+        The batch is folded on an :class:`~hub.identity.overlay.IndexOverlay` (ADR 0044): what
+        every part will touch read at once before the first, each entry matched and placed in
+        memory, and every row the batch wrote written in bulk at the end, before the
+        positions. An erasure writes what is pending, deletes in SQL and starts the overlay
+        anew (without the erased keys)."""
+        events = [
+            item.entry
+            for _, entries in parts
+            for item in entries
+            if isinstance(item.entry, CaseEvent)
+        ]
 
         def write(
             connection: Connection, partition: int, fresh: Sequence[BatchEntry[LogEntry]]
         ) -> None:
-            links = self._links_of(connection)
-            if links not in loaded:
-                links.load(keys)
-                loaded[:] = [links]
-            self._write(connection, partition, fresh)
+            overlay = _OVERLAYS.get(connection)
+            if overlay is None:  # the transaction's first part (a retry's too: a new one)
+                overlay = self._overlay_on(connection, events, ())
+            for item in fresh:
+                try:
+                    if isinstance(item.entry, Erasure):
+                        _write_pending(connection, overlay)
+                        _erase(connection, item.entry.subjects)
+                        overlay = self._overlay_on(connection, events, item.entry.subjects)
+                    elif item.entry is not None:
+                        fold(overlay, item.entry)
+                except ValueError as error:
+                    raise PoisonEntriesError({item.offset: str(error)}, partition) from error
+
+        def finish(connection: Connection) -> None:
+            overlay = _OVERLAYS.pop(connection, None)
+            if overlay is not None:
+                _write_pending(connection, overlay)
 
         return apply_parts_at_positions(
-            self._engine, IDENTITY_PROJECTION, topic, parts, write, after_part
+            self._engine, IDENTITY_PROJECTION, topic, parts, write, after_part, finish
         )
 
-    def _write(
-        self, connection: Connection, partition: int | None, fresh: Sequence[BatchEntry[LogEntry]]
-    ) -> None:
-        """Apply ``fresh`` one after another on the rows as each leaves them, the links read
-        through the transaction's :class:`LinkCache` (the batch's subjects loaded at once)."""
-        links = self._links_of(connection)
-        links.load(
-            key
-            for item in fresh
-            if isinstance(item.entry, CaseEvent)
-            for key in (i.key() for i in item.entry.subject)
-        )
-        for item in fresh:
-            try:
-                if isinstance(item.entry, Erasure):
-                    _erase(connection, item.entry.subjects)
-                    links.forget()
-                elif item.entry is not None:
-                    self._apply(links, item.entry)
-            except ValueError as error:
-                raise PoisonEntriesError({item.offset: str(error)}, partition) from error
-
-    def _links_of(self, connection: Connection) -> LinkCache:
-        """The cache of the transaction ``connection`` is in: kept across the parts of one
-        batch, new for every transaction (a retry's too: a new connection)."""
-        held: LinkCache | None = getattr(self._local, "links", None)
-        if held is None or held.connection is not connection:
-            held = self._local.links = LinkCache(connection, links_table)
-        return held
+    def _overlay_on(
+        self, connection: Connection, events: Sequence[CaseEvent], erased: Sequence[str]
+    ) -> IndexOverlay:
+        """A new overlay for the transaction, the batch's rows read at once; after an erasure
+        ``erased`` are left out, so no key of an erased subject is read back into memory."""
+        overlay = IndexOverlay(_SqlRows(connection), self._rule)
+        overlay.preload(events, excluding=erased)
+        _OVERLAYS[connection] = overlay
+        return overlay
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -293,111 +266,160 @@ class IdentityStore:
             )
             return changed.rowcount > 0
 
-    # -- the fold's shell --------------------------------------------------------------------
-
-    def _apply(self, links: LinkCache, event: CaseEvent) -> None:
-        connection = links.connection
-        payload = event.payload
-        demographics = None
-        if isinstance(payload, PersonRegistered):
-            demographics = Demographics(
-                payload.given_name, payload.family_name, payload.birth_date, payload.postcode
-            )
-        person = self._match(links, event.subject, demographics)
-        subject_keys = [i.key() for i in event.subject]
-        if isinstance(payload, PersonMerged):
-            merged = [i.key() for i in payload.merged]
-            current = links.of([*subject_keys, *merged])
-            links.set(merge_links(subject_keys, merged, current))
-        elif isinstance(payload, PersonUnmerged):
-            separated = [i.key() for i in payload.separated]
-            if separated:
-                links.set(dict.fromkeys(separated, new_person_id(separated[0])))
-        elif isinstance(payload, RelationshipRecorded):
-            related = self._match(links, payload.related, None)
-            family, members = relate(
-                _family(connection, person),
-                person,
-                related,
-                payload.relationship,
-                payload.expected_delivery_date,
-            )
-            _add_members(connection, family, members)
-        elif isinstance(payload, BirthRegistered):
-            mother = self._match(links, payload.mother, None)
-            mothers_family = _family(connection, mother)
-            unborn = None
-            if mothers_family is not None:
-                unborn = born_child(_members(connection, mothers_family), payload.birth_date)
-            if unborn is not None and mothers_family is not None:
-                links.set(dict.fromkeys(subject_keys, unborn))
-                _add_members(connection, mothers_family, [FamilyMember(unborn, "CHILD")])
-            else:
-                family, members = relate(mothers_family, mother, person, Relationship.CHILD, None)
-                _add_members(connection, family, members)
-
-    def _match(
-        self,
-        links: LinkCache,
-        identifiers: Sequence[PersonIdentifier],
-        demographics: Demographics | None,
-    ) -> str:
-        connection = links.connection
-        keys = [i.key() for i in identifiers]
-        blocking = demographics.blocking_key(self._rule) if demographics else None
-        candidates = _candidates(connection, blocking) if blocking else {}
-        resolution = resolve(
-            identifiers,
-            demographics,
-            links=links.of(keys),
-            candidates=candidates,
-            rule=self._rule,
-        )
-        links.set(dict(resolution.new_links))
-        for review in resolution.reviews:
-            exists = connection.execute(
-                select(reviews_table.c.review_id).where(
-                    reviews_table.c.review_id == review.review_id
-                )
-            ).first()
-            if exists is None:
-                connection.execute(
-                    insert(reviews_table).values(
-                        review_id=review.review_id,
-                        person_id=review.person_id,
-                        candidate_id=review.candidate_id,
-                        reason=review.reason,
-                        status="OPEN",
-                    )
-                )
-        if demographics is not None:
-            _save_demographics(connection, resolution.person_id, demographics, blocking)
-        return resolution.person_id
-
 
 def family_keys_in(connection: Connection, identifier_keys: Iterable[str]) -> dict[str, str]:
-    """:meth:`IdentityStore.family_keys_of` on ``connection``: inside a transaction, it sees
-    that transaction's writes (the person index routes each part of a batch as it leaves the
-    rows, :meth:`IdentityStore.apply_parts`)."""
+    """:meth:`IdentityStore.family_keys_of` on ``connection``. Inside the person index's batch
+    (:meth:`IdentityStore.apply_parts`) it answers from the batch's overlay, as the parts so far
+    left the index (their rows are written at the end of the batch); elsewhere from the rows."""
+    overlay = overlay_of(connection)
+    if overlay is not None:
+        return overlay.family_keys(identifier_keys)
     wanted = sorted(set(identifier_keys))
-    found: dict[str, str] = {}
-    # One query per chunk, the links joined to their families: this runs once per part of the
-    # person index's batch (each cut, ADR 0027), so a second query per part was a third of the
-    # worker's SQL statements.
+    families: dict[str, set[str]] = {}
+    persons: dict[str, str] = {}
+    # One query per chunk, the links joined to their families.
     joined = links_table.outerjoin(
         members_table, members_table.c.person_id == links_table.c.person_id
     )
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk in chunks(wanted, _CHUNK):
         rows = connection.execute(
             select(links_table.c.identifier_key, links_table.c.person_id, members_table.c.family_id)
             .select_from(joined)
             .where(links_table.c.identifier_key.in_(chunk))
         )
         for key, person, family in rows:
-            if key not in found:  # a person's first family, as ``_family``'s limit 1
-                found[key] = family or family_key_for(person)
-    return found
+            persons[key] = person
+            held = families.setdefault(key, set())
+            if family is not None:
+                held.add(family)
+    return {
+        key: first_family(families[key]) or family_key_for(person)
+        for key, person in persons.items()
+    }
+
+
+# The overlay of each transaction the person index is folding a batch in (weak: a transaction's
+# connection object is never reused, so an overlay cannot outlive it into another batch).
+_OVERLAYS: WeakKeyDictionary[Connection, IndexOverlay] = WeakKeyDictionary()
+
+
+def overlay_of(connection: Connection) -> IndexOverlay | None:
+    """The overlay of the person index's batch ``connection`` is folding, if it is in one."""
+    return _OVERLAYS.get(connection)
+
+
+class _SqlRows:
+    """:class:`~hub.identity.overlay.IndexRows` on a transaction: a query per chunk."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def links_of_keys(self, keys: Sequence[str]) -> Iterable[tuple[str, str]]:
+        return self._links(links_table.c.identifier_key, keys)
+
+    def links_of_persons(self, persons: Sequence[str]) -> Iterable[tuple[str, str]]:
+        return self._links(links_table.c.person_id, persons)
+
+    def _links(self, column: Any, values: Sequence[str]) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for chunk in chunks(values, _CHUNK):
+            rows = self._connection.execute(
+                select(links_table.c.identifier_key, links_table.c.person_id).where(
+                    column.in_(chunk)
+                )
+            )
+            found.extend((key, person) for key, person in rows)
+        return found
+
+    def demographics_with(
+        self, blocking_keys: Sequence[str]
+    ) -> Iterable[tuple[str, Demographics, str | None]]:
+        table = demographics_table
+        found: list[tuple[str, Demographics, str | None]] = []
+        for chunk in chunks(blocking_keys, _CHUNK):
+            rows = self._connection.execute(select(table).where(table.c.blocking_key.in_(chunk)))
+            found.extend(
+                (
+                    r.person_id,
+                    Demographics(r.given_name, r.family_name, r.birth_date, r.postcode),
+                    r.blocking_key,
+                )
+                for r in rows
+            )
+        return found
+
+    def memberships_of(self, persons: Sequence[str]) -> Iterable[tuple[str, FamilyMember]]:
+        return self._members(members_table.c.person_id, persons)
+
+    def members_of(self, families: Sequence[str]) -> Iterable[tuple[str, FamilyMember]]:
+        return self._members(members_table.c.family_id, families)
+
+    def _members(self, column: Any, values: Sequence[str]) -> list[tuple[str, FamilyMember]]:
+        found: list[tuple[str, FamilyMember]] = []
+        for chunk in chunks(values, _CHUNK):
+            rows = self._connection.execute(select(members_table).where(column.in_(chunk)))
+            found.extend(
+                (r.family_id, FamilyMember(r.person_id, r.relationship, r.expected_delivery_date))
+                for r in rows
+            )
+        return found
+
+
+def _write_pending(connection: Connection, overlay: IndexOverlay) -> None:
+    """Everything the batch's overlay wrote since it was last asked: one bulk statement per
+    table (links, demographics and members replaced by key, reviews inserted where new)."""
+    pending = overlay.take_pending()
+    upsert_many(
+        connection,
+        links_table,
+        ["identifier_key"],
+        [{"identifier_key": key, "person_id": person} for key, person in pending.links.items()],
+    )
+    upsert_many(
+        connection,
+        demographics_table,
+        ["person_id"],
+        [
+            {
+                "person_id": person,
+                "blocking_key": blocking,
+                "given_name": d.given_name,
+                "family_name": d.family_name,
+                "birth_date": d.birth_date,
+                "postcode": d.postcode,
+            }
+            for person, (d, blocking) in pending.demographics.items()
+        ],
+    )
+    upsert_many(
+        connection,
+        members_table,
+        ["family_id", "person_id"],
+        [
+            {
+                "family_id": family,
+                "person_id": person,
+                "relationship": m.relationship,
+                "expected_delivery_date": m.expected_delivery_date,
+            }
+            for (family, person), m in pending.members.items()
+        ],
+    )
+    insert_missing(
+        connection,
+        reviews_table,
+        ["review_id"],
+        [
+            {
+                "review_id": r.review_id,
+                "person_id": r.person_id,
+                "candidate_id": r.candidate_id,
+                "reason": r.reason,
+                "status": "OPEN",
+            }
+            for r in pending.reviews.values()
+        ],
+    )
 
 
 def _person(connection: Connection, key: str) -> str | None:
@@ -423,36 +445,13 @@ def _links(connection: Connection, keys: list[str]) -> dict[str, str]:
     return found
 
 
-def _candidates(connection: Connection, blocking: str) -> dict[str, Demographics]:
-    rows = connection.execute(
-        select(demographics_table).where(demographics_table.c.blocking_key == blocking)
-    ).mappings()
-    return {
-        r["person_id"]: Demographics(
-            r["given_name"], r["family_name"], r["birth_date"], r["postcode"]
-        )
-        for r in rows
-    }
-
-
-def _save_demographics(
-    connection: Connection, person: str, demographics: Demographics, blocking: str | None
-) -> None:
-    values = {
-        "blocking_key": blocking,
-        "given_name": demographics.given_name,
-        "family_name": demographics.family_name,
-        "birth_date": demographics.birth_date,
-        "postcode": demographics.postcode,
-    }
-    # One statement (INSERT ... ON CONFLICT DO UPDATE), not an update and then an insert: a
-    # registration of a new person was two statements of the person index's few per entry.
-    upsert_many(connection, demographics_table, ["person_id"], [{"person_id": person, **values}])
-
-
 def _family(connection: Connection, person: str) -> str | None:
+    """A person's family (:func:`~hub.identity.families.first_family` of several)."""
     return connection.execute(
-        select(members_table.c.family_id).where(members_table.c.person_id == person).limit(1)
+        select(members_table.c.family_id)
+        .where(members_table.c.person_id == person)
+        .order_by(members_table.c.family_id)
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -462,26 +461,6 @@ def _members(connection: Connection, family: str) -> dict[str, FamilyMember]:
         r.person_id: FamilyMember(r.person_id, r.relationship, r.expected_delivery_date)
         for r in rows
     }
-
-
-def _add_members(connection: Connection, family: str, members: list[FamilyMember]) -> None:
-    existing = _members(connection, family)
-    for member in members:
-        values = {
-            "relationship": member.relationship,
-            "expected_delivery_date": member.expected_delivery_date,
-        }
-        if member.person_id in existing:
-            connection.execute(
-                update(members_table)
-                .where(members_table.c.family_id == family)
-                .where(members_table.c.person_id == member.person_id)
-                .values(**values)
-            )
-        else:
-            connection.execute(
-                insert(members_table).values(family_id=family, person_id=member.person_id, **values)
-            )
 
 
 def _erase(connection: Connection, subjects: Sequence[str]) -> None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple, cast
 
 import faust
+import uvloop
 from faust.tables.recovery import RebalanceAgain
 from faust.transport.consumer import Consumer
 from faust.types import TP
@@ -423,9 +424,15 @@ def _die(where: str) -> None:
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
-    """Run until SIGINT/SIGTERM (blocking)."""
+    """Run until SIGINT/SIGTERM (blocking), on uvloop's event loop.
+
+    uvloop (libuv under asyncio's API, which Faust and mode support) costs the loop less per
+    callback, and the worker's event loop thread does Faust's work twice per event: the
+    worker's CPU per event measured 9 % lower on it (ADR 0044). Set here, in the worker's
+    entry, before Faust makes its loop; nothing else in the hub depends on which loop runs."""
     from faust.worker import Worker
 
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     # A worker started before its topics exist would ignore them for good ("Ignoring missing
     # topic"), so it makes them, as ``hub run`` does.
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level

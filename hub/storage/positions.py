@@ -201,20 +201,23 @@ def apply_parts_at_positions(
     parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
     write: Callable[[Connection, int, Sequence[BatchEntry[R]]], None],
     after_part: AfterPart | None = None,
+    finish: Callable[[Connection], None] | None = None,
 ) -> int:
     """:func:`apply_batch_at_position` for a batch of several parts, each one partition's
     entries in offset order (a partition may have several parts), applied in the order given,
     in one transaction with every partition's position: each partition's position read ``FOR
     UPDATE`` once, ``write(connection, partition, fresh)`` called for each part's fresh entries
     and ``after_part(index, connection)`` after each part, fresh or not (the person index routes
-    a part's entries as that part leaves its rows, ADR 0010). A refusal should name its
-    partition (:class:`PoisonEntriesError`'s ``partition``). Returns how many were fresh."""
+    a part's entries as that part leaves its rows, ADR 0010), then ``finish(connection)`` once,
+    before the positions are written (the person index writes its batch's rows there, ADR
+    0044). A refusal should name its partition (:class:`PoisonEntriesError`'s ``partition``).
+    Returns how many were fresh."""
     if not any(entries for _, entries in parts):
         return 0
     try:
-        return _apply_parts(engine, projection, topic, parts, write, after_part)
+        return _apply_parts(engine, projection, topic, parts, write, after_part, finish)
     except IntegrityError:  # as in apply_batch_at_position: decide again from the new rows
-        return _apply_parts(engine, projection, topic, parts, write, after_part)
+        return _apply_parts(engine, projection, topic, parts, write, after_part, finish)
 
 
 def _apply_parts(
@@ -224,6 +227,7 @@ def _apply_parts(
     parts: Sequence[tuple[int, Sequence[BatchEntry[R]]]],
     write: Callable[[Connection, int, Sequence[BatchEntry[R]]], None],
     after_part: AfterPart | None,
+    finish: Callable[[Connection], None] | None = None,
 ) -> int:
     with engine.begin() as connection:
         stored = read_positions(connection, projection, topic, [p for p, _ in parts])
@@ -243,6 +247,8 @@ def _apply_parts(
                 moved[partition] = fresh[-1].offset + 1
             if after_part is not None:
                 after_part(index, connection)
+        if finish is not None:
+            finish(connection)
         write_positions(connection, projection, topic, stored, moved)
     return applied
 
@@ -400,6 +406,18 @@ def upsert(
     condition = [table.c[name] == value for name, value in keys.items()]
     if connection.execute(update(table).where(*condition).values(**values)).rowcount == 0:
         connection.execute(insert(table).values(**keys, **values))
+
+
+def insert_missing(
+    connection: Connection, table: Table, keys: Sequence[str], rows: Iterable[dict[str, Any]]
+) -> None:
+    """Insert those of ``rows`` whose ``keys`` (the primary key) have no row yet, leaving the
+    rows there are as they are: one ``INSERT ... ON CONFLICT DO NOTHING`` (executemany)."""
+    listed = list(rows)
+    if not listed:
+        return
+    build = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(build(table).on_conflict_do_nothing(index_elements=list(keys)), listed)
 
 
 def chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
