@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from hub.events import (
@@ -241,8 +242,17 @@ def _evolve(instance: _D, **changes: Any) -> _D:
 
 def alert_id_for(source: Source, appointment_id: str) -> uuid.UUID:
     """One alert per appointment, whatever the number of messages that report it."""
+    return _alert_id(source.organisation_code, source.system, appointment_id)
+
+
+# An appointment's id is asked for by its booking, its no-show and its outcome, usually within
+# one batch: a UUIDv5 (SHA-1 and a UUID built in Python) is made once for them (ADR 0048). The
+# function is pure, so the cache changes no answer; bounded, so it stays small however long
+# the log.
+@lru_cache(maxsize=1 << 16)
+def _alert_id(organisation_code: str, system: str, appointment_id: str) -> uuid.UUID:
     return deterministic_event_id(
-        "missed-appointment-alert", source.organisation_code, source.system, appointment_id
+        "missed-appointment-alert", organisation_code, system, appointment_id
     )
 
 
@@ -258,7 +268,8 @@ def fold(state: FamilyState, event: CaseEvent, rules: Rules) -> tuple[FamilyStat
     if isinstance(payload, AppointmentBooked | AppointmentRescheduled | AppointmentModified):
         return _booked(state, event, payload.appointment, rules, reset=_resets(payload))
     if isinstance(payload, AppointmentCancelled):
-        return _resolved(state, event, payload.appointment, AppointmentOutcome.CANCELLED)
+        booking_id = alert_id_for(event.source, payload.appointment.appointment_id)
+        return _resolved(state, booking_id, AppointmentOutcome.CANCELLED)
     if isinstance(payload, AppointmentAttended):
         return _attended(state, event, payload.appointment)
     if isinstance(payload, AppointmentMissed):
@@ -364,19 +375,20 @@ def _booked(
 
 
 def _resolved(
-    state: FamilyState, event: CaseEvent, appointment: Appointment, outcome: AppointmentOutcome
+    state: FamilyState, booking_id: uuid.UUID, outcome: AppointmentOutcome
 ) -> tuple[FamilyState, list[Effect]]:
-    booking = state.bookings.get(alert_id_for(event.source, appointment.appointment_id))
+    booking = state.bookings.get(booking_id)
     if booking is None or booking.outcome is outcome:
         return state, []
-    return _save_booking(state, _evolve(booking, outcome=outcome))
+    return _save_booking(state, _evolve(booking, outcome=outcome), changed=True)
 
 
 def _attended(
     state: FamilyState, event: CaseEvent, appointment: Appointment
 ) -> tuple[FamilyState, list[Effect]]:
-    state, effects = _resolved(state, event, appointment, AppointmentOutcome.ATTENDED)
-    alert = state.alerts.get(alert_id_for(event.source, appointment.appointment_id))
+    alert_id = alert_id_for(event.source, appointment.appointment_id)
+    state, effects = _resolved(state, alert_id, AppointmentOutcome.ATTENDED)
+    alert = state.alerts.get(alert_id)
     if alert is not None and alert.status is not AlertStatus.CLOSED:
         closed = _evolve(
             alert,
@@ -400,7 +412,7 @@ def _missed(
         # A no-show message (an SIU^S26 often has no AIL segment) need not repeat where the
         # appointment was: the booking said, and the alert keeps it.
         appointment = appointment.model_copy(update={"location": booking.appointment.location})
-    state, effects = _resolved(state, event, appointment, AppointmentOutcome.MISSED)
+    state, effects = _resolved(state, alert_id, AppointmentOutcome.MISSED)
     if alert_id in state.alerts:
         return state, effects
     key = event.subject_key()
@@ -478,7 +490,9 @@ def _alert_changed(
 
 
 def _recipients(state: FamilyState) -> frozenset[PractitionerRef]:
-    return frozenset(m.ref for m in state.team.values() if _addressed_to(m))
+    """The team's members an alert is addressed to: each one's reference is its slot's in
+    ``state.team``, so none is made anew for every alert raised."""
+    return frozenset(ref for (_, ref), member in state.team.items() if _addressed_to(member))
 
 
 def _escalation_to(state: FamilyState, alert: Alert, rules: Rules) -> frozenset[PractitionerRef]:
@@ -487,7 +501,9 @@ def _escalation_to(state: FamilyState, alert: Alert, rules: Rules) -> frozenset[
     if alert.escalated_at is None:
         return alert.escalated_to
     named = frozenset(
-        m.ref for m in state.team.values() if m.role is PractitionerRole.SAFEGUARDING_MIDWIFE
+        ref
+        for (_, ref), member in state.team.items()
+        if member.role is PractitionerRole.SAFEGUARDING_MIDWIFE
     )
     lead_id = rules.safeguarding_leads.get(alert.organisation_code)
     lead = (
@@ -512,8 +528,13 @@ def _save(state: FamilyState, alert: Alert, change: str) -> tuple[FamilyState, A
     return _evolve(state, alerts=alerts), AlertSaved(state.family_key, alert, change)
 
 
-def _save_booking(state: FamilyState, booking: Booking) -> tuple[FamilyState, list[Effect]]:
-    if state.bookings.get(booking.booking_id) == booking:
+def _save_booking(
+    state: FamilyState, booking: Booking, *, changed: bool = False
+) -> tuple[FamilyState, list[Effect]]:
+    """``changed``: the caller knows ``booking`` differs from the one held (its outcome moved),
+    so the field-by-field comparison (pydantic's ``__eq__`` for the appointment and subject)
+    is not run."""
+    if not changed and state.bookings.get(booking.booking_id) == booking:
         return state, []
     bookings = {**state.bookings, booking.booking_id: booking}
     return _evolve(state, bookings=bookings), [BookingSaved(state.family_key, booking)]

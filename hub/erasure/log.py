@@ -17,8 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any, Final, Protocol, runtime_checkable
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from hub.erasure.keystore import ErasureInProgressError, UnknownKeyError
 from hub.erasure.sealing import (
+    KEY_BYTES,
     Erasure,
     LogEntry,
     Sealed,
@@ -134,13 +137,16 @@ class CaseEventLog:
                     parsed.append(error)
             wanted = {p[0] for p in parsed if not isinstance(p, DecodeError) and p[1] != ERASED}
             secrets = keys.secrets_of(wanted) if isinstance(keys, BatchKeyring) else {}
+            # One AES-GCM context per key for the batch, made from the secrets read above (in
+            # this batch's epoch): never kept past it, so a destroyed key opens nothing later.
+            ciphers: dict[str, AESGCM] = {}
             decoded: list[LogEntry | DecodeError | None] = []
             for entry in parsed:
                 if isinstance(entry, DecodeError):
                     decoded.append(entry)
                     continue
                 try:
-                    decoded.append(self._decode(*entry, secrets))
+                    decoded.append(self._decode(*entry, secrets, ciphers))
                 except DecodeError as error:
                     decoded.append(error)
             return decoded
@@ -160,23 +166,36 @@ class CaseEventLog:
         return key_id, name, body
 
     def _decode(
-        self, key_id: str, name: str, body: dict[str, Any], secrets: Mapping[str, bytes | None]
+        self,
+        key_id: str,
+        name: str,
+        body: dict[str, Any],
+        secrets: Mapping[str, bytes | None],
+        ciphers: dict[str, AESGCM] | None = None,
     ) -> LogEntry | None:
-        """The parsed entry opened with ``secrets[key_id]``, else the key store's secret."""
+        """The parsed entry opened with ``secrets[key_id]``, else the key store's secret;
+        ``ciphers``, a batch's AES-GCM contexts by key id, made and kept there as needed."""
         if name == ERASED:
             return _erasure(key_id, body, self._keys.subjects_of(key_id))
         try:
             secret = secrets[key_id] if key_id in secrets else self._keys.secret_of(key_id)
         except UnknownKeyError as error:
             raise DecodeError(str(error)) from error
-        return self._open(key_id, body, secret)
-
-    def _open(self, key_id: str, body: dict[str, Any], secret: bytes | None) -> CaseEvent | None:
         if secret is None:
             return None
+        cipher = None
+        if ciphers is not None and len(secret) == KEY_BYTES:
+            cipher = ciphers.get(key_id)
+            if cipher is None:
+                cipher = ciphers[key_id] = AESGCM(secret)
+        return self._open(key_id, body, secret, cipher)
+
+    def _open(
+        self, key_id: str, body: dict[str, Any], secret: bytes, cipher: AESGCM | None = None
+    ) -> CaseEvent:
         sealed = Sealed(body["event_id"], body["event_type"], body["nonce"], body["ciphertext"])
         try:
-            event = self._events.decode(unseal(key_id, secret, sealed))
+            event = self._events.decode(unseal(key_id, secret, sealed, cipher))
         except UnsealError as error:
             raise DecodeError(str(error)) from error
         if str(event.event_id) != sealed.event_id:

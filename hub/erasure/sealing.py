@@ -91,11 +91,13 @@ def seal(key: SubjectKey, event_id: str, event_type: str, plaintext: bytes) -> S
     return Sealed(event_id, event_type, nonce, ciphertext)
 
 
-def unseal(key_id: str, secret: bytes, sealed: Sealed) -> bytes:
+def unseal(key_id: str, secret: bytes, sealed: Sealed, cipher: AESGCM | None = None) -> bytes:
+    """The entry's plaintext. ``cipher``: ``AESGCM(secret)`` made once by a caller opening many
+    entries sealed with one key (a batch holds a family's entries, each family's under one key)."""
     if len(secret) != KEY_BYTES or len(sealed.nonce) != NONCE_BYTES:
         raise UnsealError(f"entry {sealed.event_id}: key or nonce has the wrong length")
     try:
-        return AESGCM(secret).decrypt(
+        return (cipher or AESGCM(secret)).decrypt(
             sealed.nonce,
             sealed.ciphertext,
             _associated_data(key_id, sealed.event_id, sealed.event_type),

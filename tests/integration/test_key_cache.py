@@ -217,3 +217,21 @@ def test_one_person_being_erased_does_not_refuse_the_others(sql_engine: Engine) 
     decoded = log.decode_many([b"garbage", sealed[1][1]])
     assert isinstance(decoded[0], DecodeError)  # dead-lettered alone; the batch goes on
     assert decoded[1] == about("urn:other", 1, "APT-2")
+
+
+def test_a_batch_of_one_key_opens_each_entry_on_its_own_merits(sql_engine: Engine) -> None:
+    """A batch opens every entry of a key with one AES-GCM context (ADR 0048): a tampered entry
+    among them is still refused with its reason, the others open, and the key's destruction
+    reaches the next batch as before."""
+    keys = SubjectKeyStore(sql_engine, KEK)
+    keys.create_schema()
+    log = CaseEventLog(keys, "topic")
+    events = [missed(f"APT-{i}") for i in range(3)]
+    values = [value for _, value in records(log.encode_many(events))]
+    tampered = values[1][:-1] + bytes([values[1][-1] ^ 1])  # the ciphertext's last byte
+    first, refused, third = log.decode_many([values[0], tampered, values[2]])
+    assert (first, third) == (events[0], events[2])
+    assert isinstance(refused, DecodeError)
+    assert "tampered or mis-keyed" in str(refused)
+    keys.shred([NHS_NUMBER], NOW)
+    assert log.decode_many(values) == [None, None, None]

@@ -26,12 +26,13 @@ from hub.kafka.codec import (
     DecodeError,
     SingleObjectFraming,
     case_event_codec,
+    case_event_to_avro,
     load_schema,
     quarantine_codec,
     schema_fingerprint,
 )
 from hub.quarantine import QuarantineError, QuarantineRecord
-from tests.builders import booked
+from tests.builders import booked, missed
 from tests.strategies import case_events, quarantine_records
 
 AVRO_TEST_DATA = Path(__file__).resolve().parents[1] / "data" / "apache-avro"
@@ -188,3 +189,28 @@ def test_a_payload_that_is_not_the_event_types_class_is_refused(payload: object)
     data = {**event.model_dump(), "payload": payload}
     with pytest.raises(ValueError, match=r"payload|appointment"):
         CaseEvent.model_validate(data)
+
+
+def test_a_payload_branch_the_event_type_does_not_name_is_refused_when_decoded() -> None:
+    """The payload is built as the class its Avro branch names (ADR 0048): a branch and an
+    event type that disagree (an attendance's shape under a no-show's type) are refused with the
+    reason, never read as either."""
+    codec = case_event_codec("test-topic")
+    datum = case_event_to_avro(missed("APT-1"))
+    datum["payload"] = ("org.thinkfamilyhub.events.AppointmentAttended", datum["payload"][1])
+    data = SingleObjectFraming(load_schema("case_event")).encode(datum)
+    with pytest.raises(DecodeError, match="needs a AppointmentMissed payload"):
+        codec.decode(data)
+
+
+def test_uuids_decode_as_uuids_though_read_as_text() -> None:
+    """The case-event codec reads a uuid's text and pydantic parses it (ADR 0048): the event
+    holds a ``uuid.UUID`` all the same, and text that is no uuid is refused."""
+    codec = case_event_codec("test-topic")
+    event = missed("APT-1")
+    assert codec.decode(codec.encode(event)).event_id == event.event_id
+    datum = case_event_to_avro(event)
+    datum["event_id"] = "not-a-uuid"
+    data = SingleObjectFraming(load_schema("case_event")).encode(datum)
+    with pytest.raises(DecodeError, match="event_id"):
+        codec.decode(data)

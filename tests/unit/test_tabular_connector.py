@@ -172,6 +172,28 @@ def test_a_workbook_whose_relationships_are_broken_is_refused_whole() -> None:
         outcomes(config, out.getvalue(), "lac.xlsx")
 
 
+def test_a_workbook_that_lost_a_sheets_relationship_is_refused_whole() -> None:
+    """openpyxl drops a sheet whose entry has no relationship id, warning only (a fuzzed
+    workbook found it): read on, the first sheet would be another one, so the file is refused
+    whole as damaged."""
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO((GOLDEN / "lac-census-episodes.input.xlsx").read_bytes()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as rewritten:
+        for member in source.namelist():
+            data = source.read(member)
+            if member == "xl/workbook.xml":
+                data = data.replace(b' r:id="rId1"', b"", 1)  # the Episodes sheet's
+            rewritten.writestr(member, data)
+    example = dict(CONNECTOR.example_config)
+    example["input"] = {k: v for k, v in example["input"].items() if k != "sheet"}
+    first_sheet = CONNECTOR.config(example)
+    with pytest.raises(InputError, match=r"lac\.xlsx: not a readable \.xlsx workbook: .*invalid"):
+        outcomes(first_sheet, out.getvalue(), "lac.xlsx")
+
+
 def test_a_workbook_that_would_unpack_past_the_limit_is_refused_unread(tmp_path: Path) -> None:
     import zipfile
 

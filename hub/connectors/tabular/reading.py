@@ -48,8 +48,13 @@ DAMAGED: Final = (
 )
 
 
-# What openpyxl warns, rather than raises, when a part's relationships are broken.
-BROKEN_PARTS: Final = "contains invalid dependency definitions"
+# What openpyxl warns, rather than raises, when it drops part of a workbook: a part whose
+# relationships are broken, a sheet without its relationship id (the next sheet would be read
+# as the first, or the configured one called missing).
+BROKEN_PARTS: Final = (
+    "contains invalid dependency definitions",
+    "contains an invalid specification for",
+)
 
 
 def read_table(stream: BinaryIO, name: str, config: TabularConfig) -> Iterator[Record]:
@@ -78,7 +83,7 @@ def _xlsx_records(stream: BinaryIO, name: str, config: TabularConfig) -> Iterato
     except DAMAGED as error:
         raise InputError(f"{name}: not a readable .xlsx workbook: {_said(error)}") from error
     for notice in noticed:
-        if BROKEN_PARTS in str(notice.message):
+        if any(broken in str(notice.message) for broken in BROKEN_PARTS):
             # openpyxl drops a part's broken relationships and reads on; the file is damaged
             # (its sheets may be missing from it), so it is refused whole, as for DAMAGED.
             workbook.close()
