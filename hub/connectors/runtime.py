@@ -50,6 +50,7 @@ PUBLISH_BATCH: Final = 500
 # its round of acknowledgements are per batch, and a bulk run has no sender waiting on each
 # batch; 2,000 rows (a few MiB) still repeat little after a failure.
 EXTRACT_BATCH: Final = 2000
+_NO_EVENTS: Final[frozenset[str]] = frozenset()
 
 
 GOLDEN_RECORDED_AT: Final = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -351,17 +352,19 @@ async def _run_batch(
             report.unchanged += 1
             seen.append(key)
             continue
-        old_ids = before.event_ids if before is not None else frozenset()
-        new_events = tuple(e for e in outcome.events if str(e.event_id) not in old_ids)
         if before is not None:
             report.changed += 1
-        to_send.append(Mapped(record, new_events))
-        written[key] = Written(
-            key,
-            digest,
-            frozenset(str(e.event_id) for e in outcome.events),
-            replaces=before is not None,
-        )
+        if outcome.events:
+            ids = [str(e.event_id) for e in outcome.events]
+            old_ids = before.event_ids if before is not None else _NO_EVENTS
+            new_events = tuple(
+                e for e, i in zip(outcome.events, ids, strict=True) if i not in old_ids
+            )
+            if new_events:  # a row with nothing to publish has nothing to deliver
+                to_send.append(Mapped(record, new_events))
+            written[key] = Written(key, digest, frozenset(ids), replaces=before is not None)
+        else:  # most rows of an extract: no event, nothing to deliver, the same empty ids
+            written[key] = Written(key, digest, _NO_EVENTS, replaces=before is not None)
     delivered = await deliver(
         sink,
         to_send,

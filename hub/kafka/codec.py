@@ -168,12 +168,19 @@ def _read_body(data: bytes, offset: int, writer: Any, reader: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """Tuples to lists, recursively: fastavro and JSON want lists."""
+    """Tuples to lists, recursively: fastavro and JSON want lists (fastavro reads a two-tuple
+    in a union as a named branch). Scalars, most of a datum, are not called for one by one."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {
+            key: _plain(item) if isinstance(item, _CONTAINERS) else item
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [_plain(item) if isinstance(item, _CONTAINERS) else item for item in value]
     return value
+
+
+_CONTAINERS: Final = (dict, list, tuple)
 
 
 NAMESPACE: Final = "org.thinkfamilyhub.events"
@@ -181,9 +188,12 @@ NAMESPACE: Final = "org.thinkfamilyhub.events"
 
 def case_event_to_avro(event: CaseEvent) -> dict[str, Any]:
     """The Avro datum for an event; the payload branch is named, never guessed by shape."""
-    datum: dict[str, Any] = _plain(event.model_dump(mode="python"))
+    # The payload dumped by its own class: through the envelope it goes by the serializer of
+    # the union of every payload, which looks for its member first (half the dump, measured).
+    datum: dict[str, Any] = _plain(event.model_dump(mode="python", exclude={"payload"}))
     datum["event_id"] = str(event.event_id)
-    datum["payload"] = (f"{NAMESPACE}.{type(event.payload).__name__}", datum["payload"])
+    payload = _plain(event.payload.model_dump(mode="python"))
+    datum["payload"] = (f"{NAMESPACE}.{type(event.payload).__name__}", payload)
     return datum
 
 
