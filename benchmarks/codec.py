@@ -10,7 +10,8 @@ from pathlib import Path
 import fastavro
 
 from benchmarks.harness import rate, report
-from hub.alerts.fold import Rules, empty_state, fold
+from hub.alerts.fold import fold
+from hub.alerts.state import Rules, empty_state
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.log import CaseEventLog
 from hub.events import CaseEvent

@@ -1,6 +1,6 @@
 """The alerts' change feed: an outbox written in the projection's own transaction.
 
-Every :class:`~hub.alerts.fold.AlertSaved` effect (an alert raised, routed
+Every :class:`~hub.alerts.state.AlertSaved` effect (an alert raised, routed
 to someone new, escalated, acknowledged, closed) appends one row here in the same transaction as
 the alert's rows and the log position (ADR 0004), so a change is recorded exactly when the
 alert changes: never lost between the projection and whoever pushes it, never recorded twice
@@ -50,7 +50,7 @@ from sqlalchemy import (
     text,
 )
 
-from hub.alerts.fold import AlertSaved, Effect
+from hub.alerts.state import AlertSaved, Effect
 from hub.alerts.tables import alert_metadata
 from hub.events import utc_now
 

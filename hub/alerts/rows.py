@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from hub.alerts.fold import (
+from hub.alerts.state import (
     Alert,
     AlertSaved,
     AlertStatus,

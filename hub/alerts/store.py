@@ -31,8 +31,9 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from hub.alerts.changes import feed, record_batch, record_erasures
-from hub.alerts.fold import (
-    PROJECTION,
+from hub.alerts.fold import PROJECTION, fold
+from hub.alerts.rows import EffectWrites, alerts_of, booking_of, erase, load_states, person_of
+from hub.alerts.state import (
     Alert,
     AlertSaved,
     AlertStatus,
@@ -42,9 +43,7 @@ from hub.alerts.fold import (
     FamilyState,
     Person,
     Rules,
-    fold,
 )
-from hub.alerts.rows import EffectWrites, alerts_of, booking_of, erase, load_states, person_of
 from hub.alerts.tables import AlertTables, alert_metadata, alert_tables
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.events import CaseEvent

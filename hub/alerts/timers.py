@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.alerts.fold import Alert, Booking, Rules
+from hub.alerts.state import Alert, Booking, Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.events import (
     AlertEscalated,

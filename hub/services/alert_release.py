@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel
 
-from hub.alerts.fold import AlertStatus
+from hub.alerts.state import AlertStatus
 from hub.alerts.store import AlertView
 from hub.disclosures import Channel, Disclosure
 from hub.events import DataCategory, Purpose

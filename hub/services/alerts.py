@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.alerts.fold import AlertStatus
+from hub.alerts.state import AlertStatus
 from hub.alerts.store import AlertView, MissedAppointmentStore
 from hub.disclosures import Channel
 from hub.events import AlertAcknowledged, AlertClosed, DataCategory, Sensitivity

@@ -26,7 +26,7 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from hub.alerts.changes import Change
-from hub.alerts.fold import Alert
+from hub.alerts.state import Alert
 from hub.services.alert_release import AlertOut
 from hub.sharing.policy import Recipient
 

@@ -21,7 +21,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from hub.alerts.changes import Change, changes_after
-from hub.alerts.fold import Rules
+from hub.alerts.state import Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import alert_rules
 from hub.auth.store import ClientStore

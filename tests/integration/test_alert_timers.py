@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.alerts.fold import AlertStatus, Rules
+from hub.alerts.state import AlertStatus, Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import AlertTimers, SweepReport
 from hub.erasure.keystore import open_key_store

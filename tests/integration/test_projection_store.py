@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from hub.alerts.changes import changes_after, last_seq
-from hub.alerts.fold import AlertStatus, Rules, alert_id_for
+from hub.alerts.fold import alert_id_for
+from hub.alerts.state import AlertStatus, Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.sealing import Erasure
 from hub.events import PractitionerRole

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hub.alerts.fold import AlertSaved, FamilyState, Rules, empty_state, fold
+from hub.alerts.fold import fold
+from hub.alerts.state import AlertSaved, FamilyState, Rules, empty_state
 from hub.events import CaseEvent
 
 

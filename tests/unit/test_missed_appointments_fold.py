@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from hub.alerts.fold import (
-    HUB_USER,
+from hub.alerts.fold import HUB_USER, alert_id_for, fold
+from hub.alerts.state import (
     Alert,
     AlertSaved,
     AlertStatus,
@@ -19,9 +19,7 @@ from hub.alerts.fold import (
     MemberUnassigned,
     PersonUpdated,
     Rules,
-    alert_id_for,
     empty_state,
-    fold,
 )
 from hub.alerts.timers import inferred_no_shows, unacknowledged_escalations
 from hub.events import (

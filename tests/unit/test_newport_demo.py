@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from hub.alerts.fold import Rules, empty_state, fold
+from hub.alerts.fold import fold
+from hub.alerts.state import Rules, empty_state
 from hub.connectors.sources import load_sources
 from hub.events import (
     AppointmentMissed,

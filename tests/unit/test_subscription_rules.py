@@ -9,7 +9,7 @@ from datetime import timedelta
 from standardwebhooks import Webhook
 
 from hub.alerts.changes import Change
-from hub.alerts.fold import Alert, Person
+from hub.alerts.state import Alert, Person
 from hub.alerts.store import AlertView
 from hub.events import utc_now
 from hub.http.stream import start_after
