@@ -151,6 +151,14 @@ class SubjectKeyStore:
         """The cache itself, to look at (its epoch and sizes); change it only through the store."""
         return self._cache
 
+    def cache_generation(self) -> int | None:
+        """The key cache's generation, which every drop (an erasure learnt of) moves; None while
+        the cache is off. What a hand-over of opened entries is valid for (ADR 0049)."""
+        if not self._cache.policy.enabled:
+            return None
+        with self._lock:
+            return self._cache.generation
+
     def create_schema(self) -> None:
         """Create the key table; safe when several threads or processes do it at once."""
         self._schema.create()

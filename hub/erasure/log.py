@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hub.erasure.handoff import OpenedEntries
 from hub.erasure.keystore import ErasureInProgressError, UnknownKeyError
 from hub.erasure.sealing import (
     KEY_BYTES,
@@ -62,8 +63,21 @@ class BatchKeyring(Keyring, Protocol):
 class CaseEventLog:
     """Encode case-events and erasure markers for the topic; decode its entries."""
 
-    def __init__(self, keys: Keyring, topic: str, registry_url: str | None = None) -> None:
+    def __init__(
+        self,
+        keys: Keyring,
+        topic: str,
+        registry_url: str | None = None,
+        *,
+        keep_opened: OpenedEntries | None = None,
+        take_opened: OpenedEntries | None = None,
+    ) -> None:
+        """``keep_opened``: where the events a batch opens are kept for another reader of the
+        same bytes in this process; ``take_opened``: where this reader takes them from instead
+        of opening them again (the worker's two stages, ADR 0049)."""
         self._keys = keys
+        self._keep_opened = keep_opened
+        self._take_opened = take_opened
         self._framing: Framing = framing_for("case_event_log_entry", topic, registry_url)
         # Inside the ciphertext the event is self-describing (single-object, by fingerprint),
         # whatever framing the topic uses.
@@ -129,26 +143,42 @@ class CaseEventLog:
         read in one query. What does not decode gets its :class:`DecodeError` in its place."""
         keys = self._keys
         with keys.begin_batch() if isinstance(keys, BatchKeyring) else nullcontext():
-            parsed: list[tuple[str, str, dict[str, Any]] | DecodeError] = []
-            for value in values:
+            taken = self._take_opened.take(values) if self._take_opened is not None else {}
+            kept = self._keep_opened
+            generation = kept.generation() if kept is not None else None  # before keys are read
+            parsed: list[tuple[str, str, dict[str, Any]] | DecodeError | CaseEvent] = []
+            for index, value in enumerate(values):
+                event = taken.get(index)
+                if event is not None:
+                    parsed.append(event)
+                    continue
                 try:
                     parsed.append(self._parse(value))
                 except DecodeError as error:
                     parsed.append(error)
-            wanted = {p[0] for p in parsed if not isinstance(p, DecodeError) and p[1] != ERASED}
+            wanted = {p[0] for p in parsed if isinstance(p, tuple) and p[1] != ERASED}
             secrets = keys.secrets_of(wanted) if isinstance(keys, BatchKeyring) else {}
             # One AES-GCM context per key for the batch, made from the secrets read above (in
             # this batch's epoch): never kept past it, so a destroyed key opens nothing later.
             ciphers: dict[str, AESGCM] = {}
             decoded: list[LogEntry | DecodeError | None] = []
             for entry in parsed:
-                if isinstance(entry, DecodeError):
+                if not isinstance(entry, tuple):  # refused, or taken already opened
                     decoded.append(entry)
                     continue
                 try:
                     decoded.append(self._decode(*entry, secrets, ciphers))
                 except DecodeError as error:
                     decoded.append(error)
+            if kept is not None:
+                kept.keep(
+                    generation,
+                    (
+                        (value, entry)
+                        for value, entry in zip(values, decoded, strict=True)
+                        if isinstance(entry, CaseEvent)
+                    ),
+                )
             return decoded
 
     def key_id_of(self, value: bytes) -> str:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from hub.alerts.timers import AlertTimers, alert_rules
 from hub.bootstrap import Hub, build_hub
 from hub.disclosures import Disclosure
+from hub.erasure.handoff import OpenedEntries
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.errorqueue.fold import Refusal
@@ -215,20 +216,25 @@ def stage_runners(
 ) -> Stages:
     """The person index reads the case-events as connectors keyed them, then forwards each
     entry to the family topic keyed by family (its ``then``), which every other projection
-    reads. What the Faust agents feed; a runtime of another kind would feed the same two."""
+    reads. What the Faust agents feed; a runtime of another kind would feed the same two.
+
+    The family topic's reader takes the events the person index opened from the same bytes
+    rather than opening them again (:mod:`hub.erasure.handoff`, ADR 0049)."""
     schemas = settings.schema_registry_url
     router = FamilyRouter(hub.identity, hub.publisher, settings.family_events_topic)
+    opened = OpenedEntries(hub.keys.cache_generation)
+    hub.keys.when_erased(opened.clear)
     return Stages(
         ProjectionRunner(
             applies[TopicRole.CASE_EVENTS],
-            CaseEventLog(hub.keys, settings.case_events_topic, schemas),
+            CaseEventLog(hub.keys, settings.case_events_topic, schemas, keep_opened=opened),
             hub.sink,
             settings.dead_letter_topic,
             then=router,
         ),
         ProjectionRunner(
             applies[TopicRole.FAMILY_EVENTS],
-            CaseEventLog(hub.keys, settings.family_events_topic, schemas),
+            CaseEventLog(hub.keys, settings.family_events_topic, schemas, take_opened=opened),
             hub.sink,
             settings.dead_letter_topic,
         ),

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
+from hub.erasure.handoff import OpenedEntries
 from hub.erasure.key_cache import NO_CACHE
 from hub.erasure.keystore import ErasureInProgressError, SubjectKeyStore, keys_table
 from hub.erasure.log import BatchKeyring, CaseEventLog
@@ -235,3 +236,67 @@ def test_a_batch_of_one_key_opens_each_entry_on_its_own_merits(sql_engine: Engin
     assert "tampered or mis-keyed" in str(refused)
     keys.shred([NHS_NUMBER], NOW)
     assert log.decode_many(values) == [None, None, None]
+
+
+def stages(keys: SubjectKeyStore) -> tuple[CaseEventLog, CaseEventLog, OpenedEntries]:
+    """The worker's two readers of the same bytes, wired as ``stage_runners`` wires them."""
+    opened = OpenedEntries(keys.cache_generation)
+    keys.when_erased(opened.clear)
+    person_index = CaseEventLog(keys, "case-events", keep_opened=opened)
+    return person_index, CaseEventLog(keys, "family-events", take_opened=opened), opened
+
+
+def test_the_family_reader_takes_what_the_person_index_opened(sql_engine: Engine) -> None:
+    keys = SubjectKeyStore(sql_engine, KEK)
+    keys.create_schema()
+    person_index, family, opened = stages(keys)
+    events = [about("urn:p", i, f"APT-{i}") for i in range(20)]
+    values = [value for _, value in records(CaseEventLog(keys, "topic").encode_many(events))]
+    assert person_index.decode_many(values) == events
+    assert opened.held == 20
+    cold = SubjectKeyStore(sql_engine, KEK)  # a reader in another process opens for itself
+    with statements(sql_engine) as sent:
+        assert CaseEventLog(cold, "family-events").decode_many(values[:5]) == events[:5]
+    assert any("wrapped_secret" in statement for statement in sent), sent
+    with statements(sql_engine) as sent:
+        assert family.decode_many([*values[5:], b"garbage"])[:-1] == events[5:]
+    assert len(sent) == 1, sent  # the batch's epoch read only: no secret read
+    assert opened.held == 5  # each taken once; the rest left to the bound
+    assert family.decode_many([*values[5:], *values[:5]]) == [*events[5:], *events[:5]]
+    assert opened.held == 0
+
+
+def test_an_erasure_between_the_two_readers_is_not_bypassed(sql_engine: Engine) -> None:
+    """The person index opened her entry; she is erased in another process before the family
+    reader's batch begins: that reader finds her key destroyed, as without the hand-over."""
+    keys = SubjectKeyStore(sql_engine, KEK)
+    keys.create_schema()
+    person_index, family, opened = stages(keys)
+    _, value = CaseEventLog(keys, "topic").encode(missed("APT-1"))
+    with keys.begin_batch():
+        assert person_index.decode_many([value]) == [missed("APT-1")]
+    assert opened.held == 1
+    shred_in_another_process(sql_engine, NHS_NUMBER)
+    assert family.decode_many([value]) == [None]
+    assert opened.held == 0  # and the plaintext forgotten with her keys
+
+
+def test_an_erasure_in_this_process_forgets_every_opened_event(sql_engine: Engine) -> None:
+    keys = SubjectKeyStore(sql_engine, KEK)
+    keys.create_schema()
+    person_index, family, opened = stages(keys)
+    _, value = CaseEventLog(keys, "topic").encode(missed("APT-1"))
+    assert person_index.decode_many([value]) == [missed("APT-1")]
+    keys.shred([NHS_NUMBER], NOW)
+    assert opened.held == 0
+    assert family.decode_many([value]) == [None]
+
+
+def test_with_the_key_cache_off_each_reader_opens_for_itself(sql_engine: Engine) -> None:
+    keys = SubjectKeyStore(sql_engine, KEK, cache=NO_CACHE)
+    keys.create_schema()
+    person_index, family, opened = stages(keys)
+    _, value = CaseEventLog(keys, "topic").encode(missed("APT-1"))
+    assert person_index.decode_many([value]) == [missed("APT-1")]
+    assert opened.held == 0
+    assert family.decode_many([value]) == [missed("APT-1")]
