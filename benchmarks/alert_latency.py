@@ -34,7 +34,7 @@ import httpx
 
 from hub.auth.store import ClientStore
 from hub.erasure.keystore import open_key_store
-from hub.events import CaseEvent, PractitionerRole, utc_now
+from hub.events import CaseEvent, utc_now
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import ensure_topics
 from hub.kafka.local import temporary_broker
@@ -42,6 +42,7 @@ from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
 from hub.settings import Settings, default_state_dir
 from hub.storage.engine import make_engine
+from hub.vocabulary import PractitionerRole
 from tests.builders import assigned, attended, booked, missed, registered
 from tests.support.net import free_port
 from tests.support.processes import eventually, hub_process

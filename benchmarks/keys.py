@@ -29,8 +29,9 @@ from benchmarks.harness import report
 from hub.erasure.key_cache import NO_CACHE, CachePolicy
 from hub.erasure.keystore import SubjectKeyStore, key_metadata
 from hub.erasure.log import CaseEventLog
-from hub.events import CaseEvent, PersonIdentifier
+from hub.events import CaseEvent
 from hub.kafka.codec import case_event_codec
+from hub.payloads import PersonIdentifier
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek
 from tests.builders import missed

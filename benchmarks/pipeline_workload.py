@@ -20,28 +20,23 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from hub.alerts.fold import alert_id_for
-from hub.events import (
+from hub.events import CaseEvent, EventType, utc_now
+from hub.nhs_number import valid_nhs_numbers
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     AlertAcknowledged,
     Appointment,
     AppointmentBooked,
     AppointmentMissed,
-    AssignmentScope,
     BirthRegistered,
-    CaseEvent,
     ConsentRecorded,
-    DataCategory,
-    EventType,
     Payload,
     PersonIdentifier,
     PersonRegistered,
     PractitionerAssigned,
-    PractitionerRole,
-    Purpose,
     Source,
-    utc_now,
 )
-from hub.nhs_number import valid_nhs_numbers
+from hub.vocabulary import AssignmentScope, DataCategory, PractitionerRole, Purpose
 from tests.builders import HOME_START, PROGRAMME, TRUST, event
 
 EVENTS_PER_FAMILY = 8

@@ -39,7 +39,7 @@ from sqlalchemy import Engine, event
 from benchmarks.harness import rate, report
 from hub.alerts.store import MissedAppointmentStore
 from hub.disclosures import Channel
-from hub.events import CaseEvent, DataCategory, Purpose
+from hub.events import CaseEvent
 from hub.identity.store import IdentityStore
 from hub.services.alert_release import alert_out, gate_alerts
 from hub.services.release import ReleaseGate
@@ -49,6 +49,7 @@ from hub.sharing.gate import Item, Plan, Shape, plan, release
 from hub.sharing.policy import Recipient, Request, Subject, decide
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
+from hub.vocabulary import DataCategory, Purpose
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

@@ -16,8 +16,9 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime
 
-from hub.events import DataCategory, FrozenModel, LawfulBasis, Purpose
 from hub.log_redaction import redact_path
+from hub.payloads import FrozenModel
+from hub.vocabulary import DataCategory, LawfulBasis, Purpose
 
 
 class Channel(StrEnum):

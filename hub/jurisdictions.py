@@ -1,9 +1,9 @@
 """What each jurisdiction calls the shared plans and registers, and under which law (ADR 0032).
 
-The projections read one meaning — :class:`~hub.events.PlanType` — whichever nation a fact
+The projections read one meaning — :class:`~hub.vocabulary.PlanType` — whichever nation a fact
 comes from, so the team around a family in Newport is built exactly as one in Salford. What a
 source calls the fact, and the statute it is under, travel with the event (``local_name``,
-``statute`` on :class:`~hub.events.PlanStarted` / :class:`~hub.events.PlanEnded`) so nothing a
+``statute`` on :class:`~hub.payloads.PlanStarted` / :class:`~hub.payloads.PlanEnded`) so nothing a
 Welsh practitioner reads is renamed into English law. :func:`plan_terms` fills them for a
 connector that names only the jurisdiction.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from hub.events import DataCategory, Jurisdiction, LawfulBasis, PlanType, Sensitivity
+from hub.vocabulary import DataCategory, Jurisdiction, LawfulBasis, PlanType, Sensitivity
 
 
 class PlanTerms(NamedTuple):

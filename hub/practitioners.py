@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from hub.events import CaseEvent, FrozenModel
+from hub.events import CaseEvent
+from hub.payloads import FrozenModel
 
 
 class PractitionerRef(FrozenModel):

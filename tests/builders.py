@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     AlertAcknowledged,
     AlertClosed,
@@ -17,27 +18,26 @@ from hub.events import (
     AppointmentMissed,
     AppointmentModified,
     AppointmentRescheduled,
-    AssignmentScope,
-    CaseEvent,
     ConsentRecorded,
     ConsentWithdrawn,
-    DataCategory,
-    EventType,
-    OverrideReason,
     Payload,
     PersonIdentifier,
     PersonRegistered,
     PractitionerAssigned,
-    PractitionerRole,
     PractitionerUnassigned,
-    Purpose,
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
 from hub.practitioners import PractitionerRef
+from hub.vocabulary import (
+    AssignmentScope,
+    DataCategory,
+    OverrideReason,
+    PractitionerRole,
+    Purpose,
+    Sensitivity,
+)
 
 NHS_NUMBER = "9434765919"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from hub.events import (
-    PAYLOAD_TYPES,
+from hub.events import PAYLOAD_TYPES, CaseEvent, EventType
+from hub.payloads import (
     AlertAcknowledged,
     AlertClosed,
     AlertEscalated,
@@ -20,23 +20,12 @@ from hub.events import (
     AppointmentRescheduled,
     AssessmentCompleted,
     AssessmentScoreRecorded,
-    AssessmentType,
-    AssignmentScope,
     BirthRegistered,
     CaseClosed,
-    CaseEvent,
-    Characteristic,
     CharacteristicRecord,
     CharacteristicsRecorded,
     ConsentRecorded,
     ConsentWithdrawn,
-    DataCategory,
-    EthnicCategory,
-    EventType,
-    ExitReason,
-    LawfulBasis,
-    OverrideReason,
-    PermanenceOutcome,
     PermanenceRecorded,
     PersonIdentifier,
     PersonMerged,
@@ -44,29 +33,40 @@ from hub.events import (
     PersonUnmerged,
     PlanEnded,
     PlanStarted,
-    PlanType,
     PractitionerAssigned,
-    PractitionerRole,
     PractitionerUnassigned,
-    ProgrammeActivity,
     ProgrammeActivityRecorded,
     ProgrammeExited,
     ProgrammePathwayChanged,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ProgrammeReferralDeclined,
-    Purpose,
     ReferralReceived,
-    Relationship,
     RelationshipRecorded,
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
-    ScoreInstrument,
-    ScoreStage,
-    Sensitivity,
     Source,
 )
 from hub.quarantine import QuarantineError, QuarantineRecord
+from hub.vocabulary import (
+    AssessmentType,
+    AssignmentScope,
+    Characteristic,
+    DataCategory,
+    EthnicCategory,
+    ExitReason,
+    LawfulBasis,
+    OverrideReason,
+    PermanenceOutcome,
+    PlanType,
+    PractitionerRole,
+    ProgrammeActivity,
+    Purpose,
+    Relationship,
+    ScoreInstrument,
+    ScoreStage,
+    Sensitivity,
+)
 
 no_surrogates = st.characters(exclude_categories=["Cs"])  # Avro strings are UTF-8
 text = st.text(no_surrogates, max_size=30)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentBooked,
@@ -16,30 +17,29 @@ from hub.events import (
     AppointmentMissed,
     AppointmentRescheduled,
     AssessmentCompleted,
-    AssessmentType,
-    AssignmentScope,
     BirthRegistered,
     CaseClosed,
-    CaseEvent,
-    DataCategory,
-    EventType,
     Payload,
     PersonIdentifier,
     PersonRegistered,
     PlanEnded,
     PlanStarted,
-    PlanType,
     PractitionerAssigned,
-    PractitionerRole,
     PractitionerUnassigned,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ReferralReceived,
-    Relationship,
     RelationshipRecorded,
-    Sensitivity,
     Source,
-    deterministic_event_id,
+)
+from hub.vocabulary import (
+    AssessmentType,
+    AssignmentScope,
+    DataCategory,
+    PlanType,
+    PractitionerRole,
+    Relationship,
+    Sensitivity,
 )
 from tests.builders import NHS_NUMBER, SALFORD_COUNCIL, T0
 

@@ -52,8 +52,8 @@ from hub.alerts.state import (
     Rules,
     TeamMember,
 )
-from hub.events import (
-    MIDWIFE_ROLES,
+from hub.events import CaseEvent, deterministic_event_id
+from hub.payloads import (
     AlertAcknowledged,
     AlertClosed,
     AlertEscalated,
@@ -64,15 +64,13 @@ from hub.events import (
     AppointmentMissed,
     AppointmentModified,
     AppointmentRescheduled,
-    CaseEvent,
     PersonRegistered,
     PractitionerAssigned,
-    PractitionerRole,
     PractitionerUnassigned,
     Source,
-    deterministic_event_id,
 )
 from hub.practitioners import PractitionerRef, acted_by
+from hub.vocabulary import MIDWIFE_ROLES, PractitionerRole
 
 PROJECTION = "missed_appointment_alerts"
 # Roles an alert is addressed to besides the midwives (policy permitting, at delivery).

@@ -37,9 +37,10 @@ from hub.alerts.state import (
     TeamMember,
 )
 from hub.alerts.tables import AlertTables
-from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
+from hub.payloads import Appointment, PersonIdentifier, Source
 from hub.practitioners import PractitionerRef, sort_key
 from hub.storage.positions import chunks, upsert_many
+from hub.vocabulary import PractitionerRole
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
 

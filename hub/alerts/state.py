@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from hub.events import Appointment, PersonIdentifier, PractitionerRole, Source
+from hub.payloads import Appointment, PersonIdentifier, Source
 from hub.practitioners import PractitionerRef
+from hub.vocabulary import PractitionerRole
 
 
 class AlertStatus(StrEnum):

@@ -23,19 +23,12 @@ from datetime import datetime, timedelta
 
 from hub.alerts.state import Alert, Booking, Rules
 from hub.alerts.store import MissedAppointmentStore
-from hub.events import (
-    AlertEscalated,
-    AppointmentMissed,
-    CaseEvent,
-    DataCategory,
-    EventType,
-    Sensitivity,
-    Source,
-    deterministic_event_id,
-)
+from hub.events import CaseEvent, EventType, deterministic_event_id
 from hub.ingest.sink import CaseEventSink
+from hub.payloads import AlertEscalated, AppointmentMissed, Source
 from hub.settings import Settings
 from hub.sharing.agreement import Agreement
+from hub.vocabulary import DataCategory, Sensitivity
 
 log = logging.getLogger(__name__)
 TIMER_SYSTEM = "hub-alert-timers"

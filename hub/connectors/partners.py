@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError
 
 from hub.connectors.discovery import load_connector
 from hub.connectors.sdk import Connector, ConnectorConfig, InputError, Record, webhook_type
-from hub.events import FrozenModel
+from hub.payloads import FrozenModel
 
 DEFAULT_PARTNERS_DIR = Path(__file__).resolve().parents[2] / "config" / "partners"
 

@@ -37,16 +37,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, ValidationError
 from sqlalchemy import Connection, MetaData, Table, select
 
-from hub.events import (
-    CaseEvent,
-    DataCategory,
-    EventType,
-    FrozenModel,
-    PersonIdentifier,
-    Sensitivity,
-    Source,
-    deterministic_event_id,
-)
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import FrozenModel, PersonIdentifier, Source
+from hub.vocabulary import DataCategory, Sensitivity
 
 
 def _known_zone(value: str) -> str:

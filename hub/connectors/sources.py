@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.connectors.sdk import ZoneName
-from hub.events import PractitionerRole
+from hub.vocabulary import PractitionerRole
 
 DEFAULT_SOURCES_DIR = Path(__file__).resolve().parents[2] / "config" / "sources"
 

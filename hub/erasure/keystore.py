@@ -1,7 +1,7 @@
 """Subjects' data keys in SQL, and their destruction (ADR 0009, 0020, 0025).
 
 One row per key: ``key_id`` (random), the ``subject`` it belongs to (an identifier key, the
-same rule as :meth:`hub.events.PersonIdentifier.key`), the secret wrapped with the
+same rule as :meth:`hub.payloads.PersonIdentifier.key`), the secret wrapped with the
 key-encryption key (:mod:`hub.storage.kek`, ADR 0020), and when it was shredded.
 
 * At most one **live** key per subject (a partial unique index), so two processes sealing the

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AwareDatetime
 
-from hub.events import CaseEvent, FrozenModel
+from hub.events import CaseEvent
+from hub.payloads import FrozenModel
 
 KEY_BYTES: Final = 32  # AES-256
 NONCE_BYTES: Final = 12  # the GCM standard nonce; random nonces are safe far beyond our volumes

@@ -23,8 +23,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from hub.events import FrozenModel, deterministic_event_id
+from hub.events import deterministic_event_id
 from hub.nhs_number import SHAPED
+from hub.payloads import FrozenModel
 from hub.quarantine import QuarantineRecord
 
 PROJECTION: Final = "error-queue"

@@ -17,17 +17,13 @@ from typing import Any, Final
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hub.events import (
-    AssignmentScope,
-    PractitionerAssigned,
-    PractitionerRole,
-    PractitionerUnassigned,
-)
 from hub.http.dependencies import Reader, SharingContextDep, SinkDep
 from hub.http.shapes import EventAccepted, SubjectIn
+from hub.payloads import PractitionerAssigned, PractitionerUnassigned
 from hub.practitioners import PractitionerRef
 from hub.services.assignments import change_assignment
 from hub.team.assignments import Change
+from hub.vocabulary import AssignmentScope, PractitionerRole
 
 RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     401: {"description": "No valid credential (RFC 6750 `WWW-Authenticate: Bearer`)."},

@@ -17,26 +17,24 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.events import (
-    ConsentRecorded,
-    ConsentWithdrawn,
-    DataCategory,
-    OverrideReason,
-    Payload,
-    Purpose,
-    SafeguardingOverrideEnded,
-    SafeguardingOverrideRecorded,
-)
 from hub.http.dependencies import ChangeStoresDep, Reader, Reference, SharingContextDep, SinkDep
 from hub.http.inputs import Instant
 from hub.http.shapes import CHANGE_RESPONSES, ChangeAnswer, SubjectIn
 from hub.ingest.sink import CaseEventSink
+from hub.payloads import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    Payload,
+    SafeguardingOverrideEnded,
+    SafeguardingOverrideRecorded,
+)
 from hub.services.change_requests import request_change
 from hub.services.governance import overrides_recorded
 from hub.services.sharing_changes import Attempt, ChangeStores
 from hub.sharing.agreement import ChangeKind
 from hub.sharing.changes import SYSTEM_ROLE, Change
 from hub.sharing.policy import Recipient
+from hub.vocabulary import DataCategory, OverrideReason, Purpose
 
 
 class ConsentMethod(StrEnum):

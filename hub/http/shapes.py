@@ -13,8 +13,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hub.events import NHS_NUMBER_SYSTEM, EventType, PersonIdentifier
+from hub.events import EventType
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier
 from hub.services.change_requests import ChangeResult
 from hub.services.statements import Stated
 

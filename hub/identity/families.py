@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
-from hub.events import Relationship
 from hub.identity.matching import PERSON_NAMESPACE
+from hub.vocabulary import Relationship
 
 ANCHOR: Final = "ANCHOR"  # the person the family formed around
 BIRTH_WINDOW: Final = timedelta(weeks=8)  # a birth this close to the EDD is that unborn child

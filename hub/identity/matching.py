@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
 
-from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier
 
 PERSON_NAMESPACE: Final = uuid.UUID("0b3f5a62-8d0e-5c6f-b7a9-34e1c2d9f001")
 DEFAULT_RULE: Final = ("family_name", "birth_date", "postcode")

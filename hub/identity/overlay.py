@@ -24,16 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hub.events import (
-    BirthRegistered,
-    CaseEvent,
-    PersonIdentifier,
-    PersonMerged,
-    PersonRegistered,
-    PersonUnmerged,
-    Relationship,
-    RelationshipRecorded,
-)
+from hub.events import CaseEvent
 from hub.identity.families import FamilyMember, born_child, family_key_for, first_family, relate
 from hub.identity.matching import (
     Demographics,
@@ -42,6 +33,15 @@ from hub.identity.matching import (
     new_person_id,
     resolve,
 )
+from hub.payloads import (
+    BirthRegistered,
+    PersonIdentifier,
+    PersonMerged,
+    PersonRegistered,
+    PersonUnmerged,
+    RelationshipRecorded,
+)
+from hub.vocabulary import Relationship
 
 
 class IndexRows(Protocol):

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Final
 
-from hub.events import PermanenceOutcome, PlanType
 from hub.outcomes.fold import PersonOutcomes
 from hub.outcomes.tables import Case, CountTable, Derived, financial_quarter
+from hub.vocabulary import PermanenceOutcome, PlanType
 
 AGES: Final = (("14 days", 14), ("6 months", 182), ("12 months", 365))
 HOME, PLAN, LOOKED_AFTER, AWAY = (

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
-from hub.events import ScoreInstrument, ethnic_group
 from hub.outcomes.babies import AGES, babies_of, place_on
 from hub.outcomes.figures import score_pair
 from hub.outcomes.fold import Episode, PersonOutcomes, merge_people
+from hub.vocabulary import ScoreInstrument, ethnic_group
 
 
 @dataclass(frozen=True)

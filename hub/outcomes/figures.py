@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Final
 
-from hub.events import Characteristic, ScoreInstrument, ScoreStage, ethnic_group
 from hub.outcomes.babies import babies_of, entered_care, places
 from hub.outcomes.fold import PersonOutcomes, Score, merge_people
 from hub.outcomes.tables import NOT_STATED, Case, CountTable, Derived, financial_quarter
+from hub.vocabulary import Characteristic, ScoreInstrument, ScoreStage, ethnic_group
 
 GESTATION_BANDS: Final = (
     "Under 13 weeks",

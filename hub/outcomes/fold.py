@@ -21,23 +21,17 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from hub.events import (
+from hub.events import CaseEvent
+from hub.payloads import (
     AppointmentAttended,
     AppointmentCancelled,
     AppointmentMissed,
     AssessmentScoreRecorded,
     BirthRegistered,
-    CaseEvent,
-    Characteristic,
     CharacteristicsRecorded,
-    EthnicCategory,
-    ExitReason,
-    PermanenceOutcome,
     PermanenceRecorded,
     PlanEnded,
     PlanStarted,
-    PlanType,
-    ProgrammeActivity,
     ProgrammeActivityRecorded,
     ProgrammeExited,
     ProgrammePathwayChanged,
@@ -45,8 +39,16 @@ from hub.events import (
     ProgrammeReferralAccepted,
     ProgrammeReferralDeclined,
     ReferralReceived,
-    Relationship,
     RelationshipRecorded,
+)
+from hub.vocabulary import (
+    Characteristic,
+    EthnicCategory,
+    ExitReason,
+    PermanenceOutcome,
+    PlanType,
+    ProgrammeActivity,
+    Relationship,
     ScoreInstrument,
     ScoreStage,
 )

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
 
-from hub.events import ExitReason
 from hub.outcomes.fold import Episode, PersonOutcomes
+from hub.vocabulary import ExitReason
 
 NOT_STATED: Final = "Not stated"
 

@@ -13,26 +13,21 @@ from datetime import UTC, date, datetime, timedelta
 
 from hub.auth.store import ClientStore
 from hub.bootstrap import database, publishing, sources_of
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentBooked,
     AppointmentMissed,
-    AssignmentScope,
-    CaseEvent,
-    DataCategory,
-    EventType,
     Payload,
     PersonIdentifier,
     PersonRegistered,
     PractitionerAssigned,
-    PractitionerRole,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
 from hub.processes.demo_newport import NEWPORT_CLIENT_ID, NEWPORT_MIDWIFE, newport_events
 from hub.settings import Settings
+from hub.vocabulary import AssignmentScope, DataCategory, PractitionerRole, Sensitivity
 
 DEMO_NHS_NUMBER = "9434765919"  # passes modulus 11; the NHS's published test-number range
 DEMO_MIDWIFE_ID = "demo-midwife-1"

@@ -20,12 +20,12 @@ from pydantic import BaseModel
 from hub.alerts.state import AlertStatus
 from hub.alerts.store import AlertView
 from hub.disclosures import Channel, Disclosure
-from hub.events import DataCategory, Purpose
 from hub.identifiers import AppointmentId
 from hub.practitioners import PractitionerRef, sort_key
 from hub.services.release import ReleaseGate, SharingContext
 from hub.sharing.gate import Shape, disclose
 from hub.sharing.policy import Recipient, Subject
+from hub.vocabulary import DataCategory, Purpose
 
 
 class PersonOut(BaseModel):

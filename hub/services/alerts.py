@@ -18,9 +18,9 @@ from datetime import datetime
 from hub.alerts.state import AlertStatus
 from hub.alerts.store import AlertView, MissedAppointmentStore
 from hub.disclosures import Channel
-from hub.events import AlertAcknowledged, AlertClosed, DataCategory, Sensitivity
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import PublishError
+from hub.payloads import AlertAcknowledged, AlertClosed
 from hub.practitioners import PractitionerRef
 from hub.services.alert_release import AlertOut, release_alerts
 from hub.services.errors import ConflictError, ForbiddenError, NotFoundError, NotRecordedError
@@ -28,6 +28,7 @@ from hub.services.release import SharingContext
 from hub.services.statements import Stated, publish_statement
 from hub.sharing.agreement import GOVERNANCE_ROLES
 from hub.sharing.policy import Recipient
+from hub.vocabulary import DataCategory, Sensitivity
 
 
 async def released_alerts(

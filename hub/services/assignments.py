@@ -13,22 +13,15 @@ from __future__ import annotations
 import uuid
 
 from hub.disclosures import Channel, DisclosedItem, Disclosure
-from hub.events import (
-    DataCategory,
-    LawfulBasis,
-    PersonIdentifier,
-    PractitionerAssigned,
-    PractitionerUnassigned,
-    Purpose,
-    Sensitivity,
-)
 from hub.ingest.sink import CaseEventSink
+from hub.payloads import PersonIdentifier, PractitionerAssigned, PractitionerUnassigned
 from hub.practitioners import PractitionerRef
 from hub.services.errors import ForbiddenError, UnprocessableError
 from hub.services.release import SharingContext
 from hub.services.statements import Stated, publish_statement, record_disclosures
 from hub.sharing.policy import Recipient
 from hub.team.assignments import Change, may_change_team
+from hub.vocabulary import DataCategory, LawfulBasis, Purpose, Sensitivity
 
 
 async def change_assignment(

@@ -19,8 +19,9 @@ from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from hub.events import EventType, Payload, PersonIdentifier
+from hub.events import EventType
 from hub.ingest.sink import CaseEventSink
+from hub.payloads import Payload, PersonIdentifier
 from hub.services.errors import ConflictError, ForbiddenError, NotFoundError
 from hub.services.sharing_changes import (
     Attempt,

@@ -24,7 +24,6 @@ from datetime import date
 from pathlib import Path
 
 from hub.disclosures import Channel, Disclosure, WithheldItem
-from hub.events import DataCategory, Purpose
 from hub.outcomes.extract import episode_identifier, extract_rows, pseudonym
 from hub.outcomes.fold import merge_people
 from hub.outcomes.store import OutcomesStore
@@ -34,6 +33,7 @@ from hub.services.statements import record_disclosures
 from hub.sharing.agreement import EVALUATION_ROLES
 from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject
+from hub.vocabulary import DataCategory, Purpose
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 # What a row is counted from: programme facts, appointments, plans, scores, circumstances.

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from hub.disclosures import Channel, Disclosure
-from hub.events import DataCategory, Purpose
 from hub.services.change_requests import reviewable_by
 from hub.services.errors import ForbiddenError, NotFoundError
 from hub.services.release import SharingContext
@@ -27,6 +26,7 @@ from hub.sharing.change_log import ChangeLog, ChangeRecord
 from hub.sharing.facts import Override
 from hub.sharing.gate import Item
 from hub.sharing.policy import Recipient, Subject
+from hub.vocabulary import DataCategory, Purpose
 
 
 def governance_only(reader: Recipient, what: str) -> None:

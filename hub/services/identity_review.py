@@ -10,9 +10,9 @@ partners only: they hold the records being linked.
 
 from __future__ import annotations
 
-from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
 from hub.identity.matching import ReviewTask
 from hub.ingest.sink import CaseEventSink
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonMerged
 from hub.services.errors import ConflictError, ForbiddenError, NotFoundError
 from hub.services.sharing_changes import Attempt, ChangeStores, check_change, record_change
 from hub.services.statements import Stated, publish_statement

@@ -21,7 +21,6 @@ from hub.disclosures import (
     DisclosedItem,
     Disclosure,
 )
-from hub.events import DataCategory, LawfulBasis, Purpose
 from hub.outcomes.figures import figures, programmes
 from hub.outcomes.fold import PersonOutcomes
 from hub.outcomes.report import ProgrammeReport, publish
@@ -31,6 +30,7 @@ from hub.services.release import SharingContext
 from hub.services.statements import record_disclosures
 from hub.sharing.agreement import MONITORING_ROLES, Agreement, DisclosureControl
 from hub.sharing.policy import Recipient
+from hub.vocabulary import DataCategory, LawfulBasis, Purpose
 
 REPORT = "outcomes"
 # What the figures are counted from, by category (the disclosure log names each controller's).

@@ -37,7 +37,6 @@ from hub.errorqueue.fold import (
     may_see,
 )
 from hub.errorqueue.store import Action, Correction, Entry, QuarantineStore
-from hub.events import Purpose
 from hub.ingest.record_limits import joined
 from hub.ingest.records import named_in, quarantine_log
 from hub.ingest.sink import CaseEventSink
@@ -46,6 +45,7 @@ from hub.kafka.publisher import PublishError
 from hub.quarantine import QuarantineRecord, quarantine_record
 from hub.services.errors import ConflictError, ForbiddenError, NotFoundError, NotRecordedError
 from hub.settings import Settings
+from hub.vocabulary import Purpose
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from typing import TypeVar
 from sqlalchemy import Engine
 
 from hub.disclosures import Channel, Disclosure
-from hub.events import Purpose, utc_now
+from hub.events import utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.sharing.agreement import Agreement
 from hub.sharing.gate import Item, Plan, Release, Shape, release_planned, shape_of
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
+from hub.vocabulary import Purpose
 
 T = TypeVar("T")
 

@@ -22,16 +22,9 @@ from typing import Any
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.connectors.outcomes import Mapped, Outcome, Refused
-from hub.events import (
-    PAYLOAD_TYPES,
-    CaseEvent,
-    ConsentRecorded,
-    ConsentWithdrawn,
-    EventType,
-    Payload,
-    PersonIdentifier,
-)
+from hub.events import PAYLOAD_TYPES, CaseEvent, EventType
 from hub.identity.store import IdentityStore
+from hub.payloads import ConsentRecorded, ConsentWithdrawn, Payload, PersonIdentifier
 from hub.sharing.agreement import Agreement, ChangeKind
 from hub.sharing.change_log import ChangeLog, ChangeRecord
 from hub.sharing.changes import SYSTEM_ROLE, Change, decide_change

@@ -22,24 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.disclosures import Disclosure
-from hub.events import (
-    PAYLOAD_TYPES,
-    CaseEvent,
-    DataCategory,
-    EventType,
+from hub.events import PAYLOAD_TYPES, CaseEvent, EventType, deterministic_event_id
+from hub.ingest.sink import CaseEventSink
+from hub.kafka.publisher import PublishError
+from hub.payloads import (
     Payload,
     PersonIdentifier,
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
-from hub.ingest.sink import CaseEventSink
-from hub.kafka.publisher import PublishError
 from hub.services.errors import NotRecordedError
 from hub.services.release import SharingContext
 from hub.sharing.policy import Recipient
+from hub.vocabulary import DataCategory, Sensitivity
 
 API_SYSTEM = "hub-api"
 

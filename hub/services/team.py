@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from hub.disclosures import Channel, Disclosure
-from hub.events import Purpose
 from hub.identity.families import ANCHOR, FamilyMember
 from hub.identity.store import IdentityStore
 from hub.practitioners import PractitionerRef
@@ -36,6 +35,7 @@ from hub.team.view import (
     not_sent,
     shown_in_caseload,
 )
+from hub.vocabulary import Purpose
 
 SELF = "SELF"  # the relationship shown for a person in no family
 NOT_FOUND = "no such family, or nothing in it the reader may see"

@@ -15,15 +15,9 @@ from typing import Final
 
 from pydantic import Field, ValidationError, model_validator
 
-from hub.events import (
-    DataCategory,
-    FrozenModel,
-    Jurisdiction,
-    LawfulBasis,
-    PractitionerRole,
-    Purpose,
-)
+from hub.payloads import FrozenModel
 from hub.sharing.legislation import citation_problems
+from hub.vocabulary import DataCategory, Jurisdiction, LawfulBasis, PractitionerRole, Purpose
 
 DEFAULT_AGREEMENT: Final = (
     Path(__file__).resolve().parents[2] / "config" / "sharing" / "agreement.toml"

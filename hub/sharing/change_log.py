@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 
-from hub.events import FrozenModel
+from hub.payloads import FrozenModel
 from hub.sharing.agreement import ChangeKind
 from hub.sharing.policy import Verdict
 from hub.storage.schema import SchemaOnce

@@ -12,17 +12,15 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from hub.events import (
-    CaseEvent,
+from hub.events import CaseEvent
+from hub.payloads import (
     ConsentRecorded,
     ConsentWithdrawn,
-    DataCategory,
-    OverrideReason,
-    Purpose,
     SafeguardingOverrideEnded,
     SafeguardingOverrideRecorded,
 )
 from hub.practitioners import PractitionerRef, acted_by
+from hub.vocabulary import DataCategory, OverrideReason, Purpose
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from datetime import datetime
 from typing import Final, Generic, TypeVar
 
 from hub.disclosures import Channel, DisclosedItem, Disclosure, WithheldItem
-from hub.events import DataCategory, Purpose
 from hub.sharing.agreement import Agreement
 from hub.sharing.facts import SharingFacts
 from hub.sharing.policy import Decision, Recipient, Request, Subject, Verdict, decide
+from hub.vocabulary import DataCategory, Purpose
 
 T = TypeVar("T")
 

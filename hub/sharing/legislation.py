@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
-from hub.events import Jurisdiction
+from hub.vocabulary import Jurisdiction
 
 BOTH: Final = frozenset({Jurisdiction.ENGLAND, Jurisdiction.WALES})
 ENGLAND_ONLY: Final = frozenset({Jurisdiction.ENGLAND})

@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Final
 
 from hub.disclosures import Channel
-from hub.events import Purpose
 from hub.sharing.agreement import Agreement
 from hub.sharing.facts import SharingFacts
 from hub.sharing.gate import Plan, Shape, plan
 from hub.sharing.policy import Recipient, Subject, changes_at
+from hub.vocabulary import Purpose
 
 PLANS: Final = 256  # plans kept per subject at most (readers by shapes); then they start again
 

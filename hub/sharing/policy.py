@@ -29,10 +29,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from hub.events import DataCategory, LawfulBasis, Purpose
 from hub.practitioners import PractitionerRef
 from hub.sharing.agreement import Agreement, Flow
 from hub.sharing.facts import Consent, Override, SharingFacts
+from hub.vocabulary import DataCategory, LawfulBasis, Purpose
 
 OVERRIDE_PURPOSES: Final = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING})
 

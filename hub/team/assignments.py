@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from hub.events import MIDWIFE_ROLES, PractitionerRole
 from hub.sharing.agreement import GOVERNANCE_ROLES, Agreement, OrganisationKind
 from hub.sharing.policy import Recipient
+from hub.vocabulary import MIDWIFE_ROLES, PractitionerRole
 
 STATUTORY: Final = frozenset({OrganisationKind.NHS, OrganisationKind.LOCAL_AUTHORITY})
 # Roles that only a health organisation employs.

@@ -25,7 +25,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from hub.events import (
+from hub.events import CaseEvent
+from hub.payloads import (
     AppointmentAttended,
     AppointmentBooked,
     AppointmentCancelled,
@@ -33,25 +34,26 @@ from hub.events import (
     AppointmentModified,
     AppointmentRescheduled,
     AssessmentCompleted,
-    AssessmentType,
-    AssignmentScope,
     BirthRegistered,
     CaseClosed,
-    CaseEvent,
-    DataCategory,
     FrozenModel,
     PersonRegistered,
     PlanEnded,
     PlanStarted,
-    PlanType,
     PractitionerAssigned,
-    PractitionerRole,
     PractitionerUnassigned,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ReferralReceived,
-    Relationship,
     RelationshipRecorded,
+)
+from hub.vocabulary import (
+    AssessmentType,
+    AssignmentScope,
+    DataCategory,
+    PlanType,
+    PractitionerRole,
+    Relationship,
 )
 
 PROJECTION: Final = "team_around_the_family"

@@ -11,9 +11,9 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from hub.events import AssessmentType, AssignmentScope, PlanType, PractitionerRole
 from hub.identifiers import AppointmentId
 from hub.team.fold import AppointmentStatus
+from hub.vocabulary import AssessmentType, AssignmentScope, PlanType, PractitionerRole
 
 
 class DemographicsOut(BaseModel):

@@ -36,7 +36,6 @@ from sqlalchemy import (
 )
 
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.events import DataCategory
 from hub.practitioners import PractitionerRef
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
@@ -54,6 +53,7 @@ from hub.team.fold import (
     empty_state,
     fold,
 )
+from hub.vocabulary import DataCategory
 
 
 class TeamTables(NamedTuple):

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.disclosures import Disclosure, WithheldItem
-from hub.events import PractitionerRole, Relationship
 from hub.practitioners import PractitionerRef
 from hub.sharing.gate import Item, Release
 from hub.sharing.policy import Subject
@@ -55,6 +54,7 @@ from hub.team.models import (
     ReferralOut,
     TeamOut,
 )
+from hub.vocabulary import PractitionerRole, Relationship
 
 # The gate for one person: (subject, items, the person's other identifier keys) -> release.
 Gate = Callable[[Subject, Sequence[Item[str]], Sequence[str]], Release[str]]

@@ -18,10 +18,11 @@ from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import keys_table, open_key_store, purges_table
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.events import EventType, PersonIdentifier, PersonRegistered
+from hub.events import EventType
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.payloads import PersonIdentifier, PersonRegistered
 from hub.projections.runner import ProjectionRunner
 from hub.settings import Settings
 from hub.sharing.policy import Subject

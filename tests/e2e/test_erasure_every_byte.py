@@ -22,9 +22,10 @@ from sqlalchemy import select
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import keys_table, open_key_store, purges_table
-from hub.events import EventType, PersonRegistered
+from hub.events import EventType
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.payloads import PersonRegistered
 from hub.settings import Settings
 from hub.sharing.store import disclosures_table
 from hub.storage.engine import make_engine

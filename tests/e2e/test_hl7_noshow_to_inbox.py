@@ -12,10 +12,10 @@ from hl7.client import MLLPClient
 from playwright.sync_api import Page, sync_playwright
 
 from hub.erasure.keystore import open_key_store
-from hub.events import PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
+from hub.vocabulary import PractitionerRole
 from tests.builders import assigned, registered
 from tests.e2e.conftest import reader
 from tests.support.processes import eventually

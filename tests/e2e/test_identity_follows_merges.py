@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 
 from hub.erasure.keystore import open_key_store
-from hub.events import EventType, PersonIdentifier, PersonMerged, PersonRegistered
+from hub.events import EventType
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.payloads import PersonIdentifier, PersonMerged, PersonRegistered
 from hub.settings import Settings
 from tests.builders import NHS_NUMBER, event, missed
 from tests.e2e.conftest import reader, worker_ready_with_midwife

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.events import PersonRegistered
+from hub.payloads import PersonRegistered
 from hub.settings import Settings
 from tests.e2e.conftest import api_process, outsider
 from tests.support.net import free_port

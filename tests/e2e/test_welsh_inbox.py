@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from hub.erasure.keystore import open_key_store
-from hub.events import Source
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
+from hub.payloads import Source
 from hub.settings import Settings
 from tests.builders import assigned, missed, registered
 from tests.e2e.conftest import reader

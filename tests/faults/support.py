@@ -22,25 +22,23 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, select
 
 from hub.alerts import fold as alert_fold
-from hub.events import (
-    AppointmentAttended,
-    AppointmentBooked,
-    AppointmentMissed,
-    AssignmentScope,
-    CaseEvent,
-    EventType,
-    PersonRegistered,
-    PractitionerAssigned,
-    PractitionerRole,
-)
+from hub.events import CaseEvent, EventType
 from hub.identity.store import IDENTITY_PROJECTION
 from hub.kafka.admin import ensure_topics
 from hub.nhs_number import valid_nhs_numbers
+from hub.payloads import (
+    AppointmentAttended,
+    AppointmentBooked,
+    AppointmentMissed,
+    PersonRegistered,
+    PractitionerAssigned,
+)
 from hub.projections.registry import derived_tables
 from hub.settings import Settings
 from hub.sharing.store import SHARING_PROJECTION
 from hub.storage.positions import positions_of
 from hub.team import fold as team_fold
+from hub.vocabulary import AssignmentScope, PractitionerRole
 from tests.builders import T0, TRUST, appointment, consented, event, withdrawn
 from tests.support.processes import hub_process
 

@@ -14,7 +14,6 @@ import pytest
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import open_key_store
-from hub.events import PractitionerRole
 from hub.http.stream import alert_events
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
@@ -25,6 +24,7 @@ from hub.sharing.agreement import DEFAULT_AGREEMENT, load_agreement
 from hub.sharing.policy import Recipient
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
+from hub.vocabulary import PractitionerRole
 from tests.builders import HOME_START, T0, assigned, consented, missed
 from tests.support.topics import disclosures_read, read_topic
 

@@ -18,12 +18,13 @@ from hub.alerts.state import AlertStatus, Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.alerts.timers import AlertTimers, SweepReport
 from hub.erasure.keystore import open_key_store
-from hub.events import PractitionerRole, utc_now
+from hub.events import utc_now
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
 from hub.storage.engine import make_engine
+from hub.vocabulary import PractitionerRole
 from tests.builders import NHS_NUMBER, T0, assigned, attended, booked, cancelled, ref, refs
 from tests.support.processes import eventually, hub_process
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.disclosures import Channel, Disclosure
-from hub.events import CaseEvent, DataCategory, Purpose
+from hub.events import CaseEvent
 from hub.identity.store import IdentityStore
 from hub.services.alert_release import GatedAlerts, gate_alerts
 from hub.services.release import ReleaseGate
@@ -30,6 +30,7 @@ from hub.sharing.agreement import load_agreement
 from hub.sharing.gate import Item, release
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore, written_table
+from hub.vocabulary import DataCategory, Purpose
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

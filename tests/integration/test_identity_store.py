@@ -11,18 +11,7 @@ import pytest
 from sqlalchemy import Connection, Engine, delete, select
 
 from hub.erasure.sealing import Erasure, LogEntry
-from hub.events import (
-    BirthRegistered,
-    CaseEvent,
-    EventType,
-    Payload,
-    PersonIdentifier,
-    PersonMerged,
-    PersonRegistered,
-    PersonUnmerged,
-    Relationship,
-    RelationshipRecorded,
-)
+from hub.events import CaseEvent, EventType
 from hub.identity.routing import REKEYING
 from hub.identity.store import (
     IdentityStore,
@@ -34,8 +23,18 @@ from hub.identity.store import (
     reviews_table,
 )
 from hub.nhs_number import valid_nhs_numbers
+from hub.payloads import (
+    BirthRegistered,
+    Payload,
+    PersonIdentifier,
+    PersonMerged,
+    PersonRegistered,
+    PersonUnmerged,
+    RelationshipRecorded,
+)
 from hub.storage.engine import make_engine
 from hub.storage.positions import BatchEntry, PoisonEntriesError, positions
+from hub.vocabulary import Relationship
 from tests.builders import NHS_NUMBER, T0, event
 
 MRN = PersonIdentifier(system="https://mft.nhs.uk/Id/mrn", value="M123")

@@ -22,8 +22,9 @@ from hub.erasure.key_cache import NO_CACHE
 from hub.erasure.keystore import ErasureInProgressError, SubjectKeyStore, keys_table
 from hub.erasure.log import BatchKeyring, CaseEventLog
 from hub.erasure.sealing import erasure_marker
-from hub.events import CaseEvent, PersonIdentifier
+from hub.events import CaseEvent
 from hub.kafka.codec import DecodeError
+from hub.payloads import PersonIdentifier
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek
 from tests.builders import NHS_NUMBER, missed

@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.erasure.keystore import open_key_store
-from hub.events import CaseEvent, PersonIdentifier
+from hub.events import CaseEvent
 from hub.http.app import create_api
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.outcomes.store import OutcomesStore
+from hub.payloads import PersonIdentifier
 from hub.settings import Settings
 from hub.storage.engine import make_engine
 from hub.storage.positions import BatchEntry

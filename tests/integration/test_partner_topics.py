@@ -19,7 +19,6 @@ from hub.auth.store import ClientStore
 from hub.disclosures import Channel
 from hub.erasure.keystore import open_key_store
 from hub.erasure.sealing import Erasure
-from hub.events import PractitionerRole
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import admin
 from hub.kafka.codec import SingleObjectFraming, load_schema
@@ -30,6 +29,7 @@ from hub.sharing.policy import Subject
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.subscriptions.partner_topics import PartnerTopics, make_partner_topics, topic_for
+from hub.vocabulary import PractitionerRole
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

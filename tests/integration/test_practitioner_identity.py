@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import open_key_store
-from hub.events import CaseEvent, DataCategory, PractitionerRole
+from hub.events import CaseEvent
 from hub.http.app import create_api
 from hub.http.dependencies import running_hub, sharing_context
 from hub.http.stream import alert_events
@@ -38,6 +38,7 @@ from hub.sharing.policy import Recipient
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.team.store import TeamStore
+from hub.vocabulary import DataCategory, PractitionerRole
 from tests.builders import (
     HOME_START,
     SALFORD_COUNCIL,

@@ -23,18 +23,17 @@ import pytest
 from hub.connectors.csc.ssda903 import SSDA903Episodes
 from hub.connectors.sdk import Connector, ConnectorConfig
 from hub.connectors.voluntary.activity import ActivityConfig, VoluntaryActivity
-from hub.events import (
+from hub.events import CaseEvent, EventType
+from hub.outcomes import synthetic
+from hub.outcomes.report import ProgrammeReport, to_csv
+from hub.outcomes.store import OutcomesStore
+from hub.payloads import (
     BirthRegistered,
-    CaseEvent,
-    EventType,
     PermanenceRecorded,
     PlanEnded,
     PlanStarted,
     ReferralReceived,
 )
-from hub.outcomes import synthetic
-from hub.outcomes.report import ProgrammeReport, to_csv
-from hub.outcomes.store import OutcomesStore
 from hub.services.outcomes import build_report
 from hub.sharing.agreement import load_agreement
 from hub.storage.engine import make_engine

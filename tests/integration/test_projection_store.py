@@ -13,7 +13,7 @@ from hub.alerts.fold import alert_id_for
 from hub.alerts.state import AlertStatus, Rules
 from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.sealing import Erasure
-from hub.events import PractitionerRole
+from hub.vocabulary import PractitionerRole
 from tests.builders import (
     NHS_NUMBER,
     T0,

@@ -28,7 +28,7 @@ from hub.cli.main import app
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
-from hub.events import CaseEvent, PractitionerRole
+from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.nhs_number import valid_nhs_numbers
@@ -40,6 +40,7 @@ from hub.projections.runner import ProjectionRunner
 from hub.settings import Settings
 from hub.storage.positions import positions_of
 from hub.team.store import TeamStore
+from hub.vocabulary import PractitionerRole
 from tests.builders import (
     NHS_NUMBER,
     T0,

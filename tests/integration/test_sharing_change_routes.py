@@ -21,10 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from hub.events import PersonIdentifier, PractitionerRole
 from hub.http.dependencies import running_hub
 from hub.kafka.publisher import KafkaPublisher
+from hub.payloads import PersonIdentifier
 from hub.settings import Settings
+from hub.vocabulary import PractitionerRole
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL
 from tests.e2e.conftest import in_process_outsider, reader
 from tests.integration.test_team_routes import NOW, _client

@@ -25,22 +25,16 @@ from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
 from hub.disclosures import Channel, DisclosedItem, Disclosure
 from hub.erasure.sealing import Erasure
-from hub.events import (
-    NHS_NUMBER_SYSTEM,
-    CaseEvent,
-    DataCategory,
-    LawfulBasis,
-    PersonIdentifier,
-    PractitionerRole,
-    Purpose,
-)
+from hub.events import CaseEvent
 from hub.identity.store import IdentityStore
 from hub.nhs_number import valid_nhs_numbers
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier
 from hub.projections.batch import PartsApply
 from hub.projections.registry import derived_tables
 from hub.sharing.store import DisclosureLog, SharingStore
 from hub.storage.positions import BatchEntry, PoisonEntriesError, positions
 from hub.team.store import TeamStore
+from hub.vocabulary import DataCategory, LawfulBasis, PractitionerRole, Purpose
 from tests import team_builders as taf
 from tests.builders import (
     T0,

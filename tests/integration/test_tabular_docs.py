@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.events import PlanStarted
+from hub.payloads import PlanStarted
 from hub.quarantine import QuarantineRecord
 from hub.settings import Settings
 from tests.support.processes import settings_env

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from hub.erasure.sealing import Erasure
-from hub.events import PractitionerRole
 from hub.team.fold import AppointmentItem, AppointmentStatus, Plan, Related
 from hub.team.store import TeamStore
+from hub.vocabulary import PractitionerRole
 from tests.builders import NHS_NUMBER, SALFORD_COUNCIL, T0, ref
 from tests.team_builders import (
     BABY_NHS,

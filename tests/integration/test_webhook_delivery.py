@@ -23,7 +23,7 @@ from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore
 from hub.disclosures import Channel, Disclosure
 from hub.erasure.keystore import open_key_store
-from hub.events import CaseEvent, PractitionerRole
+from hub.events import CaseEvent
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.publisher import KafkaPublisher
 from hub.settings import Settings
@@ -34,6 +34,7 @@ from hub.storage.engine import make_engine
 from hub.subscriptions.delivery import Deliverer, RunReport, make_deliverer
 from hub.subscriptions.models import DeliveryOutcome, Subscription
 from hub.subscriptions.store import SubscriptionStore
+from hub.vocabulary import PractitionerRole
 from tests.builders import HOME_START, NHS_NUMBER, T0, assigned, consented, missed, withdrawn
 from tests.support.clock import SimulatedClock
 from tests.support.processes import eventually, hub_process, settings_env

@@ -15,8 +15,8 @@ import pytest
 from hl7.client import MLLPClient
 from sqlalchemy import Engine
 
-from hub.events import PersonRegistered
 from hub.identity.store import IdentityStore
+from hub.payloads import PersonRegistered
 from hub.settings import Settings
 from tests.support.net import free_port, listening
 from tests.support.processes import eventually, hub_process

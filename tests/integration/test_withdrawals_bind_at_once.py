@@ -23,15 +23,16 @@ from standardwebhooks.webhooks import Webhook
 from hub.alerts.changes import last_seq
 from hub.alerts.fold import alert_id_for
 from hub.alerts.store import MissedAppointmentStore
-from hub.events import AssignmentScope, DataCategory, PractitionerAssigned, PractitionerRole, Source
 from hub.http.app import create_api
 from hub.http.dependencies import running_hub, sharing_context
 from hub.http.stream import alert_events
+from hub.payloads import PractitionerAssigned, Source
 from hub.settings import Settings
 from hub.sharing.policy import Recipient, Subject
 from hub.sharing.store import SharingStore
 from hub.storage.engine import make_engine
 from hub.team.store import TeamStore
+from hub.vocabulary import AssignmentScope, DataCategory, PractitionerRole
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

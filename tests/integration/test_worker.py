@@ -10,21 +10,16 @@ import pytest
 from hub.alerts.store import MissedAppointmentStore
 from hub.erasure.keystore import open_key_store
 from hub.erasure.log import CaseEventLog
-from hub.events import (
-    NHS_NUMBER_SYSTEM,
-    CaseEvent,
-    EventType,
-    PersonIdentifier,
-    Relationship,
-    RelationshipRecorded,
-)
+from hub.events import CaseEvent, EventType
 from hub.identity.store import IdentityStore
 from hub.ingest.sink import CaseEventSink
 from hub.kafka.admin import admin
 from hub.kafka.codec import quarantine_codec
 from hub.kafka.publisher import KafkaPublisher
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier, RelationshipRecorded
 from hub.settings import Settings
 from hub.storage.engine import make_engine
+from hub.vocabulary import Relationship
 from tests.builders import NHS_NUMBER, assigned, event, missed, ref, registered
 from tests.support.processes import eventually, hub_process
 from tests.support.topics import key_store, read_topic

@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli.main import app
-from hub.events import DataCategory, Jurisdiction, LawfulBasis, Purpose
 from hub.sharing.agreement import Agreement, AgreementError, load_agreement
 from hub.sharing.facts import SharingFacts
 from hub.sharing.isp_tables import (
@@ -29,6 +28,7 @@ from hub.sharing.isp_tables import (
 )
 from hub.sharing.legislation import CITATIONS
 from hub.sharing.policy import Recipient, Request, Subject, Verdict, decide
+from hub.vocabulary import DataCategory, Jurisdiction, LawfulBasis, Purpose
 
 ENGLISH = {
     "R0A": {"name": "Manchester trust", "kind": "NHS", "safeguarding_lead": "r0a-lead"},

@@ -18,12 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.disclosures import Channel
-from hub.events import CaseEvent, DataCategory, Purpose
+from hub.events import CaseEvent
 from hub.sharing.agreement import load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, Plan, plan, release, release_planned, shape_of
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Recipient, Request, Subject, changes_at, decide
+from hub.vocabulary import DataCategory, Purpose
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

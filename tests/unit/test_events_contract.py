@@ -13,15 +13,7 @@ import pytest
 from hypothesis import given, settings
 from pydantic import BaseModel
 
-from hub.events import (
-    PAYLOAD_TYPES,
-    Appointment,
-    CaseEvent,
-    CharacteristicRecord,
-    PersonIdentifier,
-    PersonRegistered,
-    Source,
-)
+from hub.events import PAYLOAD_TYPES, CaseEvent
 from hub.kafka.codec import (
     DecodeError,
     SingleObjectFraming,
@@ -30,6 +22,13 @@ from hub.kafka.codec import (
     load_schema,
     quarantine_codec,
     schema_fingerprint,
+)
+from hub.payloads import (
+    Appointment,
+    CharacteristicRecord,
+    PersonIdentifier,
+    PersonRegistered,
+    Source,
 )
 from hub.quarantine import QuarantineError, QuarantineRecord
 from tests.builders import booked, missed

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from hub.events import NHS_NUMBER_SYSTEM, PersonIdentifier, Relationship
 from hub.identity.families import ANCHOR, FamilyMember, born_child, family_key_for, relate
 from hub.identity.matching import Demographics, merge_links, new_person_id, resolve
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier
+from hub.vocabulary import Relationship
 
 NHS = PersonIdentifier(system=NHS_NUMBER_SYSTEM, value="9434765919")
 MRN = PersonIdentifier(system="https://mft.nhs.uk/Id/mrn", value="M123")

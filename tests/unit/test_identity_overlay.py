@@ -6,17 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from hub.events import (
-    EventType,
-    PersonIdentifier,
-    PersonMerged,
-    PersonRegistered,
-    Relationship,
-    RelationshipRecorded,
-)
+from hub.events import EventType
 from hub.identity.families import FamilyMember, family_key_for, first_family
 from hub.identity.matching import DEFAULT_RULE, Demographics, new_person_id
 from hub.identity.overlay import IndexOverlay, fold
+from hub.payloads import PersonIdentifier, PersonMerged, PersonRegistered, RelationshipRecorded
+from hub.vocabulary import Relationship
 from tests.builders import NHS_NUMBER, event
 
 MRN = PersonIdentifier(system="https://mft.nhs.uk/Id/mrn", value="M1")

@@ -22,13 +22,9 @@ from hub.alerts.state import (
     empty_state,
 )
 from hub.alerts.timers import inferred_no_shows, unacknowledged_escalations
-from hub.events import (
-    AppointmentBooked,
-    AppointmentMissed,
-    CaseEvent,
-    EventType,
-    PractitionerRole,
-)
+from hub.events import CaseEvent, EventType
+from hub.payloads import AppointmentBooked, AppointmentMissed
+from hub.vocabulary import PractitionerRole
 from tests.builders import (
     NHS_NUMBER,
     T0,

@@ -8,15 +8,15 @@ from datetime import date, timedelta
 from hub.alerts.fold import fold
 from hub.alerts.state import Rules, empty_state
 from hub.connectors.sources import load_sources
-from hub.events import (
+from hub.payloads import (
     AppointmentMissed,
     PersonRegistered,
-    ProgrammeActivity,
     ProgrammeActivityRecorded,
     ProgrammeProgress,
     ReferralReceived,
 )
 from hub.processes.demo_newport import NEWPORT_MIDWIFE, newport_events
+from hub.vocabulary import ProgrammeActivity
 
 TODAY = date(2026, 12, 2)
 

@@ -7,29 +7,25 @@ from functools import reduce
 
 import pytest
 
-from hub.events import (
+from hub.events import CaseEvent, EventType
+from hub.outcomes.babies import AWAY, HOME, LOOKED_AFTER, PLAN, place_on
+from hub.outcomes.figures import figures
+from hub.outcomes.fold import PersonOutcomes, empty_record, fold
+from hub.outcomes.tables import CountTable, financial_quarter
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentAttended,
     AppointmentMissed,
     AssessmentScoreRecorded,
     BirthRegistered,
-    CaseEvent,
-    Characteristic,
     CharacteristicRecord,
     CharacteristicsRecorded,
-    EthnicCategory,
-    EventType,
-    ExitReason,
-    LawfulBasis,
     Payload,
-    PermanenceOutcome,
     PermanenceRecorded,
     PersonIdentifier,
     PlanEnded,
     PlanStarted,
-    PlanType,
-    ProgrammeActivity,
     ProgrammeActivityRecorded,
     ProgrammeExited,
     ProgrammePathwayChanged,
@@ -37,14 +33,19 @@ from hub.events import (
     ProgrammeReferralAccepted,
     ProgrammeReferralDeclined,
     ReferralReceived,
-    ScoreInstrument,
-    ScoreStage,
     Source,
 )
-from hub.outcomes.babies import AWAY, HOME, LOOKED_AFTER, PLAN, place_on
-from hub.outcomes.figures import figures
-from hub.outcomes.fold import PersonOutcomes, empty_record, fold
-from hub.outcomes.tables import CountTable, financial_quarter
+from hub.vocabulary import (
+    Characteristic,
+    EthnicCategory,
+    ExitReason,
+    LawfulBasis,
+    PermanenceOutcome,
+    PlanType,
+    ProgrammeActivity,
+    ScoreInstrument,
+    ScoreStage,
+)
 from tests.builders import event
 
 MUM, BABY = "9434765919", "9434765870"

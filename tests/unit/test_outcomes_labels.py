@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from hub.events import Characteristic
 from hub.http.web.i18n import ENGLISH, WELSH, translator
 from hub.http.web.outcomes import FIGURE_LABELS, figure_label
 from hub.http.web.templating import render
@@ -15,6 +14,7 @@ from hub.outcomes.charts import charts
 from hub.outcomes.figures import ETHNIC_GROUPS, FUNNEL, GESTATION_BANDS, figures
 from hub.outcomes.report import TOTAL, ProgrammeReport, publish
 from hub.sharing.agreement import DisclosureControl
+from hub.vocabulary import Characteristic
 from tests.unit.test_outcomes_fold import BABY, SF, baby_events, folded, mother_year
 from tests.unit.test_pages_in_welsh import request
 

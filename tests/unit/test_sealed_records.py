@@ -19,12 +19,13 @@ from hub.erasure.sealing import (
     seal_record,
     unseal_record,
 )
-from hub.events import DataCategory, LawfulBasis, Purpose, utc_now
+from hub.events import utc_now
 from hub.ingest.records import disclosure_log, quarantine_log
 from hub.kafka.codec import DecodeError
 from hub.quarantine import quarantine_record
 from hub.storage.engine import make_engine
 from hub.storage.kek import LocalKek
+from hub.vocabulary import DataCategory, LawfulBasis, Purpose
 from tests.builders import NHS_NUMBER
 
 OTHER = "9876543210"

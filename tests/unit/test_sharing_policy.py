@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.events import CaseEvent, DataCategory, LawfulBasis, Purpose
+from hub.events import CaseEvent
 from hub.sharing.agreement import AgreementError, load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.policy import Recipient, Request, Subject, Verdict, decide
+from hub.vocabulary import DataCategory, LawfulBasis, Purpose
 from tests.builders import (
     HOME_START,
     NHS_NUMBER,

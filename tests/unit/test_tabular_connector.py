@@ -18,8 +18,10 @@ from hub.connectors.outcomes import Mapped, Refused, translate
 from hub.connectors.sdk import InputError
 from hub.connectors.tabular.connector import TabularConnector
 from hub.connectors.tabular.mapping import TabularConfig
-from hub.events import AssessmentCompleted, EventType, Jurisdiction, PlanStarted
+from hub.events import EventType
 from hub.jurisdictions import PARENTING_CAPACITY_FACTORS, SSWBA
+from hub.payloads import AssessmentCompleted, PlanStarted
+from hub.vocabulary import Jurisdiction
 from tests.support.census_forms import (
     LAC_BAD_ROWS,
     LAC_EPISODES,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hub.events import PractitionerRole
 from hub.sharing.agreement import load_agreement
 from hub.sharing.policy import Recipient
 from hub.team.assignments import Change, may_change_team
+from hub.vocabulary import PractitionerRole
 
 AGREEMENT = load_agreement()
 MIDWIFE = PractitionerRole.COMMUNITY_MIDWIFE

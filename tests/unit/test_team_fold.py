@@ -7,16 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from hub.events import (
-    AppointmentAttended,
-    AssessmentType,
-    CaseEvent,
-    DataCategory,
-    EventType,
-    PlanType,
-    PractitionerRole,
-    Relationship,
-)
+from hub.events import CaseEvent, EventType
+from hub.payloads import AppointmentAttended
 from hub.team.fold import (
     AppointmentItem,
     AppointmentStatus,
@@ -34,6 +26,7 @@ from hub.team.fold import (
     fold,
     is_upcoming,
 )
+from hub.vocabulary import AssessmentType, DataCategory, PlanType, PractitionerRole, Relationship
 from tests.builders import NHS_NUMBER, T0
 from tests.team_builders import (
     BABY_NHS,

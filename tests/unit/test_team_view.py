@@ -12,18 +12,10 @@ from datetime import date, timedelta
 from functools import reduce
 
 from hub.disclosures import Channel
-from hub.events import (
-    CaseEvent,
-    DataCategory,
-    Jurisdiction,
-    PlanStarted,
-    PlanType,
-    PractitionerRole,
-    Purpose,
-    Relationship,
-)
+from hub.events import CaseEvent
 from hub.identity.families import ANCHOR
 from hub.jurisdictions import plan_terms
+from hub.payloads import PlanStarted
 from hub.sharing.agreement import load_agreement
 from hub.sharing.facts import SharingFacts, fold_sharing
 from hub.sharing.gate import Item, Release, release
@@ -36,6 +28,14 @@ from hub.team.view import (
     caseload_entry,
     not_sent,
     shown_in_caseload,
+)
+from hub.vocabulary import (
+    DataCategory,
+    Jurisdiction,
+    PlanType,
+    PractitionerRole,
+    Purpose,
+    Relationship,
 )
 from tests.builders import HOME_START, NHS_NUMBER, SALFORD_COUNCIL, T0, consented, ref, withdrawn
 from tests.team_builders import UNBORN_KEY, family_story, plan_ended, plan_started

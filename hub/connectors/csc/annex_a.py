@@ -22,16 +22,9 @@ from hub.connectors.sdk import (
     Record,
     local_identifier,
 )
-from hub.events import (
-    AssignmentScope,
-    CaseEvent,
-    DataCategory,
-    EventType,
-    PractitionerAssigned,
-    PractitionerRole,
-    ReferralReceived,
-    Sensitivity,
-)
+from hub.events import CaseEvent, EventType
+from hub.payloads import PractitionerAssigned, ReferralReceived
+from hub.vocabulary import AssignmentScope, DataCategory, PractitionerRole, Sensitivity
 
 REFERRALS: Final = Classification(DataCategory.SOCIAL_CARE_PLANS, Sensitivity.RESTRICTED)
 ALLOCATION: Final = Classification(DataCategory.PRACTITIONER_ALLOCATION, Sensitivity.ROUTINE)

@@ -33,20 +33,16 @@ from hub.connectors.sdk import (
     Record,
     local_identifier,
 )
-from hub.events import (
+from hub.events import CaseEvent, EventType
+from hub.payloads import (
     AssessmentCompleted,
-    AssessmentType,
     CaseClosed,
-    CaseEvent,
-    DataCategory,
-    EventType,
     PersonIdentifier,
     PlanEnded,
     PlanStarted,
-    PlanType,
     ReferralReceived,
-    Sensitivity,
 )
+from hub.vocabulary import AssessmentType, DataCategory, PlanType, Sensitivity
 
 UPN_SYSTEM: Final = "urn:dfe:upn"
 PLANS: Final = Classification(DataCategory.SOCIAL_CARE_PLANS, Sensitivity.RESTRICTED)

@@ -24,17 +24,9 @@ from hub.connectors.sdk import (
     Record,
     local_identifier,
 )
-from hub.events import (
-    CaseEvent,
-    DataCategory,
-    EventType,
-    PermanenceOutcome,
-    PermanenceRecorded,
-    PlanEnded,
-    PlanStarted,
-    PlanType,
-    Sensitivity,
-)
+from hub.events import CaseEvent, EventType
+from hub.payloads import PermanenceRecorded, PlanEnded, PlanStarted
+from hub.vocabulary import DataCategory, PermanenceOutcome, PlanType, Sensitivity
 
 REASONS_NEW_EPISODE: Final = frozenset({"S", "L", "P", "T", "U", "B"})
 # Where care went, by the reason the period ended (REC; DfE's codes): PERMANENCE_RECORDED.

@@ -26,21 +26,18 @@ from hub.connectors.fhir.common import (
 )
 from hub.connectors.fhir.team import appointment_team
 from hub.connectors.sdk import RecordError
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentAttended,
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentMissed,
-    CaseEvent,
-    DataCategory,
-    EventType,
     PersonIdentifier,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
+from hub.vocabulary import DataCategory, Sensitivity
 
 STATUS_EVENTS: Final = {
     "booked": EventType.APPOINTMENT_BOOKED,

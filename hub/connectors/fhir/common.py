@@ -26,8 +26,8 @@ from pydantic import BaseModel, ValidationError
 from hub.connectors.messages import MessageConnector
 from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles
-from hub.events import NHS_NUMBER_SYSTEM
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.payloads import NHS_NUMBER_SYSTEM
 
 SOURCE_SYSTEM = "fhir-r4"
 R = TypeVar("R", bound=BaseModel)

@@ -22,18 +22,15 @@ from hub.connectors.fhir.common import (
     nhs_number,
 )
 from hub.connectors.sdk import RecordError
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentAttended,
-    CaseEvent,
-    DataCategory,
-    EventType,
     PersonIdentifier,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
+from hub.vocabulary import DataCategory, Sensitivity
 
 ATTENDED: Final = frozenset({"arrived", "in-progress", "finished"})
 

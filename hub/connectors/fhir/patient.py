@@ -16,17 +16,9 @@ from hub.connectors.fhir.common import (
     nhs_number,
 )
 from hub.connectors.sdk import RecordError
-from hub.events import (
-    NHS_NUMBER_SYSTEM,
-    CaseEvent,
-    DataCategory,
-    EventType,
-    PersonIdentifier,
-    PersonRegistered,
-    Sensitivity,
-    Source,
-    deterministic_event_id,
-)
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import NHS_NUMBER_SYSTEM, PersonIdentifier, PersonRegistered, Source
+from hub.vocabulary import DataCategory, Sensitivity
 
 
 def patient_to_event(

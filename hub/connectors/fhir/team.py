@@ -38,20 +38,15 @@ from hub.connectors.fhir.common import (
 )
 from hub.connectors.sdk import RecordError
 from hub.connectors.sources import PractitionerRoles
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
-    AssignmentScope,
-    CaseEvent,
-    DataCategory,
-    EventType,
     PersonIdentifier,
     PractitionerAssigned,
-    PractitionerRole,
     PractitionerUnassigned,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
+from hub.vocabulary import AssignmentScope, DataCategory, PractitionerRole, Sensitivity
 
 ENDED_CARE_TEAM: Final = frozenset({"inactive", "entered-in-error"})
 NOT_YET_CARE_TEAM: Final = frozenset({"proposed", "suspended"})

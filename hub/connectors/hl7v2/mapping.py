@@ -26,7 +26,9 @@ from hub.connectors.hl7v2.reading import Hl7Problem, first_segment, repetitions,
 from hub.connectors.hl7v2.roles import Named, named_practitioners
 from hub.connectors.sdk import RecordError
 from hub.connectors.sources import SourceConfig, SourceRegistry
-from hub.events import (
+from hub.events import CaseEvent, EventType, deterministic_event_id
+from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentBooked,
@@ -34,19 +36,14 @@ from hub.events import (
     AppointmentMissed,
     AppointmentModified,
     AppointmentRescheduled,
-    CaseEvent,
-    DataCategory,
-    EventType,
     Payload,
     PersonIdentifier,
     PersonMerged,
     PersonRegistered,
     PractitionerAssigned,
-    Sensitivity,
     Source,
-    deterministic_event_id,
 )
-from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.vocabulary import DataCategory, Sensitivity
 
 SUPPORTED_VERSIONS: Final = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
 

@@ -26,12 +26,8 @@ import hl7
 
 from hub.connectors.hl7v2.reading import Hl7Problem, value
 from hub.connectors.sources import SourceConfig
-from hub.events import (
-    AssignmentScope,
-    PractitionerAssigned,
-    PractitionerRole,
-    PractitionerUnassigned,
-)
+from hub.payloads import PractitionerAssigned, PractitionerUnassigned
+from hub.vocabulary import AssignmentScope, PractitionerRole
 
 REQUIRED_FIELD_MISSING: Final = 101
 TABLE_VALUE_NOT_FOUND: Final = 103

@@ -35,17 +35,11 @@ from hub.connectors.sdk import (
 )
 from hub.connectors.tabular.mapping import EventRule, FieldSource, TabularConfig
 from hub.connectors.tabular.reading import XLSX_TYPE, read_table
-from hub.events import (
-    NHS_NUMBER_SYSTEM,
-    PAYLOAD_TYPES,
-    CaseEvent,
-    FrozenModel,
-    Jurisdiction,
-    PersonIdentifier,
-    PlanType,
-)
+from hub.events import PAYLOAD_TYPES, CaseEvent
 from hub.jurisdictions import plan_terms
 from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.payloads import NHS_NUMBER_SYSTEM, FrozenModel, PersonIdentifier
+from hub.vocabulary import Jurisdiction, PlanType
 
 EXAMPLES: Final = Path(__file__).resolve().parent / "examples"
 ISO_DATE: Final = "%Y-%m-%d"  # how an .xlsx date cell reads, whatever the mapping's formats

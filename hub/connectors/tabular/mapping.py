@@ -19,7 +19,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from hub.connectors.sdk import DATE_FORMATS, ConnectorConfig
-from hub.events import PAYLOAD_TYPES, DataCategory, EventType, Sensitivity
+from hub.events import PAYLOAD_TYPES, EventType
+from hub.vocabulary import DataCategory, Sensitivity
 
 
 class _Strict(BaseModel):

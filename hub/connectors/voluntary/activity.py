@@ -47,42 +47,43 @@ from hub.connectors.sdk import (
     Record,
     local_identifier,
 )
-from hub.events import (
+from hub.events import CaseEvent, EventType
+from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
+from hub.payloads import (
     NHS_NUMBER_SYSTEM,
     Appointment,
     AppointmentAttended,
     AppointmentMissed,
     AssessmentScoreRecorded,
-    AssignmentScope,
     BirthRegistered,
-    CaseEvent,
-    Characteristic,
     CharacteristicRecord,
     CharacteristicsRecorded,
     ConsentRecorded,
     ConsentWithdrawn,
-    DataCategory,
-    EthnicCategory,
-    EventType,
-    ExitReason,
-    LawfulBasis,
     PersonIdentifier,
     PractitionerAssigned,
-    PractitionerRole,
-    ProgrammeActivity,
     ProgrammeActivityRecorded,
     ProgrammeExited,
     ProgrammePathwayChanged,
     ProgrammeProgress,
     ProgrammeReferralAccepted,
     ProgrammeReferralDeclined,
-    Purpose,
     ReferralReceived,
+)
+from hub.vocabulary import (
+    AssignmentScope,
+    Characteristic,
+    DataCategory,
+    EthnicCategory,
+    ExitReason,
+    LawfulBasis,
+    PractitionerRole,
+    ProgrammeActivity,
+    Purpose,
     ScoreInstrument,
     ScoreStage,
     Sensitivity,
 )
-from hub.nhs_number import is_valid_nhs_number, normalise_nhs_number
 
 PROGRAMMES: Final = Classification(DataCategory.PRACTITIONER_ALLOCATION, Sensitivity.ROUTINE)
 SESSIONS: Final = Classification(DataCategory.APPOINTMENTS, Sensitivity.ROUTINE)

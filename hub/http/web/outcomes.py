@@ -113,7 +113,7 @@ FIGURE_LABELS: dict[str, str] = {
     "White": N_("White"),
     "Other": N_("Other"),
     "Not stated": N_("Not stated"),
-    # parents' characteristics (hub.events.Characteristic codes)
+    # parents' characteristics (hub.vocabulary.Characteristic codes)
     "CARE_EXPERIENCED": N_("care experienced"),
     "PREVIOUS_CHILD_REMOVED": N_("a previous child removed"),
     "PREVIOUS_CARE_PROCEEDINGS": N_("previous care proceedings"),
