@@ -4,9 +4,10 @@ payload each type carries.
 ``schemas/avro/case_event.avsc`` is the wire contract partners build against; these pydantic
 models mirror it field for field so the functional core works with typed, immutable values
 rather than dicts. ``tests/unit/test_events_contract.py`` proves the two agree (same fields,
-same optionality, and every model round-trips through fastavro). The payloads are in
-:mod:`hub.payloads`, the coded values (categories, purposes, roles, ...) in
-:mod:`hub.vocabulary`.
+same optionality, and every model round-trips through fastavro). The payloads are defined in
+:mod:`hub.payloads` and the coded values (categories, purposes, roles, ...) in
+:mod:`hub.vocabulary`; this module names them too, so a connector imports the whole contract
+from one place, as connectors written before the split do.
 
 The envelope's ``event_type`` is the discriminator of the payload union: Avro cannot tell
 ``AppointmentAttended`` from ``AppointmentMissed`` by shape alone, so neither do we.
@@ -26,6 +27,7 @@ from hub.payloads import (
     AlertAcknowledged,
     AlertClosed,
     AlertEscalated,
+    Appointment,
     AppointmentAttended,
     AppointmentBooked,
     AppointmentCancelled,
@@ -36,6 +38,7 @@ from hub.payloads import (
     AssessmentScoreRecorded,
     BirthRegistered,
     CaseClosed,
+    CharacteristicRecord,
     CharacteristicsRecorded,
     ConsentRecorded,
     ConsentWithdrawn,
@@ -62,7 +65,101 @@ from hub.payloads import (
     SafeguardingOverrideRecorded,
     Source,
 )
-from hub.vocabulary import DataCategory, Sensitivity
+from hub.vocabulary import (
+    MIDWIFE_ROLES,
+    AssessmentType,
+    AssignmentScope,
+    Characteristic,
+    DataCategory,
+    EthnicCategory,
+    ExitReason,
+    Jurisdiction,
+    LawfulBasis,
+    OverrideReason,
+    PermanenceOutcome,
+    PlanType,
+    PractitionerRole,
+    ProgrammeActivity,
+    Purpose,
+    Relationship,
+    ScoreInstrument,
+    ScoreStage,
+    Sensitivity,
+    ethnic_group,
+)
+
+# The contract's one import for a connector's author (``hub connector new`` writes it): the
+# payloads and coded values are defined in their own modules, and named here too.
+__all__ = [
+    "EVENT_ID_NAMESPACE",
+    "MIDWIFE_ROLES",
+    "NHS_NUMBER_SYSTEM",
+    "PAYLOAD_TYPES",
+    "SCHEMA_VERSION",
+    "AlertAcknowledged",
+    "AlertClosed",
+    "AlertEscalated",
+    "Appointment",
+    "AppointmentAttended",
+    "AppointmentBooked",
+    "AppointmentCancelled",
+    "AppointmentMissed",
+    "AppointmentModified",
+    "AppointmentRescheduled",
+    "AssessmentCompleted",
+    "AssessmentScoreRecorded",
+    "AssessmentType",
+    "AssignmentScope",
+    "BirthRegistered",
+    "CaseClosed",
+    "CaseEvent",
+    "Characteristic",
+    "CharacteristicRecord",
+    "CharacteristicsRecorded",
+    "ConsentRecorded",
+    "ConsentWithdrawn",
+    "DataCategory",
+    "EthnicCategory",
+    "EventType",
+    "ExitReason",
+    "FrozenModel",
+    "Jurisdiction",
+    "LawfulBasis",
+    "OverrideReason",
+    "Payload",
+    "PermanenceOutcome",
+    "PermanenceRecorded",
+    "PersonIdentifier",
+    "PersonMerged",
+    "PersonRegistered",
+    "PersonUnmerged",
+    "PlanEnded",
+    "PlanStarted",
+    "PlanType",
+    "PractitionerAssigned",
+    "PractitionerRole",
+    "PractitionerUnassigned",
+    "ProgrammeActivity",
+    "ProgrammeActivityRecorded",
+    "ProgrammeExited",
+    "ProgrammePathwayChanged",
+    "ProgrammeProgress",
+    "ProgrammeReferralAccepted",
+    "ProgrammeReferralDeclined",
+    "Purpose",
+    "ReferralReceived",
+    "Relationship",
+    "RelationshipRecorded",
+    "SafeguardingOverrideEnded",
+    "SafeguardingOverrideRecorded",
+    "ScoreInstrument",
+    "ScoreStage",
+    "Sensitivity",
+    "Source",
+    "deterministic_event_id",
+    "ethnic_group",
+    "utc_now",
+]
 
 SCHEMA_VERSION: Final = 1
 
