@@ -143,7 +143,11 @@ class CaseEventLog:
         read in one query. What does not decode gets its :class:`DecodeError` in its place."""
         keys = self._keys
         with keys.begin_batch() if isinstance(keys, BatchKeyring) else nullcontext():
-            taken = self._take_opened.take(values) if self._take_opened is not None else {}
+            # Taken only after this batch's epoch read (a key store without batches reads none).
+            batched = isinstance(keys, BatchKeyring)
+            taken = (
+                self._take_opened.take(values) if self._take_opened is not None and batched else {}
+            )
             kept = self._keep_opened
             generation = kept.generation() if kept is not None else None  # before keys are read
             parsed: list[tuple[str, str, dict[str, Any]] | DecodeError | CaseEvent] = []
