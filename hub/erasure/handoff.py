@@ -27,11 +27,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from hub.events import CaseEvent
 
 MAX_ENTRIES = 10_000
 MAX_AGE_S = 60.0
+
+
+class KeyCacheEvents(Protocol):
+    """What a hand-over needs of a key store (:class:`hub.erasure.keystore.SubjectKeyStore`):
+    its cache's generation, and word of every erasure it learns of."""
+
+    def cache_generation(self) -> int | None: ...
+
+    def when_erased(self, forget: Callable[[], None]) -> None: ...
 
 
 class OpenedEntries:
@@ -53,6 +63,14 @@ class OpenedEntries:
         self._lock = threading.Lock()  # the two stages' threads keep and take concurrently
         self._entries: OrderedDict[bytes, tuple[CaseEvent, float]] = OrderedDict()
         self._kept_in: int | None = None  # the generation every kept event was opened in
+
+    @classmethod
+    def for_key_store(cls, keys: KeyCacheEvents) -> OpenedEntries:
+        """Valid for ``keys``' cache generations, and cleared by every erasure ``keys`` learns
+        of: the worker's two stages share one (``stage_runners``)."""
+        opened = cls(keys.cache_generation)
+        keys.when_erased(opened.clear)
+        return opened
 
     def generation(self) -> int | None:
         """Read before opening a batch's entries: :meth:`keep` takes what this returned."""

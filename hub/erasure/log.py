@@ -142,12 +142,11 @@ class CaseEventLog:
         are in hand, so it sees the erasure of any marker among them), the secrets not cached
         read in one query. What does not decode gets its :class:`DecodeError` in its place."""
         keys = self._keys
-        with keys.begin_batch() if isinstance(keys, BatchKeyring) else nullcontext():
+        batch = keys if isinstance(keys, BatchKeyring) else None
+        with batch.begin_batch() if batch is not None else nullcontext():
             # Taken only after this batch's epoch read (a key store without batches reads none).
-            batched = isinstance(keys, BatchKeyring)
-            taken = (
-                self._take_opened.take(values) if self._take_opened is not None and batched else {}
-            )
+            taking = self._take_opened if batch is not None else None
+            taken = taking.take(values) if taking is not None else {}
             kept = self._keep_opened
             generation = kept.generation() if kept is not None else None  # before keys are read
             parsed: list[tuple[str, str, dict[str, Any]] | DecodeError | CaseEvent] = []
@@ -161,7 +160,7 @@ class CaseEventLog:
                 except DecodeError as error:
                     parsed.append(error)
             wanted = {p[0] for p in parsed if isinstance(p, tuple) and p[1] != ERASED}
-            secrets = keys.secrets_of(wanted) if isinstance(keys, BatchKeyring) else {}
+            secrets = batch.secrets_of(wanted) if batch is not None else {}
             # One AES-GCM context per key for the batch, made from the secrets read above (in
             # this batch's epoch): never kept past it, so a destroyed key opens nothing later.
             ciphers: dict[str, AESGCM] = {}

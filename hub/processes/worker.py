@@ -222,8 +222,7 @@ def stage_runners(
     rather than opening them again (:mod:`hub.erasure.handoff`, ADR 0049)."""
     schemas = settings.schema_registry_url
     router = FamilyRouter(hub.identity, hub.publisher, settings.family_events_topic)
-    opened = OpenedEntries(hub.keys.cache_generation)
-    hub.keys.when_erased(opened.clear)
+    opened = OpenedEntries.for_key_store(hub.keys)
     return Stages(
         ProjectionRunner(
             applies[TopicRole.CASE_EVENTS],

@@ -241,8 +241,7 @@ def test_a_batch_of_one_key_opens_each_entry_on_its_own_merits(sql_engine: Engin
 
 def stages(keys: SubjectKeyStore) -> tuple[CaseEventLog, CaseEventLog, OpenedEntries]:
     """The worker's two readers of the same bytes, wired as ``stage_runners`` wires them."""
-    opened = OpenedEntries(keys.cache_generation)
-    keys.when_erased(opened.clear)
+    opened = OpenedEntries.for_key_store(keys)
     person_index = CaseEventLog(keys, "case-events", keep_opened=opened)
     return person_index, CaseEventLog(keys, "family-events", take_opened=opened), opened
 
