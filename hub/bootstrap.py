@@ -318,8 +318,10 @@ def build_projection_stores(
         keys=open_key_store(settings),
         quarantine=QuarantineStore(engine, organisation_of(settings)),
     )
-    # An erasure drops the sharing facts this process keeps with the subject keys (ADR 0025).
+    # An erasure drops the sharing facts this process keeps with the subject keys (ADR 0025),
+    # and the alerts' parsed rows (ADR 0050).
     stores.keys.when_erased(stores.sharing.forget)
+    stores.keys.when_erased(stores.alerts.forget)
     if schemas:
         create_schemas(stores)
     return stores

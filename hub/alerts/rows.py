@@ -5,6 +5,11 @@ this module the SQL of one batch (issue 19): the states of every family a batch 
 one query per table (:func:`load_states`), and a batch's effects written with one statement per
 table (:class:`EffectWrites`) rather than one per row.
 
+A family's rows are read again by every batch that touches it, and most of them have not
+changed since the last: the JSON columns of a booking and an alert (the appointment, the
+subject's identifiers) were most of a load's time, parsed afresh each time. The worker's store
+parses them through :class:`JsonColumns`, which keeps each text's parsed value (ADR 0050).
+
 Times are written in UTC. SQLite keeps a ``DateTime`` as the wall time without its offset, so
 an event at 10:00+01:00 came back as 10:00 UTC, an hour out; the batch folds many events of a
 family on the state in memory, which holds the true instant, so the rows must hold it too for a
@@ -16,7 +21,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
 
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, bindparam, delete, insert, select
@@ -43,6 +49,34 @@ from hub.storage.positions import chunks, upsert_many
 from hub.vocabulary import PractitionerRole
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
+PARSED_TEXTS: Final = 1 << 14  # of each column, at most: a few thousand families' rows
+
+
+class JsonColumns:
+    """The JSON columns of booking and alert rows, parsed: with ``keep`` texts of each column
+    kept with their parsed values (least recently used dropped first), ``keep=0`` none.
+
+    Only the answer's speed depends on it: a text is parsed to the same immutable value
+    (frozen models in a tuple) every time, and a row's text is what it is looked up by, so
+    what a row no longer holds is never given back. What is kept names people, so
+    :meth:`forget` drops it all when the process learns of an erasure (the key store's
+    ``when_erased``, as the sharing facts' cache)."""
+
+    def __init__(self, keep: int = PARSED_TEXTS) -> None:
+        self.appointment = lru_cache(maxsize=keep)(Appointment.model_validate_json)
+        self.subject = lru_cache(maxsize=keep)(_SUBJECT.validate_json)
+
+    @property
+    def held(self) -> int:
+        """How many texts are kept now (to look at)."""
+        return self.appointment.cache_info().currsize + self.subject.cache_info().currsize
+
+    def forget(self) -> None:
+        self.appointment.cache_clear()
+        self.subject.cache_clear()
+
+
+PARSED_AFRESH: Final = JsonColumns(keep=0)  # for reads: nothing kept
 
 
 def utc(value: datetime) -> datetime:
@@ -60,7 +94,10 @@ def _stored(value: datetime | None) -> datetime | None:
 
 
 def load_states(
-    connection: Connection, t: AlertTables, family_keys: Iterable[str]
+    connection: Connection,
+    t: AlertTables,
+    family_keys: Iterable[str],
+    columns: JsonColumns = PARSED_AFRESH,
 ) -> dict[str, FamilyState]:
     """What the fold starts from for each family (an empty state for a family with no rows):
     one query per table for all of them (in chunks of the IN list)."""
@@ -82,14 +119,14 @@ def load_states(
         for row in connection.execute(
             select(t.bookings).where(t.bookings.c.group_key.in_(chunk))
         ).mappings():
-            booking = booking_of(row)
+            booking = booking_of(row, columns)
             bookings[row["group_key"]][booking.booking_id] = booking
         rows = (
             connection.execute(select(t.alerts).where(t.alerts.c.group_key.in_(chunk)))
             .mappings()
             .all()
         )
-        for row, alert in zip(rows, alerts_of(connection, t, rows), strict=True):
+        for row, alert in zip(rows, alerts_of(connection, t, rows, columns), strict=True):
             alerts[row["group_key"]][alert.alert_id] = alert
     return {
         key: FamilyState(
@@ -103,11 +140,16 @@ def load_states(
     }
 
 
-def alerts_of(connection: Connection, t: AlertTables, rows: Sequence[Any]) -> list[Alert]:
+def alerts_of(
+    connection: Connection,
+    t: AlertTables,
+    rows: Sequence[Any],
+    columns: JsonColumns = PARSED_AFRESH,
+) -> list[Alert]:
     """Alert rows with their recipients, read in one query for all of them."""
     routed = _recipients(connection, t, [row["alert_id"] for row in rows])
     none: tuple[frozenset[PractitionerRef], frozenset[PractitionerRef]] = (frozenset(), frozenset())
-    return [_alert(row, *routed.get(row["alert_id"], none)) for row in rows]
+    return [_alert(row, columns, *routed.get(row["alert_id"], none)) for row in rows]
 
 
 def _recipients(
@@ -159,26 +201,29 @@ def _member(row: Any) -> TeamMember:
     )
 
 
-def booking_of(row: Any) -> Booking:
+def booking_of(row: Any, columns: JsonColumns = PARSED_AFRESH) -> Booking:
     return Booking(
         booking_id=uuid.UUID(row["booking_id"]),
         subject_key=row["subject_key"],
-        subject=_SUBJECT.validate_json(row["subject"]),
+        subject=columns.subject(row["subject"]),
         source=Source(system=row["source_system"], organisation_code=row["organisation_code"]),
-        appointment=Appointment.model_validate_json(row["appointment"]),
+        appointment=columns.appointment(row["appointment"]),
         due_at=utc(row["due_at"]),
         outcome=AppointmentOutcome(row["outcome"]) if row["outcome"] else None,
     )
 
 
 def _alert(
-    row: Any, recipients: frozenset[PractitionerRef], escalated_to: frozenset[PractitionerRef]
+    row: Any,
+    columns: JsonColumns,
+    recipients: frozenset[PractitionerRef],
+    escalated_to: frozenset[PractitionerRef],
 ) -> Alert:
     return Alert(
         alert_id=uuid.UUID(row["alert_id"]),
         subject_key=row["subject_key"],
-        subject=_SUBJECT.validate_json(row["subject"]),
-        appointment=Appointment.model_validate_json(row["appointment"]),
+        subject=columns.subject(row["subject"]),
+        appointment=columns.appointment(row["appointment"]),
         missed_at=utc(row["missed_at"]),
         raised_at=utc(row["raised_at"]),
         source_system=row["source_system"],

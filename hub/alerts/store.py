@@ -32,7 +32,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hub.alerts.changes import feed, record_batch, record_erasures
 from hub.alerts.fold import PROJECTION, fold
-from hub.alerts.rows import EffectWrites, alerts_of, booking_of, erase, load_states, person_of
+from hub.alerts.rows import (
+    EffectWrites,
+    JsonColumns,
+    alerts_of,
+    booking_of,
+    erase,
+    load_states,
+    person_of,
+)
 from hub.alerts.state import (
     Alert,
     AlertSaved,
@@ -78,15 +86,29 @@ class MissedAppointmentStore(FoldedStore[LogEntry]):
         tables: AlertTables = LIVE,
         projection: str = PROJECTION,
         change_feed: bool = True,
+        columns: JsonColumns | None = None,
     ) -> None:
         """``tables`` and ``projection`` (its name in the log positions) choose a generation:
         the live one unless ``hub replay`` builds another (ADR 0015). ``change_feed``: append
         alert changes to :mod:`hub.alerts.changes`; never for a rebuilt generation, which
-        re-derives state without re-announcing it."""
+        re-derives state without re-announcing it. ``columns``: how the folds' loads parse
+        the rows' JSON (by default keeping what they parsed, :class:`JsonColumns`)."""
         super().__init__(engine, projection)
         self._rules = rules or Rules()
         self._t = tables
         self._change_feed = change_feed and tables is LIVE
+        # the folds' loads only; reads parse afresh
+        self._columns = JsonColumns() if columns is None else columns
+
+    @property
+    def parsed_texts(self) -> int:
+        """How many JSON texts this store keeps parsed in memory now (to look at)."""
+        return self._columns.held
+
+    def forget(self) -> None:
+        """Drop the parsed JSON columns this store keeps in memory (an erasure was learnt of:
+        :func:`hub.bootstrap.build_projection_stores` ties this to the key store)."""
+        self._columns.forget()
 
     def create_schema(self) -> None:
         """This generation's tables, the change feed and the log positions: named here, so
@@ -99,7 +121,8 @@ class MissedAppointmentStore(FoldedStore[LogEntry]):
     ) -> dict[int, str]:
         """The batch's families' state loaded at once, folded in order, written at the end
         (:class:`_Batch`)."""
-        return _Batch(connection, self._t, self._rules, self._change_feed).run(fresh, topic=topic)
+        batch = _Batch(connection, self._t, self._rules, self._change_feed, self._columns)
+        return batch.run(fresh, topic=topic)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -179,9 +202,15 @@ class _Batch:
     nothing more written, for the caller to refuse the batch."""
 
     def __init__(
-        self, connection: Connection, t: AlertTables, rules: Rules, change_feed: bool
+        self,
+        connection: Connection,
+        t: AlertTables,
+        rules: Rules,
+        change_feed: bool,
+        columns: JsonColumns,
     ) -> None:
         self._connection = connection
+        self._columns = columns
         self._t = t
         self._rules = rules
         self._change_feed = change_feed
@@ -253,7 +282,7 @@ class _Batch:
 
     def _load(self, families: set[str]) -> None:
         wanted = families - self._states.keys()
-        for family, state in load_states(self._connection, self._t, wanted).items():
+        for family, state in load_states(self._connection, self._t, wanted, self._columns).items():
             self._states[family] = state
             self._booking_of.update(dict.fromkeys(state.bookings, family))
             self._alert_of.update(dict.fromkeys(state.alerts, family))

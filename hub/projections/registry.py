@@ -166,6 +166,7 @@ def _alerts_generation(stores: Stores, generation: MetaData, suffix: str) -> Gen
     rules = alert_rules(stores.settings, stores.agreement)
     name = alert_fold.PROJECTION + suffix
     store = MissedAppointmentStore(stores.alerts.engine, rules, tables=tables, projection=name)
+    stores.keys.when_erased(store.forget)  # what it parsed names people, as the live store's
     return tables, store
 
 
