@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from hub.bootstrap import ProjectionStores, build_projection_stores
 from hub.kafka.admin import ensure_topics
 from hub.kafka.local import ensure_jars
 from hub.settings import Settings, default_state_dir
@@ -85,3 +86,13 @@ def make_settings(kafka_bootstrap: str, tmp_path: Path) -> Callable[..., Setting
         return build_settings(kafka_bootstrap, **{"state_dir": tmp_path, **overrides})
 
     return build
+
+
+@pytest.fixture
+def embedded_stores(tmp_path: Path) -> Iterator[ProjectionStores]:
+    """The hub's projection stores as ``make run`` builds them (SQLite under ``tmp_path``, the
+    composition root's wiring), their engines disposed afterwards."""
+    stores = build_projection_stores(Settings(state_dir=tmp_path))
+    yield stores
+    stores.alerts.engine.dispose()
+    stores.keys.engine.dispose()

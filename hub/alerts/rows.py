@@ -19,7 +19,7 @@ batch to decide exactly what one entry at a time decides (ADR 0026).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
@@ -63,17 +63,25 @@ class JsonColumns:
     ``when_erased``, as the sharing facts' cache)."""
 
     def __init__(self, keep: int = PARSED_TEXTS) -> None:
-        self.appointment = lru_cache(maxsize=keep)(Appointment.model_validate_json)
-        self.subject = lru_cache(maxsize=keep)(_SUBJECT.validate_json)
+        appointment = lru_cache(maxsize=keep)(Appointment.model_validate_json)
+        subject = lru_cache(maxsize=keep)(_SUBJECT.validate_json)
+        self._memos = (appointment, subject) if keep else ()
+        # keep=0 (the API's reads) parses directly, not through a memo that keeps nothing.
+        self.appointment: Callable[[str], Appointment] = (
+            appointment if keep else Appointment.model_validate_json
+        )
+        self.subject: Callable[[str], tuple[PersonIdentifier, ...]] = (
+            subject if keep else _SUBJECT.validate_json
+        )
 
     @property
     def held(self) -> int:
         """How many texts are kept now (to look at)."""
-        return self.appointment.cache_info().currsize + self.subject.cache_info().currsize
+        return sum(memo.cache_info().currsize for memo in self._memos)
 
     def forget(self) -> None:
-        self.appointment.cache_clear()
-        self.subject.cache_clear()
+        for memo in self._memos:
+            memo.cache_clear()
 
 
 PARSED_AFRESH: Final = JsonColumns(keep=0)  # for reads: nothing kept

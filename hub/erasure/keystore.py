@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar, Token
 from datetime import datetime
+from inspect import ismethod
 from types import TracebackType
 
 from sqlalchemy import (
@@ -130,16 +132,26 @@ class SubjectKeyStore:
         self._clock = clock
         self._lock = threading.Lock()  # around every use of the cache, never around SQL
         self._batch_token = object()
-        self._erased: list[Callable[[], None]] = []
+        self._erased: list[weakref.WeakMethod[Callable[[], None]]] = []
 
     def when_erased(self, forget: Callable[[], None]) -> None:
         """Call ``forget`` whenever this process learns of an erasure — its own shred, or an
         epoch read that finds the epoch moved — just after the keys are dropped: what else the
-        process keeps about people in memory (the sharing facts' cache) is dropped with them."""
-        self._erased.append(forget)
+        process keeps about people in memory (the sharing facts' cache) is dropped with them.
+
+        ``forget`` must be a bound method, and it is held weakly: an object that is dropped (a
+        rebuild's store, once ``hub replay`` is done with it) is no longer told, and is not
+        kept alive by this list."""
+        if not ismethod(forget):
+            raise TypeError(f"when_erased takes a bound method, not {forget!r}")
+        with self._lock:
+            self._erased = [ref for ref in self._erased if ref() is not None]
+            self._erased.append(weakref.WeakMethod(forget))
 
     def _tell_erased(self) -> None:
-        for forget in self._erased:
+        with self._lock:
+            alive = [forget for ref in self._erased if (forget := ref()) is not None]
+        for forget in alive:
             forget()
 
     @property

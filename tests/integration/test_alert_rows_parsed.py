@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, select
 
 from hub.alerts.rows import JsonColumns
 from hub.alerts.store import LIVE, MissedAppointmentStore
 from hub.alerts.tables import AlertTables, alert_tables
-from hub.bootstrap import build_projection_stores
+from hub.bootstrap import ProjectionStores
 from hub.erasure.sealing import LogEntry
-from hub.settings import Settings
 from hub.storage.positions import BatchEntry
 from hub.storage.schema import create_tables
 from tests.builders import (
@@ -101,17 +99,17 @@ def test_columns_keep_at_most_their_bound_and_forget_everything() -> None:
     assert columns.appointment(texts[2]) is parsed[2]  # kept: the same value, not parsed again
     columns.forget()
     assert columns.held == 0
-    assert JsonColumns(keep=0).appointment(texts[0]) == parsed[0]
+    afresh = JsonColumns(keep=0)
+    assert afresh.appointment(texts[0]) == parsed[0]
+    assert afresh.held == 0
 
 
-def test_the_hub_ties_the_parsed_columns_to_the_erasure_epoch(tmp_path: Path) -> None:
-    stores = build_projection_stores(Settings.model_validate({"state_dir": tmp_path}))
-    try:
-        _in_batches(stores.alerts, _story(), size=5)
-        assert stores.alerts.parsed_texts > 0
-        stores.keys.key_for(NHS_NUMBER)
-        stores.keys.shred([NHS_NUMBER], T0)
-        assert stores.alerts.parsed_texts == 0
-    finally:
-        stores.alerts.engine.dispose()
-        stores.keys.engine.dispose()
+def test_the_hub_ties_the_parsed_columns_to_the_erasure_epoch(
+    embedded_stores: ProjectionStores,
+) -> None:
+    stores = embedded_stores
+    _in_batches(stores.alerts, _story(), size=5)
+    assert stores.alerts.parsed_texts > 0
+    stores.keys.key_for(NHS_NUMBER)
+    stores.keys.shred([NHS_NUMBER], T0)
+    assert stores.alerts.parsed_texts == 0

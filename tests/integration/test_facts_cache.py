@@ -14,7 +14,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,11 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, event, select
 from sqlalchemy.engine import Connection
 
-from hub.bootstrap import build_projection_stores
+from hub.bootstrap import ProjectionStores
 from hub.erasure.keystore import SubjectKeyStore
 from hub.erasure.sealing import Erasure
 from hub.events import CaseEvent
-from hub.settings import Settings
 from hub.sharing.facts import SharingFacts
 from hub.sharing.facts_cache import DateReader
 from hub.sharing.policy import Subject
@@ -160,18 +158,16 @@ def test_an_erasure_another_process_made_drops_the_cache_at_this_one_s_epoch_rea
     assert reader.cached_subjects == 0
 
 
-def test_the_hub_ties_its_facts_cache_to_the_erasure_epoch(tmp_path: Path) -> None:
-    stores = build_projection_stores(Settings.model_validate({"state_dir": tmp_path}))
-    try:
-        stores.sharing.apply(TOPIC, 0, 0, consented("c-1"))
-        assert stores.sharing.current_facts(SUBJECT).consents
-        assert stores.sharing.cached_subjects == 1
-        stores.keys.key_for(NHS_NUMBER)
-        stores.keys.shred([NHS_NUMBER], T0)
-        assert stores.sharing.cached_subjects == 0
-    finally:
-        stores.alerts.engine.dispose()
-        stores.keys.engine.dispose()
+def test_the_hub_ties_its_facts_cache_to_the_erasure_epoch(
+    embedded_stores: ProjectionStores,
+) -> None:
+    stores = embedded_stores
+    stores.sharing.apply(TOPIC, 0, 0, consented("c-1"))
+    assert stores.sharing.current_facts(SUBJECT).consents
+    assert stores.sharing.cached_subjects == 1
+    stores.keys.key_for(NHS_NUMBER)
+    stores.keys.shred([NHS_NUMBER], T0)
+    assert stores.sharing.cached_subjects == 0
 
 
 def test_a_withdrawal_the_api_folded_binds_another_process_at_once(

@@ -4,10 +4,12 @@ two processes ever sealing one person with two keys."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -290,6 +292,33 @@ def test_an_erasure_in_this_process_forgets_every_opened_event(sql_engine: Engin
     keys.shred([NHS_NUMBER], NOW)
     assert opened.held == 0
     assert family.decode_many([value]) == [None]
+
+
+class Forgetful:
+    """Something that keeps what names people, told of erasures by the key store."""
+
+    def __init__(self) -> None:
+        self.told = 0
+
+    def forget(self) -> None:
+        self.told += 1
+
+
+def test_what_is_told_of_erasures_is_held_weakly(sql_engine: Engine) -> None:
+    """A rebuild's store, once dropped, is neither told nor kept alive by the key store."""
+    keys = SubjectKeyStore(sql_engine, KEK)
+    keys.create_schema()
+    kept, dropped = Forgetful(), Forgetful()
+    keys.when_erased(kept.forget)
+    keys.when_erased(dropped.forget)
+    gone = weakref.ref(dropped)
+    del dropped
+    gc.collect()
+    assert gone() is None
+    keys.shred([NHS_NUMBER], NOW)
+    assert kept.told == 1
+    with pytest.raises(TypeError, match="bound method"):
+        keys.when_erased(lambda: None)
 
 
 def test_with_the_key_cache_off_each_reader_opens_for_itself(sql_engine: Engine) -> None:

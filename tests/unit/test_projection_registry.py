@@ -5,13 +5,12 @@ neither run nor resumed, watched nor rebuilt."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.alerts.fold import PROJECTION as ALERTS
-from hub.bootstrap import build_projection_stores
+from hub.bootstrap import ProjectionStores
 from hub.errorqueue.fold import PROJECTION as ERROR_QUEUE
 from hub.errorqueue.tables import DEAD_LETTER_PROJECTION
 from hub.http.metrics import lags, watched
@@ -86,34 +85,33 @@ def test_a_projection_absent_from_the_list_is_not_resumed_watched_or_rebuilt() -
     assert "taf_items" not in {table.name for table in derived_tables(WITHOUT_TEAM)}
 
 
-def test_a_projection_absent_from_the_list_is_not_run(tmp_path: Path) -> None:
-    stores = build_projection_stores(Settings(state_dir=tmp_path))
-    try:
-        everything = runner_applies(stores)
-        assert stores.team in everything[TopicRole.FAMILY_EVENTS]
-        applies = runner_applies(stores, WITHOUT_TEAM)
-        assert applies[TopicRole.CASE_EVENTS] == [stores.identity]
-        # The registry's order, then the erasure steps after every projection of the topic.
-        family = applies[TopicRole.FAMILY_EVENTS]
-        assert stores.team not in family
-        assert family[:5] == [
-            stores.alerts,
-            stores.outcomes,
-            stores.sharing,
-            stores.quarantine.forget_erased,
-            stores.keys.apply,
-        ]
-        assert len(family) == 6  # the last truncates SQLite's write-ahead logs
-        assert len(applies[TopicRole.DISCLOSURES]) == 1
-        # ... nor measured by /metrics and /health.
-        marks = {("families", 0): (0, 3)}
-        assert {lag.projection for lag in lags(SETTINGS, stores.alerts.engine, marks)} == {
-            ALERTS,
-            TEAM,
-            OUTCOMES,
-            SHARING_PROJECTION,
-        }
-        behind = lags(SETTINGS, stores.alerts.engine, marks, WITHOUT_TEAM)
-        assert {lag.projection for lag in behind} == {ALERTS, OUTCOMES, SHARING_PROJECTION}
-    finally:
-        stores.alerts.engine.dispose()
+def test_a_projection_absent_from_the_list_is_not_run(
+    embedded_stores: ProjectionStores,
+) -> None:
+    stores = embedded_stores
+    everything = runner_applies(stores)
+    assert stores.team in everything[TopicRole.FAMILY_EVENTS]
+    applies = runner_applies(stores, WITHOUT_TEAM)
+    assert applies[TopicRole.CASE_EVENTS] == [stores.identity]
+    # The registry's order, then the erasure steps after every projection of the topic.
+    family = applies[TopicRole.FAMILY_EVENTS]
+    assert stores.team not in family
+    assert family[:5] == [
+        stores.alerts,
+        stores.outcomes,
+        stores.sharing,
+        stores.quarantine.forget_erased,
+        stores.keys.apply,
+    ]
+    assert len(family) == 6  # the last truncates SQLite's write-ahead logs
+    assert len(applies[TopicRole.DISCLOSURES]) == 1
+    # ... nor measured by /metrics and /health.
+    marks = {("families", 0): (0, 3)}
+    assert {lag.projection for lag in lags(SETTINGS, stores.alerts.engine, marks)} == {
+        ALERTS,
+        TEAM,
+        OUTCOMES,
+        SHARING_PROJECTION,
+    }
+    behind = lags(SETTINGS, stores.alerts.engine, marks, WITHOUT_TEAM)
+    assert {lag.projection for lag in behind} == {ALERTS, OUTCOMES, SHARING_PROJECTION}
