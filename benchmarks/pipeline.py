@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -423,7 +423,7 @@ def live_pipeline(
                 _alive(process, log)
                 now = time.perf_counter()
                 held = _progress(settings, engine, ends, expected)
-                if held is None:  # the store was busy: ask again
+                if held is None:  # the store was busy, or the broker electing: ask again
                     time.sleep(POLL_S)
                     continue
                 applied, done = held
@@ -468,20 +468,30 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+_ELECTING: Final = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+
+
 def _progress(
     settings: Settings, engine: Engine, ends: Consumer, expected: dict[str, list[str]]
 ) -> tuple[dict[str, int], bool] | None:
     """Entries each projection has applied, and whether every one is at its topic's end and
     the family topic holds every case-event (the person index stores its position before it
-    forwards); None if the store was busy."""
+    forwards); None if the store was busy or the broker's answer retriable (a partition's
+    leader not yet known on a new topic)."""
     partitions = range(settings.topic_partitions)
-    highs = {
-        topic: [
-            ends.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-            for p in partitions
-        ]
-        for topic in expected
-    }
+    try:
+        highs = {
+            topic: [
+                ends.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+                for p in partitions
+            ]
+            for topic in expected
+        }
+    except KafkaException as error:
+        cause = error.args[0] if error.args else None
+        if isinstance(cause, KafkaError) and (cause.retriable() or cause.code() in _ELECTING):
+            return None
+        raise
     try:
         with engine.connect() as connection:
             stored = {
