@@ -110,7 +110,10 @@ def first_segment(message: hl7.Message, name: str) -> hl7.Segment | None:
 
 def timestamp(text: str, zone: tzinfo) -> datetime:
     """An HL7 DTM in UTC; a value without an offset is read in the source's zone."""
-    parsed = parse_datetime(text.strip())
+    try:
+        parsed = parse_datetime(text.strip())
+    except OverflowError as error:  # hl7 raises it for an offset of absurd size
+        raise ValueError(f"timestamp out of range: {text.strip()!r}") from error
     if parsed is None:
         raise ValueError("empty timestamp")
     moment: datetime = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
