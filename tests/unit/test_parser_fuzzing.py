@@ -121,8 +121,17 @@ def _hl7_property(raw: bytes) -> None:
         build_ack(message, refusal.code, refusal.problems)
 
 
+# An AIS start whose seconds are 86 trillion: hl7's DTM parser raised OverflowError (days > 10^9).
+ABSURD_SECONDS = (
+    (GOLDEN / "hl7v2" / "siu-s26-noshow-start-in-ais.input.hl7")
+    .read_bytes()
+    .replace(b"20260302093000+0000", b"20260302093086400003024000+0000")
+)
+
+
 @fuzz
 @given(mutated_hl7())
+@example(ABSURD_SECONDS)
 def test_mutated_hl7_messages_map_or_are_refused(raw: bytes) -> None:
     _hl7_property(raw)
 

@@ -112,7 +112,7 @@ def timestamp(text: str, zone: tzinfo) -> datetime:
     """An HL7 DTM in UTC; a value without an offset is read in the source's zone."""
     try:
         parsed = parse_datetime(text.strip())
-    except OverflowError as error:  # hl7 raises it for an offset of absurd size
+    except OverflowError as error:  # hl7 raises it for seconds of absurd size
         raise ValueError(f"timestamp out of range: {text.strip()!r}") from error
     if parsed is None:
         raise ValueError("empty timestamp")
