@@ -20,7 +20,8 @@ pipeline
     the real worker (``hub worker`` as a child process, SQLite store, every projection: the
     person index forwarding to the family topic, then alerts, team, sharing facts, the key
     store), from its first applied entry until every projection's stored position
-    (``positions_of``) is at the end of its topic;
+    (``positions_of``) is at the end of its topic (``benchmarks/pipeline_live.py``, which also
+    holds what the stages share);
 the same stages in a confluent-kafka loop
     the worker's two stages, the same runners, fed by a confluent-kafka group loop instead of
     Faust (``benchmarks/kafka_loop_worker.py``, ADR 0005's proposal), on a copy of the store
@@ -46,26 +47,31 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import signal
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from confluent_kafka import TopicPartition
 
 from benchmarks.harness import report
+from benchmarks.pipeline_live import (
+    KAFKA_LOOP,
+    POLL_S,
+    Stage,
+    alive,
+    child,
+    copy_store,
+    live_pipeline,
+    loop_settings,
+    reader,
+    say,
+)
 from benchmarks.pipeline_workload import families_for, steps
 from hub.bootstrap import build_hub
 from hub.erasure.keystore import open_key_store
@@ -74,25 +80,11 @@ from hub.kafka.admin import ensure_topics
 from hub.kafka.local import temporary_broker
 from hub.processes.replay import replay
 from hub.projections.replay import Progress
-from hub.projections.resume import stored_projections
 from hub.settings import Settings, default_state_dir
-from hub.storage.engine import make_engine
-from hub.storage.positions import positions_of
-from tests.support.processes import settings_env
 
 DEFAULT_EVENTS: Final = 8_000
 REPLAYED: Final = "missed_appointment_alerts"
 PUBLISH_CONCURRENCY: Final = 1_000  # in flight at once, as a connector's batch
-POLL_S: Final = 0.25
-ROOT: Final = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One measured rate; ``short_of`` says how far a stage that ran out of time got."""
-
-    per_s: float
-    short_of: str | None = None
 
 
 def timeout_for(events: int) -> float:
@@ -100,14 +92,6 @@ def timeout_for(events: int) -> float:
     return float(configured) if configured else max(120.0, events / 20)
 
 
-def say(message: str) -> None:
-    """Progress, on stderr: stdout is for the figures (``--json``: one object)."""
-    print(message, file=sys.stderr, flush=True)
-
-
-HUB_WORKER: Final = ("-m", "hub", "worker")
-# ADR 0005's proposal, measured: the same two stages fed by a confluent-kafka group loop.
-KAFKA_LOOP: Final = ("-m", "benchmarks.kafka_loop_worker")
 NAMES: Final = {
     "decode": "decode: key store + AES-GCM + codec",
     "confluent_noop": "confluent-kafka group loop, ack only",
@@ -230,17 +214,6 @@ def produce(settings: Settings, events: int) -> float:
     return events / (time.perf_counter() - start)
 
 
-def _reader(settings: Settings, **config: object) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers(),
-            "group.id": f"bench-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            **config,
-        }
-    )
-
-
 def read_log(
     settings: Settings, topic: str, events: int, each: Callable[[bytes], object] | None = None
 ) -> float:
@@ -248,7 +221,7 @@ def read_log(
     ``each``: entries per second from the first entry in hand to the last one handled (as the
     no-op loops are timed: connecting and the first fetch are not counted). Raises if the topic
     stops short: a baseline must not be a partial read."""
-    consumer = _reader(settings)
+    consumer = reader(settings)
     consumer.assign([TopicPartition(topic, p, 0) for p in range(settings.topic_partitions)])
     read, first, quiet_since = 0, 0.0, time.monotonic()
     try:
@@ -280,7 +253,7 @@ def best(measure: Callable[[], float], repeats: int = 3) -> float:
 def confluent_noop(settings: Settings, events: int, timeout: float) -> Stage:
     """A group member that acknowledges each event (offsets stored, committed every second, as
     Faust commits): first event to last."""
-    consumer = _reader(
+    consumer = reader(
         settings,
         **{
             "auto.offset.reset": "earliest",
@@ -309,33 +282,6 @@ def confluent_noop(settings: Settings, events: int, timeout: float) -> Stage:
     return Stage(per_s, None if count == events else f"{count:,} of {events:,}")
 
 
-@contextmanager
-def child(
-    argv: list[str], env: dict[str, str], log: Path, stop_s: float = 60
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process for the block's duration, its output in ``log``; SIGTERM at the end."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules, no shell
-            argv, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(stop_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _alive(process: subprocess.Popen[bytes], log: Path) -> None:
-    if process.poll() is not None:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"{log.stem} exited with {process.returncode}:\n{tail}")
-
-
 def faust_noop(settings: Settings, events: int, work: Path, timeout: float, mode: str) -> Stage:
     """A Faust worker whose agent only acknowledges (``benchmarks/faust_noop.py``)."""
     result, log = work / f"faust-noop-{mode}.json", work / f"faust-noop-{mode}.log"
@@ -353,7 +299,7 @@ def faust_noop(settings: Settings, events: int, work: Path, timeout: float, mode
     deadline = time.monotonic() + timeout
     with child(argv, dict(os.environ), log) as process:
         while not result.exists() and time.monotonic() < deadline:
-            _alive(process, log)
+            alive(process, log)
             time.sleep(POLL_S)
     if not result.exists():
         return Stage(0.0, f"no result within {timeout:.0f} s")
@@ -364,154 +310,6 @@ def faust_noop(settings: Settings, events: int, work: Path, timeout: float, mode
         f"({done['cpu_s'] / done['first_to_last_s']:.0%} of one core)"
     )
     return Stage(done["after_first"] / done["first_to_last_s"])
-
-
-def copy_store(state_dir: Path, to: Path) -> Path:
-    """The state directory's files copied to ``to``, each SQLite database through SQLite's
-    backup API (a copy of the file's bytes is not a copy of the database)."""
-    to.mkdir(mode=0o700)
-    for path in state_dir.iterdir():
-        if path.suffix == ".sqlite3":
-            with (
-                closing(sqlite3.connect(path)) as source,
-                closing(sqlite3.connect(to / path.name)) as copy,
-            ):
-                source.backup(copy)
-        elif path.is_file():
-            shutil.copy2(path, to / path.name)
-    return to
-
-
-def loop_settings(settings: Settings, state_dir: Path) -> Settings:
-    """``settings`` for the stages under the confluent-kafka loop: the store copied before the
-    worker ran, a family topic and consumer groups of their own, the same case-events."""
-    looped = settings.model_copy(
-        update={
-            "state_dir": state_dir,
-            "family_events_topic": f"{settings.family_events_topic}.loop",
-            "worker_group": f"{settings.worker_group}-loop",
-        }
-    )
-    ensure_topics(looped)
-    return looped
-
-
-def live_pipeline(
-    settings: Settings,
-    events: int,
-    work: Path,
-    timeout: float,
-    profile: Path | None,
-    worker: tuple[str, ...] = HUB_WORKER,
-) -> Stage:
-    """``worker`` (``hub worker`` unless told) from its first applied entry until every
-    projection is at the end."""
-    expected = stored_projections(settings)
-    engine = make_engine(settings.resolved_database_url())
-    ends = _reader(settings)
-    log = work / f"{worker[-1].rsplit('.', 1)[-1]}.log"
-    if profile is None:
-        argv = [sys.executable, *worker]
-    else:
-        argv = [sys.executable, "-m", "benchmarks.profiled_worker", str(profile.resolve())]
-    started = time.perf_counter()
-    first: float | None = None
-    first_cpu = 0.0
-    try:
-        with child(argv, settings_env(settings), log, stop_s=300) as process:
-            while True:
-                _alive(process, log)
-                now = time.perf_counter()
-                held = _progress(settings, engine, ends, expected)
-                if held is None:  # the store was busy, or the broker electing: ask again
-                    time.sleep(POLL_S)
-                    continue
-                applied, done = held
-                if first is None and any(applied.values()):
-                    first, first_cpu = now, _cpu_seconds(process.pid)
-                    say(
-                        f"pipeline: the worker applied its first entry {now - started:.1f} s "
-                        "after it started"
-                    )
-                if done:
-                    cpu = _cpu_seconds(process.pid) - first_cpu
-                    # A small workload can be applied within one poll: the span is then
-                    # known only to the poll's resolution, not zero.
-                    elapsed = max(now - (first or started), POLL_S)
-                    say(
-                        f"pipeline: every projection at the end after {now - started:.1f} s; "
-                        f"the worker spent {cpu / events * 1e3:,.2f} ms of CPU per event "
-                        f"({cpu / elapsed:.0%} of one core)"
-                    )
-                    return Stage(events / elapsed)
-                if now - started > timeout:
-                    through = min(applied[name] for name in expected[settings.family_events_topic])
-                    index = sum(applied[name] for name in expected[settings.case_events_topic])
-                    return Stage(
-                        through / (now - (first or started)),
-                        f"{through:,} of {events:,} events through every projection within "
-                        f"{timeout:.0f} s (the person index: {index:,})",
-                    )
-                time.sleep(POLL_S)
-    finally:
-        ends.close()
-        engine.dispose()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far, every thread (Linux; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # After the command name: state is field 3, utime and stime fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-_ELECTING: Final = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
-
-
-def _progress(
-    settings: Settings, engine: Engine, ends: Consumer, expected: dict[str, list[str]]
-) -> tuple[dict[str, int], bool] | None:
-    """Entries each projection has applied, and whether every one is at its topic's end and
-    the family topic holds every case-event (the person index stores its position before it
-    forwards); None if the store was busy or the broker's answer retriable (a partition's
-    leader not yet known on a new topic)."""
-    partitions = range(settings.topic_partitions)
-    try:
-        highs = {
-            topic: [
-                ends.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-                for p in partitions
-            ]
-            for topic in expected
-        }
-    except KafkaException as error:
-        cause = error.args[0] if error.args else None
-        if isinstance(cause, KafkaError) and (cause.retriable() or cause.code() in _ELECTING):
-            return None
-        raise
-    try:
-        with engine.connect() as connection:
-            stored = {
-                (topic, name): positions_of(connection, name)
-                for topic, names in expected.items()
-                for name in names
-            }
-    except OperationalError:
-        return None
-    applied = {
-        name: sum(held.get((topic, p), 0) for p in partitions)
-        for (topic, name), held in stored.items()
-    }
-    at_end = all(
-        held.get((topic, p), 0) >= highs[topic][p]
-        for (topic, _), held in stored.items()
-        for p in partitions
-    )
-    forwarded = sum(highs[settings.family_events_topic]) >= sum(highs[settings.case_events_topic])
-    return applied, at_end and forwarded
 
 
 def rebuild(settings: Settings, events: int, timeout: float) -> Stage:
