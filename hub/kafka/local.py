@@ -30,6 +30,7 @@ DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 POM = DEPLOY_DIR / "pom.xml"
 LOG_CONFIG = DEPLOY_DIR / "log4j2.yaml"
 READY_TIMEOUT_S = 90.0
+READY_PROBE_GROUP = "hub-ready-probe"  # asked for, never joined: no group is created
 
 Progress = Callable[[str], None]
 
@@ -259,6 +260,23 @@ def _ready(bootstrap_servers: str) -> bool:
     return True
 
 
+def _coordinating(bootstrap_servers: str) -> bool:
+    """Whether the node names a coordinator for a consumer group: the first request creates
+    the offsets topic, and until its partitions are loaded a joining worker is refused (which
+    aiokafka logs as an ERROR on every first start)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    try:
+        admin.describe_consumer_groups([READY_PROBE_GROUP], request_timeout=5)[
+            READY_PROBE_GROUP
+        ].result()
+    except KafkaException:  # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS while it loads
+        return False
+    return True
+
+
 def _log_tail(log_file: Path, lines: int = 30) -> str:
     try:
         return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
@@ -282,7 +300,7 @@ def launch(lib: Path, home: Path, port: int | None, progress: Progress = _stderr
     process = spawn(lib, home)
     broker = LocalBroker(f"127.0.0.1:{port}", process.pid, home, home / "logs" / "server.log")
     progress(f"starting Kafka on {broker.bootstrap_servers} ...")
-    wait_ready(broker)
+    wait_ready(broker, groups=True)
     return broker
 
 
@@ -300,11 +318,17 @@ def spawn(lib: Path, home: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def wait_ready(broker: LocalBroker, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """Block until the node answers metadata requests; stop it and raise if it never does."""
+def wait_ready(
+    broker: LocalBroker, timeout_s: float = READY_TIMEOUT_S, *, groups: bool = False
+) -> None:
+    """Block until the node answers metadata requests and, with ``groups`` (a single node: a
+    cluster's offsets topic needs its other nodes), names consumer groups' coordinator; stop it
+    and raise if it never does."""
     console = broker.home / "logs" / "console.log"
     deadline = time.monotonic() + timeout_s
-    while not _ready(broker.bootstrap_servers):
+    while not (
+        _ready(broker.bootstrap_servers) and (not groups or _coordinating(broker.bootstrap_servers))
+    ):
         if not _alive(broker.pid):
             process = _LAUNCHED.pop(broker.pid, None)
             code = process.wait() if process is not None else "?"
