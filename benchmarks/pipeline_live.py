@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from hub.projections.resume import stored_projections
 from hub.settings import Settings
 from hub.storage.engine import make_engine
 from hub.storage.positions import positions_of
-from tests.support.processes import settings_env
+from tests.support.processes import settings_env, stop
 
 POLL_S: Final = 0.25
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -72,13 +71,7 @@ def child(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(stop_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, stop_s)
 
 
 def alive(process: subprocess.Popen[bytes], log: Path) -> None:

@@ -35,6 +35,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def stop(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM (the hub's processes stop cleanly on it), SIGKILL if still running after
+    ``timeout_s``; returns once the process is gone."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def hub_process(
     command: str, settings: Settings, log_dir: Path, *, append_to: Path | None = None
@@ -52,13 +64,7 @@ def hub_process(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, 30)
         if os.environ.get("HUB_TEST_SHOW_LOGS"):
             print(log_path.read_text(errors="replace"))
 
