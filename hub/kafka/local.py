@@ -245,7 +245,11 @@ def _alive(pid: int) -> bool:
     return status != "Z"
 
 
-def _ready(bootstrap_servers: str) -> bool:
+def _ready(bootstrap_servers: str, *, groups: bool = False) -> bool:
+    """Whether the node answers metadata requests and, with ``groups``, names a consumer
+    group's coordinator: the first such request creates the offsets topic, and until its
+    partitions are loaded a joining worker is refused (which aiokafka logs as an ERROR)."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     host, _, port = bootstrap_servers.rpartition(":")
@@ -253,21 +257,13 @@ def _ready(bootstrap_servers: str) -> bool:
         socket.create_connection((host, int(port)), timeout=1).close()
     except OSError:
         return False
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
     try:
-        AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0}).list_topics(timeout=5)
+        admin.list_topics(timeout=5)
     except Exception:  # KafkaException while the broker is still starting
         return False
-    return True
-
-
-def _coordinating(bootstrap_servers: str) -> bool:
-    """Whether the node names a coordinator for a consumer group: the first request creates
-    the offsets topic, and until its partitions are loaded a joining worker is refused (which
-    aiokafka logs as an ERROR on every first start)."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    if not groups:
+        return True
     try:
         admin.describe_consumer_groups([READY_PROBE_GROUP], request_timeout=5)[
             READY_PROBE_GROUP
@@ -326,9 +322,7 @@ def wait_ready(
     and raise if it never does."""
     console = broker.home / "logs" / "console.log"
     deadline = time.monotonic() + timeout_s
-    while not (
-        _ready(broker.bootstrap_servers) and (not groups or _coordinating(broker.bootstrap_servers))
-    ):
+    while not _ready(broker.bootstrap_servers, groups=groups):
         if not _alive(broker.pid):
             process = _LAUNCHED.pop(broker.pid, None)
             code = process.wait() if process is not None else "?"
