@@ -122,11 +122,9 @@ def _hl7_property(raw: bytes) -> None:
 
 
 # An AIS start whose seconds are 86 trillion: hl7's DTM parser raised OverflowError (days > 10^9).
-ABSURD_SECONDS = (
-    (GOLDEN / "hl7v2" / "siu-s26-noshow-start-in-ais.input.hl7")
-    .read_bytes()
-    .replace(b"20260302093000+0000", b"20260302093086400003024000+0000")
-)
+_SIU = (GOLDEN / "hl7v2" / "siu-s26-noshow-start-in-ais.input.hl7").read_bytes()
+ABSURD_SECONDS = _SIU.replace(b"20260302093000+0000", b"20260302093086400003024000+0000")
+assert ABSURD_SECONDS != _SIU, "the golden SIU's AIS start changed: pin the example anew"
 
 
 @fuzz
