@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from hub.kafka.admin import ensure_topics
+from hub.kafka.errors import passing
 from hub.projections.resume import stored_projections
 from hub.settings import Settings
 from hub.storage.engine import make_engine
@@ -182,9 +183,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-_ELECTING: Final = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
-
-
 def progress(
     settings: Settings, engine: Engine, ends: Consumer, expected: dict[str, list[str]]
 ) -> tuple[dict[str, int], bool] | None:
@@ -202,8 +200,7 @@ def progress(
             for topic in expected
         }
     except KafkaException as error:
-        cause = error.args[0] if error.args else None
-        if isinstance(cause, KafkaError) and (cause.retriable() or cause.code() in _ELECTING):
+        if passing(error):
             return None
         raise
     try:

@@ -38,6 +38,7 @@ from hub.collector import fewer_collections
 from hub.erasure.log import CaseEventLog
 from hub.erasure.sealing import LogEntry
 from hub.kafka.codec import DecodeError
+from hub.kafka.errors import while_passing
 from hub.projections.batch import (
     ApplyOne,
     BatchApply,
@@ -315,19 +316,26 @@ def _consumer(servers: str, on_error: Callable[[KafkaError], None]) -> Consumer:
 
 
 def _partitions(consumer: Consumer, topic: str, servers: str, timeout_s: float) -> dict[int, int]:
-    """Each partition of ``topic`` with its high watermark; refuses a log that lost its start."""
+    """Each partition of ``topic`` with its high watermark; refuses a log that lost its start.
+    A refusal that passes by itself (a leader being elected after a broker restarted) is asked
+    again for up to ``timeout_s``."""
+    asking = while_passing(timeout_s)
     try:
-        cluster = consumer.list_topics(topic, timeout=timeout_s)
+        cluster = asking(consumer.list_topics, topic, timeout=timeout_s)
     except KafkaException as error:
         raise ReplayError(f"cannot reach Kafka at {servers}: {error.args[0].str()}") from None
     found = cluster.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
+    refused = None if found is None else found.error
+    unknown = refused is not None and refused.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    if found is None or not found.partitions or unknown:
         raise ReplayError(f"topic {topic} does not exist on {servers}: nothing to replay from")
+    if refused is not None:
+        raise ReplayError(f"cannot read topic {topic} on {servers}: {refused.str()}")
     start: dict[int, int] = {}
     for partition in sorted(found.partitions):
         try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout_s
+            low, high = asking(
+                consumer.get_watermark_offsets, TopicPartition(topic, partition), timeout=timeout_s
             )
         except KafkaException as error:
             raise ReplayError(f"cannot read {topic}[{partition}]: {error.args[0].str()}") from None
