@@ -28,6 +28,7 @@ from benchmarks import (
     replay,
     store_batch,
     tabular,
+    workers,
 )
 
 QUICK: Final = 100_000  # replay events and extract rows, `make bench`
@@ -41,8 +42,9 @@ def main() -> None:
         "--events",
         type=int,
         default=None,
-        help=f"log size for the replay suite (default {QUICK:,}; {FULL:,} with --full) and the "
-        f"pipeline suite (default {pipeline.DEFAULT_EVENTS:,})",
+        help=f"log size for the replay suite (default {QUICK:,}; {FULL:,} with --full), the "
+        f"pipeline suite (default {pipeline.DEFAULT_EVENTS:,}) and the workers suite (default "
+        f"{workers.DEFAULT_EVENTS:,})",
     )
     parser.add_argument(
         "--full",
@@ -78,6 +80,7 @@ def main() -> None:
         "pipeline": lambda: pipeline.run(
             args.events or pipeline.DEFAULT_EVENTS, as_json=args.json, profile=args.profile
         ),
+        "workers": lambda: workers.run(args.events or workers.DEFAULT_EVENTS),
     }
     chosen = args.suites or list(suites)
     unknown = [name for name in chosen if name not in suites]

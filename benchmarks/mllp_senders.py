@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as EventType
-from pathlib import Path
 
 import hl7
 from hl7.client import MLLPClient
+
+from benchmarks.harness import cpu_seconds, machine_busy_seconds
 
 SENDER_PROCESSES = 4  # processes the senders are spread over (each an event loop)
 END = b"\x1c\r"
@@ -193,27 +193,3 @@ def _quantiles(every: list[float]) -> tuple[float, float]:
         return every[min(len(every) - 1, int(len(every) * share))] * 1000
 
     return at(0.50), at(0.99)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of ``pids`` so far (Linux ``/proc``; NaN elsewhere)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine spent busy so far (``/proc/stat``; NaN
-    elsewhere): what the listener, the broker and the generator did not spend of it was
-    spent by other work."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return float("nan")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -115,29 +115,37 @@ def run(
         servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or (
             stack.enter_context(temporary_broker(default_state_dir(), work)).bootstrap_servers
         )
-        suffix = uuid.uuid4().hex[:8]
-        settings = Settings.model_validate(
-            {
-                "kafka_bootstrap_servers": servers,
-                "state_dir": work / f"state-{suffix}",
-                "case_events_topic": f"bench.case-events.{suffix}",
-                "family_events_topic": f"bench.family-events.{suffix}",
-                "quarantine_topic": f"bench.quarantine.{suffix}",
-                "dead_letter_topic": f"bench.dead-letter.{suffix}",
-                "disclosures_topic": f"bench.disclosures.{suffix}",
-                "worker_group": f"bench-projections-{suffix}",
-                # The workload reports every no-show itself; a sweep that inferred some from
-                # bookings the worker has not yet seen the outcome of (how many depends on its
-                # speed) would add entries to the log under measurement.
-                "alert_grace_minutes": 24 * 60,
-            }
-        )
-        settings.state_dir.mkdir(parents=True)
-        ensure_topics(settings)
+        settings = bench_settings(servers, work)
         figures = measure(settings, events, work, profile)
     show(figures, sys.stderr if as_json else sys.stdout)
     if as_json:
         print(json.dumps(figures), flush=True)
+
+
+def bench_settings(servers: str, work: Path, **more: object) -> Settings:
+    """Settings for one run on ``servers``: a state directory under ``work``, topics and groups
+    of its own (a fresh suffix), and ``more``; the directory made and the topics created."""
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings.model_validate(
+        {
+            "kafka_bootstrap_servers": servers,
+            "state_dir": work / f"state-{suffix}",
+            "case_events_topic": f"bench.case-events.{suffix}",
+            "family_events_topic": f"bench.family-events.{suffix}",
+            "quarantine_topic": f"bench.quarantine.{suffix}",
+            "dead_letter_topic": f"bench.dead-letter.{suffix}",
+            "disclosures_topic": f"bench.disclosures.{suffix}",
+            "worker_group": f"bench-projections-{suffix}",
+            # The workload reports every no-show itself; a sweep that inferred some from
+            # bookings the worker has not yet seen the outcome of (how many depends on its
+            # speed) would add entries to the log under measurement.
+            "alert_grace_minutes": 24 * 60,
+            **more,
+        }
+    )
+    settings.state_dir.mkdir(parents=True)
+    ensure_topics(settings)
+    return settings
 
 
 def measure(settings: Settings, events: int, work: Path, profile: Path | None) -> dict[str, Any]:

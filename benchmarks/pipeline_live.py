@@ -4,7 +4,6 @@ process and its CPU (issue 19; ``benchmarks/pipeline.py`` runs the stages)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -12,15 +11,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from benchmarks.harness import cpu_seconds, machine_busy_seconds
 from hub.kafka.admin import ensure_topics
 from hub.kafka.errors import passing
 from hub.projections.resume import stored_projections
@@ -118,24 +118,39 @@ def live_pipeline(
     timeout: float,
     profile: Path | None,
     worker: tuple[str, ...] = HUB_WORKER,
+    processes: int = 1,
 ) -> Stage:
-    """``worker`` (``hub worker`` unless told) from its first applied entry until every
-    projection is at the end."""
+    """``processes`` of ``worker`` (``hub worker`` unless told), started together, from the
+    first applied entry until every projection is at the end."""
+    if profile is not None and processes != 1:
+        raise ValueError("a profile is of one worker process")
     expected = stored_projections(settings)
     engine = make_engine(settings.resolved_database_url())
     ends = reader(settings)
-    log = work / f"{worker[-1].rsplit('.', 1)[-1]}.log"
+    stem = worker[-1].rsplit(".", 1)[-1]
     if profile is None:
         argv = [sys.executable, *worker]
     else:
         argv = [sys.executable, "-m", "benchmarks.profiled_worker", str(profile.resolve())]
+    logs = [
+        work / (f"{stem}.log" if processes == 1 else f"{stem}-{n}.log") for n in range(processes)
+    ]
     started = time.perf_counter()
     first: float | None = None
-    first_cpu = 0.0
+    first_cpu = first_busy = 0.0
     try:
-        with child(argv, settings_env(settings), log, stop_s=300) as process:
+        with ExitStack() as running:
+            children = [
+                (running.enter_context(child(argv, settings_env(settings), log, stop_s=300)), log)
+                for log in logs
+            ]
+
+            def cpu() -> float:
+                return cpu_seconds([process.pid for process, _ in children])
+
             while True:
-                alive(process, log)
+                for process, log in children:
+                    alive(process, log)
                 now = time.perf_counter()
                 held = progress(settings, engine, ends, expected)
                 if held is None:  # the store was busy, or the broker electing: ask again
@@ -143,20 +158,21 @@ def live_pipeline(
                     continue
                 applied, done = held
                 if first is None and any(applied.values()):
-                    first, first_cpu = now, cpu_seconds(process.pid)
+                    first, first_cpu, first_busy = now, cpu(), machine_busy_seconds()
                     say(
                         f"pipeline: the worker applied its first entry {now - started:.1f} s "
                         "after it started"
                     )
                 if done:
-                    cpu = cpu_seconds(process.pid) - first_cpu
+                    spent, busy = cpu() - first_cpu, machine_busy_seconds() - first_busy
                     # A small workload can be applied within one poll: the span is then
                     # known only to the poll's resolution, not zero.
                     elapsed = max(now - (first or started), POLL_S)
                     say(
                         f"pipeline: every projection at the end after {now - started:.1f} s; "
-                        f"the worker spent {cpu / events * 1e3:,.2f} ms of CPU per event "
-                        f"({cpu / elapsed:.0%} of one core)"
+                        f"the {_workers(processes)} spent {spent / events * 1e3:,.2f} ms of CPU "
+                        f"per event ({spent / elapsed:.0%} of one core; the machine's cores "
+                        f"{busy / elapsed:.2f} busy in all)"
                     )
                     return Stage(events / elapsed)
                 if now - started > timeout:
@@ -173,14 +189,8 @@ def live_pipeline(
         engine.dispose()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far, every thread (Linux; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # After the command name: state is field 3, utime and stime fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _workers(processes: int) -> str:
+    return "worker" if processes == 1 else f"{processes} workers"
 
 
 def progress(
@@ -188,8 +198,9 @@ def progress(
 ) -> tuple[dict[str, int], bool] | None:
     """Entries each projection has applied, and whether every one is at its topic's end and
     the family topic holds every case-event (the person index stores its position before it
-    forwards); None if the store was busy or the broker's answer retriable (a partition's
-    leader not yet known on a new topic)."""
+    forwards); None if the store was busy or has no tables yet (a fresh PostgreSQL database
+    before the worker made them), or the broker's answer retriable (a partition's leader not yet
+    known on a new topic)."""
     partitions = range(settings.topic_partitions)
     try:
         highs = {
@@ -210,7 +221,7 @@ def progress(
                 for topic, names in expected.items()
                 for name in names
             }
-    except OperationalError:
+    except (OperationalError, ProgrammingError):  # busy, or (PostgreSQL) no tables made yet
         return None
     applied = {
         name: sum(held.get((topic, p), 0) for p in partitions)

@@ -24,17 +24,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
-import psycopg
 import pytest
 from confluent_kafka import Message
 from sqlalchemy import Engine, select
-from sqlalchemy.engine import make_url
 
 from hub.alerts.changes import Change, changes_after, last_seq
 from hub.alerts.fold import alert_id_for
@@ -59,6 +56,7 @@ from hub.subscriptions.store import SubscriptionStore
 from tests.builders import T0, TRUST, assigned, missed
 from tests.faults.support import end_offsets
 from tests.support.fold import fold_family
+from tests.support.postgres import fresh_database
 from tests.support.processes import eventually, hub_process
 from tests.support.receiver import Receiver, webhook_receiver
 from tests.support.topics import disclosures_read, read_topic
@@ -68,21 +66,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.faults]
 FAMILIES = 30
 MISSED_EACH = 3
 PARTITIONS = 6
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A database of its own on the session's PostgreSQL server, dropped afterwards."""
-    url = make_url(server_url)
-    name = f"churn_{uuid.uuid4().hex[:8]}"
-    admin = f"host={url.host} port={url.port} user={url.username} dbname={url.database}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def family_events() -> list[list[CaseEvent]]:

@@ -9,14 +9,12 @@ succeed, and the database must end with every table.
 from __future__ import annotations
 
 import multiprocessing
-import uuid
 from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import inspect, make_url
+from sqlalchemy import inspect
 
 from hub.alerts.store import MissedAppointmentStore
 from hub.auth.store import ClientStore, auth_metadata
@@ -37,6 +35,7 @@ from hub.subscriptions.partner_topics import partner_topic_metadata
 from hub.subscriptions.store import SubscriptionStore
 from hub.subscriptions.tables import subscriptions_metadata
 from hub.team.store import TeamStore
+from tests.support import postgres
 
 PROCESSES = 6
 
@@ -85,14 +84,8 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
         return
-    server = make_url(request.getfixturevalue("postgres_url"))
-    name = f"fresh_{uuid.uuid4().hex[:12]}"
-    admin = f"host={server.host} port={server.port} user={server.username} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with postgres.fresh_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 def test_processes_starting_together_all_create_the_schema(fresh_database: str) -> None:
