@@ -14,7 +14,6 @@ Profiling slows the worker down (every Python call is counted): read the shares,
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import pstats
 import sys
@@ -45,14 +44,11 @@ class ProfilingExecutor(ThreadPoolExecutor):
 
 
 def main(out: Path) -> None:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # the loop Faust's worker and app take up
     executor = ProfilingExecutor()
-    loop.set_default_executor(executor)
     on_loop = cProfile.Profile(time.thread_time)
     on_loop.enable()
     try:
-        run_worker(Settings())
+        run_worker(Settings(), executor=executor)
     except SystemExit:
         pass
     finally:
