@@ -45,6 +45,7 @@ from hub.alerts.state import (
 from hub.alerts.tables import AlertTables
 from hub.payloads import Appointment, PersonIdentifier, Source
 from hub.practitioners import PractitionerRef, sort_key
+from hub.storage.among import among
 from hub.storage.positions import chunks, upsert_many
 from hub.vocabulary import PractitionerRole
 
@@ -116,21 +117,23 @@ def load_states(
     alerts: dict[str, dict[uuid.UUID, Alert]] = {key: {} for key in keys}
     for chunk in chunks(keys):
         for row in connection.execute(
-            select(t.people).where(t.people.c.group_key.in_(chunk))
+            select(t.people).where(among(connection, t.people.c.group_key, chunk))
         ).mappings():
             people[row["group_key"]][row["subject_key"]] = person_of(row, row["subject_key"])
         for row in connection.execute(
-            select(t.team).where(t.team.c.group_key.in_(chunk))
+            select(t.team).where(among(connection, t.team.c.group_key, chunk))
         ).mappings():
             member = _member(row)
             team[row["group_key"]][(member.subject_key, member.ref)] = member
         for row in connection.execute(
-            select(t.bookings).where(t.bookings.c.group_key.in_(chunk))
+            select(t.bookings).where(among(connection, t.bookings.c.group_key, chunk))
         ).mappings():
             booking = booking_of(row, columns)
             bookings[row["group_key"]][booking.booking_id] = booking
         rows = (
-            connection.execute(select(t.alerts).where(t.alerts.c.group_key.in_(chunk)))
+            connection.execute(
+                select(t.alerts).where(among(connection, t.alerts.c.group_key, chunk))
+            )
             .mappings()
             .all()
         )
@@ -166,7 +169,9 @@ def _recipients(
     """Per alert: (routine recipients, escalation recipients)."""
     found: dict[str, tuple[set[PractitionerRef], set[PractitionerRef]]] = {}
     for chunk in chunks(alert_ids):
-        rows = connection.execute(select(t.recipients).where(t.recipients.c.alert_id.in_(chunk)))
+        rows = connection.execute(
+            select(t.recipients).where(among(connection, t.recipients.c.alert_id, chunk))
+        )
         for row in rows.mappings():
             routine, escalation = found.setdefault(row["alert_id"], (set(), set()))
             who = _practitioner(row["organisation_code"], row["practitioner_id"])
@@ -349,7 +354,9 @@ class EffectWrites:
         alerts = [_alert_rows(effect) for effect in self._alerts.values()]
         upsert_many(connection, t.alerts, ("alert_id",), [a for a, _ in alerts])
         for chunk in chunks([a["alert_id"] for a, _ in alerts]):
-            connection.execute(delete(t.recipients).where(t.recipients.c.alert_id.in_(chunk)))
+            connection.execute(
+                delete(t.recipients).where(among(connection, t.recipients.c.alert_id, chunk))
+            )
         recipients = [row for _, rows in alerts for row in rows]
         if recipients:
             connection.execute(insert(t.recipients), recipients)

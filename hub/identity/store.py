@@ -39,6 +39,7 @@ from hub.events import CaseEvent
 from hub.identity.families import FamilyMember, family_key_for, first_family
 from hub.identity.matching import DEFAULT_RULE, Demographics, ReviewTask
 from hub.identity.overlay import IndexOverlay, fold
+from hub.storage.among import among
 from hub.storage.positions import (
     AfterPart,
     BatchEntry,
@@ -285,7 +286,7 @@ def family_keys_in(connection: Connection, identifier_keys: Iterable[str]) -> di
         rows = connection.execute(
             select(links_table.c.identifier_key, links_table.c.person_id, members_table.c.family_id)
             .select_from(joined)
-            .where(links_table.c.identifier_key.in_(chunk))
+            .where(among(connection, links_table.c.identifier_key, chunk))
         )
         for key, person, family in rows:
             persons[key] = person
@@ -325,7 +326,7 @@ class _SqlRows:
         for chunk in chunks(values, _CHUNK):
             rows = self._connection.execute(
                 select(links_table.c.identifier_key, links_table.c.person_id).where(
-                    column.in_(chunk)
+                    among(self._connection, column, chunk)
                 )
             )
             found.extend((key, person) for key, person in rows)
@@ -337,7 +338,9 @@ class _SqlRows:
         table = demographics_table
         found: list[tuple[str, Demographics, str | None]] = []
         for chunk in chunks(blocking_keys, _CHUNK):
-            rows = self._connection.execute(select(table).where(table.c.blocking_key.in_(chunk)))
+            rows = self._connection.execute(
+                select(table).where(among(self._connection, table.c.blocking_key, chunk))
+            )
             found.extend(
                 (
                     r.person_id,
@@ -357,7 +360,9 @@ class _SqlRows:
     def _members(self, column: Any, values: Sequence[str]) -> list[tuple[str, FamilyMember]]:
         found: list[tuple[str, FamilyMember]] = []
         for chunk in chunks(values, _CHUNK):
-            rows = self._connection.execute(select(members_table).where(column.in_(chunk)))
+            rows = self._connection.execute(
+                select(members_table).where(among(self._connection, column, chunk))
+            )
             found.extend(
                 (r.family_id, FamilyMember(r.person_id, r.relationship, r.expected_delivery_date))
                 for r in rows

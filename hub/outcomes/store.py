@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.outcomes.fold import PROJECTION, RECORD, PersonOutcomes, empty_record, fold
+from hub.storage.among import among
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
@@ -154,7 +155,7 @@ def _load(
     for chunk in chunks(wanted):
         rows = connection.execute(
             select(t.records.c.subject_key, t.records.c.body).where(
-                t.records.c.subject_key.in_(chunk)
+                among(connection, t.records.c.subject_key, chunk)
             )
         )
         for key, body in rows:

@@ -37,6 +37,7 @@ from sqlalchemy import (
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.practitioners import PractitionerRef
+from hub.storage.among import among
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
@@ -205,7 +206,9 @@ def _load(connection: Connection, t: TeamTables, keys: Iterable[str]) -> dict[st
     wanted = sorted(set(keys))
     items: dict[str, dict[str, TeamItem]] = {key: {} for key in wanted}
     for chunk in chunks(wanted):
-        rows = connection.execute(select(t.items).where(t.items.c.subject_key.in_(chunk)))
+        rows = connection.execute(
+            select(t.items).where(among(connection, t.items.c.subject_key, chunk))
+        )
         for row in rows.mappings():
             items[row["subject_key"]][row["item_id"]] = _item(row)
     return {
