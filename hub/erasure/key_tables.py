@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from hub.storage.among import among
+
 key_metadata = MetaData()
 
 keys_table = Table(
@@ -87,13 +89,14 @@ def live_and_pending(
 ) -> tuple[dict[str, tuple[str, bytes]], set[str]]:
     """One query: the subjects' live keys (key id, wrapped secret), and which subjects an
     erasure is still purging — refused even with a live key (made in a race with the erasure)."""
-    keys = select(keys_table.c.subject, keys_table.c.key_id, keys_table.c.wrapped_secret).where(
-        keys_table.c.subject.in_(subjects), keys_table.c.wrapped_secret.is_not(None)
-    )
-    purges = select(purges_table.c.subject, purges_table.c.key_id, cast(null(), LargeBinary)).where(
-        purges_table.c.subject.in_(subjects)
-    )
     with engine.connect() as connection:
+        keys = select(keys_table.c.subject, keys_table.c.key_id, keys_table.c.wrapped_secret).where(
+            among(connection, keys_table.c.subject, subjects),
+            keys_table.c.wrapped_secret.is_not(None),
+        )
+        purges = select(
+            purges_table.c.subject, purges_table.c.key_id, cast(null(), LargeBinary)
+        ).where(among(connection, purges_table.c.subject, subjects))
         rows = connection.execute(union_all(keys, purges)).all()
     pending = {row.subject for row in rows if row.wrapped_secret is None}
     live = {
@@ -134,7 +137,7 @@ def wrapped_secrets(engine: Engine, key_ids: Sequence[str]) -> dict[str, bytes |
     with engine.connect() as connection:
         rows = connection.execute(
             select(keys_table.c.key_id, keys_table.c.wrapped_secret).where(
-                keys_table.c.key_id.in_(key_ids)
+                among(connection, keys_table.c.key_id, key_ids)
             )
         ).all()
     return {
