@@ -78,8 +78,6 @@ def run(events: int = DEFAULT_EVENTS, order: tuple[int, ...] = ORDER) -> None:
                 ensure_topics(settings)
                 stage = live_pipeline(settings, events, logs, timeout, None, processes=count)
             say(f"workers: run {run_number + 1}, {count} process(es): {stage.per_s:,.0f} /s")
-            if stage.short_of:
-                say(f"workers: run {run_number + 1} did not finish: {stage.short_of}")
             rates[count].append(stage)
     best = {count: max(stage.per_s for stage in stages) for count, stages in rates.items()}
     for count, stages in sorted(rates.items()):
