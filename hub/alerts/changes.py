@@ -45,7 +45,6 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    insert,
     select,
     text,
 )
@@ -53,6 +52,7 @@ from sqlalchemy import (
 from hub.alerts.state import AlertSaved, Effect
 from hub.alerts.tables import alert_metadata
 from hub.events import utc_now
+from hub.storage.bulk import insert_rows
 
 feed = Table(
     "alert_changes",
@@ -123,15 +123,16 @@ def record_erasures(
 
 
 def _append(connection: Connection, rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> None:
-    """Append (alert, family, change, cause) rows in their order: one executemany, so ``seq``
+    """Append (alert, family, change, cause) rows in their order: one statement, so ``seq``
     follows the list."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":  # seq in commit order (docstring)
         connection.execute(text(f"LOCK TABLE {feed.name} IN SHARE ROW EXCLUSIVE MODE"))
     now = utc_now()  # when the hub knew: what the latency figures measure
-    connection.execute(
-        insert(feed),
+    insert_rows(
+        connection,
+        feed,
         [
             {
                 "change_id": change_id(alert_id, change, cause),

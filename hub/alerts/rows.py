@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from hub.alerts.state import (
     Alert,
@@ -46,7 +46,8 @@ from hub.alerts.tables import AlertTables
 from hub.payloads import Appointment, PersonIdentifier, Source
 from hub.practitioners import PractitionerRef, sort_key
 from hub.storage.among import among
-from hub.storage.positions import chunks, upsert_many
+from hub.storage.bulk import delete_rows, insert_rows, upsert_many
+from hub.storage.positions import chunks
 from hub.vocabulary import PractitionerRole
 
 _SUBJECT = TypeAdapter(tuple[PersonIdentifier, ...])
@@ -327,22 +328,15 @@ class EffectWrites:
         """Write what was added, and forget it."""
         t = self._t
         upsert_many(connection, t.people, ("group_key", "subject_key"), self._people.values())
-        gone = [
-            {"g": g, "s": s, "o": o, "p": p}
-            for (g, s, o, p), row in self._team.items()
-            if row is _DELETE
-        ]
-        if gone:
-            c = t.team.c
-            connection.execute(
-                delete(t.team).where(
-                    (c.group_key == bindparam("g"))
-                    & (c.subject_key == bindparam("s"))
-                    & (c.organisation_code == bindparam("o"))
-                    & (c.practitioner_id == bindparam("p"))
-                ),
-                gone,
-            )
+        delete_rows(
+            connection,
+            t.team,
+            [
+                {"group_key": g, "subject_key": s, "organisation_code": o, "practitioner_id": p}
+                for (g, s, o, p), row in self._team.items()
+                if row is _DELETE
+            ],
+        )
         upsert_many(
             connection,
             t.team,
@@ -357,9 +351,7 @@ class EffectWrites:
             connection.execute(
                 delete(t.recipients).where(among(connection, t.recipients.c.alert_id, chunk))
             )
-        recipients = [row for _, rows in alerts for row in rows]
-        if recipients:
-            connection.execute(insert(t.recipients), recipients)
+        insert_rows(connection, t.recipients, [row for _, rows in alerts for row in rows])
         self._people, self._team, self._bookings, self._alerts = {}, {}, {}, {}
 
 

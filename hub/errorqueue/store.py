@@ -44,6 +44,7 @@ from hub.errorqueue.tables import (
     items_table,
     metadata,
 )
+from hub.storage.bulk import upsert_many
 from hub.storage.positions import (
     BatchEntry,
     apply_batch_at_position,
@@ -51,7 +52,6 @@ from hub.storage.positions import (
     next_offset,
     positions,
     upsert,
-    upsert_many,
 )
 from hub.storage.schema import create_tables
 

@@ -40,6 +40,7 @@ from hub.identity.families import FamilyMember, family_key_for, first_family
 from hub.identity.matching import DEFAULT_RULE, Demographics, ReviewTask
 from hub.identity.overlay import IndexOverlay, fold
 from hub.storage.among import among
+from hub.storage.bulk import insert_missing, upsert_many
 from hub.storage.positions import (
     AfterPart,
     BatchEntry,
@@ -47,10 +48,8 @@ from hub.storage.positions import (
     apply_one,
     apply_parts_at_positions,
     chunks,
-    insert_missing,
     next_offset,
     positions,
-    upsert_many,
 )
 from hub.storage.schema import create_tables
 

@@ -27,13 +27,13 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    insert,
     select,
 )
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.outcomes.fold import PROJECTION, RECORD, PersonOutcomes, empty_record, fold
 from hub.storage.among import among
+from hub.storage.bulk import insert_rows
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
@@ -170,18 +170,21 @@ def _save(connection: Connection, t: OutcomeTables, records: Sequence[PersonOutc
     keys = [r.subject_key for r in records]
     for chunk in chunks(keys):
         for table in (t.records, t.refs):
-            connection.execute(delete(table).where(table.c.subject_key.in_(chunk)))
-    connection.execute(
-        insert(t.records),
+            connection.execute(delete(table).where(among(connection, table.c.subject_key, chunk)))
+    insert_rows(
+        connection,
+        t.records,
         [{"subject_key": r.subject_key, "body": RECORD.dump_json(r).decode()} for r in records],
     )
-    refs = [
-        {"subject_key": r.subject_key, "ref_key": ref}
-        for r in records
-        for ref in sorted(set(r.refs()))
-    ]
-    if refs:
-        connection.execute(insert(t.refs), refs)
+    insert_rows(
+        connection,
+        t.refs,
+        [
+            {"subject_key": r.subject_key, "ref_key": ref}
+            for r in records
+            for ref in sorted(set(r.refs()))
+        ],
+    )
 
 
 def _erase(connection: Connection, t: OutcomeTables, subjects: Sequence[str]) -> None:

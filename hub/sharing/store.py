@@ -50,6 +50,7 @@ from hub.sharing.facts import (
 from hub.sharing.facts_cache import DateReader, FactsCache
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
+from hub.storage.bulk import insert_rows
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
@@ -243,20 +244,20 @@ class SharingStore(FoldedStore[LogEntry]):
                 ).scalars()
                 for disclosure_id in kept:
                     del new[disclosure_id]
-            if new:
-                connection.execute(
-                    insert(disclosures_table),
-                    [
-                        {
-                            "disclosure_id": disclosure_id,
-                            "subject_key": d.subject_key,
-                            "recipient_organisation": d.recipient_organisation,
-                            "disclosed_at": d.disclosed_at,
-                            "body": d.model_dump_json(),
-                        }
-                        for disclosure_id, d in new.items()
-                    ],
-                )
+            insert_rows(
+                connection,
+                disclosures_table,
+                [
+                    {
+                        "disclosure_id": disclosure_id,
+                        "subject_key": d.subject_key,
+                        "recipient_organisation": d.recipient_organisation,
+                        "disclosed_at": d.disclosed_at,
+                        "body": d.model_dump_json(),
+                    }
+                    for disclosure_id, d in new.items()
+                ],
+            )
 
         return apply_batch_at_position(
             self._engine, DISCLOSURE_PROJECTION, topic, partition, entries, write
@@ -389,8 +390,7 @@ def _insert_facts(connection: Connection, facts: SharingFacts) -> None:
                 _OVERRIDE.dump_json(override),
             )
         )
-    if rows:
-        connection.execute(insert(facts_table), rows)
+    insert_rows(connection, facts_table, rows)
 
 
 def _row(kind: str, index: int, key: str, family: str | None, body: bytes) -> dict[str, object]:

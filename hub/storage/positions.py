@@ -42,8 +42,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 R = TypeVar("R", bound=BaseModel)
@@ -408,44 +406,8 @@ def upsert(
         connection.execute(insert(table).values(**keys, **values))
 
 
-def insert_missing(
-    connection: Connection, table: Table, keys: Sequence[str], rows: Iterable[dict[str, Any]]
-) -> None:
-    """Insert those of ``rows`` whose ``keys`` (the primary key) have no row yet, leaving the
-    rows there are as they are: one ``INSERT ... ON CONFLICT DO NOTHING`` (executemany)."""
-    listed = list(rows)
-    if not listed:
-        return
-    build = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(build(table).on_conflict_do_nothing(index_elements=list(keys)), listed)
-
-
 def chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     """``values`` in slices of ``size``: an ``IN`` list per slice stays far below both
     dialects' limits on bound parameters, however large a batch (a rebuild's)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def upsert_many(
-    connection: Connection, table: Table, keys: Sequence[str], rows: Iterable[dict[str, Any]]
-) -> None:
-    """Insert ``rows``, each replacing the row of the same ``keys`` (the table's primary key)
-    where there is one: one ``INSERT ... ON CONFLICT DO UPDATE`` run over every row
-    (executemany), both dialects. A key must not repeat among ``rows`` (PostgreSQL refuses to
-    update a row twice in one statement): callers keep the last write of each key."""
-    listed = list(rows)
-    if not listed:
-        return
-    build = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = build(table)
-    others = [name for name in listed[0] if name not in keys]
-    excluded = statement.excluded
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(keys), set_={name: excluded[name] for name in others}
-        )
-        if others
-        else statement.on_conflict_do_nothing(index_elements=list(keys)),
-        listed,
-    )

@@ -29,15 +29,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
     delete,
-    insert,
     select,
 )
 
 from hub.erasure.sealing import Erasure, LogEntry
 from hub.practitioners import PractitionerRef
 from hub.storage.among import among
+from hub.storage.bulk import delete_rows, insert_rows
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
@@ -233,22 +232,19 @@ def _save_all(
     table over all of them (executemany)."""
     if not changed:
         return
-    same = [{"k": key, "i": item_id} for key, item_id in changed]
+    same = [{"subject_key": key, "item_id": item_id} for key, item_id in changed]
     for table in (t.items, t.refs):
-        connection.execute(
-            delete(table).where(
-                (table.c.subject_key == bindparam("k")) & (table.c.item_id == bindparam("i"))
-            ),
-            same,
-        )
-    connection.execute(insert(t.items), [_row(key, item) for (key, _), item in changed.items()])
-    refs = [
-        {"subject_key": key, "item_id": item.item_id, "ref_key": ref}
-        for (key, _), item in changed.items()
-        for ref in sorted(set(item.refs()))
-    ]
-    if refs:
-        connection.execute(insert(t.refs), refs)
+        delete_rows(connection, table, same)
+    insert_rows(connection, t.items, [_row(key, item) for (key, _), item in changed.items()])
+    insert_rows(
+        connection,
+        t.refs,
+        [
+            {"subject_key": key, "item_id": item.item_id, "ref_key": ref}
+            for (key, _), item in changed.items()
+            for ref in sorted(set(item.refs()))
+        ],
+    )
 
 
 def _row(key: str, item: TeamItem) -> dict[str, Any]:
