@@ -47,7 +47,7 @@ def main() -> None:
             tp.offset = OFFSET_BEGINNING if lowest is None else lowest
         consumer.assign(partitions)
 
-    most, within_s = settings.worker_batch_max, settings.worker_batch_within_ms / 1000
+    most, within_s = settings.worker_batch_max, settings.batch_within_s()
     stopping = False
 
     def stop(*_: Any) -> None:

@@ -179,7 +179,7 @@ def create_app(
         watchdog.start()
 
     app.task(start_watchdog)
-    batches = (settings.worker_batch_max, settings.worker_batch_within_ms / 1000)
+    batches = (settings.worker_batch_max, settings.batch_within_s())
     # An entry that may move other subjects into a family starts a new part of the person
     # index's batch, so each entry is forwarded under the family it had once applied (ADR 0010).
     _agent(
