@@ -50,13 +50,12 @@ from hub.sharing.facts import (
 from hub.sharing.facts_cache import DateReader, FactsCache
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
-from hub.storage.bulk import insert_rows
+from hub.storage.bulk import insert_missing, insert_rows
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
     apply_batch_at_position,
     apply_one,
-    chunks,
     next_offset,
     positions,
 )
@@ -236,17 +235,10 @@ class SharingStore(FoldedStore[LogEntry]):
             for item in fresh:
                 if item.entry is not None:
                     new.setdefault(str(item.entry.disclosure_id), item.entry)
-            for chunk in chunks(list(new)):
-                kept = connection.execute(
-                    select(disclosures_table.c.disclosure_id).where(
-                        disclosures_table.c.disclosure_id.in_(chunk)
-                    )
-                ).scalars()
-                for disclosure_id in kept:
-                    del new[disclosure_id]
-            insert_rows(
+            insert_missing(  # a disclosure id already kept stays as it is
                 connection,
                 disclosures_table,
+                ("disclosure_id",),
                 [
                     {
                         "disclosure_id": disclosure_id,

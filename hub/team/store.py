@@ -229,7 +229,7 @@ def _save_all(
     connection: Connection, t: TeamTables, changed: dict[tuple[str, str], TeamItem]
 ) -> None:
     """Replace the changed items and the references they make: one delete and one insert per
-    table over all of them (executemany)."""
+    table over all of them (:mod:`hub.storage.bulk`)."""
     if not changed:
         return
     same = [{"subject_key": key, "item_id": item_id} for key, item_id in changed]
