@@ -54,6 +54,22 @@ def prepare(engine: Engine, projection: str, tables: Sequence[Table]) -> None:
             table.create(connection)
 
 
+def analyze(engine: Engine, tables: Sequence[Table]) -> None:
+    """Gather PostgreSQL's statistics of a fresh generation before it is swapped in.
+
+    The rebuild fills its tables faster than autovacuum analyzes them, and a table without
+    statistics can set a prepared ``key = ANY($1)`` load on a generic plan that compares every
+    row with every key: the live worker's first batches after the swap would pay for it until
+    autovacuum came round (ADR 0054). The statistics follow a table through its rename. SQLite
+    plans every statement afresh from its indexes: nothing to gather there.
+    """
+    if engine.dialect.name != "postgresql" or not tables:
+        return
+    with engine.begin() as connection:
+        names = ", ".join(_quoted(connection, table.name) for table in tables)
+        connection.execute(text(f"ANALYZE {names}"))
+
+
 def swap(
     engine: Engine,
     live_projection: str,

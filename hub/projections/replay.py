@@ -8,7 +8,8 @@ one key-store round (``CaseEventLog.decode_many``, ADR 0025) and each partition'
 applied in one transaction with its log position (:func:`hub.projections.batch.apply_batch`,
 which falls back to one entry at a time for a store without a batch apply) into a ``__rebuild``
 generation of the projection's tables. It reads at least to the high watermarks seen at the
-start and on until it has applied everything the live projection has; then
+start and on until it has applied everything the live projection has; then, on PostgreSQL,
+:func:`~hub.projections.generations.analyze` gathers the fresh tables' statistics (ADR 0054) and
 :func:`~hub.projections.generations.swap` renames the generations in one transaction. If the
 live worker applied more entries in between, the swap changes nothing, the rebuild reads on and
 tries again. The live projection keeps serving throughout. The projections it can rebuild, and
@@ -46,7 +47,7 @@ from hub.projections.batch import (
     PoisonEntriesError,
     apply_batch,
 )
-from hub.projections.generations import REBUILD, generation_metadata, prepare, swap
+from hub.projections.generations import REBUILD, analyze, generation_metadata, prepare, swap
 from hub.projections.registry import (
     PROJECTIONS,
     ProjectionSpec,
@@ -209,6 +210,8 @@ def replay_with(
                 if not reached(position, target):
                     continue
                 progress(now("caught up"))
+                if not attempts:
+                    analyze(engine, fresh)  # once: a catch-up adds little to what was counted
                 with durability.strict():
                     lagging = swap(engine, name, rebuild.live, fresh_name, fresh)
                 if not lagging:

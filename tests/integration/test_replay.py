@@ -381,3 +381,24 @@ def test_a_replay_in_batches_across_partitions_with_a_poison_entry_equals_the_li
         "caught",
         "swapped",
     ] * len(rebuildable())
+
+
+@pytest.mark.parametrize("sql_engine", ["postgresql"], indirect=True)
+@pytest.mark.postgres
+def test_a_rebuilt_generation_comes_in_with_its_planner_statistics(hub: Hub) -> None:
+    """PostgreSQL: every swapped-in table has been analyzed (ADR 0054). The story's tables are
+    far under autovacuum's threshold, so only the replay can have gathered them."""
+    for key, event in story():
+        hub.publish(key, event)
+    hub.apply_published()
+    replay(hub.settings, ALERTS)
+    names = sorted(table.name for table in rebuildable()[ALERTS].live)
+    with hub.engine.connect() as connection:
+        analyzed = connection.execute(
+            text(
+                "SELECT relname FROM pg_stat_user_tables"
+                " WHERE relname = ANY(:names) AND last_analyze IS NOT NULL"
+            ),
+            {"names": names},
+        )
+        assert sorted(analyzed.scalars()) == names
