@@ -151,7 +151,7 @@ def _load(
     connection: Connection, t: OutcomeTables, keys: Iterable[str]
 ) -> dict[str, PersonOutcomes]:
     wanted = sorted(set(keys))
-    found = {key: empty_record(key) for key in wanted}
+    found: dict[str, PersonOutcomes] = {}
     for chunk in chunks(wanted):
         rows = connection.execute(
             select(t.records.c.subject_key, t.records.c.body).where(
@@ -160,7 +160,8 @@ def _load(
         )
         for key, body in rows:
             found[key] = RECORD.validate_json(body)
-    return found
+    # an empty record only for those with none (a model built is not free, and most have one)
+    return {key: found[key] if key in found else empty_record(key) for key in wanted}
 
 
 def _save(connection: Connection, t: OutcomeTables, records: Sequence[PersonOutcomes]) -> None:

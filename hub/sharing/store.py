@@ -3,8 +3,9 @@
 Both are projections of topics, applied a batch of one partition at a time through
 :func:`apply_batch_at_position`, so their log position is in the same transaction as their rows
 (issue 19, ADR 0026): most entries of the family topic are not sharing events and only move the
-position, so the batch's one transaction is most of the gain; a batch of disclosures is written
-with one query for the ids already kept and one insert.
+position, so the batch's one transaction is most of the gain. A batch's sharing events read
+their subjects' facts in one query and write what changed in one delete and one insert; a batch
+of disclosures is one insert of those not yet kept.
 
 Facts are stored as JSON documents keyed by subject and family: the policy always needs all of
 one subject's facts, never a column of them.
@@ -13,7 +14,7 @@ one subject's facts, never a column of them.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from pydantic import TypeAdapter
@@ -50,12 +51,14 @@ from hub.sharing.facts import (
 from hub.sharing.facts_cache import DateReader, FactsCache
 from hub.sharing.memo import DecisionMemo
 from hub.sharing.policy import Subject
+from hub.storage.among import among
 from hub.storage.bulk import insert_missing, insert_rows
 from hub.storage.folded import FoldedStore
 from hub.storage.positions import (
     BatchEntry,
     apply_batch_at_position,
     apply_one,
+    chunks,
     next_offset,
     positions,
 )
@@ -131,28 +134,41 @@ class SharingStore(FoldedStore[LogEntry]):
     def fold_batch(
         self, connection: Connection, topic: str, fresh: Sequence[tuple[int, BatchEntry[LogEntry]]]
     ) -> dict[int, str]:
-        """Fold sharing events; on an erasure, delete the subject's facts. Each sharing event
-        reads and writes its subject's facts in turn (they are few); a refused one is collected
-        and the batch refused with all of them. A batch that changed facts moves the counter
-        that dates them, once, last.
+        """Fold sharing events; on an erasure, delete the subject's facts. The facts of every
+        subject the batch's sharing events name (up to its next erasure) are read in one query,
+        folded in memory and written once: one delete and one insert for all that changed. A
+        refused event is collected and the batch refused with all of them. A batch that changed
+        facts moves the counter that dates them, once, last.
 
         The disclosure log is kept after an erasure, without the person: it is the controllers'
         accountability record (who was shown which categories, when, on which basis), so each
         row about the subjects is kept under the erasure's id (ADR 0020).
         """
         refused: dict[int, str] = {}  # by index in fresh
+        facts: dict[str, SharingFacts] = {}  # as folded so far, by subject key
+        folded: set[str] = set()  # the subjects whose facts the batch changed, not yet written
         changed = False
         for index, (_, item) in enumerate(fresh):
+            entry = item.entry
             try:
-                if isinstance(item.entry, Erasure):
-                    _eraser(item.entry)(connection)
+                if isinstance(entry, Erasure):
+                    changed |= _write_facts(connection, facts, folded)
+                    facts.clear()  # the erasure may delete any of them: read again after it
+                    _eraser(entry)(connection)
                     changed = True
-                elif item.entry is not None and isinstance(item.entry.payload, SHARING_PAYLOADS):
-                    changed |= _folder(item.entry)(connection)  # refuses before it writes
+                elif entry is not None and isinstance(entry.payload, SHARING_PAYLOADS):
+                    key = entry.subject_key()
+                    if key not in facts:
+                        facts.update(_facts_of(connection, _upcoming(fresh, index) - facts.keys()))
+                    after = fold_sharing(facts[key], entry)  # refuses before anything is kept
+                    if after != facts[key]:
+                        facts[key] = after
+                        folded.add(key)
             except ValueError as error:
                 refused[index] = str(error)
         if refused:
             return refused  # refused in the transaction: it rolls back
+        changed |= _write_facts(connection, facts, folded)
         if changed:
             _move_written(connection)
         return {}
@@ -316,6 +332,51 @@ def _folder(event: CaseEvent) -> Callable[[Connection], bool]:
     return write
 
 
+def _upcoming(fresh: Sequence[tuple[int, BatchEntry[LogEntry]]], index: int) -> set[str]:
+    """The subjects of the sharing events from ``index`` up to the batch's next erasure."""
+    keys: set[str] = set()
+    for _, item in fresh[index:]:
+        if isinstance(item.entry, Erasure):
+            break
+        if item.entry is not None and isinstance(item.entry.payload, SHARING_PAYLOADS):
+            try:
+                keys.add(item.entry.subject_key())
+            except ValueError:
+                continue  # refused when its turn comes
+    return keys
+
+
+def _facts_of(connection: Connection, keys: Iterable[str]) -> dict[str, SharingFacts]:
+    """Each subject's stored facts (none: empty), read in one query per chunk of keys."""
+    wanted = sorted(set(keys))
+    rows: dict[str, list[tuple[str, str]]] = {key: [] for key in wanted}
+    for chunk in chunks(wanted):
+        for key, kind, body in connection.execute(
+            select(facts_table.c.subject_key, facts_table.c.kind, facts_table.c.body)
+            .where(among(connection, facts_table.c.subject_key, chunk))
+            .order_by(facts_table.c.fact_id)
+        ):
+            rows[key].append((kind, body))
+    return {key: _parsed(found) for key, found in rows.items()}
+
+
+def _write_facts(
+    connection: Connection, facts: Mapping[str, SharingFacts], folded: set[str]
+) -> bool:
+    """Replace the ``folded`` subjects' stored facts with ``facts``' (and forget that they are
+    to be written); whether there were any."""
+    if not folded:
+        return False
+    keys = sorted(folded)
+    for chunk in chunks(keys):
+        connection.execute(
+            delete(facts_table).where(among(connection, facts_table.c.subject_key, chunk))
+        )
+    insert_rows(connection, facts_table, [row for key in keys for row in _fact_rows(facts[key])])
+    folded.clear()
+    return True
+
+
 def _load_facts(engine: Engine, subject: Subject, also: Iterable[str]) -> SharingFacts:
     keys = [subject.person_key, *also]
     conditions: list[ColumnElement[bool]] = [facts_table.c.subject_key.in_(keys)]
@@ -348,6 +409,11 @@ def _facts(connection: Connection, conditions: Sequence[ColumnElement[bool]]) ->
         .where(or_(*conditions))
         .order_by(facts_table.c.fact_id)
     ).all()
+    return _parsed([(kind, body) for kind, body in rows])
+
+
+def _parsed(rows: Sequence[tuple[str, str]]) -> SharingFacts:
+    """Facts from their rows' (kind, body), in the rows' order."""
     consents = tuple(_CONSENT.validate_json(b) for k, b in rows if k == "consent")
     withdrawals = tuple(_WITHDRAWAL.validate_json(b) for k, b in rows if k == "withdrawal")
     overrides = tuple(_OVERRIDE.validate_json(b) for k, b in rows if k == "override")
@@ -355,6 +421,10 @@ def _facts(connection: Connection, conditions: Sequence[ColumnElement[bool]]) ->
 
 
 def _insert_facts(connection: Connection, facts: SharingFacts) -> None:
+    insert_rows(connection, facts_table, _fact_rows(facts))
+
+
+def _fact_rows(facts: SharingFacts) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for index, consent in enumerate(facts.consents):
         rows.append(
@@ -382,7 +452,7 @@ def _insert_facts(connection: Connection, facts: SharingFacts) -> None:
                 _OVERRIDE.dump_json(override),
             )
         )
-    insert_rows(connection, facts_table, rows)
+    return rows
 
 
 def _row(kind: str, index: int, key: str, family: str | None, body: bytes) -> dict[str, object]:

@@ -340,6 +340,29 @@ def _apply_all(
     return len(fresh)
 
 
+# A batch's position read and update, built once: every store runs both in every batch's
+# transaction, and building SQLAlchemy's construct anew cost more than running it on SQLite.
+_READ_POSITIONS = (
+    select(positions.c.partition, positions.c.next_offset)
+    .where(
+        positions.c.projection == bindparam("b_projection"),
+        positions.c.topic == bindparam("b_topic"),
+        positions.c.partition.in_(bindparam("b_partitions", expanding=True)),
+    )
+    .order_by(positions.c.partition)  # the row locks in one order, as the replay's swap
+    .with_for_update()
+)
+_UPDATE_POSITIONS = (
+    update(positions)
+    .where(
+        (positions.c.projection == bindparam("b_projection"))
+        & (positions.c.topic == bindparam("b_topic"))
+        & (positions.c.partition == bindparam("b_partition"))
+    )
+    .values(next_offset=bindparam("b_past"))
+)
+
+
 def read_positions(
     connection: Connection, projection: str, topic: str, partitions: Iterable[int]
 ) -> dict[int, int | None]:
@@ -348,14 +371,7 @@ def read_positions(
     wanted = sorted(set(partitions))
     found: dict[int, int | None] = dict.fromkeys(wanted)
     rows = connection.execute(
-        select(positions.c.partition, positions.c.next_offset)
-        .where(
-            positions.c.projection == projection,
-            positions.c.topic == topic,
-            positions.c.partition.in_(wanted),
-        )
-        .order_by(positions.c.partition)  # the row locks in one order, as the replay's swap
-        .with_for_update()
+        _READ_POSITIONS, {"b_projection": projection, "b_topic": topic, "b_partitions": wanted}
     )
     for partition, offset in rows:
         found[int(partition)] = int(offset)
@@ -377,23 +393,14 @@ def write_positions(
         if past is not None and stored[p] is None
     ]
     changed = [
-        {"p": p, "past": past}
+        {"b_projection": projection, "b_topic": topic, "b_partition": p, "b_past": past}
         for p, past in moved.items()
         if past is not None and stored[p] is not None and past != stored[p]
     ]
     if new:
         connection.execute(insert(positions), new)
     if changed:
-        connection.execute(
-            update(positions)
-            .where(
-                (positions.c.projection == projection)
-                & (positions.c.topic == topic)
-                & (positions.c.partition == bindparam("p"))
-            )
-            .values(next_offset=bindparam("past")),
-            changed,
-        )
+        connection.execute(_UPDATE_POSITIONS, changed)
 
 
 def upsert(
