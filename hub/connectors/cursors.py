@@ -44,6 +44,8 @@ from sqlalchemy import (
 )
 
 from hub.events import utc_now
+from hub.storage.among import among
+from hub.storage.bulk import insert_rows
 from hub.storage.schema import create_tables
 
 cursor_metadata = MetaData()
@@ -112,21 +114,24 @@ class RunSummary:
     disappeared: int | None
 
 
-def _rows_with(extract: str, keys: Sequence[str]) -> Iterator[ColumnElement[bool]]:
-    """This extract's rows with these keys, as one condition per chunk of keys."""
+def _rows_with(
+    connection: Connection, extract: str, keys: Sequence[str]
+) -> Iterator[ColumnElement[bool]]:
+    """This extract's rows with these keys, as one condition per chunk of keys (on PostgreSQL
+    the chunk as one array, ADR 0051)."""
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        yield and_(rows_table.c.extract == extract, rows_table.c.row_key.in_(chunk))
+        yield and_(rows_table.c.extract == extract, among(connection, rows_table.c.row_key, chunk))
 
 
 def _insert_rows(
     connection: Connection, extract: str, run_id: str, written: Sequence[Written]
 ) -> None:
-    """One executemany of SQLAlchemy's own INSERT, compiled once for the connection's dialect,
-    the rows handed to the driver as they are: SQLAlchemy's per-row processing of parameters
-    (every column is a plain string) was half the insert's CPU, and a first run inserts a row
-    per source row (docs/benchmarks.md, "Extracts")."""
-    statement = insert(rows_table).compile(dialect=connection.dialect)
+    """The batch's rows in one statement. On SQLite one executemany of SQLAlchemy's own INSERT,
+    compiled once, the rows handed to the driver as they are: SQLAlchemy's per-row processing
+    of parameters (every column is a plain string) was half the insert's CPU, and a first run
+    inserts a row per source row (docs/benchmarks.md, "Extracts"). On PostgreSQL, where the
+    driver's executemany runs row by row, the rows go as one array per column (ADR 0052)."""
     rows = [
         (
             extract,
@@ -137,9 +142,13 @@ def _insert_rows(
         )
         for row in written
     ]
+    if connection.dialect.name == "postgresql":
+        insert_rows(connection, rows_table, [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+        return
+    statement = insert(rows_table).compile(dialect=connection.dialect)
     if statement.positional and tuple(statement.positiontup or ()) == _COLUMNS:  # SQLite's ?
         connection.exec_driver_sql(str(statement), rows)
-    else:  # PostgreSQL's %(name)s
+    else:  # a database with named parameters
         connection.exec_driver_sql(
             str(statement), [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
         )
@@ -169,7 +178,7 @@ class CursorStore:
         found: dict[str, Seen] = {}
         wanted = list(dict.fromkeys(keys))
         with self._engine.connect() as connection:
-            for rows_with_keys in _rows_with(extract, wanted):
+            for rows_with_keys in _rows_with(connection, extract, wanted):
                 rows = connection.execute(
                     select(
                         rows_table.c.row_key,
@@ -190,11 +199,11 @@ class CursorStore:
         seen by this run. One transaction."""
         with self._engine.begin() as connection:
             replaced = [row.key for row in written if row.replaces]
-            for rows_with_keys in _rows_with(extract, replaced):
+            for rows_with_keys in _rows_with(connection, extract, replaced):
                 connection.execute(delete(rows_table).where(rows_with_keys))
             if written:
                 _insert_rows(connection, extract, run_id, written)
-            for rows_with_keys in _rows_with(extract, seen):
+            for rows_with_keys in _rows_with(connection, extract, seen):
                 connection.execute(update(rows_table).where(rows_with_keys).values(seen_run=run_id))
 
     def finish(self, extract: str, run_id: str, *, records: int, published: int) -> list[str]:
