@@ -8,8 +8,9 @@ that shows it. The baseline is the same probe on the idle hub, in the same run; 
 background stream of case-events (bookings in the future, attendances, registrations and key
 worker assignments for other families) offered at ``HUB_BENCH_RATE`` (default 1,000/s).
 
-The worker's lag at the end is printed too: a p99 measured while the lag keeps growing would
-only say how long the run was, so read the two together.
+The worker's lag at the end is printed too, and each loaded probe's latency in the order taken:
+a p99 measured while the lag keeps growing would only say how long the run was, so read them
+together.
 
 ``HUB_BENCH_PROBES`` (default 60) probes are taken per phase, the loaded phase ending after
 ``HUB_BENCH_LOAD_SECONDS`` (default 60); a probe not answered within 120 s ends it and counts
@@ -153,6 +154,13 @@ def summary(name: str, samples: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
+def in_order(samples: list[float]) -> str:
+    """Each probe's latency in milliseconds, in the order taken: whether a high p99 is a stall
+    (one late probe among quick ones) or a backlog building through the load (a rising
+    series) shows in the order, not in the percentiles."""
+    return " ".join(f"{sample * 1000:.0f}" for sample in samples)
+
+
 def run() -> None:
     with ExitStack() as stack:
         # HUB_BENCH_WORK_DIR keeps the processes' logs and the store for a look afterwards.
@@ -216,6 +224,7 @@ def run() -> None:
         print(f"alert latency: worker + API processes, SQLite store, broker {servers}")
         idle_p50, idle_p99 = summary("no-show → alert in API, idle hub (baseline)", idle)
         p50, p99 = summary(f"no-show → alert in API, under {RATE:,.0f} ev/s offered", loaded)
+        print(f"{'under load, each probe in order (ms)':<46} {in_order(loaded)}", flush=True)
         print(
             f"{'':<46} ratio to idle: p50 {p50 / idle_p50:5.1f}x   p99 {p99 / idle_p99:5.1f}x",
             flush=True,
