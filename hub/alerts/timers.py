@@ -16,7 +16,6 @@ the fold absorbs the repeat.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -122,26 +121,14 @@ class AlertTimers:
         self._clock = clock
 
     async def sweep(self) -> SweepReport:
-        """One sweep: the store read off the event loop, the decisions published as one batch
-        (one key-store round, every acknowledgement awaited together: issue 19). Raises
-        ``PublishError`` when the broker did not confirm them all; the next sweep decides the
-        same again and the fold absorbs what had gone in."""
         now = self._clock()
+        no_shows = inferred_no_shows(self._store.due_bookings(now), now)
         raised_by = now - self._rules.escalate_unacknowledged_after
-        due, unacknowledged = await asyncio.to_thread(
-            lambda: (self._store.due_bookings(now), self._store.unacknowledged(raised_by))
+        escalations = unacknowledged_escalations(
+            self._store.unacknowledged(raised_by), now, self._rules
         )
-        no_shows = inferred_no_shows(due, now)
-        escalations = unacknowledged_escalations(unacknowledged, now, self._rules)
-        outcomes = await self._sink.publish_many([*no_shows, *escalations])
-        refused = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-        if refused:  # a subject being erased, say: nothing of it went in, due again next sweep
-            log.warning(
-                "alert timers: %d of %d decisions not published, due again next sweep: %s",
-                len(refused),
-                len(outcomes),
-                refused[0],
-            )
+        for event in [*no_shows, *escalations]:
+            await self._sink.publish(event)  # raises PublishError: the next sweep tries again
         if no_shows or escalations:
             log.info(
                 "alert timers: %d inferred no-shows, %d escalations",
