@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -74,6 +74,25 @@ class Erasure(FrozenModel):
 # What a projection of the case-event log is given: an event, an erasure marker, or None for an
 # entry it must step over (sealed with a destroyed key, or dead-lettered).
 LogEntry = CaseEvent | Erasure
+
+
+def subjects_before_erasure(
+    entries: Iterable[LogEntry | None], counted: Callable[[CaseEvent], bool] = lambda _: True
+) -> set[str]:
+    """The subject keys of the events among ``entries`` up to the first erasure, those that
+    ``counted`` selects: what a store's batch reads at once before folding (an erasure may
+    delete any row, so what follows it is read after it). An event without a readable key is
+    left out, for its fold to refuse when its turn comes."""
+    keys: set[str] = set()
+    for entry in entries:
+        if isinstance(entry, Erasure):
+            break
+        if entry is not None and counted(entry):
+            try:
+                keys.add(entry.subject_key())
+            except ValueError:
+                continue
+    return keys
 
 
 def new_key() -> SubjectKey:

@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
 )
 
-from hub.erasure.sealing import Erasure, LogEntry
+from hub.erasure.sealing import Erasure, LogEntry, subjects_before_erasure
 from hub.outcomes.fold import PROJECTION, RECORD, PersonOutcomes, empty_record, fold
 from hub.storage.among import among
 from hub.storage.bulk import insert_rows
@@ -119,7 +119,13 @@ def _fold_batch(
         try:
             key = entry.subject_key()
             if key not in records:
-                records.update(_load(connection, t, _upcoming(fresh, index, records)))
+                records.update(
+                    _load(
+                        connection,
+                        t,
+                        subjects_before_erasure(i.entry for i in fresh[index:]) - records.keys(),
+                    )
+                )
             records[key] = fold(records[key], entry)
         except ValueError as error:
             refused[index] = str(error)
@@ -129,22 +135,6 @@ def _fold_batch(
         return refused  # the caller refuses the batch in its transaction: it rolls back
     _save(connection, t, [records[k] for k in sorted(changed)])
     return {}
-
-
-def _upcoming(
-    fresh: Sequence[BatchEntry[LogEntry]], index: int, loaded: dict[str, PersonOutcomes]
-) -> set[str]:
-    """The people of the entries from ``index`` to the next erasure not yet read."""
-    keys: set[str] = set()
-    for item in fresh[index:]:
-        if isinstance(item.entry, Erasure):
-            break
-        if item.entry is not None:
-            try:
-                keys.add(item.entry.subject_key())
-            except ValueError:
-                continue
-    return keys - loaded.keys()
 
 
 def _load(

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from hub.disclosures import Disclosure, without_subject
-from hub.erasure.sealing import Erasure, LogEntry
+from hub.erasure.sealing import Erasure, LogEntry, subjects_before_erasure
 from hub.events import CaseEvent
 from hub.sharing.facts import (
     SHARING_PAYLOADS,
@@ -159,7 +159,9 @@ class SharingStore(FoldedStore[LogEntry]):
                 elif entry is not None and isinstance(entry.payload, SHARING_PAYLOADS):
                     key = entry.subject_key()
                     if key not in facts:
-                        facts.update(_facts_of(connection, _upcoming(fresh, index) - facts.keys()))
+                        facts.update(
+                            _facts_of(connection, _sharing_subjects(fresh, index) - facts.keys())
+                        )
                     after = fold_sharing(facts[key], entry)  # refuses before anything is kept
                     if after != facts[key]:
                         facts[key] = after
@@ -332,18 +334,12 @@ def _folder(event: CaseEvent) -> Callable[[Connection], bool]:
     return write
 
 
-def _upcoming(fresh: Sequence[tuple[int, BatchEntry[LogEntry]]], index: int) -> set[str]:
+def _sharing_subjects(fresh: Sequence[tuple[int, BatchEntry[LogEntry]]], index: int) -> set[str]:
     """The subjects of the sharing events from ``index`` up to the batch's next erasure."""
-    keys: set[str] = set()
-    for _, item in fresh[index:]:
-        if isinstance(item.entry, Erasure):
-            break
-        if item.entry is not None and isinstance(item.entry.payload, SHARING_PAYLOADS):
-            try:
-                keys.add(item.entry.subject_key())
-            except ValueError:
-                continue  # refused when its turn comes
-    return keys
+    return subjects_before_erasure(
+        (item.entry for _, item in fresh[index:]),
+        lambda event: isinstance(event.payload, SHARING_PAYLOADS),
+    )
 
 
 def _facts_of(connection: Connection, keys: Iterable[str]) -> dict[str, SharingFacts]:

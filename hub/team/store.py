@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
 )
 
-from hub.erasure.sealing import Erasure, LogEntry
+from hub.erasure.sealing import Erasure, LogEntry, subjects_before_erasure
 from hub.practitioners import PractitionerRef
 from hub.storage.among import among
 from hub.storage.bulk import delete_rows, insert_rows
@@ -171,7 +171,13 @@ def _fold_batch(
         try:
             key = entry.subject_key()
             if key not in states:  # the people of the run up to the next erasure, at once
-                states.update(_load(connection, t, _upcoming(fresh, index, states)))
+                states.update(
+                    _load(
+                        connection,
+                        t,
+                        subjects_before_erasure(i.entry for i in fresh[index:]) - states.keys(),
+                    )
+                )
             state, items = fold(states[key], entry)
         except ValueError as error:
             refused[index] = str(error)
@@ -182,22 +188,6 @@ def _fold_batch(
         return refused  # the caller refuses the batch in its transaction: it rolls back
     _save_all(connection, t, changed)
     return {}
-
-
-def _upcoming(
-    fresh: Sequence[BatchEntry[LogEntry]], index: int, loaded: dict[str, TeamState]
-) -> set[str]:
-    """The people of the entries from ``index`` to the next erasure not yet read."""
-    keys: set[str] = set()
-    for item in fresh[index:]:
-        if isinstance(item.entry, Erasure):
-            break
-        if item.entry is not None:
-            try:
-                keys.add(item.entry.subject_key())
-            except ValueError:
-                continue  # refused when its turn comes
-    return keys - loaded.keys()
 
 
 def _load(connection: Connection, t: TeamTables, keys: Iterable[str]) -> dict[str, TeamState]:
